@@ -1,0 +1,4 @@
+export * from './frame-type.ts';
+export * from './ids.ts';
+export * from './types.ts';
+export * from './downsample.ts';
