@@ -2,3 +2,4 @@ export * from './frame-type.ts';
 export * from './ids.ts';
 export * from './types.ts';
 export * from './downsample.ts';
+export * from './encoding.ts';
