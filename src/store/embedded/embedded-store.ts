@@ -1,0 +1,588 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  DuckDBAppender,
+  DuckDBConnection,
+  DuckDBInstance,
+  LIST,
+  VARCHAR,
+  listValue,
+  type DuckDBValue,
+} from '@duckdb/node-api';
+import {
+  chooseSamplingLevel,
+  decodeFrameIds,
+  decodeFrameTypes,
+  downsampledCounts,
+  encodeFrameIds,
+  encodeFrameTypes,
+  samplingScale,
+  seededRandom,
+  type EpochSeconds,
+  type Executable,
+  type HostMetadata,
+  type ProfileBatch,
+  type ProfilingEvent,
+  type RandomSource,
+  type StackFrameSymbols,
+  type StackTrace,
+} from '../../model/index.ts';
+import {
+  StoreBusyError,
+  type EventAggregation,
+  type EventField,
+  type EventQuery,
+  type Store,
+  type StoreStats,
+} from '../store.ts';
+import { filterToSql, type SqlFragment } from './filter-sql.ts';
+import { DIMENSION_COLUMNS, EVENT_LEVELS, SCHEMA_SQL, SCHEMA_VERSION, eventsTable } from './schema.ts';
+
+export interface EmbeddedStoreOptions {
+  /** The database file; `:memory:` for a throw-away store. */
+  path: string;
+  /** Events waiting to be written past which `write` refuses with StoreBusyError. */
+  maxPendingEvents?: number;
+  /** Seed for the downsampling coin; fixed in tests so that levels are repeatable. */
+  seed?: number;
+}
+
+interface PendingWrite {
+  batch: ProfileBatch;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+type Row = Record<string, unknown>;
+
+/** Rows of a multi-row INSERT per statement; keeps parameter lists a sane size. */
+const INSERT_CHUNK_ROWS = 500;
+
+/**
+ * The embedded store: one DuckDB file. Writes from concurrent requests are coalesced into one transaction
+ * (group commit), so a burst of small batches costs one commit, and each caller still learns only once its
+ * own batch is durable.
+ */
+export class EmbeddedStore implements Store {
+  readonly kind = 'embedded';
+  private readonly options: Required<EmbeddedStoreOptions>;
+  private instance?: DuckDBInstance;
+  private writer?: DuckDBConnection;
+  private reader?: DuckDBConnection;
+  private appenders: DuckDBAppender[] = [];
+  private dimsAppender?: DuckDBAppender;
+  private stageAppender?: DuckDBAppender;
+  private readonly dimsIds = new Map<string, number>();
+  private nextDimsId = 1;
+  private pending: PendingWrite[] = [];
+  private pendingEvents = 0;
+  private flushing?: Promise<void>;
+  private readonly random: RandomSource;
+  private closed = false;
+
+  constructor(options: EmbeddedStoreOptions) {
+    this.options = { maxPendingEvents: 2_000_000, seed: Date.now() & 0xffffffff, ...options };
+    this.random = seededRandom(this.options.seed);
+  }
+
+  async open(): Promise<void> {
+    if (this.options.path !== ':memory:') mkdirSync(dirname(this.options.path), { recursive: true });
+    try {
+      this.instance = await DuckDBInstance.create(this.options.path);
+    } catch (error) {
+      throw new Error(`cannot open the embedded store at ${this.options.path}: ${(error as Error).message}`);
+    }
+    this.writer = await this.instance.connect();
+    this.reader = await this.instance.connect();
+    await this.writer.run(SCHEMA_SQL);
+    await this.checkSchemaVersion(this.writer);
+    this.appenders = await Promise.all(
+      EVENT_LEVELS.map((level) => this.writer!.createAppender(eventsTable(level))),
+    );
+    this.dimsAppender = await this.writer.createAppender('event_dims');
+    this.stageAppender = await this.writer.createAppender('stage_stacktraces', 'main', 'temp');
+    await this.loadDimensions();
+  }
+
+  private async checkSchemaVersion(connection: DuckDBConnection): Promise<void> {
+    const rows = await this.rowsOn(connection, `SELECT value FROM uniprof_meta WHERE key = 'schema_version'`);
+    if (rows.length === 0) {
+      await connection.run(`INSERT INTO uniprof_meta VALUES ('schema_version', ?)`, [String(SCHEMA_VERSION)]);
+    } else if (rows[0].value !== String(SCHEMA_VERSION)) {
+      throw new Error(
+        `the embedded store at ${this.options.path} has schema version ${String(rows[0].value)}; this Uniprof writes version ${SCHEMA_VERSION}`,
+      );
+    }
+  }
+
+  private async loadDimensions(): Promise<void> {
+    const rows = await this.rowsOn(this.reader!, 'SELECT * FROM event_dims');
+    for (const row of rows) {
+      this.dimsIds.set(dimensionsKeyOfRow(row), Number(row.id));
+      this.nextDimsId = Math.max(this.nextDimsId, Number(row.id) + 1);
+    }
+  }
+
+  write(batch: ProfileBatch): Promise<void> {
+    if (this.closed || !this.writer) return Promise.reject(new Error('the embedded store is not open'));
+    if (this.pendingEvents + batch.events.length > this.options.maxPendingEvents && this.pendingEvents > 0) {
+      return Promise.reject(
+        new StoreBusyError(`the embedded store has ${this.pendingEvents} events waiting to be written`),
+      );
+    }
+    this.pendingEvents += batch.events.length;
+    return new Promise((resolve, reject) => {
+      this.pending.push({ batch, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing) return;
+    this.flushing = this.flushLoop().finally(() => {
+      this.flushing = undefined;
+      // A write that arrived after the loop's last look at the queue would otherwise wait forever.
+      if (this.pending.length > 0) this.scheduleFlush();
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    while (this.pending.length > 0) {
+      const group = this.pending;
+      this.pending = [];
+      try {
+        await this.writeInTransaction(group.map((w) => w.batch));
+        for (const w of group) w.resolve();
+      } catch (error) {
+        // One bad batch must not fail the others that happened to share its commit.
+        if (group.length === 1) group[0].reject(error);
+        else for (const w of group) await this.writeAlone(w);
+      } finally {
+        for (const w of group) this.pendingEvents -= w.batch.events.length;
+      }
+    }
+  }
+
+  private async writeAlone(w: PendingWrite): Promise<void> {
+    try {
+      await this.writeInTransaction([w.batch]);
+      w.resolve();
+    } catch (error) {
+      w.reject(error);
+    }
+  }
+
+  private async writeInTransaction(batches: ProfileBatch[]): Promise<void> {
+    const writer = this.writer!;
+    const newDims = new Map<string, number>();
+    await writer.run('BEGIN TRANSACTION');
+    try {
+      for (const batch of batches) this.appendEvents(batch.events, newDims);
+      for (const appender of [this.dimsAppender!, ...this.appenders]) appender.flushSync();
+      await this.upsertStackTraces(batches.flatMap((b) => b.stackTraces));
+      await this.insertStackFrames(
+        batches.flatMap((b) => b.stackFrames),
+        'OR IGNORE',
+      );
+      await this.upsertExecutables(batches.flatMap((b) => b.executables));
+      await this.upsertHosts(batches.flatMap((b) => b.hosts));
+      await writer.run('COMMIT');
+    } catch (error) {
+      for (const appender of [this.dimsAppender!, this.stageAppender!, ...this.appenders]) appender.clear();
+      await writer.run('ROLLBACK').catch(() => undefined);
+      this.nextDimsId -= newDims.size;
+      throw error;
+    }
+    for (const [key, id] of newDims) this.dimsIds.set(key, id);
+  }
+
+  private appendEvents(events: readonly ProfilingEvent[], newDims: Map<string, number>): void {
+    for (const event of events) {
+      const dimsId = this.dimensionsId(event, newDims);
+      this.appendEvent(this.appenders[0], event.timestamp, event.stackTraceId, event.count, dimsId);
+      const deeper = downsampledCounts(event.count, this.random);
+      for (let i = 0; i < deeper.length; i++) {
+        this.appendEvent(this.appenders[i + 1], event.timestamp, event.stackTraceId, deeper[i], dimsId);
+      }
+    }
+  }
+
+  private appendEvent(
+    appender: DuckDBAppender,
+    ts: number,
+    stackTraceId: string,
+    count: number,
+    dims: number,
+  ): void {
+    appender.appendUInteger(ts);
+    appender.appendVarchar(stackTraceId);
+    appender.appendUInteger(count);
+    appender.appendUInteger(dims);
+    appender.endRow();
+  }
+
+  private dimensionsId(event: ProfilingEvent, newDims: Map<string, number>): number {
+    const key = dimensionsKeyOfEvent(event);
+    const known = this.dimsIds.get(key) ?? newDims.get(key);
+    if (known !== undefined) return known;
+    const id = this.nextDimsId++;
+    newDims.set(key, id);
+    const a = this.dimsAppender!;
+    a.appendUInteger(id);
+    a.appendVarchar(event.hostId);
+    for (const value of [
+      event.hostName,
+      event.hostIp,
+      event.processName,
+      event.threadName,
+      event.containerId,
+      event.containerName,
+      event.podName,
+      event.k8sNamespace,
+      event.serviceName,
+    ]) {
+      appendOptionalVarchar(a, value);
+    }
+    a.appendList(event.tags, LIST(VARCHAR));
+    a.appendInteger(event.projectId);
+    appendOptionalVarchar(a, event.agentVersion);
+    appendOptionalVarchar(a, event.osKernel);
+    a.endRow();
+    return id;
+  }
+
+  private async upsertStackTraces(stackTraces: readonly StackTrace[]): Promise<void> {
+    if (stackTraces.length === 0) return;
+    const stage = this.stageAppender!;
+    for (const trace of stackTraces) {
+      stage.appendVarchar(trace.id);
+      stage.appendVarchar(encodeFrameIds(trace.frameIds));
+      stage.appendVarchar(encodeFrameTypes(trace.frameTypes));
+      stage.endRow();
+    }
+    stage.flushSync();
+    await this.writer!.run(
+      'INSERT OR IGNORE INTO stacktraces SELECT DISTINCT ON (id) * FROM temp.stage_stacktraces; DELETE FROM temp.stage_stacktraces',
+    );
+  }
+
+  private async insertStackFrames(frames: readonly StackFrameSymbols[], mode: 'OR IGNORE' | 'OR REPLACE') {
+    const unique = [...new Map(frames.map((f) => [f.frameId, f])).values()];
+    await this.insertRows(
+      `INSERT ${mode} INTO stackframes`,
+      '(?, ?::VARCHAR[], ?::VARCHAR[], ?::INTEGER[], ?::INTEGER[])',
+      unique.map((f) => [
+        f.frameId,
+        listValue(f.functionNames),
+        listValue(f.fileNames),
+        listValue(f.lineNumbers),
+        listValue(f.functionOffsets),
+      ]),
+    );
+  }
+
+  private async upsertExecutables(executables: readonly Executable[]): Promise<void> {
+    const unique = [...new Map(executables.map((e) => [e.fileId, e])).values()];
+    await this.insertRows(
+      'INSERT INTO executables',
+      '(?, ?, ?, ?::UINTEGER)',
+      unique.map((e) => [e.fileId, e.buildId ?? null, e.fileName, e.lastSeen]),
+      `ON CONFLICT (file_id) DO UPDATE SET last_seen = greatest(executables.last_seen, excluded.last_seen),
+         build_id = coalesce(excluded.build_id, executables.build_id),
+         file_name = CASE WHEN excluded.file_name = '' THEN executables.file_name ELSE excluded.file_name END`,
+    );
+  }
+
+  private async upsertHosts(hosts: readonly HostMetadata[]): Promise<void> {
+    const unique = [...new Map(hosts.map((h) => [h.hostId, h])).values()];
+    await this.insertRows(
+      'INSERT OR REPLACE INTO hosts',
+      '(?, ?::UINTEGER, ?, ?, ?, ?, ?, ?::INTEGER, ?)',
+      unique.map((h) => [
+        h.hostId,
+        h.timestamp,
+        h.hostName ?? null,
+        h.hostIp ?? null,
+        h.arch ?? null,
+        h.osKernel ?? null,
+        h.agentVersion ?? null,
+        h.projectId,
+        JSON.stringify(h.attributes),
+      ]),
+    );
+  }
+
+  private async insertRows(
+    head: string,
+    placeholders: string,
+    rows: DuckDBValue[][],
+    tail = '',
+  ): Promise<void> {
+    for (let start = 0; start < rows.length; start += INSERT_CHUNK_ROWS) {
+      const chunk = rows.slice(start, start + INSERT_CHUNK_ROWS);
+      await this.writer!.run(
+        `${head} VALUES ${chunk.map(() => placeholders).join(', ')} ${tail}`,
+        chunk.flat(),
+      );
+    }
+  }
+
+  async writeStackFrames(frames: readonly StackFrameSymbols[]): Promise<void> {
+    if (!this.writer) throw new Error('the embedded store is not open');
+    await this.insertStackFrames(frames, 'OR REPLACE');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.flushing) await this.flushing;
+    if (!this.instance) return;
+    for (const appender of [this.dimsAppender, this.stageAppender, ...this.appenders]) appender?.closeSync();
+    await this.writer?.run('CHECKPOINT').catch(() => undefined);
+    this.writer?.closeSync();
+    this.reader?.closeSync();
+    this.instance.closeSync();
+    this.instance = undefined;
+  }
+
+  // ---- read side ----
+
+  async aggregateEvents(query: EventQuery): Promise<EventAggregation> {
+    const where = this.eventConditions(query);
+    const level = query.samplingLevel ?? chooseSamplingLevel(await this.countEvents(0, where));
+    const scale = samplingScale(level);
+    const table = eventsTable(level);
+    const group = query.groupBy ? groupColumn(query.groupBy) : undefined;
+    const sql = group
+      ? `SELECT e.stacktrace_id AS id, g.value AS grp, sum(e.count)::BIGINT AS n, count(*)::BIGINT AS rows
+           FROM ${table} e JOIN (${group}) g ON g.id = e.dims_id
+          WHERE ${where.sql} GROUP BY e.stacktrace_id, g.value`
+      : `SELECT e.stacktrace_id AS id, sum(e.count)::BIGINT AS n, count(*)::BIGINT AS rows
+           FROM ${table} e WHERE ${where.sql} GROUP BY e.stacktrace_id`;
+    const reader = await this.reader!.runAndReadAll(sql, where.params);
+    // A result with no rows has no columns at all.
+    const columns = reader.currentRowCount === 0 ? [[], [], [], []] : reader.getColumnsJS();
+    const [ids, groupsOrCounts] = columns;
+    const counts = (group ? columns[2] : groupsOrCounts) as bigint[];
+    const rowCounts = (group ? columns[3] : columns[2]) as bigint[];
+    let totalCount = 0;
+    let eventsRead = 0;
+    const rows = new Array<EventAggregation['rows'][number]>(ids.length);
+    for (let i = 0; i < ids.length; i++) {
+      const count = Number(counts[i]) * scale;
+      totalCount += count;
+      eventsRead += Number(rowCounts[i]);
+      rows[i] = group
+        ? { stackTraceId: ids[i] as string, group: String(groupsOrCounts[i]), count }
+        : { stackTraceId: ids[i] as string, count };
+    }
+    return { samplingLevel: level, eventsRead, totalCount, rows };
+  }
+
+  private eventConditions(query: { from: EpochSeconds; to: EpochSeconds; filter?: EventQuery['filter'] }) {
+    const parts: SqlFragment[] = [{ sql: 'e.ts >= ? AND e.ts < ?', params: [] }];
+    const params: DuckDBValue[] = [Math.max(0, Math.floor(query.from)), Math.max(0, Math.ceil(query.to))];
+    if (query.filter) {
+      const filter = filterToSql(query.filter);
+      parts.push({
+        sql: `e.dims_id IN (SELECT id FROM event_dims WHERE ${filter.sql})`,
+        params: filter.params,
+      });
+      params.push(...filter.params);
+    }
+    return { sql: parts.map((p) => p.sql).join(' AND '), params };
+  }
+
+  private async countEvents(level: number, where: { sql: string; params: DuckDBValue[] }): Promise<number> {
+    const rows = await this.rows(
+      `SELECT count(*)::BIGINT AS n FROM ${eventsTable(level)} e WHERE ${where.sql}`,
+      where.params,
+    );
+    return Number(rows[0].n);
+  }
+
+  async getStackTraces(ids: readonly string[]): Promise<Map<string, StackTrace>> {
+    const rows = await this.rowsByIds('SELECT id, frame_ids, frame_types FROM stacktraces', 'id', ids);
+    return new Map(
+      rows.map((r) => [
+        r.id as string,
+        {
+          id: r.id as string,
+          frameIds: decodeFrameIds(r.frame_ids as string),
+          frameTypes: decodeFrameTypes(r.frame_types as string),
+        },
+      ]),
+    );
+  }
+
+  async getStackFrames(ids: readonly string[]): Promise<Map<string, StackFrameSymbols>> {
+    const rows = await this.rowsByIds('SELECT * FROM stackframes', 'id', ids);
+    return new Map(
+      rows.map((r) => [
+        r.id as string,
+        {
+          frameId: r.id as string,
+          functionNames: r.function_names as string[],
+          fileNames: r.file_names as string[],
+          lineNumbers: r.line_numbers as number[],
+          functionOffsets: r.function_offsets as number[],
+        },
+      ]),
+    );
+  }
+
+  async getExecutables(fileIds: readonly string[]): Promise<Map<string, Executable>> {
+    const rows = await this.rowsByIds('SELECT * FROM executables', 'file_id', fileIds);
+    return new Map(
+      rows.map((r) => [
+        r.file_id as string,
+        {
+          fileId: r.file_id as string,
+          buildId: (r.build_id as string | null) ?? undefined,
+          fileName: r.file_name as string,
+          lastSeen: Number(r.last_seen),
+        },
+      ]),
+    );
+  }
+
+  async listHosts(from: EpochSeconds, _to: EpochSeconds): Promise<HostMetadata[]> {
+    // A host's row holds its latest report, so "seen since `from`" is what can be answered without a scan.
+    const rows = await this.rows('SELECT * FROM hosts WHERE ts >= ? ORDER BY host_id', [Math.floor(from)]);
+    return rows.map((r) => ({
+      hostId: r.host_id as string,
+      timestamp: Number(r.ts),
+      hostName: (r.host_name as string | null) ?? undefined,
+      hostIp: (r.host_ip as string | null) ?? undefined,
+      arch: (r.arch as string | null) ?? undefined,
+      osKernel: (r.os_kernel as string | null) ?? undefined,
+      agentVersion: (r.agent_version as string | null) ?? undefined,
+      projectId: Number(r.project_id),
+      attributes: JSON.parse(r.attributes as string) as Record<string, string>,
+    }));
+  }
+
+  async fieldValues(
+    field: EventField,
+    from: EpochSeconds,
+    to: EpochSeconds,
+    limit: number,
+  ): Promise<string[]> {
+    const where = this.eventConditions({ from, to });
+    const level = chooseSamplingLevel(await this.countEvents(0, where));
+    const rows = await this.rows(
+      `SELECT g.value AS value, sum(e.count) AS n FROM ${eventsTable(level)} e JOIN (${groupColumn(field)}) g ON g.id = e.dims_id
+        WHERE ${where.sql} AND g.value IS NOT NULL GROUP BY g.value ORDER BY n DESC, g.value LIMIT ?`,
+      [...where.params, Math.max(1, Math.floor(limit))],
+    );
+    return rows.map((r) => String(r.value));
+  }
+
+  async stats(): Promise<StoreStats> {
+    const [row] = await this.rows(`SELECT
+      (SELECT count(*) FROM events_all)::BIGINT AS events,
+      (SELECT count(*) FROM stacktraces)::BIGINT AS stacktraces,
+      (SELECT count(*) FROM stackframes)::BIGINT AS stackframes,
+      (SELECT count(*) FROM executables)::BIGINT AS executables,
+      (SELECT count(*) FROM hosts)::BIGINT AS hosts,
+      (SELECT min(ts) FROM events_all) AS oldest,
+      (SELECT max(ts) FROM events_all) AS newest`);
+    const size = await this.rows('PRAGMA database_size');
+    const bytes = Number(size[0]?.block_size ?? 0) * Number(size[0]?.used_blocks ?? 0);
+    return {
+      events: Number(row.events),
+      stackTraces: Number(row.stacktraces),
+      stackFrames: Number(row.stackframes),
+      executables: Number(row.executables),
+      hosts: Number(row.hosts),
+      bytesOnDisk: this.options.path === ':memory:' ? undefined : bytes,
+      oldestEvent: row.oldest === null ? undefined : Number(row.oldest),
+      newestEvent: row.newest === null ? undefined : Number(row.newest),
+    };
+  }
+
+  private async rowsByIds(select: string, column: string, ids: readonly string[]): Promise<Row[]> {
+    if (ids.length === 0) return [];
+    return this.rows(`${select} WHERE ${column} IN (SELECT unnest(?::VARCHAR[]))`, [listValue([...ids])]);
+  }
+
+  private rows(sql: string, params: DuckDBValue[] = []): Promise<Row[]> {
+    if (!this.reader) return Promise.reject(new Error('the embedded store is not open'));
+    return this.rowsOn(this.reader, sql, params);
+  }
+
+  private async rowsOn(
+    connection: DuckDBConnection,
+    sql: string,
+    params: DuckDBValue[] = [],
+  ): Promise<Row[]> {
+    const reader = await connection.runAndReadAll(sql, params);
+    return reader.getRowObjectsJS() as Row[];
+  }
+}
+
+/** A subquery mapping each `event_dims` id to the value of one field (one row per tag for `tags`). */
+function groupColumn(field: EventField): string {
+  const column = DIMENSION_COLUMNS[field];
+  if (field === 'tags') return 'SELECT id, unnest(tags) AS value FROM event_dims';
+  return `SELECT id, CAST(${column} AS VARCHAR) AS value FROM event_dims`;
+}
+
+function appendOptionalVarchar(appender: DuckDBAppender, value: string | undefined): void {
+  if (value === undefined) appender.appendNull();
+  else appender.appendVarchar(value);
+}
+
+const KEY_SEPARATOR = '\u0000';
+
+function dimensionsKey(
+  values: readonly (string | number | undefined | null)[],
+  tags: readonly string[],
+): string {
+  return (
+    values.map((v) => (v === undefined || v === null ? '' : String(v))).join(KEY_SEPARATOR) +
+    tags.join('\u0001')
+  );
+}
+
+function dimensionsKeyOfEvent(e: ProfilingEvent): string {
+  return dimensionsKey(
+    [
+      e.hostId,
+      e.hostName,
+      e.hostIp,
+      e.processName,
+      e.threadName,
+      e.containerId,
+      e.containerName,
+      e.podName,
+      e.k8sNamespace,
+      e.serviceName,
+      e.projectId,
+      e.agentVersion,
+      e.osKernel,
+    ],
+    e.tags,
+  );
+}
+
+function dimensionsKeyOfRow(r: Row): string {
+  return dimensionsKey(
+    [
+      r.host_id,
+      r.host_name,
+      r.host_ip,
+      r.process_name,
+      r.thread_name,
+      r.container_id,
+      r.container_name,
+      r.pod_name,
+      r.k8s_namespace,
+      r.service_name,
+      r.project_id,
+      r.agent_version,
+      r.os_kernel,
+    ] as (string | number | null)[],
+    r.tags as string[],
+  );
+}

@@ -1,0 +1,316 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedStore } from '../../src/store/embedded/index.ts';
+import {
+  FrameType,
+  emptyBatch,
+  fileIdFromHex,
+  frameId,
+  stackTraceId,
+  type ProfileBatch,
+  type ProfilingEvent,
+} from '../../src/model/index.ts';
+import { StoreBusyError } from '../../src/store/store.ts';
+
+const T0 = 1_750_000_000;
+const FILE_A = fileIdFromHex('00112233445566778899aabbccddeeff');
+const FILE_B = fileIdFromHex('ffeeddccbbaa99887766554433221100');
+
+function trace(addresses: number[], fileId = FILE_A) {
+  const frames = addresses.map((a) => ({ fileId, addressOrLine: BigInt(a) }));
+  return {
+    id: stackTraceId(frames),
+    frameIds: frames.map((f) => frameId(f.fileId, f.addressOrLine)),
+    frameTypes: addresses.map(() => FrameType.Native),
+  };
+}
+
+function event(overrides: Partial<ProfilingEvent> & { stackTraceId: string }): ProfilingEvent {
+  return { timestamp: T0, count: 1, hostId: 'host-1', tags: [], projectId: 1, ...overrides };
+}
+
+describe('EmbeddedStore', () => {
+  let dir: string;
+  before(() => (dir = mkdtempSync(join(tmpdir(), 'uniprof-store-'))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('stores a batch and reads every part of it back', async () => {
+    const store = new EmbeddedStore({ path: join(dir, 'roundtrip.duckdb'), seed: 1 });
+    await store.open();
+    const t1 = trace([0x1000, 0x2000, 0x3000]);
+    const t2 = trace([0x1000, 0xffffffff81000000], FILE_B);
+    const batch: ProfileBatch = {
+      events: [
+        event({ stackTraceId: t1.id, count: 3, threadName: 'main', processName: 'app' }),
+        event({ stackTraceId: t1.id, count: 2, timestamp: T0 + 1, threadName: 'main', processName: 'app' }),
+        event({ stackTraceId: t2.id, count: 4, hostId: 'host-2', threadName: 'worker', tags: ['env:prod'] }),
+      ],
+      stackTraces: [t1, t2, t1],
+      stackFrames: [
+        {
+          frameId: t1.frameIds[0],
+          functionNames: ['inner', 'outer'],
+          fileNames: ['a.c', 'a.c'],
+          lineNumbers: [10, 20],
+          functionOffsets: [0, 0],
+        },
+      ],
+      executables: [{ fileId: FILE_A, buildId: 'abcd', fileName: 'app', lastSeen: T0 }],
+      hosts: [
+        {
+          hostId: 'host-1',
+          timestamp: T0,
+          hostName: 'box',
+          projectId: 1,
+          attributes: { 'host.arch': 'amd64' },
+        },
+      ],
+    };
+    await store.write(batch);
+
+    const all = await store.aggregateEvents({ from: T0, to: T0 + 10 });
+    assert.equal(all.samplingLevel, 0);
+    assert.equal(all.totalCount, 9);
+    assert.equal(all.eventsRead, 3);
+    const byId = new Map(all.rows.map((r) => [r.stackTraceId, r.count]));
+    assert.deepEqual(
+      byId,
+      new Map([
+        [t1.id, 5],
+        [t2.id, 4],
+      ]),
+    );
+
+    const traces = await store.getStackTraces([t1.id, t2.id, 'missing']);
+    assert.deepEqual(traces.get(t1.id), t1);
+    assert.deepEqual(traces.get(t2.id), t2);
+    assert.equal(traces.size, 2);
+
+    const frames = await store.getStackFrames([t1.frameIds[0]]);
+    assert.deepEqual(frames.get(t1.frameIds[0])?.functionNames, ['inner', 'outer']);
+    const executables = await store.getExecutables([FILE_A, FILE_B]);
+    assert.equal(executables.get(FILE_A)?.buildId, 'abcd');
+    assert.equal(executables.has(FILE_B), false);
+    const hosts = await store.listHosts(T0 - 10, T0 + 10);
+    assert.deepEqual(
+      hosts.map((h) => [h.hostId, h.hostName, h.attributes['host.arch']]),
+      [['host-1', 'box', 'amd64']],
+    );
+
+    const stats = await store.stats();
+    assert.equal(stats.events, 3);
+    assert.equal(stats.stackTraces, 2);
+    assert.equal(stats.oldestEvent, T0);
+    assert.equal(stats.newestEvent, T0 + 1);
+    await store.close();
+  });
+
+  it('filters and groups by event fields', async () => {
+    const store = new EmbeddedStore({ path: ':memory:', seed: 2 });
+    await store.open();
+    const a = trace([1]);
+    const b = trace([2]);
+    await store.write({
+      ...emptyBatch(),
+      stackTraces: [a, b],
+      events: [
+        event({
+          stackTraceId: a.id,
+          count: 1,
+          hostId: 'web-1',
+          threadName: 'http_worker',
+          tags: ['env:prod', 'team:a'],
+        }),
+        event({
+          stackTraceId: a.id,
+          count: 2,
+          hostId: 'web-2',
+          threadName: 'http_worker',
+          tags: ['env:dev'],
+        }),
+        event({
+          stackTraceId: b.id,
+          count: 4,
+          hostId: 'db-1',
+          threadName: 'pg_50%_done',
+          processName: 'postgres',
+        }),
+      ],
+    });
+    const total = async (filter: Parameters<EmbeddedStore['aggregateEvents']>[0]['filter']) =>
+      (await store.aggregateEvents({ from: T0, to: T0 + 1, filter })).totalCount;
+    assert.equal(await total({ kind: 'match', field: 'host.id', pattern: 'web-*' }), 3);
+    assert.equal(await total({ kind: 'match', field: 'host.id', pattern: 'web-1' }), 1);
+    assert.equal(await total({ kind: 'match', field: 'tags', pattern: 'env:prod' }), 1);
+    assert.equal(await total({ kind: 'match', field: 'tags', pattern: 'env:*' }), 3);
+    // LIKE's own wildcards are literal for the user.
+    assert.equal(await total({ kind: 'match', field: 'process.thread.name', pattern: 'pg_50%_done' }), 4);
+    assert.equal(await total({ kind: 'match', field: 'process.thread.name', pattern: 'pg_5_%' }), 0);
+    assert.equal(
+      await total({
+        kind: 'not',
+        filter: { kind: 'match', field: 'process.executable.name', pattern: 'postgres' },
+      }),
+      3,
+    );
+    assert.equal(
+      await total({
+        kind: 'or',
+        filters: [
+          { kind: 'match', field: 'host.id', pattern: 'db-1' },
+          { kind: 'match', field: 'host.id', pattern: 'web-2' },
+        ],
+      }),
+      6,
+    );
+    assert.equal(await total({ kind: 'match', field: 'profiling.project.id', pattern: '1' }), 7);
+    // Time range is [from, to).
+    assert.equal((await store.aggregateEvents({ from: T0 + 1, to: T0 + 2 })).totalCount, 0);
+
+    const byHost = await store.aggregateEvents({ from: T0, to: T0 + 1, groupBy: 'host.id' });
+    const groups = Object.fromEntries(
+      byHost.rows.map((r) => [`${r.group}/${r.stackTraceId === a.id ? 'a' : 'b'}`, r.count]),
+    );
+    assert.deepEqual(groups, { 'web-1/a': 1, 'web-2/a': 2, 'db-1/b': 4 });
+    const byTag = await store.aggregateEvents({ from: T0, to: T0 + 1, groupBy: 'tags' });
+    assert.deepEqual(Object.fromEntries(byTag.rows.map((r) => [r.group, r.count])), {
+      'env:prod': 1,
+      'team:a': 1,
+      'env:dev': 2,
+    });
+    assert.deepEqual(await store.fieldValues('host.id', T0, T0 + 1, 2), ['db-1', 'web-2']);
+    await store.close();
+  });
+
+  it('downsamples by 5^N and scales counts back when reading a deeper level', async () => {
+    const store = new EmbeddedStore({ path: ':memory:', seed: 3 });
+    await store.open();
+    const t = trace([7]);
+    const events: ProfilingEvent[] = [];
+    for (let i = 0; i < 100_000; i++)
+      events.push(event({ stackTraceId: t.id, timestamp: T0 + (i % 1000), count: 1 + (i % 3) }));
+    const expected = events.reduce((s, e) => s + e.count, 0);
+    await store.write({ ...emptyBatch(), stackTraces: [t], events });
+    for (const level of [1, 2, 3]) {
+      const agg = await store.aggregateEvents({ from: T0, to: T0 + 1000, samplingLevel: level });
+      assert.equal(agg.samplingLevel, level);
+      // Binomial(n, 5^-level): allow five standard deviations of the scaled estimate.
+      const p = 5 ** -level;
+      const tolerance = 5 * Math.sqrt(expected * p * (1 - p)) * 5 ** level;
+      assert.ok(
+        Math.abs(agg.totalCount - expected) < tolerance,
+        `level ${level}: ${agg.totalCount} vs ${expected}`,
+      );
+      assert.ok(
+        agg.eventsRead < events.length / 5 ** (level - 1),
+        `level ${level} read ${agg.eventsRead} rows`,
+      );
+    }
+    // 100,000 events at level 0 → the chooser reads a level with ≥ 20,000 expected events: level 0 or 1.
+    const chosen = await store.aggregateEvents({ from: T0, to: T0 + 1000 });
+    assert.ok(
+      chosen.samplingLevel <= 1 && chosen.eventsRead >= 20_000 / 5,
+      JSON.stringify(chosen.samplingLevel),
+    );
+    await store.close();
+  });
+
+  it('keeps acknowledged data and its dimension keys across a restart', async () => {
+    const path = join(dir, 'restart.duckdb');
+    const t = trace([9]);
+    let store = new EmbeddedStore({ path, seed: 4 });
+    await store.open();
+    await store.write({
+      ...emptyBatch(),
+      stackTraces: [t],
+      events: [event({ stackTraceId: t.id, count: 2, threadName: 'x' })],
+    });
+    await store.close();
+    store = new EmbeddedStore({ path, seed: 5 });
+    await store.open();
+    await store.write({
+      ...emptyBatch(),
+      stackTraces: [t],
+      events: [event({ stackTraceId: t.id, count: 3, threadName: 'x' })],
+    });
+    const grouped = await store.aggregateEvents({ from: T0, to: T0 + 1, groupBy: 'process.thread.name' });
+    assert.deepEqual(
+      grouped.rows.map((r) => [r.group, r.count]),
+      [['x', 5]],
+    );
+    const stats = await store.stats();
+    assert.equal(stats.stackTraces, 1);
+    await store.close();
+  });
+
+  it('commits concurrent writes together but fails a bad batch alone', async () => {
+    const store = new EmbeddedStore({ path: ':memory:', seed: 6 });
+    await store.open();
+    const t = trace([11]);
+    const good = Array.from({ length: 20 }, (_, i) =>
+      store.write({
+        ...emptyBatch(),
+        stackTraces: [t],
+        events: [event({ stackTraceId: t.id, count: i + 1 })],
+      }),
+    );
+    const bad = store.write({
+      ...emptyBatch(),
+      events: [event({ stackTraceId: t.id, count: 1000 })],
+      // 2^40 does not fit the INTEGER line-number column: the database refuses the batch.
+      stackFrames: [
+        {
+          frameId: t.frameIds[0],
+          functionNames: ['f'],
+          fileNames: ['f.c'],
+          lineNumbers: [2 ** 40],
+          functionOffsets: [0],
+        },
+      ],
+    });
+    await Promise.all(good);
+    await assert.rejects(bad);
+    const agg = await store.aggregateEvents({ from: T0, to: T0 + 1 });
+    assert.equal(agg.totalCount, (20 * 21) / 2, 'all good batches stored, nothing of the bad one');
+    await store.close();
+  });
+
+  it('refuses with StoreBusyError instead of queueing without bound', async () => {
+    const store = new EmbeddedStore({ path: ':memory:', seed: 7, maxPendingEvents: 10 });
+    await store.open();
+    const t = trace([12]);
+    const batch = {
+      ...emptyBatch(),
+      stackTraces: [t],
+      events: Array.from({ length: 8 }, () => event({ stackTraceId: t.id })),
+    };
+    const first = store.write(batch);
+    await assert.rejects(store.write(batch), StoreBusyError);
+    await first;
+    await store.write(batch);
+    await store.close();
+  });
+
+  it('lets the symbolizer replace frames', async () => {
+    const store = new EmbeddedStore({ path: ':memory:' });
+    await store.open();
+    const id = frameId(FILE_A, 0x1234n);
+    await store.writeStackFrames([
+      { frameId: id, functionNames: ['old'], fileNames: [''], lineNumbers: [0], functionOffsets: [0] },
+    ]);
+    await store.writeStackFrames([
+      {
+        frameId: id,
+        functionNames: ['new', 'caller'],
+        fileNames: ['n.c', 'c.c'],
+        lineNumbers: [1, 2],
+        functionOffsets: [0, 0],
+      },
+    ]);
+    assert.deepEqual((await store.getStackFrames([id])).get(id)?.functionNames, ['new', 'caller']);
+    await store.close();
+  });
+});
