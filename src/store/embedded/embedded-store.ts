@@ -90,7 +90,9 @@ export class EmbeddedStore implements Store {
     try {
       this.instance = await DuckDBInstance.create(this.options.path);
     } catch (error) {
-      throw new Error(`cannot open the embedded store at ${this.options.path}: ${(error as Error).message}`);
+      throw new Error(`cannot open the embedded store at ${this.options.path}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     this.writer = await this.instance.connect();
     this.reader = await this.instance.connect();
