@@ -1,0 +1,33 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface ResolvedToken {
+  token?: string;
+  /** Where a generated token was kept, so the user can hand it to agents. */
+  generatedAt?: string;
+}
+
+/**
+ * A configured token wins. Without one (and unless auth is explicitly off) the first start generates a random
+ * token and keeps it under the data directory, so the defaults work with no config and are still not open.
+ */
+export function resolveSecretToken(
+  configured: string | undefined,
+  authDisabled: boolean,
+  dataDir: string,
+): ResolvedToken {
+  if (configured) return { token: configured };
+  if (authDisabled) return {};
+  const file = join(dataDir, 'secret-token');
+  try {
+    const existing = readFileSync(file, 'utf8').trim();
+    if (existing) return { token: existing, generatedAt: file };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const token = randomBytes(24).toString('base64url');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return { token, generatedAt: file };
+}

@@ -1,0 +1,223 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+
+const tlsSchema = z
+  .object({
+    cert: z.string().describe('PEM certificate file'),
+    key: z.string().describe('PEM private key file'),
+  })
+  .strict();
+
+const elasticsearchSchema = z
+  .object({
+    hosts: z
+      .preprocess(
+        (v) => (typeof v === 'string' ? v.split(',').map((h) => h.trim()) : v),
+        z.array(z.url()).min(1),
+      )
+      .prefault(['http://127.0.0.1:9200']),
+    apiKey: z.string().optional(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    tls: z
+      .object({
+        ca: z.string().optional().describe('PEM CA file to trust'),
+        verify: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    requestTimeoutMs: z.number().int().positive().default(30_000),
+    /** Where acknowledged batches wait while Elasticsearch is out of reach; defaults under dataDir. */
+    spoolDir: z.string().optional(),
+    spoolMaxBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(1024 ** 3),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    dataDir: z.string().default('./data'),
+    log: z
+      .object({
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+    collector: z
+      .object({
+        grpc: z
+          .object({
+            host: z.string().default('127.0.0.1'),
+            port: port.default(4317),
+            maxMessageBytes: z
+              .number()
+              .int()
+              .positive()
+              .default(32 * 1024 * 1024),
+            tls: tlsSchema.optional(),
+          })
+          .strict()
+          .prefault({}),
+        http: z
+          .object({
+            host: z.string().default('127.0.0.1'),
+            port: port.default(4318),
+            maxBodyBytes: z
+              .number()
+              .int()
+              .positive()
+              .default(32 * 1024 * 1024),
+          })
+          .strict()
+          .prefault({}),
+        auth: z
+          .object({
+            secretToken: z.string().min(1).optional(),
+            /** Accept agents without a token. Only ever on when asked for explicitly. */
+            disabled: z.boolean().default(false),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    output: z
+      .object({
+        /** `embedded` (one DuckDB file under dataDir) or `elasticsearch`. */
+        type: z.enum(['embedded', 'elasticsearch']).default('embedded'),
+        embedded: z
+          .object({ path: z.string().optional().describe('database file; default <dataDir>/uniprof.duckdb') })
+          .strict()
+          .prefault({}),
+        elasticsearch: elasticsearchSchema.prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    query: z
+      .object({
+        /** Cost of one core for one hour, in US dollars, for the cost estimates. */
+        costPerCoreHour: z.number().nonnegative().default(0.0425),
+        /** Grid carbon intensity, kg CO2 per kWh. */
+        co2PerKwh: z.number().nonnegative().default(0.379069),
+        /** Datacenter power usage effectiveness. */
+        pue: z.number().positive().default(1.7),
+        /** Watts one core draws, for the CO2 estimates. */
+        wattsPerCore: z.number().positive().default(7),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Every leaf path of the configuration, from the defaults: what env vars and `--set` may name. */
+function leafPaths(value: unknown, prefix: string[] = []): string[][] {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [prefix];
+  return Object.entries(value).flatMap(([key, child]) => leafPaths(child, [...prefix, key]));
+}
+
+/** `collector.grpc.maxMessageBytes` → `UNIPROF_COLLECTOR_GRPC_MAX_MESSAGE_BYTES`. */
+export function envName(path: readonly string[]): string {
+  return `UNIPROF_${path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_')}`;
+}
+
+/** Paths that have no default and so are not found by walking the defaults. */
+const OPTIONAL_PATHS = [
+  ['collector', 'auth', 'secretToken'],
+  ['collector', 'grpc', 'tls', 'cert'],
+  ['collector', 'grpc', 'tls', 'key'],
+  ['output', 'embedded', 'path'],
+  ['output', 'elasticsearch', 'apiKey'],
+  ['output', 'elasticsearch', 'username'],
+  ['output', 'elasticsearch', 'password'],
+  ['output', 'elasticsearch', 'tls', 'ca'],
+  ['output', 'elasticsearch', 'spoolDir'],
+];
+
+export function knownPaths(): string[][] {
+  return [...leafPaths(configSchema.parse({})), ...OPTIONAL_PATHS];
+}
+
+/** Env vars and flags arrive as text; YAML's scalar rules turn them into numbers, booleans and lists. */
+function parseScalar(text: string): unknown {
+  try {
+    return parseYaml(text) ?? text;
+  } catch {
+    return text;
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (next === undefined || next === null || typeof next !== 'object') node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]] = value;
+}
+
+export interface ConfigSources {
+  /** A YAML file. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** `dotted.path=value` overrides, from flags; these win over env, which wins over the file. */
+  overrides?: readonly string[];
+}
+
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const raw: Record<string, unknown> = sources.file ? readYamlFile(sources.file) : {};
+  const paths = new Map(knownPaths().map((p) => [p.join('.'), p]));
+  const env = sources.env ?? {};
+  for (const path of paths.values()) {
+    const value = env[envName(path)];
+    if (value !== undefined && value !== '') setPath(raw, path, parseScalar(value));
+  }
+  for (const override of sources.overrides ?? []) {
+    const eq = override.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`--set wants path=value, got "${override}"`);
+    const key = override.slice(0, eq).trim();
+    const path = paths.get(key);
+    if (!path) throw new ConfigError(`unknown configuration key "${key}"`);
+    setPath(raw, path, parseScalar(override.slice(eq + 1)));
+  }
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return parsed.data;
+}
+
+function readYamlFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  let value: unknown;
+  try {
+    value = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${file} is not valid YAML: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(`config file ${file} must hold a mapping at the top level`);
+  }
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,92 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, envName, loadConfig } from '../../src/config/config.ts';
+import { configFromOptions } from '../../src/cli/options.ts';
+import { resolveSecretToken } from '../../src/cli/secret-token.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'uniprof-config-'));
+
+function yaml(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('configuration', () => {
+  it('works with no configuration at all', () => {
+    const config = loadConfig();
+    assert.equal(config.collector.grpc.port, 4317);
+    assert.equal(config.collector.http.port, 4318);
+    assert.equal(config.output.type, 'embedded');
+    assert.equal(config.collector.auth.disabled, false);
+  });
+
+  it('takes flags over environment over file', () => {
+    const file = yaml(
+      'layers.yaml',
+      'collector:\n  grpc:\n    port: 1111\n    host: 0.0.0.0\n  http:\n    port: 2222\ndataDir: /from/file\n',
+    );
+    const env = { UNIPROF_COLLECTOR_GRPC_PORT: '3333', UNIPROF_DATA_DIR: '/from/env' };
+    const config = configFromOptions({ config: file, grpcPort: '4444' }, env);
+    assert.equal(config.collector.grpc.port, 4444, 'flag wins');
+    assert.equal(config.dataDir, '/from/env', 'env beats file');
+    assert.equal(config.collector.http.port, 2222, 'file beats default');
+    assert.equal(config.collector.grpc.host, '0.0.0.0');
+  });
+
+  it('names environment variables after the configuration keys', () => {
+    assert.equal(
+      envName(['collector', 'grpc', 'maxMessageBytes']),
+      'UNIPROF_COLLECTOR_GRPC_MAX_MESSAGE_BYTES',
+    );
+    const config = loadConfig({
+      env: {
+        UNIPROF_OUTPUT_ELASTICSEARCH_HOSTS: 'http://a:9200, http://b:9200',
+        UNIPROF_COLLECTOR_AUTH_DISABLED: 'true',
+        UNIPROF_OUTPUT_ELASTICSEARCH_API_KEY: 'key',
+      },
+    });
+    assert.deepEqual(config.output.elasticsearch.hosts, ['http://a:9200', 'http://b:9200']);
+    assert.equal(config.collector.auth.disabled, true);
+    assert.equal(config.output.elasticsearch.apiKey, 'key');
+  });
+
+  it('accepts --set for any key and the auth switch only when asked', () => {
+    const config = configFromOptions(
+      { set: ['output.type=elasticsearch', 'query.pue=1.2'], insecureDisableAuth: true },
+      {},
+    );
+    assert.equal(config.output.type, 'elasticsearch');
+    assert.equal(config.query.pue, 1.2);
+    assert.equal(config.collector.auth.disabled, true);
+  });
+
+  it('says what is wrong with a bad configuration', () => {
+    assert.throws(() => loadConfig({ overrides: ['collector.grpc.port=99999'] }), /collector\.grpc\.port/);
+    assert.throws(() => loadConfig({ overrides: ['nope.key=1'] }), /unknown configuration key "nope.key"/);
+    assert.throws(() => loadConfig({ file: yaml('typo.yaml', 'colector: {}\n') }), /colector/);
+    assert.throws(
+      () => loadConfig({ file: yaml('bad.yaml', 'a: [1,\n') }),
+      (e: unknown) => e instanceof ConfigError && /not valid YAML/.test(e.message),
+    );
+    assert.throws(() => loadConfig({ file: join(dir, 'missing.yaml') }), /cannot read config file/);
+    assert.throws(() => loadConfig({ overrides: ['output.type=mongodb'] }), /output\.type/);
+  });
+});
+
+describe('secret token', () => {
+  it('prefers the configured token, else generates one once and keeps it private', () => {
+    const dataDir = join(dir, 'data');
+    assert.deepEqual(resolveSecretToken('given', false, dataDir), { token: 'given' });
+    assert.deepEqual(resolveSecretToken(undefined, true, dataDir), {});
+    const first = resolveSecretToken(undefined, false, dataDir);
+    assert.ok(first.token && first.token.length >= 32);
+    assert.equal(first.generatedAt, join(dataDir, 'secret-token'));
+    assert.equal(statSync(first.generatedAt!).mode & 0o777, 0o600);
+    assert.equal(readFileSync(first.generatedAt!, 'utf8').trim(), first.token);
+    assert.equal(resolveSecretToken(undefined, false, dataDir).token, first.token, 'stable across restarts');
+  });
+});
