@@ -1,0 +1,4 @@
+export * from './errors.ts';
+export * from './int64.ts';
+export type * from './types.ts';
+export * from './otlp-profiles.ts';
