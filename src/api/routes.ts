@@ -1,0 +1,141 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ProfilingQueries } from '../query/index.ts';
+import type { ImpactFactors } from '../query/impact.ts';
+import { QueryError } from '../query/run.ts';
+import { StoreBusyError, StoreUnavailableError, type StoreReader } from '../store/store.ts';
+import { BadRequestError, intParam, parseField, parseTime, toProfileQuery } from './params.ts';
+
+export interface QueryApiOptions {
+  /** CO2 and cost factors; defaults are those of Elastic's profiling app. */
+  impact?: Partial<ImpactFactors>;
+  /** The clock, in epoch seconds (tests pin it). */
+  now?: () => number;
+}
+
+export interface QueryApiDeps {
+  store: StoreReader;
+  options?: QueryApiOptions;
+}
+
+type Query = Record<string, unknown>;
+
+const openApiPath = fileURLToPath(new URL('./openapi.yaml', import.meta.url));
+
+function sendError(reply: FastifyReply, error: unknown): FastifyReply {
+  if (error instanceof BadRequestError || error instanceof QueryError) {
+    return reply.code(400).send({ error: 'bad_request', message: error.message });
+  }
+  if (error instanceof StoreBusyError) {
+    return reply.code(429).send({ error: 'busy', message: error.message });
+  }
+  if (error instanceof StoreUnavailableError) {
+    return reply.code(503).send({ error: 'unavailable', message: error.message });
+  }
+  reply.log.error({ err: error }, 'query failed');
+  return reply.code(500).send({ error: 'internal', message: (error as Error).message ?? String(error) });
+}
+
+/** Wraps a handler so every failure becomes a JSON error with the right status, never a crash. */
+function handle(
+  work: (query: Query, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
+): (request: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
+  return async (request, reply) => {
+    try {
+      return await work((request.query ?? {}) as Query, request, reply);
+    } catch (error) {
+      return sendError(reply, error);
+    }
+  };
+}
+
+/** Registers the query API under `/api` on a fastify instance (the collector's or a test's). */
+export async function registerQueryApi(app: FastifyInstance, deps: QueryApiDeps): Promise<void> {
+  const queries = new ProfilingQueries(deps.store, deps.options?.impact);
+  const now = deps.options?.now ?? (() => Math.floor(Date.now() / 1000));
+  const groupByParam = (query: Query) =>
+    query.groupBy !== undefined && query.groupBy !== ''
+      ? parseField(String(query.groupBy), 'groupBy')
+      : undefined;
+
+  app.get(
+    '/api/flamegraph',
+    handle(async (query) => {
+      const profile = toProfileQuery(query, '', now());
+      const groupBy = groupByParam(query);
+      const format = query.format ?? 'compact';
+      if (format === 'elastic') return queries.elasticFlamegraph(profile, groupBy);
+      if (format !== 'compact')
+        throw new BadRequestError(`format: must be "compact" or "elastic", got "${String(format)}"`);
+      return queries.flamegraph(profile, groupBy);
+    }),
+  );
+
+  app.get(
+    '/api/topn/functions',
+    handle(async (query) => {
+      const limit = intParam(query.limit, 'limit', 1000, 1, 100_000);
+      return queries.topN(toProfileQuery(query, '', now()), limit);
+    }),
+  );
+
+  app.get(
+    '/api/stacktraces',
+    handle(async (query) => {
+      const groupBy = parseField(String(query.groupBy ?? 'host.name'), 'groupBy');
+      const groups = intParam(query.groups, 'groups', 20, 1, 1000);
+      const stacks = intParam(query.stacks, 'stacks', 10, 1, 1000);
+      return queries.stacks(toProfileQuery(query, '', now()), groupBy, groups, stacks);
+    }),
+  );
+
+  app.get(
+    '/api/diff/flamegraph',
+    handle(async (query) => {
+      const comparison = toProfileQuery(query, '', now());
+      return queries.diffFlamegraph(comparison, toProfileQuery(query, 'baseline', now(), comparison));
+    }),
+  );
+
+  app.get(
+    '/api/diff/topn',
+    handle(async (query) => {
+      const limit = intParam(query.limit, 'limit', 1000, 1, 100_000);
+      const comparison = toProfileQuery(query, '', now());
+      return queries.diffTopN(comparison, toProfileQuery(query, 'baseline', now(), comparison), limit);
+    }),
+  );
+
+  app.get(
+    '/api/pprof',
+    handle(async (query, _request, reply) => {
+      const profile = toProfileQuery(query, '', now());
+      const body = await queries.pprof(profile, groupByParam(query));
+      return reply
+        .header('content-type', 'application/octet-stream')
+        .header('content-disposition', `attachment; filename="uniprof-${profile.from}-${profile.to}.pb.gz"`)
+        .send(body);
+    }),
+  );
+
+  app.get(
+    '/api/fields/:field/values',
+    handle(async (query, request) => {
+      const field = parseField((request.params as { field: string }).field, 'field');
+      const to = query.to !== undefined ? parseTime(String(query.to), 'to', now()) : now();
+      const from = query.from !== undefined ? parseTime(String(query.from), 'from', now()) : to - 86_400;
+      const limit = intParam(query.limit, 'limit', 100, 1, 10_000);
+      return { field, values: await deps.store.fieldValues(field, from, to, limit) };
+    }),
+  );
+
+  app.get(
+    '/api/status',
+    handle(async () => ({ ...(await queries.status(now())), impactFactors: queries.impact })),
+  );
+
+  app.get('/api/openapi.yaml', async (_request, reply) =>
+    reply.header('content-type', 'application/yaml; charset=utf-8').send(readFileSync(openApiPath, 'utf8')),
+  );
+}

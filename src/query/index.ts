@@ -1,0 +1,127 @@
+import type { EventField, StoreReader, StoreStats } from '../store/store.ts';
+import { FrameGroupTable } from './frames.ts';
+import {
+  buildCallTree,
+  buildMergedTree,
+  toCompact,
+  toElastic,
+  type CompactFlamegraph,
+  type ElasticFlamegraph,
+} from './flamegraph.ts';
+import { DEFAULT_IMPACT_FACTORS, type ImpactFactors } from './impact.ts';
+import { toPprof } from './pprof.ts';
+import { runQuery, type ProfileQuery, type QueryResult } from './run.ts';
+import { groupStacks, type GroupedStacksResponse } from './stacks.ts';
+import { diffTopN, topNFunctions, type DiffTopNResponse, type TopNResponse } from './topn.ts';
+
+export * from './filter.ts';
+export * from './flamegraph.ts';
+export * from './frames.ts';
+export * from './impact.ts';
+export * from './run.ts';
+export * from './stacks.ts';
+export * from './topn.ts';
+export { toPprof } from './pprof.ts';
+
+export interface StatusReport {
+  stats: StoreStats;
+  hosts: { hostId: string; hostName?: string; arch?: string; agentVersion?: string; lastSeen: number }[];
+  /** Share of sampled frames (by distinct frame, last hour) that have symbols. */
+  symbolization: { frames: number; symbolized: number; coverage: number };
+}
+
+/** The query layer: everything the API serves, computed over any `StoreReader`. */
+export class ProfilingQueries {
+  readonly impact: ImpactFactors;
+
+  constructor(
+    private readonly reader: StoreReader,
+    impact: Partial<ImpactFactors> = {},
+  ) {
+    this.impact = { ...DEFAULT_IMPACT_FACTORS, ...impact };
+  }
+
+  run(query: ProfileQuery, groupBy?: EventField, table?: FrameGroupTable): Promise<QueryResult> {
+    return runQuery(this.reader, query, { impact: this.impact, table }, groupBy);
+  }
+
+  async flamegraph(query: ProfileQuery, groupBy?: EventField): Promise<CompactFlamegraph> {
+    const result = await this.run(query, groupBy);
+    return toCompact(buildCallTree(result, groupBy), result);
+  }
+
+  async elasticFlamegraph(query: ProfileQuery, groupBy?: EventField): Promise<ElasticFlamegraph> {
+    const result = await this.run(query, groupBy);
+    return toElastic(buildCallTree(result, groupBy), result);
+  }
+
+  async topN(query: ProfileQuery, limit: number): Promise<TopNResponse> {
+    return topNFunctions(await this.run(query), limit);
+  }
+
+  async stacks(
+    query: ProfileQuery,
+    groupBy: EventField,
+    groupLimit: number,
+    stacksPerGroup: number,
+  ): Promise<GroupedStacksResponse> {
+    return groupStacks(await this.run(query, groupBy), groupBy, groupLimit, stacksPerGroup);
+  }
+
+  /** Baseline and comparison share one frame-group table so equal functions meet in one node. */
+  private async runPair(
+    comparison: ProfileQuery,
+    baseline: ProfileQuery,
+  ): Promise<[QueryResult, QueryResult]> {
+    const table = new FrameGroupTable();
+    const now = await this.run(comparison, undefined, table);
+    const before = await this.run(baseline, undefined, table);
+    return [now, before];
+  }
+
+  async diffFlamegraph(comparison: ProfileQuery, baseline: ProfileQuery): Promise<CompactFlamegraph> {
+    const [now, before] = await this.runPair(comparison, baseline);
+    const compact = toCompact(buildMergedTree(now, before), now);
+    compact.baseline = {
+      sampling: before.sampling,
+      totalCount: before.totalCount,
+      scale: before.totalCount > 0 ? now.totalCount / before.totalCount : 0,
+    };
+    return compact;
+  }
+
+  async diffTopN(comparison: ProfileQuery, baseline: ProfileQuery, limit: number): Promise<DiffTopNResponse> {
+    const [now, before] = await this.runPair(comparison, baseline);
+    return diffTopN(now, before, limit);
+  }
+
+  async pprof(query: ProfileQuery, groupBy?: EventField): Promise<Buffer> {
+    return toPprof(await this.run(query, groupBy), this.impact.samplingFrequencyHz);
+  }
+
+  async status(now: number, hostWindowSeconds = 86_400): Promise<StatusReport> {
+    const [stats, hosts] = await Promise.all([
+      this.reader.stats(),
+      this.reader.listHosts(now - hostWindowSeconds, now + 1),
+    ]);
+    const recent = await this.run({ from: now - 3600, to: now + 1 });
+    let frames = 0;
+    let symbolized = 0;
+    for (const group of recent.expanded.table.groups) {
+      if (group.inline) continue;
+      frames++;
+      if (group.symbolized) symbolized++;
+    }
+    return {
+      stats,
+      hosts: hosts.map((host) => ({
+        hostId: host.hostId,
+        hostName: host.hostName,
+        arch: host.arch,
+        agentVersion: host.agentVersion,
+        lastSeen: host.timestamp,
+      })),
+      symbolization: { frames, symbolized, coverage: frames > 0 ? symbolized / frames : 1 },
+    };
+  }
+}

@@ -1,0 +1,86 @@
+import type { EventField } from '../store/store.ts';
+import type { QueryResult, SamplingInfo } from './run.ts';
+
+export interface StackFrameView {
+  label: string;
+  frameType: number;
+  inline: boolean;
+  sourceFile: string;
+  sourceLine: number;
+  executable: string;
+}
+
+export interface GroupedStack {
+  stackTraceId: string;
+  count: number;
+  /** Root first; inline functions are entries of their own. */
+  frames: StackFrameView[];
+}
+
+export interface StackGroup {
+  value: string;
+  count: number;
+  /** Share of all samples in the query. */
+  fraction: number;
+  /** Distinct stacks in the group; `stacks` holds only the largest. */
+  stackCount: number;
+  stacks: GroupedStack[];
+}
+
+export interface GroupedStacksResponse {
+  groupBy: EventField;
+  sampling: SamplingInfo;
+  totalCount: number;
+  groups: StackGroup[];
+}
+
+/** Groups a query's stacks by the field it was aggregated by: the largest groups and their largest stacks. */
+export function groupStacks(
+  result: QueryResult,
+  groupBy: EventField,
+  groupLimit: number,
+  stacksPerGroup: number,
+): GroupedStacksResponse {
+  const byValue = new Map<string, { count: number; rows: { id: string; count: number }[] }>();
+  for (const row of result.rows) {
+    const value = row.group ?? '';
+    let entry = byValue.get(value);
+    if (!entry) byValue.set(value, (entry = { count: 0, rows: [] }));
+    entry.count += row.count;
+    entry.rows.push({ id: row.stackTraceId, count: row.count });
+  }
+  const groups = [...byValue.entries()]
+    .sort((a, b) => b[1].count - a[1].count || (a[0] < b[0] ? -1 : 1))
+    .slice(0, groupLimit)
+    .map(([value, entry]): StackGroup => {
+      entry.rows.sort((a, b) => b.count - a.count || (a.id < b.id ? -1 : 1));
+      return {
+        value,
+        count: entry.count,
+        fraction: result.totalCount > 0 ? entry.count / result.totalCount : 0,
+        stackCount: entry.rows.length,
+        stacks: entry.rows.slice(0, stacksPerGroup).map((row) => ({
+          stackTraceId: row.id,
+          count: row.count,
+          frames: framesOf(result, row.id),
+        })),
+      };
+    });
+  return { groupBy, sampling: result.sampling, totalCount: result.totalCount, groups };
+}
+
+function framesOf(result: QueryResult, stackTraceId: string): StackFrameView[] {
+  const stack = result.expanded.stacks.get(stackTraceId);
+  if (!stack) return [];
+  return Array.from(stack, (id) => {
+    const group = result.expanded.table.groups[id];
+    return {
+      label: group.label,
+      frameType: group.frameType,
+      inline: group.inline,
+      sourceFile: group.sourceFile,
+      sourceLine: group.sourceLine,
+      executable: group.executable,
+    };
+  });
+}

@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { gunzipSync } from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { parse } from 'yaml';
+import { registerQueryApi, registerUi } from '../../src/api/index.ts';
+import type { EmbeddedStore } from '../../src/store/embedded/index.ts';
+import { EVENTS, T0, expectedCount, fixtureStore } from '../query/fixture.ts';
+
+describe('query API over the embedded store', () => {
+  let store: EmbeddedStore;
+  let app: FastifyInstance;
+  const range = `from=${T0}&to=${T0 + 120}&samplingLevel=0`;
+
+  before(async () => {
+    store = await fixtureStore();
+    app = Fastify();
+    await registerQueryApi(app, { store, options: { now: () => T0 + 120 } });
+    await registerUi(app, { directory: '/nonexistent-uniprof-ui' });
+    await app.ready();
+  });
+  after(async () => {
+    await app.close();
+    await store.close();
+  });
+
+  async function get(url: string) {
+    const response = await app.inject({ method: 'GET', url });
+    return { status: response.statusCode, body: response.json() as unknown };
+  }
+
+  it('serves a compact flamegraph with the root total and the sampling level used', async () => {
+    const { status, body } = await get(`/api/flamegraph?${range}`);
+    assert.equal(status, 200);
+    const graph = body as { nodes: { total: number[] }; sampling: { samplingLevel: number } };
+    assert.equal(graph.nodes.total[0], expectedCount(T0, T0 + 120));
+    assert.equal(graph.sampling.samplingLevel, 0);
+  });
+
+  it('accepts relative times, filter strings and aliases', async () => {
+    const filter = encodeURIComponent('host:web-2 or tag:canary');
+    const { status, body } = await get(`/api/flamegraph?from=now-2m&to=now&filter=${filter}&samplingLevel=0`);
+    assert.equal(status, 200);
+    assert.equal(
+      (body as { totalCount: number }).totalCount,
+      expectedCount(T0, T0 + 120, (e) => e.hostName === 'web-2' || e.tags.includes('canary')),
+    );
+  });
+
+  it('serves the Elasticsearch flamegraph and top-N shapes', async () => {
+    const es = (await get(`/api/flamegraph?${range}&format=elastic`)).body as {
+      Size: number;
+      Edges: number[][];
+      CountInclusive: number[];
+      SamplingRate: number;
+    };
+    assert.equal(es.Edges.length, es.Size);
+    assert.equal(es.CountInclusive[0], expectedCount(T0, T0 + 120));
+    assert.equal(es.SamplingRate, 1);
+    const top = (await get(`/api/topn/functions?${range}&limit=2`)).body as {
+      topn: { rank: number; self_count: number; frame: { function_name: string } }[];
+      total_count: number;
+    };
+    assert.equal(top.topn.length, 2);
+    assert.equal(top.total_count, expectedCount(T0, T0 + 120));
+    assert.equal(top.topn[0].rank, 1);
+  });
+
+  it('groups stack traces by thread', async () => {
+    const { body } = await get(`/api/stacktraces?${range}&groupBy=thread`);
+    const groups = (body as { groups: { value: string; count: number }[] }).groups;
+    const expected = new Map<string, number>();
+    for (const e of EVENTS) {
+      if (e.timestamp < T0 + 120) expected.set(e.threadName!, (expected.get(e.threadName!) ?? 0) + e.count);
+    }
+    assert.deepEqual(new Map(groups.map((g) => [g.value, g.count])), expected);
+  });
+
+  it('serves differential views with a separate baseline', async () => {
+    const url = `/api/diff/topn?from=${T0 + 60}&to=${T0 + 120}&baselineFrom=${T0}&baselineTo=${T0 + 60}&samplingLevel=0`;
+    const { status, body } = await get(url);
+    assert.equal(status, 200);
+    assert.equal(
+      (body as { scale: number }).scale,
+      expectedCount(T0 + 60, T0 + 120) / expectedCount(T0, T0 + 60),
+    );
+    const graph = await get(url.replace('/diff/topn', '/diff/flamegraph'));
+    const nodes = (graph.body as { nodes: { baselineTotal: number[] } }).nodes;
+    assert.equal(nodes.baselineTotal[0], expectedCount(T0, T0 + 60));
+  });
+
+  it('exports pprof', async () => {
+    const response = await app.inject({ method: 'GET', url: `/api/pprof?${range}` });
+    assert.equal(response.statusCode, 200);
+    assert.equal(response.headers['content-type'], 'application/octet-stream');
+    assert.ok(gunzipSync(response.rawPayload).length > 100);
+  });
+
+  it('lists field values and status', async () => {
+    const values = (await get(`/api/fields/host/values?from=${T0}&to=${T0 + 1000}`)).body as {
+      values: string[];
+    };
+    assert.deepEqual([...values.values].sort(), ['web-1', 'web-2']);
+    const status = (await get('/api/status')).body as { stats: { events: number }; hosts: unknown[] };
+    assert.ok(status.stats.events >= EVENTS.length);
+    assert.equal(status.hosts.length, 2);
+  });
+
+  it('answers bad input with 400 and a message naming the parameter', async () => {
+    const cases: [string, RegExp][] = [
+      [`/api/flamegraph?${range}&filter=${encodeURIComponent('host:(a or')}`, /filter/],
+      [`/api/flamegraph?from=yesterday`, /from/],
+      [`/api/flamegraph?from=${T0 + 10}&to=${T0}`, /to must be after from/],
+      [`/api/flamegraph?${range}&frameTypes=cobol`, /frameTypes/],
+      [`/api/flamegraph?${range}&format=svg`, /format/],
+      [`/api/topn/functions?${range}&limit=0`, /limit/],
+      [`/api/stacktraces?${range}&groupBy=nosuch`, /groupBy/],
+      [`/api/flamegraph?samplingLevel=99`, /samplingLevel/],
+    ];
+    for (const [url, message] of cases) {
+      const { status, body } = await get(url);
+      assert.equal(status, 400, url);
+      assert.match((body as { message: string }).message, message, url);
+    }
+  });
+
+  it('serves its OpenAPI description, listing every route', async () => {
+    const response = await app.inject({ method: 'GET', url: '/api/openapi.yaml' });
+    const spec = parse(response.body) as { paths: Record<string, unknown> };
+    for (const path of [
+      '/api/flamegraph',
+      '/api/topn/functions',
+      '/api/stacktraces',
+      '/api/diff/flamegraph',
+      '/api/diff/topn',
+      '/api/pprof',
+      '/api/status',
+    ]) {
+      assert.ok(spec.paths[path], path);
+    }
+  });
+
+  it('says clearly when the UI was not built', async () => {
+    const response = await app.inject({ method: 'GET', url: '/ui/' });
+    assert.equal(response.statusCode, 503);
+    assert.match(response.body, /npm run build:ui/);
+  });
+});
