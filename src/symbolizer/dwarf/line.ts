@@ -1,0 +1,283 @@
+import { formatError } from '../errors.ts';
+import { ByteReader, stringAt } from '../reader.ts';
+import { DW_FORM } from './constants.ts';
+import type { Unit } from './unit.ts';
+import { lastAtOrBelow } from './search.ts';
+
+const DW_LNCT_path = 1;
+const DW_LNCT_directory_index = 2;
+
+interface FileEntry {
+  name: string;
+  directoryIndex: number;
+}
+
+/**
+ * A decoded line program: rows sorted by address inside sequences, held in typed arrays. File names are
+ * joined to their directory and the compilation directory only when a lookup needs them.
+ */
+export class LineTable {
+  readonly version: number;
+  private readonly directories: string[] = [];
+  private readonly files: FileEntry[] = [];
+  private readonly compDir: string;
+  private readonly resolved = new Map<number, string>();
+  private addresses: Float64Array = new Float64Array(0);
+  private rowFiles: Uint32Array = new Uint32Array(0);
+  private rowLines: Uint32Array = new Uint32Array(0);
+  /** Sequences as [low, high, firstRow, endRow) quadruples sorted by low. */
+  private sequences: Float64Array = new Float64Array(0);
+  private sequenceMaxHigh: Float64Array = new Float64Array(0);
+  private sequenceLows: Float64Array = new Float64Array(0);
+
+  constructor(unit: Unit, offset: number, compDir: string) {
+    this.compDir = compDir;
+    const sections = unit.sections;
+    const r = new ByteReader(sections.line, sections.littleEndian);
+    r.seek(offset);
+    let length = r.u32();
+    let offsetSize = 4;
+    if (length === 0xffffffff) {
+      length = r.u64();
+      offsetSize = 8;
+    }
+    const end = r.offset + length;
+    if (end > sections.line.length) throw formatError('line program extends past .debug_line', offset);
+    this.version = r.u16();
+    if (this.version < 2 || this.version > 5)
+      throw formatError(`unsupported line table version ${this.version}`, offset);
+    let addressSize = unit.addressSize;
+    if (this.version >= 5) {
+      addressSize = r.u8();
+      r.u8(); // segment selector size
+    }
+    const headerLength = r.uint(offsetSize);
+    const programStart = r.offset + headerLength;
+    const header: ProgramHeader = {
+      minInstLength: r.u8(),
+      maxOps: this.version >= 4 ? r.u8() : 1,
+      defaultIsStmt: r.u8() !== 0,
+      lineBase: r.i8(),
+      lineRange: r.u8(),
+      opcodeBase: r.u8(),
+      standardLengths: [],
+      addressSize,
+    };
+    if (header.lineRange === 0) throw formatError('line table with line_range 0', offset);
+    for (let i = 1; i < header.opcodeBase; i++) header.standardLengths.push(r.u8());
+    if (this.version >= 5) this.readV5Entries(r, unit, offsetSize);
+    else this.readLegacyEntries(r);
+    if (programStart > end) throw formatError('line table header longer than the unit', offset);
+    r.seek(programStart);
+    this.runProgram(new ByteReader(r.sub(0, end), sections.littleEndian, programStart), header);
+  }
+
+  private readLegacyEntries(r: ByteReader): void {
+    for (;;) {
+      const dir = r.cstring();
+      if (dir === '') break;
+      this.directories.push(dir);
+    }
+    for (;;) {
+      const name = r.cstring();
+      if (name === '') break;
+      const directoryIndex = r.uleb();
+      r.uleb();
+      r.uleb();
+      this.files.push({ name, directoryIndex });
+    }
+  }
+
+  private readV5Entries(r: ByteReader, unit: Unit, offsetSize: number): void {
+    const readEntries = (onEntry: (path: string, dirIndex: number) => void): void => {
+      const formatCount = r.u8();
+      const format: [number, number][] = [];
+      for (let i = 0; i < formatCount; i++) format.push([r.uleb(), r.uleb()]);
+      const count = r.uleb();
+      if (count > r.remaining) throw formatError('line table entry count exceeds its data', r.offset);
+      for (let i = 0; i < count; i++) {
+        let path = '';
+        let dirIndex = 0;
+        for (const [content, form] of format) {
+          if (content === DW_LNCT_path) path = this.readEntryString(r, unit, form, offsetSize);
+          else if (content === DW_LNCT_directory_index) dirIndex = unit.readNumber(r, form, 0);
+          else unit.skipAttr(r, form);
+        }
+        onEntry(path, dirIndex);
+      }
+    };
+    readEntries((path) => this.directories.push(path));
+    readEntries((name, directoryIndex) => this.files.push({ name, directoryIndex }));
+  }
+
+  private readEntryString(r: ByteReader, unit: Unit, form: number, offsetSize: number): string {
+    // The line table's own offset size applies to its string forms.
+    if (form === DW_FORM.lineStrp) return stringAt(unit.sections.lineStr, r.uint(offsetSize));
+    if (form === DW_FORM.strp) return stringAt(unit.sections.str, r.uint(offsetSize));
+    return unit.readString(r, form);
+  }
+
+  private runProgram(r: ByteReader, h: ProgramHeader): void {
+    const addresses: number[] = [];
+    const files: number[] = [];
+    const lines: number[] = [];
+    const sequences: number[] = [];
+    const initialFile = 1;
+    let address = 0;
+    let file = initialFile;
+    let line = 1;
+    let sequenceStart = 0;
+    const emit = (): void => {
+      addresses.push(address);
+      files.push(file);
+      lines.push(line);
+    };
+    const endSequence = (): void => {
+      const first = sequenceStart;
+      const endRow = addresses.length; // the end_sequence row itself is excluded
+      if (endRow > first && address > addresses[first])
+        sequences.push(addresses[first], address, first, endRow);
+      sequenceStart = endRow;
+    };
+    while (!r.atEnd()) {
+      const opcode = r.u8();
+      if (opcode >= h.opcodeBase) {
+        const adjusted = opcode - h.opcodeBase;
+        address += Math.floor(adjusted / h.lineRange) * h.minInstLength;
+        line += h.lineBase + (adjusted % h.lineRange);
+        emit();
+        continue;
+      }
+      switch (opcode) {
+        case 0: {
+          const length = r.uleb();
+          const next = r.offset + length;
+          if (length === 0) break;
+          const sub = r.u8();
+          if (sub === 1) {
+            endSequence();
+            address = 0;
+            file = initialFile;
+            line = 1;
+          } else if (sub === 2) {
+            address = r.uint(length - 1 >= 8 ? 8 : length - 1);
+          }
+          r.seek(next);
+          break;
+        }
+        case 1:
+          emit();
+          break;
+        case 2:
+          address += r.uleb() * h.minInstLength;
+          break;
+        case 3:
+          line += r.sleb();
+          break;
+        case 4:
+          file = r.uleb();
+          break;
+        case 5:
+          r.uleb();
+          break;
+        case 8:
+          address += Math.floor((255 - h.opcodeBase) / h.lineRange) * h.minInstLength;
+          break;
+        case 9:
+          address += r.u16();
+          break;
+        case 6:
+        case 7:
+        case 10:
+        case 11:
+          break;
+        default:
+          for (let i = 0; i < (h.standardLengths[opcode - 1] ?? 0); i++) r.uleb();
+      }
+    }
+    // Rows from a sequence that was never ended are dropped, as they have no known end address.
+    addresses.length = sequenceStart;
+    this.addresses = Float64Array.from(addresses);
+    this.rowFiles = Uint32Array.from(files.slice(0, sequenceStart), (v) => (v > 0xffffffff ? 0xffffffff : v));
+    this.rowLines = Uint32Array.from(lines.slice(0, sequenceStart), (v) => (v < 0 || v > 0xffffffff ? 0 : v));
+    this.sortSequences(sequences);
+  }
+
+  private sortSequences(flat: number[]): void {
+    const count = flat.length / 4;
+    const order = Array.from({ length: count }, (_, i) => i).sort((a, b) => flat[a * 4] - flat[b * 4]);
+    this.sequences = new Float64Array(flat.length);
+    this.sequenceLows = new Float64Array(count);
+    this.sequenceMaxHigh = new Float64Array(count);
+    let maxHigh = 0;
+    order.forEach((from, to) => {
+      for (let k = 0; k < 4; k++) this.sequences[to * 4 + k] = flat[from * 4 + k];
+      this.sequenceLows[to] = flat[from * 4];
+      maxHigh = Math.max(maxHigh, flat[from * 4 + 1]);
+      this.sequenceMaxHigh[to] = maxHigh;
+    });
+  }
+
+  /** The row for an address: file name and line, or undefined if no sequence covers it. */
+  lookup(address: number): { file: string; line: number } | undefined {
+    let s = lastAtOrBelow(this.sequenceLows, address);
+    for (; s >= 0 && this.sequenceMaxHigh[s] > address; s--) {
+      if (this.sequences[s * 4 + 1] <= address) continue;
+      const first = this.sequences[s * 4 + 2];
+      const endRow = this.sequences[s * 4 + 3];
+      // The last row at or below the address (for equal addresses the last one, as llvm-symbolizer does).
+      let lo = first;
+      let hi = endRow;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (this.addresses[mid] <= address) lo = mid + 1;
+        else hi = mid;
+      }
+      const row = lo - 1;
+      if (row < first) return undefined;
+      return { file: this.fileName(this.rowFiles[row]), line: this.rowLines[row] };
+    }
+    return undefined;
+  }
+
+  /** The full path of a file index as llvm-symbolizer prints it (compilation dir / include dir / name). */
+  fileName(index: number): string {
+    const cached = this.resolved.get(index);
+    if (cached !== undefined) return cached;
+    const entry = this.version >= 5 ? this.files[index] : this.files[index - 1];
+    let path = '';
+    if (entry) {
+      if (isAbsolute(entry.name)) path = entry.name;
+      else {
+        let dir = '';
+        if (this.version >= 5) dir = this.directories[entry.directoryIndex] ?? '';
+        else if (entry.directoryIndex > 0) dir = this.directories[entry.directoryIndex - 1] ?? '';
+        if (!isAbsolute(dir)) dir = joinPath(this.compDir, dir);
+        path = joinPath(dir, entry.name);
+      }
+    }
+    this.resolved.set(index, path);
+    return path;
+  }
+}
+
+interface ProgramHeader {
+  minInstLength: number;
+  maxOps: number;
+  defaultIsStmt: boolean;
+  lineBase: number;
+  lineRange: number;
+  opcodeBase: number;
+  standardLengths: number[];
+  addressSize: number;
+}
+
+function isAbsolute(path: string): boolean {
+  return path.startsWith('/');
+}
+
+function joinPath(a: string, b: string): string {
+  if (a === '') return b;
+  if (b === '') return a;
+  return a.endsWith('/') ? a + b : `${a}/${b}`;
+}

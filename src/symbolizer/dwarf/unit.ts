@@ -1,0 +1,500 @@
+import { formatError } from '../errors.ts';
+import { ByteReader, stringAt } from '../reader.ts';
+import { DW_AT, DW_FORM, DW_TAG, DW_UT } from './constants.ts';
+import type { DwarfSections } from './sections.ts';
+
+export interface Abbrev {
+  tag: number;
+  hasChildren: boolean;
+  names: Uint16Array;
+  forms: Uint16Array;
+  implicitConsts: Float64Array;
+}
+
+/** Abbreviations by code; dense codes (the usual case) sit in an array. */
+export type AbbrevTable = Map<number, Abbrev>;
+
+const MAX_ABBREV_ATTRS = 1024;
+
+export function parseAbbrevTable(data: Uint8Array, offset: number, littleEndian: boolean): AbbrevTable {
+  const r = new ByteReader(data, littleEndian, 0);
+  r.seek(offset);
+  const table: AbbrevTable = new Map();
+  for (;;) {
+    const code = r.uleb();
+    if (code === 0) break;
+    const tag = r.uleb();
+    const hasChildren = r.u8() !== 0;
+    const names: number[] = [];
+    const forms: number[] = [];
+    const consts: number[] = [];
+    for (;;) {
+      const name = r.uleb();
+      const form = r.uleb();
+      if (name === 0 && form === 0) break;
+      if (names.length >= MAX_ABBREV_ATTRS)
+        throw formatError('abbreviation with too many attributes', r.offset);
+      names.push(name);
+      forms.push(form);
+      consts.push(form === DW_FORM.implicitConst ? r.sleb() : 0);
+    }
+    table.set(code, {
+      tag,
+      hasChildren,
+      names: Uint16Array.from(names),
+      forms: Uint16Array.from(forms),
+      implicitConsts: Float64Array.from(consts),
+    });
+  }
+  return table;
+}
+
+/** One unit of `.debug_info`: its header and the base attributes of its root DIE. */
+export class Unit {
+  readonly sections: DwarfSections;
+  readonly offset: number;
+  readonly end: number;
+  readonly version: number;
+  readonly unitType: number;
+  readonly offsetSize: number;
+  readonly addressSize: number;
+  readonly abbrevOffset: number;
+  /** Offset of the root DIE. */
+  readonly firstDie: number;
+  abbrevs!: AbbrevTable;
+  rootTag = 0;
+  name = '';
+  compDir = '';
+  stmtList = -1;
+  lowPc = 0;
+  strOffsetsBase = 0;
+  addrBase = 0;
+  rnglistsBase = 0;
+  /** Raw DW_AT_ranges value of the root DIE, resolved once the bases are known. */
+  private rootRanges: { value: number; form: number } | undefined;
+  private rootHighPc: { value: number; form: number } | undefined;
+
+  constructor(sections: DwarfSections, offset: number) {
+    this.sections = sections;
+    this.offset = offset;
+    const r = new ByteReader(sections.info, sections.littleEndian, offset);
+    let length = r.u32();
+    this.offsetSize = 4;
+    if (length === 0xffffffff) {
+      length = r.u64();
+      this.offsetSize = 8;
+    } else if (length >= 0xfffffff0) {
+      throw formatError(`reserved unit length 0x${length.toString(16)}`, offset);
+    }
+    this.end = r.offset + length;
+    if (this.end > sections.info.length) throw formatError('unit extends past .debug_info', offset);
+    this.version = r.u16();
+    if (this.version < 2 || this.version > 5)
+      throw formatError(`unsupported DWARF version ${this.version}`, offset);
+    if (this.version >= 5) {
+      this.unitType = r.u8();
+      this.addressSize = r.u8();
+      this.abbrevOffset = r.uint(this.offsetSize);
+      if (this.unitType === DW_UT.skeleton || this.unitType === DW_UT.splitCompile) r.skip(8);
+      else if (this.unitType === DW_UT.type || this.unitType === DW_UT.splitType) r.skip(8 + this.offsetSize);
+    } else {
+      this.unitType = DW_UT.compile;
+      this.abbrevOffset = r.uint(this.offsetSize);
+      this.addressSize = r.u8();
+    }
+    if (this.addressSize !== 4 && this.addressSize !== 8 && this.addressSize !== 2) {
+      throw formatError(`unsupported address size ${this.addressSize}`, offset);
+    }
+    this.firstDie = r.offset;
+  }
+
+  /** Parse the abbreviations and the root DIE (names, bases, line table offset, ranges). */
+  load(abbrevCache: Map<number, AbbrevTable>): void {
+    let abbrevs = abbrevCache.get(this.abbrevOffset);
+    if (!abbrevs) {
+      abbrevs = parseAbbrevTable(this.sections.abbrev, this.abbrevOffset, this.sections.littleEndian);
+      abbrevCache.set(this.abbrevOffset, abbrevs);
+    }
+    this.abbrevs = abbrevs;
+    if (this.firstDie >= this.end) return;
+    const r = this.reader(this.firstDie);
+    const abbrev = this.abbrevAt(r);
+    if (!abbrev) return;
+    this.rootTag = abbrev.tag;
+    const strings: { name: number; form: number; at: number }[] = [];
+    for (let i = 0; i < abbrev.names.length; i++) {
+      const name = abbrev.names[i];
+      const form = abbrev.forms[i];
+      switch (name) {
+        case DW_AT.name:
+        case DW_AT.compDir:
+          strings.push({ name, form, at: r.offset });
+          this.skipAttr(r, form);
+          break;
+        case DW_AT.stmtList:
+          this.stmtList = this.readNumber(r, form, abbrev.implicitConsts[i]);
+          break;
+        case DW_AT.lowPc:
+          // addrx needs addr_base, which may come later in the DIE: keep the raw form.
+          this.rootLowPc = { value: this.readNumber(r, form, abbrev.implicitConsts[i]), form };
+          break;
+        case DW_AT.highPc:
+          this.rootHighPc = { value: this.readNumber(r, form, abbrev.implicitConsts[i]), form };
+          break;
+        case DW_AT.ranges:
+          this.rootRanges = { value: this.readNumber(r, form, abbrev.implicitConsts[i]), form };
+          break;
+        case DW_AT.strOffsetsBase:
+          this.strOffsetsBase = this.readNumber(r, form, abbrev.implicitConsts[i]);
+          break;
+        case DW_AT.addrBase:
+          this.addrBase = this.readNumber(r, form, abbrev.implicitConsts[i]);
+          break;
+        case DW_AT.rnglistsBase:
+          this.rnglistsBase = this.readNumber(r, form, abbrev.implicitConsts[i]);
+          break;
+        default:
+          this.skipAttr(r, form);
+      }
+    }
+    // DWARF 5 without DW_AT_str_offsets_base: the first contribution's header is 8 (or 16) bytes.
+    if (this.version >= 5 && this.strOffsetsBase === 0 && this.sections.strOffsets.length > 0) {
+      this.strOffsetsBase = this.offsetSize === 8 ? 16 : 8;
+    }
+    if (this.rootLowPc) this.lowPc = this.resolveAddress(this.rootLowPc.value, this.rootLowPc.form);
+    for (const s of strings) {
+      const sr = this.reader(s.at);
+      const text = this.readString(sr, s.form);
+      if (s.name === DW_AT.name) this.name = text;
+      else this.compDir = text;
+    }
+  }
+
+  private rootLowPc: { value: number; form: number } | undefined;
+
+  get isCompileUnit(): boolean {
+    return this.rootTag === DW_TAG.compileUnit || this.rootTag === DW_TAG.partialUnit;
+  }
+
+  /** Address ranges of the unit's root DIE, or undefined when it has none. */
+  rootRangeList(): [number, number][] | undefined {
+    if (this.rootRanges) return this.rangeList(this.rootRanges.value, this.rootRanges.form, this.lowPc);
+    if (this.rootLowPc && this.rootHighPc) {
+      const high = this.highPc(this.lowPc, this.rootHighPc.value, this.rootHighPc.form);
+      return high > this.lowPc ? [[this.lowPc, high]] : [];
+    }
+    return undefined;
+  }
+
+  reader(offset: number): ByteReader {
+    return new ByteReader(this.sections.info, this.sections.littleEndian, offset);
+  }
+
+  /** Read an abbreviation code and return its abbreviation; undefined for a null entry. */
+  abbrevAt(r: ByteReader): Abbrev | undefined {
+    const code = r.uleb();
+    if (code === 0) return undefined;
+    const abbrev = this.abbrevs.get(code);
+    if (!abbrev) throw formatError(`unknown abbreviation code ${code}`, r.offset);
+    return abbrev;
+  }
+
+  highPc(low: number, value: number, form: number): number {
+    return isAddressForm(form) ? this.resolveAddress(value, form) : low + value;
+  }
+
+  /** Turn a raw DW_FORM_addr / addrx value into an address. */
+  resolveAddress(value: number, form: number): number {
+    if (form === DW_FORM.addr) return value;
+    if (isAddressForm(form)) return this.addressAtIndex(value);
+    return value;
+  }
+
+  addressAtIndex(index: number): number {
+    const r = new ByteReader(this.sections.addr, this.sections.littleEndian);
+    r.seek(this.addrBase + index * this.addressSize);
+    return r.uint(this.addressSize);
+  }
+
+  /** Read a numeric attribute value: constants, addresses (raw), offsets, and references made absolute. */
+  readNumber(r: ByteReader, form: number, implicitConst: number): number {
+    switch (form) {
+      case DW_FORM.addr:
+        return r.uint(this.addressSize);
+      case DW_FORM.data1:
+      case DW_FORM.ref1:
+      case DW_FORM.flag:
+      case DW_FORM.strx1:
+      case DW_FORM.addrx1:
+        return r.u8() + (form === DW_FORM.ref1 ? this.offset : 0);
+      case DW_FORM.data2:
+      case DW_FORM.ref2:
+      case DW_FORM.strx2:
+      case DW_FORM.addrx2:
+        return r.u16() + (form === DW_FORM.ref2 ? this.offset : 0);
+      case DW_FORM.strx3:
+      case DW_FORM.addrx3:
+        return r.uint(3);
+      case DW_FORM.data4:
+      case DW_FORM.ref4:
+      case DW_FORM.strx4:
+      case DW_FORM.addrx4:
+        return r.u32() + (form === DW_FORM.ref4 ? this.offset : 0);
+      case DW_FORM.data8:
+      case DW_FORM.ref8:
+        return r.u64() + (form === DW_FORM.ref8 ? this.offset : 0);
+      case DW_FORM.sdata:
+        return r.sleb();
+      case DW_FORM.udata:
+      case DW_FORM.strx:
+      case DW_FORM.addrx:
+      case DW_FORM.rnglistx:
+      case DW_FORM.loclistx:
+      case DW_FORM.gnuAddrIndex:
+      case DW_FORM.gnuStrIndex:
+        return r.uleb();
+      case DW_FORM.refUdata:
+        return r.uleb() + this.offset;
+      case DW_FORM.refAddr:
+        return r.uint(this.version <= 2 ? this.addressSize : this.offsetSize);
+      case DW_FORM.secOffset:
+      case DW_FORM.strp:
+      case DW_FORM.lineStrp:
+        return r.uint(this.offsetSize);
+      case DW_FORM.implicitConst:
+        return implicitConst;
+      case DW_FORM.flagPresent:
+        return 1;
+      case DW_FORM.indirect:
+        return this.readNumber(r, r.uleb(), implicitConst);
+      default:
+        // Forms we cannot use as a number (blocks, strings, alternate-file references): skip, mark invalid.
+        this.skipAttr(r, form);
+        return -1;
+    }
+  }
+
+  readString(r: ByteReader, form: number): string {
+    switch (form) {
+      case DW_FORM.string:
+        return r.cstring();
+      case DW_FORM.strp:
+        return stringAt(this.sections.str, r.uint(this.offsetSize));
+      case DW_FORM.lineStrp:
+        return stringAt(this.sections.lineStr, r.uint(this.offsetSize));
+      case DW_FORM.strx:
+      case DW_FORM.gnuStrIndex:
+        return this.stringAtIndex(r.uleb());
+      case DW_FORM.strx1:
+        return this.stringAtIndex(r.u8());
+      case DW_FORM.strx2:
+        return this.stringAtIndex(r.u16());
+      case DW_FORM.strx3:
+        return this.stringAtIndex(r.uint(3));
+      case DW_FORM.strx4:
+        return this.stringAtIndex(r.u32());
+      case DW_FORM.indirect:
+        return this.readString(r, r.uleb());
+      default:
+        this.skipAttr(r, form);
+        return '';
+    }
+  }
+
+  stringAtIndex(index: number): string {
+    const r = new ByteReader(this.sections.strOffsets, this.sections.littleEndian);
+    r.seek(this.strOffsetsBase + index * this.offsetSize);
+    return stringAt(this.sections.str, r.uint(this.offsetSize));
+  }
+
+  skipAttr(r: ByteReader, form: number): void {
+    switch (form) {
+      case DW_FORM.flagPresent:
+      case DW_FORM.implicitConst:
+        return;
+      case DW_FORM.data1:
+      case DW_FORM.ref1:
+      case DW_FORM.flag:
+      case DW_FORM.strx1:
+      case DW_FORM.addrx1:
+        r.skip(1);
+        return;
+      case DW_FORM.data2:
+      case DW_FORM.ref2:
+      case DW_FORM.strx2:
+      case DW_FORM.addrx2:
+        r.skip(2);
+        return;
+      case DW_FORM.strx3:
+      case DW_FORM.addrx3:
+        r.skip(3);
+        return;
+      case DW_FORM.data4:
+      case DW_FORM.ref4:
+      case DW_FORM.strx4:
+      case DW_FORM.addrx4:
+      case DW_FORM.refSup4:
+        r.skip(4);
+        return;
+      case DW_FORM.data8:
+      case DW_FORM.ref8:
+      case DW_FORM.refSig8:
+      case DW_FORM.refSup8:
+        r.skip(8);
+        return;
+      case DW_FORM.data16:
+        r.skip(16);
+        return;
+      case DW_FORM.addr:
+        r.skip(this.addressSize);
+        return;
+      case DW_FORM.refAddr:
+        r.skip(this.version <= 2 ? this.addressSize : this.offsetSize);
+        return;
+      case DW_FORM.strp:
+      case DW_FORM.lineStrp:
+      case DW_FORM.secOffset:
+      case DW_FORM.strpSup:
+      case DW_FORM.gnuRefAlt:
+      case DW_FORM.gnuStrpAlt:
+        r.skip(this.offsetSize);
+        return;
+      case DW_FORM.sdata:
+      case DW_FORM.udata:
+      case DW_FORM.refUdata:
+      case DW_FORM.strx:
+      case DW_FORM.addrx:
+      case DW_FORM.rnglistx:
+      case DW_FORM.loclistx:
+      case DW_FORM.gnuAddrIndex:
+      case DW_FORM.gnuStrIndex:
+        r.uleb();
+        return;
+      case DW_FORM.string:
+        r.skipCString();
+        return;
+      case DW_FORM.block1:
+        r.skip(r.u8());
+        return;
+      case DW_FORM.block2:
+        r.skip(r.u16());
+        return;
+      case DW_FORM.block4:
+        r.skip(r.u32());
+        return;
+      case DW_FORM.block:
+      case DW_FORM.exprloc:
+        r.skip(r.uleb());
+        return;
+      case DW_FORM.indirect:
+        this.skipAttr(r, r.uleb());
+        return;
+      default:
+        throw formatError(`unknown attribute form 0x${form.toString(16)}`, r.offset);
+    }
+  }
+
+  /** Resolve a DW_AT_ranges value to [low, high) pairs (empty and tombstoned ranges dropped). */
+  rangeList(value: number, form: number, base: number): [number, number][] {
+    const out: [number, number][] = [];
+    if (value < 0) return out;
+    if (this.version >= 5) {
+      let offset = value;
+      if (form === DW_FORM.rnglistx) {
+        const r = new ByteReader(this.sections.rnglists, this.sections.littleEndian);
+        r.seek(this.rnglistsBase + value * this.offsetSize);
+        offset = this.rnglistsBase + r.uint(this.offsetSize);
+      }
+      this.readRnglist(offset, base, out);
+    } else {
+      this.readRanges(value, base, out);
+    }
+    return out;
+  }
+
+  private readRanges(offset: number, base: number, out: [number, number][]): void {
+    const r = new ByteReader(this.sections.ranges, this.sections.littleEndian);
+    r.seek(offset);
+    const baseSelector = this.addressSize === 8 ? 2 ** 64 : 2 ** (this.addressSize * 8) - 1;
+    for (let guard = 0; guard < 1 << 24; guard++) {
+      const begin = r.uint(this.addressSize);
+      const end = r.uint(this.addressSize);
+      if (begin === 0 && end === 0) return;
+      if (begin >= baseSelector) {
+        base = end;
+        continue;
+      }
+      pushRange(out, base + begin, base + end);
+    }
+  }
+
+  private readRnglist(offset: number, base: number, out: [number, number][]): void {
+    const r = new ByteReader(this.sections.rnglists, this.sections.littleEndian);
+    r.seek(offset);
+    const size = this.addressSize;
+    for (let guard = 0; guard < 1 << 24; guard++) {
+      const kind = r.u8();
+      switch (kind) {
+        case 0: // DW_RLE_end_of_list
+          return;
+        case 1: // DW_RLE_base_addressx
+          base = this.addressAtIndex(r.uleb());
+          break;
+        case 2: {
+          // DW_RLE_startx_endx
+          const begin = this.addressAtIndex(r.uleb());
+          pushRange(out, begin, this.addressAtIndex(r.uleb()));
+          break;
+        }
+        case 3: {
+          // DW_RLE_startx_length
+          const begin = this.addressAtIndex(r.uleb());
+          pushRange(out, begin, begin + r.uleb());
+          break;
+        }
+        case 4: {
+          // DW_RLE_offset_pair
+          const begin = r.uleb();
+          pushRange(out, base + begin, base + r.uleb());
+          break;
+        }
+        case 5: // DW_RLE_base_address
+          base = r.uint(size);
+          break;
+        case 6: {
+          // DW_RLE_start_end
+          const begin = r.uint(size);
+          pushRange(out, begin, r.uint(size));
+          break;
+        }
+        case 7: {
+          // DW_RLE_start_length
+          const begin = r.uint(size);
+          pushRange(out, begin, begin + r.uleb());
+          break;
+        }
+        default:
+          throw formatError(`unknown range list entry kind ${kind}`, r.offset - 1);
+      }
+    }
+  }
+}
+
+function pushRange(out: [number, number][], low: number, high: number): void {
+  // Address 0 marks code removed by the linker (--gc-sections); huge values are DWARF 5 tombstones.
+  if (low > 0 && high > low && high < 2 ** 63) out.push([low, high]);
+}
+
+export function isAddressForm(form: number): boolean {
+  return (
+    form === DW_FORM.addr ||
+    form === DW_FORM.addrx ||
+    form === DW_FORM.addrx1 ||
+    form === DW_FORM.addrx2 ||
+    form === DW_FORM.addrx3 ||
+    form === DW_FORM.addrx4 ||
+    form === DW_FORM.gnuAddrIndex
+  );
+}
+
+export { pushRange };

@@ -1,0 +1,189 @@
+import { formatError } from './errors.ts';
+
+const TWO_POW_32 = 0x1_0000_0000;
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+
+/**
+ * Bounds-checked cursor over a byte array. Every read past the end throws a SymbolizerFormatError, so a
+ * truncated or hostile file turns into an error for that file instead of garbage or a crash.
+ *
+ * 64-bit values are returned as JS numbers: user-space addresses and section sizes fit in 53 bits. Larger
+ * values (DWARF tombstones such as 0xffffffffffffffff) lose precision but stay huge, which is all we need to
+ * recognise and skip them.
+ */
+export class ByteReader {
+  readonly bytes: Uint8Array;
+  readonly littleEndian: boolean;
+  private readonly view: DataView;
+  offset: number;
+
+  constructor(bytes: Uint8Array, littleEndian: boolean, offset = 0) {
+    this.bytes = bytes;
+    this.littleEndian = littleEndian;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.offset = offset;
+  }
+
+  get length(): number {
+    return this.bytes.length;
+  }
+
+  get remaining(): number {
+    return this.bytes.length - this.offset;
+  }
+
+  atEnd(): boolean {
+    return this.offset >= this.bytes.length;
+  }
+
+  private need(count: number): number {
+    const at = this.offset;
+    if (at < 0 || count < 0 || at + count > this.bytes.length) {
+      throw formatError(`read of ${count} bytes past the end of a ${this.bytes.length}-byte buffer`, at);
+    }
+    this.offset = at + count;
+    return at;
+  }
+
+  seek(offset: number): void {
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > this.bytes.length) {
+      throw formatError(`offset out of range of a ${this.bytes.length}-byte buffer`, offset);
+    }
+    this.offset = offset;
+  }
+
+  skip(count: number): void {
+    this.need(count);
+  }
+
+  u8(): number {
+    return this.bytes[this.need(1)];
+  }
+
+  i8(): number {
+    return this.view.getInt8(this.need(1));
+  }
+
+  u16(): number {
+    return this.view.getUint16(this.need(2), this.littleEndian);
+  }
+
+  u32(): number {
+    return this.view.getUint32(this.need(4), this.littleEndian);
+  }
+
+  i32(): number {
+    return this.view.getInt32(this.need(4), this.littleEndian);
+  }
+
+  u64(): number {
+    const at = this.need(8);
+    const first = this.view.getUint32(at, this.littleEndian);
+    const second = this.view.getUint32(at + 4, this.littleEndian);
+    return this.littleEndian ? second * TWO_POW_32 + first : first * TWO_POW_32 + second;
+  }
+
+  /** An unsigned integer of 1, 2, 4 or 8 bytes (address sizes, offset sizes). */
+  uint(size: number): number {
+    switch (size) {
+      case 1:
+        return this.u8();
+      case 2:
+        return this.u16();
+      case 4:
+        return this.u32();
+      case 8:
+        return this.u64();
+      case 3: {
+        const at = this.need(3);
+        const b = this.bytes;
+        return this.littleEndian
+          ? b[at] | (b[at + 1] << 8) | (b[at + 2] << 16)
+          : (b[at] << 16) | (b[at + 1] << 8) | b[at + 2];
+      }
+      default:
+        throw formatError(`unsupported integer size ${size}`, this.offset);
+    }
+  }
+
+  uleb(): number {
+    const b = this.bytes;
+    let at = this.offset;
+    let result = 0;
+    let multiplier = 1;
+    for (;;) {
+      if (at >= b.length) throw formatError('truncated LEB128', this.offset);
+      const byte = b[at++];
+      // Bits beyond 2^64 are dropped silently: they can only come from hostile input.
+      if (multiplier < 2 ** 64) result += (byte & 0x7f) * multiplier;
+      multiplier *= 128;
+      if ((byte & 0x80) === 0) break;
+    }
+    this.offset = at;
+    return result;
+  }
+
+  sleb(): number {
+    const b = this.bytes;
+    let at = this.offset;
+    let result = 0;
+    let multiplier = 1;
+    let byte: number;
+    do {
+      if (at >= b.length) throw formatError('truncated LEB128', this.offset);
+      byte = b[at++];
+      if (multiplier < 2 ** 64) result += (byte & 0x7f) * multiplier;
+      multiplier *= 128;
+    } while (byte & 0x80);
+    if (byte & 0x40 && multiplier < 2 ** 70) result -= multiplier;
+    this.offset = at;
+    return result;
+  }
+
+  /** A NUL-terminated string; throws if the terminator is missing. */
+  cstring(): string {
+    const start = this.offset;
+    const end = this.bytes.indexOf(0, start);
+    if (end < 0) throw formatError('unterminated string', start);
+    this.offset = end + 1;
+    return decodeAscii(this.bytes, start, end);
+  }
+
+  /** Skip a NUL-terminated string. */
+  skipCString(): void {
+    const end = this.bytes.indexOf(0, this.offset);
+    if (end < 0) throw formatError('unterminated string', this.offset);
+    this.offset = end + 1;
+  }
+
+  sub(start: number, length: number): Uint8Array {
+    if (start < 0 || length < 0 || start + length > this.bytes.length) {
+      throw formatError(`range of ${length} bytes out of a ${this.bytes.length}-byte buffer`, start);
+    }
+    return this.bytes.subarray(start, start + length);
+  }
+}
+
+/** Decode bytes [start, end) as text; a fast path for the ASCII that symbol names almost always are. */
+export function decodeAscii(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start < 64) {
+    let s = '';
+    for (let i = start; i < end; i++) {
+      const c = bytes[i];
+      if (c >= 0x80) return utf8.decode(bytes.subarray(start, end));
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return utf8.decode(bytes.subarray(start, end));
+}
+
+/** Read the NUL-terminated string at `offset` of a string table. */
+export function stringAt(table: Uint8Array, offset: number): string {
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset >= table.length) {
+    throw formatError(`string offset out of range of a ${table.length}-byte string table`, offset);
+  }
+  let end = table.indexOf(0, offset);
+  if (end < 0) end = table.length;
+  return decodeAscii(table, offset, end);
+}

@@ -1,0 +1,218 @@
+import { existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { demangle } from './demangle/index.ts';
+import { DwarfContext } from './dwarf/dwarf.ts';
+import { loadDwarfSections } from './dwarf/sections.ts';
+import { ElfFile } from './elf/elf.ts';
+import { GoLineTable } from './go/pclntab.ts';
+import { SymbolTable } from './symbols.ts';
+
+export { SymbolizerFormatError } from './errors.ts';
+
+/** One frame of a symbolized address. Arrays of these are innermost (inlined-into-nothing last) first. */
+export interface SymbolizedFrame {
+  functionName: string;
+  /** Absolute source path as recorded by the compiler; '' when unknown. */
+  fileName: string;
+  /** 0 when unknown. */
+  line: number;
+  /** Line where the function is declared (DW_AT_decl_line, Go's start line); 0 when unknown. */
+  startLine: number;
+}
+
+export interface OpenOptions {
+  /** Directories searched for separate debug files (`.build-id/xx/yyyy.debug`, debuglink names). */
+  debugDirectories?: string[];
+  /** Demangle C++ and Rust names (default true). */
+  demangle?: boolean;
+}
+
+export const DEFAULT_DEBUG_DIRECTORIES = ['/usr/lib/debug'];
+
+/**
+ * One executable or shared object opened for symbolization, with its separate debug file if one is found.
+ * Addresses are ELF virtual addresses (what the agent sends for native frames, see docs/symbolizer.md);
+ * `fileOffsetToAddress` converts a file offset first.
+ */
+export class SymbolizedBinary {
+  readonly path: string;
+  readonly buildId: string | undefined;
+  /** Path of the separate debug file used, if any. */
+  readonly debugFile: string | undefined;
+  private readonly elf: ElfFile;
+  private readonly debugElf: ElfFile | undefined;
+  private readonly dwarf: DwarfContext | undefined;
+  private readonly goTable: GoLineTable | undefined;
+  private readonly symbols: SymbolTable;
+  private readonly demangleNames: boolean;
+
+  private constructor(path: string, options: OpenOptions) {
+    this.path = path;
+    this.demangleNames = options.demangle ?? true;
+    this.elf = ElfFile.open(path);
+    try {
+      this.buildId = this.elf.buildId();
+      this.debugElf = findDebugFile(
+        this.elf,
+        this.buildId,
+        options.debugDirectories ?? DEFAULT_DEBUG_DIRECTORIES,
+      );
+      this.debugFile = this.debugElf?.path;
+      const dwarfSource =
+        this.debugElf && this.debugElf.sectionHeader('.debug_info') ? this.debugElf : this.elf;
+      const sections = loadDwarfSections(dwarfSource);
+      this.dwarf = sections ? new DwarfContext(sections) : undefined;
+      const symbolSource = this.debugElf?.hasSymtab() ? this.debugElf : this.elf;
+      this.symbols = new SymbolTable(symbolSource.symbols());
+      if (!this.dwarf) this.goTable = GoLineTable.fromElf(this.elf);
+      // Everything needed later is indexed or kept by the DWARF context; large raw sections can go.
+      for (const file of [this.elf, this.debugElf]) file?.forgetSection('.symtab');
+    } catch (error) {
+      this.close();
+      throw error;
+    }
+  }
+
+  static open(path: string, options: OpenOptions = {}): SymbolizedBinary {
+    return new SymbolizedBinary(path, options);
+  }
+
+  get hasDwarf(): boolean {
+    return this.dwarf !== undefined;
+  }
+
+  get hasGoTable(): boolean {
+    return this.goTable !== undefined;
+  }
+
+  /** Errors met in parts of the debug info (a damaged unit); the rest still symbolizes. */
+  get partialErrors(): readonly string[] {
+    return this.dwarf?.unitErrors ?? [];
+  }
+
+  close(): void {
+    this.elf?.close();
+    this.debugElf?.close();
+  }
+
+  fileOffsetToAddress(offset: number): number | undefined {
+    return this.elf.fileOffsetToVirtualAddress(offset);
+  }
+
+  /** The inline chain at an ELF virtual address, innermost first; [] when nothing is known. */
+  symbolize(address: number): SymbolizedFrame[] {
+    const frames = this.rawFrames(address);
+    if (this.demangleNames) for (const f of frames) f.functionName = demangle(f.functionName);
+    return frames;
+  }
+
+  private rawFrames(address: number): SymbolizedFrame[] {
+    const symbol = this.symbols.lookup(address);
+    if (this.goTable && !this.dwarf) {
+      const frames = this.goTable.symbolize(address);
+      if (frames.length > 0) return frames;
+    }
+    const frames: SymbolizedFrame[] = this.dwarf?.symbolize(address) ?? [];
+    // As llvm-symbolizer does, the outermost function takes the symbol table's name when one covers the
+    // address: it is the name the linker kept (e.g. "f.cold", "f.constprop.0").
+    // A local symbol also names its source file (STT_FILE), used when the line table has nothing.
+    if (symbol) {
+      if (frames.length === 0)
+        frames.push({ functionName: symbol.name, fileName: '', line: 0, startLine: 0 });
+      const outermost = frames[frames.length - 1];
+      outermost.functionName = symbol.name;
+      if (outermost.fileName === '' && symbol.fileName) outermost.fileName = symbol.fileName;
+    }
+    return frames;
+  }
+}
+
+/** Find the separate debug file: by build ID under each debug directory, then by `.gnu_debuglink`. */
+export function findDebugFile(
+  elf: ElfFile,
+  buildId: string | undefined,
+  debugDirectories: string[],
+): ElfFile | undefined {
+  const candidates: string[] = [];
+  if (buildId && buildId.length > 2) {
+    for (const dir of debugDirectories) {
+      candidates.push(join(dir, '.build-id', buildId.slice(0, 2), `${buildId.slice(2)}.debug`));
+    }
+  }
+  const link = elf.debugLink();
+  const linkCandidates: string[] = [];
+  if (link && link.fileName !== '' && !link.fileName.includes('/')) {
+    const dir = dirname(elf.path);
+    linkCandidates.push(join(dir, link.fileName), join(dir, '.debug', link.fileName));
+    for (const debugDir of debugDirectories) {
+      linkCandidates.push(join(debugDir, dir, link.fileName), join(debugDir, link.fileName));
+    }
+  }
+  for (const path of [...candidates, ...linkCandidates]) {
+    if (path === elf.path || !existsSync(path)) continue;
+    let candidate: ElfFile | undefined;
+    try {
+      candidate = ElfFile.open(path);
+      const isLink = !candidates.includes(path);
+      const candidateId = candidate.buildId();
+      const matches =
+        buildId && candidateId
+          ? candidateId === buildId
+          : isLink && link !== undefined && candidate.crc32() === link.crc32;
+      if (matches) return candidate;
+    } catch {
+      // An unreadable candidate is skipped; the next one may be good.
+    }
+    candidate?.close();
+  }
+  return undefined;
+}
+
+/** Base name helper for callers building debuglink paths. */
+export function debugLinkName(path: string): string {
+  return basename(path);
+}
+
+/**
+ * Symbolizes many files with a bounded number kept open (least recently used closed first), so a service
+ * can run over a whole fleet's executables with fixed memory.
+ */
+export class Symbolizer {
+  private readonly open = new Map<string, SymbolizedBinary>();
+  private readonly maxOpenFiles: number;
+  private readonly options: OpenOptions;
+
+  constructor(options: OpenOptions & { maxOpenFiles?: number } = {}) {
+    this.maxOpenFiles = Math.max(1, options.maxOpenFiles ?? 8);
+    this.options = options;
+  }
+
+  binary(path: string): SymbolizedBinary {
+    let binary = this.open.get(path);
+    if (binary) {
+      this.open.delete(path);
+    } else {
+      binary = SymbolizedBinary.open(path, this.options);
+      while (this.open.size >= this.maxOpenFiles) {
+        const [oldestPath, oldest] = this.open.entries().next().value as [string, SymbolizedBinary];
+        oldest.close();
+        this.open.delete(oldestPath);
+      }
+    }
+    this.open.set(path, binary);
+    return binary;
+  }
+
+  symbolize(path: string, address: number): SymbolizedFrame[] {
+    return this.binary(path).symbolize(address);
+  }
+
+  get openFiles(): number {
+    return this.open.size;
+  }
+
+  close(): void {
+    for (const binary of this.open.values()) binary.close();
+    this.open.clear();
+  }
+}
