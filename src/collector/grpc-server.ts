@@ -1,0 +1,219 @@
+import { readFile } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
+import type { Logger } from 'pino';
+import { EXPORT_METHOD_PATH, encodeExportResponse } from '../protocol/otlp-profiles.ts';
+import { invalidArgument, type Failure } from './failure.ts';
+import type { IngestPipeline } from './ingest.ts';
+import type { CollectorMetrics } from './metrics.ts';
+import type { GrpcReceiverOptions } from './options.ts';
+
+/**
+ * The OTLP profiles gRPC receiver. The service is declared by hand with pass-through (de)serializers: the
+ * handler gets the raw message bytes, so decoding happens in the shared pipeline where a malformed message
+ * becomes INVALID_ARGUMENT naming the problem (a throwing deserializer would make grpc-js answer a vague
+ * INTERNAL). grpc-js does the HTTP/2 framing, gzip decompression and the message-size limit.
+ */
+
+const passThrough = (bytes: Buffer): Buffer => bytes;
+
+const profilesService: grpc.ServiceDefinition = {
+  Export: {
+    path: EXPORT_METHOD_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: passThrough,
+    requestDeserialize: passThrough,
+    responseSerialize: passThrough,
+    responseDeserialize: passThrough,
+  },
+};
+
+const EMPTY_RESPONSE = Buffer.from(encodeExportResponse({}));
+
+export interface GrpcReceiver {
+  /** Binds and resolves with `host:port`. */
+  start(): Promise<string>;
+  /** Stops accepting; in-flight calls finish unless `timeoutMs` passes first. */
+  stop(timeoutMs: number): Promise<void>;
+  readonly listening: boolean;
+}
+
+export function createGrpcReceiver(
+  options: GrpcReceiverOptions,
+  pipeline: IngestPipeline,
+  metrics: CollectorMetrics,
+  logger: Logger,
+): GrpcReceiver {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': options.maxMessageBytes,
+    interceptors: [namingTransportErrors(options.maxMessageBytes, pipeline)],
+  });
+  server.addService(profilesService, { Export: exportHandler(pipeline, metrics) });
+  let listening = false;
+
+  return {
+    get listening() {
+      return listening;
+    },
+    async start() {
+      const credentials = await serverCredentials(options);
+      const port = await new Promise<number>((resolve, reject) =>
+        server.bindAsync(`${options.host}:${options.port}`, credentials, (error, bound) =>
+          error
+            ? reject(new Error(`cannot listen for gRPC on ${options.host}:${options.port}: ${error.message}`))
+            : resolve(bound),
+        ),
+      );
+      listening = true;
+      const address = `${formatHost(options.host)}:${port}`;
+      logger.info({ address, tls: Boolean(options.tls) }, 'gRPC receiver listening');
+      return address;
+    },
+    async stop(timeoutMs) {
+      if (!listening) return;
+      listening = false;
+      const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      const timer = setTimeout(() => {
+        logger.warn({ timeoutMs }, 'gRPC calls still running at the shutdown deadline; cancelling them');
+        server.forceShutdown();
+      }, timeoutMs);
+      await graceful;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function exportHandler(
+  pipeline: IngestPipeline,
+  metrics: CollectorMetrics,
+): grpc.handleUnaryCall<Buffer, Buffer> {
+  return (call, callback) => {
+    const startedAt = performance.now();
+    metrics.receivedBytes.inc({ transport: 'grpc' }, call.request.byteLength);
+    const authorization = call.metadata.get('authorization').find((value) => typeof value === 'string');
+    void pipeline
+      .handle({
+        transport: 'grpc',
+        body: call.request,
+        format: 'protobuf',
+        authorization,
+        startedAt,
+        peerIp: peerIp(call.getPeer()),
+      })
+      .then((result) => {
+        if (result.ok) callback(null, EMPTY_RESPONSE);
+        else callback(statusOf(result.failure));
+      });
+  };
+}
+
+/** grpc-js names the peer `1.2.3.4:port` or `[::1]:port`; the host part is what translation wants. */
+function peerIp(peer: string): string | undefined {
+  const match = /^(?:ipv[46]:)?\[?([^\]]*?)\]?:\d+$/.exec(peer);
+  return match?.[1] || undefined;
+}
+
+function statusOf(failure: Failure): grpc.ServerErrorResponse {
+  const error: grpc.ServerErrorResponse = Object.assign(new Error(failure.message), {
+    code: failure.grpcCode,
+    details: failure.message,
+  });
+  if (failure.retryAfterSeconds !== undefined) {
+    // OTLP exporters retry RESOURCE_EXHAUSTED only when the status carries a RetryInfo; without it they drop.
+    const metadata = new grpc.Metadata();
+    metadata.set('grpc-status-details-bin', retryStatusDetails(failure));
+    error.metadata = metadata;
+  }
+  return error;
+}
+
+/** google.rpc.Status { code, message, details: [Any(google.rpc.RetryInfo { retry_delay })] }, hand-encoded. */
+function retryStatusDetails(failure: Failure): Buffer {
+  const tag = (field: number, wireType: number) => (field << 3) | wireType;
+  const duration = protobuf.Writer.create()
+    .uint32(tag(1, 0))
+    .int64(failure.retryAfterSeconds ?? 0)
+    .finish();
+  const retryInfo = protobuf.Writer.create().uint32(tag(1, 2)).bytes(duration).finish();
+  const any = protobuf.Writer.create()
+    .uint32(tag(1, 2))
+    .string('type.googleapis.com/google.rpc.RetryInfo')
+    .uint32(tag(2, 2))
+    .bytes(retryInfo)
+    .finish();
+  const status = protobuf.Writer.create()
+    .uint32(tag(1, 0))
+    .int32(failure.grpcCode)
+    .uint32(tag(2, 2))
+    .string(failure.message)
+    .uint32(tag(3, 2))
+    .bytes(any)
+    .finish();
+  return Buffer.from(status);
+}
+
+/**
+ * grpc-js refuses oversized and undecompressable messages itself, before any handler runs, with terse
+ * statuses ("Failed to decompress message" as INTERNAL). This interceptor sits on each call's own status path
+ * — the base call sends those statuses through the method we wrap — and turns them into answers that name
+ * the problem, counted like every other refusal: bad gzip becomes INVALID_ARGUMENT; an oversized message
+ * stays RESOURCE_EXHAUSTED (what gRPC clients themselves report for it) with the limit spelled out.
+ */
+function namingTransportErrors(maxBytes: number, pipeline: IngestPipeline): grpc.ServerInterceptor {
+  return (_method, call) => {
+    const startedAt = performance.now();
+    const sendStatus = call.sendStatus.bind(call);
+    call.sendStatus = (status) => {
+      const failure = transportFailure(status, maxBytes);
+      if (!failure) return sendStatus(status);
+      pipeline.rejected('grpc', startedAt, failure);
+      sendStatus({ ...status, code: failure.grpcCode, details: failure.message });
+    };
+    return new grpc.ServerInterceptingCall(call);
+  };
+}
+
+type CallStatus = Parameters<grpc.ServerInterceptingCallInterface['sendStatus']>[0];
+
+function transportFailure(status: CallStatus, maxBytes: number): Failure | undefined {
+  const details = status.details ?? '';
+  if (status.code === grpc.status.INTERNAL && details.startsWith('Failed to decompress')) {
+    return invalidArgument(
+      'bad_compression',
+      'request body could not be decompressed: it is not valid data for its grpc-encoding (gzip)',
+    );
+  }
+  if (status.code === grpc.status.RESOURCE_EXHAUSTED && details.startsWith('Received message')) {
+    const size = /\((\d+) vs/.exec(details)?.[1];
+    return {
+      grpcCode: grpc.status.RESOURCE_EXHAUSTED,
+      httpStatus: 400,
+      reason: 'too_large',
+      message:
+        `export request too large: ${size ? `${size} bytes` : 'its decompressed size'} exceeds the ` +
+        `collector's limit of ${maxBytes} bytes (collector.grpc.maxMessageBytes); send smaller batches`,
+    };
+  }
+  if (status.code === grpc.status.UNIMPLEMENTED && details.includes('unsupported encoding')) {
+    return {
+      ...invalidArgument('unsupported_encoding', `${details}; use gzip or none`),
+      grpcCode: grpc.status.UNIMPLEMENTED,
+    };
+  }
+  return undefined;
+}
+
+async function serverCredentials(options: GrpcReceiverOptions): Promise<grpc.ServerCredentials> {
+  if (!options.tls) return grpc.ServerCredentials.createInsecure();
+  const [cert, key] = await Promise.all([readFile(options.tls.cert), readFile(options.tls.key)]).catch(
+    (error: Error) => {
+      throw new Error(`cannot read the gRPC TLS certificate or key: ${error.message}`);
+    },
+  );
+  return grpc.ServerCredentials.createSsl(null, [{ cert_chain: cert, private_key: key }], false);
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,117 @@
+import type { Logger } from 'pino';
+import { InvalidRequestError } from '../protocol/errors.ts';
+import { decodeExportRequest, decodeExportRequestJson } from '../protocol/otlp-profiles.ts';
+import type { ExportProfilesServiceRequest } from '../protocol/types.ts';
+import type { ProfileBatch } from '../model/index.ts';
+import type { AgentAuthenticator } from './auth.ts';
+import { failureFromError, shuttingDown, statusLabel, unauthenticated, type Failure } from './failure.ts';
+import type { CollectorMetrics, Transport } from './metrics.ts';
+import type { WriteQueue } from './write-queue.ts';
+
+export type BodyFormat = 'protobuf' | 'json';
+
+/**
+ * OTLP → model translation, keeping its dedup caches between requests (ProfileTranslator in translate.ts).
+ * `commit()` tells it the batch is durable, so later batches may leave out what this one carried.
+ */
+export interface Translator {
+  translate(
+    request: ExportProfilesServiceRequest,
+    context: { peer?: { hostIp?: string } },
+  ): { batch: ProfileBatch; samples: number; commit(): void };
+}
+
+/** One export request as a receiver hands it over, whatever the transport. */
+export interface ExportCall {
+  transport: Transport;
+  /** The decompressed message. */
+  body: Uint8Array;
+  format: BodyFormat;
+  /** The `authorization` header / metadata value, if the client sent one. */
+  authorization: string | undefined;
+  /** performance.now() when the request arrived, for the latency histogram. */
+  startedAt: number;
+  /** The client's IP address: the host's address when the request names no host (the standalone agent). */
+  peerIp?: string;
+}
+
+export type ExportResult = { ok: true; samples: number } | { ok: false; failure: Failure };
+
+/**
+ * decode → translate → store, shared by the gRPC and HTTP receivers so that both answer the same input the
+ * same way and every outcome is counted once. A request is acknowledged only after the store reported its
+ * batch durable; anything wrong with it rejects the whole request before the store sees any of it.
+ */
+export class IngestPipeline {
+  private stopping = false;
+
+  constructor(
+    private readonly deps: {
+      auth: AgentAuthenticator;
+      translator: Translator;
+      queue: WriteQueue;
+      metrics: CollectorMetrics;
+      logger: Logger;
+    },
+  ) {}
+
+  /** From now on every request is refused with UNAVAILABLE (the receivers are closing). */
+  beginShutdown(): void {
+    this.stopping = true;
+  }
+
+  /** Checks the token alone: HTTP calls this before reading the body. */
+  authenticate(authorization: string | undefined): Failure | undefined {
+    const verdict = this.deps.auth.verify(authorization);
+    return verdict.ok ? undefined : unauthenticated(verdict.message);
+  }
+
+  async handle(call: ExportCall): Promise<ExportResult> {
+    const refused = this.stopping ? shuttingDown() : this.authenticate(call.authorization);
+    if (refused) return this.rejected(call.transport, call.startedAt, refused);
+    try {
+      const request = decode(call.body, call.format);
+      const peer = call.peerIp ? { hostIp: call.peerIp } : undefined;
+      const { batch, samples, commit } = this.deps.translator.translate(request, { peer });
+      await this.deps.queue.submit(batch);
+      // Only now may later batches leave out what this one carried: it is durable.
+      commit();
+      this.deps.metrics.samples.inc(samples);
+      this.deps.metrics.events.inc(batch.events.length);
+      this.deps.metrics.recordRequest(call.transport, 'ok', secondsSince(call.startedAt));
+      this.deps.logger.debug(
+        { transport: call.transport, samples, events: batch.events.length, bytes: call.body.byteLength },
+        'export stored',
+      );
+      return { ok: true, samples };
+    } catch (error) {
+      return this.rejected(call.transport, call.startedAt, failureFromError(error), error);
+    }
+  }
+
+  /** Counts and logs a refusal, whichever layer found it. */
+  rejected(transport: Transport, startedAt: number, failure: Failure, cause?: unknown): ExportResult {
+    const { metrics, logger } = this.deps;
+    metrics.recordReject(transport, failure.reason);
+    metrics.recordRequest(transport, statusLabel(failure.grpcCode), secondsSince(startedAt));
+    const fields = { transport, reason: failure.reason, status: statusLabel(failure.grpcCode) };
+    if (failure.reason === 'internal') logger.error({ ...fields, err: cause }, failure.message);
+    else logger.warn(fields, `export refused: ${failure.message}`);
+    return { ok: false, failure };
+  }
+}
+
+function decode(body: Uint8Array, format: BodyFormat): ExportProfilesServiceRequest {
+  if (format === 'protobuf') return decodeExportRequest(body);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+  } catch (error) {
+    throw new InvalidRequestError('bad_json', `request body is not JSON: ${(error as Error).message}`);
+  }
+  return decodeExportRequestJson(parsed);
+}
+
+function secondsSince(startedAt: number): number {
+  return (performance.now() - startedAt) / 1000;
+}
