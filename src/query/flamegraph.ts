@@ -10,8 +10,6 @@ export const FRAME_TYPE_THREAD = 0x102;
 /** Our own: a group level for any other grouping field (host, container, …). */
 export const FRAME_TYPE_GROUP = 0x103;
 
-const GROUP_ID_LIMIT = 1 << 22;
-
 /**
  * A calling-context tree in preorder (parents before children, children sorted by label), with one or two
  * count series: the comparison and, for differential views, the baseline.
@@ -27,45 +25,109 @@ export interface CallTree {
   size: number;
 }
 
+/**
+ * (parent node, frame group) → child node, as open addressing over typed arrays: a Map keyed by strings or
+ * large doubles costs several times more on trees of 100,000+ nodes.
+ */
+class ChildIndex {
+  private parents: Int32Array;
+  private groups: Int32Array;
+  private children: Int32Array;
+  private mask: number;
+  private used = 0;
+
+  constructor(capacity = 1 << 16) {
+    this.parents = new Int32Array(capacity).fill(-1);
+    this.groups = new Int32Array(capacity);
+    this.children = new Int32Array(capacity);
+    this.mask = capacity - 1;
+  }
+
+  private slot(parent: number, group: number): number {
+    let slot = (Math.imul(parent, 0x9e3779b1) ^ Math.imul(group + 1, 0x85ebca77)) & this.mask;
+    while (this.parents[slot] !== -1 && (this.parents[slot] !== parent || this.groups[slot] !== group)) {
+      slot = (slot + 1) & this.mask;
+    }
+    return slot;
+  }
+
+  get(parent: number, group: number): number {
+    const slot = this.slot(parent, group);
+    return this.parents[slot] === -1 ? -1 : this.children[slot];
+  }
+
+  set(parent: number, group: number, child: number): void {
+    if ((this.used + 1) * 2 > this.mask) this.grow();
+    const slot = this.slot(parent, group);
+    this.parents[slot] = parent;
+    this.groups[slot] = group;
+    this.children[slot] = child;
+    this.used++;
+  }
+
+  private grow(): void {
+    const { parents, groups, children } = this;
+    const capacity = parents.length * 2;
+    this.parents = new Int32Array(capacity).fill(-1);
+    this.groups = new Int32Array(capacity);
+    this.children = new Int32Array(capacity);
+    this.mask = capacity - 1;
+    this.used = 0;
+    for (let i = 0; i < parents.length; i++)
+      if (parents[i] !== -1) this.set(parents[i], groups[i], children[i]);
+  }
+}
+
+/** A growable column of doubles. */
+class Column {
+  values = new Float64Array(1024);
+
+  ensure(size: number): void {
+    if (size <= this.values.length) return;
+    const grown = new Float64Array(Math.max(size, this.values.length * 2));
+    grown.set(this.values);
+    this.values = grown;
+  }
+}
+
 class TreeBuilder {
   parent: number[] = [-1];
   group: number[] = [-1];
-  totals: number[][];
-  selfs: number[][];
-  private readonly children = new Map<number, number>();
+  totals: Column[];
+  selfs: Column[];
+  private readonly children = new ChildIndex();
 
   constructor(series: number) {
-    this.totals = Array.from({ length: series }, () => [0]);
-    this.selfs = Array.from({ length: series }, () => [0]);
+    this.totals = Array.from({ length: series }, () => new Column());
+    this.selfs = Array.from({ length: series }, () => new Column());
   }
 
   child(node: number, groupId: number): number {
-    const key = node * GROUP_ID_LIMIT + groupId;
-    let found = this.children.get(key);
-    if (found === undefined) {
+    let found = this.children.get(node, groupId);
+    if (found === -1) {
       found = this.parent.length;
       this.parent.push(node);
       this.group.push(groupId);
-      for (const column of this.totals) column.push(0);
-      for (const column of this.selfs) column.push(0);
-      this.children.set(key, found);
+      for (const column of this.totals) column.ensure(found + 1);
+      for (const column of this.selfs) column.ensure(found + 1);
+      this.children.set(node, groupId, found);
     }
     return found;
   }
 
   add(series: number, levelGroup: number | undefined, stack: Int32Array, count: number): void {
-    const totals = this.totals[series];
     let node = 0;
-    totals[0] += count;
+    this.totals[series].values[0] += count;
     if (levelGroup !== undefined) {
       node = this.child(node, levelGroup);
-      totals[node] += count;
+      this.totals[series].values[node] += count;
     }
     for (let i = 0; i < stack.length; i++) {
       node = this.child(node, stack[i]);
-      totals[node] += count;
+      // Re-read: child() may have grown the column.
+      this.totals[series].values[node] += count;
     }
-    this.selfs[series][node] += count;
+    this.selfs[series].values[node] += count;
   }
 }
 
@@ -93,28 +155,57 @@ function internGroupLevel(expanded: ExpandedStacks, field: string, value: string
   });
 }
 
+/** Rank of each group by label: children are sorted by comparing integers, not strings. */
+function labelRanks(groups: FrameGroup[]): Int32Array {
+  const order = Array.from(groups.keys()).sort((a, b) =>
+    groups[a].label < groups[b].label ? -1 : groups[a].label > groups[b].label ? 1 : a - b,
+  );
+  const rank = new Int32Array(groups.length);
+  order.forEach((group, index) => (rank[group] = index));
+  return rank;
+}
+
 /** Reorders a builder's nodes into preorder with children sorted by label, so clients lay out in one pass. */
 function toPreorder(builder: TreeBuilder, groups: FrameGroup[]): CallTree {
   const size = builder.parent.length;
-  const childLists: number[][] = Array.from({ length: size }, () => []);
-  for (let node = 1; node < size; node++) childLists[builder.parent[node]].push(node);
-  const labelOf = (node: number): string => groups[builder.group[node]]?.label ?? '';
-  const order: number[] = [];
-  const stack = [0];
-  while (stack.length > 0) {
-    const node = stack.pop() as number;
-    order.push(node);
-    const kids = childLists[node];
-    kids.sort((a, b) => (labelOf(a) < labelOf(b) ? 1 : labelOf(a) > labelOf(b) ? -1 : 0));
-    for (const kid of kids) stack.push(kid);
+  const rank = labelRanks(groups);
+  // Children as contiguous runs (counting sort by parent), then each run sorted by label rank.
+  const firstChild = new Int32Array(size + 1);
+  for (let node = 1; node < size; node++) firstChild[builder.parent[node] + 1]++;
+  for (let node = 0; node < size; node++) firstChild[node + 1] += firstChild[node];
+  const fill = firstChild.slice(0, size);
+  const childList = new Int32Array(Math.max(0, size - 1));
+  for (let node = 1; node < size; node++) childList[fill[builder.parent[node]]++] = node;
+  const order = new Int32Array(size);
+  const stack = new Int32Array(size);
+  let top = 0;
+  let next = 0;
+  stack[top++] = 0;
+  while (top > 0) {
+    const node = stack[--top];
+    order[next++] = node;
+    const kids = childList.subarray(firstChild[node], firstChild[node + 1]);
+    if (kids.length > 1) kids.sort((a, b) => rank[builder.group[b]] - rank[builder.group[a]]);
+    for (let k = 0; k < kids.length; k++) stack[top++] = kids[k];
   }
   const newIndex = new Int32Array(size);
-  order.forEach((oldIndex, index) => (newIndex[oldIndex] = index));
-  const permute = (column: number[]): Float64Array => Float64Array.from(order, (old) => column[old]);
+  for (let i = 0; i < size; i++) newIndex[order[i]] = i;
+  const permute = (column: Column): Float64Array => {
+    const out = new Float64Array(size);
+    for (let i = 0; i < size; i++) out[i] = column.values[order[i]];
+    return out;
+  };
+  const parent = new Int32Array(size);
+  const group = new Int32Array(size);
+  for (let i = 0; i < size; i++) {
+    const old = order[i];
+    parent[i] = old === 0 ? -1 : newIndex[builder.parent[old]];
+    group[i] = builder.group[old];
+  }
   const tree: CallTree = {
     groups,
-    parent: Int32Array.from(order, (old) => (old === 0 ? -1 : newIndex[builder.parent[old]])),
-    group: Int32Array.from(order, (old) => builder.group[old]),
+    parent,
+    group,
     total: permute(builder.totals[0]),
     self: permute(builder.selfs[0]),
     size,

@@ -1,5 +1,6 @@
 import { isAddressFrame, parseFrameId, type FrameType, type StackFrameSymbols } from '../model/index.ts';
 import type { StoreReader } from '../store/store.ts';
+import type { Executable, StackTrace } from '../model/index.ts';
 
 /**
  * One function as it appears in flamegraphs and tables. Frames of the same function at different addresses
@@ -53,6 +54,42 @@ export interface ExpandedStacks {
 }
 
 const LOOKUP_CHUNK = 10_000;
+
+/**
+ * Remembers what the store returned for IDs that cannot change: stack traces are content-addressed, and a
+ * frame's symbols or an executable's name, once known, stay. Misses (unsymbolized frames) are not cached, so
+ * the symbolizer's later work shows up on the next query. Each map is dropped whole when it reaches `limit`:
+ * simpler than an LRU and good enough for a cache whose working set is "the stacks of recent queries".
+ */
+export class LookupCache {
+  readonly stackTraces = new Map<string, StackTrace>();
+  readonly stackFrames = new Map<string, StackFrameSymbols>();
+  readonly executables = new Map<string, Executable>();
+
+  constructor(readonly limit = 300_000) {}
+
+  async lookup<V>(
+    cache: Map<string, V>,
+    ids: readonly string[],
+    fetch: (chunk: readonly string[]) => Promise<Map<string, V>>,
+  ): Promise<Map<string, V>> {
+    const found = new Map<string, V>();
+    const missing: string[] = [];
+    for (const id of ids) {
+      const hit = cache.get(id);
+      if (hit !== undefined) found.set(id, hit);
+      else missing.push(id);
+    }
+    if (missing.length === 0) return found;
+    const fetched = await inChunks(missing, fetch);
+    if (cache.size + fetched.size > this.limit) cache.clear();
+    for (const [id, value] of fetched) {
+      found.set(id, value);
+      if (fetched.size <= this.limit) cache.set(id, value);
+    }
+    return found;
+  }
+}
 
 async function inChunks<V>(
   ids: readonly string[],
@@ -135,8 +172,11 @@ export async function expandStacks(
   reader: StoreReader,
   stackTraceIds: readonly string[],
   table = new FrameGroupTable(),
+  cache = new LookupCache(),
 ): Promise<ExpandedStacks> {
-  const traces = await inChunks(stackTraceIds, (chunk) => reader.getStackTraces(chunk));
+  const traces = await cache.lookup(cache.stackTraces, stackTraceIds, (chunk) =>
+    reader.getStackTraces(chunk),
+  );
   const frameIds = new Set<string>();
   for (const trace of traces.values()) for (const id of trace.frameIds) frameIds.add(id);
   const frameIdList = [...frameIds];
@@ -148,12 +188,13 @@ export async function expandStacks(
     fileIds.add(frame.fileId);
   }
   const [symbols, executables] = await Promise.all([
-    inChunks(frameIdList, (chunk) => reader.getStackFrames(chunk)),
-    inChunks([...fileIds], (chunk) => reader.getExecutables(chunk)),
+    cache.lookup(cache.stackFrames, frameIdList, (chunk) => reader.getStackFrames(chunk)),
+    cache.lookup(cache.executables, [...fileIds], (chunk) => reader.getExecutables(chunk)),
   ]);
 
-  // Frame IDs repeat across stacks; a frame's groups depend only on (frame ID, frame type).
-  const groupsOfFrame = new Map<string, number[]>();
+  // Frame IDs repeat across stacks; a frame's groups depend only on (frame ID, frame type). The type is
+  // nearly always the same for one ID, so it is checked rather than made part of the key.
+  const groupsOfFrame = new Map<string, { frameType: FrameType; ids: number[] }>();
   const stacks = new Map<string, Int32Array>();
   const frameTypes = new Map<string, readonly FrameType[]>();
   const missingStackTraces: string[] = [];
@@ -168,8 +209,8 @@ export async function expandStacks(
     for (let i = trace.frameIds.length - 1; i >= 0; i--) {
       const frameId = trace.frameIds[i];
       const frameType = trace.frameTypes[i] ?? 0;
-      const cacheKey = `${frameId}|${frameType}`;
-      let ids = groupsOfFrame.get(cacheKey);
+      const cached = groupsOfFrame.get(frameId);
+      let ids = cached && cached.frameType === frameType ? cached.ids : undefined;
       if (!ids) {
         const { fileId, addressOrLine } = parsed.get(frameId) ?? parseFrameId(frameId);
         const executable = executables.get(fileId)?.fileName ?? '';
@@ -179,7 +220,7 @@ export async function expandStacks(
             ? symbolizedGroups(frameType, fileId, addressOrLine, executable, frameSymbols)
             : [unsymbolizedGroup(frameType, fileId, addressOrLine, executable)];
         ids = groups.map((group) => table.intern(group));
-        groupsOfFrame.set(cacheKey, ids);
+        if (!cached) groupsOfFrame.set(frameId, { frameType, ids });
       }
       for (const groupId of ids) expanded.push(groupId);
     }

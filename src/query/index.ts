@@ -1,5 +1,5 @@
 import type { EventField, StoreReader, StoreStats } from '../store/store.ts';
-import { FrameGroupTable } from './frames.ts';
+import { FrameGroupTable, LookupCache } from './frames.ts';
 import {
   buildCallTree,
   buildMergedTree,
@@ -33,6 +33,7 @@ export interface StatusReport {
 /** The query layer: everything the API serves, computed over any `StoreReader`. */
 export class ProfilingQueries {
   readonly impact: ImpactFactors;
+  private readonly cache = new LookupCache();
 
   constructor(
     private readonly reader: StoreReader,
@@ -42,7 +43,7 @@ export class ProfilingQueries {
   }
 
   run(query: ProfileQuery, groupBy?: EventField, table?: FrameGroupTable): Promise<QueryResult> {
-    return runQuery(this.reader, query, { impact: this.impact, table }, groupBy);
+    return runQuery(this.reader, query, { impact: this.impact, table, cache: this.cache }, groupBy);
   }
 
   async flamegraph(query: ProfileQuery, groupBy?: EventField): Promise<CompactFlamegraph> {

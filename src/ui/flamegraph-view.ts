@@ -1,0 +1,402 @@
+import type { CompactFlamegraph } from './api.ts';
+import { diffColor, frameColor } from './colors.ts';
+import {
+  escapeHtml,
+  formatCo2,
+  formatCount,
+  formatPercent,
+  formatSeconds,
+  formatUsd,
+  frameKind,
+} from './format.ts';
+
+const ROW_HEIGHT = 18;
+const FONT = '11px system-ui, sans-serif';
+/** Average glyph width of FONT: truncating by estimate avoids a measureText call per node. */
+const CHAR_WIDTH = 6.2;
+const MIN_WIDTH_PX = 0.35;
+const MAX_CANVAS_HEIGHT = 16_000;
+
+/** Positions of every node, computed once per data set in O(n) from the preorder arrays. */
+interface Layout {
+  depth: Int32Array;
+  x0: Float64Array;
+  /** Index one past the last node of each node's subtree (preorder makes subtrees contiguous). */
+  end: Int32Array;
+  maxDepth: number;
+  /** Node indices per depth, ordered by x: for hit testing by binary search. */
+  byDepth: Int32Array[];
+}
+
+function layout(graph: CompactFlamegraph): Layout {
+  const { parent, total } = graph.nodes;
+  const n = graph.size;
+  const depth = new Int32Array(n);
+  const x0 = new Float64Array(n);
+  const cursor = new Float64Array(n);
+  const end = new Int32Array(n);
+  let maxDepth = 0;
+  for (let i = 1; i < n; i++) {
+    const p = parent[i];
+    depth[i] = depth[p] + 1;
+    x0[i] = cursor[p];
+    cursor[p] += total[i];
+    cursor[i] = x0[i];
+    if (depth[i] > maxDepth) maxDepth = depth[i];
+  }
+  for (let i = 0; i < n; i++) end[i] = i + 1;
+  for (let i = n - 1; i > 0; i--) if (end[i] > end[parent[i]]) end[parent[i]] = end[i];
+  const counts = new Int32Array(maxDepth + 1);
+  for (let i = 0; i < n; i++) counts[depth[i]]++;
+  const byDepth = Array.from(counts, (count) => new Int32Array(count));
+  counts.fill(0);
+  for (let i = 0; i < n; i++) byDepth[depth[i]][counts[depth[i]]++] = i;
+  return { depth, x0, end, maxDepth, byDepth };
+}
+
+export interface FlameGraphStats {
+  layoutMs: number;
+  renderMs: number;
+}
+
+/** A canvas icicle graph: root on top, zoom (wheel, click), pan (drag), search highlight and tooltips. */
+export class FlameGraphView {
+  readonly canvas: HTMLCanvasElement;
+  private readonly context: CanvasRenderingContext2D;
+  private graph?: CompactFlamegraph;
+  private layout?: Layout;
+  private viewStart = 0;
+  private viewEnd = 1;
+  private focus = 0;
+  private matches?: Uint8Array;
+  private hovered = -1;
+  private drag?: { x: number; start: number; end: number; moved: boolean };
+  private width = 0;
+  private height = 0;
+  readonly stats: FlameGraphStats = { layoutMs: 0, renderMs: 0 };
+  /** Called after zoom, reset or search so the page can mirror the state (URL, labels). */
+  onChange?: () => void;
+
+  constructor(
+    private readonly container: HTMLElement,
+    private readonly tooltip: HTMLElement,
+  ) {
+    this.canvas = document.createElement('canvas');
+    this.canvas.className = 'flamegraph';
+    this.container.append(this.canvas);
+    const context = this.canvas.getContext('2d', { alpha: false });
+    if (!context) throw new Error('this browser has no 2D canvas');
+    this.context = context;
+    this.canvas.addEventListener('mousemove', (event) => this.onMouseMove(event));
+    this.canvas.addEventListener('mouseleave', () => this.hideTooltip());
+    this.canvas.addEventListener('mousedown', (event) => this.onMouseDown(event));
+    window.addEventListener('mouseup', (event) => this.onMouseUp(event));
+    this.canvas.addEventListener('wheel', (event) => this.onWheel(event), { passive: false });
+    new ResizeObserver(() => this.render()).observe(this.container);
+  }
+
+  setData(graph: CompactFlamegraph): void {
+    const started = performance.now();
+    this.graph = graph;
+    this.layout = layout(graph);
+    this.stats.layoutMs = performance.now() - started;
+    this.matches = undefined;
+    this.resetZoom(false);
+    this.canvas.dataset.rootTotal = String(graph.nodes.total[0] ?? 0);
+    this.canvas.dataset.nodes = String(graph.size);
+  }
+
+  get isDiff(): boolean {
+    return this.graph?.nodes.baselineTotal !== undefined;
+  }
+
+  resetZoom(notify = true): void {
+    this.focus = 0;
+    this.viewStart = 0;
+    this.viewEnd = Math.max(1, this.graph?.nodes.total[0] ?? 1);
+    this.render();
+    if (notify) this.onChange?.();
+  }
+
+  zoomTo(node: number): void {
+    if (!this.graph || !this.layout || node < 0 || node >= this.graph.size) return;
+    const total = this.graph.nodes.total[node];
+    if (total <= 0) return;
+    this.focus = node;
+    this.viewStart = this.layout.x0[node];
+    this.viewEnd = this.viewStart + total;
+    this.render();
+    this.onChange?.();
+  }
+
+  get focusedNode(): number {
+    return this.focus;
+  }
+
+  /** Labels containing `term` (case-insensitive), or matching it as /regex/. Returns the matched samples. */
+  search(term: string): number {
+    const graph = this.graph;
+    if (!graph || term.trim() === '') {
+      this.matches = undefined;
+      this.canvas.dataset.searchMatches = '0';
+      this.render();
+      return 0;
+    }
+    const test = searchTest(term.trim());
+    const matchedFrames = graph.frames.label.map((label) => test(label));
+    const matches = new Uint8Array(graph.size);
+    for (let i = 1; i < graph.size; i++) matches[i] = matchedFrames[graph.nodes.frame[i]] ? 1 : 0;
+    this.matches = matches;
+    let matchedSamples = 0;
+    const end = this.layout!.end;
+    // Count each matched subtree once: nested matches are already inside their ancestor's total.
+    for (let i = 1; i < graph.size;) {
+      if (matches[i]) {
+        matchedSamples += graph.nodes.total[i];
+        i = end[i];
+      } else i++;
+    }
+    this.canvas.dataset.searchMatches = String(matchedSamples);
+    this.render();
+    this.onChange?.();
+    return matchedSamples;
+  }
+
+  private resize(): void {
+    const ratio = window.devicePixelRatio || 1;
+    const width = Math.max(100, this.container.clientWidth);
+    const rows = (this.layout?.maxDepth ?? 0) + 1;
+    const height = Math.min(MAX_CANVAS_HEIGHT, Math.max(ROW_HEIGHT * 4, rows * ROW_HEIGHT));
+    if (width !== this.width || height !== this.height) {
+      this.width = width;
+      this.height = height;
+      this.canvas.width = Math.round(width * ratio);
+      this.canvas.height = Math.round(height * ratio);
+      this.canvas.style.width = `${width}px`;
+      this.canvas.style.height = `${height}px`;
+    }
+    this.context.setTransform(ratio, 0, 0, ratio, 0, 0);
+  }
+
+  render(): void {
+    const started = performance.now();
+    this.resize();
+    const ctx = this.context;
+    ctx.fillStyle = '#ffffff';
+    ctx.fillRect(0, 0, this.width, this.height);
+    const graph = this.graph;
+    const lay = this.layout;
+    if (!graph || !lay || graph.size === 0 || graph.nodes.total[0] <= 0) {
+      ctx.fillStyle = '#555';
+      ctx.font = '14px system-ui, sans-serif';
+      ctx.fillText('No samples in this range and filter.', 12, 24);
+      this.finishRender(started);
+      return;
+    }
+    ctx.font = FONT;
+    ctx.textBaseline = 'middle';
+    const scale = this.width / (this.viewEnd - this.viewStart);
+    const { total, frame } = graph.nodes;
+    const labels = graph.frames.label;
+    const types = graph.frames.frameType;
+    const maxRows = Math.floor(this.height / ROW_HEIGHT);
+    const diff = this.diffShares();
+    for (let i = 0; i < graph.size;) {
+      const x = (lay.x0[i] - this.viewStart) * scale;
+      const w = total[i] * scale;
+      const d = lay.depth[i];
+      // Children lie inside their parent: a node out of view or too thin takes its subtree with it.
+      if (w < MIN_WIDTH_PX || x >= this.width || x + w <= 0 || d >= maxRows) {
+        i = lay.end[i];
+        continue;
+      }
+      const left = Math.max(0, x);
+      const right = Math.min(this.width, x + w);
+      const y = d * ROW_HEIGHT;
+      const label = i === 0 ? 'all' : labels[frame[i]];
+      ctx.fillStyle = this.fillFor(i, label, i === 0 ? 0x100 : types[frame[i]], diff);
+      ctx.fillRect(left, y, Math.max(MIN_WIDTH_PX, right - left - 0.5), ROW_HEIGHT - 1);
+      const visible = right - left;
+      if (visible > 24) {
+        const chars = Math.floor((visible - 6) / CHAR_WIDTH);
+        const text = label.length > chars ? `${label.slice(0, Math.max(1, chars - 1))}…` : label;
+        ctx.fillStyle = i === this.hovered ? '#000' : '#1a1a1a';
+        ctx.fillText(text, left + 3, y + ROW_HEIGHT / 2);
+      }
+      i++;
+    }
+    this.finishRender(started);
+  }
+
+  private finishRender(started: number): void {
+    this.stats.renderMs = performance.now() - started;
+    this.canvas.dataset.renderMs = this.stats.renderMs.toFixed(1);
+    this.canvas.dataset.viewStart = String(this.viewStart);
+    this.canvas.dataset.viewEnd = String(this.viewEnd);
+    this.canvas.dataset.focus = String(this.focus);
+  }
+
+  /** For differential graphs, each node's change of share: comparison share − baseline share. */
+  private diffShares(): Float64Array | undefined {
+    const graph = this.graph;
+    const base = graph?.nodes.baselineTotal;
+    if (!graph || !base) return undefined;
+    const nowRoot = graph.nodes.total[0] || 1;
+    const baseRoot = base[0] || 1;
+    const out = new Float64Array(graph.size);
+    for (let i = 0; i < graph.size; i++) out[i] = graph.nodes.total[i] / nowRoot - base[i] / baseRoot;
+    return out;
+  }
+
+  private fillFor(node: number, label: string, type: number, diff: Float64Array | undefined): string {
+    if (this.matches) {
+      if (this.matches[node]) return 'hsl(300, 85%, 62%)';
+      return node < this.focus || !this.inFocus(node) ? '#eceff3' : '#e1e4e8';
+    }
+    if (!this.inFocus(node)) return '#dde1e6';
+    if (diff) return diffColor(diff[node]);
+    return frameColor(type, label);
+  }
+
+  /** Ancestors of the zoomed node are drawn muted. */
+  private inFocus(node: number): boolean {
+    if (this.focus === 0 || !this.layout) return true;
+    return node >= this.focus && node < this.layout.end[this.focus];
+  }
+
+  private nodeAt(offsetX: number, offsetY: number): number {
+    const lay = this.layout;
+    const graph = this.graph;
+    if (!lay || !graph) return -1;
+    const d = Math.floor(offsetY / ROW_HEIGHT);
+    if (d < 0 || d > lay.maxDepth) return -1;
+    const value = this.viewStart + (offsetX / this.width) * (this.viewEnd - this.viewStart);
+    const row = lay.byDepth[d];
+    let lo = 0;
+    let hi = row.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const node = row[mid];
+      if (value < lay.x0[node]) hi = mid - 1;
+      else if (value >= lay.x0[node] + graph.nodes.total[node]) lo = mid + 1;
+      else return node;
+    }
+    return -1;
+  }
+
+  private onMouseMove(event: MouseEvent): void {
+    if (this.drag) {
+      const dx = event.clientX - this.drag.x;
+      if (Math.abs(dx) > 3) this.drag.moved = true;
+      if (this.drag.moved) {
+        const shift = (-dx / this.width) * (this.drag.end - this.drag.start);
+        this.setView(this.drag.start + shift, this.drag.end + shift);
+      }
+      return;
+    }
+    const node = this.nodeAt(event.offsetX, event.offsetY);
+    if (node !== this.hovered) {
+      this.hovered = node;
+      this.canvas.style.cursor = node >= 0 ? 'pointer' : 'default';
+    }
+    if (node < 0) this.hideTooltip();
+    else this.showTooltip(node, event.clientX, event.clientY);
+  }
+
+  private onMouseDown(event: MouseEvent): void {
+    if (event.button !== 0) return;
+    this.drag = { x: event.clientX, start: this.viewStart, end: this.viewEnd, moved: false };
+  }
+
+  private onMouseUp(event: MouseEvent): void {
+    const drag = this.drag;
+    this.drag = undefined;
+    if (!drag || drag.moved || event.target !== this.canvas) return;
+    const node = this.nodeAt(event.offsetX, event.offsetY);
+    if (node === 0) this.resetZoom();
+    else if (node > 0) this.zoomTo(node);
+  }
+
+  private onWheel(event: WheelEvent): void {
+    if (!this.graph) return;
+    event.preventDefault();
+    const span = this.viewEnd - this.viewStart;
+    if (event.shiftKey || Math.abs(event.deltaX) > Math.abs(event.deltaY)) {
+      const delta = event.shiftKey ? event.deltaY : event.deltaX;
+      const shift = (delta / this.width) * span;
+      this.setView(this.viewStart + shift, this.viewEnd + shift);
+      return;
+    }
+    const factor = Math.exp(event.deltaY * 0.0015);
+    const anchor = this.viewStart + (event.offsetX / this.width) * span;
+    this.setView(anchor - (anchor - this.viewStart) * factor, anchor + (this.viewEnd - anchor) * factor);
+  }
+
+  private setView(start: number, end: number): void {
+    const rootTotal = this.graph?.nodes.total[0] ?? 1;
+    let span = Math.min(rootTotal, Math.max(rootTotal * 1e-9, end - start));
+    if (!Number.isFinite(span) || span <= 0) span = rootTotal;
+    const clampedStart = Math.min(Math.max(0, start), rootTotal - span);
+    this.viewStart = clampedStart;
+    this.viewEnd = clampedStart + span;
+    this.render();
+  }
+
+  private showTooltip(node: number, clientX: number, clientY: number): void {
+    const graph = this.graph!;
+    const { total, self, frame, baselineTotal, baselineSelf } = graph.nodes;
+    const rootTotal = total[0];
+    const f = frame[node];
+    const label = node === 0 ? 'all samples' : graph.frames.label[f];
+    const type = node === 0 ? 0x100 : graph.frames.frameType[f];
+    const perSample = graph.impactPerSample;
+    const lines = [
+      `<strong>${escapeHtml(label)}</strong>`,
+      `<span class="muted">${escapeHtml(frameKind(type))}${node > 0 && graph.frames.inline[f] ? ' · inline' : ''}${
+        node > 0 && !graph.frames.symbolized[f] && type < 0x100 ? ' · not symbolized yet' : ''
+      }</span>`,
+      `Total: ${formatCount(total[node])} samples (${formatPercent(total[node], rootTotal)})`,
+      `Self: ${formatCount(self[node])} samples (${formatPercent(self[node], rootTotal)})`,
+      `CPU time: ${formatSeconds(total[node] * perSample.cpuSeconds)} total, ${formatSeconds(self[node] * perSample.cpuSeconds)} self`,
+      `Annual CO₂: ${formatCo2(total[node] * perSample.annualCo2Tons)} · cost: ${formatUsd(total[node] * perSample.annualCostUsd)}`,
+    ];
+    if (node > 0 && graph.frames.sourceFile[f]) {
+      lines.push(`${escapeHtml(graph.frames.sourceFile[f])}:${graph.frames.sourceLine[f]}`);
+    }
+    if (node > 0 && graph.frames.executable[f])
+      lines.push(`Executable: ${escapeHtml(graph.frames.executable[f])}`);
+    if (baselineTotal && baselineSelf) {
+      const baseRoot = baselineTotal[0] || 1;
+      lines.push(
+        `Baseline: ${formatPercent(baselineTotal[node], baseRoot)} total, ${formatPercent(baselineSelf[node], baseRoot)} self`,
+        `Change of total share: ${((total[node] / (rootTotal || 1) - baselineTotal[node] / baseRoot) * 100).toFixed(2)} pp`,
+      );
+    }
+    this.tooltip.innerHTML = lines.join('<br>');
+    this.tooltip.hidden = false;
+    const box = this.tooltip.getBoundingClientRect();
+    const x = clientX + 14 + box.width > window.innerWidth ? clientX - box.width - 10 : clientX + 14;
+    const y = clientY + 14 + box.height > window.innerHeight ? clientY - box.height - 10 : clientY + 14;
+    this.tooltip.style.left = `${Math.max(0, x)}px`;
+    this.tooltip.style.top = `${Math.max(0, y)}px`;
+  }
+
+  private hideTooltip(): void {
+    this.tooltip.hidden = true;
+    if (this.hovered !== -1) this.hovered = -1;
+  }
+}
+
+function searchTest(term: string): (label: string) => boolean {
+  const regex = /^\/(.+)\/([imsu]*)$/.exec(term);
+  if (regex) {
+    try {
+      const pattern = new RegExp(regex[1], regex[2] || 'i');
+      return (label) => pattern.test(label);
+    } catch {
+      // Not a valid expression: search for the text as typed.
+    }
+  }
+  const lower = term.toLowerCase();
+  return (label) => label.toLowerCase().includes(lower);
+}

@@ -1,0 +1,95 @@
+import { renderDiff } from './pages/diff.ts';
+import { renderFlamegraph } from './pages/flamegraph.ts';
+import { renderStacks } from './pages/stacks.ts';
+import { renderStatus } from './pages/status.ts';
+import { renderTopN } from './pages/topn.ts';
+import { escapeHtml } from './format.ts';
+import { readState, stateUrl, updateState } from './state.ts';
+
+export interface PageContext {
+  root: HTMLElement;
+  params: URLSearchParams;
+  tooltip: HTMLElement;
+}
+
+const PAGES: { id: string; title: string; render: (context: PageContext) => Promise<void> }[] = [
+  { id: 'flamegraph', title: 'Flamegraph', render: renderFlamegraph },
+  { id: 'topn', title: 'Top functions', render: renderTopN },
+  { id: 'stacks', title: 'Stack traces', render: renderStacks },
+  { id: 'diff', title: 'Differential', render: renderDiff },
+  { id: 'status', title: 'Status', render: renderStatus },
+];
+
+function element<T extends HTMLElement>(id: string): T {
+  const found = document.getElementById(id);
+  if (!found) throw new Error(`the page has no #${id}`);
+  return found as T;
+}
+
+const fromInput = element<HTMLInputElement>('from');
+const toInput = element<HTMLInputElement>('to');
+const filterInput = element<HTMLInputElement>('filter');
+const frameTypesInput = element<HTMLInputElement>('frame-types');
+const preset = element<HTMLSelectElement>('range-preset');
+
+/** Mirrors the URL into the query bar and navigation links (the URL is the single source of truth). */
+function syncChrome(): void {
+  const { page, params } = readState();
+  fromInput.value = params.get('from') || 'now-15m';
+  toInput.value = params.get('to') || 'now';
+  filterInput.value = params.get('filter') ?? '';
+  frameTypesInput.value = params.get('frameTypes') ?? '';
+  const known = [...preset.options].some((o) => o.value === fromInput.value);
+  preset.value = known && toInput.value === 'now' ? fromInput.value : 'custom';
+  const shared = new URLSearchParams();
+  for (const key of ['from', 'to', 'filter', 'frameTypes']) {
+    const value = params.get(key);
+    if (value) shared.set(key, value);
+  }
+  element('nav').innerHTML = PAGES.map(
+    (p) =>
+      `<a href="${stateUrl(p.id, shared)}" data-page="${p.id}"${p.id === page ? ' class="active"' : ''}>${escapeHtml(p.title)}</a>`,
+  ).join('');
+}
+
+element<HTMLFormElement>('querybar').addEventListener('submit', (event) => {
+  event.preventDefault();
+  updateState({
+    from: fromInput.value.trim(),
+    to: toInput.value.trim(),
+    filter: filterInput.value.trim(),
+    frameTypes: frameTypesInput.value.trim(),
+  });
+});
+
+preset.addEventListener('change', () => {
+  if (preset.value === 'custom') {
+    fromInput.focus();
+    return;
+  }
+  updateState({ from: preset.value, to: 'now' });
+});
+
+let generation = 0;
+
+async function route(): Promise<void> {
+  syncChrome();
+  const { page, params } = readState();
+  const current = ++generation;
+  const definition = PAGES.find((p) => p.id === page) ?? PAGES[0];
+  const root = element('page');
+  root.innerHTML = '<p class="muted">Loading…</p>';
+  root.dataset.page = definition.id;
+  root.dataset.ready = 'false';
+  document.title = `${definition.title} · Uniprof`;
+  try {
+    await definition.render({ root, params, tooltip: element('tooltip') });
+  } catch (error) {
+    if (current !== generation) return;
+    root.innerHTML = `<div class="error">${escapeHtml((error as Error).message)}</div>`;
+  }
+  if (current === generation) root.dataset.ready = 'true';
+}
+
+window.addEventListener('hashchange', () => void route());
+void route();

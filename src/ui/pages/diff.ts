@@ -1,0 +1,87 @@
+import { getJson, type CompactFlamegraph, type Sampling } from '../api.ts';
+import { diffColor } from '../colors.ts';
+import { escapeHtml, formatCount, formatPercent, samplingNote } from '../format.ts';
+import type { PageContext } from '../main.ts';
+import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
+import { mountFlamegraph } from './flamegraph.ts';
+
+interface DiffTopN {
+  scale: number;
+  comparison: { totalCount: number; sampling: Sampling };
+  baseline: { totalCount: number; sampling: Sampling };
+  functions: {
+    id: string;
+    label: string;
+    comparison: { self: number; total: number; rank: number | null };
+    baseline: { self: number; total: number; rank: number | null };
+    selfDelta: number;
+    totalDelta: number;
+  }[];
+}
+
+const RELATIVE = /^now-(\d+)([smhdw])$/;
+
+/** Without an explicit baseline, compare with the period of the same length just before the range. */
+export function defaultBaseline(from: string, to: string): { from: string; to: string } | undefined {
+  const match = RELATIVE.exec(from);
+  if (match && to === 'now') return { from: `now-${Number(match[1]) * 2}${match[2]}`, to: from };
+  if (/^\d+$/.test(from) && /^\d+$/.test(to)) {
+    const span = Number(to) - Number(from);
+    return { from: String(Number(from) - span), to: from };
+  }
+  return undefined;
+}
+
+export async function renderDiff({ root, params, tooltip }: PageContext): Promise<void> {
+  const query = apiParams(params, QUERY_KEYS);
+  const fallback = defaultBaseline(query.get('from')!, query.get('to')!);
+  const baselineFrom = params.get('baselineFrom') || fallback?.from || '';
+  const baselineTo = params.get('baselineTo') || fallback?.to || '';
+  const baselineFilter = params.get('baselineFilter') ?? '';
+  if (baselineFrom) query.set('baselineFrom', baselineFrom);
+  if (baselineTo) query.set('baselineTo', baselineTo);
+  if (params.has('baselineFilter')) query.set('baselineFilter', baselineFilter);
+  const [graph, top] = await Promise.all([
+    getJson<CompactFlamegraph>('/api/diff/flamegraph', query),
+    getJson<DiffTopN>('/api/diff/topn', new URLSearchParams([...query.entries(), ['limit', '50']])),
+  ]);
+  root.innerHTML = `
+    <form class="summary" id="baseline-form">
+      <strong>Baseline</strong>
+      <label>From <input name="baselineFrom" size="20" value="${escapeHtml(baselineFrom)}"></label>
+      <label>To <input name="baselineTo" size="20" value="${escapeHtml(baselineTo)}"></label>
+      <label class="grow">Filter <input name="baselineFilter" value="${escapeHtml(baselineFilter)}" placeholder="same as comparison"></label>
+      <button type="submit">Compare</button>
+    </form>
+    <div class="summary">
+      <span>Comparison <strong>${formatCount(top.comparison.totalCount)}</strong> samples (${escapeHtml(samplingNote(top.comparison.sampling))})</span>
+      <span>Baseline <strong>${formatCount(top.baseline.totalCount)}</strong> samples (${escapeHtml(samplingNote(top.baseline.sampling))}), normalised ×${top.scale.toFixed(3)}</span>
+      <span class="legend"><span class="swatch" style="background:${diffColor(0.2)}"></span>more in comparison <span class="swatch" style="background:${diffColor(-0.2)}"></span>less</span>
+    </div>`;
+  root.querySelector<HTMLFormElement>('#baseline-form')!.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const data = new FormData(event.target as HTMLFormElement);
+    updateState({
+      baselineFrom: String(data.get('baselineFrom') ?? ''),
+      baselineTo: String(data.get('baselineTo') ?? ''),
+      baselineFilter: String(data.get('baselineFilter') ?? ''),
+    });
+  });
+  mountFlamegraph(root, tooltip, graph, params);
+  root.insertAdjacentHTML(
+    'beforeend',
+    `<h3>Largest changes (self share)</h3>
+     <table class="grid" id="diff-table"><thead><tr><th>Function</th><th class="num">Comparison self</th><th class="num">Baseline self (normalised)</th><th class="num">Change</th><th class="num">Rank</th></tr></thead>
+     <tbody>${top.functions
+       .map(
+         (f) => `<tr>
+           <td class="fn">${escapeHtml(f.label)}</td>
+           <td class="num">${formatCount(f.comparison.self)} <span class="muted">${formatPercent(f.comparison.self, top.comparison.totalCount)}</span></td>
+           <td class="num">${formatCount(f.baseline.self)}</td>
+           <td class="num" style="background:${diffColor(f.selfDelta)}">${f.selfDelta >= 0 ? '+' : ''}${(f.selfDelta * 100).toFixed(2)} pp</td>
+           <td class="num">${f.baseline.rank ?? '—'} → ${f.comparison.rank ?? '—'}</td>
+         </tr>`,
+       )
+       .join('')}</tbody></table>`,
+  );
+}

@@ -1,0 +1,94 @@
+import { getJson, type CompactFlamegraph } from '../api.ts';
+import { LEGEND, frameColor } from '../colors.ts';
+import { FlameGraphView } from '../flamegraph-view.ts';
+import { escapeHtml, formatCount, formatPercent, samplingNote } from '../format.ts';
+import type { PageContext } from '../main.ts';
+import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
+
+const GROUP_OPTIONS: [string, string][] = [
+  ['', 'none'],
+  ['process.executable.name', 'executable'],
+  ['process.thread.name', 'thread'],
+  ['host.name', 'host'],
+  ['container.name', 'container'],
+  ['service.name', 'service'],
+];
+
+export function legendHtml(): string {
+  return LEGEND.map(
+    ([name, type]) =>
+      `<span class="swatch" style="background:${frameColor(type, '')}"></span>${escapeHtml(name)}`,
+  ).join(' ');
+}
+
+/** Search box, reset button and the canvas, shared by the flamegraph and differential pages. */
+export function mountFlamegraph(
+  container: HTMLElement,
+  tooltip: HTMLElement,
+  graph: CompactFlamegraph,
+  params: URLSearchParams,
+): FlameGraphView {
+  container.insertAdjacentHTML(
+    'beforeend',
+    `<div class="toolbar">
+       <input id="search" type="search" placeholder="Search functions (text or /regex/)" value="${escapeHtml(params.get('search') ?? '')}">
+       <button type="button" id="reset">Reset zoom</button>
+       <span id="search-result" class="muted"></span>
+     </div>
+     <div class="graph-container" id="graph"></div>`,
+  );
+  const view = new FlameGraphView(container.querySelector<HTMLElement>('#graph')!, tooltip);
+  view.setData(graph);
+  const searchInput = container.querySelector<HTMLInputElement>('#search')!;
+  const result = container.querySelector<HTMLElement>('#search-result')!;
+  const runSearch = () => {
+    const term = searchInput.value;
+    const matched = view.search(term);
+    result.textContent = term.trim()
+      ? `${formatCount(matched)} samples match (${formatPercent(matched, graph.nodes.total[0])})`
+      : '';
+  };
+  let timer: number | undefined;
+  searchInput.addEventListener('input', () => {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(() => {
+      runSearch();
+      // Kept in the URL without reloading the page: replaceState does not fire hashchange.
+      const url = new URL(location.href);
+      const [page, query = ''] = url.hash.replace(/^#\/?/, '').split('?', 2);
+      const next = new URLSearchParams(query);
+      if (searchInput.value) next.set('search', searchInput.value);
+      else next.delete('search');
+      history.replaceState(null, '', `#/${page}${next.size ? `?${next.toString()}` : ''}`);
+    }, 120);
+  });
+  container.querySelector('#reset')!.addEventListener('click', () => view.resetZoom());
+  if (searchInput.value) runSearch();
+  return view;
+}
+
+export async function renderFlamegraph({ root, params, tooltip }: PageContext): Promise<void> {
+  const query = apiParams(params, [...QUERY_KEYS, 'groupBy']);
+  const started = performance.now();
+  const graph = await getJson<CompactFlamegraph>('/api/flamegraph', query);
+  const fetched = performance.now();
+  const groupBy = params.get('groupBy') ?? '';
+  root.innerHTML = `
+    <div class="summary">
+      <span><strong>${formatCount(graph.totalCount)}</strong> samples</span>
+      <span>${formatCount(graph.size)} nodes</span>
+      <span class="muted">${escapeHtml(samplingNote(graph.sampling))}</span>
+      <label>Group by <select id="group-by">${GROUP_OPTIONS.map(
+        ([value, name]) => `<option value="${value}"${value === groupBy ? ' selected' : ''}>${name}</option>`,
+      ).join('')}</select></label>
+      <a id="pprof" href="/api/pprof?${query.toString()}" download>Download pprof</a>
+      <span class="legend">${legendHtml()}</span>
+    </div>`;
+  root.querySelector<HTMLSelectElement>('#group-by')!.addEventListener('change', (event) => {
+    updateState({ groupBy: (event.target as HTMLSelectElement).value });
+  });
+  const view = mountFlamegraph(root, tooltip, graph, params);
+  const painted = performance.now();
+  view.canvas.dataset.firstPaintMs = (painted - fetched).toFixed(1);
+  view.canvas.dataset.fetchMs = (fetched - started).toFixed(1);
+}

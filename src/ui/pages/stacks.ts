@@ -1,0 +1,77 @@
+import { getJson, type Sampling } from '../api.ts';
+import { frameColor } from '../colors.ts';
+import { escapeHtml, formatCount, formatPercent, samplingNote } from '../format.ts';
+import type { PageContext } from '../main.ts';
+import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
+
+interface GroupedStacks {
+  totalCount: number;
+  sampling: Sampling;
+  groups: {
+    value: string;
+    count: number;
+    fraction: number;
+    stackCount: number;
+    stacks: {
+      stackTraceId: string;
+      count: number;
+      frames: { label: string; frameType: number; inline: boolean }[];
+    }[];
+  }[];
+}
+
+const DIMENSIONS: [string, string][] = [
+  ['host.name', 'Host'],
+  ['container.name', 'Container'],
+  ['process.executable.name', 'Process'],
+  ['process.thread.name', 'Thread'],
+  ['tags', 'Tag'],
+  ['service.name', 'Service'],
+  ['k8s.namespace.name', 'Namespace'],
+  ['orchestrator.resource.name', 'Pod'],
+];
+
+export async function renderStacks({ root, params }: PageContext): Promise<void> {
+  const groupBy = params.get('groupBy') || 'host.name';
+  const query = apiParams(params, QUERY_KEYS);
+  query.set('groupBy', groupBy);
+  query.set('stacks', '5');
+  const data = await getJson<GroupedStacks>('/api/stacktraces', query);
+  root.innerHTML = `
+    <div class="summary">
+      <label>Group by <select id="dimension">${DIMENSIONS.map(
+        ([value, name]) => `<option value="${value}"${value === groupBy ? ' selected' : ''}>${name}</option>`,
+      ).join('')}</select></label>
+      <span><strong>${formatCount(data.totalCount)}</strong> samples in ${data.groups.length} groups</span>
+      <span class="muted">${escapeHtml(samplingNote(data.sampling))}</span>
+    </div>
+    <div id="groups">${data.groups
+      .map(
+        (group) => `<details class="group">
+          <summary>
+            <span class="bar" style="width:${Math.max(1, group.fraction * 100).toFixed(1)}%"></span>
+            <span class="group-name">${escapeHtml(group.value || '(none)')}</span>
+            <span class="num">${formatCount(group.count)} · ${formatPercent(group.count, data.totalCount)} · ${group.stackCount} stacks</span>
+          </summary>
+          ${group.stacks
+            .map(
+              (stack) => `<div class="stack">
+                <div class="stack-head">${formatCount(stack.count)} samples (${formatPercent(stack.count, group.count)} of group)</div>
+                <ol>${stack.frames
+                  .map(
+                    (frame) =>
+                      `<li><span class="swatch" style="background:${frameColor(frame.frameType, frame.label)}"></span>${escapeHtml(frame.label)}${
+                        frame.inline ? ' <span class="muted">(inline)</span>' : ''
+                      }</li>`,
+                  )
+                  .join('')}</ol>
+              </div>`,
+            )
+            .join('')}
+        </details>`,
+      )
+      .join('')}</div>`;
+  root.querySelector<HTMLSelectElement>('#dimension')!.addEventListener('change', (event) => {
+    updateState({ groupBy: (event.target as HTMLSelectElement).value });
+  });
+}

@@ -1,0 +1,61 @@
+import { getJson } from '../api.ts';
+import { escapeHtml, formatCount } from '../format.ts';
+import type { PageContext } from '../main.ts';
+
+interface Status {
+  stats: {
+    events: number;
+    stackTraces: number;
+    stackFrames: number;
+    executables: number;
+    hosts: number;
+    bytesOnDisk?: number;
+    oldestEvent?: number;
+    newestEvent?: number;
+  };
+  hosts: { hostId: string; hostName?: string; arch?: string; agentVersion?: string; lastSeen: number }[];
+  symbolization: { frames: number; symbolized: number; coverage: number };
+  impactFactors: Record<string, number>;
+}
+
+function date(seconds: number | undefined): string {
+  return seconds === undefined ? '—' : new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+function bytes(value: number | undefined): string {
+  if (value === undefined) return '—';
+  if (value >= 1 << 30) return `${(value / (1 << 30)).toFixed(2)} GiB`;
+  if (value >= 1 << 20) return `${(value / (1 << 20)).toFixed(1)} MiB`;
+  return `${(value / 1024).toFixed(0)} KiB`;
+}
+
+export async function renderStatus({ root }: PageContext): Promise<void> {
+  const status = await getJson<Status>('/api/status', new URLSearchParams());
+  const s = status.stats;
+  const cover = status.symbolization;
+  root.innerHTML = `
+    <section class="cards">
+      <div class="card"><div class="muted">Events</div><div class="big" id="status-events">${formatCount(s.events)}</div></div>
+      <div class="card"><div class="muted">Stack traces</div><div class="big">${formatCount(s.stackTraces)}</div></div>
+      <div class="card"><div class="muted">Symbolized frames</div><div class="big">${formatCount(s.stackFrames)}</div></div>
+      <div class="card"><div class="muted">Executables</div><div class="big">${formatCount(s.executables)}</div></div>
+      <div class="card"><div class="muted">Hosts</div><div class="big">${formatCount(s.hosts)}</div></div>
+      <div class="card"><div class="muted">On disk</div><div class="big">${bytes(s.bytesOnDisk)}</div></div>
+    </section>
+    <p>Events from <strong>${date(s.oldestEvent)}</strong> to <strong>${date(s.newestEvent)}</strong>.</p>
+    <h3>Symbolization (frames sampled in the last hour)</h3>
+    <div class="meter"><span style="width:${(cover.coverage * 100).toFixed(1)}%"></span></div>
+    <p>${formatCount(cover.symbolized)} of ${formatCount(cover.frames)} distinct functions/frames have symbols (${(cover.coverage * 100).toFixed(1)}%).</p>
+    <h3>Hosts seen in the last 24 hours</h3>
+    <table class="grid"><thead><tr><th>Host</th><th>ID</th><th>Arch</th><th>Agent</th><th>Last seen</th></tr></thead>
+    <tbody>${status.hosts
+      .map(
+        (h) =>
+          `<tr><td>${escapeHtml(h.hostName ?? '')}</td><td class="muted">${escapeHtml(h.hostId)}</td><td>${escapeHtml(h.arch ?? '')}</td><td>${escapeHtml(h.agentVersion ?? '')}</td><td>${date(h.lastSeen)}</td></tr>`,
+      )
+      .join('')}</tbody></table>
+    <h3>Estimation factors</h3>
+    <table class="grid"><tbody>${Object.entries(status.impactFactors)
+      .map(([k, v]) => `<tr><td>${escapeHtml(k)}</td><td class="num">${v}</td></tr>`)
+      .join('')}</tbody></table>`;
+}

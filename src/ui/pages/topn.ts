@@ -1,0 +1,111 @@
+import { getJson, type ImpactPerSample, type Sampling } from '../api.ts';
+import {
+  escapeHtml,
+  formatCo2,
+  formatCount,
+  formatPercent,
+  formatSeconds,
+  formatUsd,
+  frameKind,
+  samplingNote,
+} from '../format.ts';
+import type { PageContext } from '../main.ts';
+import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
+
+interface TopNFunction {
+  id: string;
+  rank: number;
+  label: string;
+  frame: {
+    frame_type: number;
+    file_name: string;
+    line_number: number;
+    executable_file_name: string;
+    inline: boolean;
+  };
+  self_count: number;
+  total_count: number;
+  self_annual_co2_tons: number;
+  total_annual_co2_tons: number;
+  self_annual_costs_usd: number;
+  total_annual_costs_usd: number;
+}
+
+interface TopNResponse {
+  total_count: number;
+  topn: TopNFunction[];
+  sampling: Sampling;
+  impact_per_sample: ImpactPerSample;
+}
+
+type Column = { key: string; title: string; value: (f: TopNFunction) => number | string; numeric: boolean };
+
+const COLUMNS: Column[] = [
+  { key: 'rank', title: 'Rank', value: (f) => f.rank, numeric: true },
+  { key: 'function', title: 'Function', value: (f) => f.label, numeric: false },
+  { key: 'type', title: 'Type', value: (f) => frameKind(f.frame.frame_type), numeric: false },
+  { key: 'self', title: 'Self', value: (f) => f.self_count, numeric: true },
+  { key: 'total', title: 'Total', value: (f) => f.total_count, numeric: true },
+  { key: 'co2', title: 'Annual CO₂ (total)', value: (f) => f.total_annual_co2_tons, numeric: true },
+  { key: 'cost', title: 'Annual cost (total)', value: (f) => f.total_annual_costs_usd, numeric: true },
+];
+
+export async function renderTopN({ root, params }: PageContext): Promise<void> {
+  const query = apiParams(params, QUERY_KEYS);
+  query.set('limit', params.get('limit') ?? '500');
+  const data = await getJson<TopNResponse>('/api/topn/functions', query);
+  const sortKey = params.get('sort') ?? 'self';
+  const direction = params.get('dir') === 'asc' ? 1 : -1;
+  const column = COLUMNS.find((c) => c.key === sortKey) ?? COLUMNS[3];
+  const rows = [...data.topn].sort((a, b) => {
+    const x = column.value(a);
+    const y = column.value(b);
+    const order = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
+    return order * direction || a.rank - b.rank;
+  });
+  const total = data.total_count;
+  const perSample = data.impact_per_sample;
+  root.innerHTML = `
+    <div class="summary">
+      <span><strong>${formatCount(total)}</strong> samples</span>
+      <span>${data.topn.length} functions</span>
+      <span class="muted">${escapeHtml(samplingNote(data.sampling))}</span>
+    </div>
+    <table class="grid" id="topn-table">
+      <thead><tr>${COLUMNS.map(
+        (c) =>
+          `<th data-sort="${c.key}" class="${c.numeric ? 'num' : ''}${c.key === column.key ? ' sorted' : ''}">${escapeHtml(c.title)}${
+            c.key === column.key ? (direction < 0 ? ' ▼' : ' ▲') : ''
+          }</th>`,
+      ).join('')}</tr></thead>
+      <tbody>${rows
+        .map(
+          (f) => `<tr>
+            <td class="num">${f.rank}</td>
+            <td class="fn" title="${escapeHtml(`${f.frame.executable_file_name} ${f.frame.file_name}:${f.frame.line_number}`)}">${escapeHtml(f.label)}${
+              f.frame.inline ? ' <span class="muted">(inline)</span>' : ''
+            }</td>
+            <td>${escapeHtml(frameKind(f.frame.frame_type))}</td>
+            <td class="num">${formatCount(f.self_count)} <span class="muted">${formatPercent(f.self_count, total)} · ${formatSeconds(f.self_count * perSample.cpuSeconds)}</span></td>
+            <td class="num">${formatCount(f.total_count)} <span class="muted">${formatPercent(f.total_count, total)}</span></td>
+            <td class="num">${formatCo2(f.total_annual_co2_tons)}</td>
+            <td class="num">${formatUsd(f.total_annual_costs_usd)}</td>
+          </tr>`,
+        )
+        .join('')}</tbody>
+    </table>`;
+  root.querySelectorAll<HTMLElement>('th[data-sort]').forEach((th) =>
+    th.addEventListener('click', () => {
+      const key = th.dataset.sort!;
+      const dir =
+        key === column.key
+          ? direction < 0
+            ? 'asc'
+            : 'desc'
+          : key === 'function' || key === 'type'
+            ? 'asc'
+            : 'desc';
+      updateState({ sort: key, dir });
+    }),
+  );
+}
