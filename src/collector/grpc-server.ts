@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { Logger } from 'pino';
 import { EXPORT_METHOD_PATH, encodeExportResponse } from '../protocol/otlp-profiles.ts';
-import { invalidArgument, type Failure } from './failure.ts';
+import { failureFromError, invalidArgument, type Failure } from './failure.ts';
 import type { IngestPipeline } from './ingest.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import type { GrpcReceiverOptions } from './options.ts';
@@ -104,7 +104,8 @@ function exportHandler(
       .then((result) => {
         if (result.ok) callback(null, EMPTY_RESPONSE);
         else callback(statusOf(result.failure));
-      });
+      })
+      .catch((error: unknown) => callback(statusOf(failureFromError(error))));
   };
 }
 

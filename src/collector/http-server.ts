@@ -106,11 +106,11 @@ export function registerOtlpHttpRoute(
 
     scope.post(OTLP_HTTP_PROFILES_PATH, async (request, reply) => {
       const format = responseFormat(request);
-      const body = await decompress(
-        request.body as Buffer,
-        request.headers['content-encoding'],
-        maxBytes,
-      ).catch((error: unknown) => error as InvalidRequestError);
+      // A POST without a body reaches here with none: it decodes as an empty message.
+      const raw = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
+      const body = await decompress(raw, request.headers['content-encoding'], maxBytes).catch(
+        (error: unknown) => error as InvalidRequestError,
+      );
       if (body instanceof Error) {
         const failure = failureFromError(body);
         pipeline.rejected('http', startedAt(reply), failure);

@@ -73,7 +73,7 @@ const MIB = 1024 * 1024;
 export const DEFAULT_COLLECTOR_OPTIONS: Omit<CollectorOptions, 'auth'> = {
   grpc: { host: '127.0.0.1', port: 4317, maxMessageBytes: 32 * MIB },
   http: { host: '127.0.0.1', port: 4318, maxBodyBytes: 32 * MIB },
-  writeQueue: { maxPendingRequests: 256 },
+  writeQueue: { maxPendingRequests: 64 },
   shutdownTimeoutMs: 10_000,
   manageStore: true,
 };
