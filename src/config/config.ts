@@ -99,16 +99,15 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Factors for the CPU-time, cost and CO2 estimates; the defaults are those of Elastic's profiling app. */
     query: z
       .object({
-        /** Cost of one core for one hour, in US dollars, for the cost estimates. */
-        costPerCoreHour: z.number().nonnegative().default(0.0425),
-        /** Grid carbon intensity, kg CO2 per kWh. */
-        co2PerKwh: z.number().nonnegative().default(0.379069),
-        /** Datacenter power usage effectiveness. */
-        pue: z.number().positive().default(1.7),
-        /** Watts one core draws, for the CO2 estimates. */
-        wattsPerCore: z.number().positive().default(7),
+        samplingFrequencyHz: z.number().positive().default(20),
+        costPerCoreHourUsd: z.number().nonnegative().default(0.0425),
+        co2TonsPerKwh: z.number().nonnegative().default(0.000379069),
+        datacenterPue: z.number().positive().default(1.7),
+        wattsPerCoreX86: z.number().positive().default(7),
+        wattsPerCoreArm64: z.number().positive().default(2.8),
       })
       .strict()
       .prefault({}),

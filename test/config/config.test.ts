@@ -56,11 +56,11 @@ describe('configuration', () => {
 
   it('accepts --set for any key and the auth switch only when asked', () => {
     const config = configFromOptions(
-      { set: ['output.type=elasticsearch', 'query.pue=1.2'], insecureDisableAuth: true },
+      { set: ['output.type=elasticsearch', 'query.datacenterPue=1.2'], insecureDisableAuth: true },
       {},
     );
     assert.equal(config.output.type, 'elasticsearch');
-    assert.equal(config.query.pue, 1.2);
+    assert.equal(config.query.datacenterPue, 1.2);
     assert.equal(config.collector.auth.disabled, true);
   });
 

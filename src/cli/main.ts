@@ -1,0 +1,72 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError } from '../config/config.ts';
+import { addConfigOptions, configFromOptions } from './options.ts';
+
+const program = new Command('uniprof')
+  .description('Self-hostable continuous profiling backend for the OpenTelemetry eBPF profiler')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+addConfigOptions(
+  program
+    .command('serve')
+    .description('run every service in one process (collector, query API, web UI) on the configured store'),
+).action(async (options: Record<string, unknown>) => {
+  const { runServer } = await import('./server.ts');
+  await runServer(configFromOptions(options), { title: 'uniprof serve' });
+});
+
+addConfigOptions(
+  program
+    .command('collector')
+    .description('run the collector: gRPC and OTLP/HTTP receivers, health, metrics, query API and UI'),
+).action(async (options: Record<string, unknown>) => {
+  const { runServer } = await import('./server.ts');
+  await runServer(configFromOptions(options), { title: 'uniprof collector' });
+});
+
+addConfigOptions(
+  program
+    .command('symbolizer')
+    .description('run the symbolizer service (native frames, debuginfod, symbol upload)'),
+).action(() => {
+  console.error(
+    'uniprof symbolizer: not yet. The symbolization engine exists as a library (src/symbolizer, docs/symbolizer.md);\n' +
+      'the service that runs it over stored frames and accepts symbol uploads is still to come.',
+  );
+  process.exitCode = 2;
+});
+
+function positiveNumber(text: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new InvalidArgumentError('must be a positive number');
+  return value;
+}
+
+program
+  .command('loadgen')
+  .description('send realistic OTLP profiles to a collector at a chosen rate')
+  .option('--target <host:port>', 'collector gRPC address', '127.0.0.1:4317')
+  .option('--token <token>', 'secret token to present (env UNIPROF_COLLECTOR_AUTH_SECRET_TOKEN)')
+  .option('--rate <samples/s>', 'samples per second to send', positiveNumber, 10_000)
+  .option('--duration <seconds>', 'how long to send', positiveNumber, 10)
+  .option('--hosts <n>', 'distinct hosts to simulate', positiveNumber, 20)
+  .option('--seed <n>', 'random seed, for repeatable load', positiveNumber, 1)
+  .option('--tls', 'connect with TLS')
+  .option('--ca <file>', 'PEM CA certificate to trust with --tls')
+  .action(async (options: Record<string, unknown>) => {
+    const { runLoadgenCommand } = await import('./loadgen-command.ts');
+    await runLoadgenCommand(options);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(`uniprof: ${error.message}`);
+    process.exitCode = 2;
+  } else {
+    console.error(`uniprof: ${(error as Error).stack ?? String(error)}`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,59 @@
+import { join } from 'node:path';
+import { registerQueryApi, registerUi } from '../api/index.ts';
+import { createCollector, type Collector } from '../collector/collector.ts';
+import type { Config } from '../config/config.ts';
+import { createStore, describeStore } from '../store/open-store.ts';
+import { createLogger } from './logger.ts';
+import { resolveSecretToken } from './secret-token.ts';
+
+export interface ServerRun {
+  collector: Collector;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the collector with the query API and UI on its HTTP server, prints where everything is, and stops
+ * cleanly on SIGTERM/SIGINT: receivers close, acknowledged data is flushed, the process exits 0.
+ */
+export async function runServer(config: Config, options: { title: string }): Promise<ServerRun> {
+  const logger = createLogger(config.log.level);
+  const { token, generatedAt } = resolveSecretToken(
+    config.collector.auth.secretToken,
+    config.collector.auth.disabled,
+    config.dataDir,
+  );
+  const store = createStore(config);
+  const collector = createCollector(
+    { ...config.collector, auth: { secretToken: token, disabled: config.collector.auth.disabled } },
+    store,
+    logger,
+  );
+  await registerQueryApi(collector.http, { store, options: { impact: config.query } });
+  await registerUi(collector.http);
+  const addresses = await collector.start();
+
+  console.log(`${options.title} is running`);
+  console.log(`  web UI      ${addresses.httpAddress}/`);
+  console.log(
+    `  query API   ${addresses.httpAddress}/api  (OpenAPI: ${addresses.httpAddress}/api/openapi.yaml)`,
+  );
+  console.log(`  OTLP gRPC   ${addresses.grpcAddress}${config.collector.grpc.tls ? ' (TLS)' : ''}`);
+  console.log(`  OTLP HTTP   ${addresses.httpAddress}/v1development/profiles`);
+  console.log(`  health      ${addresses.httpAddress}/health  metrics: ${addresses.httpAddress}/metrics`);
+  console.log(`  store       ${describeStore(config)}`);
+  if (config.collector.auth.disabled) console.log('  agent auth  disabled');
+  else console.log(`  agent auth  bearer token${generatedAt ? ` (in ${generatedAt})` : ''}`);
+  console.log(`  data dir    ${join(config.dataDir)}`);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= collector.stop().then(
+      () => logger.info('stopped cleanly'),
+      (error: unknown) => {
+        logger.error({ err: error }, 'stop failed');
+        process.exitCode = 1;
+      },
+    ));
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void stop());
+  return { collector, stop };
+}
