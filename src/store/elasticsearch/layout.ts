@@ -1,0 +1,412 @@
+/**
+ * The Universal Profiling index layout on Elasticsearch: the names, mappings and settings that Elasticsearch's
+ * profiling plugin and Kibana read. Field names and types follow the plugin's templates; the definitions
+ * are ours.
+ */
+import { MAX_SAMPLING_LEVEL } from '../../model/index.ts';
+
+/** Bumped whenever a definition below changes; templates with an older version are replaced at start-up. */
+export const LAYOUT_VERSION = 1;
+export const MANAGED_BY = 'uniprof';
+export const ECS_VERSION = '1.12.0';
+
+export const EVENTS_ALL = 'profiling-events-all';
+export const STACKTRACES = 'profiling-stacktraces';
+export const STACKFRAMES = 'profiling-stackframes';
+export const EXECUTABLES = 'profiling-executables';
+export const HOSTS = 'profiling-hosts';
+export const SYMBOLS_GLOBAL = 'profiling-symbols-global';
+export const SYMBOLS_PRIVATE = 'profiling-symbols-private';
+export const SQ_EXECUTABLES = 'profiling-sq-executables';
+export const SQ_LEAFFRAMES = 'profiling-sq-leafframes';
+export const RETURNPADS_PRIVATE = 'profiling-returnpads-private';
+export const ILM_POLICY = 'profiling-60-days';
+
+/** The events data stream for a downsampling level: 0 is every event, N holds about 1/5^N of them. */
+export function eventsIndex(level: number): string {
+  if (!Number.isInteger(level) || level < 0 || level > MAX_SAMPLING_LEVEL) {
+    throw new Error(`sampling level must be an integer in 0..${MAX_SAMPLING_LEVEL}, got ${level}`);
+  }
+  return level === 0 ? EVENTS_ALL : `profiling-events-5pow${String(level).padStart(2, '0')}`;
+}
+
+export const ALL_EVENT_INDICES = Array.from({ length: MAX_SAMPLING_LEVEL + 1 }, (_, level) =>
+  eventsIndex(level),
+);
+
+/**
+ * Key-value indices: one concrete index per layout version (`.profiling-X-v001-000001`) behind a write
+ * alias `profiling-X`, so a new version can roll the alias over and ILM can age old generations out.
+ */
+export const KEY_VALUE_INDICES = [STACKTRACES, STACKFRAMES, EXECUTABLES, SYMBOLS_GLOBAL] as const;
+/** Plain indices, named `.profiling-X-v001`, read by their name pattern. */
+export const PLAIN_INDICES = [SQ_EXECUTABLES, SQ_LEAFFRAMES, SYMBOLS_PRIVATE, RETURNPADS_PRIVATE] as const;
+
+export function concreteIndexName(alias: string, generation = true): string {
+  const base = `.${alias}-v${String(LAYOUT_VERSION).padStart(3, '0')}`;
+  return generation ? `${base}-000001` : base;
+}
+
+/** What the cluster offers: the integration-test distribution, for one, has neither ILM nor x-pack mappers. */
+export interface ClusterCapabilities {
+  ilm: boolean;
+  versionFieldType: boolean;
+  unsignedLongFieldType: boolean;
+}
+
+export interface LayoutSettings {
+  eventShards: number;
+  keyValueShards: number;
+  capabilities: ClusterCapabilities;
+}
+
+type Mapping = Record<string, unknown>;
+
+const keyword = (extra: Mapping = {}): Mapping => ({ type: 'keyword', ...extra });
+const notIndexed = { index: false };
+/** For fields only ever read back from _source: no index, no doc values. */
+const sourceOnly = { index: false, doc_values: false, store: false };
+const epochSeconds = (extra: Mapping = {}): Mapping => ({ type: 'date', format: 'epoch_second', ...extra });
+
+function meta(indexVersion = 1): Mapping {
+  return {
+    'index-template-version': LAYOUT_VERSION,
+    'index-version': indexVersion,
+    managed: true,
+    managed_by: MANAGED_BY,
+  };
+}
+
+const baseSettings = { number_of_replicas: 0, auto_expand_replicas: '0-1', refresh_interval: '10s' };
+
+function eventsComponent(settings: LayoutSettings): Mapping {
+  return {
+    settings: {
+      index: {
+        ...baseSettings,
+        number_of_shards: settings.eventShards,
+        max_result_window: 150_000,
+        'mapping.source.mode': 'synthetic',
+        sort: {
+          field: [
+            'profiling.project.id',
+            '@timestamp',
+            'orchestrator.resource.name',
+            'container.name',
+            'process.thread.name',
+            'host.id',
+          ],
+        },
+      },
+      codec: 'best_compression',
+    },
+    mappings: {
+      _meta: meta(6),
+      dynamic: false,
+      properties: {
+        'ecs.version': keyword(),
+        'profiling.project.id': keyword(),
+        '@timestamp': epochSeconds(),
+        'host.id': keyword(),
+        'host.name': keyword(),
+        'host.ip': { type: 'ip' },
+        'Stacktrace.id': keyword(notIndexed),
+        'Stacktrace.count': { type: 'short', ...notIndexed },
+        'orchestrator.resource.name': keyword(),
+        'k8s.namespace.name': keyword(),
+        'container.name': keyword(),
+        'container.id': keyword(),
+        'process.thread.name': keyword(),
+        'process.executable.name': keyword(),
+        'agent.version': keyword(),
+        'os.kernel': keyword(),
+        'service.name': keyword(),
+        tags: keyword(),
+      },
+    },
+  };
+}
+
+function stacktracesComponent(settings: LayoutSettings): Mapping {
+  return {
+    settings: {
+      index: {
+        ...baseSettings,
+        number_of_shards: settings.keyValueShards,
+        hidden: true,
+        'mapping.source.mode': 'synthetic',
+        sort: { field: ['Stacktrace.frame.ids'] },
+      },
+    },
+    mappings: {
+      _meta: meta(),
+      dynamic: false,
+      properties: {
+        'ecs.version': keyword(),
+        'Stacktrace.frame.ids': keyword(notIndexed),
+        'Stacktrace.frame.types': keyword(notIndexed),
+      },
+    },
+  };
+}
+
+function stackframesComponent(settings: LayoutSettings): Mapping {
+  return {
+    settings: { index: { ...baseSettings, number_of_shards: settings.keyValueShards, hidden: true } },
+    mappings: {
+      // Regular _source: the inline-chain arrays must come back in order, which synthetic source does not keep.
+      _source: { enabled: true },
+      _meta: meta(),
+      dynamic: false,
+      properties: {
+        'ecs.version': keyword(sourceOnly),
+        'Stackframe.function.name': keyword(sourceOnly),
+        'Stackframe.file.name': keyword(sourceOnly),
+        'Stackframe.line.number': { type: 'integer', ...sourceOnly },
+        'Stackframe.function.offset': { type: 'integer', ...sourceOnly },
+      },
+    },
+  };
+}
+
+function executablesComponent(): Mapping {
+  return {
+    settings: { index: { ...baseSettings, hidden: true, 'mapping.source.mode': 'synthetic' } },
+    mappings: {
+      _meta: meta(),
+      dynamic: false,
+      properties: {
+        'ecs.version': keyword(),
+        'Executable.build.id': keyword(),
+        'Executable.file.name': keyword(),
+        '@timestamp': epochSeconds(),
+        'Symbolization.next_time': epochSeconds(),
+      },
+    },
+  };
+}
+
+function hostsComponent(settings: LayoutSettings): Mapping {
+  const version = settings.capabilities.versionFieldType ? { type: 'version' } : keyword();
+  const unsignedLong = settings.capabilities.unsignedLongFieldType
+    ? { type: 'unsigned_long' }
+    : { type: 'long' };
+  const ip = { type: 'ip', ignore_malformed: true };
+  return {
+    settings: {
+      index: { ...baseSettings, sort: { field: ['profiling.project.id', 'host.id', '@timestamp'] } },
+      codec: 'best_compression',
+    },
+    mappings: {
+      _source: { enabled: true },
+      _meta: meta(2),
+      dynamic: false,
+      properties: {
+        'ecs.version': keyword(),
+        'host.id': keyword(),
+        '@timestamp': epochSeconds(),
+        'profiling.project.id': keyword(),
+        'profiling.agent.version': version,
+        'profiling.agent.revision': keyword(),
+        'profiling.agent.build_timestamp': epochSeconds(),
+        'profiling.agent.start_time': { type: 'date', format: 'epoch_millis' },
+        'profiling.agent.config.probabilistic_threshold': unsignedLong,
+        'profiling.agent.config.present_cpu_cores': { type: 'integer' },
+        'profiling.host.ip': ip,
+        'profiling.host.name': keyword(),
+        'profiling.host.machine': keyword(),
+        'profiling.host.kernel_version': version,
+        'profiling.host.kernel_proc_version': keyword(),
+        'profiling.host.tags': keyword(),
+        'ec2.instance_type': keyword(),
+        'ec2.placement.region': keyword(),
+        'azure.compute.vmsize': keyword(),
+        'azure.compute.location': keyword(),
+        'gce.instance.machine_type': keyword(),
+        'gce.instance.zone': keyword(),
+      },
+    },
+  };
+}
+
+function symbolsComponent(settings: LayoutSettings): Mapping {
+  const address = settings.capabilities.unsignedLongFieldType
+    ? { type: 'unsigned_long', ...sourceOnly }
+    : keyword(sourceOnly);
+  return {
+    settings: { index: { ...baseSettings, number_of_shards: settings.keyValueShards, hidden: true } },
+    mappings: {
+      // ip_range has no synthetic source.
+      _source: { enabled: true },
+      _meta: meta(),
+      dynamic: false,
+      properties: {
+        'ecs.version': keyword(sourceOnly),
+        'Symbol.function.name': keyword(sourceOnly),
+        'Symbol.file.name': keyword(sourceOnly),
+        'Symbol.call.file.name': keyword(sourceOnly),
+        'Symbol.call.line': { type: 'integer', ...sourceOnly },
+        'Symbol.function.line': { type: 'integer', ...sourceOnly },
+        'Symbol.depth': { type: 'integer', ...sourceOnly },
+        'Symbol.linetable.base': address,
+        'Symbol.linetable.length': address,
+        'Symbol.linetable.offsets': keyword(sourceOnly),
+        'Symbol.linetable.lines': keyword(sourceOnly),
+        'Symbol.file.id': { type: 'keyword', index: true, doc_values: false, store: false },
+        'Symbol.exec.pcrange': { type: 'ip_range', index: true, doc_values: false, store: false },
+      },
+    },
+  };
+}
+
+function queueTemplate(idField: string): Mapping {
+  return {
+    settings: { index: { ...baseSettings, hidden: true, 'mapping.source.mode': 'synthetic' } },
+    mappings: {
+      _meta: meta(),
+      dynamic: false,
+      properties: {
+        'ecs.version': keyword(),
+        [idField]: keyword(notIndexed),
+        'Time.created': { type: 'date' },
+        'Symbolization.time.next': { type: 'date' },
+        'Symbolization.retries': { type: 'short' },
+      },
+    },
+  };
+}
+
+function returnpadsTemplate(): Mapping {
+  return {
+    settings: { index: { ...baseSettings, hidden: true } },
+    mappings: {
+      _source: { enabled: true },
+      _meta: meta(),
+      dynamic: false,
+      properties: {
+        'ecs.version': keyword(sourceOnly),
+        'Symbfile.created': { type: 'date', index: true, doc_values: false, store: false },
+        'Symbfile.file.id': { type: 'keyword', index: true, doc_values: false, store: false },
+        'Symbfile.file.id_str': { type: 'keyword', index: true, doc_values: false, store: false },
+        'Symbfile.part': { type: 'short', ...sourceOnly },
+        'Symbfile.parts': { type: 'short', ...sourceOnly },
+        'Symbfile.data': { type: 'binary', doc_values: false, store: false },
+      },
+    },
+  };
+}
+
+export interface ComponentTemplate {
+  name: string;
+  template: Mapping;
+}
+
+export interface IndexTemplate {
+  name: string;
+  body: Mapping;
+}
+
+export function componentTemplates(settings: LayoutSettings): ComponentTemplate[] {
+  const ilmSettings = settings.capabilities.ilm ? { index: { lifecycle: { name: ILM_POLICY } } } : {};
+  return [
+    { name: 'profiling-events', template: eventsComponent(settings) },
+    { name: 'profiling-stacktraces', template: stacktracesComponent(settings) },
+    { name: 'profiling-stackframes', template: stackframesComponent(settings) },
+    { name: 'profiling-executables', template: executablesComponent() },
+    { name: 'profiling-hosts', template: hostsComponent(settings) },
+    { name: 'profiling-symbols', template: symbolsComponent(settings) },
+    { name: 'profiling-ilm', template: { settings: ilmSettings } },
+  ];
+}
+
+const CUSTOM_ILM = 'profiling-ilm@custom';
+
+function composed(components: string[], extra: Mapping = {}): Mapping {
+  return {
+    composed_of: [...components, CUSTOM_ILM],
+    ignore_missing_component_templates: [CUSTOM_ILM],
+    priority: 100,
+    ...extra,
+  };
+}
+
+function rolloverAlias(alias: string): Mapping {
+  return { template: { settings: { index: { 'lifecycle.rollover_alias': alias } } } };
+}
+
+export function indexTemplates(settings: LayoutSettings): IndexTemplate[] {
+  const withAlias = (alias: string): Mapping => (settings.capabilities.ilm ? rolloverAlias(alias) : {});
+  return [
+    {
+      name: 'profiling-events',
+      body: composed(['profiling-events', 'profiling-ilm'], {
+        index_patterns: ['profiling-events*'],
+        data_stream: { hidden: false },
+      }),
+    },
+    {
+      name: 'profiling-hosts',
+      body: composed(['profiling-hosts', 'profiling-ilm'], {
+        index_patterns: ['profiling-hosts*'],
+        data_stream: {},
+      }),
+    },
+    ...[STACKTRACES, STACKFRAMES, EXECUTABLES].map((alias) => ({
+      name: alias,
+      body: composed([alias, 'profiling-ilm'], { index_patterns: [`.${alias}*`], ...withAlias(alias) }),
+    })),
+    {
+      name: SYMBOLS_GLOBAL,
+      body: composed(['profiling-symbols', 'profiling-ilm'], {
+        index_patterns: [`.${SYMBOLS_GLOBAL}*`],
+        ...withAlias(SYMBOLS_GLOBAL),
+      }),
+    },
+    {
+      name: SYMBOLS_PRIVATE,
+      body: { index_patterns: [`.${SYMBOLS_PRIVATE}*`], composed_of: ['profiling-symbols'], priority: 100 },
+    },
+    {
+      name: SQ_EXECUTABLES,
+      body: {
+        index_patterns: [`.${SQ_EXECUTABLES}*`],
+        template: queueTemplate('Executable.file.id'),
+        priority: 100,
+      },
+    },
+    {
+      name: SQ_LEAFFRAMES,
+      body: {
+        index_patterns: [`.${SQ_LEAFFRAMES}*`],
+        template: queueTemplate('Stacktrace.frame.id'),
+        priority: 100,
+      },
+    },
+    {
+      name: RETURNPADS_PRIVATE,
+      body: { index_patterns: [`.${RETURNPADS_PRIVATE}*`], template: returnpadsTemplate(), priority: 100 },
+    },
+  ];
+}
+
+/** Hot for 30 days (rolled over monthly or at 50 GB a shard), then warm, deleted at 60 days. */
+export function ilmPolicy(): Mapping {
+  return {
+    phases: {
+      hot: {
+        actions: {
+          rollover: { max_primary_shard_size: '50gb', max_age: '30d', min_docs: 1 },
+          set_priority: { priority: 100 },
+        },
+      },
+      warm: { min_age: '30d', actions: { set_priority: { priority: 50 } } },
+      delete: { min_age: '60d', actions: { delete: {} } },
+    },
+    _meta: {
+      description: 'Universal Profiling retention (uniprof)',
+      managed: true,
+      managed_by: MANAGED_BY,
+      version: LAYOUT_VERSION,
+    },
+  };
+}

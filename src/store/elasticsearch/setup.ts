@@ -1,0 +1,210 @@
+/**
+ * Start-up: make the cluster hold the profiling layout, idempotently. Where Elasticsearch's profiling plugin
+ * (or anyone else) already owns the templates we leave them alone: two writers of one template would keep
+ * replacing each other's version.
+ */
+import { errors, type Client } from '@elastic/elasticsearch';
+import {
+  ILM_POLICY,
+  KEY_VALUE_INDICES,
+  LAYOUT_VERSION,
+  MANAGED_BY,
+  PLAIN_INDICES,
+  componentTemplates,
+  concreteIndexName,
+  ilmPolicy,
+  indexTemplates,
+  type ClusterCapabilities,
+  type LayoutSettings,
+} from './layout.ts';
+import type { StoreLogger } from './options.ts';
+
+export type LayoutOwner = 'uniprof' | 'profiling-plugin' | 'foreign';
+
+export interface SetupResult {
+  owner: LayoutOwner;
+  capabilities: ClusterCapabilities;
+  /** Templates, policies and indices this start-up created or replaced (empty when all were current). */
+  changed: string[];
+}
+
+function statusOf(error: unknown): number | undefined {
+  return error instanceof errors.ResponseError ? error.statusCode : undefined;
+}
+
+export async function clusterCapabilities(client: Client): Promise<ClusterCapabilities> {
+  const response = await client.nodes.info({
+    metric: 'plugins',
+    filter_path: 'nodes.*.modules.name,nodes.*.plugins.name',
+  });
+  const names = new Set<string>();
+  for (const node of Object.values(response.nodes ?? {})) {
+    for (const module of [...(node.modules ?? []), ...(node.plugins ?? [])]) names.add(module.name);
+  }
+  const has = (fragment: string) => [...names].some((name) => name.includes(fragment));
+  return {
+    ilm: has('x-pack-ilm'),
+    versionFieldType: has('mapper-version') || has('version-field'),
+    unsignedLongFieldType: has('unsigned-long'),
+  };
+}
+
+/** The plugin answers `_profiling/status`; without it the route does not exist. */
+async function profilingPluginPresent(client: Client): Promise<boolean> {
+  try {
+    await client.transport.request({ method: 'GET', path: '/_profiling/status' });
+    return true;
+  } catch (error) {
+    const status = statusOf(error);
+    if (status === 400 || status === 404 || status === 405) return false;
+    throw error;
+  }
+}
+
+async function existingComponentMeta(
+  client: Client,
+  name: string,
+): Promise<{ version?: number; managedBy?: unknown } | undefined> {
+  try {
+    const response = await client.cluster.getComponentTemplate({ name });
+    const template = response.component_templates[0]?.component_template;
+    return template ? { version: template.version, managedBy: template._meta?.managed_by } : undefined;
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined;
+    throw error;
+  }
+}
+
+export async function detectOwner(client: Client): Promise<LayoutOwner> {
+  if (await profilingPluginPresent(client)) return 'profiling-plugin';
+  const events = await existingComponentMeta(client, 'profiling-events');
+  if (events && events.managedBy !== MANAGED_BY) return 'foreign';
+  return 'uniprof';
+}
+
+function isCurrent(existing: { version?: number; managedBy?: unknown } | undefined): boolean {
+  return (
+    existing !== undefined && existing.managedBy === MANAGED_BY && (existing.version ?? 0) >= LAYOUT_VERSION
+  );
+}
+
+async function ensureComponentTemplates(
+  client: Client,
+  settings: LayoutSettings,
+  changed: string[],
+): Promise<void> {
+  for (const { name, template } of componentTemplates(settings)) {
+    if (isCurrent(await existingComponentMeta(client, name))) continue;
+    await client.cluster.putComponentTemplate({
+      name,
+      template,
+      version: LAYOUT_VERSION,
+      _meta: { managed: true, managed_by: MANAGED_BY },
+    });
+    changed.push(`component template ${name}`);
+  }
+}
+
+async function ensureIndexTemplates(
+  client: Client,
+  settings: LayoutSettings,
+  changed: string[],
+): Promise<void> {
+  for (const { name, body } of indexTemplates(settings)) {
+    let existing: { version?: number; managedBy?: unknown } | undefined;
+    try {
+      const response = await client.indices.getIndexTemplate({ name });
+      const template = response.index_templates[0]?.index_template;
+      existing = template ? { version: template.version, managedBy: template._meta?.managed_by } : undefined;
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
+    if (isCurrent(existing)) continue;
+    await client.transport.request({
+      method: 'PUT',
+      path: `/_index_template/${encodeURIComponent(name)}`,
+      body: { ...body, version: LAYOUT_VERSION, _meta: { managed: true, managed_by: MANAGED_BY } },
+    });
+    changed.push(`index template ${name}`);
+  }
+}
+
+async function ensureIlmPolicy(client: Client, changed: string[]): Promise<void> {
+  try {
+    const existing = await client.ilm.getLifecycle({ name: ILM_POLICY });
+    const policy = existing[ILM_POLICY]?.policy;
+    if (policy?._meta?.managed_by === MANAGED_BY && Number(policy._meta?.version ?? 0) >= LAYOUT_VERSION)
+      return;
+    if (policy && policy._meta?.managed_by !== MANAGED_BY) return; // someone else's policy of that name
+  } catch (error) {
+    if (statusOf(error) !== 404) throw error;
+  }
+  await client.transport.request({
+    method: 'PUT',
+    path: `/_ilm/policy/${ILM_POLICY}`,
+    body: { policy: ilmPolicy() },
+  });
+  changed.push(`ILM policy ${ILM_POLICY}`);
+}
+
+/** Creating an index someone else just created is success, not failure. */
+async function createIndexIfMissing(
+  client: Client,
+  index: string,
+  body: Record<string, unknown>,
+): Promise<boolean> {
+  try {
+    await client.indices.create({ index, ...body });
+    return true;
+  } catch (error) {
+    if (
+      error instanceof errors.ResponseError &&
+      JSON.stringify(error.body).includes('resource_already_exists')
+    ) {
+      return false;
+    }
+    throw error;
+  }
+}
+
+async function ensureIndices(client: Client, changed: string[]): Promise<void> {
+  for (const alias of KEY_VALUE_INDICES) {
+    if (await client.indices.existsAlias({ name: alias })) continue;
+    const index = concreteIndexName(alias);
+    if (await createIndexIfMissing(client, index, { aliases: { [alias]: { is_write_index: true } } })) {
+      changed.push(`index ${index}`);
+    }
+  }
+  for (const name of PLAIN_INDICES) {
+    const index = concreteIndexName(name, false);
+    if (await client.indices.exists({ index })) continue;
+    if (await createIndexIfMissing(client, index, {})) changed.push(`index ${index}`);
+  }
+}
+
+/**
+ * Installs (or upgrades) the layout unless someone else owns it. Data streams are not created here: the
+ * first document creates each one from its template, so empty downsampling levels cost nothing.
+ */
+export async function ensureLayout(
+  client: Client,
+  options: { eventShards: number; keyValueShards: number; logger: StoreLogger },
+): Promise<SetupResult> {
+  const capabilities = await clusterCapabilities(client);
+  const owner = await detectOwner(client);
+  const changed: string[] = [];
+  if (owner !== 'uniprof') {
+    options.logger.info(
+      { owner },
+      'profiling index templates are managed elsewhere; leaving them as they are',
+    );
+    return { owner, capabilities, changed };
+  }
+  const settings: LayoutSettings = { ...options, capabilities };
+  if (capabilities.ilm) await ensureIlmPolicy(client, changed);
+  await ensureComponentTemplates(client, settings, changed);
+  await ensureIndexTemplates(client, settings, changed);
+  await ensureIndices(client, changed);
+  if (changed.length > 0) options.logger.info({ changed }, 'Elasticsearch profiling layout installed');
+  return { owner, capabilities, changed };
+}

@@ -1,0 +1,368 @@
+/**
+ * A real Elasticsearch for tests: the integration-test distribution from Maven Central (it ships the
+ * x-pack-core and x-pack-security modules, so security runs as in a default install: basic auth and TLS
+ * on HTTP), downloaded once into the cache, started on loopback with a small heap.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import { chmod, chown, cp, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export const ELASTICSEARCH_VERSION = '8.19.21';
+const DISTRIBUTION_URL =
+  'https://repo1.maven.org/maven2/org/elasticsearch/distribution/integ-test-zip/elasticsearch/' +
+  `${ELASTICSEARCH_VERSION}/elasticsearch-${ELASTICSEARCH_VERSION}.zip`;
+/** Elasticsearch refuses to run as root; under root the peer runs as this unprivileged user. */
+const NOBODY_UID = 65534;
+const NOBODY_GID = 65534;
+
+export const ELASTIC_USER = 'elastic';
+export const ELASTIC_PASSWORD = 'uniprof-test-password';
+
+export interface ElasticsearchPeer {
+  /** https://127.0.0.1:PORT */
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+  /** PEM of the CA that signed the node's HTTP certificate. */
+  readonly caPem: string;
+  readonly running: boolean;
+  /** Stops the node, keeping its data, so a test can take it away and bring it back. */
+  stop(): Promise<void>;
+  /** Starts the node again on the same port with the same data. */
+  start(): Promise<void>;
+  /** Stops the node and deletes its data. */
+  dispose(): Promise<void>;
+  /** A JSON request as the superuser (for test set-up and checks). */
+  request(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: unknown }>;
+}
+
+function cacheRoot(): string {
+  return process.env.UNIPROF_CACHE ?? path.join(os.homedir(), '.cache', 'uniprof');
+}
+
+const runningAsRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
+
+async function download(url: string, target: string): Promise<void> {
+  const response = await fetch(url);
+  if (!response.ok || !response.body) {
+    throw new Error(`downloading Elasticsearch from ${url} failed: HTTP ${response.status}`);
+  }
+  const partial = `${target}.part`;
+  await pipeline(response.body, createWriteStream(partial));
+  await rename(partial, target);
+}
+
+/** The unpacked distribution, shared by every test; under root it lives where `nobody` can read it. */
+async function installation(): Promise<string> {
+  const downloads = path.join(cacheRoot(), 'elasticsearch');
+  const zip = path.join(downloads, `elasticsearch-${ELASTICSEARCH_VERSION}.zip`);
+  const home = runningAsRoot()
+    ? path.join(os.tmpdir(), `uniprof-elasticsearch-${ELASTICSEARCH_VERSION}`)
+    : path.join(downloads, ELASTICSEARCH_VERSION);
+  const ready = path.join(home, '.uniprof-ready');
+  if (existsSync(ready)) return path.join(home, `elasticsearch-${ELASTICSEARCH_VERSION}`);
+  await mkdir(downloads, { recursive: true });
+  if (!existsSync(zip)) {
+    try {
+      await download(DISTRIBUTION_URL, zip);
+    } catch (error) {
+      throw new Error(
+        `Elasticsearch test peer: cannot download ${DISTRIBUTION_URL} (${(error as Error).message}); ` +
+          `put the file at ${zip} by hand on an offline machine`,
+        { cause: error },
+      );
+    }
+  }
+  await rm(home, { recursive: true, force: true });
+  await mkdir(home, { recursive: true });
+  await run('unzip', ['-q', zip, '-d', home]).catch((error: Error) => {
+    throw new Error(
+      `Elasticsearch test peer: unzip failed (is the unzip package installed?): ${error.message}`,
+    );
+  });
+  await run('chmod', ['-R', 'a+rX', home]);
+  await writeFile(ready, ELASTICSEARCH_VERSION);
+  return path.join(home, `elasticsearch-${ELASTICSEARCH_VERSION}`);
+}
+
+/** A CA and a node certificate for 127.0.0.1, made once and reused. */
+async function certificates(): Promise<string> {
+  const dir = path.join(cacheRoot(), 'elasticsearch', 'certs');
+  if (existsSync(path.join(dir, 'node.crt'))) return dir;
+  await mkdir(dir, { recursive: true });
+  const openssl = (args: string[]) =>
+    run('openssl', args, { cwd: dir }).catch((error: Error) => {
+      throw new Error(`Elasticsearch test peer: openssl failed (is openssl installed?): ${error.message}`);
+    });
+  await openssl(
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=uniprof test CA'].concat(
+      ['-keyout', 'ca.key', '-out', 'ca.crt'],
+    ),
+  );
+  await openssl(
+    ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'node.key.tmp'].concat([
+      '-out',
+      'node.csr',
+    ]),
+  );
+  await writeFile(path.join(dir, 'node.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  await openssl(
+    ['x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'].concat([
+      '-days',
+      '3650',
+      '-extfile',
+      'node.ext',
+      '-out',
+      'node.crt.tmp',
+    ]),
+  );
+  await rename(path.join(dir, 'node.key.tmp'), path.join(dir, 'node.key'));
+  await rename(path.join(dir, 'node.crt.tmp'), path.join(dir, 'node.crt'));
+  return dir;
+}
+
+function javaHome(): string {
+  const configured = process.env.ES_JAVA_HOME ?? process.env.JAVA_HOME;
+  if (configured) return configured;
+  for (const candidate of ['/usr/lib/jvm/java-17-openjdk-amd64', '/usr/lib/jvm/java-17-openjdk-arm64']) {
+    if (existsSync(path.join(candidate, 'bin', 'java'))) return candidate;
+  }
+  throw new Error(
+    'Elasticsearch test peer: no Java 17+ found; install openjdk-17-jre-headless or set ES_JAVA_HOME',
+  );
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function jsonRequest(
+  url: string,
+  caPem: string,
+  method: string,
+  body: unknown,
+): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const request = https.request(
+      url,
+      {
+        method,
+        ca: caPem,
+        auth: `${ELASTIC_USER}:${ELASTIC_PASSWORD}`,
+        headers: payload ? { 'content-type': 'application/json' } : {},
+        timeout: 30_000,
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // not JSON: keep the text
+          }
+          resolve({ status: response.statusCode ?? 0, body: parsed });
+        });
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error(`${method} ${url} timed out`)));
+    request.on('error', reject);
+    request.end(payload);
+  });
+}
+
+class LocalElasticsearch implements ElasticsearchPeer {
+  readonly username = ELASTIC_USER;
+  readonly password = ELASTIC_PASSWORD;
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly home: string,
+    private readonly instanceDir: string,
+    private readonly port: number,
+    readonly caPem: string,
+  ) {}
+
+  get url(): string {
+    return `https://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
+  async start(): Promise<void> {
+    if (this.child) return;
+    const log = createWriteStream(path.join(this.instanceDir, 'console.log'), { flags: 'a' });
+    const executable = path.join(this.home, 'bin', 'elasticsearch');
+    const [command, args] = runningAsRoot()
+      ? ['setpriv', [`--reuid=${NOBODY_UID}`, `--regid=${NOBODY_GID}`, '--clear-groups', '--', executable]]
+      : [executable, []];
+    const child = spawn(command, args, {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        ES_JAVA_HOME: javaHome(),
+        ES_PATH_CONF: path.join(this.instanceDir, 'config'),
+        ES_JAVA_OPTS: '-Xms512m -Xmx1g',
+        ES_TMPDIR: path.join(this.instanceDir, 'tmp'),
+      },
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    void this.exited.then(() => {
+      if (this.child === child) this.child = undefined;
+    });
+    await this.waitUntilHealthy();
+  }
+
+  private async waitUntilHealthy(): Promise<void> {
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline) {
+      if (!this.child) {
+        const console = await readFile(path.join(this.instanceDir, 'console.log'), 'utf8').catch(() => '');
+        throw new Error(`Elasticsearch exited while starting:\n${console.slice(-3000)}`);
+      }
+      try {
+        const health = await this.request('GET', '/_cluster/health?wait_for_status=yellow&timeout=5s');
+        if (health.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    await this.stop();
+    throw new Error(`Elasticsearch did not become healthy within 120 s; see ${this.instanceDir}`);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child?.pid) return;
+    const group = -child.pid;
+    try {
+      process.kill(group, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    const killed = setTimeout(() => {
+      try {
+        process.kill(group, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, 30_000);
+    await this.exited;
+    clearTimeout(killed);
+    this.child = undefined;
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop();
+    await rm(this.instanceDir, { recursive: true, force: true });
+  }
+
+  request(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+    return jsonRequest(`${this.url}${urlPath}`, this.caPem, method, body);
+  }
+}
+
+async function prepareInstance(home: string, port: number, transportPort: number): Promise<string> {
+  const instanceDir = await mkdtemp(path.join(os.tmpdir(), 'uniprof-es-'));
+  const config = path.join(instanceDir, 'config');
+  await cp(path.join(home, 'config'), config, { recursive: true });
+  const certs = await certificates();
+  for (const file of ['ca.crt', 'node.crt', 'node.key'])
+    await cp(path.join(certs, file), path.join(config, file));
+  await writeFile(
+    path.join(config, 'elasticsearch.yml'),
+    [
+      'cluster.name: uniprof-test',
+      'node.name: uniprof-test',
+      'network.host: 127.0.0.1',
+      `http.port: ${port}`,
+      `transport.port: ${transportPort}`,
+      'discovery.type: single-node',
+      `path.data: ${path.join(instanceDir, 'data')}`,
+      `path.logs: ${path.join(instanceDir, 'logs')}`,
+      'xpack.security.enabled: true',
+      'xpack.security.http.ssl.enabled: true',
+      'xpack.security.http.ssl.key: node.key',
+      'xpack.security.http.ssl.certificate: node.crt',
+      'xpack.security.http.ssl.certificate_authorities: ["ca.crt"]',
+      // A test node on a shared machine: the disk may be fuller than production watermarks allow.
+      'cluster.routing.allocation.disk.threshold_enabled: false',
+      'action.destructive_requires_name: false',
+      '',
+    ].join('\n'),
+  );
+  for (const dir of ['data', 'logs', 'tmp']) await mkdir(path.join(instanceDir, dir));
+  await cp(await keystore(home), path.join(config, 'elasticsearch.keystore'));
+  if (runningAsRoot()) await chownTree(instanceDir);
+  return instanceDir;
+}
+
+/**
+ * A keystore holding the superuser's first password, which is how a fresh install is usually set up. Made
+ * once (two JVM start-ups) and copied into each instance.
+ */
+async function keystore(home: string): Promise<string> {
+  const dir = path.join(cacheRoot(), 'elasticsearch', `keystore-${ELASTICSEARCH_VERSION}`);
+  const file = path.join(dir, 'elasticsearch.keystore');
+  if (existsSync(file)) return file;
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'uniprof-es-keystore-'));
+  const env = { ...process.env, ES_JAVA_HOME: javaHome(), ES_PATH_CONF: scratch };
+  const tool = path.join(home, 'bin', 'elasticsearch-keystore');
+  await run(tool, ['create'], { env });
+  const add = spawn(tool, ['add', '-x', 'bootstrap.password'], { env, stdio: ['pipe', 'ignore', 'inherit'] });
+  add.stdin?.end(ELASTIC_PASSWORD);
+  await new Promise<void>((resolve, reject) =>
+    add.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`elasticsearch-keystore add: exit ${code}`)),
+    ),
+  );
+  await mkdir(dir, { recursive: true });
+  await cp(path.join(scratch, 'elasticsearch.keystore'), `${file}.tmp`);
+  await rename(`${file}.tmp`, file);
+  await rm(scratch, { recursive: true, force: true });
+  return file;
+}
+
+async function chownTree(dir: string): Promise<void> {
+  await chmod(dir, 0o755);
+  await chown(dir, NOBODY_UID, NOBODY_GID);
+  await run('chown', ['-R', `${NOBODY_UID}:${NOBODY_GID}`, dir]);
+}
+
+/** Downloads (first time only), configures and starts a single-node cluster; call `dispose()` when done. */
+export async function startElasticsearch(): Promise<ElasticsearchPeer> {
+  const home = await installation();
+  const [port, transportPort] = [await freePort(), await freePort()];
+  const instanceDir = await prepareInstance(home, port, transportPort);
+  const caPem = await readFile(path.join(instanceDir, 'config', 'ca.crt'), 'utf8');
+  const peer = new LocalElasticsearch(home, instanceDir, port, caPem);
+  await peer.start();
+  return peer;
+}
