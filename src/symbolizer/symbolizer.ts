@@ -25,6 +25,8 @@ export interface OpenOptions {
   debugDirectories?: string[];
   /** Demangle C++ and Rust names (default true). */
   demangle?: boolean;
+  /** Use Go's .gopclntab even when DWARF is present (default: only without DWARF). */
+  preferGoTable?: boolean;
 }
 
 export const DEFAULT_DEBUG_DIRECTORIES = ['/usr/lib/debug'];
@@ -45,10 +47,12 @@ export class SymbolizedBinary {
   private readonly goTable: GoLineTable | undefined;
   private readonly symbols: SymbolTable;
   private readonly demangleNames: boolean;
+  private readonly preferGoTable: boolean;
 
   private constructor(path: string, options: OpenOptions) {
     this.path = path;
     this.demangleNames = options.demangle ?? true;
+    this.preferGoTable = options.preferGoTable ?? false;
     this.elf = ElfFile.open(path);
     try {
       this.buildId = this.elf.buildId();
@@ -64,7 +68,7 @@ export class SymbolizedBinary {
       this.dwarf = sections ? new DwarfContext(sections) : undefined;
       const symbolSource = this.debugElf?.hasSymtab() ? this.debugElf : this.elf;
       this.symbols = new SymbolTable(symbolSource.symbols());
-      if (!this.dwarf) this.goTable = GoLineTable.fromElf(this.elf);
+      if (!this.dwarf || this.preferGoTable) this.goTable = GoLineTable.fromElf(this.elf);
       // Everything needed later is indexed or kept by the DWARF context; large raw sections can go.
       for (const file of [this.elf, this.debugElf]) file?.forgetSection('.symtab');
     } catch (error) {
@@ -108,11 +112,9 @@ export class SymbolizedBinary {
 
   private rawFrames(address: number): SymbolizedFrame[] {
     const symbol = this.symbols.lookup(address);
-    if (this.goTable && !this.dwarf) {
-      const frames = this.goTable.symbolize(address);
-      if (frames.length > 0) return frames;
-    }
-    const frames: SymbolizedFrame[] = this.dwarf?.symbolize(address) ?? [];
+    let frames: SymbolizedFrame[] = [];
+    if (this.goTable && (!this.dwarf || this.preferGoTable)) frames = this.goTable.symbolize(address);
+    if (frames.length === 0) frames = this.dwarf?.symbolize(address) ?? [];
     // As llvm-symbolizer does, the outermost function takes the symbol table's name when one covers the
     // address: it is the name the linker kept (e.g. "f.cold", "f.constprop.0").
     // A local symbol also names its source file (STT_FILE), used when the line table has nothing.

@@ -86,11 +86,23 @@ export interface MatchReport {
   mismatches: string[];
 }
 
+/** Decides whether our frame and the oracle's describe the same thing; strict equality by default. */
+export interface FrameEquivalence {
+  sameFunction(ours: string, theirs: string): boolean;
+  samePosition(ours: OracleFrame, theirs: OracleFrame): boolean;
+}
+
+export const strictEquivalence: FrameEquivalence = {
+  sameFunction: (ours, theirs) => ours === theirs,
+  samePosition: (ours, theirs) => ours.fileName === theirs.fileName && ours.line === theirs.line,
+};
+
 export function compare(
   binary: SymbolizedBinary,
   addresses: number[],
   expected: OracleFrame[][],
   keepMismatches = 20,
+  equivalence: FrameEquivalence = strictEquivalence,
 ): MatchReport {
   const report: MatchReport = {
     addresses: addresses.length,
@@ -102,17 +114,17 @@ export function compare(
   addresses.forEach((address, i) => {
     const ours: SymbolizedFrame[] = binary.symbolize(address);
     const theirs = expected[i].filter((f) => f.functionName !== '' || f.fileName !== '' || f.line !== 0);
-    const a = ours[0];
-    const b = theirs[0];
-    const fnOk = (a?.functionName ?? '') === (b?.functionName ?? '');
-    const lineOk = (a?.fileName ?? '') === (b?.fileName ?? '') && (a?.line ?? 0) === (b?.line ?? 0);
+    const none: OracleFrame = { functionName: '', fileName: '', line: 0 };
+    const a = ours[0] ?? none;
+    const b = theirs[0] ?? none;
+    const fnOk = equivalence.sameFunction(a.functionName, b.functionName);
+    const lineOk = equivalence.samePosition(a, b);
     const chainOk =
       ours.length === theirs.length &&
       ours.every(
         (f, k) =>
-          f.functionName === theirs[k].functionName &&
-          f.fileName === theirs[k].fileName &&
-          f.line === theirs[k].line,
+          equivalence.sameFunction(f.functionName, theirs[k].functionName) &&
+          equivalence.samePosition(f, theirs[k]),
       );
     if (fnOk) report.functions++;
     if (lineOk) report.fileLines++;
