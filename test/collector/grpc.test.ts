@@ -39,6 +39,18 @@ test('gRPC Export stores the request and answers OK', async (t) => {
   assert.equal((await store.aggregateEvents({ from: 0, to: 2 ** 31 })).totalCount, 15);
 });
 
+test('a request that names no host (the standalone agent) is attributed to the peer address', async (t) => {
+  const { store, addresses } = await startCollector(t);
+  const client = grpcClient(addresses.grpcAddress);
+  t.after(() => client.close());
+  const request = agentLikeRequest();
+  const resource = request.resourceProfiles![0].resource!;
+  resource.attributes = resource.attributes!.filter((attribute) => !attribute.key!.startsWith('host.'));
+  assert.equal((await grpcExport(client, Buffer.from(encodeExportRequest(request)))).code, grpc.status.OK);
+  assert.deepEqual(await store.fieldValues('host.id', 0, 2 ** 31, 10), ['127.0.0.1']);
+  assert.deepEqual(await store.fieldValues('host.ip', 0, 2 ** 31, 10), ['127.0.0.1']);
+});
+
 test('gRPC accepts gzip-compressed requests (grpc-encoding: gzip), as the agent sends them', async (t) => {
   const { store, addresses } = await startCollector(t);
   const client = grpcClient(addresses.grpcAddress, { gzip: true });
