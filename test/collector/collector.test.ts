@@ -50,6 +50,22 @@ test('auth explicitly disabled: requests without a token are stored', async (t) 
   assert.equal((await store.aggregateEvents(ALL_TIME)).totalCount, 5);
 });
 
+test('a port already in use fails start with a clear error and leaves nothing behind', async (t) => {
+  const first = await startCollector(t);
+  const port = Number(first.addresses.grpcAddress.split(':').pop());
+  const dbPath = join(tempDir(t), 'second.duckdb');
+  const second = createCollector(
+    { grpc: { port }, http: { port: 0 }, auth: { secretToken: 't' } },
+    new EmbeddedStore({ path: dbPath }),
+    quietLogger(),
+  );
+  await assert.rejects(second.start(), /cannot listen for gRPC on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+  // The failed start closed the store it had opened: the database can be opened again right away.
+  const reopened = new EmbeddedStore({ path: dbPath });
+  await reopened.open();
+  await reopened.close();
+});
+
 test('other modules register routes on the HTTP server before start', async (t) => {
   const store = new EmbeddedStore({ path: join(tempDir(t), 'x.duckdb') });
   const collector = createCollector(
