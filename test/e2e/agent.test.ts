@@ -52,8 +52,9 @@ const RUN_SECONDS = 30;
 const REPORT_INTERVAL_SECONDS = 2;
 const SAMPLES_PER_SECOND = 50;
 /** Short CPU bursts with their own thread names, started during the run, to time sample → queryable. */
-const MARKER_OFFSETS_SECONDS = [8, 15, 22];
+const MARKER_COUNT = 3;
 const MARKER_SECONDS = 3;
+const MARKER_SPACING_SECONDS = 6;
 /** Thread names the workloads give themselves. */
 const WORKLOAD_THREADS = ['uprof-cpu', 'uprof-cpu-s', 'uprof-sys', 'uprof-python', 'uprof-node'];
 
@@ -173,13 +174,12 @@ async function runMarker(
   return marker;
 }
 
-function metricValue(metrics: string, name: string, labels = ''): number {
-  const line = metrics
+/** Sum of a Prometheus metric's samples over all label sets (0 when it has none yet). */
+function metricTotal(metrics: string, name: string): number {
+  return metrics
     .split('\n')
-    .find(
-      (l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `) || (!labels && l.startsWith(`${name}{`)),
-    );
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+    .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+    .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
 
 const sumTimestamps = (samples: TappedSample[], keep: (s: TappedSample) => boolean) =>
@@ -216,6 +216,25 @@ async function sourceLines(file: string, header: string): Promise<{ first: numbe
   assert.ok(first >= 0, `${file} has "${header}"`);
   const closing = lines.findIndex((line, i) => i > first && (line === '' || /^\S/.test(line)));
   return { first: first + 1, last: (closing < 0 ? lines.length : closing) + 1 };
+}
+
+/** Resolves with the time once the relay has seen samples of every named thread (or the time limit hit). */
+async function allThreadsReported(
+  tap: GrpcTap,
+  threads: readonly string[],
+  limitMs: number,
+): Promise<number> {
+  const seen = new Set<string>();
+  let decoded = 0;
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline) {
+    for (; decoded < tap.requests.length; decoded++) {
+      for (const sample of tappedSamples(tap.requests[decoded].message)) seen.add(sample.threadName ?? '');
+    }
+    if (threads.every((thread) => seen.has(thread))) break;
+    await sleep(100);
+  }
+  return Date.now();
 }
 
 /** Everything the run produced, for the assertions. */
@@ -288,8 +307,14 @@ async function runAgainstRealAgent(t: TestContext, binary: string, memlockShim?:
   for (const w of workloads) cleanups.push(() => stopProcess(w.child, 'SIGKILL', 1000));
   const markers: Marker[] = [];
   const markerRuns = (async () => {
-    for (const [i, offset] of MARKER_OFFSETS_SECONDS.entries()) {
-      await sleep(Math.max(0, runStartSeconds * 1000 + offset * 1000 - Date.now()));
+    // The agent reports a new process only once it has read its mappings; while it is still busy with the
+    // workloads (interpreters take longest), a short burst could go unseen. Start the bursts after that.
+    const warmUp = await allThreadsReported(tap, WORKLOAD_THREADS, 15_000);
+    t.diagnostic(
+      `the agent reported every workload thread ${((warmUp - agentStartedAt) / 1000).toFixed(1)} s after it attached`,
+    );
+    for (let i = 0; i < MARKER_COUNT; i++) {
+      await sleep(Math.max(0, warmUp + i * MARKER_SPACING_SECONDS * 1000 - Date.now()));
       markers.push(await runMarker(native, collector, `uprof-mark${i + 1}`, runStartSeconds - 5));
     }
   })();
@@ -431,9 +456,9 @@ test(
         run.requestsTapped >= RUN_SECONDS / REPORT_INTERVAL_SECONDS / 2,
         `${run.requestsTapped} requests`,
       );
-      assert.equal(metricValue(run.metrics, 'uniprof_collector_rejects_total'), 0, 'rejects');
+      assert.equal(metricTotal(run.metrics, 'uniprof_collector_rejects_total'), 0, 'rejects');
       assert.equal(
-        metricValue(run.metrics, 'uniprof_collector_samples_total'),
+        metricTotal(run.metrics, 'uniprof_collector_samples_total'),
         tappedTotal,
         'samples metric',
       );
@@ -625,7 +650,7 @@ test(
     });
 
     await t.test('every marker burst became queryable through the collector’s API', () => {
-      assert.equal(run.markers.length, MARKER_OFFSETS_SECONDS.length);
+      assert.equal(run.markers.length, MARKER_COUNT);
       for (const marker of run.markers) {
         assert.ok(marker.visibleAfterMs !== undefined, `${marker.threadName} showed up in the API`);
       }
