@@ -1,5 +1,5 @@
 import type { StackTraceCount } from '../store/store.ts';
-import type { ExpandedStacks, FrameGroup } from './frames.ts';
+import type { ExpandedStacks, FrameGroup, FrameGroupTable } from './frames.ts';
 import type { ImpactPerSample } from './impact.ts';
 import type { QueryResult, SamplingInfo } from './run.ts';
 
@@ -155,20 +155,11 @@ function internGroupLevel(expanded: ExpandedStacks, field: string, value: string
   });
 }
 
-/** Rank of each group by label: children are sorted by comparing integers, not strings. */
-function labelRanks(groups: FrameGroup[]): Int32Array {
-  const order = Array.from(groups.keys()).sort((a, b) =>
-    groups[a].label < groups[b].label ? -1 : groups[a].label > groups[b].label ? 1 : a - b,
-  );
-  const rank = new Int32Array(groups.length);
-  order.forEach((group, index) => (rank[group] = index));
-  return rank;
-}
-
 /** Reorders a builder's nodes into preorder with children sorted by label, so clients lay out in one pass. */
-function toPreorder(builder: TreeBuilder, groups: FrameGroup[]): CallTree {
+function toPreorder(builder: TreeBuilder, table: FrameGroupTable): CallTree {
+  const groups = table.groups;
   const size = builder.parent.length;
-  const rank = labelRanks(groups);
+  const rank = table.labelRanks();
   // Children as contiguous runs (counting sort by parent), then each run sorted by label rank.
   const firstChild = new Int32Array(size + 1);
   for (let node = 1; node < size; node++) firstChild[builder.parent[node] + 1]++;
@@ -236,7 +227,7 @@ function addRows(
 export function buildCallTree(result: QueryResult, groupBy?: string): CallTree {
   const builder = new TreeBuilder(1);
   addRows(builder, 0, result.rows, result.expanded, groupBy);
-  return toPreorder(builder, result.expanded.table.groups);
+  return toPreorder(builder, result.expanded.table);
 }
 
 /**
@@ -253,7 +244,7 @@ export function buildMergedTree(
   const builder = new TreeBuilder(2);
   addRows(builder, 0, comparison.rows, comparison.expanded, undefined);
   addRows(builder, 1, baseline.rows, baseline.expanded, undefined);
-  return toPreorder(builder, comparison.expanded.table.groups);
+  return toPreorder(builder, comparison.expanded.table);
 }
 
 /** The compact flamegraph our UI draws: columnar nodes plus a table of the distinct frame groups. */

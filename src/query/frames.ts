@@ -41,6 +41,21 @@ export class FrameGroupTable {
   get size(): number {
     return this.groups.length;
   }
+
+  private ranks = new Int32Array(0);
+
+  /** Each group's position in label order; recomputed only after new groups were interned. */
+  labelRanks(): Int32Array {
+    if (this.ranks.length === this.groups.length) return this.ranks;
+    const groups = this.groups;
+    const order = Array.from(groups.keys()).sort((a, b) =>
+      groups[a].label < groups[b].label ? -1 : groups[a].label > groups[b].label ? 1 : a - b,
+    );
+    const ranks = new Int32Array(groups.length);
+    order.forEach((group, index) => (ranks[group] = index));
+    this.ranks = ranks;
+    return ranks;
+  }
 }
 
 /** Stacks expanded to frame-group IDs, root first; inline chains become consecutive entries. */
@@ -55,42 +70,6 @@ export interface ExpandedStacks {
 
 const LOOKUP_CHUNK = 10_000;
 
-/**
- * Remembers what the store returned for IDs that cannot change: stack traces are content-addressed, and a
- * frame's symbols or an executable's name, once known, stay. Misses (unsymbolized frames) are not cached, so
- * the symbolizer's later work shows up on the next query. Each map is dropped whole when it reaches `limit`:
- * simpler than an LRU and good enough for a cache whose working set is "the stacks of recent queries".
- */
-export class LookupCache {
-  readonly stackTraces = new Map<string, StackTrace>();
-  readonly stackFrames = new Map<string, StackFrameSymbols>();
-  readonly executables = new Map<string, Executable>();
-
-  constructor(readonly limit = 300_000) {}
-
-  async lookup<V>(
-    cache: Map<string, V>,
-    ids: readonly string[],
-    fetch: (chunk: readonly string[]) => Promise<Map<string, V>>,
-  ): Promise<Map<string, V>> {
-    const found = new Map<string, V>();
-    const missing: string[] = [];
-    for (const id of ids) {
-      const hit = cache.get(id);
-      if (hit !== undefined) found.set(id, hit);
-      else missing.push(id);
-    }
-    if (missing.length === 0) return found;
-    const fetched = await inChunks(missing, fetch);
-    if (cache.size + fetched.size > this.limit) cache.clear();
-    for (const [id, value] of fetched) {
-      found.set(id, value);
-      if (fetched.size <= this.limit) cache.set(id, value);
-    }
-    return found;
-  }
-}
-
 async function inChunks<V>(
   ids: readonly string[],
   lookup: (chunk: readonly string[]) => Promise<Map<string, V>>,
@@ -101,6 +80,103 @@ async function inChunks<V>(
     for (const [id, value] of part) merged.set(id, value);
   }
   return merged;
+}
+
+/** One kind of lookup: hits kept until the map is full, misses remembered for a short while. */
+class CachedLookup<V> {
+  private readonly hits = new Map<string, V>();
+  private readonly misses = new Map<string, number>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly missTtlMs: number,
+  ) {}
+
+  async get(
+    ids: readonly string[],
+    fetch: (chunk: readonly string[]) => Promise<Map<string, V>>,
+    nowMs: number,
+  ): Promise<Map<string, V>> {
+    const found = new Map<string, V>();
+    const wanted: string[] = [];
+    for (const id of ids) {
+      const hit = this.hits.get(id);
+      if (hit !== undefined) found.set(id, hit);
+      else if ((this.misses.get(id) ?? 0) <= nowMs) wanted.push(id);
+    }
+    if (wanted.length === 0) return found;
+    const fetched = await inChunks(wanted, fetch);
+    if (this.hits.size + fetched.size > this.limit) this.hits.clear();
+    if (this.misses.size + wanted.length > this.limit) this.misses.clear();
+    for (const id of wanted) {
+      const value = fetched.get(id);
+      if (value === undefined) {
+        if (this.missTtlMs > 0) this.misses.set(id, nowMs + this.missTtlMs);
+        continue;
+      }
+      found.set(id, value);
+      this.hits.set(id, value);
+    }
+    return found;
+  }
+}
+
+/**
+ * Remembers what the store returned for IDs whose answer does not change: stack traces are content-addressed,
+ * and a frame's symbols or an executable's name, once known, stay. Misses (frames the symbolizer has not
+ * reached yet) are remembered for `missTtlMs` only, so its work shows up within that time. Maps are dropped
+ * whole when they reach `limit`: simpler than an LRU, and the working set is "the stacks of recent queries".
+ */
+export class LookupCache {
+  readonly stackTraces: CachedLookup<StackTrace>;
+  readonly stackFrames: CachedLookup<StackFrameSymbols>;
+  readonly executables: CachedLookup<Executable>;
+  private state: ExpansionState = newExpansionState();
+
+  constructor(
+    readonly limit = 300_000,
+    readonly missTtlMs = 30_000,
+    readonly clock: () => number = Date.now,
+  ) {
+    // A stack trace ID the store does not know yet may be written any moment (events can arrive first).
+    this.stackTraces = new CachedLookup(limit, 0);
+    this.stackFrames = new CachedLookup(limit, missTtlMs);
+    this.executables = new CachedLookup(limit, missTtlMs);
+  }
+
+  /**
+   * The frame-group table and expansions shared by every query through this cache, so that queries compared
+   * with each other (differential views) name the same function with the same group ID.
+   */
+  expansionState(): ExpansionState {
+    return this.state;
+  }
+
+  /** Starts over when the shared state has grown past the limit; running queries keep their reference. */
+  trim(): void {
+    const { table, frames, stacks } = this.state;
+    if (table.size > this.limit || frames.size > this.limit || stacks.size > this.limit) {
+      this.state = newExpansionState();
+    }
+  }
+}
+
+/** A frame's groups, outermost first; `expiresMs` is Infinity once nothing about the frame can change. */
+interface FrameExpansion {
+  frameType: FrameType;
+  ids: number[];
+  expiresMs: number;
+}
+
+interface ExpansionState {
+  table: FrameGroupTable;
+  frames: Map<string, FrameExpansion>;
+  /** Expanded stacks whose every frame is final. */
+  stacks: Map<string, Int32Array>;
+}
+
+function newExpansionState(): ExpansionState {
+  return { table: new FrameGroupTable(), frames: new Map(), stacks: new Map() };
 }
 
 function shortFileId(fileId: string): string {
@@ -171,61 +247,86 @@ function symbolizedGroups(
 export async function expandStacks(
   reader: StoreReader,
   stackTraceIds: readonly string[],
-  table = new FrameGroupTable(),
   cache = new LookupCache(),
 ): Promise<ExpandedStacks> {
-  const traces = await cache.lookup(cache.stackTraces, stackTraceIds, (chunk) =>
-    reader.getStackTraces(chunk),
-  );
-  const frameIds = new Set<string>();
-  for (const trace of traces.values()) for (const id of trace.frameIds) frameIds.add(id);
-  const frameIdList = [...frameIds];
-  const parsed = new Map<string, { fileId: string; addressOrLine: bigint }>();
+  const now = cache.clock();
+  const state = cache.expansionState();
+  const traces = await cache.stackTraces.get(stackTraceIds, (chunk) => reader.getStackTraces(chunk), now);
+
+  // Look up symbols and executables only for frames whose expansion is not cached (or has expired).
+  const pending = new Set<string>();
+  // Only native and kernel frames are labelled with their executable; interpreted frames carry synthetic
+  // file IDs (one per function) that name no executable, so looking them up would only cost time.
   const fileIds = new Set<string>();
-  for (const id of frameIdList) {
-    const frame = parseFrameId(id);
-    parsed.set(id, frame);
-    fileIds.add(frame.fileId);
+  const parsed = new Map<string, { fileId: string; addressOrLine: bigint }>();
+  for (const id of stackTraceIds) {
+    if (state.stacks.has(id)) continue;
+    const trace = traces.get(id);
+    if (!trace) continue;
+    for (let i = 0; i < trace.frameIds.length; i++) {
+      const frameId = trace.frameIds[i];
+      if (pending.has(frameId)) continue;
+      const known = state.frames.get(frameId);
+      if (known && known.expiresMs > now) continue;
+      pending.add(frameId);
+      const frame = parseFrameId(frameId);
+      parsed.set(frameId, frame);
+      if (isAddressFrame(trace.frameTypes[i] ?? 0)) fileIds.add(frame.fileId);
+    }
   }
   const [symbols, executables] = await Promise.all([
-    cache.lookup(cache.stackFrames, frameIdList, (chunk) => reader.getStackFrames(chunk)),
-    cache.lookup(cache.executables, [...fileIds], (chunk) => reader.getExecutables(chunk)),
+    cache.stackFrames.get([...pending], (chunk) => reader.getStackFrames(chunk), now),
+    cache.executables.get([...fileIds], (chunk) => reader.getExecutables(chunk), now),
   ]);
 
-  // Frame IDs repeat across stacks; a frame's groups depend only on (frame ID, frame type). The type is
-  // nearly always the same for one ID, so it is checked rather than made part of the key.
-  const groupsOfFrame = new Map<string, { frameType: FrameType; ids: number[] }>();
+  const expandFrame = (frameId: string, frameType: FrameType): FrameExpansion => {
+    const known = state.frames.get(frameId);
+    if (known && known.frameType === frameType && (known.expiresMs > now || !pending.has(frameId)))
+      return known;
+    const { fileId, addressOrLine } = parsed.get(frameId) ?? parseFrameId(frameId);
+    const executable = executables.get(fileId)?.fileName ?? '';
+    const frameSymbols = symbols.get(frameId);
+    const symbolized = frameSymbols !== undefined && frameSymbols.functionNames.length > 0;
+    const groups = symbolized
+      ? symbolizedGroups(frameType, fileId, addressOrLine, executable, frameSymbols)
+      : [unsymbolizedGroup(frameType, fileId, addressOrLine, executable)];
+    // Final once symbolized and, for native/kernel frames, the executable is known: nothing left to learn.
+    const final = symbolized && (executable !== '' || !isAddressFrame(frameType));
+    const expansion: FrameExpansion = {
+      frameType,
+      ids: groups.map((group) => state.table.intern(group)),
+      expiresMs: final ? Infinity : now + cache.missTtlMs,
+    };
+    if (!known || known.frameType === frameType) state.frames.set(frameId, expansion);
+    return expansion;
+  };
+
   const stacks = new Map<string, Int32Array>();
   const frameTypes = new Map<string, readonly FrameType[]>();
   const missingStackTraces: string[] = [];
-
   for (const id of stackTraceIds) {
     const trace = traces.get(id);
     if (!trace) {
       missingStackTraces.push(id);
       continue;
     }
-    const expanded: number[] = [];
-    for (let i = trace.frameIds.length - 1; i >= 0; i--) {
-      const frameId = trace.frameIds[i];
-      const frameType = trace.frameTypes[i] ?? 0;
-      const cached = groupsOfFrame.get(frameId);
-      let ids = cached && cached.frameType === frameType ? cached.ids : undefined;
-      if (!ids) {
-        const { fileId, addressOrLine } = parsed.get(frameId) ?? parseFrameId(frameId);
-        const executable = executables.get(fileId)?.fileName ?? '';
-        const frameSymbols = symbols.get(frameId);
-        const groups =
-          frameSymbols && frameSymbols.functionNames.length > 0
-            ? symbolizedGroups(frameType, fileId, addressOrLine, executable, frameSymbols)
-            : [unsymbolizedGroup(frameType, fileId, addressOrLine, executable)];
-        ids = groups.map((group) => table.intern(group));
-        if (!cached) groupsOfFrame.set(frameId, { frameType, ids });
-      }
-      for (const groupId of ids) expanded.push(groupId);
-    }
-    stacks.set(id, Int32Array.from(expanded));
     frameTypes.set(id, trace.frameTypes);
+    const known = state.stacks.get(id);
+    if (known) {
+      stacks.set(id, known);
+      continue;
+    }
+    const expanded: number[] = [];
+    let final = true;
+    for (let i = trace.frameIds.length - 1; i >= 0; i--) {
+      const expansion = expandFrame(trace.frameIds[i], trace.frameTypes[i] ?? 0);
+      if (expansion.expiresMs !== Infinity) final = false;
+      for (const groupId of expansion.ids) expanded.push(groupId);
+    }
+    const stack = Int32Array.from(expanded);
+    stacks.set(id, stack);
+    if (final) state.stacks.set(id, stack);
   }
-  return { table, stacks, frameTypes, missingStackTraces };
+  cache.trim();
+  return { table: state.table, stacks, frameTypes, missingStackTraces };
 }

@@ -1,5 +1,5 @@
 import type { EventField, StoreReader, StoreStats } from '../store/store.ts';
-import { FrameGroupTable, LookupCache } from './frames.ts';
+import { LookupCache } from './frames.ts';
 import {
   buildCallTree,
   buildMergedTree,
@@ -42,8 +42,8 @@ export class ProfilingQueries {
     this.impact = { ...DEFAULT_IMPACT_FACTORS, ...impact };
   }
 
-  run(query: ProfileQuery, groupBy?: EventField, table?: FrameGroupTable): Promise<QueryResult> {
-    return runQuery(this.reader, query, { impact: this.impact, table, cache: this.cache }, groupBy);
+  run(query: ProfileQuery, groupBy?: EventField, cache = this.cache): Promise<QueryResult> {
+    return runQuery(this.reader, query, { impact: this.impact, cache }, groupBy);
   }
 
   async flamegraph(query: ProfileQuery, groupBy?: EventField): Promise<CompactFlamegraph> {
@@ -74,9 +74,13 @@ export class ProfilingQueries {
     comparison: ProfileQuery,
     baseline: ProfileQuery,
   ): Promise<[QueryResult, QueryResult]> {
-    const table = new FrameGroupTable();
-    const now = await this.run(comparison, undefined, table);
-    const before = await this.run(baseline, undefined, table);
+    const now = await this.run(comparison);
+    const before = await this.run(baseline);
+    // The cache may have started over between the two (it outgrew its limit): redo both on one fresh cache.
+    if (now.expanded.table !== before.expanded.table) {
+      const shared = new LookupCache();
+      return [await this.run(comparison, undefined, shared), await this.run(baseline, undefined, shared)];
+    }
     return [now, before];
   }
 

@@ -1,6 +1,6 @@
 import { samplingScale, type EpochSeconds, type FrameType } from '../model/index.ts';
 import type { EventField, EventFilter, StackTraceCount, StoreReader } from '../store/store.ts';
-import { expandStacks, type ExpandedStacks, type FrameGroupTable, type LookupCache } from './frames.ts';
+import { expandStacks, type ExpandedStacks, type LookupCache } from './frames.ts';
 import {
   DEFAULT_IMPACT_FACTORS,
   impactPerSample,
@@ -20,9 +20,10 @@ export interface ProfileQuery {
 
 export interface QueryOptions {
   impact?: Partial<ImpactFactors>;
-  /** Share frame groups with another query (differential views compare groups by identity). */
-  table?: FrameGroupTable;
-  /** Shared across queries so repeated views do not re-read immutable stacks. */
+  /**
+   * Shared across queries so repeated views do not re-read immutable stacks; queries that are compared with
+   * each other (differential views) must share one, so that equal functions get equal group IDs.
+   */
   cache?: LookupCache;
 }
 
@@ -85,7 +86,7 @@ export async function runQuery(
     reader.listHosts(query.from, query.to),
   ]);
   const ids = [...new Set(aggregation.rows.map((row) => row.stackTraceId))];
-  const expanded = await expandStacks(reader, ids, options.table, options.cache);
+  const expanded = await expandStacks(reader, ids, options.cache);
   let rows = aggregation.rows;
   if (query.frameTypes && query.frameTypes.length > 0) {
     const wanted = new Set(query.frameTypes);
