@@ -60,15 +60,26 @@ async function reportsVersion(binary: string, version: string): Promise<boolean>
  * The agent's eBPF programs must come prebuilt in the module: building them would need clang and the
  * agent's own build scripts, which this provisioning deliberately does not run.
  */
-async function checkPrebuiltEbpf(go: string, workDir: string, env: NodeJS.ProcessEnv): Promise<void> {
-  const { stdout } = await run(go, ['list', '-m', '-f', '{{.Dir}}', AGENT_MODULE], { cwd: workDir, env });
+async function checkPrebuiltEbpf(
+  go: string,
+  version: string,
+  workDir: string,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
+  // Downloads the module (a fresh machine has nothing yet) and says where it lives.
+  const { stdout } = await run(go, ['mod', 'download', '-json', `${AGENT_MODULE}@${version}`], {
+    cwd: workDir,
+    env,
+    maxBuffer: 1 << 20,
+  });
+  const moduleDir = (JSON.parse(stdout) as { Dir?: string }).Dir ?? '';
   const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
-  const object = path.join(stdout.trim(), 'support', 'ebpf', `tracer.ebpf.${arch}`);
+  const object = path.join(moduleDir, 'support', 'ebpf', `tracer.ebpf.${arch}`);
   try {
     await access(object);
   } catch {
     throw new AgentUnavailableError(
-      `agent test peer: ${AGENT_MODULE}@${AGENT_VERSION} ships no prebuilt eBPF object ${object}; ` +
+      `agent test peer: ${AGENT_MODULE}@${version} ships no prebuilt eBPF object ${object}; ` +
         'this provisioning only supports releases with committed eBPF objects',
     );
   }
@@ -101,7 +112,7 @@ export async function provisionAgent(version = AGENT_VERSION): Promise<string> {
   };
   const partial = `${binary}.part`;
   try {
-    await checkPrebuiltEbpf(go, workDir, env);
+    await checkPrebuiltEbpf(go, version, workDir, env);
     await run(go, ['build', '-trimpath', '-o', partial, AGENT_MODULE], {
       cwd: workDir,
       env,
