@@ -14,6 +14,7 @@ import {
   decodeFrameIds,
   decodeFrameTypes,
   downsampledCounts,
+  emptyBatch,
   encodeFrameIds,
   encodeFrameTypes,
   samplingScale,
@@ -29,6 +30,7 @@ import {
 } from '../../model/index.ts';
 import {
   StoreBusyError,
+  StoreUnavailableError,
   type EventAggregation,
   type EventField,
   type EventQuery,
@@ -49,6 +51,8 @@ export interface EmbeddedStoreOptions {
 
 interface PendingWrite {
   batch: ProfileBatch;
+  /** The symbolizer's frames replace what is stored; the collector's only fill gaps. */
+  replaceFrames: boolean;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -72,6 +76,7 @@ export class EmbeddedStore implements Store {
   private appenders: DuckDBAppender[] = [];
   private dimsAppender?: DuckDBAppender;
   private stageAppender?: DuckDBAppender;
+  private frameStageAppender?: DuckDBAppender;
   private readonly dimsIds = new Map<string, number>();
   private nextDimsId = 1;
   private pending: PendingWrite[] = [];
@@ -103,6 +108,7 @@ export class EmbeddedStore implements Store {
     );
     this.dimsAppender = await this.writer.createAppender('event_dims');
     this.stageAppender = await this.writer.createAppender('stage_stacktraces', 'main', 'temp');
+    this.frameStageAppender = await this.writer.createAppender('stage_stackframes', 'main', 'temp');
     await this.loadDimensions();
   }
 
@@ -126,7 +132,18 @@ export class EmbeddedStore implements Store {
   }
 
   write(batch: ProfileBatch): Promise<void> {
-    if (this.closed || !this.writer) return Promise.reject(new Error('the embedded store is not open'));
+    return this.enqueue(batch, false);
+  }
+
+  /** Queued like any batch: the writer connection must never run two transactions' statements interleaved. */
+  writeStackFrames(frames: readonly StackFrameSymbols[]): Promise<void> {
+    return this.enqueue({ ...emptyBatch(), stackFrames: [...frames] }, true);
+  }
+
+  private enqueue(batch: ProfileBatch, replaceFrames: boolean): Promise<void> {
+    if (this.closed || !this.writer) {
+      return Promise.reject(new StoreUnavailableError('the embedded store is not open'));
+    }
     if (this.pendingEvents + batch.events.length > this.options.maxPendingEvents && this.pendingEvents > 0) {
       return Promise.reject(
         new StoreBusyError(`the embedded store has ${this.pendingEvents} events waiting to be written`),
@@ -134,7 +151,7 @@ export class EmbeddedStore implements Store {
     }
     this.pendingEvents += batch.events.length;
     return new Promise((resolve, reject) => {
-      this.pending.push({ batch, resolve, reject });
+      this.pending.push({ batch, replaceFrames, resolve, reject });
       this.scheduleFlush();
     });
   }
@@ -153,7 +170,7 @@ export class EmbeddedStore implements Store {
       const group = this.pending;
       this.pending = [];
       try {
-        await this.writeInTransaction(group.map((w) => w.batch));
+        await this.writeInTransaction(group);
         for (const w of group) w.resolve();
       } catch (error) {
         // One bad batch must not fail the others that happened to share its commit.
@@ -167,14 +184,15 @@ export class EmbeddedStore implements Store {
 
   private async writeAlone(w: PendingWrite): Promise<void> {
     try {
-      await this.writeInTransaction([w.batch]);
+      await this.writeInTransaction([w]);
       w.resolve();
     } catch (error) {
       w.reject(error);
     }
   }
 
-  private async writeInTransaction(batches: ProfileBatch[]): Promise<void> {
+  private async writeInTransaction(writes: readonly PendingWrite[]): Promise<void> {
+    const batches = writes.map((w) => w.batch);
     const writer = this.writer!;
     const newDims = new Map<string, number>();
     await writer.run('BEGIN TRANSACTION');
@@ -182,15 +200,18 @@ export class EmbeddedStore implements Store {
       for (const batch of batches) this.appendEvents(batch.events, newDims);
       for (const appender of [this.dimsAppender!, ...this.appenders]) appender.flushSync();
       await this.upsertStackTraces(batches.flatMap((b) => b.stackTraces));
-      await this.insertStackFrames(
-        batches.flatMap((b) => b.stackFrames),
-        'OR IGNORE',
-      );
+      const framesOf = (replace: boolean) =>
+        writes.filter((w) => w.replaceFrames === replace).flatMap((w) => w.batch.stackFrames);
+      await this.insertStackFrames(framesOf(false), 'OR IGNORE');
+      await this.insertStackFrames(framesOf(true), 'OR REPLACE');
       await this.upsertExecutables(batches.flatMap((b) => b.executables));
       await this.upsertHosts(batches.flatMap((b) => b.hosts));
       await writer.run('COMMIT');
     } catch (error) {
-      for (const appender of [this.dimsAppender!, this.stageAppender!, ...this.appenders]) appender.clear();
+      for (const appender of this.allAppenders()) appender.clear();
+      await writer
+        .run('DELETE FROM temp.stage_stacktraces; DELETE FROM temp.stage_stackframes')
+        .catch(() => undefined);
       await writer.run('ROLLBACK').catch(() => undefined);
       this.nextDimsId -= newDims.size;
       throw error;
@@ -268,18 +289,28 @@ export class EmbeddedStore implements Store {
     );
   }
 
+  /** Frames go in as one flat row per inline entry (cheap to append) and become lists in SQL. */
   private async insertStackFrames(frames: readonly StackFrameSymbols[], mode: 'OR IGNORE' | 'OR REPLACE') {
-    const unique = [...new Map(frames.map((f) => [f.frameId, f])).values()];
-    await this.insertRows(
-      `INSERT ${mode} INTO stackframes`,
-      '(?, ?::VARCHAR[], ?::VARCHAR[], ?::INTEGER[], ?::INTEGER[])',
-      unique.map((f) => [
-        f.frameId,
-        listValue(f.functionNames),
-        listValue(f.fileNames),
-        listValue(f.lineNumbers),
-        listValue(f.functionOffsets),
-      ]),
+    if (frames.length === 0) return;
+    const stage = this.frameStageAppender!;
+    for (const frame of new Map(frames.map((f) => [f.frameId, f])).values()) {
+      for (let i = 0; i < frame.functionNames.length; i++) {
+        stage.appendVarchar(frame.frameId);
+        stage.appendUInteger(i);
+        stage.appendVarchar(frame.functionNames[i] ?? '');
+        stage.appendVarchar(frame.fileNames[i] ?? '');
+        stage.appendInteger(frame.lineNumbers[i] ?? 0);
+        stage.appendInteger(frame.functionOffsets[i] ?? 0);
+        stage.endRow();
+      }
+    }
+    stage.flushSync();
+    await this.writer!.run(
+      `INSERT ${mode} INTO stackframes
+         SELECT id, list(function_name ORDER BY idx), list(file_name ORDER BY idx),
+                list(line_number ORDER BY idx), list(function_offset ORDER BY idx)
+           FROM temp.stage_stackframes GROUP BY id;
+       DELETE FROM temp.stage_stackframes`,
     );
   }
 
@@ -329,22 +360,23 @@ export class EmbeddedStore implements Store {
     }
   }
 
-  async writeStackFrames(frames: readonly StackFrameSymbols[]): Promise<void> {
-    if (!this.writer) throw new Error('the embedded store is not open');
-    await this.insertStackFrames(frames, 'OR REPLACE');
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     while (this.flushing) await this.flushing;
     if (!this.instance) return;
-    for (const appender of [this.dimsAppender, this.stageAppender, ...this.appenders]) appender?.closeSync();
+    for (const appender of this.allAppenders()) appender.closeSync();
     await this.writer?.run('CHECKPOINT').catch(() => undefined);
     this.writer?.closeSync();
     this.reader?.closeSync();
     this.instance.closeSync();
     this.instance = undefined;
+  }
+
+  private allAppenders(): DuckDBAppender[] {
+    return [this.dimsAppender, this.stageAppender, this.frameStageAppender, ...this.appenders].filter(
+      (a): a is DuckDBAppender => a !== undefined,
+    );
   }
 
   // ---- read side ----

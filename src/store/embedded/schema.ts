@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS hosts (
   attributes VARCHAR NOT NULL
 );
 CREATE TEMP TABLE IF NOT EXISTS stage_stacktraces (id VARCHAR, frame_ids VARCHAR, frame_types VARCHAR);
+CREATE TEMP TABLE IF NOT EXISTS stage_stackframes (
+  id VARCHAR, idx UINTEGER, function_name VARCHAR, file_name VARCHAR, line_number INTEGER, function_offset INTEGER
+);
 `;
 
 /** The event fields a filter or group-by may name, as `event_dims` columns. */
