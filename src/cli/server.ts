@@ -22,7 +22,7 @@ export async function runServer(config: Config, options: { title: string }): Pro
     config.collector.auth.disabled,
     config.dataDir,
   );
-  const store = createStore(config);
+  const store = createStore(config, logger);
   const collector = createCollector(
     { ...config.collector, auth: { secretToken: token, disabled: config.collector.auth.disabled } },
     store,
