@@ -118,7 +118,10 @@ async function startCollector(workDir: string): Promise<Collector> {
       () => false,
     );
     if (ready) break;
-    if (Date.now() > deadline) throw new Error(`uniprof collector not ready within 90 s:\n${output}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`uniprof collector not ready within 90 s:\n${output}`);
+    }
     await sleep(250);
   }
   return { process: child, grpcPort, http, storePath, output: () => output };
