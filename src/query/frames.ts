@@ -171,8 +171,8 @@ interface FrameExpansion {
 interface ExpansionState {
   table: FrameGroupTable;
   frames: Map<string, FrameExpansion>;
-  /** Expanded stacks whose every frame is final. */
-  stacks: Map<string, Int32Array>;
+  /** Expanded stacks, valid until the first of their frames' expansions expires. */
+  stacks: Map<string, { stack: Int32Array; expiresMs: number }>;
 }
 
 function newExpansionState(): ExpansionState {
@@ -260,7 +260,7 @@ export async function expandStacks(
   const fileIds = new Set<string>();
   const parsed = new Map<string, { fileId: string; addressOrLine: bigint }>();
   for (const id of stackTraceIds) {
-    if (state.stacks.has(id)) continue;
+    if ((state.stacks.get(id)?.expiresMs ?? 0) > now) continue;
     const trace = traces.get(id);
     if (!trace) continue;
     for (let i = 0; i < trace.frameIds.length; i++) {
@@ -312,20 +312,20 @@ export async function expandStacks(
     }
     frameTypes.set(id, trace.frameTypes);
     const known = state.stacks.get(id);
-    if (known) {
-      stacks.set(id, known);
+    if (known && known.expiresMs > now) {
+      stacks.set(id, known.stack);
       continue;
     }
     const expanded: number[] = [];
-    let final = true;
+    let expiresMs = Infinity;
     for (let i = trace.frameIds.length - 1; i >= 0; i--) {
       const expansion = expandFrame(trace.frameIds[i], trace.frameTypes[i] ?? 0);
-      if (expansion.expiresMs !== Infinity) final = false;
+      if (expansion.expiresMs < expiresMs) expiresMs = expansion.expiresMs;
       for (const groupId of expansion.ids) expanded.push(groupId);
     }
     const stack = Int32Array.from(expanded);
     stacks.set(id, stack);
-    if (final) state.stacks.set(id, stack);
+    state.stacks.set(id, { stack, expiresMs });
   }
   cache.trim();
   return { table: state.table, stacks, frameTypes, missingStackTraces };
