@@ -3,6 +3,7 @@
  * file) and compares function, file:line and the whole inline chain with llvm-symbolizer.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import {
   strictEquivalence,
   testAddresses,
   type FrameEquivalence,
+  type OracleFrame,
 } from './oracle.ts';
 
 const TARGET_ADDRESSES = 4000;
@@ -121,6 +123,26 @@ function matchingGoAddresses(stripped: ElfFile, withDwarf: ElfFile): [number, nu
   return pairs;
 }
 
+/**
+ * llvm-symbolizer 14 leaves some valid names mangled (e.g. `srSt6__and_...` expressions) and appends
+ * " (.llvm.<hash>)" to LTO-promoted Rust names, which we drop: for those, GNU c++filt is the reference.
+ */
+function demangledEquivalence(expected: OracleFrame[][]): FrameEquivalence {
+  const leftMangled = [...new Set(expected.flat().map((f) => f.functionName))].filter((n) =>
+    /^_[ZR]/.test(n),
+  );
+  const gnu = new Map<string, string>();
+  if (leftMangled.length > 0) {
+    const out = spawnSync('c++filt', [], { input: leftMangled.join('\n') + '\n', encoding: 'utf8' });
+    out.stdout.split('\n').forEach((line, i) => i < leftMangled.length && gnu.set(leftMangled[i], line));
+  }
+  return {
+    sameFunction: (ours, theirs) =>
+      ours === theirs || ours === theirs.replace(/ \(\.llvm\.\d+\)$/, '') || ours === gnu.get(theirs),
+    samePosition: strictEquivalence.samePosition,
+  };
+}
+
 const programCases: { variant: VariantName; compression?: string; oracleVariant?: VariantName }[] = [
   { variant: 'c-dwarf4' },
   { variant: 'c-dwarf5' },
@@ -148,6 +170,30 @@ describe('symbolization matches llvm-symbolizer', { skip: !haveOracle && 'llvm-s
         binary.close();
       }
     });
+  }
+
+  for (const variant of ['cpp', 'rust-v0'] as const) {
+    it(
+      `${variant}: demangled names match llvm-symbolizer --demangle`,
+      { skip: !canBuild(variant) && 'toolchain missing' },
+      () => {
+        const built = buildProgram(variant);
+        const binary = SymbolizedBinary.open(built.binary, { debugDirectories: [] });
+        try {
+          const addresses = testAddresses(built.binary, 1500);
+          const expected = llvmSymbolize(built.binary, addresses, true);
+          const result = compare(binary, addresses, expected, 20, demangledEquivalence(expected));
+          console.log(
+            `# ${variant} demangled: functions ${rate(result.functions, result.addresses)}, inline chains ${rate(result.chains, result.addresses)}`,
+          );
+          for (const m of result.mismatches.slice(0, 3)) console.log(`#   ${m.slice(0, 300)}`);
+          assert.equal(result.functions, result.addresses);
+          assert.ok(result.chains >= 0.99 * result.addresses);
+        } finally {
+          binary.close();
+        }
+      },
+    );
   }
 
   it(
