@@ -287,7 +287,8 @@ async function runAgainstRealAgent(t: TestContext, binary: string, memlockShim?:
       memlockShim,
     });
   } catch (error) {
-    throw new Error(`${(error as Error).message}\n--- collector log ---\n${collector.output()}`, {
+    if (!(error instanceof AgentUnavailableError)) throw error;
+    throw new AgentUnavailableError(`${error.message}\n--- collector log ---\n${collector.output()}`, {
       cause: error,
     });
   }
@@ -393,15 +394,13 @@ test(
   { timeout: 30 * 60_000 },
   async (t) => {
     const readiness = await prepareAgentHost();
-    const shimAllowed = process.env.UNIPROF_AGENT_MEMLOCK_SHIM === '1' && readiness.onlyMemlockBlocks;
-    if (readiness.blockers.length > 0 && !shimAllowed) {
-      const message =
-        `BLOCKED: the agent cannot run on this machine: ${readiness.blockers.join('; ')}` +
-        (readiness.onlyMemlockBlocks
-          ? '. UNIPROF_AGENT_MEMLOCK_SHIM=1 runs it with prlimit64 made a no-op (see test/peers/agent.ts)'
-          : '');
-      if (CI) assert.fail(message);
-      t.skip(message);
+    // Blocked, with evidence: under CI=true that is a failure, elsewhere a skip, never a silent pass.
+    const blocked = (message: string): void => {
+      if (CI) assert.fail(`BLOCKED: ${message}`);
+      t.skip(`BLOCKED: ${message}`);
+    };
+    if (readiness.blockers.length > 0 && !readiness.onlyMemlockBlocks) {
+      blocked(`the agent cannot run on this machine: ${readiness.blockers.join('; ')}`);
       return;
     }
 
@@ -413,10 +412,27 @@ test(
       t.skip(error.message);
       return;
     }
-    const memlockShim = shimAllowed ? await buildMemlockShim() : undefined;
+    const memlockShim =
+      readiness.onlyMemlockBlocks && process.env.UNIPROF_AGENT_MEMLOCK_SHIM === '1'
+        ? await buildMemlockShim()
+        : undefined;
     if (memlockShim) t.diagnostic(`running the agent through the memlock shim: ${readiness.blockers[0]}`);
 
-    const run = await runAgainstRealAgent(t, binary, memlockShim);
+    let run: RunResult;
+    try {
+      run = await runAgainstRealAgent(t, binary, memlockShim);
+    } catch (error) {
+      // The unmodified agent is expected to fail on such hosts: report its own words as the evidence.
+      if (!(error instanceof AgentUnavailableError) || !readiness.onlyMemlockBlocks || memlockShim)
+        throw error;
+      const agentError = /level=ERROR msg="[^\n]*/.exec(error.message)?.[0] ?? error.message.split('\n')[0];
+      blocked(
+        `the unmodified agent ${AGENT_VERSION} cannot start here. It logged: ${agentError} — because ` +
+          `${readiness.blockers[0]}. UNIPROF_AGENT_MEMLOCK_SHIM=1 runs it with prlimit64 made a no-op ` +
+          '(see test/peers/agent.ts, docs/agent-protocol.md)',
+      );
+      return;
+    }
     const store = new EmbeddedStore({ path: run.storePath });
     await store.open();
     t.after(() => store.close());
