@@ -214,9 +214,8 @@ class ItaniumParser {
   mangled(): Node {
     this.expect('_Z');
     const node = this.encoding(true);
-    let suffix = '';
     if (this.peek() === '.') {
-      suffix = this.s.slice(this.pos);
+      const suffix = this.s.slice(this.pos);
       this.pos = this.s.length;
       if (node.k === 'encoding') node.suffix = ` (${suffix})`;
       else return { k: 'name', s: `${print(node)} (${suffix})` };
