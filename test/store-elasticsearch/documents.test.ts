@@ -1,0 +1,254 @@
+import assert from 'node:assert/strict';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { FrameType, emptyBatch } from '../../src/model/index.ts';
+import { StoreBusyError, StoreUnavailableError } from '../../src/store/store.ts';
+import { InvalidBatchError, type ElasticsearchStore } from '../../src/store/elasticsearch/index.ts';
+import { startElasticsearch, type ElasticsearchPeer } from '../peers/elasticsearch.ts';
+import { fileIdOf, makeBatch, makeStack, storeFor, tempDir } from './helpers.ts';
+
+let peer: ElasticsearchPeer;
+let spoolDir: string;
+let store: ElasticsearchStore;
+
+before(async () => {
+  peer = await startElasticsearch();
+  spoolDir = await tempDir('es-docs');
+  store = storeFor(peer, spoolDir);
+  await store.open();
+});
+
+after(async () => {
+  await store?.close();
+  await peer?.dispose();
+  if (spoolDir) await rm(spoolDir, { recursive: true, force: true });
+});
+
+async function getDoc(index: string, id: string): Promise<Record<string, unknown>> {
+  const response = await peer.request('GET', `/${index}/_doc/${encodeURIComponent(id)}`);
+  assert.equal(response.status, 200, `${index}/${id}: ${JSON.stringify(response.body)}`);
+  return (response.body as { _source: Record<string, unknown> })._source;
+}
+
+/** Reads a field from a document whether Elasticsearch returned it flat or as nested objects. */
+function field(doc: unknown, name: string): unknown {
+  if (doc === null || typeof doc !== 'object') return undefined;
+  const record = doc as Record<string, unknown>;
+  if (name in record) return record[name];
+  const [head, ...rest] = name.split('.');
+  for (let i = 1; i <= rest.length; i++) {
+    const key = [head, ...rest.slice(0, i - 1)].join('.');
+    if (key in record) return field(record[key], rest.slice(i - 1).join('.'));
+  }
+  return undefined;
+}
+
+async function countDocs(index: string, query?: object): Promise<number> {
+  const response = await peer.request(
+    'POST',
+    `/${index}/_count?ignore_unavailable=true`,
+    query ? { query } : undefined,
+  );
+  return (response.body as { count: number }).count;
+}
+
+test('stack traces, frames, executables, hosts and events land under the right IDs with the right fields', async () => {
+  const { trace, refs } = makeStack(3, 6);
+  const batch = emptyBatch();
+  batch.stackTraces.push(trace);
+  batch.stackFrames.push({
+    frameId: trace.frameIds[5],
+    functionNames: ['handle_request', 'inlined_helper'],
+    fileNames: ['app.py', 'util.py'],
+    lineNumbers: [42, 7],
+    functionOffsets: [3, 0],
+  });
+  batch.executables.push({
+    fileId: refs[1].fileId,
+    buildId: 'abc123',
+    fileName: 'libc.so.6',
+    lastSeen: 1_700_000_000,
+  });
+  batch.hosts.push({
+    hostId: 'host-a',
+    timestamp: 1_700_000_000,
+    hostName: 'a.example',
+    hostIp: '192.0.2.7',
+    arch: 'x86_64',
+    osKernel: '6.1.0',
+    agentVersion: '0.0.202633',
+    projectId: 2,
+    attributes: { 'cloud.region': 'eu-west-1' },
+  });
+  batch.events.push({
+    timestamp: 1_700_000_005,
+    stackTraceId: trace.id,
+    count: 40_000, // more than a short: split over two documents
+    hostId: 'host-a',
+    hostIp: '192.0.2.7',
+    threadName: 'main',
+    containerName: 'web',
+    podName: 'web-0',
+    tags: ['prod'],
+    projectId: 2,
+  });
+  await store.write(batch);
+  await store.flush();
+
+  // Stack trace: frame IDs decode (independently of the model code) to file ID bytes + big-endian address.
+  const traceDoc = await getDoc('profiling-stacktraces', trace.id);
+  const ids = String(field(traceDoc, 'Stacktrace.frame.ids'));
+  assert.equal(ids.length, 6 * 32);
+  for (let i = 0; i < 6; i++) {
+    const bytes = Buffer.from(ids.slice(i * 32, (i + 1) * 32), 'base64url');
+    assert.equal(bytes.subarray(0, 16).toString('base64url'), refs[i].fileId);
+    assert.equal(bytes.readBigUInt64BE(16), refs[i].addressOrLine);
+  }
+  const rle = [...Buffer.from(String(field(traceDoc, 'Stacktrace.frame.types')), 'base64url')];
+  // Leaf kernel frame, two native frames (i < depth / 2), three Python frames.
+  assert.deepEqual(rle, [1, FrameType.Kernel, 2, FrameType.Native, 3, FrameType.Python]);
+
+  const frameDoc = await getDoc('profiling-stackframes', trace.frameIds[5]);
+  assert.deepEqual(field(frameDoc, 'Stackframe.function.name'), ['handle_request', 'inlined_helper']);
+  assert.deepEqual(field(frameDoc, 'Stackframe.line.number'), [42, 7]);
+
+  const executableDoc = await getDoc('profiling-executables', refs[1].fileId);
+  assert.equal(field(executableDoc, 'Executable.file.name'), 'libc.so.6');
+  assert.equal(field(executableDoc, 'Executable.build.id'), 'abc123');
+  // Start of the week (Monday 00:00 UTC) of 2023-11-14 22:13:20 UTC.
+  assert.equal(Number(field(executableDoc, '@timestamp')), Date.UTC(2023, 10, 13) / 1000);
+
+  assert.equal(await countDocs('profiling-events-all'), 2);
+  const counts = await peer.request('POST', '/profiling-events-all/_search', {
+    size: 10,
+    query: { term: { 'orchestrator.resource.name': 'web-0' } },
+    aggs: { total: { sum: { field: 'Stacktrace.count' } } },
+  });
+  const body = counts.body as {
+    hits: { hits: { _source: unknown }[] };
+    aggregations: { total: { value: number } };
+  };
+  assert.equal(body.aggregations.total.value, 40_000);
+  const event = body.hits.hits[0]._source;
+  assert.equal(field(event, 'Stacktrace.id'), trace.id);
+  assert.equal(field(event, 'host.ip'), '192.0.2.7');
+  assert.equal(String(field(event, 'profiling.project.id')), '2');
+
+  assert.deepEqual(await store.getStackTraces([trace.id, 'missing']), new Map([[trace.id, trace]]));
+  const frames = await store.getStackFrames([trace.frameIds[5]]);
+  assert.deepEqual(frames.get(trace.frameIds[5])?.fileNames, ['app.py', 'util.py']);
+  const executables = await store.getExecutables([refs[1].fileId]);
+  assert.equal(executables.get(refs[1].fileId)?.buildId, 'abc123');
+  const hosts = await store.listHosts(1_699_999_000, 1_800_000_000);
+  assert.equal(hosts.length, 1);
+  assert.equal(hosts[0].hostIp, '192.0.2.7');
+  assert.deepEqual(hosts[0].attributes, { 'cloud.region': 'eu-west-1' });
+});
+
+test('aggregation: exact counts at level 0, downsampled levels scaled by 5^N, filters and group-by', async () => {
+  const start = 1_710_000_000;
+  await store.write(makeBatch(start, 3000, 10, 5));
+  await store.flush();
+  const all = await store.aggregateEvents({ from: start, to: start + 60 });
+  assert.equal(all.samplingLevel, 0);
+  assert.equal(all.eventsRead, 3000);
+  assert.equal(all.totalCount, 15_000);
+  assert.equal(all.rows.length, 10);
+  for (const row of all.rows) assert.equal(row.count, 1500);
+
+  const filtered = await store.aggregateEvents({
+    from: start,
+    to: start + 60,
+    filter: {
+      kind: 'and',
+      filters: [
+        { kind: 'match', field: 'host.id', pattern: 'host-0' },
+        { kind: 'match', field: 'process.thread.name', pattern: 'work*-1' },
+      ],
+    },
+  });
+  // i even (host-0) and i % 3 == 1 (worker-1): i ≡ 4 (mod 6).
+  assert.equal(filtered.totalCount, 500 * 5);
+
+  const grouped = await store.aggregateEvents({ from: start, to: start + 60, groupBy: 'host.id' });
+  const byHost = new Map<string, number>();
+  for (const row of grouped.rows) byHost.set(row.group!, (byHost.get(row.group!) ?? 0) + row.count);
+  assert.deepEqual(Object.fromEntries(byHost), { 'host-0': 7500, 'host-1': 7500 });
+
+  const level1 = await store.aggregateEvents({ from: start, to: start + 60, samplingLevel: 1 });
+  assert.equal(level1.samplingLevel, 1);
+  assert.ok(level1.eventsRead > 0 && level1.eventsRead < 3000);
+  // 15,000 units, each kept with probability 1/5: the scaled estimate is within a few percent.
+  assert.ok(Math.abs(level1.totalCount - 15_000) < 1500, `level 1 estimate ${level1.totalCount}`);
+  for (const row of level1.rows) assert.equal(row.count % 5, 0);
+
+  assert.deepEqual(await store.fieldValues('host.id', start, start + 60, 10), ['host-0', 'host-1']);
+  const stats = await store.stats();
+  assert.ok(stats.events >= 3002);
+  assert.ok(stats.stackTraces >= 10);
+  assert.equal(stats.newestEvent, start + 59);
+});
+
+test('bad input is refused before anything is acknowledged', async () => {
+  const batch = makeBatch(1_720_000_000, 2);
+  batch.events[1].count = 0;
+  await assert.rejects(store.write(batch), InvalidBatchError);
+  await store.flush();
+  assert.equal(
+    await countDocs('profiling-events-all', {
+      range: { '@timestamp': { gte: 1_720_000_000, format: 'epoch_second' } },
+    }),
+    0,
+  );
+});
+
+test('documents Elasticsearch refuses are set aside while the rest of the bulk request lands', async () => {
+  // A real partial failure: the executables index is closed, so those items fail while events succeed.
+  assert.equal((await peer.request('POST', '/.profiling-executables-v001-000001/_close')).status, 200);
+  try {
+    const batch = makeBatch(1_730_000_000, 50);
+    batch.executables.push({ fileId: fileIdOf(99), fileName: 'closed.so', lastSeen: 1_730_000_000 });
+    const rejectedBefore = store.counters.documentsRejected;
+    await store.write(batch);
+    await store.flush();
+    assert.equal(store.counters.documentsRejected - rejectedBefore, 1);
+    assert.equal(
+      await countDocs('profiling-events-all', {
+        range: { '@timestamp': { gte: 1_730_000_000, format: 'epoch_second' } },
+      }),
+      50,
+    );
+    const rejected = (await readFile(path.join(spoolDir, 'rejected.ndjson'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const last = rejected.at(-1) as {
+      action: { create: { _id: string } };
+      document: Record<string, unknown>;
+      error: { type: string };
+    };
+    assert.equal(last.action.create._id, fileIdOf(99));
+    assert.equal(last.document['Executable.file.name'], 'closed.so');
+    assert.equal(last.error.type, 'index_closed_exception');
+  } finally {
+    await peer.request('POST', '/.profiling-executables-v001-000001/_open');
+  }
+});
+
+test('a full spool refuses writes instead of growing', async () => {
+  const tiny = storeFor(peer, await tempDir('es-tiny'), {
+    spoolMaxBytes: 20_000,
+    bulk: { maxAgeMs: 60_000 },
+  });
+  await tiny.open();
+  try {
+    await tiny.write(makeBatch(1_740_000_000, 5));
+    await assert.rejects(tiny.write(makeBatch(1_740_000_000, 500)), (error: unknown) => {
+      assert.ok(error instanceof StoreBusyError || error instanceof StoreUnavailableError);
+      return true;
+    });
+  } finally {
+    await tiny.close();
+  }
+});
