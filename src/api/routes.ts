@@ -5,6 +5,7 @@ import { ProfilingQueries } from '../query/index.ts';
 import type { ImpactFactors } from '../query/impact.ts';
 import { QueryError } from '../query/run.ts';
 import { StoreBusyError, StoreUnavailableError, type StoreReader } from '../store/store.ts';
+import { registerElasticCompat } from './elastic-compat.ts';
 import { BadRequestError, intParam, parseField, parseTime, toProfileQuery } from './params.ts';
 
 export interface QueryApiOptions {
@@ -134,6 +135,8 @@ export async function registerQueryApi(app: FastifyInstance, deps: QueryApiDeps)
     '/api/status',
     handle(async () => ({ ...(await queries.status(now())), impactFactors: queries.impact })),
   );
+
+  registerElasticCompat(app, queries, now, handle);
 
   app.get('/api/openapi.yaml', async (_request, reply) =>
     reply.header('content-type', 'application/yaml; charset=utf-8').send(readFileSync(openApiPath, 'utf8')),

@@ -30,6 +30,12 @@ export interface StatusReport {
   symbolization: { frames: number; symbolized: number; coverage: number };
 }
 
+/** Per-request estimate settings (Elasticsearch's API takes them in the request body). */
+export interface EstimateOverrides {
+  impact?: Partial<ImpactFactors>;
+  durationSeconds?: number;
+}
+
 /** The query layer: everything the API serves, computed over any `StoreReader`. */
 export class ProfilingQueries {
   readonly impact: ImpactFactors;
@@ -42,8 +48,19 @@ export class ProfilingQueries {
     this.impact = { ...DEFAULT_IMPACT_FACTORS, ...impact };
   }
 
-  run(query: ProfileQuery, groupBy?: EventField, cache = this.cache): Promise<QueryResult> {
-    return runQuery(this.reader, query, { impact: this.impact, cache }, groupBy);
+  run(
+    query: ProfileQuery,
+    groupBy?: EventField,
+    cache = this.cache,
+    overrides: EstimateOverrides = {},
+  ): Promise<QueryResult> {
+    const impact = { ...this.impact, ...overrides.impact };
+    return runQuery(
+      this.reader,
+      query,
+      { impact, cache, durationSeconds: overrides.durationSeconds },
+      groupBy,
+    );
   }
 
   async flamegraph(query: ProfileQuery, groupBy?: EventField): Promise<CompactFlamegraph> {
@@ -51,13 +68,17 @@ export class ProfilingQueries {
     return toCompact(buildCallTree(result, groupBy), result);
   }
 
-  async elasticFlamegraph(query: ProfileQuery, groupBy?: EventField): Promise<ElasticFlamegraph> {
-    const result = await this.run(query, groupBy);
+  async elasticFlamegraph(
+    query: ProfileQuery,
+    groupBy?: EventField,
+    overrides: EstimateOverrides = {},
+  ): Promise<ElasticFlamegraph> {
+    const result = await this.run(query, groupBy, this.cache, overrides);
     return toElastic(buildCallTree(result, groupBy), result);
   }
 
-  async topN(query: ProfileQuery, limit: number): Promise<TopNResponse> {
-    return topNFunctions(await this.run(query), limit);
+  async topN(query: ProfileQuery, limit: number, overrides: EstimateOverrides = {}): Promise<TopNResponse> {
+    return topNFunctions(await this.run(query, undefined, this.cache, overrides), limit);
   }
 
   async stacks(

@@ -20,6 +20,8 @@ export interface ProfileQuery {
 
 export interface QueryOptions {
   impact?: Partial<ImpactFactors>;
+  /** The duration the CO2/cost estimate annualises from (default: the range's length). */
+  durationSeconds?: number;
   /**
    * Shared across queries so repeated views do not re-read immutable stacks; queries that are compared with
    * each other (differential views) must share one, so that equal functions get equal group IDs.
@@ -94,7 +96,7 @@ export async function runQuery(
   }
   let totalCount = 0;
   for (const row of rows) totalCount += row.count;
-  const durationSeconds = query.to - query.from;
+  const durationSeconds = options.durationSeconds ?? query.to - query.from;
   const scale = samplingScale(aggregation.samplingLevel);
   return {
     sampling: {

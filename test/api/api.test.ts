@@ -124,6 +124,59 @@ describe('query API over the embedded store', () => {
     }
   });
 
+  it('answers Elasticsearch _profiling requests with the query DSL subset', async () => {
+    const body = {
+      query: {
+        bool: {
+          filter: [
+            { range: { '@timestamp': { gte: String(T0), lt: String(T0 + 120), format: 'epoch_second' } } },
+            { terms: { 'host.name': ['web-1'] } },
+          ],
+          must_not: [{ term: { 'process.thread.name': 'python3' } }],
+        },
+      },
+      cost_per_core_hour: 1,
+      requested_duration: 120,
+    };
+    const viaSource = `/_profiling/flamegraph?source=${encodeURIComponent(JSON.stringify(body))}`;
+    for (const [method, url] of [
+      ['POST', '/_profiling/flamegraph'],
+      ['GET', viaSource],
+    ] as const) {
+      const response = await app.inject({ method, url, payload: method === 'POST' ? body : undefined });
+      assert.equal(response.statusCode, 200, response.body);
+      const es = response.json() as { TotalSamples: number; AnnualCostsUSDInclusive: number[] };
+      const expected = expectedCount(
+        T0,
+        T0 + 120,
+        (e) => e.hostName === 'web-1' && e.threadName !== 'python3',
+      );
+      assert.equal(es.TotalSamples, expected);
+      // 1 USD per core-hour: samples / 20 Hz core-seconds in 120 s, scaled to a year.
+      const annualCoreHours = ((expected / 20) * ((365 * 86400) / 120)) / 3600;
+      assert.ok(Math.abs(es.AnnualCostsUSDInclusive[0] - annualCoreHours) < 1e-3);
+    }
+    const top = await app.inject({
+      method: 'POST',
+      url: '/_profiling/topn/functions',
+      payload: { ...body, limit: 3 },
+    });
+    assert.equal((top.json() as { topn: unknown[] }).topn.length, 3);
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/_profiling/flamegraph',
+      payload: { query: { term: { 'host.name': 'web-1' } } },
+    });
+    assert.equal(bad.statusCode, 400);
+    assert.match((bad.json() as { message: string }).message, /range on @timestamp/);
+    const unsupported = await app.inject({
+      method: 'POST',
+      url: '/_profiling/flamegraph',
+      payload: { query: { geo_shape: {} } },
+    });
+    assert.match((unsupported.json() as { message: string }).message, /not supported/);
+  });
+
   it('serves its OpenAPI description, listing every route', async () => {
     const response = await app.inject({ method: 'GET', url: '/api/openapi.yaml' });
     const spec = parse(response.body) as { paths: Record<string, unknown> };
