@@ -54,8 +54,35 @@ export class FastFnv1a128 {
     return this;
   }
 
+  /** Feeds the characters of an ASCII string (decimal digits) as bytes, without encoding it first. */
+  updateAscii(text: string): this {
+    let l0 = this.l0;
+    let l1 = this.l1;
+    let l2 = this.l2;
+    let l3 = this.l3;
+    for (let i = 0; i < text.length; i++) {
+      l0 = (l0 ^ (text.charCodeAt(i) & 0xff)) >>> 0;
+      let v = l0 * 0x13b;
+      const n0 = v >>> 0;
+      v = l1 * 0x13b + Math.floor(v / TWO_POW_32);
+      const n1 = v >>> 0;
+      v = l2 * 0x13b + Math.floor(v / TWO_POW_32) + (l0 & 0xff) * 0x1000000;
+      const n2 = v >>> 0;
+      v = l3 * 0x13b + Math.floor(v / TWO_POW_32) + (l0 >>> 8) + (l1 & 0xff) * 0x1000000;
+      l3 = v >>> 0;
+      l0 = n0;
+      l1 = n1;
+      l2 = n2;
+    }
+    this.l0 = l0;
+    this.l1 = l1;
+    this.l2 = l2;
+    this.l3 = l3;
+    return this;
+  }
+
   /** The 16-byte big-endian digest (as Go's hash.Sum writes it) into out[offset..offset+16). */
-  digestInto(out: Uint8Array, offset = 0): Uint8Array {
+  digestInto<T extends Uint8Array>(out: T, offset = 0): T {
     writeUint32BE(out, offset, this.l3);
     writeUint32BE(out, offset + 4, this.l2);
     writeUint32BE(out, offset + 8, this.l1);

@@ -27,20 +27,12 @@ import {
   type FrameType as FrameTypeValue,
 } from '../model/index.ts';
 import { InvalidRequestError } from '../protocol/errors.ts';
-import { isZero, nanosToSeconds, toSafeNumber, toUint64, type Int64 } from '../protocol/int64.ts';
-import type {
-  ExportProfilesServiceRequest,
-  KeyValue,
-  KeyValueAndUnit,
-  Location,
-  Mapping,
-  Profile,
-  ProfileFunction,
-  Sample,
-  Stack,
-} from '../protocol/types.ts';
+import { nanosHalvesToSeconds } from '../protocol/int64.ts';
+import { requestView } from '../protocol/otlp-profiles.ts';
+import type { ExportProfilesServiceRequest, KeyValue } from '../protocol/types.ts';
+import type { DictionaryView, ProfileView, RequestView } from '../protocol/view.ts';
 import { Attr, HOST_ATTRIBUTE_PREFIXES, anyValueText, missingEntry, stringAt } from './attributes.ts';
-import { DEFAULT_DEDUP_CAPACITIES, StoredItems, type DedupCapacities } from './dedup.ts';
+import { DEFAULT_DEDUP_CAPACITIES, StoredItems, SyntheticIdCache, type DedupCapacities } from './dedup.ts';
 import { FastFnv1a128, xxh64 } from './hashes.ts';
 
 export interface TranslatorOptions {
@@ -92,6 +84,8 @@ export class ProfileTranslator {
   private readonly defaultProjectId: number;
   private readonly executableRefresh: number;
   private readonly hostRefresh: number;
+  /** Synthetic file IDs by frame content: XXH64 is worth computing once per frame, not once per request. */
+  private readonly syntheticFileIds = new SyntheticIdCache(200_000);
 
   constructor(options: TranslatorOptions = {}) {
     this.stored = new StoredItems({ ...DEFAULT_DEDUP_CAPACITIES, ...options.capacities });
@@ -100,15 +94,24 @@ export class ProfileTranslator {
     this.hostRefresh = options.hostRefreshSeconds ?? DEFAULT_HOST_REFRESH_SECONDS;
   }
 
-  translate(request: ExportProfilesServiceRequest, context: TranslateContext = {}): Translation {
+  /**
+   * Translates one request. A request from decodeExportRequest (or a view from decodeExportRequestView) is read
+   * in its columnar form; any other request object is encoded and decoded into that form first.
+   */
+  translate(
+    request: ExportProfilesServiceRequest | RequestView,
+    context: TranslateContext = {},
+  ): Translation {
     const now = context.now ?? Math.floor(Date.now() / 1000);
-    const scope = new RequestScope(request, {
+    const view = isView(request) ? request : requestView(request);
+    const scope = new RequestScope(view, {
       now,
       peer: context.peer ?? {},
       defaultProjectId: this.defaultProjectId,
       stored: this.stored,
       executableRefresh: this.executableRefresh,
       hostRefresh: this.hostRefresh,
+      syntheticFileIds: this.syntheticFileIds,
     });
     const result = scope.run();
     const stored = this.stored;
@@ -135,7 +138,7 @@ export class ProfileTranslator {
 
 /** Translation without memory between requests: everything a request references is in its batch. */
 export function translateRequest(
-  request: ExportProfilesServiceRequest,
+  request: ExportProfilesServiceRequest | RequestView,
   context: TranslateContext = {},
 ): Translation {
   return new ProfileTranslator({
@@ -150,23 +153,32 @@ interface ScopeSettings {
   stored: StoredItems;
   executableRefresh: number;
   hostRefresh: number;
+  syntheticFileIds: SyntheticIdCache;
+}
+
+function isView(request: ExportProfilesServiceRequest | RequestView): request is RequestView {
+  return 'revision' in request && 'resources' in request;
 }
 
 /** What a location contributes to frame IDs, stack trace IDs and frame documents. */
 interface LocationInfo {
   fileId: Uint8Array;
-  addressOrLine: bigint;
+  /** The address-or-line in decimal. */
+  addressOrLine: string;
   frameType: FrameTypeValue;
-  /** File ID bytes followed by the address-or-line in decimal: exactly what the stack trace hash consumes. */
-  hashInput: Uint8Array;
   frameId: string | undefined;
-  symbols: Omit<StackFrameSymbols, 'frameId'> | undefined;
+  /** The location's range of lines, and whether any names a function or file (the agent symbolized it). */
+  linesStart: number;
+  linesEnd: number;
+  symbolized: boolean;
 }
 
 interface StackInfo {
   /** Empty for a stack without locations: its samples carry nothing to store. */
   id: string;
-  locationIndices: readonly number[];
+  /** Range of the stack's location indices in the dictionary's index pool. */
+  start: number;
+  end: number;
 }
 
 /** What a sample attribute means for the event it lands in. */
@@ -213,13 +225,19 @@ interface EventGroup {
 const ON_CPU_SAMPLE_TYPE = 'samples';
 const ON_CPU_SAMPLE_UNIT = 'count';
 
+const TWO_POW_32 = 4294967296;
+
+/** An unsigned 64-bit value given as halves, in decimal. */
+function uint64Decimal(lo: number, hi: number): string {
+  if (hi === 0) return String(lo);
+  const value = hi * TWO_POW_32 + lo;
+  if (value <= Number.MAX_SAFE_INTEGER) return String(value);
+  return ((BigInt(hi) << 32n) | BigInt(lo)).toString();
+}
+
 class RequestScope {
+  private readonly d: DictionaryView;
   private readonly strings: readonly string[];
-  private readonly mappings: readonly Mapping[];
-  private readonly locations: readonly Location[];
-  private readonly functions: readonly ProfileFunction[];
-  private readonly stacks: readonly Stack[];
-  private readonly attributes: readonly KeyValueAndUnit[];
 
   private readonly mappingFileIds: (Uint8Array | null | undefined)[];
   private readonly locationInfos: (LocationInfo | undefined)[];
@@ -236,8 +254,9 @@ class RequestScope {
   private readonly stacksInBatch = new Set<string>();
   private readonly framesInBatch = new Set<string>();
   private readonly hostsInBatch = new Set<string>();
+  private readonly functionsChecked: Uint8Array;
   private readonly hasher = new FastFnv1a128();
-  private readonly digest = new Uint8Array(16);
+  private readonly digest = Buffer.alloc(16);
 
   private readonly numericGroups = new Map<number, EventGroup>();
   private readonly textGroups = new Map<string, EventGroup>();
@@ -247,24 +266,20 @@ class RequestScope {
   private skippedProfiles = 0;
 
   constructor(
-    private readonly request: ExportProfilesServiceRequest,
+    private readonly view: RequestView,
     private readonly settings: ScopeSettings,
   ) {
-    const dictionary = request.dictionary;
-    this.strings = dictionary?.stringTable ?? EMPTY;
-    this.mappings = dictionary?.mappingTable ?? EMPTY;
-    this.locations = dictionary?.locationTable ?? EMPTY;
-    this.functions = dictionary?.functionTable ?? EMPTY;
-    this.stacks = dictionary?.stackTable ?? EMPTY;
-    this.attributes = dictionary?.attributeTable ?? EMPTY;
-    this.mappingFileIds = new Array(this.mappings.length);
-    this.locationInfos = new Array(this.locations.length);
-    this.stackInfos = new Array(this.stacks.length);
-    this.attributeInfos = new Array(this.attributes.length);
+    this.d = view.dictionary;
+    this.strings = this.d.strings;
+    this.mappingFileIds = new Array(this.d.mappingCount);
+    this.locationInfos = new Array(this.d.locationCount);
+    this.stackInfos = new Array(this.d.stackCount);
+    this.attributeInfos = new Array(this.d.attributeCount);
+    this.functionsChecked = new Uint8Array(this.d.functionCount);
   }
 
   run(): Omit<Translation, 'commit'> {
-    const resources = this.request.resourceProfiles ?? EMPTY;
+    const resources = this.view.resources;
     for (let r = 0; r < resources.length; r++) {
       const resource = resources[r];
       const where = `resource_profiles[${r}]`;
@@ -272,18 +287,16 @@ class RequestScope {
         resource.resource?.attributes ?? EMPTY,
         `${where}.resource.attributes`,
       );
-      const scopes = resource.scopeProfiles ?? EMPTY;
-      for (let s = 0; s < scopes.length; s++) {
-        const scopeProfiles = scopes[s];
+      for (let s = 0; s < resource.scopes.length; s++) {
+        const scopeProfiles = resource.scopes[s];
         const scopeWhere = `${where}.scope_profiles[${s}]`;
         const scopeAttributes = this.keyValues(
           scopeProfiles.scope?.attributes ?? EMPTY,
           `${scopeWhere}.scope.attributes`,
         );
         const agentVersion = scopeProfiles.scope?.version || undefined;
-        const profiles = scopeProfiles.profiles ?? EMPTY;
-        for (let p = 0; p < profiles.length; p++) {
-          const profile = profiles[p];
+        for (let p = 0; p < scopeProfiles.profiles.length; p++) {
+          const profile = scopeProfiles.profiles[p];
           const profileWhere = `${scopeWhere}.profiles[${p}]`;
           if (!this.isOnCpuProfile(profile, profileWhere)) {
             this.skippedProfiles++;
@@ -304,11 +317,11 @@ class RequestScope {
 
   // ---- profiles and their context -------------------------------------------------------------------------
 
-  private isOnCpuProfile(profile: Profile, where: string): boolean {
+  private isOnCpuProfile(profile: ProfileView, where: string): boolean {
     const sampleType = profile.sampleType;
     if (!sampleType) return false;
-    const type = stringAt(this.strings, sampleType.typeStrindex ?? 0, `${where}.sample_type.type_strindex`);
-    const unit = stringAt(this.strings, sampleType.unitStrindex ?? 0, `${where}.sample_type.unit_strindex`);
+    const type = stringAt(this.strings, sampleType.typeStrindex, `${where}.sample_type.type_strindex`);
+    const unit = stringAt(this.strings, sampleType.unitStrindex, `${where}.sample_type.unit_strindex`);
     return type.toLowerCase() === ON_CPU_SAMPLE_TYPE && unit.toLowerCase() === ON_CPU_SAMPLE_UNIT;
   }
 
@@ -325,8 +338,8 @@ class RequestScope {
     return result;
   }
 
-  private addProfileAttributes(attributes: Map<string, string>, profile: Profile, where: string): void {
-    const indices = profile.attributeIndices ?? EMPTY;
+  private addProfileAttributes(attributes: Map<string, string>, profile: ProfileView, where: string): void {
+    const indices = profile.attributeIndices;
     for (let i = 0; i < indices.length; i++) {
       const info = this.attribute(indices[i], `${where}.attribute_indices[${i}]`);
       attributes.set(info.key, info.value);
@@ -336,14 +349,14 @@ class RequestScope {
   private eventContext(
     attributes: Map<string, string>,
     agentVersion: string | undefined,
-    profile: Profile,
+    profile: ProfileView,
   ): EventContext {
     const peer = this.settings.peer;
     const hostIp = attributes.get(Attr.hostIp) || peer.hostIp;
     const hostName = attributes.get(Attr.hostName) || peer.hostName;
     const projectText = attributes.get(Attr.projectId);
     const project = projectText ? Number(projectText) : NaN;
-    const profileNanos = profile.timeUnixNano ?? 0;
+    const hasTime = profile.timeLo !== 0 || profile.timeHi !== 0;
     return {
       index: this.contextCount++,
       hostId: attributes.get(Attr.hostId) || peer.hostId || hostName || hostIp || UNKNOWN_HOST,
@@ -358,7 +371,7 @@ class RequestScope {
       projectId: Number.isSafeInteger(project) && project >= 0 ? project : this.settings.defaultProjectId,
       agentVersion,
       osKernel: attributes.get(Attr.osKernel) || attributes.get(Attr.osVersion) || undefined,
-      profileSecond: isZero(profileNanos) ? this.settings.now : nanosToSeconds(profileNanos),
+      profileSecond: hasTime ? nanosHalvesToSeconds(profile.timeLo, profile.timeHi) : this.settings.now,
     };
   }
 
@@ -388,79 +401,66 @@ class RequestScope {
 
   // ---- samples → event groups -----------------------------------------------------------------------------
 
-  private addSamples(profile: Profile, context: EventContext, where: string): void {
-    const samples = profile.samples ?? EMPTY;
+  private addSamples(profile: ProfileView, context: EventContext, where: string): void {
     // A number key (context, stack, thread-name attribute) avoids building a string per sample; it is exact
     // as long as the product of the three ranges stays below 2^53.
-    const stackSpan = this.stacks.length;
-    const attributeSpan = this.attributes.length + 1;
+    const stackSpan = this.d.stackCount;
+    const attributeSpan = this.d.attributeCount + 1;
     const numericKeys = (context.index + 1) * stackSpan * attributeSpan < Number.MAX_SAFE_INTEGER;
-    for (let i = 0; i < samples.length; i++) {
-      const sample = samples[i];
-      const stackIndex = sample.stackIndex ?? 0;
+    const pool = profile.attributePool;
+    const attributeStarts = profile.sampleAttributes.start;
+    const attributeEnds = profile.sampleAttributes.end;
+    for (let i = 0; i < profile.sampleCount; i++) {
+      const stackIndex = profile.sampleStack[i];
       const stack = this.stack(stackIndex, where, i);
-      const group = this.groupFor(
-        sample,
-        stack,
-        stackIndex,
-        context,
-        numericKeys,
-        stackSpan,
-        attributeSpan,
-        where,
-        i,
-      );
-      if (group) this.addOccurrences(group, sample, context, where, i);
-    }
-  }
-
-  private groupFor(
-    sample: Sample,
-    stack: StackInfo,
-    stackIndex: number,
-    context: EventContext,
-    numericKeys: boolean,
-    stackSpan: number,
-    attributeSpan: number,
-    where: string,
-    sampleIndex: number,
-  ): EventGroup | undefined {
-    const indices = sample.attributeIndices ?? EMPTY;
-    let threadAttribute = 0;
-    let otherRoles = false;
-    for (let a = 0; a < indices.length; a++) {
-      const index = indices[a];
-      const info = this.attribute(index, `${where}.samples[${sampleIndex}].attribute_indices[${a}]`);
-      if (info.role === SampleRole.ThreadName) threadAttribute = index;
-      else if (info.role !== SampleRole.Other) otherRoles = true;
-    }
-    if (!stack.id) return undefined;
-    if (numericKeys && !otherRoles) {
-      const key = (context.index * stackSpan + stackIndex) * attributeSpan + threadAttribute;
-      let group = this.numericGroups.get(key);
-      if (!group) {
-        group = this.newGroup(context, stack, indices);
-        this.numericGroups.set(key, group);
+      let threadAttribute = 0;
+      let otherRoles = false;
+      const start = attributeStarts[i];
+      const end = attributeEnds[i];
+      for (let a = start; a < end; a++) {
+        const index = pool[a];
+        const info =
+          this.attributeInfos[index] ??
+          this.attribute(index, `${where}.samples[${i}].attribute_indices[${a - start}]`);
+        if (info.role === SampleRole.ThreadName) threadAttribute = index;
+        else if (info.role !== SampleRole.Other) otherRoles = true;
       }
-      return group;
+      if (!stack.id) continue;
+      let group: EventGroup | undefined;
+      if (numericKeys && !otherRoles) {
+        const key = (context.index * stackSpan + stackIndex) * attributeSpan + threadAttribute;
+        group = this.numericGroups.get(key);
+        if (!group) {
+          group = this.newGroup(context, stack, pool, start, end);
+          this.numericGroups.set(key, group);
+        }
+      } else {
+        const key = `${context.index}/${stackIndex}/${this.relevantAttributes(pool, start, end).join(',')}`;
+        group = this.textGroups.get(key);
+        if (!group) {
+          group = this.newGroup(context, stack, pool, start, end);
+          this.textGroups.set(key, group);
+        }
+      }
+      this.addOccurrences(group, profile, i, context, where);
     }
-    const key = `${context.index}/${stackIndex}/${this.relevantAttributes(indices).join(',')}`;
-    let group = this.textGroups.get(key);
-    if (!group) {
-      group = this.newGroup(context, stack, indices);
-      this.textGroups.set(key, group);
-    }
-    return group;
   }
 
-  private relevantAttributes(indices: readonly number[]): number[] {
+  private relevantAttributes(pool: readonly number[], start: number, end: number): number[] {
     const relevant: number[] = [];
-    for (const index of indices)
-      if (this.attributeInfos[index]!.role !== SampleRole.Other) relevant.push(index);
+    for (let a = start; a < end; a++) {
+      if (this.attributeInfos[pool[a]]!.role !== SampleRole.Other) relevant.push(pool[a]);
+    }
     return relevant.sort((a, b) => a - b);
   }
 
-  private newGroup(context: EventContext, stack: StackInfo, indices: readonly number[]): EventGroup {
+  private newGroup(
+    context: EventContext,
+    stack: StackInfo,
+    pool: readonly number[],
+    start: number,
+    end: number,
+  ): EventGroup {
     const group: EventGroup = {
       context,
       stackTraceId: stack.id,
@@ -471,8 +471,8 @@ class RequestScope {
       seconds: [],
       counts: [],
     };
-    for (const index of indices) {
-      const info = this.attributeInfos[index]!;
+    for (let a = start; a < end; a++) {
+      const info = this.attributeInfos[pool[a]]!;
       switch (info.role) {
         case SampleRole.ThreadName:
           group.threadName = info.value;
@@ -497,31 +497,35 @@ class RequestScope {
 
   private addOccurrences(
     group: EventGroup,
-    sample: Sample,
+    profile: ProfileView,
+    sample: number,
     context: EventContext,
     where: string,
-    i: number,
   ): void {
-    const timestamps = sample.timestampsUnixNano ?? EMPTY;
-    const values = sample.values ?? EMPTY;
-    if (timestamps.length === 0) {
-      let count = values.length === 0 ? 1 : 0;
-      for (let v = 0; v < values.length; v++) count += this.count(values[v], where, i, v);
+    const valuesStart = profile.sampleValues.start[sample];
+    const valueCount = profile.sampleValues.end[sample] - valuesStart;
+    const timestampsStart = profile.sampleTimestamps.start[sample];
+    const timestampCount = profile.sampleTimestamps.end[sample] - timestampsStart;
+    if (timestampCount === 0) {
+      let count = valueCount === 0 ? 1 : 0;
+      for (let v = 0; v < valueCount; v++) count += this.count(profile, valuesStart + v, where, sample, v);
       this.addCount(group, context.profileSecond, count);
       return;
     }
-    for (let t = 0; t < timestamps.length; t++) {
-      const count = t < values.length ? this.count(values[t], where, i, t) : 1;
-      this.addCount(group, nanosToSeconds(timestamps[t]), count);
+    const lo = profile.timestampLo;
+    const hi = profile.timestampHi;
+    for (let t = 0; t < timestampCount; t++) {
+      const count = t < valueCount ? this.count(profile, valuesStart + t, where, sample, t) : 1;
+      this.addCount(group, nanosHalvesToSeconds(lo[timestampsStart + t], hi[timestampsStart + t]), count);
     }
   }
 
-  private count(value: Int64, where: string, sampleIndex: number, valueIndex: number): number {
-    const count = toSafeNumber(value);
-    if (count === undefined || count < 0) {
+  private count(profile: ProfileView, index: number, where: string, sample: number, value: number): number {
+    const count = profile.values[index];
+    if (!(count >= 0)) {
       throw new InvalidRequestError(
         'bad_value',
-        `${where}.samples[${sampleIndex}].values[${valueIndex}] = ${String(value)} is not a valid sample count`,
+        `${where}.samples[${sample}].values[${value}] is not a valid sample count (negative or beyond 2^53)`,
       );
     }
     return count;
@@ -575,42 +579,36 @@ class RequestScope {
   private attribute(index: number, where: string): AttributeInfo {
     const cached = this.attributeInfos[index];
     if (cached) return cached;
-    const entry = this.attributes[index];
-    if (entry === undefined || !Number.isInteger(index)) {
-      throw missingEntry('attribute_table', this.attributes.length, index, where);
-    }
+    if (!(index >= 0 && index < this.d.attributeCount))
+      throw missingEntry('attribute_table', this.d.attributeCount, index, where);
     const entryWhere = `dictionary.attribute_table[${index}]`;
-    const key = stringAt(this.strings, entry.keyStrindex ?? 0, `${entryWhere}.key_strindex`);
-    const value = anyValueText(entry.value, this.strings, `${entryWhere}.value`);
+    const key = stringAt(this.strings, this.d.attributeKey[index], `${entryWhere}.key_strindex`);
+    const value = anyValueText(this.d.attributeValue[index], this.strings, `${entryWhere}.value`);
     const info: AttributeInfo = { key, value, role: sampleRole(key) };
     this.attributeInfos[index] = info;
     return info;
   }
 
-  private stack(index: number, where: string, sampleIndex: number): StackInfo {
+  private stack(index: number, where: string, sample: number): StackInfo {
     const cached = this.stackInfos[index];
     if (cached) return cached;
-    const stack = this.stacks[index];
-    if (stack === undefined || !Number.isInteger(index)) {
-      throw missingEntry(
-        'stack_table',
-        this.stacks.length,
-        index,
-        `${where}.samples[${sampleIndex}].stack_index`,
-      );
+    if (!(index >= 0 && index < this.d.stackCount)) {
+      throw missingEntry('stack_table', this.d.stackCount, index, `${where}.samples[${sample}].stack_index`);
     }
-    const locationIndices = stack.locationIndices ?? EMPTY;
+    const start = this.d.stackLocations.start[index];
+    const end = this.d.stackLocations.end[index];
+    const indices = this.d.indices;
     const hasher = this.hasher.reset();
-    for (let l = 0; l < locationIndices.length; l++) {
+    for (let l = start; l < end; l++) {
       const location = this.location(
-        locationIndices[l],
-        `dictionary.stack_table[${index}].location_indices[${l}]`,
+        indices[l],
+        `dictionary.stack_table[${index}].location_indices[${l - start}]`,
       );
-      hasher.update(location.hashInput);
+      // The stack trace hash consumes each frame's file ID bytes and its address-or-line in decimal.
+      hasher.update(location.fileId).updateAscii(location.addressOrLine);
     }
-    const id =
-      locationIndices.length === 0 ? '' : Buffer.from(hasher.digestInto(this.digest)).toString('base64url');
-    const info: StackInfo = { id, locationIndices };
+    const id = end === start ? '' : hasher.digestInto(this.digest).toString('base64url');
+    const info: StackInfo = { id, start, end };
     this.stackInfos[index] = info;
     if (id) this.emitStackTrace(info);
     return info;
@@ -621,14 +619,14 @@ class RequestScope {
     if (this.stacksInBatch.has(stack.id)) return;
     this.stacksInBatch.add(stack.id);
     if (this.settings.stored.stackTraces.get(stack.id)) return;
-    const count = stack.locationIndices.length;
+    const count = stack.end - stack.start;
     const frameIds = new Array<string>(count);
     const frameTypes = new Array<FrameTypeValue>(count);
     for (let l = 0; l < count; l++) {
-      const location = this.locationInfos[stack.locationIndices[l]]!;
+      const location = this.locationInfos[this.d.indices[stack.start + l]]!;
       frameIds[l] = this.frameId(location);
       frameTypes[l] = location.frameType;
-      if (location.symbols) this.emitFrameSymbols(location);
+      if (location.symbolized) this.emitFrameSymbols(location);
     }
     const trace: StackTrace = { id: stack.id, frameIds, frameTypes };
     this.batch.stackTraces.push(trace);
@@ -639,14 +637,14 @@ class RequestScope {
     if (this.framesInBatch.has(frameId)) return;
     this.framesInBatch.add(frameId);
     if (this.settings.stored.stackFrames.get(frameId)) return;
-    this.batch.stackFrames.push({ frameId, ...location.symbols! });
+    this.batch.stackFrames.push({ frameId, ...this.symbols(location) });
   }
 
   private frameId(location: LocationInfo): string {
     if (location.frameId === undefined) {
       const bytes = Buffer.allocUnsafe(FILE_ID_BYTES + 8);
       bytes.set(location.fileId, 0);
-      bytes.writeBigUInt64BE(BigInt.asUintN(64, location.addressOrLine), FILE_ID_BYTES);
+      bytes.writeBigUInt64BE(BigInt(location.addressOrLine), FILE_ID_BYTES);
       location.frameId = bytes.toString('base64url');
     }
     return location.frameId;
@@ -655,85 +653,83 @@ class RequestScope {
   private location(index: number, where: string): LocationInfo {
     const cached = this.locationInfos[index];
     if (cached) return cached;
-    const location = this.locations[index];
-    if (location === undefined || !Number.isInteger(index)) {
-      throw missingEntry('location_table', this.locations.length, index, where);
-    }
+    const d = this.d;
+    if (!(index >= 0 && index < d.locationCount))
+      throw missingEntry('location_table', d.locationCount, index, where);
     const locationWhere = `dictionary.location_table[${index}]`;
-    const lines = location.lines ?? EMPTY;
-    const functions = lines.map((line, i) =>
-      this.function(line.functionIndex ?? 0, `${locationWhere}.lines[${i}].function_index`),
-    );
-    const mappingIndex = location.mappingIndex ?? 0;
-    const mappedFileId = this.mappingFileId(mappingIndex, `${locationWhere}.mapping_index`);
-    const frameType = this.frameType(location, mappedFileId !== null, lines.length > 0, locationWhere);
+    const linesStart = d.locationLines.start[index];
+    const linesEnd = d.locationLines.end[index];
+    let symbolized = false;
+    for (let l = linesStart; l < linesEnd; l++) {
+      const fn = d.lineFunction[l];
+      this.checkFunction(fn, `${locationWhere}.lines[${l - linesStart}].function_index`);
+      if (this.strings[d.functionName[fn]] !== '' || this.strings[d.functionFilename[fn]] !== '')
+        symbolized = true;
+    }
+    const mappedFileId = this.mappingFileId(d.locationMapping[index], `${locationWhere}.mapping_index`);
+    const frameType = this.frameType(index, mappedFileId !== null, linesEnd > linesStart, locationWhere);
 
-    let addressOrLine = 0n;
-    if (!isZero(location.address)) addressOrLine = toUint64(location.address);
-    else if (lines.length > 0) addressOrLine = toUint64(lines[lines.length - 1].line);
-
-    const fileId = mappedFileId ?? this.syntheticFileId(location, functions);
-    const digits = Buffer.from(addressOrLine.toString(10), 'latin1');
-    const hashInput = new Uint8Array(FILE_ID_BYTES + digits.length);
-    hashInput.set(fileId, 0);
-    hashInput.set(digits, FILE_ID_BYTES);
+    let addressOrLine = '0';
+    const addressLo = d.locationAddressLo[index];
+    const addressHi = d.locationAddressHi[index];
+    if (addressLo !== 0 || addressHi !== 0) addressOrLine = uint64Decimal(addressLo, addressHi);
+    else if (linesEnd > linesStart) {
+      addressOrLine = uint64Decimal(d.lineNumberLo[linesEnd - 1], d.lineNumberHi[linesEnd - 1]);
+    }
 
     const info: LocationInfo = {
-      fileId,
+      fileId: mappedFileId ?? this.syntheticFileId(linesStart, linesEnd),
       addressOrLine,
       frameType,
-      hashInput,
       frameId: undefined,
-      symbols: this.symbols(location, functions, frameType),
+      linesStart,
+      linesEnd,
+      symbolized,
     };
     this.locationInfos[index] = info;
     return info;
   }
 
-  private function(index: number, where: string): { name: string; fileName: string; startLine: bigint } {
-    const entry = this.functions[index];
-    if (entry === undefined || !Number.isInteger(index)) {
-      throw missingEntry('function_table', this.functions.length, index, where);
-    }
+  /** Checks a function index and the string indices of its entry, once per function per request. */
+  private checkFunction(index: number, where: string): void {
+    const d = this.d;
+    if (this.functionsChecked[index] === 1) return;
+    if (!(index >= 0 && index < d.functionCount))
+      throw missingEntry('function_table', d.functionCount, index, where);
     const functionWhere = `dictionary.function_table[${index}]`;
-    return {
-      name: stringAt(this.strings, entry.nameStrindex ?? 0, `${functionWhere}.name_strindex`),
-      fileName: stringAt(this.strings, entry.filenameStrindex ?? 0, `${functionWhere}.filename_strindex`),
-      startLine: toUint64(entry.startLine),
-    };
+    stringAt(this.strings, d.functionName[index], `${functionWhere}.name_strindex`);
+    stringAt(this.strings, d.functionFilename[index], `${functionWhere}.filename_strindex`);
+    this.functionsChecked[index] = 1;
   }
 
-  /** Frames the agent resolved itself (interpreters, kernel symbols) keep their names in a frame document. */
-  private symbols(
-    location: Location,
-    functions: readonly { name: string; fileName: string; startLine: bigint }[],
-    frameType: FrameTypeValue,
-  ): Omit<StackFrameSymbols, 'frameId'> | undefined {
-    if (!functions.some((f) => f.name !== '' || f.fileName !== '')) return undefined;
-    const lines = location.lines ?? EMPTY;
-    const lineNumbers = lines.map((line) => Number(BigInt.asIntN(32, toUint64(line.line))));
-    return {
-      functionNames: functions.map((f) => f.name),
-      fileNames: functions.map((f) => f.fileName),
-      lineNumbers,
-      // Interpreted frames count the offset in lines from the function's start, when the agent says where that is.
-      functionOffsets: functions.map((f, i) =>
-        !isAddressFrame(frameType) && f.startLine > 0n
-          ? Math.max(0, lineNumbers[i] - Number(f.startLine))
-          : 0,
-      ),
-    };
+  /** The frame document of a frame the agent resolved itself (interpreters, kernel symbols). */
+  private symbols(location: LocationInfo): Omit<StackFrameSymbols, 'frameId'> {
+    const d = this.d;
+    const functionNames: string[] = [];
+    const fileNames: string[] = [];
+    const lineNumbers: number[] = [];
+    const functionOffsets: number[] = [];
+    for (let l = location.linesStart; l < location.linesEnd; l++) {
+      const fn = d.lineFunction[l];
+      functionNames.push(this.strings[d.functionName[fn]]);
+      fileNames.push(this.strings[d.functionFilename[fn]]);
+      const line = d.lineNumber[l];
+      const lineNumber = Number.isSafeInteger(line) ? line : 0;
+      lineNumbers.push(lineNumber);
+      // Interpreted frames count the offset in lines from the function's start, when the agent says where it is.
+      const startLine = d.functionStartLine[fn];
+      functionOffsets.push(
+        !isAddressFrame(location.frameType) && startLine > 0 ? Math.max(0, lineNumber - startLine) : 0,
+      );
+    }
+    return { functionNames, fileNames, lineNumbers, functionOffsets };
   }
 
-  private frameType(
-    location: Location,
-    hasFileId: boolean,
-    hasLines: boolean,
-    where: string,
-  ): FrameTypeValue {
-    const indices = location.attributeIndices ?? EMPTY;
-    for (let a = 0; a < indices.length; a++) {
-      const info = this.attribute(indices[a], `${where}.attribute_indices[${a}]`);
+  private frameType(location: number, hasFileId: boolean, hasLines: boolean, where: string): FrameTypeValue {
+    const start = this.d.locationAttributes.start[location];
+    const end = this.d.locationAttributes.end[location];
+    for (let a = start; a < end; a++) {
+      const info = this.attribute(this.d.indices[a], `${where}.attribute_indices[${a - start}]`);
       if (info.key === Attr.frameType) return frameTypeFromAgentName(info.value) ?? FrameType.Unknown;
     }
     // Senders other than the agent may leave the type out: a mapped address without source lines is native code.
@@ -744,12 +740,12 @@ class RequestScope {
   private mappingFileId(index: number, where: string): Uint8Array | null {
     const cached = this.mappingFileIds[index];
     if (cached !== undefined) return cached;
-    const mapping = this.mappings[index];
-    if (mapping === undefined || !Number.isInteger(index)) {
-      if (index === 0 && this.mappings.length === 0) return null;
-      throw missingEntry('mapping_table', this.mappings.length, index, where);
+    const d = this.d;
+    if (!(index >= 0 && index < d.mappingCount)) {
+      if (index === 0 && d.mappingCount === 0) return null;
+      throw missingEntry('mapping_table', d.mappingCount, index, where);
     }
-    const hex = this.mappingAttribute(mapping, index, Attr.fileId);
+    const hex = this.mappingAttribute(index, Attr.fileId);
     let fileId: Uint8Array | null = null;
     if (hex) {
       if (!/^[0-9a-fA-F]{32}$/.test(hex)) {
@@ -765,12 +761,13 @@ class RequestScope {
     return fileId;
   }
 
-  private mappingAttribute(mapping: Mapping, mappingIndex: number, key: string): string | undefined {
-    const indices = mapping.attributeIndices ?? EMPTY;
-    for (let a = 0; a < indices.length; a++) {
+  private mappingAttribute(mapping: number, key: string): string | undefined {
+    const start = this.d.mappingAttributes.start[mapping];
+    const end = this.d.mappingAttributes.end[mapping];
+    for (let a = start; a < end; a++) {
       const info = this.attribute(
-        indices[a],
-        `dictionary.mapping_table[${mappingIndex}].attribute_indices[${a}]`,
+        this.d.indices[a],
+        `dictionary.mapping_table[${mapping}].attribute_indices[${a - start}]`,
       );
       if (info.key === key) return info.value;
     }
@@ -780,24 +777,42 @@ class RequestScope {
   /**
    * Interpreted frames come without a file: their file ID is XXH64 over each line's function name, file name,
    * line and column (8 bytes big-endian each), used for both halves of the ID — the exporter's rule, so the
-   * same frame gets the same ID whichever path wrote it.
+   * same frame gets the same ID whichever path wrote it. Results are kept by content between requests.
    */
-  private syntheticFileId(
-    location: Location,
-    functions: readonly { name: string; fileName: string }[],
-  ): Uint8Array {
-    const lines = location.lines ?? EMPTY;
+  private syntheticFileId(linesStart: number, linesEnd: number): Uint8Array {
+    const d = this.d;
+    const cache = this.settings.syntheticFileIds;
+    const singleLine = linesEnd - linesStart === 1;
+    let name = '';
+    let file = '';
+    let position = 0;
+    if (singleLine) {
+      // The common case (one line per location) is looked up without building a key string.
+      const fn = d.lineFunction[linesStart];
+      name = this.strings[d.functionName[fn]];
+      file = this.strings[d.functionFilename[fn]];
+      position = d.lineNumber[linesStart] * 1_000_003 + d.lineColumn[linesStart];
+      const cached = cache.get(name, file, position);
+      if (cached) return cached;
+    }
     const parts: Buffer[] = [];
-    for (let i = 0; i < lines.length; i++) {
+    for (let l = linesStart; l < linesEnd; l++) {
+      const fn = d.lineFunction[l];
       const numbers = Buffer.allocUnsafe(16);
-      numbers.writeBigUInt64BE(toUint64(lines[i].line), 0);
-      numbers.writeBigUInt64BE(toUint64(lines[i].column), 8);
-      parts.push(Buffer.from(functions[i].name, 'utf8'), Buffer.from(functions[i].fileName, 'utf8'), numbers);
+      numbers.writeUInt32BE(d.lineNumberHi[l], 0);
+      numbers.writeUInt32BE(d.lineNumberLo[l], 4);
+      numbers.writeBigInt64BE(BigInt(Number.isSafeInteger(d.lineColumn[l]) ? d.lineColumn[l] : 0), 8);
+      parts.push(
+        Buffer.from(this.strings[d.functionName[fn]], 'utf8'),
+        Buffer.from(this.strings[d.functionFilename[fn]], 'utf8'),
+        numbers,
+      );
     }
     const hash = xxh64(Buffer.concat(parts));
     const fileId = Buffer.allocUnsafe(FILE_ID_BYTES);
     fileId.writeBigUInt64BE(hash, 0);
     fileId.writeBigUInt64BE(hash, 8);
+    if (singleLine && Number.isSafeInteger(position)) cache.set(name, file, position, fileId);
     return fileId;
   }
 
@@ -806,14 +821,10 @@ class RequestScope {
   private addExecutables(): void {
     const { now, stored, executableRefresh } = this.settings;
     const seen = new Set<string>();
-    for (let m = 1; m < this.mappings.length; m++) {
-      const mapping = this.mappings[m];
-      const fileName = stringAt(
-        this.strings,
-        mapping.filenameStrindex ?? 0,
-        `dictionary.mapping_table[${m}].filename_strindex`,
-      );
-      const fileIdBytes = this.mappingFileId(m, `dictionary.mapping_table[${m}]`);
+    for (let m = 1; m < this.d.mappingCount; m++) {
+      const where = `dictionary.mapping_table[${m}]`;
+      const fileName = stringAt(this.strings, this.d.mappingFilename[m], `${where}.filename_strindex`);
+      const fileIdBytes = this.mappingFileId(m, where);
       if (!fileName || !fileIdBytes) continue;
       const fileId = Buffer.from(fileIdBytes).toString('base64url');
       if (seen.has(fileId)) continue;
@@ -821,7 +832,7 @@ class RequestScope {
       const lastWritten = stored.executables.get(fileId);
       if (lastWritten !== undefined && now - lastWritten < executableRefresh) continue;
       const executable: Executable = { fileId, fileName, lastSeen: now };
-      const buildId = this.mappingAttribute(mapping, m, Attr.gnuBuildId);
+      const buildId = this.mappingAttribute(m, Attr.gnuBuildId);
       if (buildId) executable.buildId = buildId;
       this.batch.executables.push(executable);
     }

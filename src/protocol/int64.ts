@@ -44,24 +44,29 @@ export function toSafeNumber(value: Int64 | null | undefined): number | undefine
   return Number.isSafeInteger(result) ? result : undefined;
 }
 
-/**
- * floor(value / 1e9) for an unsigned nanosecond timestamp, exactly and without allocating: the 64 bits are
- * divided in four 16-bit digits so every intermediate stays below 2^53.
- */
+/** floor(value / 1e9) for an unsigned nanosecond timestamp, exactly and without allocating. */
 export function nanosToSeconds(value: Int64): number {
   if (typeof value === 'number') return Math.floor(value / 1e9);
-  const high = value.high >>> 0;
-  const low = value.low >>> 0;
-  const digits = [high >>> 16, high & 0xffff, low >>> 16, low & 0xffff];
-  let remainder = 0;
-  let quotient = 0;
-  for (const digit of digits) {
-    const current = remainder * 65536 + digit;
-    const q = Math.floor(current / 1e9);
-    remainder = current - q * 1e9;
-    quotient = quotient * 65536 + q;
-  }
-  return quotient;
+  return nanosHalvesToSeconds(value.low >>> 0, value.high >>> 0);
+}
+
+/**
+ * floor(nanoseconds / 1e9) for an unsigned 64-bit value given as 32-bit halves: long division by 1e9 over four
+ * 16-bit digits, so every intermediate stays below 2^53 and the result is exact.
+ */
+export function nanosHalvesToSeconds(lo: number, hi: number): number {
+  let current = hi >>> 16;
+  let q = Math.floor(current / 1e9);
+  let quotient = q;
+  current = (current - q * 1e9) * 65536 + (hi & 0xffff);
+  q = Math.floor(current / 1e9);
+  quotient = quotient * 65536 + q;
+  current = (current - q * 1e9) * 65536 + (lo >>> 16);
+  q = Math.floor(current / 1e9);
+  quotient = quotient * 65536 + q;
+  current = (current - q * 1e9) * 65536 + (lo & 0xffff);
+  q = Math.floor(current / 1e9);
+  return quotient * 65536 + q;
 }
 
 /** An unsigned bigint as the two-halves form protobufjs encodes. */

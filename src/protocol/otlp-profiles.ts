@@ -8,6 +8,7 @@ import protobuf from 'protobufjs';
 import { InvalidRequestError } from './errors.ts';
 import type { ExportProfilesServiceRequest, ExportProfilesServiceResponse, WireRevision } from './types.ts';
 import { jsonToMessageObject } from './otlp-json.ts';
+import { ViewDecoder, type RequestView } from './view.ts';
 
 /** The gRPC method the agent calls. */
 export const EXPORT_METHOD_PATH =
@@ -37,7 +38,12 @@ export const schema = {
   request: root.lookupType(`${collectorPackage}.ExportProfilesServiceRequest`),
   response: root.lookupType(`${collectorPackage}.ExportProfilesServiceResponse`),
   previousRequest: root.lookupType('uniprof.previous_revision.ExportProfilesServiceRequest'),
+  anyValue: root.lookupType('opentelemetry.proto.common.v1.AnyValue'),
+  resource: root.lookupType('opentelemetry.proto.resource.v1.Resource'),
+  scope: root.lookupType('opentelemetry.proto.common.v1.InstrumentationScope'),
 };
+
+const VIEW = Symbol('uniprof.requestView');
 
 export interface DecodedRequest {
   request: ExportProfilesServiceRequest;
@@ -52,16 +58,58 @@ export function decodeExportRequest(bytes: Uint8Array): ExportProfilesServiceReq
   return decodeExportRequestWithRevision(bytes).request;
 }
 
-/** Like decodeExportRequest, and also says which wire revision the request was sent in. */
+/**
+ * Like decodeExportRequest, and also says which wire revision the request was sent in.
+ *
+ * The bytes are decoded once into the columnar view the translator reads (see view.ts), which also checks the
+ * whole wire format. The returned object materializes its nested fields with protobufjs only when they are
+ * first read, so the ingest path (decode, then translate) never builds per-sample objects.
+ */
 export function decodeExportRequestWithRevision(bytes: Uint8Array): DecodedRequest {
   const revision = detectWireRevision(bytes);
-  const type = revision === 'previous' ? schema.previousRequest : schema.request;
-  try {
-    const message = type.decode(bytes) as unknown as ExportProfilesServiceRequest;
-    return { request: message, revision };
-  } catch (error) {
-    throw new InvalidRequestError('malformed_protobuf', `malformed protobuf: ${describe(error)}`);
-  }
+  const view = decodeExportRequestView(bytes, revision);
+  return { request: lazyRequest(bytes, view), revision };
+}
+
+/** The columnar decoding of a binary request. Throws InvalidRequestError for malformed bytes. */
+export function decodeExportRequestView(
+  bytes: Uint8Array,
+  revision = detectWireRevision(bytes),
+): RequestView {
+  return new ViewDecoder(bytes, revision, schema).decode();
+}
+
+/**
+ * The columnar view of a request: the one decoded with it when the request came from decodeExportRequest,
+ * otherwise (JSON, requests built in code) made by encoding and decoding it again.
+ */
+export function requestView(request: ExportProfilesServiceRequest): RequestView {
+  const attached = (request as { [VIEW]?: RequestView })[VIEW];
+  if (attached) return attached;
+  return decodeExportRequestView(encodeExportRequest(request), 'current');
+}
+
+function lazyRequest(bytes: Uint8Array, view: RequestView): ExportProfilesServiceRequest {
+  let decoded: ExportProfilesServiceRequest | undefined;
+  const full = (): ExportProfilesServiceRequest => {
+    if (!decoded) {
+      const type = view.revision === 'previous' ? schema.previousRequest : schema.request;
+      try {
+        decoded = type.decode(bytes) as unknown as ExportProfilesServiceRequest;
+      } catch (error) {
+        throw new InvalidRequestError('malformed_protobuf', `malformed protobuf: ${describe(error)}`);
+      }
+    }
+    return decoded;
+  };
+  const request = {} as ExportProfilesServiceRequest;
+  Object.defineProperty(request, VIEW, { value: view, enumerable: false });
+  Object.defineProperty(request, 'resourceProfiles', {
+    get: () => full().resourceProfiles,
+    enumerable: true,
+  });
+  Object.defineProperty(request, 'dictionary', { get: () => full().dictionary, enumerable: true });
+  return request;
 }
 
 /**

@@ -1,0 +1,571 @@
+/**
+ * A columnar decoding of ExportProfilesServiceRequest for the ingest hot path. Instead of one object per
+ * sample, location, line and timestamp (what a generic decoder builds), every repeated field becomes flat
+ * number arrays indexed by entry, so decoding allocates per table rather than per entry. The small, rarely
+ * repeated parts (resources, scopes, attribute values) are decoded with protobufjs.
+ *
+ * Index fields are not checked here (the translator checks every one it follows); the wire format is: a
+ * truncated, mistyped or otherwise malformed message throws InvalidRequestError.
+ */
+import type protobuf from 'protobufjs';
+import type { AnyValue, InstrumentationScope, Resource, WireRevision } from './types.ts';
+import { WireCursor, WireType } from './wire.ts';
+
+/** Entries of one kind: `start[i]..end[i]` is entry i's range in a shared pool array. */
+export interface Ranges {
+  start: number[];
+  end: number[];
+}
+
+export interface DictionaryView {
+  strings: string[];
+  attributeKey: number[];
+  attributeValue: (AnyValue | null)[];
+  mappingFilename: number[];
+  mappingAttributes: Ranges;
+  locationMapping: number[];
+  /** Address halves (unsigned 32-bit each). */
+  locationAddressLo: number[];
+  locationAddressHi: number[];
+  locationLines: Ranges;
+  locationAttributes: Ranges;
+  lineFunction: number[];
+  /** Line and column numbers; NaN where the value does not fit a safe integer. */
+  lineNumber: number[];
+  lineColumn: number[];
+  /** The line number's raw halves, for address-or-line values of frames without an address. */
+  lineNumberLo: number[];
+  lineNumberHi: number[];
+  functionName: number[];
+  functionFilename: number[];
+  functionStartLine: number[];
+  stackLocations: Ranges;
+  /** Shared pool of all index lists above (attribute indices, location indices). */
+  indices: number[];
+  mappingCount: number;
+  locationCount: number;
+  functionCount: number;
+  stackCount: number;
+  attributeCount: number;
+}
+
+export interface ValueTypeView {
+  typeStrindex: number;
+  unitStrindex: number;
+}
+
+export interface ProfileView {
+  sampleType: ValueTypeView | null;
+  periodType: ValueTypeView | null;
+  period: number;
+  timeLo: number;
+  timeHi: number;
+  attributeIndices: number[];
+  sampleCount: number;
+  sampleStack: number[];
+  sampleAttributes: Ranges;
+  sampleTimestamps: Ranges;
+  sampleValues: Ranges;
+  /** Pools for the sample ranges: attribute indices, timestamp halves, values (NaN when not a safe integer). */
+  attributePool: number[];
+  timestampLo: number[];
+  timestampHi: number[];
+  values: number[];
+}
+
+export interface ScopeProfilesView {
+  scope: InstrumentationScope | null;
+  profiles: ProfileView[];
+}
+
+export interface ResourceProfilesView {
+  resource: Resource | null;
+  scopes: ScopeProfilesView[];
+}
+
+export interface RequestView {
+  revision: WireRevision;
+  dictionary: DictionaryView;
+  resources: ResourceProfilesView[];
+}
+
+export interface SubmessageTypes {
+  anyValue: protobuf.Type;
+  resource: protobuf.Type;
+  scope: protobuf.Type;
+}
+
+function ranges(): Ranges {
+  return { start: [], end: [] };
+}
+
+function emptyDictionary(): DictionaryView {
+  return {
+    strings: [],
+    attributeKey: [],
+    attributeValue: [],
+    mappingFilename: [],
+    mappingAttributes: ranges(),
+    locationMapping: [],
+    locationAddressLo: [],
+    locationAddressHi: [],
+    locationLines: ranges(),
+    locationAttributes: ranges(),
+    lineFunction: [],
+    lineNumber: [],
+    lineColumn: [],
+    lineNumberLo: [],
+    lineNumberHi: [],
+    functionName: [],
+    functionFilename: [],
+    functionStartLine: [],
+    stackLocations: ranges(),
+    indices: [],
+    mappingCount: 0,
+    locationCount: 0,
+    functionCount: 0,
+    stackCount: 0,
+    attributeCount: 0,
+  };
+}
+
+/** Sample field numbers per wire revision (the previous revision numbered them differently). */
+const SAMPLE_FIELDS: Record<WireRevision, { attributes: number; link: number; values: number }> = {
+  current: { attributes: 2, link: 3, values: 4 },
+  previous: { attributes: 3, link: 4, values: 2 },
+};
+
+export class ViewDecoder {
+  private readonly cursor: WireCursor;
+  private readonly buffer: Buffer;
+  private readonly dictionary = emptyDictionary();
+  private readonly sampleFields: { attributes: number; link: number; values: number };
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly revision: WireRevision,
+    private readonly types: SubmessageTypes,
+  ) {
+    this.cursor = new WireCursor(bytes);
+    this.buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.sampleFields = SAMPLE_FIELDS[revision];
+  }
+
+  decode(): RequestView {
+    const c = this.cursor;
+    const end = this.bytes.length;
+    const resources: ResourceProfilesView[] = [];
+    while (c.pos < end) {
+      const tag = c.varint32(end);
+      const field = tag >>> 3;
+      const wireType = tag & 7;
+      if (field === 1 && wireType === WireType.Len) resources.push(this.resourceProfiles(c.delimited(end)));
+      else if (field === 2 && wireType === WireType.Len) this.dictionaryMessage(c.delimited(end));
+      else this.other(field, wireType, end, [1, 2]);
+    }
+    const d = this.dictionary;
+    d.mappingCount = d.mappingFilename.length;
+    d.locationCount = d.locationMapping.length;
+    d.functionCount = d.functionName.length;
+    d.stackCount = d.stackLocations.start.length;
+    d.attributeCount = d.attributeKey.length;
+    return { revision: this.revision, dictionary: d, resources };
+  }
+
+  /** Skips an unknown field; a known field with the wrong wire type is malformed. */
+  private other(field: number, wireType: number, end: number, known: readonly number[]): void {
+    if (known.includes(field)) this.cursor.fail(`field ${field} has unexpected wire type ${wireType}`);
+    this.cursor.skip(wireType, end, field);
+  }
+
+  private resourceProfiles(end: number): ResourceProfilesView {
+    const c = this.cursor;
+    const view: ResourceProfilesView = { resource: null, scopes: [] };
+    while (c.pos < end) {
+      const tag = c.varint32(end);
+      const field = tag >>> 3;
+      const wireType = tag & 7;
+      if (field === 1 && wireType === WireType.Len)
+        view.resource = this.submessage<Resource>(this.types.resource, end);
+      else if (field === 2 && wireType === WireType.Len)
+        view.scopes.push(this.scopeProfiles(c.delimited(end)));
+      else this.other(field, wireType, end, [1, 2]);
+    }
+    return view;
+  }
+
+  private scopeProfiles(end: number): ScopeProfilesView {
+    const c = this.cursor;
+    const view: ScopeProfilesView = { scope: null, profiles: [] };
+    while (c.pos < end) {
+      const tag = c.varint32(end);
+      const field = tag >>> 3;
+      const wireType = tag & 7;
+      if (field === 1 && wireType === WireType.Len)
+        view.scope = this.submessage<InstrumentationScope>(this.types.scope, end);
+      else if (field === 2 && wireType === WireType.Len) view.profiles.push(this.profile(c.delimited(end)));
+      else this.other(field, wireType, end, [1, 2]);
+    }
+    return view;
+  }
+
+  /** A small message decoded by protobufjs; its errors become malformed-protobuf errors. */
+  private submessage<T>(type: protobuf.Type, end: number): T {
+    const c = this.cursor;
+    const stop = c.delimited(end);
+    const start = c.pos;
+    c.pos = stop;
+    try {
+      return type.decode(this.bytes.subarray(start, stop)) as unknown as T;
+    } catch (error) {
+      c.pos = start;
+      return c.fail(`in ${type.name}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  private profile(end: number): ProfileView {
+    const c = this.cursor;
+    const view: ProfileView = {
+      sampleType: null,
+      periodType: null,
+      period: 0,
+      timeLo: 0,
+      timeHi: 0,
+      attributeIndices: [],
+      sampleCount: 0,
+      sampleStack: [],
+      sampleAttributes: ranges(),
+      sampleTimestamps: ranges(),
+      sampleValues: ranges(),
+      attributePool: [],
+      timestampLo: [],
+      timestampHi: [],
+      values: [],
+    };
+    while (c.pos < end) {
+      const tag = c.varint32(end);
+      const field = tag >>> 3;
+      const wireType = tag & 7;
+      switch (field) {
+        case 1:
+          if (wireType !== WireType.Len) this.other(field, wireType, end, [field]);
+          view.sampleType = this.valueType(c.delimited(end));
+          break;
+        case 2:
+          if (wireType !== WireType.Len) this.other(field, wireType, end, [field]);
+          this.sample(c.delimited(end), view);
+          break;
+        case 3:
+          if (wireType !== WireType.I64) this.other(field, wireType, end, [field]);
+          c.fixed64(end);
+          view.timeLo = c.lo;
+          view.timeHi = c.hi;
+          break;
+        case 5:
+          if (wireType !== WireType.Len) this.other(field, wireType, end, [field]);
+          view.periodType = this.valueType(c.delimited(end));
+          break;
+        case 6:
+          if (wireType !== WireType.Varint) this.other(field, wireType, end, [field]);
+          c.varint64(end);
+          view.period = c.signedNumber();
+          break;
+        case 11:
+          this.int32List(wireType, end, view.attributeIndices, field);
+          break;
+        default:
+          c.skip(wireType, end, field);
+      }
+    }
+    return view;
+  }
+
+  private valueType(end: number): ValueTypeView {
+    const c = this.cursor;
+    const view: ValueTypeView = { typeStrindex: 0, unitStrindex: 0 };
+    while (c.pos < end) {
+      const tag = c.varint32(end);
+      const field = tag >>> 3;
+      const wireType = tag & 7;
+      if (field === 1 && wireType === WireType.Varint) view.typeStrindex = c.varint32(end);
+      else if (field === 2 && wireType === WireType.Varint) view.unitStrindex = c.varint32(end);
+      else this.other(field, wireType, end, [1, 2]);
+    }
+    return view;
+  }
+
+  private sample(end: number, view: ProfileView): void {
+    const c = this.cursor;
+    const fields = this.sampleFields;
+    let stack = 0;
+    const attributesStart = view.attributePool.length;
+    const timestampsStart = view.timestampLo.length;
+    const valuesStart = view.values.length;
+    while (c.pos < end) {
+      const tag = c.varint32(end);
+      const field = tag >>> 3;
+      const wireType = tag & 7;
+      if (field === 1) {
+        if (wireType !== WireType.Varint) this.other(field, wireType, end, [field]);
+        stack = c.varint32(end);
+      } else if (field === fields.attributes) {
+        this.int32List(wireType, end, view.attributePool, field);
+      } else if (field === fields.values) {
+        this.int64List(wireType, end, view.values, field);
+      } else if (field === 5) {
+        this.fixed64List(wireType, end, view.timestampLo, view.timestampHi, field);
+      } else if (field === fields.link) {
+        if (wireType !== WireType.Varint) this.other(field, wireType, end, [field]);
+        c.varint32(end);
+      } else {
+        c.skip(wireType, end, field);
+      }
+    }
+    view.sampleStack.push(stack);
+    view.sampleAttributes.start.push(attributesStart);
+    view.sampleAttributes.end.push(view.attributePool.length);
+    view.sampleTimestamps.start.push(timestampsStart);
+    view.sampleTimestamps.end.push(view.timestampLo.length);
+    view.sampleValues.start.push(valuesStart);
+    view.sampleValues.end.push(view.values.length);
+    view.sampleCount++;
+  }
+
+  /** A repeated int32 field, packed or not, appended to `out`. */
+  private int32List(wireType: number, end: number, out: number[], field: number): void {
+    const c = this.cursor;
+    if (wireType === WireType.Len) {
+      const stop = c.delimited(end);
+      while (c.pos < stop) out.push(c.varint32(stop));
+    } else if (wireType === WireType.Varint) {
+      out.push(c.varint32(end));
+    } else {
+      this.other(field, wireType, end, [field]);
+    }
+  }
+
+  private int64List(wireType: number, end: number, out: number[], field: number): void {
+    const c = this.cursor;
+    if (wireType === WireType.Len) {
+      const stop = c.delimited(end);
+      while (c.pos < stop) {
+        c.varint64(stop);
+        out.push(c.signedNumber());
+      }
+    } else if (wireType === WireType.Varint) {
+      c.varint64(end);
+      out.push(c.signedNumber());
+    } else {
+      this.other(field, wireType, end, [field]);
+    }
+  }
+
+  private fixed64List(wireType: number, end: number, lo: number[], hi: number[], field: number): void {
+    const c = this.cursor;
+    if (wireType === WireType.Len) {
+      const stop = c.delimited(end);
+      if ((stop - c.pos) % 8 !== 0) c.fail(`packed fixed64 field ${field} is not a multiple of 8 bytes`);
+      while (c.pos < stop) {
+        c.fixed64(stop);
+        lo.push(c.lo);
+        hi.push(c.hi);
+      }
+    } else if (wireType === WireType.I64) {
+      c.fixed64(end);
+      lo.push(c.lo);
+      hi.push(c.hi);
+    } else {
+      this.other(field, wireType, end, [field]);
+    }
+  }
+
+  // ---- dictionary -----------------------------------------------------------------------------------------
+
+  private dictionaryMessage(end: number): void {
+    const c = this.cursor;
+    while (c.pos < end) {
+      const tag = c.varint32(end);
+      const field = tag >>> 3;
+      const wireType = tag & 7;
+      if (wireType !== WireType.Len) {
+        this.other(field, wireType, end, [1, 2, 3, 4, 5, 6, 7]);
+        continue;
+      }
+      const stop = c.delimited(end);
+      switch (field) {
+        case 1:
+          this.mapping(stop);
+          break;
+        case 2:
+          this.location(stop);
+          break;
+        case 3:
+          this.function(stop);
+          break;
+        case 5:
+          this.dictionary.strings.push(this.buffer.toString('utf8', c.pos, stop));
+          c.pos = stop;
+          break;
+        case 6:
+          this.attribute(stop);
+          break;
+        case 7:
+          this.stack(stop);
+          break;
+        default:
+          c.pos = stop;
+      }
+    }
+  }
+
+  private mapping(end: number): void {
+    const c = this.cursor;
+    const d = this.dictionary;
+    let filename = 0;
+    const attributesStart = d.indices.length;
+    while (c.pos < end) {
+      const tag = c.varint32(end);
+      const field = tag >>> 3;
+      const wireType = tag & 7;
+      if (field === 4) {
+        if (wireType !== WireType.Varint) this.other(field, wireType, end, [field]);
+        filename = c.varint32(end);
+      } else if (field === 5) {
+        this.int32List(wireType, end, d.indices, field);
+      } else if (field <= 3 && wireType !== WireType.Varint) {
+        this.other(field, wireType, end, [field]);
+      } else {
+        c.skip(wireType, end, field);
+      }
+    }
+    d.mappingFilename.push(filename);
+    d.mappingAttributes.start.push(attributesStart);
+    d.mappingAttributes.end.push(d.indices.length);
+  }
+
+  private location(end: number): void {
+    const c = this.cursor;
+    const d = this.dictionary;
+    let mapping = 0;
+    let addressLo = 0;
+    let addressHi = 0;
+    const linesStart = d.lineFunction.length;
+    const attributesStart = d.indices.length;
+    while (c.pos < end) {
+      const tag = c.varint32(end);
+      const field = tag >>> 3;
+      const wireType = tag & 7;
+      if (field === 1) {
+        if (wireType !== WireType.Varint) this.other(field, wireType, end, [field]);
+        mapping = c.varint32(end);
+      } else if (field === 2) {
+        if (wireType !== WireType.Varint) this.other(field, wireType, end, [field]);
+        c.varint64(end);
+        addressLo = c.lo;
+        addressHi = c.hi;
+      } else if (field === 3) {
+        if (wireType !== WireType.Len) this.other(field, wireType, end, [field]);
+        this.line(c.delimited(end));
+      } else if (field === 4) {
+        this.int32List(wireType, end, d.indices, field);
+      } else {
+        c.skip(wireType, end, field);
+      }
+    }
+    d.locationMapping.push(mapping);
+    d.locationAddressLo.push(addressLo);
+    d.locationAddressHi.push(addressHi);
+    d.locationLines.start.push(linesStart);
+    d.locationLines.end.push(d.lineFunction.length);
+    d.locationAttributes.start.push(attributesStart);
+    d.locationAttributes.end.push(d.indices.length);
+  }
+
+  private line(end: number): void {
+    const c = this.cursor;
+    const d = this.dictionary;
+    let fn = 0;
+    let line = 0;
+    let lineLo = 0;
+    let lineHi = 0;
+    let column = 0;
+    while (c.pos < end) {
+      const tag = c.varint32(end);
+      const field = tag >>> 3;
+      const wireType = tag & 7;
+      if (field >= 1 && field <= 3 && wireType !== WireType.Varint) this.other(field, wireType, end, [field]);
+      if (field === 1) fn = c.varint32(end);
+      else if (field === 2) {
+        c.varint64(end);
+        lineLo = c.lo;
+        lineHi = c.hi;
+        line = c.signedNumber();
+      } else if (field === 3) {
+        c.varint64(end);
+        column = c.signedNumber();
+      } else c.skip(wireType, end, field);
+    }
+    d.lineFunction.push(fn);
+    d.lineNumber.push(line);
+    d.lineNumberLo.push(lineLo);
+    d.lineNumberHi.push(lineHi);
+    d.lineColumn.push(column);
+  }
+
+  private function(end: number): void {
+    const c = this.cursor;
+    const d = this.dictionary;
+    let name = 0;
+    let filename = 0;
+    let startLine = 0;
+    while (c.pos < end) {
+      const tag = c.varint32(end);
+      const field = tag >>> 3;
+      const wireType = tag & 7;
+      if (field >= 1 && field <= 4 && wireType !== WireType.Varint) this.other(field, wireType, end, [field]);
+      if (field === 1) name = c.varint32(end);
+      else if (field === 3) filename = c.varint32(end);
+      else if (field === 4) {
+        c.varint64(end);
+        startLine = c.signedNumber();
+      } else c.skip(wireType, end, field);
+    }
+    d.functionName.push(name);
+    d.functionFilename.push(filename);
+    d.functionStartLine.push(startLine);
+  }
+
+  private attribute(end: number): void {
+    const c = this.cursor;
+    const d = this.dictionary;
+    let key = 0;
+    let value: AnyValue | null = null;
+    while (c.pos < end) {
+      const tag = c.varint32(end);
+      const field = tag >>> 3;
+      const wireType = tag & 7;
+      if (field === 1 && wireType === WireType.Varint) key = c.varint32(end);
+      else if (field === 2 && wireType === WireType.Len)
+        value = this.submessage<AnyValue>(this.types.anyValue, end);
+      else if (field === 3 && wireType === WireType.Varint) c.varint32(end);
+      else this.other(field, wireType, end, [1, 2, 3]);
+    }
+    d.attributeKey.push(key);
+    d.attributeValue.push(value);
+  }
+
+  private stack(end: number): void {
+    const c = this.cursor;
+    const d = this.dictionary;
+    const start = d.indices.length;
+    while (c.pos < end) {
+      const tag = c.varint32(end);
+      const field = tag >>> 3;
+      const wireType = tag & 7;
+      if (field === 1) this.int32List(wireType, end, d.indices, field);
+      else c.skip(wireType, end, field);
+    }
+    d.stackLocations.start.push(start);
+    d.stackLocations.end.push(d.indices.length);
+  }
+}
