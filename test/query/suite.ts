@@ -1,0 +1,169 @@
+/** The query layer's behaviour over any store: the same assertions run on the embedded store and Elasticsearch. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { FrameType } from '../../src/model/index.ts';
+import {
+  ProfilingQueries,
+  parseFilter,
+  type CompactFlamegraph,
+  DEFAULT_IMPACT_FACTORS,
+} from '../../src/query/index.ts';
+import type { StoreReader } from '../../src/store/store.ts';
+import { EVENTS, LABELS, STACKS, T0, expectedCount } from './fixture.ts';
+
+export interface OpenedStore {
+  store: StoreReader;
+  close(): Promise<void>;
+}
+
+const RANGE = { from: T0, to: T0 + 120 };
+
+/** Total of the node reached by following labels from the root, or undefined if there is none. */
+function nodeAt(graph: CompactFlamegraph, path: string[]): number | undefined {
+  let node = 0;
+  for (const label of path) {
+    let next = -1;
+    for (let i = node + 1; i < graph.size; i++) {
+      if (graph.nodes.parent[i] === node && graph.frames.label[graph.nodes.frame[i]] === label) next = i;
+    }
+    if (next < 0) return undefined;
+    node = next;
+  }
+  return node;
+}
+
+function countOf(...ids: string[]): number {
+  return EVENTS.filter((e) => ids.includes(e.stackTraceId) && e.timestamp < RANGE.to).reduce(
+    (s, e) => s + e.count,
+    0,
+  );
+}
+
+export function queryLayerSuite(name: string, open: () => Promise<OpenedStore>): void {
+  describe(`query layer over ${name}`, () => {
+    let opened: OpenedStore;
+    let queries: ProfilingQueries;
+    before(async () => {
+      opened = await open();
+      queries = new ProfilingQueries(opened.store);
+    });
+    after(() => opened?.close());
+
+    it('builds a flamegraph whose root and nodes hold the event counts, inline frames expanded', async () => {
+      const graph = await queries.flamegraph({ ...RANGE, samplingLevel: 0 });
+      assert.equal(graph.sampling.samplingLevel, 0);
+      assert.equal(graph.nodes.total[0], expectedCount(RANGE.from, RANGE.to));
+      const { main, request, inlined, libc, syscall } = LABELS;
+      assert.equal(
+        graph.nodes.total[nodeAt(graph, [main])!],
+        countOf(STACKS.s1.id, STACKS.s2.id, STACKS.s3.id),
+      );
+      assert.equal(graph.nodes.total[nodeAt(graph, [main, request])!], countOf(STACKS.s1.id, STACKS.s2.id));
+      assert.equal(graph.nodes.self[nodeAt(graph, [main, request])!], countOf(STACKS.s2.id));
+      const inlineNode = nodeAt(graph, [main, request, inlined])!;
+      assert.equal(graph.frames.inline[graph.nodes.frame[inlineNode]], true);
+      assert.equal(graph.nodes.self[nodeAt(graph, [main, request, inlined, libc])!], countOf(STACKS.s1.id));
+      const unsymbolized = nodeAt(graph, [main, libc])!;
+      assert.equal(graph.frames.symbolized[graph.nodes.frame[unsymbolized]], false);
+      assert.equal(graph.nodes.self[nodeAt(graph, [main, libc, syscall])!], countOf(STACKS.s3.id));
+      // Preorder: each parent comes before its children.
+      graph.nodes.parent.forEach((p, i) => assert.ok(p < i));
+    });
+
+    it('applies filter strings and frame-type filters', async () => {
+      const filter = parseFilter('host:web-1 and not thread:python3');
+      const graph = await queries.flamegraph({ ...RANGE, filter, samplingLevel: 0 });
+      assert.equal(
+        graph.totalCount,
+        expectedCount(RANGE.from, RANGE.to, (e) => e.hostName === 'web-1' && e.threadName !== 'python3'),
+      );
+      const kernelOnly = await queries.flamegraph({
+        ...RANGE,
+        frameTypes: [FrameType.Kernel],
+        samplingLevel: 0,
+      });
+      assert.equal(kernelOnly.totalCount, countOf(STACKS.s3.id));
+      const tagged = await queries.topN(
+        { ...RANGE, filter: parseFilter('tags:(canary)'), samplingLevel: 0 },
+        10,
+      );
+      assert.equal(
+        tagged.total_count,
+        expectedCount(RANGE.from, RANGE.to, (e) => e.tags.includes('canary')),
+      );
+    });
+
+    it('ranks top functions by self count, counting recursion once, with CO2 and cost', async () => {
+      const top = await queries.topN({ ...RANGE, samplingLevel: 0 }, 100);
+      const byLabel = new Map(top.topn.map((f) => [f.label, f]));
+      assert.equal(byLabel.get(LABELS.main)!.total_count, countOf(STACKS.s1.id, STACKS.s2.id, STACKS.s3.id));
+      assert.equal(byLabel.get(LABELS.main)!.self_count, 0);
+      assert.equal(byLabel.get(LABELS.libc)!.total_count, countOf(STACKS.s1.id, STACKS.s3.id));
+      assert.equal(byLabel.get(LABELS.pyHandler)!.self_count, countOf(STACKS.s4.id));
+      for (let i = 1; i < top.topn.length; i++)
+        assert.ok(top.topn[i - 1].self_count >= top.topn[i].self_count);
+      assert.deepEqual(
+        top.topn.map((f) => f.rank),
+        top.topn.map((_, i) => i + 1),
+      );
+      // Independent CO2 estimate: samples/20 Hz core-seconds over 120 s, scaled to a year, × 7 W × PUE × grid.
+      const samples = byLabel.get(LABELS.pyHandler)!.self_count;
+      const annualCoreHours = ((samples / 20) * ((365 * 86400) / 120)) / 3600;
+      const co2 = annualCoreHours * 0.007 * DEFAULT_IMPACT_FACTORS.datacenterPue * 0.000379069;
+      assert.ok(Math.abs(byLabel.get(LABELS.pyHandler)!.self_annual_co2_tons - co2) < 1e-12);
+      assert.ok(
+        Math.abs(byLabel.get(LABELS.pyHandler)!.self_annual_costs_usd - annualCoreHours * 0.0425) < 1e-9,
+      );
+    });
+
+    it('groups stacks by a dimension', async () => {
+      const grouped = await queries.stacks({ ...RANGE, samplingLevel: 0 }, 'host.name', 10, 10);
+      const web2 = grouped.groups.find((g) => g.value === 'web-2')!;
+      assert.equal(
+        web2.count,
+        expectedCount(RANGE.from, RANGE.to, (e) => e.hostName === 'web-2'),
+      );
+      assert.equal(web2.stackCount, 3);
+      const s1 = web2.stacks.find((s) => s.stackTraceId === STACKS.s1.id)!;
+      assert.deepEqual(
+        s1.frames.map((f) => f.label),
+        [LABELS.main, LABELS.request, LABELS.inlined, LABELS.libc],
+      );
+    });
+
+    it('normalises the baseline of a differential view by total samples', async () => {
+      const comparison = { from: T0 + 60, to: T0 + 120, samplingLevel: 0 };
+      const baseline = { from: T0, to: T0 + 60, samplingLevel: 0 };
+      const diff = await queries.diffTopN(comparison, baseline, 100);
+      const nowTotal = expectedCount(T0 + 60, T0 + 120);
+      const beforeTotal = expectedCount(T0, T0 + 60);
+      assert.equal(diff.scale, nowTotal / beforeTotal);
+      const handler = diff.functions.find((f) => f.label === LABELS.pyHandler)!;
+      assert.equal(handler.comparison.self, 0);
+      assert.ok(Math.abs(handler.baseline.self - 11 * (nowTotal / beforeTotal)) < 1e-9);
+      assert.ok(handler.selfDelta < 0);
+      const graph = await queries.diffFlamegraph(comparison, baseline);
+      assert.equal(graph.nodes.total[0], nowTotal);
+      assert.equal(graph.nodes.baselineTotal![0], beforeTotal);
+      assert.equal(graph.baseline!.scale, nowTotal / beforeTotal);
+    });
+
+    it('reads a downsampled level when asked and says so', async () => {
+      const graph = await queries.flamegraph({ ...RANGE, samplingLevel: 1 });
+      assert.equal(graph.sampling.samplingLevel, 1);
+      assert.equal(graph.sampling.scale, 5);
+      assert.equal(graph.totalCount % 5, 0);
+    });
+
+    it('produces the Elasticsearch flamegraph shape', async () => {
+      const es = await queries.elasticFlamegraph({ ...RANGE, samplingLevel: 0 }, 'process.executable.name');
+      assert.equal(es.Size, es.Edges.length);
+      assert.equal(es.FrameType[0], 0x100);
+      assert.equal(es.CountInclusive[0], expectedCount(RANGE.from, RANGE.to));
+      const exeNodes = es.Edges[0].map((i) => es.ExeFilename[i]).sort();
+      assert.deepEqual(exeNodes, ['app', 'python3']);
+      for (const i of es.Edges[0]) assert.equal(es.FrameType[i], 0x101);
+      assert.equal(es.SelfCPU, expectedCount(RANGE.from, RANGE.to));
+    });
+  });
+}
