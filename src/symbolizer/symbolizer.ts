@@ -30,6 +30,7 @@ export interface OpenOptions {
 }
 
 export const DEFAULT_DEBUG_DIRECTORIES = ['/usr/lib/debug'];
+const MAX_DEMANGLE_CACHE = 50_000;
 
 /**
  * One executable or shared object opened for symbolization, with its separate debug file if one is found.
@@ -48,6 +49,7 @@ export class SymbolizedBinary {
   private readonly symbols: SymbolTable;
   private readonly demangleNames: boolean;
   private readonly preferGoTable: boolean;
+  private readonly demangleCache = new Map<string, string>();
 
   private constructor(path: string, options: OpenOptions) {
     this.path = path;
@@ -106,8 +108,19 @@ export class SymbolizedBinary {
   /** The inline chain at an ELF virtual address, innermost first; [] when nothing is known. */
   symbolize(address: number): SymbolizedFrame[] {
     const frames = this.rawFrames(address);
-    if (this.demangleNames) for (const f of frames) f.functionName = demangle(f.functionName);
+    if (this.demangleNames) for (const f of frames) f.functionName = this.demangled(f.functionName);
     return frames;
+  }
+
+  /** Demangling costs microseconds per long C++ name: remember results, within a bound. */
+  private demangled(name: string): string {
+    let result = this.demangleCache.get(name);
+    if (result === undefined) {
+      result = demangle(name);
+      if (this.demangleCache.size >= MAX_DEMANGLE_CACHE) this.demangleCache.clear();
+      this.demangleCache.set(name, result);
+    }
+    return result;
   }
 
   private rawFrames(address: number): SymbolizedFrame[] {

@@ -147,6 +147,17 @@ export const variants = {
       },
     ],
   },
+  /** Large C++ program for the benchmark (not used by the tests). */
+  'cpp-large': {
+    source: 'large.cpp',
+    tools: [GXX],
+    steps: [
+      {
+        tool: 'g++',
+        args: (out) => ['-O2', '-g', '-std=c++20', '-pthread', '-o', `${out}/prog`, `${programDir}large.cpp`],
+      },
+    ],
+  },
   'rust-legacy': rust('legacy'),
   'rust-v0': rust('v0'),
   'go-dwarf': go(''),

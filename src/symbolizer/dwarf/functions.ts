@@ -14,10 +14,17 @@ const MAX_INLINE_DEPTH = 512;
  * subroutine (depth ≥ 1, with its caller node, call file and call line), with address indexes.
  */
 export class FunctionIndex {
-  readonly dieOffsets: number[] = [];
-  readonly parents: number[] = [];
-  readonly callFiles: number[] = [];
-  readonly callLines: number[] = [];
+  // Built as arrays, then kept compact as typed arrays (one entry per function or inlined call).
+  dieOffsets: ArrayLike<number> = [];
+  parents: ArrayLike<number> = [];
+  callFiles: ArrayLike<number> = [];
+  callLines: ArrayLike<number> = [];
+  private readonly building = {
+    dieOffsets: [] as number[],
+    parents: [] as number[],
+    files: [] as number[],
+    lines: [] as number[],
+  };
   readonly subprograms: RangeIndex;
   /** inlines[d] indexes the inlined subroutines at depth d + 1. */
   readonly inlines: RangeIndex[] = [];
@@ -68,16 +75,22 @@ export class FunctionIndex {
         context = childContext;
       }
     }
+    this.dieOffsets = Float64Array.from(this.building.dieOffsets);
+    this.parents = Int32Array.from(this.building.parents);
+    this.callFiles = Uint32Array.from(this.building.files, clampU32);
+    this.callLines = Uint32Array.from(this.building.lines, clampU32);
+    this.building.dieOffsets = this.building.parents = this.building.files = this.building.lines = [];
     this.subprograms = new RangeIndex(subprogramRanges);
     for (const level of inlineRanges) this.inlines.push(new RangeIndex(level ?? []));
   }
 
   private addNode(dieOffset: number, parent: number, callFile: number, callLine: number): number {
-    this.dieOffsets.push(dieOffset);
-    this.parents.push(parent);
-    this.callFiles.push(callFile);
-    this.callLines.push(callLine);
-    return this.dieOffsets.length - 1;
+    const b = this.building;
+    b.dieOffsets.push(dieOffset);
+    b.parents.push(parent);
+    b.files.push(callFile);
+    b.lines.push(callLine);
+    return b.dieOffsets.length - 1;
   }
 
   /** Node indexes from the outermost function to the innermost inlined call containing the address. */
@@ -103,16 +116,13 @@ export class FunctionIndex {
   }
 }
 
-function findChild(level: RangeIndex, address: number, parents: number[], parent: number): number {
+function clampU32(value: number): number {
+  return value < 0 || value > 0xffffffff ? 0 : value;
+}
+
+function findChild(level: RangeIndex, address: number, parents: ArrayLike<number>, parent: number): number {
   // Usually one candidate; overlapping siblings are resolved by requiring the right caller.
-  const found = level.find(address);
-  if (found >= 0 && parents[found] === parent) return found;
-  for (let i = 0; i < level.size; i++) {
-    if (level.lows[i] > address) break;
-    const node = level.payloads[i];
-    if (level.highs[i] > address && parents[node] === parent) return node;
-  }
-  return -1;
+  return level.find(address, (node) => parents[node] === parent);
 }
 
 interface CodeAttributes {

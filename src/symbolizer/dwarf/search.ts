@@ -43,10 +43,10 @@ export class RangeIndex {
     return this.lows.length;
   }
 
-  /** Payload of the innermost range containing the address, or -1. */
-  find(address: number): number {
+  /** Payload of the innermost range containing the address (and accepted, if a test is given), or -1. */
+  find(address: number, accept?: (payload: number) => boolean): number {
     for (let i = lastAtOrBelow(this.lows, address); i >= 0 && this.maxHigh[i] > address; i--) {
-      if (this.highs[i] > address) return this.payloads[i];
+      if (this.highs[i] > address && (!accept || accept(this.payloads[i]))) return this.payloads[i];
     }
     return -1;
   }
