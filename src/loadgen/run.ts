@@ -5,6 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { EXPORT_METHOD_PATH, decodeExportResponse, encodeExportRequest } from '../protocol/otlp-profiles.ts';
 import type { ExportProfilesServiceResponse } from '../protocol/types.ts';
+import { shiftTimestamps } from './retime.ts';
 import { Workload, nanosFromMillis, type WorkloadOptions } from './workload.ts';
 
 export interface LoadgenOptions extends WorkloadOptions {
@@ -28,6 +29,9 @@ export interface LoadgenOptions extends WorkloadOptions {
   gzip?: boolean;
   /** Per-request deadline in milliseconds (default 5000, the agent's). */
   timeoutMs?: number;
+  /** Distinct requests generated up front and replayed with current timestamps (default: one per host, at least
+   * 64, at most 1024 — so fleets above 1024 hosts are played by their first 1024). */
+  poolSize?: number;
   /** Stops early when aborted. */
   signal?: AbortSignal;
   /** Called about once per second with the totals so far. */
@@ -69,6 +73,13 @@ export async function runLoadgen(options: LoadgenOptions): Promise<LoadgenStats>
   let scheduledSamples = 0;
   let lastProgress = started;
   const inFlight = new Set<Promise<void>>();
+  // Requests are generated once, one or more per host, and replayed with their timestamps moved to now.
+  const poolEnd = nanosFromMillis(Date.now());
+  const pool = Array.from({ length: Math.min(Math.max(hosts, options.poolSize ?? 64), 1024) }, () => {
+    const generated = workload.next(poolEnd, samplesPerRequest, DEFAULT_INTERVAL_SECONDS);
+    return { bytes: encodeExportRequest(generated.request), samples: generated.samples };
+  });
+  let sent = 0;
 
   try {
     while (!options.signal?.aborted) {
@@ -77,15 +88,12 @@ export async function runLoadgen(options: LoadgenOptions): Promise<LoadgenStats>
       const due = ((now - started) / 1000) * options.rate;
       if (scheduledSamples < due && inFlight.size < concurrency) {
         scheduledSamples += samplesPerRequest;
-        const generated = workload.next(
-          nanosFromMillis(Date.now()),
-          samplesPerRequest,
-          DEFAULT_INTERVAL_SECONDS,
-        );
-        const body = encodeExportRequest(generated.request);
+        const template = pool[sent++ % pool.length];
+        const body = Uint8Array.from(template.bytes);
+        shiftTimestamps(body, nanosFromMillis(Date.now()) - poolEnd);
         const call = client
           .export(body)
-          .then((outcome) => stats.record(outcome, generated.samples, body.length));
+          .then((outcome) => stats.record(outcome, template.samples, body.length));
         inFlight.add(call);
         void call.finally(() => inFlight.delete(call));
         continue;
