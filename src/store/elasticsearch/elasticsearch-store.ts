@@ -80,6 +80,8 @@ export class ElasticsearchStore implements Store {
   private readonly sender: BulkSender;
   private readonly random: RandomSource;
   private layoutReady = false;
+  private signalLayoutReady: () => void = () => {};
+  private readonly layoutReadyPromise = new Promise<void>((resolve) => (this.signalLayoutReady = resolve));
   private readonly waitingForLayout: string[] = [];
   private setupTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -154,6 +156,7 @@ export class ElasticsearchStore implements Store {
       });
     }
     this.layoutReady = true;
+    this.signalLayoutReady();
     for (const segment of this.waitingForLayout.splice(0)) this.sender.enqueue(segment);
   }
 
@@ -208,15 +211,15 @@ export class ElasticsearchStore implements Store {
    * never needs to wait for this.
    */
   async flush(): Promise<void> {
+    this.ensureOpen();
     await this.spool.sealNow();
+    await this.layoutReadyPromise;
     await this.sender.whenIdle();
-    if (this.layoutReady) {
-      await this.client.indices.refresh({
-        index: 'profiling-*,.profiling-*',
-        ...SEARCH_OPTIONS,
-        expand_wildcards: 'all',
-      });
-    }
+    await this.client.indices.refresh({
+      index: 'profiling-*,.profiling-*',
+      ...SEARCH_OPTIONS,
+      expand_wildcards: 'all',
+    });
   }
 
   async close(): Promise<void> {
@@ -224,7 +227,8 @@ export class ElasticsearchStore implements Store {
     this.closed = true;
     if (this.setupTimer) clearTimeout(this.setupTimer);
     await this.spool.sealNow();
-    if (this.layoutReady) {
+    // Waiting for an unreachable cluster would only delay the restart; the spool keeps the data either way.
+    if (this.layoutReady && this.sender.reachable) {
       const timeout = new Promise((resolve) => setTimeout(resolve, DEFAULTS.closeTimeoutMs).unref());
       await Promise.race([this.sender.whenIdle(), timeout]);
     }

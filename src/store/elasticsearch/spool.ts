@@ -44,6 +44,16 @@ interface OpenSegment {
 const OPEN_SUFFIX = '.open';
 const SEALED_SUFFIX = '.seg';
 const SEQUENCE_DIGITS = 12;
+const LOCK_FILE = 'spool.lock';
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export interface SpoolOptions {
   dir: string;
@@ -65,6 +75,7 @@ export class Spool {
   private readonly sizes = new Map<string, number>();
   private reserved = 0;
   private ageTimer: NodeJS.Timeout | undefined;
+  private locked = false;
 
   constructor(private readonly options: SpoolOptions) {}
 
@@ -82,6 +93,7 @@ export class Spool {
   /** Recovers what a previous process left and returns the sealed segments, oldest first. */
   async open(): Promise<string[]> {
     await mkdir(this.options.dir, { recursive: true });
+    await this.lock();
     const names = (await readdir(this.options.dir)).filter((n) => /^\d+\.(open|seg)$/.test(n)).sort();
     const sealed: string[] = [];
     for (const name of names) {
@@ -198,6 +210,32 @@ export class Spool {
     this.current = undefined;
     // Left as `.open`: the next start seals it.
     if (segment) await segment.handle.close();
+    if (this.locked) await rm(path.join(this.options.dir, LOCK_FILE), { force: true });
+    this.locked = false;
+  }
+
+  /** Two stores appending to one spool would corrupt it; a lock left by a dead process is taken over. */
+  private async lock(): Promise<void> {
+    const file = path.join(this.options.dir, LOCK_FILE);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const handle = await open(file, 'wx');
+        await handle.writeFile(String(process.pid));
+        await handle.close();
+        this.locked = true;
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        const owner = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+        if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) {
+          throw new Error(`spool directory ${this.options.dir} is in use by process ${owner}`, {
+            cause: error,
+          });
+        }
+        await rm(file, { force: true });
+      }
+    }
+    throw new Error(`spool directory ${this.options.dir}: cannot take the lock`);
   }
 }
 

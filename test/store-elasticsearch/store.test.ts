@@ -2,9 +2,14 @@ import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { layout } from '../../src/store/elasticsearch/index.ts';
 import { FrameType, emptyBatch } from '../../src/model/index.ts';
 import { StoreBusyError, StoreUnavailableError } from '../../src/store/store.ts';
 import { InvalidBatchError, type ElasticsearchStore } from '../../src/store/elasticsearch/index.ts';
+import { ProfileTranslator } from '../../src/collector/translate.ts';
+import { Workload } from '../../src/loadgen/index.ts';
+import { EmbeddedStore } from '../../src/store/embedded/index.ts';
+import type { EventQuery, StackTraceCount } from '../../src/store/store.ts';
 import { startElasticsearch, type ElasticsearchPeer } from '../peers/elasticsearch.ts';
 import { fileIdOf, makeBatch, makeStack, storeFor, tempDir } from './helpers.ts';
 
@@ -14,15 +19,102 @@ let store: ElasticsearchStore;
 
 before(async () => {
   peer = await startElasticsearch();
-  spoolDir = await tempDir('es-docs');
-  store = storeFor(peer, spoolDir);
-  await store.open();
+  spoolDir = await tempDir('es-store');
 });
 
 after(async () => {
   await store?.close();
   await peer?.dispose();
   if (spoolDir) await rm(spoolDir, { recursive: true, force: true });
+});
+
+type TemplateMeta = { version?: number; _meta?: Record<string, unknown> };
+
+async function componentTemplate(
+  name: string,
+): Promise<TemplateMeta & { template: Record<string, unknown> }> {
+  const response = await peer.request('GET', `/_component_template/${name}`);
+  assert.equal(response.status, 200, `component template ${name}: ${JSON.stringify(response.body)}`);
+  const body = response.body as {
+    component_templates: { component_template: TemplateMeta & { template: Record<string, unknown> } }[];
+  };
+  return body.component_templates[0].component_template;
+}
+
+test('start-up installs the profiling layout, and a second start-up changes nothing', async () => {
+  const store = storeFor(peer, spoolDir);
+  await store.open();
+  assert.equal(store.layout?.owner, 'uniprof');
+  assert.ok(store.layout!.changed.includes('component template profiling-events'));
+  await store.close();
+
+  const events = await componentTemplate('profiling-events');
+  const mappings = events.template.mappings as {
+    properties: Record<string, { type: string; index?: boolean }>;
+  };
+  assert.equal(mappings.properties['Stacktrace.id'].type, 'keyword');
+  assert.equal(mappings.properties['Stacktrace.id'].index, false);
+  assert.equal(mappings.properties['Stacktrace.count'].type, 'short');
+  assert.equal(mappings.properties['host.ip'].type, 'ip');
+  assert.equal(events._meta?.managed_by, 'uniprof');
+
+  for (const alias of layout.KEY_VALUE_INDICES) {
+    const response = await peer.request('GET', `/_alias/${alias}`);
+    assert.equal(response.status, 200, `alias ${alias}`);
+    const indices = Object.keys(response.body as object);
+    assert.deepEqual(indices, [`.${alias}-v001-000001`]);
+  }
+  for (const name of layout.PLAIN_INDICES) {
+    assert.equal((await peer.request('HEAD', `/.${name}-v001`)).status, 200, `index .${name}-v001`);
+  }
+  const template = await peer.request('GET', '/_index_template/profiling-events');
+  const indexTemplate = (
+    template.body as {
+      index_templates: { index_template: { index_patterns: string[]; data_stream?: object } }[];
+    }
+  ).index_templates[0].index_template;
+  assert.deepEqual(indexTemplate.index_patterns, ['profiling-events*']);
+  assert.ok(indexTemplate.data_stream, 'events are a data stream');
+
+  const again = storeFor(peer, spoolDir);
+  await again.open();
+  assert.deepEqual(again.layout?.changed, []);
+  await again.close();
+});
+
+test('an outdated template of ours is replaced; a template someone else owns is left alone', async () => {
+  const current = await componentTemplate('profiling-stacktraces');
+  await peer.request('PUT', '/_component_template/profiling-stacktraces', {
+    template: current.template,
+    version: 0,
+    _meta: { managed_by: 'uniprof' },
+  });
+  const upgrading = storeFor(peer, spoolDir);
+  await upgrading.open();
+  assert.deepEqual(upgrading.layout?.changed, ['component template profiling-stacktraces']);
+  await upgrading.close();
+  assert.equal((await componentTemplate('profiling-stacktraces')).version, layout.LAYOUT_VERSION);
+
+  const events = await componentTemplate('profiling-events');
+  await peer.request('PUT', '/_component_template/profiling-events', {
+    template: events.template,
+    version: 99,
+    _meta: { managed: true, description: 'installed by the profiling plugin' },
+  });
+  const guest = storeFor(peer, spoolDir);
+  await guest.open();
+  assert.equal(guest.layout?.owner, 'foreign');
+  assert.deepEqual(guest.layout?.changed, []);
+  await guest.close();
+  const after = await componentTemplate('profiling-events');
+  assert.equal(after.version, 99);
+  assert.equal(after._meta?.managed_by, undefined);
+  // Hand it back, outdated, for the tests below: the next start-up of ours upgrades it.
+  await peer.request('PUT', '/_component_template/profiling-events', {
+    template: events.template,
+    version: 0,
+    _meta: { managed_by: 'uniprof' },
+  });
 });
 
 async function getDoc(index: string, id: string): Promise<Record<string, unknown>> {
@@ -52,6 +144,12 @@ async function countDocs(index: string, query?: object): Promise<number> {
   );
   return (response.body as { count: number }).count;
 }
+
+test('the store opens on the installed layout', async () => {
+  store = storeFor(peer, spoolDir);
+  await store.open();
+  assert.equal(store.layout?.owner, 'uniprof');
+});
 
 test('stack traces, frames, executables, hosts and events land under the right IDs with the right fields', async () => {
   const { trace, refs } = makeStack(3, 6);
@@ -250,5 +348,101 @@ test('a full spool refuses writes instead of growing', async () => {
     });
   } finally {
     await tiny.close();
+  }
+});
+
+/** Rows in a canonical order, so two stores' answers compare regardless of the order they come in. */
+function canonical(rows: StackTraceCount[]): StackTraceCount[] {
+  const key = (row: StackTraceCount) => `${row.stackTraceId}\u0000${row.group ?? ''}`;
+  return [...rows].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+test('the same load-generator data gives the same answers as the embedded store', async () => {
+  const embedded = new EmbeddedStore({ path: ':memory:', seed: 11 });
+  await embedded.open();
+  try {
+    const start = 1_760_000_000;
+    const workload = new Workload({ seed: 9, hosts: 5, processesPerHost: 3, stacksPerRuntime: 200 });
+    const translator = new ProfileTranslator();
+    let samples = 0;
+    for (let i = 0; i < 40; i++) {
+      const now = start + 10 + i * 5;
+      const generated = workload.next(BigInt(now) * 1_000_000_000n, 300);
+      const translation = translator.translate(generated.request, { now });
+      // Both stores get exactly the same batches, the way the collector hands them over.
+      await Promise.all([embedded.write(translation.batch), store.write(translation.batch)]);
+      translation.commit();
+      samples += generated.samples;
+    }
+    await store.flush();
+
+    const queries: EventQuery[] = [
+      { from: start, to: start + 300 },
+      { from: start + 50, to: start + 120 },
+      { from: start, to: start + 300, groupBy: 'host.id' },
+      { from: start, to: start + 300, groupBy: 'process.thread.name' },
+      {
+        from: start,
+        to: start + 300,
+        filter: {
+          kind: 'or',
+          filters: [
+            { kind: 'match', field: 'host.name', pattern: '*1*' },
+            { kind: 'not', filter: { kind: 'match', field: 'process.executable.name', pattern: 'p*' } },
+          ],
+        },
+      },
+    ];
+    for (const query of queries) {
+      const [fromEmbedded, fromElasticsearch] = await Promise.all([
+        embedded.aggregateEvents(query),
+        store.aggregateEvents(query),
+      ]);
+      assert.equal(fromElasticsearch.samplingLevel, fromEmbedded.samplingLevel, JSON.stringify(query));
+      assert.equal(fromElasticsearch.eventsRead, fromEmbedded.eventsRead, JSON.stringify(query));
+      assert.equal(fromElasticsearch.totalCount, fromEmbedded.totalCount, JSON.stringify(query));
+      assert.deepEqual(
+        canonical(fromElasticsearch.rows),
+        canonical(fromEmbedded.rows),
+        JSON.stringify(query),
+      );
+    }
+    const everything = await store.aggregateEvents(queries[0]);
+    assert.equal(everything.totalCount, samples, 'every sample the generator sent is counted');
+
+    const ids = [...new Set(everything.rows.map((row) => row.stackTraceId))];
+    const [tracesEmbedded, tracesElasticsearch] = await Promise.all([
+      embedded.getStackTraces(ids),
+      store.getStackTraces(ids),
+    ]);
+    assert.equal(tracesElasticsearch.size, ids.length);
+    assert.deepEqual(tracesElasticsearch, tracesEmbedded);
+
+    const frameIds = [...new Set([...tracesEmbedded.values()].flatMap((trace) => trace.frameIds))];
+    const [framesEmbedded, framesElasticsearch] = await Promise.all([
+      embedded.getStackFrames(frameIds),
+      store.getStackFrames(frameIds),
+    ]);
+    assert.ok(framesEmbedded.size > 0, 'the workload has interpreted frames with symbols');
+    assert.deepEqual(framesElasticsearch, framesEmbedded);
+
+    const fileIds = [
+      ...new Set(frameIds.map((id) => Buffer.from(id, 'base64url').subarray(0, 16).toString('base64url'))),
+    ];
+    const [exeEmbedded, exeElasticsearch] = await Promise.all([
+      embedded.getExecutables(fileIds),
+      store.getExecutables(fileIds),
+    ]);
+    assert.deepEqual([...exeElasticsearch.keys()].sort(), [...exeEmbedded.keys()].sort());
+    for (const [fileId, executable] of exeEmbedded) {
+      assert.equal(exeElasticsearch.get(fileId)?.fileName, executable.fileName);
+      assert.equal(exeElasticsearch.get(fileId)?.buildId, executable.buildId);
+    }
+    assert.deepEqual(
+      await store.fieldValues('host.id', start, start + 300, 3),
+      await embedded.fieldValues('host.id', start, start + 300, 3),
+    );
+  } finally {
+    await embedded.close();
   }
 });
