@@ -226,7 +226,9 @@ function symbolizedGroups(
     const functionName = symbols.functionNames[i] ?? '';
     const sourceFile = symbols.fileNames[i] ?? '';
     groups.push({
-      key: `s|${frameType}|${executable || fileId}|${sourceFile}|${functionName}`,
+      // The inline flag is part of the identity: the same function inlined and called is shown (and exported
+      // to pprof) as two frames, each with the right flag.
+      key: `s|${i < count - 1 ? 'i' : 'o'}|${frameType}|${executable || fileId}|${sourceFile}|${functionName}`,
       label: functionName || `${executable || shortFileId(fileId)}+0x${addressOrLine.toString(16)}`,
       functionName,
       sourceFile,
