@@ -21,6 +21,8 @@ import {
   FrameType,
   fileIdFromHex,
   fileIdToHex,
+  frameTypeFromAgentName,
+  isAddressFrame,
   parseFrameId,
   type StackTrace,
 } from '../../src/model/index.ts';
@@ -35,7 +37,7 @@ import {
   startAgent,
   type RunningAgent,
 } from '../peers/agent.ts';
-import { GrpcTap, tappedSamples, type TappedSample } from './support/otlp-tap.ts';
+import { GrpcTap, tappedSamples, type TappedFrame, type TappedSample } from './support/otlp-tap.ts';
 import { ResourceMonitor, type ResourceUse } from './support/process-stats.ts';
 import {
   WORKLOAD_DIR,
@@ -54,9 +56,16 @@ const SAMPLES_PER_SECOND = 50;
 /** Short CPU bursts with their own thread names, started during the run, to time sample → queryable. */
 const MARKER_COUNT = 3;
 const MARKER_SECONDS = 3;
-const MARKER_SPACING_SECONDS = 6;
+const MARKER_SPACING_SECONDS = 5;
 /** Thread names the workloads give themselves. */
-const WORKLOAD_THREADS = ['uprof-cpu', 'uprof-cpu-s', 'uprof-sys', 'uprof-python', 'uprof-node'];
+const WORKLOAD_THREADS = [
+  'uprof-cpu',
+  'uprof-cpu-s',
+  'uprof-sys',
+  'uprof-python',
+  'uprof-node',
+  'uprof-markhost',
+];
 
 const match = (field: 'process.thread.name' | 'process.executable.name', pattern: string): EventFilter => ({
   kind: 'match',
@@ -141,8 +150,12 @@ async function stopProcess(
   return code;
 }
 
-function runWorkload(command: string, args: string[]): { child: ChildProcess; done: Promise<number | null> } {
-  const child = spawn(command, args, { stdio: 'ignore' });
+function runWorkload(
+  command: string,
+  args: string[],
+  stdin: 'ignore' | 'pipe' = 'ignore',
+): { child: ChildProcess; done: Promise<number | null> } {
+  const child = spawn(command, args, { stdio: [stdin, 'ignore', 'ignore'] });
   return { child, done: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
 }
 
@@ -152,15 +165,15 @@ interface Marker {
   visibleAfterMs?: number;
 }
 
-/** Starts a marker burst and polls the collector's query API until its thread shows up. */
+/** Starts a marker burst (a new thread in the mark host) and polls the collector's query API until its thread shows up. */
 async function runMarker(
-  native: NativeWorkload,
+  markHost: ChildProcess,
   collector: Collector,
   threadName: string,
   fromSeconds: number,
 ): Promise<Marker> {
   const marker: Marker = { threadName, startedAt: Date.now() };
-  const burst = runWorkload(native.withSymbols, ['cpu', String(MARKER_SECONDS), threadName]);
+  markHost.stdin?.write(`${threadName}\n`);
   const deadline = marker.startedAt + 30_000;
   while (Date.now() < deadline) {
     const response = await fetch(
@@ -173,7 +186,6 @@ async function runMarker(
     }
     await sleep(100);
   }
-  await burst.done;
   return marker;
 }
 
@@ -238,6 +250,28 @@ async function allThreadsReported(
     await sleep(100);
   }
   return Date.now();
+}
+
+/**
+ * A frame as text both sides can produce: type, file ID (address frames only: interpreted frames get a
+ * synthetic ID from the collector) and address-or-line.
+ */
+function frameKey(type: number | undefined, fileIdHex: string | undefined, addressOrLine: bigint): string {
+  const address = type !== undefined && isAddressFrame(type);
+  return `${type}:${address ? fileIdHex : '*'}:${addressOrLine.toString(16)}`;
+}
+
+const tappedFrameKey = (frame: TappedFrame) =>
+  frameKey(frameTypeFromAgentName(frame.frameType), frame.fileIdHex, frame.addressOrLine);
+
+function storedTraceKey(trace: StackTrace | undefined): string {
+  assert.ok(trace, 'every stored event has its stack trace');
+  return trace.frameIds
+    .map((id, i) => {
+      const { fileId, addressOrLine } = parseFrameId(id);
+      return frameKey(trace.frameTypes[i], fileIdToHex(fileId), addressOrLine);
+    })
+    .join(' | ');
 }
 
 /** Everything the run produced, for the assertions. */
@@ -308,23 +342,26 @@ async function runAgainstRealAgent(t: TestContext, binary: string, memlockShim?:
     runWorkload(pythonInterpreter(), [path.join(WORKLOAD_DIR, 'hot.py'), String(RUN_SECONDS)]),
     runWorkload(node, [path.join(WORKLOAD_DIR, 'hot-node.cjs'), String(RUN_SECONDS)]),
   ];
+  const markHost = runWorkload(native.withSymbols, ['marks', String(MARKER_SECONDS)], 'pipe');
+  workloads.push(markHost);
   for (const w of workloads) cleanups.push(() => stopProcess(w.child, 'SIGKILL', 1000));
   const markers: Marker[] = [];
   const markerRuns = (async () => {
-    // The agent reports a new process only once it has read its mappings; while it is still busy with the
-    // workloads (interpreters take longest), a short burst could go unseen. Start the bursts after that.
-    const warmUp = await allThreadsReported(tap, WORKLOAD_THREADS, 15_000);
+    // The agent drops a new process's samples until it has read its mappings; the marks are threads of a
+    // process it already reports, so that they time the pipeline and not the agent's process discovery.
+    const warmUp = await allThreadsReported(tap, WORKLOAD_THREADS, 20_000);
     t.diagnostic(
       `the agent reported every workload thread ${((warmUp - agentStartedAt) / 1000).toFixed(1)} s after it attached`,
     );
     for (let i = 0; i < MARKER_COUNT; i++) {
       await sleep(Math.max(0, warmUp + i * MARKER_SPACING_SECONDS * 1000 - Date.now()));
-      markers.push(await runMarker(native, collector, `uprof-mark${i + 1}`, runStartSeconds - 5));
+      markers.push(await runMarker(markHost.child, collector, `uprof-mark${i + 1}`, runStartSeconds - 5));
     }
+    markHost.child.stdin?.end();
   })();
   const exitCodes = await Promise.all(workloads.map((w) => w.done));
   await markerRuns;
-  assert.deepEqual(exitCodes, [0, 0, 0, 0, 0], 'every workload ran to its end');
+  assert.deepEqual(exitCodes, [0, 0, 0, 0, 0, 0], 'every workload ran to its end');
   const runEndSeconds = Math.ceil(Date.now() / 1000);
 
   // Let the agent report what it still holds, then stop it between two reports: an export cut short by
@@ -515,6 +552,32 @@ test(
             samplingLevel: 0,
           });
           assert.equal(stored.totalCount, expected, `stored count for executable ${executable}`);
+        }
+      },
+    );
+
+    await t.test(
+      'stacks per thread are exactly the agent’s: frame types, file IDs, addresses and lines',
+      async () => {
+        for (const thread of [...WORKLOAD_THREADS, ...run.markers.map((m) => m.threadName)]) {
+          const sent = new Map<string, number>();
+          for (const sample of onCpu.filter((s) => s.threadName === thread)) {
+            const key = sample.frames.map(tappedFrameKey).join(' | ');
+            sent.set(key, (sent.get(key) ?? 0) + sample.timestampsNs.length);
+          }
+          const aggregation = await store.aggregateEvents({
+            ...everything,
+            filter: match('process.thread.name', thread),
+            samplingLevel: 0,
+          });
+          const traces = await store.getStackTraces(aggregation.rows.map((r) => r.stackTraceId));
+          const stored = new Map<string, number>();
+          for (const row of aggregation.rows) {
+            const key = storedTraceKey(traces.get(row.stackTraceId));
+            stored.set(key, (stored.get(key) ?? 0) + row.count);
+          }
+          const sorted = (m: Map<string, number>) => [...m].sort(([a], [b]) => a.localeCompare(b));
+          assert.deepEqual(sorted(stored), sorted(sent), `stacks of thread ${thread}`);
         }
       },
     );

@@ -14,7 +14,17 @@ import { tappedSamples } from './support/otlp-tap.ts';
 import { executableFileId, runningKernel } from './support/workloads.ts';
 
 test('the relay decodes samples, threads, executables and timestamps of an encoded request', () => {
-  const strings = ['', 'samples', 'count', 'thread.name', 'cpu', 'nanoseconds'];
+  const strings = [
+    '',
+    'samples',
+    'count',
+    'thread.name',
+    'cpu',
+    'nanoseconds',
+    'process.executable.build_id.htlhash',
+    'profile.frame.type',
+    'uniprof_python_hot',
+  ];
   const timestamps = [1_795_582_843_533_964_991n, 1_795_582_843_553_974_502n, 2n ** 63n + 5n];
   const int64 = (value: bigint) => ({
     low: Number(value & 0xffffffffn) | 0,
@@ -24,11 +34,29 @@ test('the relay decodes samples, threads, executables and timestamps of an encod
   const bytes = encodeExportRequest({
     dictionary: {
       stringTable: strings,
-      attributeTable: [{}, { keyStrindex: 3, value: { stringValue: 'uprof-cpu' } }],
-      stackTable: [{}],
-      locationTable: [{}],
-      mappingTable: [{}],
-      functionTable: [{}],
+      attributeTable: [
+        {},
+        { keyStrindex: 3, value: { stringValue: 'uprof-cpu' } },
+        { keyStrindex: 6, value: { stringValue: 'a0527170b69f45ca1adc632c4c9874a4' } },
+        { keyStrindex: 7, value: { stringValue: 'native' } },
+        { keyStrindex: 7, value: { stringValue: 'kernel' } },
+        { keyStrindex: 7, value: { stringValue: 'cpython' } },
+      ],
+      stackTable: [{}, { locationIndices: [2, 1, 3] }],
+      locationTable: [
+        {},
+        { mappingIndex: 1, address: int64(0x132bn), attributeIndices: [3] },
+        { mappingIndex: 1, address: int64(2n ** 64n - 3n), attributeIndices: [4] },
+        {
+          lines: [
+            { functionIndex: 1, line: 5 },
+            { functionIndex: 1, line: 9 },
+          ],
+          attributeIndices: [5],
+        },
+      ],
+      mappingTable: [{}, { attributeIndices: [2] }],
+      functionTable: [{}, { nameStrindex: 8 }],
       linkTable: [{}],
     },
     resourceProfiles: [
@@ -43,7 +71,7 @@ test('the relay decodes samples, threads, executables and timestamps of an encod
                 sampleType: { typeStrindex: 1, unitStrindex: 2 },
                 periodType: { typeStrindex: 4, unitStrindex: 5 },
                 samples: [
-                  { attributeIndices: [1], timestampsUnixNano: timestamps.map(int64) },
+                  { stackIndex: 1, attributeIndices: [1], timestampsUnixNano: timestamps.map(int64) },
                   { attributeIndices: [], timestampsUnixNano: [int64(7n)] },
                 ],
               },
@@ -60,7 +88,13 @@ test('the relay decodes samples, threads, executables and timestamps of an encod
     threadName: 'uprof-cpu',
     executableName: 'uniprof-cburn',
     timestampsNs: timestamps,
+    frames: [
+      { frameType: 'kernel', fileIdHex: 'a0527170b69f45ca1adc632c4c9874a4', addressOrLine: 2n ** 64n - 3n },
+      { frameType: 'native', fileIdHex: 'a0527170b69f45ca1adc632c4c9874a4', addressOrLine: 0x132bn },
+      { frameType: 'cpython', fileIdHex: undefined, addressOrLine: 9n },
+    ],
   });
+  assert.deepEqual(samples[1].frames, [], 'stack index 0 is the empty stack');
   assert.deepEqual(samples[1].timestampsNs, [7n]);
   assert.equal(samples[1].threadName, undefined);
 });

@@ -145,12 +145,24 @@ export class GrpcTap {
   }
 }
 
-/** One OTLP sample as the test reads it: enough to check counts, threads, processes and times. */
+/** One frame of a sample's stack, in the terms of the Universal Profiling model. */
+export interface TappedFrame {
+  /** The `profile.frame.type` text, e.g. native, kernel, cpython, v8js. */
+  frameType: string;
+  /** The mapping's htlhash (32 hex digits); absent for interpreted frames. */
+  fileIdHex?: string;
+  /** The location's address when it has one, else the line of its last line entry. */
+  addressOrLine: bigint;
+}
+
+/** One OTLP sample as the test reads it: enough to check counts, threads, processes, times and stacks. */
 export interface TappedSample {
   sampleType: string;
   threadName?: string;
   executableName?: string;
   timestampsNs: bigint[];
+  /** Leaf first. */
+  frames: TappedFrame[];
 }
 
 type Fields = Map<number, Array<bigint | Uint8Array>>;
@@ -238,6 +250,22 @@ export function tappedSamples(message: Buffer): TappedSample[] {
     const value = fields(bytesOf(entry, 2)[0] ?? new Uint8Array());
     return { key: strings[numbersOf(entry, 1)[0] ?? 0], value: text(bytesOf(value, 1)[0]) };
   });
+  const attributeOf = (indices: number[], key: string) =>
+    indices.map((index) => attributes[index]).find((a) => a?.key === key)?.value;
+  const mappingFileIds = bytesOf(dictionary, 1).map((b) =>
+    attributeOf(numbersOf(fields(b), 5), 'process.executable.build_id.htlhash'),
+  );
+  const locations: TappedFrame[] = bytesOf(dictionary, 2).map((b) => {
+    const location = fields(b);
+    const address = (location.get(2)?.[0] as bigint | undefined) ?? 0n;
+    const lines = bytesOf(location, 3).map((line) => (fields(line).get(2)?.[0] as bigint | undefined) ?? 0n);
+    return {
+      frameType: attributeOf(numbersOf(location, 4), 'profile.frame.type') ?? '',
+      fileIdHex: mappingFileIds[numbersOf(location, 1)[0] ?? 0],
+      addressOrLine: address !== 0n ? address : (lines.at(-1) ?? 0n),
+    };
+  });
+  const stacks = bytesOf(dictionary, 7).map((b) => numbersOf(fields(b), 1).map((index) => locations[index]));
   const samples: TappedSample[] = [];
   for (const resourceBytes of bytesOf(request, 1)) {
     const resourceProfiles = fields(resourceBytes);
@@ -255,11 +283,10 @@ export function tappedSamples(message: Buffer): TappedSample[] {
         const sampleType = strings[numbersOf(fields(bytesOf(profile, 1)[0] ?? new Uint8Array()), 1)[0] ?? 0];
         for (const sampleBytes of bytesOf(profile, 2)) {
           const sample = fields(sampleBytes, new Set([5]));
-          const threadName = numbersOf(sample, 2)
-            .map((index) => attributes[index])
-            .find((a) => a?.key === 'thread.name')?.value;
+          const threadName = attributeOf(numbersOf(sample, 2), 'thread.name');
           const timestampsNs = (sample.get(5) ?? []).filter((v): v is bigint => typeof v === 'bigint');
-          samples.push({ sampleType, threadName, executableName, timestampsNs });
+          const frames = stacks[numbersOf(sample, 1)[0] ?? 0] ?? [];
+          samples.push({ sampleType, threadName, executableName, timestampsNs, frames });
         }
       }
     }
