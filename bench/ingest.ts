@@ -1,0 +1,148 @@
+/**
+ * `npm run bench:ingest`: samples per second per core and peak RSS for the collector's ingest path, on
+ * requests from the load generator (agent-shaped: deep mixed stacks, Zipf popularity, the agent's
+ * attributes), already decompressed as a receiver hands them over.
+ *
+ *   1. decode → translate (dedup caches committed after each request, as the collector does);
+ *   2. decode → translate → write into the embedded DuckDB store (a fresh file), with a few writes in flight
+ *      so the store can group-commit, and commit() only once a write is durable.
+ *
+ * "Per core" divides by the CPU time the whole process used (all threads, DuckDB's included), so the figure
+ * does not flatter a run that spreads over several cores. Knobs (environment): UNIPROF_BENCH_INGEST_SAMPLES
+ * (samples per phase, default 1,000,000), UNIPROF_BENCH_INGEST_REQUEST_SAMPLES (per request, default 800: an
+ * 8-core host at 20 Hz over the agent's 5 s interval), UNIPROF_BENCH_INGEST_HOSTS (default 100).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ProfileTranslator } from '../src/collector/translate.ts';
+import { Workload, nanosFromMillis } from '../src/loadgen/index.ts';
+import { decodeExportRequest, decodeExportRequestView, encodeExportRequest } from '../src/protocol/index.ts';
+import { EmbeddedStore } from '../src/store/embedded/index.ts';
+
+const TOTAL_SAMPLES = Number(process.env.UNIPROF_BENCH_INGEST_SAMPLES ?? 1_000_000);
+const REQUEST_SAMPLES = Number(process.env.UNIPROF_BENCH_INGEST_REQUEST_SAMPLES ?? 800);
+const HOSTS = Number(process.env.UNIPROF_BENCH_INGEST_HOSTS ?? 100);
+const DISTINCT_REQUESTS = 300;
+const WRITES_IN_FLIGHT = 4;
+const START_MS = Date.parse('2026-11-25T00:00:00Z');
+
+interface Payload {
+  bytes: Uint8Array;
+  samples: number;
+}
+
+function payloads(): { list: Payload[]; shape: string } {
+  const workload = new Workload({ seed: 42, hosts: HOSTS });
+  const list: Payload[] = [];
+  let bytes = 0;
+  let samples = 0;
+  let stacks = 0;
+  let locations = 0;
+  for (let i = 0; i < DISTINCT_REQUESTS; i++) {
+    // Consecutive reporting intervals: the same hosts come back with their hot stacks, as in a real fleet.
+    const end = nanosFromMillis(START_MS + Math.floor(i / HOSTS) * 5000 + 5000);
+    const generated = workload.next(end, REQUEST_SAMPLES);
+    const encoded = encodeExportRequest(generated.request);
+    list.push({ bytes: encoded, samples: generated.samples });
+    const view = decodeExportRequestView(encoded);
+    bytes += encoded.length;
+    samples += generated.samples;
+    stacks += view.dictionary.stackCount - 1;
+    locations += view.dictionary.locationCount - 1;
+  }
+  const shape =
+    `${DISTINCT_REQUESTS} distinct requests from ${HOSTS} hosts, ${REQUEST_SAMPLES} samples each; per sample: ` +
+    `${(bytes / samples).toFixed(0)} bytes, ${(stacks / samples).toFixed(2)} distinct stacks, ` +
+    `${(locations / samples).toFixed(1)} locations`;
+  return { list, shape };
+}
+
+interface Measurement {
+  samples: number;
+  wallSeconds: number;
+  cpuSeconds: number;
+}
+
+function cpuSeconds(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
+}
+
+function report(name: string, m: Measurement): void {
+  const perCore = m.samples / m.cpuSeconds;
+  const wall = m.samples / m.wallSeconds;
+  console.log(
+    `${name.padEnd(34)} ${Math.round(perCore).toLocaleString('en-US').padStart(10)} samples/s per core` +
+      `   (${Math.round(wall).toLocaleString('en-US')} samples/s wall, ${m.samples.toLocaleString('en-US')} samples,` +
+      ` ${m.cpuSeconds.toFixed(1)} s CPU over ${m.wallSeconds.toFixed(1)} s)`,
+  );
+}
+
+function decodeAndTranslate(list: Payload[], limit = TOTAL_SAMPLES): Measurement {
+  const translator = new ProfileTranslator();
+  const now = Math.floor(START_MS / 1000);
+  let samples = 0;
+  let i = 0;
+  const cpu0 = cpuSeconds();
+  const wall0 = performance.now();
+  while (samples < limit) {
+    const payload = list[i++ % list.length];
+    const translation = translator.translate(decodeExportRequest(payload.bytes), { now });
+    translation.commit();
+    samples += translation.samples;
+  }
+  return { samples, wallSeconds: (performance.now() - wall0) / 1000, cpuSeconds: cpuSeconds() - cpu0 };
+}
+
+async function decodeTranslateStore(list: Payload[]): Promise<Measurement & { events: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'uniprof-bench-ingest-'));
+  const store = new EmbeddedStore({ path: join(dir, 'bench.duckdb') });
+  await store.open();
+  try {
+    const translator = new ProfileTranslator();
+    const now = Math.floor(START_MS / 1000);
+    let samples = 0;
+    let events = 0;
+    let i = 0;
+    const inFlight = new Set<Promise<void>>();
+    const cpu0 = cpuSeconds();
+    const wall0 = performance.now();
+    while (samples < TOTAL_SAMPLES) {
+      const payload = list[i++ % list.length];
+      const translation = translator.translate(decodeExportRequest(payload.bytes), { now });
+      samples += translation.samples;
+      events += translation.batch.events.length;
+      const write = store.write(translation.batch).then(() => translation.commit());
+      inFlight.add(write);
+      void write.finally(() => inFlight.delete(write));
+      if (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    return {
+      samples,
+      events,
+      wallSeconds: (performance.now() - wall0) / 1000,
+      cpuSeconds: cpuSeconds() - cpu0,
+    };
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  console.log('ingest: decode → translate → store, on load-generator payloads (decompressed)');
+  const { list, shape } = payloads();
+  console.log(`payload: ${shape}`);
+  // One untimed pass so the timed ones run on optimized code.
+  decodeAndTranslate(list, 50 * REQUEST_SAMPLES);
+  report('decode → translate', decodeAndTranslate(list));
+  const stored = await decodeTranslateStore(list);
+  report('decode → translate → embedded store', stored);
+  console.log(`events written: ${stored.events.toLocaleString('en-US')}`);
+  console.log(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  console.log('target: 250,000 samples/s per core into the embedded store');
+}
+
+await main();
