@@ -30,7 +30,7 @@ const SPAN_SECONDS = 3600;
 const STACKS = 5000;
 const HOSTS = 100;
 const WRITE_CHUNK = 250_000;
-const REPEATS = 3;
+const REPEATS = 5;
 
 const cacheDir = join(process.env.UNIPROF_CACHE ?? join(homedir(), '.cache', 'uniprof'), 'bench-query');
 const sizes = (process.env.UNIPROF_BENCH_QUERY_SIZES ?? '1000000,10000000')
@@ -246,17 +246,18 @@ function ms(value: number): string {
 }
 
 async function main(): Promise<void> {
-  console.log('query benchmark: embedded store, flamegraph and top-N over the whole range, median of 3');
+  console.log('query benchmark: embedded store, flamegraph and top-N over the whole range, median of 5');
   console.log(
     '  cold = new query layer each time (no cached stacks/frames); warm = repeated on one instance',
   );
   console.log('  floor = one SQL statement: events grouped by stack joined with frame lists, same level\n');
   const all: Row[] = [];
   for (const events of sizes) all.push(...(await measure(events, await ensureDataset(events))));
-  const header = `${'events'.padStart(11)} ${'level'.padStart(9)} ${'read'.padStart(9)} ${'nodes'.padStart(7)} ${'flame cold'.padStart(10)} ${'flame warm'.padStart(10)} ${'topN cold'.padStart(10)} ${'topN warm'.padStart(10)} ${'floor'.padStart(10)} ${'warm/floor'.padStart(10)}`;
+  const header = `${'events'.padStart(11)} ${'level'.padStart(9)} ${'read'.padStart(9)} ${'nodes'.padStart(7)} ${'flame cold'.padStart(10)} ${'flame warm'.padStart(10)} ${'topN cold'.padStart(10)} ${'topN warm'.padStart(10)} ${'floor'.padStart(10)} ${'cold/floor'.padStart(10)} ${'warm/floor'.padStart(10)}`;
   console.log(header);
   for (const row of all) {
     const ratio = row.floor ? (row.flamegraph.warm / row.floor).toFixed(2) : '-';
+    const coldRatio = row.floor ? (row.flamegraph.first / row.floor).toFixed(2) : '-';
     console.log(
       `${row.events.toLocaleString('en-US').padStart(11)} ${`${row.level}→${row.samplingLevel}`.padStart(9)} ${row.eventsRead
         .toLocaleString('en-US')
@@ -266,7 +267,7 @@ async function main(): Promise<void> {
         row.topN.first,
       ).padStart(
         10,
-      )} ${ms(row.topN.warm).padStart(10)} ${ms(row.floor ?? 0).padStart(10)} ${ratio.padStart(10)}`,
+      )} ${ms(row.topN.warm).padStart(10)} ${ms(row.floor ?? 0).padStart(10)} ${coldRatio.padStart(10)} ${ratio.padStart(10)}`,
     );
   }
 }
