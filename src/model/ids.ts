@@ -48,9 +48,7 @@ export function parseFrameId(id: string): { fileId: string; addressOrLine: bigin
  * a double's exact range: BigInt would be ten times slower on the ingest path.
  */
 export class Fnv1a128 {
-  private readonly limbs = new Uint32Array([
-    0xc58d, 0x6295, 0x2175, 0x62b8, 0x0142, 0x07bb, 0x272e, 0x6c62,
-  ]);
+  private readonly limbs = new Uint32Array([0xc58d, 0x6295, 0x2175, 0x62b8, 0x0142, 0x07bb, 0x272e, 0x6c62]);
 
   update(bytes: Uint8Array): this {
     const h = this.limbs;
