@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
+import type { StackFrameSymbols } from '../model/types.ts';
 import { demangle } from './demangle/index.ts';
 import { DwarfContext } from './dwarf/dwarf.ts';
 import { loadDwarfSections } from './dwarf/sections.ts';
@@ -183,9 +184,18 @@ export function findDebugFile(
   return undefined;
 }
 
-/** Base name helper for callers building debuglink paths. */
-export function debugLinkName(path: string): string {
-  return basename(path);
+/**
+ * The model's per-frame arrays for a symbolized address (innermost function first). The function offset
+ * is the line's distance from the line the function starts at (0 when either is unknown).
+ */
+export function toStackFrameSymbols(frameId: string, frames: SymbolizedFrame[]): StackFrameSymbols {
+  return {
+    frameId,
+    functionNames: frames.map((f) => f.functionName),
+    fileNames: frames.map((f) => f.fileName),
+    lineNumbers: frames.map((f) => f.line),
+    functionOffsets: frames.map((f) => (f.startLine > 0 && f.line >= f.startLine ? f.line - f.startLine : 0)),
+  };
 }
 
 /**
