@@ -32,7 +32,26 @@ import { requestView } from '../protocol/otlp-profiles.ts';
 import type { ExportProfilesServiceRequest, KeyValue } from '../protocol/types.ts';
 import type { DictionaryView, ProfileView, RequestView } from '../protocol/view.ts';
 import { Attr, HOST_ATTRIBUTE_PREFIXES, anyValueText, missingEntry, stringAt } from './attributes.ts';
-import { DEFAULT_DEDUP_CAPACITIES, StoredItems, SyntheticIdCache, type DedupCapacities } from './dedup.ts';
+import {
+  DEFAULT_DEDUP_CAPACITIES,
+  LruMap,
+  StoredItems,
+  SyntheticIdCache,
+  type DedupCapacities,
+} from './dedup.ts';
+import {
+  SEED1,
+  SEED2,
+  SEED3,
+  SEED4,
+  fingerprintString,
+  mix1,
+  mix2,
+  mix3,
+  mix4,
+  stackKey,
+  type CachedStackId,
+} from './fingerprint.ts';
 import { FastFnv1a128, xxh64 } from './hashes.ts';
 
 export interface TranslatorOptions {
@@ -86,6 +105,8 @@ export class ProfileTranslator {
   private readonly hostRefresh: number;
   /** Synthetic file IDs by frame content: XXH64 is worth computing once per frame, not once per request. */
   private readonly syntheticFileIds = new SyntheticIdCache(200_000);
+  /** Stack trace IDs by stack content fingerprint (see fingerprint.ts). */
+  private readonly stackIds = new LruMap<number, CachedStackId>(500_000);
 
   constructor(options: TranslatorOptions = {}) {
     this.stored = new StoredItems({ ...DEFAULT_DEDUP_CAPACITIES, ...options.capacities });
@@ -112,6 +133,7 @@ export class ProfileTranslator {
       executableRefresh: this.executableRefresh,
       hostRefresh: this.hostRefresh,
       syntheticFileIds: this.syntheticFileIds,
+      stackIds: this.stackIds,
     });
     const result = scope.run();
     const stored = this.stored;
@@ -154,6 +176,7 @@ interface ScopeSettings {
   executableRefresh: number;
   hostRefresh: number;
   syntheticFileIds: SyntheticIdCache;
+  stackIds: LruMap<number, CachedStackId>;
 }
 
 function isView(request: ExportProfilesServiceRequest | RequestView): request is RequestView {
@@ -189,6 +212,8 @@ interface AttributeInfo {
   key: string;
   value: string;
   role: SampleRole;
+  /** For `profile.frame.type` attributes: the frame type the value names. */
+  frameType: FrameTypeValue;
 }
 
 /** The event fields every sample of one profile shares. */
@@ -255,6 +280,12 @@ class RequestScope {
   private readonly framesInBatch = new Set<string>();
   private readonly hostsInBatch = new Set<string>();
   private readonly functionsChecked: Uint8Array;
+  private readonly locationPrints: Int32Array;
+  private readonly locationPrinted: Uint8Array;
+  private readonly mappingPrints: Int32Array;
+  private readonly mappingPrinted: Uint8Array;
+  private readonly functionPrints: Int32Array;
+  private readonly functionPrinted: Uint8Array;
   private readonly hasher = new FastFnv1a128();
   private readonly digest = Buffer.alloc(16);
 
@@ -276,6 +307,12 @@ class RequestScope {
     this.stackInfos = new Array(this.d.stackCount);
     this.attributeInfos = new Array(this.d.attributeCount);
     this.functionsChecked = new Uint8Array(this.d.functionCount);
+    this.locationPrints = new Int32Array(2 * this.d.locationCount);
+    this.locationPrinted = new Uint8Array(this.d.locationCount);
+    this.mappingPrints = new Int32Array(2 * Math.max(1, this.d.mappingCount));
+    this.mappingPrinted = new Uint8Array(Math.max(1, this.d.mappingCount));
+    this.functionPrints = new Int32Array(2 * this.d.functionCount);
+    this.functionPrinted = new Uint8Array(this.d.functionCount);
   }
 
   run(): Omit<Translation, 'commit'> {
@@ -584,7 +621,8 @@ class RequestScope {
     const entryWhere = `dictionary.attribute_table[${index}]`;
     const key = stringAt(this.strings, this.d.attributeKey[index], `${entryWhere}.key_strindex`);
     const value = anyValueText(this.d.attributeValue[index], this.strings, `${entryWhere}.value`);
-    const info: AttributeInfo = { key, value, role: sampleRole(key) };
+    const frameType = key === Attr.frameType ? (frameTypeFromAgentName(value) ?? FrameType.Unknown) : -1;
+    const info: AttributeInfo = { key, value, role: sampleRole(key), frameType };
     this.attributeInfos[index] = info;
     return info;
   }
@@ -598,20 +636,122 @@ class RequestScope {
     const start = this.d.stackLocations.start[index];
     const end = this.d.stackLocations.end[index];
     const indices = this.d.indices;
+    // Fingerprint the stack's content (this also checks every index under it); a stack seen in an earlier
+    // request then needs neither its frames resolved nor its 128-bit ID computed.
+    const prints = this.locationPrints;
+    let h1 = mix1(SEED1, end - start);
+    let h2 = mix2(SEED2, end - start);
+    let h3 = mix3(SEED3, end - start);
+    let h4 = mix4(SEED4, end - start);
+    for (let l = start; l < end; l++) {
+      const location = indices[l];
+      if (this.locationPrinted[location] !== 1 || !(location >= 0)) {
+        this.fingerprintLocation(location, `dictionary.stack_table[${index}].location_indices[${l - start}]`);
+      }
+      const p1 = prints[2 * location];
+      const p2 = prints[2 * location + 1];
+      h1 = mix1(h1, p1);
+      h2 = mix2(h2, p2);
+      h3 = mix3(h3, p1 ^ p2);
+      h4 = mix4(h4, p2 - p1);
+    }
+    const key = stackKey(h1, h2);
+    const known = this.settings.stackIds.get(key);
+    let id: string;
+    if (known && known.check1 === h3 && known.check2 === h4) {
+      id = known.id;
+    } else {
+      id = this.stackTraceId(index, start, end);
+      if (id) this.settings.stackIds.set(key, { id, check1: h3, check2: h4 });
+    }
+    const info: StackInfo = { id, start, end };
+    this.stackInfos[index] = info;
+    if (id) this.emitStackTrace(info);
+    return info;
+  }
+
+  /** The content-addressed ID: FNV-1a 128 over each frame's file ID bytes and address-or-line in decimal. */
+  private stackTraceId(index: number, start: number, end: number): string {
+    if (end === start) return '';
+    const indices = this.d.indices;
     const hasher = this.hasher.reset();
     for (let l = start; l < end; l++) {
       const location = this.location(
         indices[l],
         `dictionary.stack_table[${index}].location_indices[${l - start}]`,
       );
-      // The stack trace hash consumes each frame's file ID bytes and its address-or-line in decimal.
       hasher.update(location.fileId).updateAscii(location.addressOrLine);
     }
-    const id = end === start ? '' : hasher.digestInto(this.digest).toString('base64url');
-    const info: StackInfo = { id, start, end };
-    this.stackInfos[index] = info;
-    if (id) this.emitStackTrace(info);
-    return info;
+    return hasher.digestInto(this.digest).toString('base64url');
+  }
+
+  /**
+   * Two 32-bit lanes over what makes a location's frame: its file ID, address, frame type and lines. Checks
+   * every index the location refers to, like the full resolution would.
+   */
+  private fingerprintLocation(index: number, where: string): void {
+    const d = this.d;
+    if (!(index >= 0 && index < d.locationCount))
+      throw missingEntry('location_table', d.locationCount, index, where);
+    const locationWhere = `dictionary.location_table[${index}]`;
+    const mapping = d.locationMapping[index];
+    this.fingerprintMapping(mapping, `${locationWhere}.mapping_index`);
+    let frameType = -1;
+    const attributesStart = d.locationAttributes.start[index];
+    const attributesEnd = d.locationAttributes.end[index];
+    for (let a = attributesStart; a < attributesEnd; a++) {
+      const attribute = d.indices[a];
+      const info =
+        this.attributeInfos[attribute] ??
+        this.attribute(attribute, `${locationWhere}.attribute_indices[${a - attributesStart}]`);
+      if (info.frameType >= 0 && frameType < 0) frameType = info.frameType;
+    }
+    const mappingPrints = this.mappingPrints;
+    let h1 = mix1(mix1(SEED1, mappingPrints[2 * mapping] ?? 0), frameType);
+    let h2 = mix2(mix2(SEED2, mappingPrints[2 * mapping + 1] ?? 0), frameType);
+    h1 = mix1(mix1(h1, d.locationAddressLo[index]), d.locationAddressHi[index]);
+    h2 = mix2(mix2(h2, d.locationAddressHi[index]), d.locationAddressLo[index]);
+    const linesStart = d.locationLines.start[index];
+    const linesEnd = d.locationLines.end[index];
+    for (let l = linesStart; l < linesEnd; l++) {
+      const fn = d.lineFunction[l];
+      this.checkFunction(fn, `${locationWhere}.lines[${l - linesStart}].function_index`);
+      if (this.functionPrinted[fn] !== 1) this.fingerprintFunction(fn);
+      h1 = mix1(
+        mix1(mix1(mix1(h1, this.functionPrints[2 * fn]), d.lineNumberLo[l]), d.lineNumberHi[l]),
+        d.lineColumn[l] | 0,
+      );
+      h2 = mix2(
+        mix2(mix2(mix2(h2, this.functionPrints[2 * fn + 1]), d.lineNumberHi[l]), d.lineNumberLo[l]),
+        d.lineColumn[l] | 0,
+      );
+    }
+    this.locationPrints[2 * index] = mix1(h1, linesEnd - linesStart);
+    this.locationPrints[2 * index + 1] = mix2(h2, linesEnd - linesStart);
+    this.locationPrinted[index] = 1;
+  }
+
+  /** A mapping's lanes stand for its file ID alone: that is all a frame ID takes from it. */
+  private fingerprintMapping(index: number, where: string): void {
+    if (this.mappingPrinted[index] === 1) return;
+    const fileId = this.mappingFileId(index, where);
+    if (index >= this.d.mappingCount) return; // Mapping 0 of a request without mappings: no file.
+    if (fileId)
+      fingerprintString(Buffer.from(fileId).toString('hex'), this.mappingPrints, 2 * index, SEED1, SEED2);
+    else {
+      this.mappingPrints[2 * index] = 0;
+      this.mappingPrints[2 * index + 1] = 0;
+    }
+    this.mappingPrinted[index] = 1;
+  }
+
+  private fingerprintFunction(index: number): void {
+    const d = this.d;
+    fingerprintString(this.strings[d.functionName[index]], this.functionPrints, 2 * index, SEED3, SEED4);
+    const name1 = this.functionPrints[2 * index];
+    const name2 = this.functionPrints[2 * index + 1];
+    fingerprintString(this.strings[d.functionFilename[index]], this.functionPrints, 2 * index, name1, name2);
+    this.functionPrinted[index] = 1;
   }
 
   private emitStackTrace(stack: StackInfo): void {
@@ -623,7 +763,7 @@ class RequestScope {
     const frameIds = new Array<string>(count);
     const frameTypes = new Array<FrameTypeValue>(count);
     for (let l = 0; l < count; l++) {
-      const location = this.locationInfos[this.d.indices[stack.start + l]]!;
+      const location = this.location(this.d.indices[stack.start + l], `dictionary.location_table`);
       frameIds[l] = this.frameId(location);
       frameTypes[l] = location.frameType;
       if (location.symbolized) this.emitFrameSymbols(location);

@@ -68,11 +68,6 @@ export async function runLoadgen(options: LoadgenOptions): Promise<LoadgenStats>
   const client = new ExportClient(options);
   const concurrency = options.concurrency ?? 4;
   const stats = new StatsCollector();
-  const started = performance.now();
-  const deadline = started + options.duration * 1000;
-  let scheduledSamples = 0;
-  let lastProgress = started;
-  const inFlight = new Set<Promise<void>>();
   // Requests are generated once, one or more per host, and replayed with their timestamps moved to now.
   const poolEnd = nanosFromMillis(Date.now());
   const pool = Array.from({ length: Math.min(Math.max(hosts, options.poolSize ?? 64), 1024) }, () => {
@@ -80,6 +75,11 @@ export async function runLoadgen(options: LoadgenOptions): Promise<LoadgenStats>
     return { bytes: encodeExportRequest(generated.request), samples: generated.samples };
   });
   let sent = 0;
+  const started = performance.now();
+  const deadline = started + options.duration * 1000;
+  let scheduledSamples = 0;
+  let lastProgress = started;
+  const inFlight = new Set<Promise<void>>();
 
   try {
     while (!options.signal?.aborted) {

@@ -454,3 +454,30 @@ describe('profiles the model has no place for', () => {
     );
   });
 });
+
+describe('the cache of stack IDs by content', () => {
+  it('gives the IDs a fresh translation gives, whatever the dictionary order, and no stale ones', () => {
+    const warm = new ProfileTranslator();
+    warm.translate(decodeExportRequest(agentRequestBytes()), { now: NOW });
+    // Same stacks, different table positions: served from the cache, with complete documents.
+    const original = decodeExportRequest(agentRequestBytes());
+    const plain = schema.request.toObject(
+      schema.request.fromObject(original),
+    ) as ExportProfilesServiceRequest;
+    const locations = plain.dictionary!.locationTable!;
+    plain.dictionary!.locationTable = [locations[0], ...locations.slice(1).reverse()];
+    plain.dictionary!.stackTable![1].locationIndices = [2, 3, 1];
+    const cached = warm.translate(plain, { now: NOW }).batch;
+    const fresh = translateRequest(plain, { now: NOW }).batch;
+    assert.deepEqual(cached.stackTraces, fresh.stackTraces);
+    assert.deepEqual(cached.stackFrames, fresh.stackFrames);
+    // One address changed: a different stack, not a cache hit on the old one.
+    const moved = schema.request.toObject(
+      schema.request.fromObject(original),
+    ) as ExportProfilesServiceRequest;
+    moved.dictionary!.locationTable![1].address = uint64Bits(NATIVE_ADDRESS + 1n);
+    const changed = warm.translate(moved, { now: NOW }).batch.stackTraces[0];
+    assert.deepEqual(changed, translateRequest(moved, { now: NOW }).batch.stackTraces[0]);
+    assert.notEqual(changed.id, fresh.stackTraces[0].id);
+  });
+});
