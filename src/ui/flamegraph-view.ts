@@ -24,8 +24,8 @@ interface Layout {
   /** Index one past the last node of each node's subtree (preorder makes subtrees contiguous). */
   end: Int32Array;
   maxDepth: number;
-  /** Node indices per depth, ordered by x: for hit testing by binary search. */
-  byDepth: Int32Array[];
+  /** Node indices per depth, ordered by x, for hit testing by binary search; built on the first hover. */
+  byDepth?: Int32Array[];
 }
 
 function layout(graph: CompactFlamegraph): Layout {
@@ -46,12 +46,17 @@ function layout(graph: CompactFlamegraph): Layout {
   }
   for (let i = 0; i < n; i++) end[i] = i + 1;
   for (let i = n - 1; i > 0; i--) if (end[i] > end[parent[i]]) end[parent[i]] = end[i];
-  const counts = new Int32Array(maxDepth + 1);
-  for (let i = 0; i < n; i++) counts[depth[i]]++;
+  return { depth, x0, end, maxDepth };
+}
+
+/** Preorder visits each depth's nodes left to right, so one pass files them in x order. */
+function nodesByDepth(lay: Layout): Int32Array[] {
+  const counts = new Int32Array(lay.maxDepth + 1);
+  for (let i = 0; i < lay.depth.length; i++) counts[lay.depth[i]]++;
   const byDepth = Array.from(counts, (count) => new Int32Array(count));
   counts.fill(0);
-  for (let i = 0; i < n; i++) byDepth[depth[i]][counts[depth[i]]++] = i;
-  return { depth, x0, end, maxDepth, byDepth };
+  for (let i = 0; i < lay.depth.length; i++) byDepth[lay.depth[i]][counts[lay.depth[i]]++] = i;
+  return byDepth;
 }
 
 export interface FlameGraphStats {
@@ -271,6 +276,7 @@ export class FlameGraphView {
     const d = Math.floor(offsetY / ROW_HEIGHT);
     if (d < 0 || d > lay.maxDepth) return -1;
     const value = this.viewStart + (offsetX / this.width) * (this.viewEnd - this.viewStart);
+    lay.byDepth ??= nodesByDepth(lay);
     const row = lay.byDepth[d];
     let lo = 0;
     let hi = row.length - 1;
