@@ -1,8 +1,12 @@
 import { formatError } from '../errors.ts';
 import type { ByteReader } from '../reader.ts';
-import { DW_AT, DW_TAG } from './constants.ts';
+import * as constants from './constants.ts';
 import { RangeIndex } from './search.ts';
 import type { Unit } from './unit.ts';
+
+// Module-local copies: an imported binding may be read through an accessor on every use (hot loops).
+const DW_AT = constants.DW_AT;
+const DW_TAG = constants.DW_TAG;
 
 /** Deeper DIE nesting than this is treated as hostile input. */
 const MAX_DIE_DEPTH = 4096;

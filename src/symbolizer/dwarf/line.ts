@@ -1,8 +1,11 @@
 import { formatError } from '../errors.ts';
 import { ByteReader, stringAt } from '../reader.ts';
-import { DW_FORM } from './constants.ts';
+import * as constants from './constants.ts';
 import type { Unit } from './unit.ts';
 import { lastAtOrBelow } from './search.ts';
+
+// Module-local copies: an imported binding may be read through an accessor on every use (hot loops).
+const DW_FORM = constants.DW_FORM;
 
 const DW_LNCT_path = 1;
 const DW_LNCT_directory_index = 2;

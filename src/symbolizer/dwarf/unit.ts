@@ -1,7 +1,13 @@
 import { formatError } from '../errors.ts';
 import { ByteReader, stringAt } from '../reader.ts';
-import { DW_AT, DW_FORM, DW_TAG, DW_UT } from './constants.ts';
+import * as constants from './constants.ts';
 import type { DwarfSections } from './sections.ts';
+
+// Module-local copies: an imported binding may be read through an accessor on every use (hot loops).
+const DW_AT = constants.DW_AT;
+const DW_FORM = constants.DW_FORM;
+const DW_TAG = constants.DW_TAG;
+const DW_UT = constants.DW_UT;
 
 export interface Abbrev {
   tag: number;
