@@ -3,6 +3,7 @@ import { renderFlamegraph } from './pages/flamegraph.ts';
 import { renderStacks } from './pages/stacks.ts';
 import { renderStatus } from './pages/status.ts';
 import { renderTopN } from './pages/topn.ts';
+import { getJson } from './api.ts';
 import { escapeHtml } from './format.ts';
 import { readState, stateUrl, updateState } from './state.ts';
 
@@ -69,6 +70,41 @@ preset.addEventListener('change', () => {
   }
   updateState({ from: preset.value, to: 'now' });
 });
+
+/** Fields offered as `alias:"value"` suggestions in the filter bar, most frequent values first. */
+const SUGGESTED_FIELDS: [string, string][] = [
+  ['host', 'host.name'],
+  ['process', 'process.executable.name'],
+  ['thread', 'process.thread.name'],
+  ['container', 'container.name'],
+  ['service', 'service.name'],
+  ['tag', 'tags'],
+];
+let suggestionsFor = '';
+
+async function loadSuggestions(): Promise<void> {
+  const { params } = readState();
+  const range = new URLSearchParams({ from: params.get('from') || 'now-15m', to: params.get('to') || 'now' });
+  range.set('limit', '15');
+  if (suggestionsFor === range.toString()) return;
+  suggestionsFor = range.toString();
+  const lists = await Promise.all(
+    SUGGESTED_FIELDS.map(async ([alias, field]) => {
+      try {
+        const { values } = await getJson<{ values: string[] }>(`/api/fields/${field}/values`, range);
+        return values.filter((v) => v !== '').map((v) => `${alias}:"${v.replace(/["\\]/g, '\\$&')}"`);
+      } catch {
+        return [];
+      }
+    }),
+  );
+  element('filter-suggestions').innerHTML = lists
+    .flat()
+    .map((option) => `<option value="${escapeHtml(option)}"></option>`)
+    .join('');
+}
+
+filterInput.addEventListener('focus', () => void loadSuggestions());
 
 let generation = 0;
 

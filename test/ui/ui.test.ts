@@ -142,6 +142,13 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
 
   it('keeps the range and filter in the URL and applies them', async () => {
     await open(`flamegraph?${range()}`);
+    await page.focus('#filter');
+    await page.waitForFunction(() => document.querySelectorAll('#filter-suggestions option').length > 0);
+    const suggestions = await page.$$eval('#filter-suggestions option', (options) =>
+      options.map((o) => (o as HTMLOptionElement).value),
+    );
+    assert.ok(suggestions.includes('host:"host-1"'), suggestions.join(', '));
+    assert.ok(suggestions.includes('thread:"thread-4"'), suggestions.join(', '));
     await page.fill('#filter', 'host:host-1');
     await page.click('#apply');
     await page.waitForFunction(() => location.hash.includes('filter=host%3Ahost-1'));
