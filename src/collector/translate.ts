@@ -27,7 +27,7 @@ import {
   type FrameType as FrameTypeValue,
 } from '../model/index.ts';
 import { InvalidRequestError } from '../protocol/errors.ts';
-import { nanosHalvesToSeconds } from '../protocol/int64.ts';
+import { nanosHalvesToSeconds as importedNanosHalvesToSeconds } from '../protocol/int64.ts';
 import { requestView } from '../protocol/otlp-profiles.ts';
 import type { ExportProfilesServiceRequest, KeyValue } from '../protocol/types.ts';
 import type { DictionaryView, ProfileView, RequestView } from '../protocol/view.ts';
@@ -39,19 +39,6 @@ import {
   SyntheticIdCache,
   type DedupCapacities,
 } from './dedup.ts';
-import {
-  SEED1,
-  SEED2,
-  SEED3,
-  SEED4,
-  fingerprintString,
-  mix1,
-  mix2,
-  mix3,
-  mix4,
-  stackKey,
-  type CachedStackId,
-} from './fingerprint.ts';
 import { FastFnv1a128, xxh64 } from './hashes.ts';
 
 export interface TranslatorOptions {
@@ -92,6 +79,8 @@ export interface Translation {
 }
 
 const EMPTY: readonly never[] = Object.freeze([]);
+/** A module-local reference: calls through an imported binding cost an accessor each under the TS loader. */
+const nanosHalvesToSeconds = importedNanosHalvesToSeconds;
 const DEFAULT_PROJECT_ID = 1;
 const DEFAULT_EXECUTABLE_REFRESH_SECONDS = 3600;
 const DEFAULT_HOST_REFRESH_SECONDS = 60;
@@ -990,4 +979,66 @@ function sampleRole(key: string): SampleRole {
     default:
       return key.startsWith(Attr.labelPrefix) ? SampleRole.Tag : SampleRole.Other;
   }
+}
+
+// ---- content fingerprints ---------------------------------------------------------------------------------
+/*
+ * Cheap content fingerprints of dictionary entries, so a stack seen in an earlier request is recognised
+ * without recomputing its frame IDs and 128-bit FNV stack trace ID. A request's dictionary indices mean
+ * nothing in the next request; what a location contains (file ID, address, frame type, lines) does. Each
+ * entry gets two independent 32-bit lanes; a stack combines its locations' lanes into four, 117 bits of which
+ * key and verify the cache — as collision-safe as the 128-bit content-addressed IDs themselves.
+ */
+
+const M1 = 0x85ebca6b;
+const M2 = 0xc2b2ae35;
+const M3 = 0x27d4eb2f;
+const M4 = 0x165667b1;
+const SEED1 = 0x3c6ef372;
+const SEED2 = 0x6a09e667;
+const SEED3 = 0x510e527f;
+const SEED4 = 0x1f83d9ab;
+
+function mix1(h: number, v: number): number {
+  h = Math.imul(h ^ v, M1);
+  return h ^ (h >>> 15);
+}
+
+function mix2(h: number, v: number): number {
+  h = Math.imul(h ^ v, M2);
+  return h ^ (h >>> 13);
+}
+
+function mix3(h: number, v: number): number {
+  h = Math.imul(h ^ v, M3);
+  return h ^ (h >>> 16);
+}
+
+function mix4(h: number, v: number): number {
+  h = Math.imul(h ^ v, M4);
+  return h ^ (h >>> 14);
+}
+
+/** Two lanes over a string's UTF-16 code units, written to out[at], out[at + 1]. */
+function fingerprintString(text: string, out: Int32Array, at: number, seed1: number, seed2: number): void {
+  let h1 = mix1(seed1, text.length);
+  let h2 = mix2(seed2, text.length);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = mix1(h1, c);
+    h2 = mix2(h2, c);
+  }
+  out[at] = h1;
+  out[at + 1] = h2;
+}
+
+interface CachedStackId {
+  id: string;
+  check1: number;
+  check2: number;
+}
+
+/** The 53-bit map key from the first two stack lanes. */
+function stackKey(h1: number, h2: number): number {
+  return (h1 >>> 0) * 2097152 + ((h2 >>> 0) & 0x1fffff);
 }

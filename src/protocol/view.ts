@@ -11,6 +11,12 @@ import type protobuf from 'protobufjs';
 import type { AnyValue, InstrumentationScope, Resource, WireRevision } from './types.ts';
 import { WireCursor, WireType } from './wire.ts';
 
+// Module-local copies: imported bindings are read through an accessor on every use under the TS loader, which
+// shows in the per-field loops below.
+const VARINT: number = WireType.Varint;
+const I64: number = WireType.I64;
+const LEN: number = WireType.Len;
+
 /** Entries of one kind: `start[i]..end[i]` is entry i's range in a shared pool array. */
 export interface Ranges {
   start: number[];
@@ -159,8 +165,8 @@ export class ViewDecoder {
       const tag = c.varint32(end);
       const field = tag >>> 3;
       const wireType = tag & 7;
-      if (field === 1 && wireType === WireType.Len) resources.push(this.resourceProfiles(c.delimited(end)));
-      else if (field === 2 && wireType === WireType.Len) this.dictionaryMessage(c.delimited(end));
+      if (field === 1 && wireType === LEN) resources.push(this.resourceProfiles(c.delimited(end)));
+      else if (field === 2 && wireType === LEN) this.dictionaryMessage(c.delimited(end));
       else this.other(field, wireType, end, [1, 2]);
     }
     const d = this.dictionary;
@@ -185,10 +191,9 @@ export class ViewDecoder {
       const tag = c.varint32(end);
       const field = tag >>> 3;
       const wireType = tag & 7;
-      if (field === 1 && wireType === WireType.Len)
+      if (field === 1 && wireType === LEN)
         view.resource = this.submessage<Resource>(this.types.resource, end);
-      else if (field === 2 && wireType === WireType.Len)
-        view.scopes.push(this.scopeProfiles(c.delimited(end)));
+      else if (field === 2 && wireType === LEN) view.scopes.push(this.scopeProfiles(c.delimited(end)));
       else this.other(field, wireType, end, [1, 2]);
     }
     return view;
@@ -201,9 +206,9 @@ export class ViewDecoder {
       const tag = c.varint32(end);
       const field = tag >>> 3;
       const wireType = tag & 7;
-      if (field === 1 && wireType === WireType.Len)
+      if (field === 1 && wireType === LEN)
         view.scope = this.submessage<InstrumentationScope>(this.types.scope, end);
-      else if (field === 2 && wireType === WireType.Len) view.profiles.push(this.profile(c.delimited(end)));
+      else if (field === 2 && wireType === LEN) view.profiles.push(this.profile(c.delimited(end)));
       else this.other(field, wireType, end, [1, 2]);
     }
     return view;
@@ -248,25 +253,25 @@ export class ViewDecoder {
       const wireType = tag & 7;
       switch (field) {
         case 1:
-          if (wireType !== WireType.Len) this.other(field, wireType, end, [field]);
+          if (wireType !== LEN) this.other(field, wireType, end, [field]);
           view.sampleType = this.valueType(c.delimited(end));
           break;
         case 2:
-          if (wireType !== WireType.Len) this.other(field, wireType, end, [field]);
+          if (wireType !== LEN) this.other(field, wireType, end, [field]);
           this.sample(c.delimited(end), view);
           break;
         case 3:
-          if (wireType !== WireType.I64) this.other(field, wireType, end, [field]);
+          if (wireType !== I64) this.other(field, wireType, end, [field]);
           c.fixed64(end);
           view.timeLo = c.lo;
           view.timeHi = c.hi;
           break;
         case 5:
-          if (wireType !== WireType.Len) this.other(field, wireType, end, [field]);
+          if (wireType !== LEN) this.other(field, wireType, end, [field]);
           view.periodType = this.valueType(c.delimited(end));
           break;
         case 6:
-          if (wireType !== WireType.Varint) this.other(field, wireType, end, [field]);
+          if (wireType !== VARINT) this.other(field, wireType, end, [field]);
           c.varint64(end);
           view.period = c.signedNumber();
           break;
@@ -287,8 +292,8 @@ export class ViewDecoder {
       const tag = c.varint32(end);
       const field = tag >>> 3;
       const wireType = tag & 7;
-      if (field === 1 && wireType === WireType.Varint) view.typeStrindex = c.varint32(end);
-      else if (field === 2 && wireType === WireType.Varint) view.unitStrindex = c.varint32(end);
+      if (field === 1 && wireType === VARINT) view.typeStrindex = c.varint32(end);
+      else if (field === 2 && wireType === VARINT) view.unitStrindex = c.varint32(end);
       else this.other(field, wireType, end, [1, 2]);
     }
     return view;
@@ -306,7 +311,7 @@ export class ViewDecoder {
       const field = tag >>> 3;
       const wireType = tag & 7;
       if (field === 1) {
-        if (wireType !== WireType.Varint) this.other(field, wireType, end, [field]);
+        if (wireType !== VARINT) this.other(field, wireType, end, [field]);
         stack = c.varint32(end);
       } else if (field === fields.attributes) {
         this.int32List(wireType, end, view.attributePool, field);
@@ -315,7 +320,7 @@ export class ViewDecoder {
       } else if (field === 5) {
         this.fixed64List(wireType, end, view.timestampLo, view.timestampHi, field);
       } else if (field === fields.link) {
-        if (wireType !== WireType.Varint) this.other(field, wireType, end, [field]);
+        if (wireType !== VARINT) this.other(field, wireType, end, [field]);
         c.varint32(end);
       } else {
         c.skip(wireType, end, field);
@@ -334,10 +339,10 @@ export class ViewDecoder {
   /** A repeated int32 field, packed or not, appended to `out`. */
   private int32List(wireType: number, end: number, out: number[], field: number): void {
     const c = this.cursor;
-    if (wireType === WireType.Len) {
+    if (wireType === LEN) {
       const stop = c.delimited(end);
       while (c.pos < stop) out.push(c.varint32(stop));
-    } else if (wireType === WireType.Varint) {
+    } else if (wireType === VARINT) {
       out.push(c.varint32(end));
     } else {
       this.other(field, wireType, end, [field]);
@@ -346,13 +351,13 @@ export class ViewDecoder {
 
   private int64List(wireType: number, end: number, out: number[], field: number): void {
     const c = this.cursor;
-    if (wireType === WireType.Len) {
+    if (wireType === LEN) {
       const stop = c.delimited(end);
       while (c.pos < stop) {
         c.varint64(stop);
         out.push(c.signedNumber());
       }
-    } else if (wireType === WireType.Varint) {
+    } else if (wireType === VARINT) {
       c.varint64(end);
       out.push(c.signedNumber());
     } else {
@@ -362,7 +367,7 @@ export class ViewDecoder {
 
   private fixed64List(wireType: number, end: number, lo: number[], hi: number[], field: number): void {
     const c = this.cursor;
-    if (wireType === WireType.Len) {
+    if (wireType === LEN) {
       const stop = c.delimited(end);
       if ((stop - c.pos) % 8 !== 0) c.fail(`packed fixed64 field ${field} is not a multiple of 8 bytes`);
       while (c.pos < stop) {
@@ -370,7 +375,7 @@ export class ViewDecoder {
         lo.push(c.lo);
         hi.push(c.hi);
       }
-    } else if (wireType === WireType.I64) {
+    } else if (wireType === I64) {
       c.fixed64(end);
       lo.push(c.lo);
       hi.push(c.hi);
@@ -387,7 +392,7 @@ export class ViewDecoder {
       const tag = c.varint32(end);
       const field = tag >>> 3;
       const wireType = tag & 7;
-      if (wireType !== WireType.Len) {
+      if (wireType !== LEN) {
         this.other(field, wireType, end, [1, 2, 3, 4, 5, 6, 7]);
         continue;
       }
@@ -428,11 +433,11 @@ export class ViewDecoder {
       const field = tag >>> 3;
       const wireType = tag & 7;
       if (field === 4) {
-        if (wireType !== WireType.Varint) this.other(field, wireType, end, [field]);
+        if (wireType !== VARINT) this.other(field, wireType, end, [field]);
         filename = c.varint32(end);
       } else if (field === 5) {
         this.int32List(wireType, end, d.indices, field);
-      } else if (field <= 3 && wireType !== WireType.Varint) {
+      } else if (field <= 3 && wireType !== VARINT) {
         this.other(field, wireType, end, [field]);
       } else {
         c.skip(wireType, end, field);
@@ -456,15 +461,15 @@ export class ViewDecoder {
       const field = tag >>> 3;
       const wireType = tag & 7;
       if (field === 1) {
-        if (wireType !== WireType.Varint) this.other(field, wireType, end, [field]);
+        if (wireType !== VARINT) this.other(field, wireType, end, [field]);
         mapping = c.varint32(end);
       } else if (field === 2) {
-        if (wireType !== WireType.Varint) this.other(field, wireType, end, [field]);
+        if (wireType !== VARINT) this.other(field, wireType, end, [field]);
         c.varint64(end);
         addressLo = c.lo;
         addressHi = c.hi;
       } else if (field === 3) {
-        if (wireType !== WireType.Len) this.other(field, wireType, end, [field]);
+        if (wireType !== LEN) this.other(field, wireType, end, [field]);
         this.line(c.delimited(end));
       } else if (field === 4) {
         this.int32List(wireType, end, d.indices, field);
@@ -493,7 +498,7 @@ export class ViewDecoder {
       const tag = c.varint32(end);
       const field = tag >>> 3;
       const wireType = tag & 7;
-      if (field >= 1 && field <= 3 && wireType !== WireType.Varint) this.other(field, wireType, end, [field]);
+      if (field >= 1 && field <= 3 && wireType !== VARINT) this.other(field, wireType, end, [field]);
       if (field === 1) fn = c.varint32(end);
       else if (field === 2) {
         c.varint64(end);
@@ -522,7 +527,7 @@ export class ViewDecoder {
       const tag = c.varint32(end);
       const field = tag >>> 3;
       const wireType = tag & 7;
-      if (field >= 1 && field <= 4 && wireType !== WireType.Varint) this.other(field, wireType, end, [field]);
+      if (field >= 1 && field <= 4 && wireType !== VARINT) this.other(field, wireType, end, [field]);
       if (field === 1) name = c.varint32(end);
       else if (field === 3) filename = c.varint32(end);
       else if (field === 4) {
@@ -544,10 +549,9 @@ export class ViewDecoder {
       const tag = c.varint32(end);
       const field = tag >>> 3;
       const wireType = tag & 7;
-      if (field === 1 && wireType === WireType.Varint) key = c.varint32(end);
-      else if (field === 2 && wireType === WireType.Len)
-        value = this.submessage<AnyValue>(this.types.anyValue, end);
-      else if (field === 3 && wireType === WireType.Varint) c.varint32(end);
+      if (field === 1 && wireType === VARINT) key = c.varint32(end);
+      else if (field === 2 && wireType === LEN) value = this.submessage<AnyValue>(this.types.anyValue, end);
+      else if (field === 3 && wireType === VARINT) c.varint32(end);
       else this.other(field, wireType, end, [1, 2, 3]);
     }
     d.attributeKey.push(key);
