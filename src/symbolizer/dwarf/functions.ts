@@ -143,9 +143,9 @@ interface CodeAttributes {
 function readCodeAttributes(
   unit: Unit,
   r: ByteReader,
-  names: Uint16Array,
-  forms: Uint16Array,
-  consts: Float64Array,
+  names: readonly number[],
+  forms: readonly number[],
+  consts: readonly number[],
 ): CodeAttributes {
   const a: CodeAttributes = {
     lowPc: -1,

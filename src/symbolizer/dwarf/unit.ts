@@ -9,12 +9,13 @@ const DW_FORM = constants.DW_FORM;
 const DW_TAG = constants.DW_TAG;
 const DW_UT = constants.DW_UT;
 
+/** Plain arrays on purpose: thousands of tiny typed arrays cost far more memory than small JS arrays. */
 export interface Abbrev {
   tag: number;
   hasChildren: boolean;
-  names: Uint16Array;
-  forms: Uint16Array;
-  implicitConsts: Float64Array;
+  names: readonly number[];
+  forms: readonly number[];
+  implicitConsts: readonly number[];
 }
 
 /** Abbreviations by code; dense codes (the usual case) sit in an array. */
@@ -22,7 +23,13 @@ export type AbbrevTable = Map<number, Abbrev>;
 
 const MAX_ABBREV_ATTRS = 1024;
 
-export function parseAbbrevTable(data: Uint8Array, offset: number, littleEndian: boolean): AbbrevTable {
+/** Parse an abbreviation table; with `stopAtCode`, only up to that code (enough for a unit's root DIE). */
+export function parseAbbrevTable(
+  data: Uint8Array,
+  offset: number,
+  littleEndian: boolean,
+  stopAtCode?: number,
+): AbbrevTable {
   const r = new ByteReader(data, littleEndian, 0);
   r.seek(offset);
   const table: AbbrevTable = new Map();
@@ -44,13 +51,8 @@ export function parseAbbrevTable(data: Uint8Array, offset: number, littleEndian:
       forms.push(form);
       consts.push(form === DW_FORM.implicitConst ? r.sleb() : 0);
     }
-    table.set(code, {
-      tag,
-      hasChildren,
-      names: Uint16Array.from(names),
-      forms: Uint16Array.from(forms),
-      implicitConsts: Float64Array.from(consts),
-    });
+    table.set(code, { tag, hasChildren, names, forms, implicitConsts: consts });
+    if (code === stopAtCode) break;
   }
   return table;
 }
@@ -67,7 +69,9 @@ export class Unit {
   readonly abbrevOffset: number;
   /** Offset of the root DIE. */
   readonly firstDie: number;
-  abbrevs!: AbbrevTable;
+  /** The full abbreviation table, parsed when the unit is first indexed (shared between units). */
+  private abbrevTable: AbbrevTable | undefined;
+  private abbrevCache: Map<number, AbbrevTable> | undefined;
   rootTag = 0;
   name = '';
   compDir = '';
@@ -116,16 +120,18 @@ export class Unit {
 
   /** Parse the abbreviations and the root DIE (names, bases, line table offset, ranges). */
   load(abbrevCache: Map<number, AbbrevTable>): void {
-    let abbrevs = abbrevCache.get(this.abbrevOffset);
-    if (!abbrevs) {
-      abbrevs = parseAbbrevTable(this.sections.abbrev, this.abbrevOffset, this.sections.littleEndian);
-      abbrevCache.set(this.abbrevOffset, abbrevs);
-    }
-    this.abbrevs = abbrevs;
+    this.abbrevCache = abbrevCache;
+    this.abbrevTable = abbrevCache.get(this.abbrevOffset);
     if (this.firstDie >= this.end) return;
     const r = this.reader(this.firstDie);
-    const abbrev = this.abbrevAt(r);
-    if (!abbrev) return;
+    // Listing units must stay cheap: read only as much of the abbreviation table as the root DIE needs.
+    const code = r.uleb();
+    if (code === 0) return;
+    const partial =
+      this.abbrevTable ??
+      parseAbbrevTable(this.sections.abbrev, this.abbrevOffset, this.sections.littleEndian, code);
+    const abbrev = partial.get(code);
+    if (!abbrev) throw formatError(`unknown abbreviation code ${code}`, this.firstDie);
     this.rootTag = abbrev.tag;
     const strings: { name: number; form: number; at: number }[] = [];
     for (let i = 0; i < abbrev.names.length; i++) {
@@ -196,11 +202,27 @@ export class Unit {
     return new ByteReader(this.sections.info, this.sections.littleEndian, offset);
   }
 
+  private abbrevs(): AbbrevTable {
+    if (!this.abbrevTable) {
+      const cache = this.abbrevCache ?? new Map<number, AbbrevTable>();
+      this.abbrevTable = cache.get(this.abbrevOffset);
+      if (!this.abbrevTable) {
+        this.abbrevTable = parseAbbrevTable(
+          this.sections.abbrev,
+          this.abbrevOffset,
+          this.sections.littleEndian,
+        );
+        cache.set(this.abbrevOffset, this.abbrevTable);
+      }
+    }
+    return this.abbrevTable;
+  }
+
   /** Read an abbreviation code and return its abbreviation; undefined for a null entry. */
   abbrevAt(r: ByteReader): Abbrev | undefined {
     const code = r.uleb();
     if (code === 0) return undefined;
-    const abbrev = this.abbrevs.get(code);
+    const abbrev = this.abbrevs().get(code);
     if (!abbrev) throw formatError(`unknown abbreviation code ${code}`, r.offset);
     return abbrev;
   }
