@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -13,8 +13,16 @@ import {
 import { ElasticsearchStore, type ElasticsearchStoreOptions } from '../../src/store/elasticsearch/index.ts';
 import type { ElasticsearchPeer } from '../peers/elasticsearch.ts';
 
+const created: string[] = [];
+
 export async function tempDir(prefix: string): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), `uniprof-${prefix}-`));
+  const dir = await mkdtemp(path.join(os.tmpdir(), `uniprof-${prefix}-`));
+  created.push(dir);
+  return dir;
+}
+
+export async function removeTempDirs(): Promise<void> {
+  for (const dir of created.splice(0)) await rm(dir, { recursive: true, force: true });
 }
 
 /** A store pointed at the peer as a user would configure it: basic auth over TLS with the cluster's CA. */

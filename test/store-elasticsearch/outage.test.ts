@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import { StoreBusyError, StoreUnavailableError } from '../../src/store/store.ts';
 import type { ElasticsearchStore } from '../../src/store/elasticsearch/index.ts';
 import { startElasticsearch, type ElasticsearchPeer } from '../peers/elasticsearch.ts';
-import { makeBatch, storeFor, tempDir } from './helpers.ts';
+import { makeBatch, removeTempDirs, storeFor, tempDir } from './helpers.ts';
 
 /** The issue asks for a minute without Elasticsearch; a developer may shorten it locally. */
 const OUTAGE_MS = Number(process.env.UNIPROF_ES_OUTAGE_SECONDS ?? 60) * 1000;
@@ -22,6 +22,7 @@ before(async () => {
 after(async () => {
   await peer?.dispose();
   if (spoolDir) await rm(spoolDir, { recursive: true, force: true });
+  await removeTempDirs();
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

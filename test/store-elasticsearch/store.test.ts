@@ -2,16 +2,15 @@ import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { layout } from '../../src/store/elasticsearch/index.ts';
 import { FrameType, emptyBatch } from '../../src/model/index.ts';
 import { StoreBusyError, StoreUnavailableError } from '../../src/store/store.ts';
-import { InvalidBatchError, type ElasticsearchStore } from '../../src/store/elasticsearch/index.ts';
+import { ElasticsearchStore, InvalidBatchError, layout } from '../../src/store/elasticsearch/index.ts';
 import { ProfileTranslator } from '../../src/collector/translate.ts';
 import { Workload } from '../../src/loadgen/index.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import type { EventQuery, StackTraceCount } from '../../src/store/store.ts';
 import { startElasticsearch, type ElasticsearchPeer } from '../peers/elasticsearch.ts';
-import { fileIdOf, makeBatch, makeStack, storeFor, tempDir } from './helpers.ts';
+import { fileIdOf, makeBatch, makeStack, removeTempDirs, storeFor, tempDir } from './helpers.ts';
 
 let peer: ElasticsearchPeer;
 let spoolDir: string;
@@ -26,6 +25,7 @@ after(async () => {
   await store?.close();
   await peer?.dispose();
   if (spoolDir) await rm(spoolDir, { recursive: true, force: true });
+  await removeTempDirs();
 });
 
 type TemplateMeta = { version?: number; _meta?: Record<string, unknown> };
@@ -149,6 +149,33 @@ test('the store opens on the installed layout', async () => {
   store = storeFor(peer, spoolDir);
   await store.open();
   assert.equal(store.layout?.owner, 'uniprof');
+});
+
+/*
+ * Creating an API key needs the security index, whose mapping uses analysis-common, a module the
+ * integration-test distribution lacks; so only the refusal of a key is exercised here.
+ */
+test('credentials Elasticsearch refuses fail start-up with a clear error', async () => {
+  for (const credentials of [
+    { apiKey: Buffer.from('nobody:nothing').toString('base64') },
+    { username: 'elastic', password: 'wrong' },
+  ]) {
+    const refused = new ElasticsearchStore({
+      hosts: [peer.url],
+      ...credentials,
+      tls: { caPem: peer.caPem },
+      spoolDir: await tempDir('es-refused'),
+    });
+    await assert.rejects(refused.open(), /authentication failed/);
+  }
+  const untrusted = new ElasticsearchStore({
+    hosts: [peer.url],
+    username: peer.username,
+    password: peer.password,
+    spoolDir: await tempDir('es-untrusted'),
+  });
+  // Without the cluster's CA the handshake fails: a configuration mistake, said so, not an outage to wait out.
+  await assert.rejects(untrusted.open(), /TLS: .*certificate.*tls\.ca/);
 });
 
 test('stack traces, frames, executables, hosts and events land under the right IDs with the right fields', async () => {

@@ -16,6 +16,7 @@ import {
   type StackFrameSymbols,
   type StackTrace,
 } from '../../model/index.ts';
+import { InvalidRequestError } from '../../protocol/errors.ts';
 import { ECS_VERSION, EXECUTABLES, HOSTS, STACKFRAMES, STACKTRACES, eventsIndex } from './layout.ts';
 
 type Document = Record<string, unknown>;
@@ -26,8 +27,11 @@ const SECONDS_PER_WEEK = 7 * 24 * 3600;
 /** Monday 00:00 UTC: 1970-01-01 was a Thursday. */
 const WEEK_OFFSET = 4 * 24 * 3600;
 
-export class InvalidBatchError extends Error {
-  override readonly name = 'InvalidBatchError';
+/** A batch the layout cannot hold; the collector answers INVALID_ARGUMENT, as for a malformed request. */
+export class InvalidBatchError extends InvalidRequestError {
+  constructor(message: string) {
+    super('invalid_batch', message);
+  }
 }
 
 function setIfPresent(doc: Document, field: string, value: string | undefined): void {

@@ -58,7 +58,13 @@ const COMPOSITE_PAGE = 10_000;
 const MGET_CHUNK = 5_000;
 const SEARCH_OPTIONS = { ignore_unavailable: true, allow_no_indices: true } as const;
 
+/** A certificate the client does not trust is a configuration mistake, not an outage to wait out. */
+function isTlsVerificationError(error: unknown): boolean {
+  return error instanceof errors.ConnectionError && /certificate|self[- ]signed|altname/i.test(error.message);
+}
+
 function isConnectivityError(error: unknown): boolean {
+  if (isTlsVerificationError(error)) return false;
   if (error instanceof errors.ConnectionError || error instanceof errors.TimeoutError) return true;
   if (error instanceof errors.NoLivingConnectionsError) return true;
   return error instanceof errors.ResponseError && (error.statusCode === 503 || error.statusCode === 502);
@@ -466,6 +472,9 @@ function describeError(error: unknown): string {
     if (error.statusCode === 401) return 'authentication failed (check apiKey or username/password)';
     if (error.statusCode === 403) return `not allowed: ${JSON.stringify(error.body)}`;
     return `HTTP ${error.statusCode}: ${JSON.stringify(error.body)}`;
+  }
+  if (isTlsVerificationError(error)) {
+    return `TLS: ${(error as Error).message} (set output.elasticsearch.tls.ca to the cluster's CA)`;
   }
   return error instanceof Error ? error.message : String(error);
 }

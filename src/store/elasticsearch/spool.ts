@@ -131,12 +131,14 @@ export class Spool {
     this.reserved += data.length;
     return new Promise((resolve, reject) => {
       this.pending.push({ data, resolve, reject });
-      this.writing ??= this.writeLoop().finally(() => (this.writing = undefined));
+      this.writing ??= this.writeLoop();
     });
   }
 
   /** Group commit: every append waiting when a write starts shares its fsync. */
   private async writeLoop(): Promise<void> {
+    // Called only with appends pending, so the first await comes before the loop can end. `writing` is
+    // cleared in the same step that finds nothing pending: an append arriving after that starts a new loop.
     while (this.pending.length > 0) {
       const group = this.pending;
       this.pending = [];
@@ -154,6 +156,7 @@ export class Spool {
         for (const p of group) p.reject(error);
       }
     }
+    this.writing = undefined;
   }
 
   private async openSegment(): Promise<OpenSegment> {
