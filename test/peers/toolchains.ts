@@ -61,6 +61,8 @@ interface Variant {
   tools: [string, string][];
   steps: Step[];
   debugFile?: boolean;
+  /** Extra environment (e.g. GOARCH for cross builds). */
+  env?: Record<string, string>;
 }
 
 const GCC: [string, string] = ['gcc', 'apt-get install gcc'];
@@ -95,9 +97,10 @@ const rust = (mangling: string): Variant => ({
   ],
 });
 
-const go = (ldflags: string): Variant => ({
+const go = (ldflags: string, arch?: string): Variant => ({
   source: 'prog.go',
   tools: [GO],
+  env: arch ? { GOARCH: arch } : undefined,
   steps: [
     {
       tool: 'go',
@@ -162,6 +165,11 @@ export const variants = {
   'rust-v0': rust('v0'),
   'go-dwarf': go(''),
   'go-stripped': go('-s -w'),
+  // Go cross-compiles without extra toolchains: real 32-bit little-endian, 64-bit big-endian and 32-bit
+  // big-endian ELF files with DWARF and .gopclntab.
+  'go-386': go('', '386'),
+  'go-s390x': go('', 's390x'),
+  'go-mips': go('', 'mips'),
 } satisfies Record<string, Variant>;
 
 export type VariantName = keyof typeof variants;
@@ -178,6 +186,7 @@ export function buildProgram(name: VariantName): BuiltProgram {
   hash.update(readFileSync(join(programDir, variant.source)));
   for (const [tool, hint] of variant.tools) hash.update(toolVersion(tool, hint));
   for (const step of variant.steps) hash.update(`${step.tool} ${step.args('OUT').join(' ')}\n`);
+  hash.update(JSON.stringify(variant.env ?? {}));
   const dir = join(cacheRoot, 'symbolizer-programs', `${name}-${hash.digest('hex').slice(0, 16)}`);
   const result: BuiltProgram = { binary: join(dir, 'prog'), dir };
   if (variant.debugFile) result.debugFile = join(dir, 'prog.debug');
@@ -185,7 +194,7 @@ export function buildProgram(name: VariantName): BuiltProgram {
   const staging = `${dir}.tmp-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
-  const env = { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod', CGO_ENABLED: '0' };
+  const env = { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod', CGO_ENABLED: '0', ...variant.env };
   for (const step of variant.steps) {
     // Paths inside the binaries must be the final ones (debuglink, DWARF): build in the staging dir,
     // whose name only differs in the suffix, then compare against the oracle after the rename.

@@ -335,6 +335,42 @@ describe('symbolization matches llvm-symbolizer', { skip: !haveOracle && 'llvm-s
     },
   );
 
+  const foreign = [
+    ['go-386', 'ELF32 little-endian (386)'],
+    ['go-s390x', 'ELF64 big-endian (s390x)'],
+    ['go-mips', 'ELF32 big-endian (mips)'],
+  ] as const;
+  for (const [variant, label] of foreign) {
+    it(`${label}: DWARF and .gopclntab`, { skip: !canBuild(variant) && 'go missing' }, () => {
+      const built = buildProgram(variant);
+      const elf = ElfFile.open(built.binary);
+      const expectedClass = variant === 'go-s390x';
+      const expectedLittle = variant === 'go-386';
+      assert.equal(elf.is64, expectedClass);
+      assert.equal(elf.littleEndian, expectedLittle);
+      elf.close();
+      for (const preferGoTable of [false, true]) {
+        const binary = SymbolizedBinary.open(built.binary, {
+          demangle: false,
+          debugDirectories: [],
+          preferGoTable,
+        });
+        try {
+          const how = preferGoTable ? '.gopclntab' : 'DWARF';
+          checkAgainstOracle(
+            `${variant} (${how})`,
+            binary,
+            built.binary,
+            built.binary,
+            preferGoTable ? goEquivalence : strictEquivalence,
+          );
+        } finally {
+          binary.close();
+        }
+      }
+    });
+  }
+
   const libc = '/lib/x86_64-linux-gnu/libc.so.6';
   const haveLibcDebug = existsSync('/usr/lib/debug/.build-id');
   if (process.env.CI === 'true')
