@@ -213,7 +213,7 @@ export class ElfFile {
       const first = this.parseSectionHeader(
         this.readTable(shoff, shentsize, 1, minEntry, 'section header'),
         0,
-      );
+      ).header;
       if (count === 0) count = first.size;
       if (stringIndex === SHN_XINDEX) stringIndex = first.link;
     }
@@ -221,19 +221,22 @@ export class ElfFile {
       throw this.error(`section count ${count} exceeds the file size`);
     const r = this.readTable(shoff, shentsize, count, minEntry, 'section header');
     const headers: SectionHeader[] = [];
-    for (let i = 0; i < count; i++) headers.push(this.parseSectionHeader(r, i * shentsize));
+    const nameOffsets: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const { header, nameOffset } = this.parseSectionHeader(r, i * shentsize);
+      headers.push(header);
+      nameOffsets.push(nameOffset);
+    }
     const names = headers[stringIndex];
     if (names && names.type !== SHT_NOBITS && names.size > 0) {
       if (names.size > MAX_SECTION_BYTES) throw this.error('section name table too large');
       const table = this.source.read(names.offset, names.size);
-      for (const h of headers) h.name = h.name === '' ? '' : stringAt(table, Number(h.name));
-    } else {
-      for (const h of headers) h.name = '';
+      headers.forEach((h, i) => (h.name = stringAt(table, nameOffsets[i])));
     }
     return headers;
   }
 
-  private parseSectionHeader(r: ByteReader, at: number): SectionHeader {
+  private parseSectionHeader(r: ByteReader, at: number): { header: SectionHeader; nameOffset: number } {
     r.seek(at);
     const nameOffset = r.u32();
     const type = r.u32();
@@ -245,8 +248,8 @@ export class ElfFile {
     const info = r.u32();
     r.uint(this.word); // sh_addralign
     const entsize = r.uint(this.word);
-    // The name is resolved once the string table is known; keep the offset as text meanwhile.
-    return { name: String(nameOffset), type, flags, addr, offset, size, link, info, entsize };
+    // The name is filled in once the section name table is known.
+    return { header: { name: '', type, flags, addr, offset, size, link, info, entsize }, nameOffset };
   }
 
   private readProgramHeaders(phoff: number, phentsize: number, phnum: number): ProgramHeader[] {
