@@ -121,9 +121,13 @@ export class LineTable {
   }
 
   private runProgram(r: ByteReader, h: ProgramHeader): void {
-    const addresses: number[] = [];
-    const files: number[] = [];
-    const lines: number[] = [];
+    // Every row costs at least one opcode byte, so the program's size bounds the row count: fill typed
+    // arrays directly instead of growing JS arrays (this runs for every unit a lookup touches).
+    const capacity = r.length - r.offset + 1;
+    const addresses = new Float64Array(capacity);
+    const files = new Uint32Array(capacity);
+    const lines = new Uint32Array(capacity);
+    let rows = 0;
     const sequences: number[] = [];
     const initialFile = 1;
     let address = 0;
@@ -131,13 +135,14 @@ export class LineTable {
     let line = 1;
     let sequenceStart = 0;
     const emit = (): void => {
-      addresses.push(address);
-      files.push(file);
-      lines.push(line);
+      addresses[rows] = address;
+      files[rows] = file > 0xffffffff ? 0xffffffff : file;
+      lines[rows] = line < 0 || line > 0xffffffff ? 0 : line;
+      rows++;
     };
     const endSequence = (): void => {
       const first = sequenceStart;
-      const endRow = addresses.length; // the end_sequence row itself is excluded
+      const endRow = rows; // the end_sequence row itself is excluded
       if (endRow > first && address > addresses[first])
         sequences.push(addresses[first], address, first, endRow);
       sequenceStart = endRow;
@@ -199,10 +204,9 @@ export class LineTable {
       }
     }
     // Rows from a sequence that was never ended are dropped, as they have no known end address.
-    addresses.length = sequenceStart;
-    this.addresses = Float64Array.from(addresses);
-    this.rowFiles = Uint32Array.from(files.slice(0, sequenceStart), (v) => (v > 0xffffffff ? 0xffffffff : v));
-    this.rowLines = Uint32Array.from(lines.slice(0, sequenceStart), (v) => (v < 0 || v > 0xffffffff ? 0 : v));
+    this.addresses = addresses.slice(0, sequenceStart);
+    this.rowFiles = files.slice(0, sequenceStart);
+    this.rowLines = lines.slice(0, sequenceStart);
     this.sortSequences(sequences);
   }
 
