@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { StackFrameSymbols } from '../model/types.ts';
 import { demangle } from './demangle/index.ts';
 import { DwarfContext } from './dwarf/dwarf.ts';
-import { loadDwarfSections } from './dwarf/sections.ts';
+import { loadDwarfSections, loadDwoSections, type DwarfSections } from './dwarf/sections.ts';
 import { ElfFile } from './elf/elf.ts';
 import { GoLineTable } from './go/pclntab.ts';
 import { SymbolTable } from './symbols.ts';
@@ -68,7 +68,9 @@ export class SymbolizedBinary {
       const dwarfSource =
         this.debugElf && this.debugElf.sectionHeader('.debug_info') ? this.debugElf : this.elf;
       const sections = loadDwarfSections(dwarfSource);
-      this.dwarf = sections ? new DwarfContext(sections) : undefined;
+      this.dwarf = sections
+        ? new DwarfContext(sections, (name, compDir) => this.readDwo(name, compDir))
+        : undefined;
       const symbolSource = this.debugElf?.hasSymtab() ? this.debugElf : this.elf;
       this.symbols = new SymbolTable(symbolSource.symbols());
       if (!this.dwarf || this.preferGoTable) this.goTable = GoLineTable.fromElf(this.elf);
@@ -78,6 +80,27 @@ export class SymbolizedBinary {
       this.close();
       throw error;
     }
+  }
+
+  /**
+   * Split DWARF: the .dwo named by a skeleton unit, relative to its compilation directory, else next to
+   * the binary or its debug file (where packaging usually puts them).
+   */
+  private readDwo(dwoName: string, compDir: string): DwarfSections | undefined {
+    const candidates = isAbsolute(dwoName) ? [dwoName] : [join(compDir, dwoName)];
+    candidates.push(join(dirname(this.path), basename(dwoName)));
+    if (this.debugFile) candidates.push(join(dirname(this.debugFile), basename(dwoName)));
+    for (const path of candidates) {
+      if (!existsSync(path)) continue;
+      const file = ElfFile.open(path);
+      try {
+        const sections = loadDwoSections(file);
+        if (sections) return sections;
+      } finally {
+        file.close();
+      }
+    }
+    return undefined;
   }
 
   static open(path: string, options: OpenOptions = {}): SymbolizedBinary {
@@ -94,7 +117,7 @@ export class SymbolizedBinary {
 
   /** Errors met in parts of the debug info (a damaged unit); the rest still symbolizes. */
   get partialErrors(): readonly string[] {
-    return this.dwarf?.unitErrors ?? [];
+    return this.dwarf?.errors() ?? [];
   }
 
   close(): void {

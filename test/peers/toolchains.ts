@@ -54,7 +54,8 @@ export interface BuiltProgram {
   dir: string;
 }
 
-type Step = { tool: string; args: (out: string) => string[] };
+/** A build command: `out` is the directory it writes to, `final` the directory the results end up in. */
+type Step = { tool: string; args: (out: string, final: string) => string[] };
 
 interface Variant {
   source: string;
@@ -150,6 +151,49 @@ export const variants = {
       },
     ],
   },
+  // Split DWARF: the functions live in prog.dwo; the compilation directory recorded must be the final one.
+  'cpp-split-dwarf5': {
+    source: 'prog.cpp',
+    tools: [GXX],
+    steps: [
+      {
+        tool: 'g++',
+        args: (out, final) => [
+          '-O2',
+          '-g',
+          '-gsplit-dwarf',
+          '-gdwarf-5',
+          '-std=c++20',
+          `-fdebug-prefix-map=${out}=${final}`,
+          // A relative output name (the build runs in `out`) makes DW_AT_dwo_name relative to comp_dir.
+          '-o',
+          'prog',
+          `${programDir}prog.cpp`,
+        ],
+      },
+    ],
+  },
+  'cpp-split-dwarf4': {
+    source: 'prog.cpp',
+    tools: [GXX],
+    steps: [
+      {
+        tool: 'g++',
+        args: (out, final) => [
+          '-O2',
+          '-g',
+          '-gsplit-dwarf',
+          '-gdwarf-4',
+          '-std=c++20',
+          `-fdebug-prefix-map=${out}=${final}`,
+          // A relative output name (the build runs in `out`) makes DW_AT_dwo_name relative to comp_dir.
+          '-o',
+          'prog',
+          `${programDir}prog.cpp`,
+        ],
+      },
+    ],
+  },
   /** Large C++ program for the benchmark (not used by the tests). */
   'cpp-large': {
     source: 'large.cpp',
@@ -185,7 +229,7 @@ export function buildProgram(name: VariantName): BuiltProgram {
   const hash = createHash('sha256');
   hash.update(readFileSync(join(programDir, variant.source)));
   for (const [tool, hint] of variant.tools) hash.update(toolVersion(tool, hint));
-  for (const step of variant.steps) hash.update(`${step.tool} ${step.args('OUT').join(' ')}\n`);
+  for (const step of variant.steps) hash.update(`${step.tool} ${step.args('OUT', 'FINAL').join(' ')}\n`);
   hash.update(JSON.stringify(variant.env ?? {}));
   const dir = join(cacheRoot, 'symbolizer-programs', `${name}-${hash.digest('hex').slice(0, 16)}`);
   const result: BuiltProgram = { binary: join(dir, 'prog'), dir };
@@ -199,12 +243,19 @@ export function buildProgram(name: VariantName): BuiltProgram {
     // Paths inside the binaries must be the final ones (debuglink, DWARF): build in the staging dir,
     // whose name only differs in the suffix, then compare against the oracle after the rename.
     try {
-      execFileSync(step.tool, step.args(staging), { cwd: staging, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync(step.tool, step.args(staging, dir), {
+        cwd: staging,
+        env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
     } catch (error) {
       const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? '';
-      throw new Error(`building ${name}: ${step.tool} ${step.args(staging).join(' ')} failed: ${stderr}`, {
-        cause: error,
-      });
+      throw new Error(
+        `building ${name}: ${step.tool} ${step.args(staging, dir).join(' ')} failed: ${stderr}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
   execFileSync('touch', [join(staging, '.complete')]);

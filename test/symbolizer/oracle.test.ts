@@ -150,7 +150,12 @@ function demangledEquivalence(expected: OracleFrame[][]): FrameEquivalence {
   };
 }
 
-const programCases: { variant: VariantName; compression?: string; oracleVariant?: VariantName }[] = [
+const programCases: {
+  variant: VariantName;
+  compression?: string;
+  oracleVariant?: VariantName;
+  dwo?: boolean;
+}[] = [
   { variant: 'c-dwarf4' },
   { variant: 'c-dwarf5' },
   { variant: 'c-gz-zlib', compression: 'zlib' },
@@ -158,6 +163,8 @@ const programCases: { variant: VariantName; compression?: string; oracleVariant?
   // llvm-symbolizer 14 cannot read zstd sections: the same build uncompressed is its input.
   { variant: 'c-zstd', compression: 'zstd', oracleVariant: 'c-dwarf5' },
   { variant: 'cpp' },
+  { variant: 'cpp-split-dwarf5', dwo: true },
+  { variant: 'cpp-split-dwarf4', dwo: true },
   { variant: 'rust-legacy' },
   { variant: 'rust-v0' },
 ];
@@ -173,6 +180,15 @@ describe('symbolization matches llvm-symbolizer', { skip: !haveOracle && 'llvm-s
       try {
         assert.ok(binary.hasDwarf);
         checkAgainstOracle(c.variant, binary, oracleFile, built.binary);
+        if (c.dwo) {
+          // The functions and inlines exist only in prog.dwo: deep chains prove it was found and read.
+          assert.ok(existsSync(join(built.dir, 'prog.dwo')));
+          const deepest = Math.max(
+            ...testAddresses(built.binary, 500).map((a) => binary.symbolize(a).length),
+          );
+          assert.ok(deepest >= 3, `inline chains from the .dwo expected, deepest ${deepest}`);
+          assert.deepEqual(binary.partialErrors, []);
+        }
       } finally {
         binary.close();
       }

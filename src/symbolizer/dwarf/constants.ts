@@ -27,7 +27,11 @@ export const DW_AT = {
   strOffsetsBase: 0x72,
   addrBase: 0x73,
   rnglistsBase: 0x74,
+  dwoName: 0x76,
   mipsLinkageName: 0x2007,
+  gnuDwoName: 0x2130,
+  gnuRangesBase: 0x2132,
+  gnuAddrBase: 0x2133,
 } as const;
 
 export const DW_FORM = {

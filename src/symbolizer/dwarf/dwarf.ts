@@ -6,6 +6,9 @@ import { lastAtOrBelow, RangeIndex } from './search.ts';
 import type { DwarfSections } from './sections.ts';
 import { pushRange, Unit, type AbbrevTable } from './unit.ts';
 
+/** Finds and reads a .dwo file's sections (names without the `.dwo` suffix); undefined if not found. */
+export type DwoLoader = (dwoName: string, compDir: string) => DwarfSections | undefined;
+
 /** One frame of an inline chain as DWARF describes it. */
 export interface DwarfFrame {
   /** Linkage (mangled) name when known, else the plain name; '' when unknown. */
@@ -34,19 +37,35 @@ export class DwarfContext {
   /** Per-unit failures, reported once: a broken unit must not hide the others. */
   readonly unitErrors: string[] = [];
 
-  constructor(sections: DwarfSections) {
+  /** Opens the sections of a skeleton unit's .dwo file (split DWARF); absent when it cannot be found. */
+  private readonly loadDwo: DwoLoader | undefined;
+  private readonly dwoContexts = new Map<number, DwarfContext | null>();
+
+  constructor(
+    sections: DwarfSections,
+    loadDwo?: DwoLoader,
+    inherited?: { addrBase: number; lowPc: number; gnuRangesBase: number },
+  ) {
     this.sections = sections;
+    this.loadDwo = loadDwo;
     const abbrevCache = new Map<number, AbbrevTable>();
     let offset = 0;
     while (offset < sections.info.length) {
       if (this.units.length >= MAX_UNITS) throw formatError('too many units in .debug_info', offset);
       const unit = new Unit(sections, offset);
-      unit.load(abbrevCache);
+      unit.load(abbrevCache, inherited);
       this.units.push(unit);
       offset = unit.end;
     }
     this.unitOffsets = Float64Array.from(this.units, (u) => u.offset);
     this.unitRanges = this.buildUnitRanges();
+  }
+
+  /** Problems met so far in damaged units, including those of split (.dwo) units. */
+  errors(): string[] {
+    const out = [...this.unitErrors];
+    for (const context of this.dwoContexts.values()) if (context) out.push(...context.errors());
+    return out;
   }
 
   get unitCount(): number {
@@ -143,6 +162,28 @@ export class DwarfContext {
     return index ?? undefined;
   }
 
+  /** The split-DWARF context holding the functions of a skeleton unit, if its .dwo file can be read. */
+  private dwoContext(unitIndex: number): DwarfContext | undefined {
+    let context = this.dwoContexts.get(unitIndex);
+    if (context === undefined) {
+      context = null;
+      const unit = this.units[unitIndex];
+      try {
+        const dwo = this.loadDwo?.(unit.dwoName, unit.compDir);
+        // Split units take addresses from the main file's .debug_addr through the skeleton's base.
+        // DWARF 4 (GNU) split units also keep their range lists in the main file's .debug_ranges.
+        if (dwo) {
+          const ranges = dwo.ranges.length > 0 ? dwo.ranges : this.sections.ranges;
+          context = new DwarfContext({ ...dwo, addr: this.sections.addr, ranges }, undefined, unit);
+        }
+      } catch (error) {
+        this.unitErrors.push(`split unit ${unit.dwoName}: ${(error as Error).message}`);
+      }
+      this.dwoContexts.set(unitIndex, context);
+    }
+    return context ?? undefined;
+  }
+
   /**
    * The inline chain at an address, innermost first. Undefined when no compilation unit covers it;
    * a single frame with an empty function name when a unit covers it but no function does.
@@ -152,7 +193,10 @@ export class DwarfContext {
     if (unitIndex < 0) return undefined;
     const lines = this.lineTable(unitIndex);
     const row = lines?.lookup(address);
-    const functions = this.functionIndex(unitIndex);
+    // With split DWARF the skeleton keeps the line table; functions and names are in the .dwo file.
+    const split = this.units[unitIndex].dwoName !== '' ? this.dwoContext(unitIndex) : undefined;
+    const owner: DwarfContext = split ?? this;
+    const functions = split ? split.functionIndex(0) : this.functionIndex(unitIndex);
     const chain = functions?.chain(address) ?? [];
     if (!functions || chain.length === 0) {
       return [{ functionName: '', fileName: row?.file ?? '', line: row?.line ?? 0, startLine: 0 }];
@@ -162,7 +206,7 @@ export class DwarfContext {
     let line = row?.line ?? 0;
     for (let i = chain.length - 1; i >= 0; i--) {
       const node = chain[i];
-      const name = this.functionName(functions.dieOffsets[node]);
+      const name = owner.functionName(functions.dieOffsets[node]);
       frames.push({ functionName: name.name, fileName, line, startLine: name.declLine });
       // The caller's position is where this inlined call was made.
       fileName = lines ? lines.fileName(functions.callFiles[node]) : '';

@@ -17,6 +17,26 @@ export interface DwarfSections {
   aranges: Uint8Array;
 }
 
+/** The sections of a split-DWARF object (.dwo): the same names with a `.dwo` suffix. */
+export function loadDwoSections(elf: ElfFile): DwarfSections | undefined {
+  const info = elf.section('.debug_info.dwo');
+  if (!info || info.length === 0) return undefined;
+  const get = (name: string): Uint8Array => elf.section(`${name}.dwo`) ?? EMPTY;
+  return {
+    littleEndian: elf.littleEndian,
+    info,
+    abbrev: get('.debug_abbrev'),
+    line: get('.debug_line'),
+    str: get('.debug_str'),
+    lineStr: get('.debug_line_str'),
+    strOffsets: get('.debug_str_offsets'),
+    addr: EMPTY,
+    ranges: get('.debug_ranges'),
+    rnglists: get('.debug_rnglists'),
+    aranges: EMPTY,
+  };
+}
+
 export function loadDwarfSections(elf: ElfFile): DwarfSections | undefined {
   const info = elf.section('.debug_info');
   if (!info || info.length === 0) return undefined;

@@ -80,6 +80,12 @@ export class Unit {
   strOffsetsBase = 0;
   addrBase = 0;
   rnglistsBase = 0;
+  /** DW_AT_dwo_name of a skeleton unit: the split unit lives in this .dwo file. */
+  dwoName = '';
+  /** DW_AT_GNU_ranges_base of a DWARF 4 skeleton: its split unit's range offsets are relative to it. */
+  gnuRangesBase = 0;
+  /** Added to DWARF 4 range list offsets (non-zero only for GNU split units). */
+  rangesBase = 0;
   /** Raw DW_AT_ranges value of the root DIE, resolved once the bases are known. */
   private rootRanges: { value: number; form: number } | undefined;
   private rootHighPc: { value: number; form: number } | undefined;
@@ -118,9 +124,22 @@ export class Unit {
     this.firstDie = r.offset;
   }
 
-  /** Parse the abbreviations and the root DIE (names, bases, line table offset, ranges). */
-  load(abbrevCache: Map<number, AbbrevTable>): void {
+  /**
+   * Parse the abbreviations and the root DIE (names, bases, line table offset, ranges). A split unit
+   * (from a .dwo file) inherits its skeleton's address base and base address.
+   */
+  load(
+    abbrevCache: Map<number, AbbrevTable>,
+    inherited?: { addrBase: number; lowPc: number; gnuRangesBase: number },
+  ): void {
     this.abbrevCache = abbrevCache;
+    if (inherited) {
+      this.addrBase = inherited.addrBase;
+      this.lowPc = inherited.lowPc;
+      this.rangesBase = inherited.gnuRangesBase;
+      // Split units index .debug_rnglists.dwo from just after its header (DWARF 5, 7.29).
+      this.rnglistsBase = this.offsetSize === 8 ? 20 : 12;
+    }
     this.abbrevTable = abbrevCache.get(this.abbrevOffset);
     if (this.firstDie >= this.end) return;
     const r = this.reader(this.firstDie);
@@ -140,6 +159,8 @@ export class Unit {
       switch (name) {
         case DW_AT.name:
         case DW_AT.compDir:
+        case DW_AT.dwoName:
+        case DW_AT.gnuDwoName:
           strings.push({ name, form, at: r.offset });
           this.skipAttr(r, form);
           break;
@@ -160,7 +181,11 @@ export class Unit {
           this.strOffsetsBase = this.readNumber(r, form, abbrev.implicitConsts[i]);
           break;
         case DW_AT.addrBase:
+        case DW_AT.gnuAddrBase:
           this.addrBase = this.readNumber(r, form, abbrev.implicitConsts[i]);
+          break;
+        case DW_AT.gnuRangesBase:
+          this.gnuRangesBase = this.readNumber(r, form, abbrev.implicitConsts[i]);
           break;
         case DW_AT.rnglistsBase:
           this.rnglistsBase = this.readNumber(r, form, abbrev.implicitConsts[i]);
@@ -178,14 +203,19 @@ export class Unit {
       const sr = this.reader(s.at);
       const text = this.readString(sr, s.form);
       if (s.name === DW_AT.name) this.name = text;
-      else this.compDir = text;
+      else if (s.name === DW_AT.compDir) this.compDir = text;
+      else this.dwoName = text;
     }
   }
 
   private rootLowPc: { value: number; form: number } | undefined;
 
   get isCompileUnit(): boolean {
-    return this.rootTag === DW_TAG.compileUnit || this.rootTag === DW_TAG.partialUnit;
+    return (
+      this.rootTag === DW_TAG.compileUnit ||
+      this.rootTag === DW_TAG.partialUnit ||
+      this.rootTag === DW_TAG.skeletonUnit
+    );
   }
 
   /** Address ranges of the unit's root DIE, or undefined when it has none. */
@@ -435,7 +465,7 @@ export class Unit {
       }
       this.readRnglist(offset, base, out);
     } else {
-      this.readRanges(value, base, out);
+      this.readRanges(value + this.rangesBase, base, out);
     }
     return out;
   }
