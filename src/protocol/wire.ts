@@ -28,6 +28,19 @@ export class WireCursor {
 
   /** A varint whose value must fit 32 bits (tags, lengths, int32 fields: their high bits are dropped). */
   varint32(end: number): number {
+    // Most tags, indices and lengths take one byte: a path small enough for the JIT to inline.
+    const pos = this.pos;
+    if (pos < end) {
+      const byte = this.bytes[pos];
+      if (byte < 0x80) {
+        this.pos = pos + 1;
+        return byte;
+      }
+    }
+    return this.varint32Slow(end);
+  }
+
+  private varint32Slow(end: number): number {
     const bytes = this.bytes;
     let pos = this.pos;
     let result = 0;
@@ -53,6 +66,20 @@ export class WireCursor {
 
   /** A varint up to 64 bits, left in `lo` / `hi` as unsigned halves. */
   varint64(end: number): void {
+    const pos = this.pos;
+    if (pos < end) {
+      const byte = this.bytes[pos];
+      if (byte < 0x80) {
+        this.pos = pos + 1;
+        this.lo = byte;
+        this.hi = 0;
+        return;
+      }
+    }
+    this.varint64Slow(end);
+  }
+
+  private varint64Slow(end: number): void {
     const bytes = this.bytes;
     let pos = this.pos;
     let lo = 0;
