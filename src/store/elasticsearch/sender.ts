@@ -56,6 +56,7 @@ export class BulkSender {
   private consecutiveFailures = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly workers = new Set<Promise<void>>();
+  private readonly sleepers = new Set<() => void>();
 
   constructor(
     private readonly client: Client,
@@ -113,6 +114,7 @@ export class BulkSender {
   async stop(): Promise<void> {
     this.stopping = true;
     this.queue.length = 0;
+    for (const wake of [...this.sleepers]) wake();
     await Promise.all([...this.workers]);
     this.notifyIdle();
   }
@@ -144,13 +146,22 @@ export class BulkSender {
     return true;
   }
 
+  /** Capped exponential backoff with jitter; `stop()` cuts it short. */
   private async backoff(attempt: number): Promise<void> {
     const ceiling = Math.min(
       this.options.maxRetryDelayMs,
       INITIAL_RETRY_DELAY_MS * 2 ** Math.min(attempt, 20),
     );
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
-    await new Promise((resolve) => setTimeout(resolve, delay));
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, delay);
+      this.sleepers.add(wake);
+    });
   }
 
   /** Sends one bulk request; returns the items to try again. */
