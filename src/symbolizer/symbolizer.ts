@@ -74,8 +74,10 @@ export class SymbolizedBinary {
       const symbolSource = this.debugElf?.hasSymtab() ? this.debugElf : this.elf;
       this.symbols = new SymbolTable(symbolSource.symbols());
       if (!this.dwarf || this.preferGoTable) this.goTable = GoLineTable.fromElf(this.elf);
-      // Everything needed later is indexed or kept by the DWARF context; large raw sections can go.
-      for (const file of [this.elf, this.debugElf]) file?.forgetSection('.symtab');
+      // The symbol table is indexed now: its raw sections need not stay in memory.
+      for (const file of [this.elf, this.debugElf]) {
+        for (const name of ['.symtab', '.strtab', '.dynsym', '.dynstr']) file?.forgetSection(name);
+      }
     } catch (error) {
       this.close();
       throw error;
