@@ -77,7 +77,7 @@ const cc = (flags: string[]): Step => ({
   args: (out) => [...flags, '-o', `${out}/prog`, `${programDir}prog.c`],
 });
 
-const rust = (mangling: string): Variant => ({
+const rust = (mangling: string, dwarfVersion?: number): Variant => ({
   source: 'prog.rs',
   tools: [RUSTC],
   steps: [
@@ -90,6 +90,7 @@ const rust = (mangling: string): Variant => ({
         'debuginfo=2',
         // Stable rustc mangles with the legacy scheme unless v0 is asked for.
         ...(mangling === 'v0' ? ['-C', 'symbol-mangling-version=v0'] : []),
+        ...(dwarfVersion ? ['-C', `dwarf-version=${dwarfVersion}`] : []),
         '-o',
         `${out}/prog`,
         `${programDir}prog.rs`,
@@ -207,6 +208,8 @@ export const variants = {
   },
   'rust-legacy': rust('legacy'),
   'rust-v0': rust('v0'),
+  // LLVM's DWARF 5 (strx/addrx forms, string offset and address bases), which gcc does not emit.
+  'rust-dwarf5': rust('v0', 5),
   'go-dwarf': go(''),
   'go-stripped': go('-s -w'),
   // Go cross-compiles without extra toolchains: real 32-bit little-endian, 64-bit big-endian and 32-bit

@@ -167,6 +167,7 @@ const programCases: {
   { variant: 'cpp-split-dwarf4', dwo: true },
   { variant: 'rust-legacy' },
   { variant: 'rust-v0' },
+  { variant: 'rust-dwarf5' },
 ];
 
 describe('symbolization matches llvm-symbolizer', { skip: !haveOracle && 'llvm-symbolizer missing' }, () => {
