@@ -60,8 +60,56 @@ async function download(url: string, target: string): Promise<void> {
   await rename(partial, target);
 }
 
+const processAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Test files may run in parallel: one of them downloads and unpacks while the others wait. A lock left by a
+ * dead process is taken over.
+ */
+async function withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
+  const dir = path.join(cacheRoot(), 'elasticsearch');
+  await mkdir(dir, { recursive: true });
+  const lock = path.join(dir, `${name}.lock`);
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    try {
+      await writeFile(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const owner = Number(await readFile(lock, 'utf8').catch(() => '0'));
+      if (owner > 0 && !processAlive(owner)) {
+        await rm(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`Elasticsearch test peer: ${lock} held by process ${owner} for too long`, {
+          cause: error,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    await rm(lock, { force: true });
+  }
+}
+
 /** The unpacked distribution, shared by every test; under root it lives where `nobody` can read it. */
 async function installation(): Promise<string> {
+  return withLock('install', install);
+}
+
+async function install(): Promise<string> {
   const downloads = path.join(cacheRoot(), 'elasticsearch');
   const zip = path.join(downloads, `elasticsearch-${ELASTICSEARCH_VERSION}.zip`);
   const home = runningAsRoot()
@@ -95,6 +143,10 @@ async function installation(): Promise<string> {
 
 /** A CA and a node certificate for 127.0.0.1, made once and reused. */
 async function certificates(): Promise<string> {
+  return withLock('certs', makeCertificates);
+}
+
+async function makeCertificates(): Promise<string> {
   const dir = path.join(cacheRoot(), 'elasticsearch', 'certs');
   if (existsSync(path.join(dir, 'node.crt'))) return dir;
   await mkdir(dir, { recursive: true });
@@ -329,6 +381,10 @@ async function prepareInstance(home: string, port: number, transportPort: number
  * once (two JVM start-ups) and copied into each instance.
  */
 async function keystore(home: string): Promise<string> {
+  return withLock('keystore', () => makeKeystore(home));
+}
+
+async function makeKeystore(home: string): Promise<string> {
   const dir = path.join(cacheRoot(), 'elasticsearch', `keystore-${ELASTICSEARCH_VERSION}`);
   const file = path.join(dir, 'elasticsearch.keystore');
   if (existsSync(file)) return file;
