@@ -5,6 +5,12 @@ import { after, before, test } from 'node:test';
 import { FrameType, emptyBatch } from '../../src/model/index.ts';
 import { StoreBusyError, StoreUnavailableError } from '../../src/store/store.ts';
 import { ElasticsearchStore, InvalidBatchError, layout } from '../../src/store/elasticsearch/index.ts';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { stringify as toYaml } from 'yaml';
+import { runLoadgen } from '../../src/loadgen/index.ts';
 import { ProfileTranslator } from '../../src/collector/translate.ts';
 import { Workload } from '../../src/loadgen/index.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
@@ -471,5 +477,88 @@ test('the same load-generator data gives the same answers as the embedded store'
     );
   } finally {
     await embedded.close();
+  }
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+test('`uniprof collector` pointed at the cluster stores every sample the agents had acknowledged', async () => {
+  const dir = await tempDir('es-collector');
+  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  await writeFile(path.join(dir, 'ca.pem'), peer.caPem);
+  const config = {
+    dataDir: dir,
+    log: { level: 'warn' },
+    collector: {
+      grpc: { host: '127.0.0.1', port: grpcPort },
+      http: { host: '127.0.0.1', port: httpPort },
+      auth: { disabled: true },
+    },
+    output: {
+      type: 'elasticsearch',
+      elasticsearch: {
+        hosts: [peer.url],
+        username: peer.username,
+        password: peer.password,
+        tls: { ca: path.join(dir, 'ca.pem') },
+      },
+    },
+  };
+  await writeFile(path.join(dir, 'uniprof.yaml'), toYaml(config));
+  const collector = spawn(
+    process.execPath,
+    ['bin/uniprof.mjs', 'collector', '-c', path.join(dir, 'uniprof.yaml')],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
+  const exited = once(collector, 'exit');
+  try {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const healthy = await fetch(`http://127.0.0.1:${httpPort}/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (healthy) break;
+      assert.ok(Date.now() < deadline && collector.exitCode === null, 'the collector did not come up');
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const startedAt = Math.floor(Date.now() / 1000);
+    const stats = await runLoadgen({
+      target: `127.0.0.1:${grpcPort}`,
+      rate: 3000,
+      duration: 3,
+      hosts: 4,
+      seed: 3,
+    });
+    assert.equal(stats.errors, 0, stats.errorMessages.join('; '));
+    assert.ok(stats.samples > 0);
+
+    // The collector acknowledged once the data was in its spool; it reaches Elasticsearch within seconds.
+    const sumQuery = {
+      size: 0,
+      query: { range: { '@timestamp': { gte: startedAt - 3600, format: 'epoch_second' } } },
+      aggs: { samples: { sum: { field: 'Stacktrace.count' } } },
+    };
+    let stored = 0;
+    const until = Date.now() + 60_000;
+    while (Date.now() < until) {
+      await peer.request('POST', '/profiling-events-all/_refresh');
+      const response = await peer.request('POST', '/profiling-events-all/_search', sumQuery);
+      stored = (response.body as { aggregations: { samples: { value: number } } }).aggregations.samples.value;
+      if (stored >= stats.samples) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    assert.equal(stored, stats.samples);
+  } finally {
+    collector.kill('SIGTERM');
+    await exited;
   }
 });
