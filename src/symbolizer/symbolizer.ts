@@ -68,9 +68,14 @@ export class SymbolizedBinary {
       const dwarfSource =
         this.debugElf && this.debugElf.sectionHeader('.debug_info') ? this.debugElf : this.elf;
       const sections = loadDwarfSections(dwarfSource);
+      const alt = sections
+        ? this.readSupplementary(dwarfSource, options.debugDirectories ?? DEFAULT_DEBUG_DIRECTORIES)
+        : undefined;
+      if (sections && alt) sections.altStr = alt.str;
       this.dwarf = sections
         ? new DwarfContext(sections, (name, compDir) => this.readDwo(name, compDir))
         : undefined;
+      if (this.dwarf && alt) this.dwarf.alt = new DwarfContext(alt, undefined, undefined, true);
       const symbolSource = this.debugElf?.hasSymtab() ? this.debugElf : this.elf;
       this.symbols = new SymbolTable(symbolSource.symbols());
       if (!this.dwarf || this.preferGoTable) this.goTable = GoLineTable.fromElf(this.elf);
@@ -82,6 +87,35 @@ export class SymbolizedBinary {
       this.close();
       throw error;
     }
+  }
+
+  /**
+   * dwz's supplementary file (`.gnu_debugaltlink`): at the recorded path (absolute, or relative to the
+   * file that names it), else by build ID under the debug directories. Its build ID must match.
+   */
+  private readSupplementary(from: ElfFile, debugDirectories: string[]): DwarfSections | undefined {
+    const link = from.debugAltLink();
+    if (!link) return undefined;
+    const candidates = [isAbsolute(link.fileName) ? link.fileName : join(dirname(from.path), link.fileName)];
+    if (link.buildId.length > 2) {
+      for (const dir of debugDirectories) {
+        candidates.push(join(dir, '.build-id', link.buildId.slice(0, 2), `${link.buildId.slice(2)}.debug`));
+      }
+    }
+    for (const path of candidates) {
+      if (!existsSync(path)) continue;
+      const file = ElfFile.open(path);
+      try {
+        if (file.buildId() !== link.buildId) continue;
+        const sections = loadDwarfSections(file);
+        if (sections) return sections;
+      } catch {
+        // A damaged supplementary file only costs the names it would have provided.
+      } finally {
+        file.close();
+      }
+    }
+    return undefined;
   }
 
   /**

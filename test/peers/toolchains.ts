@@ -70,6 +70,7 @@ const GCC: [string, string] = ['gcc', 'apt-get install gcc'];
 const GXX: [string, string] = ['g++', 'apt-get install g++'];
 const OBJCOPY: [string, string] = ['objcopy', 'apt-get install binutils'];
 const RUSTC: [string, string] = ['rustc', 'install Rust with rustup'];
+const DWZ: [string, string] = ['dwz', 'apt-get install dwz'];
 const GO: [string, string] = ['go', 'install Go from go.dev'];
 
 const cc = (flags: string[]): Step => ({
@@ -193,6 +194,21 @@ export const variants = {
           `${programDir}prog.cpp`,
         ],
       },
+    ],
+  },
+  // dwz (as Debian's debug packages use): shared DIEs and strings move to a supplementary file named by
+  // .gnu_debugaltlink. `orig` keeps the build before dwz for the oracle.
+  'cpp-dwz': {
+    source: 'prog.cpp',
+    tools: [GXX, DWZ],
+    steps: [
+      {
+        tool: 'g++',
+        args: (out) => ['-O2', '-g', '-std=c++20', '-o', `${out}/prog`, `${programDir}prog.cpp`],
+      },
+      { tool: 'cp', args: (out) => [`${out}/prog`, `${out}/orig`] },
+      { tool: 'cp', args: (out) => [`${out}/prog`, `${out}/prog2`] },
+      { tool: 'dwz', args: () => ['-m', 'common.debug', '-M', 'common.debug', 'prog', 'prog2'] },
     ],
   },
   /** Large C++ program for the benchmark (not used by the tests). */

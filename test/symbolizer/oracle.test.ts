@@ -221,6 +221,24 @@ describe('symbolization matches llvm-symbolizer', { skip: !haveOracle && 'llvm-s
   }
 
   it(
+    'dwz: names from the supplementary file (.gnu_debugaltlink)',
+    { skip: !canBuild('cpp-dwz') && 'dwz missing' },
+    () => {
+      const built = buildProgram('cpp-dwz');
+      const elf = ElfFile.open(built.binary);
+      assert.equal(elf.debugAltLink()?.fileName, 'common.debug');
+      elf.close();
+      const binary = SymbolizedBinary.open(built.binary, { demangle: false, debugDirectories: [] });
+      try {
+        // The oracle reads the same build before dwz rewrote it.
+        checkAgainstOracle('cpp-dwz', binary, join(built.dir, 'orig'), built.binary);
+      } finally {
+        binary.close();
+      }
+    },
+  );
+
+  it(
     'split debug file found by .gnu_debuglink',
     { skip: !canBuild('c-split') && 'toolchain missing' },
     () => {

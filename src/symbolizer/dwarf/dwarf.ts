@@ -37,6 +37,8 @@ export class DwarfContext {
   /** Per-unit failures, reported once: a broken unit must not hide the others. */
   readonly unitErrors: string[] = [];
 
+  /** The supplementary (dwz) file's DWARF, for DIEs referenced with DW_FORM_GNU_ref_alt. */
+  alt: DwarfContext | undefined;
   /** Opens the sections of a skeleton unit's .dwo file (split DWARF); absent when it cannot be found. */
   private readonly loadDwo: DwoLoader | undefined;
   private readonly dwoContexts = new Map<number, DwarfContext | null>();
@@ -45,6 +47,7 @@ export class DwarfContext {
     sections: DwarfSections,
     loadDwo?: DwoLoader,
     inherited?: { addrBase: number; lowPc: number; gnuRangesBase: number },
+    namesOnly = false,
   ) {
     this.sections = sections;
     this.loadDwo = loadDwo;
@@ -58,7 +61,8 @@ export class DwarfContext {
       offset = unit.end;
     }
     this.unitOffsets = Float64Array.from(this.units, (u) => u.offset);
-    this.unitRanges = this.buildUnitRanges();
+    // A supplementary file only lends DIEs (names) to others: it has no code of its own to index.
+    this.unitRanges = namesOnly ? new RangeIndex([]) : this.buildUnitRanges();
   }
 
   /** Problems met so far in damaged units, including those of split (.dwo) units. */
@@ -222,20 +226,24 @@ export class DwarfContext {
     let linkageName: string | undefined;
     let name: string | undefined;
     let declLine: number | undefined;
-    const pending = [dieOffset];
-    const seen = new Set<number>();
+    // Entries are [context, offset]: origins may live in the supplementary (dwz) file.
+    const pending: [DwarfContext, number][] = [[this, dieOffset]];
+    const seen = new Set<string>();
     while (pending.length > 0 && seen.size < MAX_ORIGIN_HOPS) {
-      const offset = pending.shift() as number;
-      if (seen.has(offset)) continue;
-      seen.add(offset);
-      const unit = this.unitAt(offset);
+      const [context, offset] = pending.shift() as [DwarfContext, number];
+      const key = `${context === this ? '' : 'alt:'}${offset}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const unit = context.unitAt(offset);
       if (!unit) continue;
       try {
         const attrs = readNameAttributes(unit, offset);
         linkageName ??= attrs.linkageName;
         name ??= attrs.name;
         declLine ??= attrs.declLine;
-        pending.push(...attrs.origins);
+        for (const origin of attrs.origins) pending.push([context, origin]);
+        const alt = context.alt;
+        if (alt) for (const origin of attrs.altOrigins) pending.push([alt, origin]);
       } catch (error) {
         this.unitErrors.push(`DIE at 0x${offset.toString(16)}: ${(error as Error).message}`);
       }

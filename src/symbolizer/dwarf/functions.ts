@@ -6,6 +6,7 @@ import type { Unit } from './unit.ts';
 
 // Module-local copies: an imported binding may be read through an accessor on every use (hot loops).
 const DW_AT = constants.DW_AT;
+const DW_FORM = constants.DW_FORM;
 const DW_TAG = constants.DW_TAG;
 
 /** Deeper DIE nesting than this is treated as hostile input. */
@@ -201,12 +202,14 @@ export interface NameAttributes {
   linkageName?: string;
   declLine?: number;
   origins: number[];
+  /** Origins in the supplementary (dwz) file: DW_FORM_GNU_ref_alt. */
+  altOrigins: number[];
 }
 
 export function readNameAttributes(unit: Unit, dieOffset: number): NameAttributes {
   const r = unit.reader(dieOffset);
   const abbrev = unit.abbrevAt(r);
-  const out: NameAttributes = { origins: [] };
+  const out: NameAttributes = { origins: [], altOrigins: [] };
   if (!abbrev) return out;
   for (let i = 0; i < abbrev.names.length; i++) {
     const form = abbrev.forms[i];
@@ -223,6 +226,10 @@ export function readNameAttributes(unit: Unit, dieOffset: number): NameAttribute
         break;
       case DW_AT.abstractOrigin:
       case DW_AT.specification: {
+        if (form === DW_FORM.gnuRefAlt) {
+          out.altOrigins.push(r.uint(unit.offsetSize));
+          break;
+        }
         const target = unit.readNumber(r, form, abbrev.implicitConsts[i]);
         if (target >= 0) out.origins.push(target);
         break;

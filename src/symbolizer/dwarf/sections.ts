@@ -15,6 +15,8 @@ export interface DwarfSections {
   ranges: Uint8Array;
   rnglists: Uint8Array;
   aranges: Uint8Array;
+  /** `.debug_str` of the supplementary file named by `.gnu_debugaltlink` (dwz), when found. */
+  altStr?: Uint8Array;
 }
 
 /** The sections of a split-DWARF object (.dwo): the same names with a `.dwo` suffix. */

@@ -340,6 +340,11 @@ export class Unit {
         return stringAt(this.sections.str, r.uint(this.offsetSize));
       case DW_FORM.lineStrp:
         return stringAt(this.sections.lineStr, r.uint(this.offsetSize));
+      case DW_FORM.gnuStrpAlt: {
+        // A string in the supplementary (dwz) file; empty when that file was not found.
+        const offset = r.uint(this.offsetSize);
+        return this.sections.altStr ? stringAt(this.sections.altStr, offset) : '';
+      }
       case DW_FORM.strx:
       case DW_FORM.gnuStrIndex:
         return this.stringAtIndex(r.uleb());

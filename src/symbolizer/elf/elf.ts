@@ -412,6 +412,15 @@ export class ElfFile {
     return { fileName, crc32: r.u32() };
   }
 
+  /** `.gnu_debugaltlink` (dwz): the supplementary file's path and build ID (hex). */
+  debugAltLink(): { fileName: string; buildId: string } | undefined {
+    const data = this.section('.gnu_debugaltlink');
+    if (!data) return undefined;
+    const r = new ByteReader(data, this.littleEndian);
+    const fileName = r.cstring();
+    return { fileName, buildId: Buffer.from(data.subarray(r.offset)).toString('hex') };
+  }
+
   /** Symbols of `.symtab`, or of `.dynsym` when there is no `.symtab`. */
   symbols(): ElfSymbol[] {
     const symtab = this.sections.find((s) => s.type === SHT_SYMTAB && s.size > 0);
