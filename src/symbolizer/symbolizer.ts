@@ -104,15 +104,16 @@ export class SymbolizedBinary {
     }
     for (const path of candidates) {
       if (!existsSync(path)) continue;
-      const file = ElfFile.open(path);
+      let file: ElfFile | undefined;
       try {
+        file = ElfFile.open(path);
         if (file.buildId() !== link.buildId) continue;
         const sections = loadDwarfSections(file);
         if (sections) return sections;
       } catch {
         // A damaged supplementary file only costs the names it would have provided.
       } finally {
-        file.close();
+        file?.close();
       }
     }
     return undefined;
