@@ -190,10 +190,11 @@ test('stack traces, frames, executables, hosts and events land under the right I
   batch.stackTraces.push(trace);
   batch.stackFrames.push({
     frameId: trace.frameIds[5],
-    functionNames: ['handle_request', 'inlined_helper'],
-    fileNames: ['app.py', 'util.py'],
-    lineNumbers: [42, 7],
-    functionOffsets: [3, 0],
+    // Model order: innermost first.
+    functionNames: ['inlined_helper', 'handle_request'],
+    fileNames: ['util.py', 'app.py'],
+    lineNumbers: [7, 42],
+    functionOffsets: [0, 3],
   });
   batch.executables.push({
     fileId: refs[1].fileId,
@@ -228,18 +229,21 @@ test('stack traces, frames, executables, hosts and events land under the right I
   await store.flush();
 
   // Stack trace: frame IDs decode (independently of the model code) to file ID bytes + big-endian address.
+  // Elasticsearch's profiling plugin reads the document root first, so it holds the model's leaf-first list
+  // reversed.
   const traceDoc = await getDoc('profiling-stacktraces', trace.id);
   const ids = String(field(traceDoc, 'Stacktrace.frame.ids'));
   assert.equal(ids.length, 6 * 32);
   for (let i = 0; i < 6; i++) {
     const bytes = Buffer.from(ids.slice(i * 32, (i + 1) * 32), 'base64url');
-    assert.equal(bytes.subarray(0, 16).toString('base64url'), refs[i].fileId);
-    assert.equal(bytes.readBigUInt64BE(16), refs[i].addressOrLine);
+    assert.equal(bytes.subarray(0, 16).toString('base64url'), refs[5 - i].fileId);
+    assert.equal(bytes.readBigUInt64BE(16), refs[5 - i].addressOrLine);
   }
   const rle = [...Buffer.from(String(field(traceDoc, 'Stacktrace.frame.types')), 'base64url')];
-  // Leaf kernel frame, two native frames (i < depth / 2), three Python frames.
-  assert.deepEqual(rle, [1, FrameType.Kernel, 2, FrameType.Native, 3, FrameType.Python]);
+  // Root first: three Python frames, two native frames, then the leaf kernel frame.
+  assert.deepEqual(rle, [3, FrameType.Python, 2, FrameType.Native, 1, FrameType.Kernel]);
 
+  // An inline chain is stored outermost first (the plugin treats the last entry as the innermost).
   const frameDoc = await getDoc('profiling-stackframes', trace.frameIds[5]);
   assert.deepEqual(field(frameDoc, 'Stackframe.function.name'), ['handle_request', 'inlined_helper']);
   assert.deepEqual(field(frameDoc, 'Stackframe.line.number'), [42, 7]);
@@ -268,7 +272,11 @@ test('stack traces, frames, executables, hosts and events land under the right I
 
   assert.deepEqual(await store.getStackTraces([trace.id, 'missing']), new Map([[trace.id, trace]]));
   const frames = await store.getStackFrames([trace.frameIds[5]]);
-  assert.deepEqual(frames.get(trace.frameIds[5])?.fileNames, ['app.py', 'util.py']);
+  assert.deepEqual(
+    frames.get(trace.frameIds[5])?.fileNames,
+    ['util.py', 'app.py'],
+    'read back in model order',
+  );
   const executables = await store.getExecutables([refs[1].fileId]);
   assert.equal(executables.get(refs[1].fileId)?.buildId, 'abc123');
   const hosts = await store.listHosts(1_699_999_000, 1_800_000_000);

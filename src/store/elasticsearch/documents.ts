@@ -63,20 +63,27 @@ export function eventDocument(event: ProfilingEvent, count: number): Document {
   return doc;
 }
 
+/*
+ * Order. Our model lists a stack leaf first and an inline chain innermost first. Elasticsearch's profiling
+ * plugin (and so Kibana) reads `Stacktrace.frame.*` root first and `Stackframe.*` outermost first, treating the
+ * last entry of each as the leaf; documents are therefore written, and read back, reversed.
+ */
+const reversed = <T>(items: readonly T[]): T[] => [...items].reverse();
+
 export function stackTraceDocument(trace: StackTrace): Document {
   return {
-    'Stacktrace.frame.ids': encodeFrameIds(trace.frameIds),
-    'Stacktrace.frame.types': encodeFrameTypes(trace.frameTypes),
+    'Stacktrace.frame.ids': encodeFrameIds(reversed(trace.frameIds)),
+    'Stacktrace.frame.types': encodeFrameTypes(reversed(trace.frameTypes)),
     'ecs.version': ECS_VERSION,
   };
 }
 
 export function stackFrameDocument(frame: StackFrameSymbols): Document {
   return {
-    'Stackframe.function.name': frame.functionNames,
-    'Stackframe.file.name': frame.fileNames,
-    'Stackframe.line.number': frame.lineNumbers,
-    'Stackframe.function.offset': frame.functionOffsets,
+    'Stackframe.function.name': reversed(frame.functionNames),
+    'Stackframe.file.name': reversed(frame.fileNames),
+    'Stackframe.line.number': reversed(frame.lineNumbers),
+    'Stackframe.function.offset': reversed(frame.functionOffsets),
     'ecs.version': ECS_VERSION,
   };
 }
@@ -138,18 +145,18 @@ const asNumber = (value: unknown): number => (typeof value === 'number' ? value 
 export function stackTraceFromSource(id: string, source: unknown): StackTrace {
   return {
     id,
-    frameIds: decodeFrameIds(asString(sourceField(source, 'Stacktrace.frame.ids')) ?? ''),
-    frameTypes: decodeFrameTypes(asString(sourceField(source, 'Stacktrace.frame.types')) ?? ''),
+    frameIds: decodeFrameIds(asString(sourceField(source, 'Stacktrace.frame.ids')) ?? '').reverse(),
+    frameTypes: decodeFrameTypes(asString(sourceField(source, 'Stacktrace.frame.types')) ?? '').reverse(),
   };
 }
 
 export function stackFrameFromSource(frameId: string, source: unknown): StackFrameSymbols {
   return {
     frameId,
-    functionNames: asArray(sourceField(source, 'Stackframe.function.name')).map(String),
-    fileNames: asArray(sourceField(source, 'Stackframe.file.name')).map(String),
-    lineNumbers: asArray(sourceField(source, 'Stackframe.line.number')).map(asNumber),
-    functionOffsets: asArray(sourceField(source, 'Stackframe.function.offset')).map(asNumber),
+    functionNames: asArray(sourceField(source, 'Stackframe.function.name')).map(String).reverse(),
+    fileNames: asArray(sourceField(source, 'Stackframe.file.name')).map(String).reverse(),
+    lineNumbers: asArray(sourceField(source, 'Stackframe.line.number')).map(asNumber).reverse(),
+    functionOffsets: asArray(sourceField(source, 'Stackframe.function.offset')).map(asNumber).reverse(),
   };
 }
 
