@@ -182,6 +182,9 @@ describe('EmbeddedStore', () => {
       'env:dev': 2,
     });
     assert.deepEqual(await store.fieldValues('host.id', T0, T0 + 1, 2), ['db-1', 'web-2']);
+    // No event names a container: the rows carry no group rather than a made-up one.
+    const byContainer = await store.aggregateEvents({ from: T0, to: T0 + 1, groupBy: 'container.name' });
+    assert.ok(byContainer.rows.length > 0 && byContainer.rows.every((r) => r.group === undefined));
     await store.close();
   });
 
