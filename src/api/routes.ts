@@ -133,7 +133,7 @@ export async function registerQueryApi(app: FastifyInstance, deps: QueryApiDeps)
 
   app.get(
     '/api/status',
-    handle(async () => ({ ...(await queries.status(now())), impactFactors: queries.impact })),
+    handle(() => queries.status(now())),
   );
 
   registerElasticCompat(app, queries, now, handle);

@@ -28,6 +28,8 @@ export interface StatusReport {
   hosts: { hostId: string; hostName?: string; arch?: string; agentVersion?: string; lastSeen: number }[];
   /** Share of sampled frames (by distinct frame, last hour) that have symbols. */
   symbolization: { frames: number; symbolized: number; coverage: number };
+  /** The factors behind the CPU-time, cost and CO2 estimates. */
+  impactFactors: ImpactFactors;
 }
 
 /** Per-request estimate settings (Elasticsearch's API takes them in the request body). */
@@ -148,6 +150,7 @@ export class ProfilingQueries {
         lastSeen: host.timestamp,
       })),
       symbolization: { frames, symbolized, coverage: frames > 0 ? symbolized / frames : 1 },
+      impactFactors: this.impact,
     };
   }
 }

@@ -24,42 +24,8 @@ export async function getJson<T>(path: string, params: URLSearchParams): Promise
   return body as T;
 }
 
-export interface Sampling {
-  samplingLevel: number;
-  samplingRate: number;
-  scale: number;
-  eventsRead: number;
-}
-
-export interface ImpactPerSample {
-  cpuSeconds: number;
-  annualCoreHours: number;
-  annualCo2Tons: number;
-  annualCostUsd: number;
-}
-
-export interface CompactFlamegraph {
-  sampling: Sampling;
-  totalCount: number;
-  size: number;
-  impactPerSample: ImpactPerSample;
-  frames: {
-    label: string[];
-    frameType: number[];
-    inline: boolean[];
-    sourceFile: string[];
-    sourceLine: number[];
-    executable: string[];
-    symbolized: boolean[];
-  };
-  nodes: {
-    parent: number[];
-    frame: number[];
-    total: number[];
-    self: number[];
-    baselineTotal?: number[];
-    baselineSelf?: number[];
-  };
-  baseline?: { sampling: Sampling; totalCount: number; scale: number };
-  missingStackTraces: number;
-}
+// The API's response types are the query layer's own (type-only imports, erased from the bundle), so a change
+// on the server side that the UI does not follow fails type-checking.
+export type { SamplingInfo as Sampling } from '../query/run.ts';
+export type { ImpactPerSample } from '../query/impact.ts';
+export type { CompactFlamegraph } from '../query/flamegraph.ts';

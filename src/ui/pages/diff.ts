@@ -1,23 +1,12 @@
-import { getJson, type CompactFlamegraph, type Sampling } from '../api.ts';
+import type { DiffTopNResponse } from '../../query/topn.ts';
+import { getJson, type CompactFlamegraph } from '../api.ts';
 import { diffColor } from '../colors.ts';
 import { escapeHtml, formatCount, formatPercent, samplingNote } from '../format.ts';
 import type { PageContext } from '../main.ts';
 import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
 import { mountFlamegraph } from './flamegraph.ts';
 
-interface DiffTopN {
-  scale: number;
-  comparison: { totalCount: number; sampling: Sampling };
-  baseline: { totalCount: number; sampling: Sampling };
-  functions: {
-    id: string;
-    label: string;
-    comparison: { self: number; total: number; rank: number | null };
-    baseline: { self: number; total: number; rank: number | null };
-    selfDelta: number;
-    totalDelta: number;
-  }[];
-}
+type DiffTopN = DiffTopNResponse;
 
 const RELATIVE = /^now-(\d+)([smhdw])$/;
 

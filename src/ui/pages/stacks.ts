@@ -1,24 +1,11 @@
-import { getJson, type Sampling } from '../api.ts';
+import type { GroupedStacksResponse } from '../../query/stacks.ts';
+import { getJson } from '../api.ts';
 import { frameColor } from '../colors.ts';
 import { escapeHtml, formatCount, formatPercent, samplingNote } from '../format.ts';
 import type { PageContext } from '../main.ts';
 import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
 
-interface GroupedStacks {
-  totalCount: number;
-  sampling: Sampling;
-  groups: {
-    value: string;
-    count: number;
-    fraction: number;
-    stackCount: number;
-    stacks: {
-      stackTraceId: string;
-      count: number;
-      frames: { label: string; frameType: number; inline: boolean }[];
-    }[];
-  }[];
-}
+type GroupedStacks = GroupedStacksResponse;
 
 const DIMENSIONS: [string, string][] = [
   ['host.name', 'Host'],

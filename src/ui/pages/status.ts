@@ -1,22 +1,9 @@
+import type { StatusReport } from '../../query/index.ts';
 import { getJson } from '../api.ts';
 import { escapeHtml, formatCount } from '../format.ts';
 import type { PageContext } from '../main.ts';
 
-interface Status {
-  stats: {
-    events: number;
-    stackTraces: number;
-    stackFrames: number;
-    executables: number;
-    hosts: number;
-    bytesOnDisk?: number;
-    oldestEvent?: number;
-    newestEvent?: number;
-  };
-  hosts: { hostId: string; hostName?: string; arch?: string; agentVersion?: string; lastSeen: number }[];
-  symbolization: { frames: number; symbolized: number; coverage: number };
-  impactFactors: Record<string, number>;
-}
+type Status = StatusReport;
 
 function date(seconds: number | undefined): string {
   return seconds === undefined ? '—' : new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');

@@ -1,4 +1,5 @@
-import { getJson, type ImpactPerSample, type Sampling } from '../api.ts';
+import type { TopNFunction, TopNResponse } from '../../query/topn.ts';
+import { getJson } from '../api.ts';
 import {
   escapeHtml,
   formatCo2,
@@ -11,32 +12,6 @@ import {
 } from '../format.ts';
 import type { PageContext } from '../main.ts';
 import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
-
-interface TopNFunction {
-  id: string;
-  rank: number;
-  label: string;
-  frame: {
-    frame_type: number;
-    file_name: string;
-    line_number: number;
-    executable_file_name: string;
-    inline: boolean;
-  };
-  self_count: number;
-  total_count: number;
-  self_annual_co2_tons: number;
-  total_annual_co2_tons: number;
-  self_annual_costs_usd: number;
-  total_annual_costs_usd: number;
-}
-
-interface TopNResponse {
-  total_count: number;
-  topn: TopNFunction[];
-  sampling: Sampling;
-  impact_per_sample: ImpactPerSample;
-}
 
 type Column = { key: string; title: string; value: (f: TopNFunction) => number | string; numeric: boolean };
 
