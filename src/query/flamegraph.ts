@@ -1,4 +1,5 @@
-import type { StackTraceCount } from '../store/store.ts';
+import { FrameType } from '../model/index.ts';
+import type { EventField, StackTraceCount } from '../store/store.ts';
 import type { ExpandedStacks, FrameGroup, FrameGroupTable } from './frames.ts';
 import type { ImpactPerSample } from './impact.ts';
 import type { QueryResult, SamplingInfo } from './run.ts';
@@ -9,6 +10,9 @@ export const FRAME_TYPE_EXECUTABLE = 0x101;
 export const FRAME_TYPE_THREAD = 0x102;
 /** Our own: a group level for any other grouping field (host, container, …). */
 export const FRAME_TYPE_GROUP = 0x103;
+
+/** The fields behind the two aggregation levels of Elasticsearch's flamegraph, outermost first. */
+export const ELASTIC_LEVEL_FIELDS: readonly EventField[] = ['process.executable.name', 'process.thread.name'];
 
 /**
  * A calling-context tree in preorder (parents before children, children sorted by label), with one or two
@@ -115,11 +119,12 @@ class TreeBuilder {
     return found;
   }
 
-  add(series: number, levelGroup: number | undefined, stack: Int32Array, count: number): void {
+  /** Adds one stack's count under the aggregation levels (frame groups of pseudo frames), outermost first. */
+  add(series: number, levels: readonly number[], stack: Int32Array, count: number): void {
     let node = 0;
     this.totals[series].values[0] += count;
-    if (levelGroup !== undefined) {
-      node = this.child(node, levelGroup);
+    for (const level of levels) {
+      node = this.child(node, level);
       this.totals[series].values[node] += count;
     }
     for (let i = 0; i < stack.length; i++) {
@@ -208,26 +213,63 @@ function toPreorder(builder: TreeBuilder, table: FrameGroupTable): CallTree {
   return tree;
 }
 
+/** The aggregation levels a row's stack goes under, as frame groups, outermost first. */
+type RowLevels = (row: StackTraceCount) => readonly number[];
+
+const NO_LEVELS: readonly number[] = [];
+
 function addRows(
   builder: TreeBuilder,
   series: number,
   rows: readonly StackTraceCount[],
   expanded: ExpandedStacks,
-  groupBy: string | undefined,
+  levels: RowLevels = () => NO_LEVELS,
 ): void {
   for (const row of rows) {
     const stack = expanded.stacks.get(row.stackTraceId);
     if (!stack) continue;
-    const level = groupBy !== undefined ? internGroupLevel(expanded, groupBy, row.group ?? '') : undefined;
-    builder.add(series, level, stack, row.count);
+    builder.add(series, levels(row), stack, row.count);
   }
 }
 
 /** The tree of one query; with `groupBy` the first level under the root is the group's value. */
 export function buildCallTree(result: QueryResult, groupBy?: string): CallTree {
+  const { expanded } = result;
   const builder = new TreeBuilder(1);
-  addRows(builder, 0, result.rows, result.expanded, groupBy);
-  return toPreorder(builder, result.expanded.table);
+  const levels: RowLevels | undefined =
+    groupBy === undefined ? undefined : (row) => [internGroupLevel(expanded, groupBy, row.group ?? '')];
+  addRows(builder, 0, result.rows, expanded, levels);
+  return toPreorder(builder, expanded.table);
+}
+
+/**
+ * Elasticsearch's executable level names kernel threads "kernel": their events have no executable name and
+ * their stack starts (at the root) in the kernel.
+ */
+function executableLevelName(name: string, frameTypes: readonly FrameType[] | undefined): string {
+  if (name !== '' || !frameTypes || frameTypes.length === 0) return name;
+  // Stacks are stored leaf first, so the root frame is the last.
+  return frameTypes[frameTypes.length - 1] === FrameType.Kernel ? 'kernel' : name;
+}
+
+/**
+ * The tree of Elasticsearch's `_profiling/flamegraph`: under the root one node per executable name (0x101),
+ * under each one node per thread name (0x102), then the frames root first. Both levels are always there, with
+ * an empty name where the event has none. `result` must come from grouping by `ELASTIC_LEVEL_FIELDS`.
+ */
+export function buildElasticTree(result: QueryResult): CallTree {
+  const { expanded } = result;
+  const [executableField, threadField] = ELASTIC_LEVEL_FIELDS;
+  const builder = new TreeBuilder(1);
+  addRows(builder, 0, result.rows, expanded, (row) => {
+    const [executable = '', thread = ''] = row.groups ?? [];
+    const frameTypes = expanded.frameTypes.get(row.stackTraceId);
+    return [
+      internGroupLevel(expanded, executableField, executableLevelName(executable, frameTypes)),
+      internGroupLevel(expanded, threadField, thread),
+    ];
+  });
+  return toPreorder(builder, expanded.table);
 }
 
 /**
@@ -242,8 +284,8 @@ export function buildMergedTree(
     throw new Error('merged trees need one shared frame-group table');
   }
   const builder = new TreeBuilder(2);
-  addRows(builder, 0, comparison.rows, comparison.expanded, undefined);
-  addRows(builder, 1, baseline.rows, baseline.expanded, undefined);
+  addRows(builder, 0, comparison.rows, comparison.expanded);
+  addRows(builder, 1, baseline.rows, baseline.expanded);
   return toPreorder(builder, comparison.expanded.table);
 }
 

@@ -1,7 +1,9 @@
 import type { EventField, StoreReader, StoreStats } from '../store/store.ts';
 import { LookupCache } from './frames.ts';
 import {
+  ELASTIC_LEVEL_FIELDS,
   buildCallTree,
+  buildElasticTree,
   buildMergedTree,
   toCompact,
   toElastic,
@@ -52,7 +54,7 @@ export class ProfilingQueries {
 
   run(
     query: ProfileQuery,
-    groupBy?: EventField,
+    groupBy?: EventField | readonly EventField[],
     cache = this.cache,
     overrides: EstimateOverrides = {},
   ): Promise<QueryResult> {
@@ -75,8 +77,13 @@ export class ProfilingQueries {
     groupBy?: EventField,
     overrides: EstimateOverrides = {},
   ): Promise<ElasticFlamegraph> {
-    const result = await this.run(query, groupBy, this.cache, overrides);
-    return toElastic(buildCallTree(result, groupBy), result);
+    if (groupBy !== undefined) {
+      const result = await this.run(query, groupBy, this.cache, overrides);
+      return toElastic(buildCallTree(result, groupBy), result);
+    }
+    // Without a group-by, the levels Elasticsearch itself puts above the frames: executable, then thread.
+    const result = await this.run(query, ELASTIC_LEVEL_FIELDS, this.cache, overrides);
+    return toElastic(buildElasticTree(result), result);
   }
 
   async topN(query: ProfileQuery, limit: number, overrides: EstimateOverrides = {}): Promise<TopNResponse> {

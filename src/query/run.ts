@@ -73,7 +73,7 @@ export async function runQuery(
   reader: StoreReader,
   query: ProfileQuery,
   options: QueryOptions = {},
-  groupBy?: EventField,
+  groupBy?: EventField | readonly EventField[],
 ): Promise<QueryResult> {
   validateRange(query);
   const factors = { ...DEFAULT_IMPACT_FACTORS, ...options.impact };

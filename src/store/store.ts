@@ -36,16 +36,24 @@ export interface EventQuery {
   from: EpochSeconds;
   to: EpochSeconds;
   filter?: EventFilter;
-  /** Split the counts by this field as well as by stack trace. */
-  groupBy?: EventField;
+  /**
+   * Split the counts by this field as well as by stack trace; a list splits by all its fields at once (rows
+   * then carry `groups` instead of `group`). `tags` can only group alone: see `groupFieldList`.
+   */
+  groupBy?: EventField | readonly EventField[];
   /** Read this downsampling level instead of choosing one from the range's size. */
   samplingLevel?: number;
 }
 
 export interface StackTraceCount {
   stackTraceId: string;
-  /** Only set when the query grouped by a field. */
+  /** Only set when the query grouped by one field (`groupBy` a string) and the event has it. */
   group?: string;
+  /**
+   * Only set when the query grouped by a list of fields: one value per field, in the list's order;
+   * `undefined` where the event lacks that field.
+   */
+  groups?: (string | undefined)[];
   /** Estimated full count: the stored count at the level read, times 5^level. */
   count: number;
 }
@@ -69,6 +77,28 @@ export interface StoreStats {
   bytesOnDisk?: number;
   oldestEvent?: EpochSeconds;
   newestEvent?: EpochSeconds;
+}
+
+/** Thrown for a group-by the stores cannot answer, such as `tags` within a list of fields. */
+export class UnsupportedGroupByError extends Error {
+  override readonly name = 'UnsupportedGroupByError';
+}
+
+/**
+ * The fields of a multi-field group-by, checked. `tags` is refused: an event has several tags, so each one
+ * would be counted once per tag and per combination of the other fields, which no tree level can show.
+ */
+export function groupFieldList(fields: readonly EventField[]): readonly EventField[] {
+  if (fields.length === 0) throw new UnsupportedGroupByError('groupBy: the list of fields is empty');
+  for (const field of fields) {
+    if (!(EVENT_FIELDS as readonly string[]).includes(field))
+      throw new UnsupportedGroupByError(`groupBy: "${field}" is not an event field`);
+  }
+  if (fields.length > 1 && fields.includes('tags'))
+    throw new UnsupportedGroupByError('groupBy: "tags" can only group alone, not within a list of fields');
+  if (new Set(fields).size !== fields.length)
+    throw new UnsupportedGroupByError(`groupBy: a field appears twice in [${fields.join(', ')}]`);
+  return fields;
 }
 
 /** Read side: everything the query layer needs, and no more. */

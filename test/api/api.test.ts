@@ -5,7 +5,44 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { parse } from 'yaml';
 import { registerQueryApi, registerUi } from '../../src/api/index.ts';
 import type { EmbeddedStore } from '../../src/store/embedded/index.ts';
-import { EVENTS, T0, expectedCount, fixtureStore } from '../query/fixture.ts';
+import { FrameType, type ProfilingEvent } from '../../src/model/index.ts';
+import { EVENTS, STACKS, T0, expectedCount, fixtureStore } from '../query/fixture.ts';
+
+interface ElasticLevels {
+  Edges: number[][];
+  FrameType: number[];
+  ExeFilename: string[];
+  CountInclusive: number[];
+}
+
+/** "executable / thread" → count, plus "executable" → count, read off the first two levels of a response. */
+function levelCounts(es: ElasticLevels): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const exe of es.Edges[0]) {
+    assert.equal(es.FrameType[exe], 0x101);
+    counts.set(es.ExeFilename[exe], es.CountInclusive[exe]);
+    for (const thread of es.Edges[exe]) {
+      assert.equal(es.FrameType[thread], 0x102);
+      counts.set(`${es.ExeFilename[exe]} / ${es.ExeFilename[thread]}`, es.CountInclusive[thread]);
+    }
+  }
+  return counts;
+}
+
+/** The same, computed from the events written (kernel threads without a name count as "kernel"). */
+function expectedLevels(from: number, to: number, keep: (e: ProfilingEvent) => boolean = () => true) {
+  const counts = new Map<string, number>();
+  const add = (key: string, count: number) => counts.set(key, (counts.get(key) ?? 0) + count);
+  const stacks = new Map(Object.values(STACKS).map((s) => [s.id, s]));
+  for (const e of EVENTS) {
+    if (e.timestamp < from || e.timestamp >= to || !keep(e)) continue;
+    const rootType = stacks.get(e.stackTraceId)!.frameTypes.at(-1);
+    const exe = e.processName ?? (rootType === FrameType.Kernel ? 'kernel' : '');
+    add(exe, e.count);
+    add(`${exe} / ${e.threadName ?? ''}`, e.count);
+  }
+  return counts;
+}
 
 describe('query API over the embedded store', () => {
   let store: EmbeddedStore;
@@ -48,13 +85,22 @@ describe('query API over the embedded store', () => {
   });
 
   it('serves the Elasticsearch flamegraph and top-N shapes', async () => {
-    const es = (await get(`/api/flamegraph?${range}&format=elastic`)).body as {
+    const es = (await get(`/api/flamegraph?${range}&format=elastic`)).body as ElasticLevels & {
       Size: number;
-      Edges: number[][];
-      CountInclusive: number[];
       SamplingRate: number;
     };
     assert.equal(es.Edges.length, es.Size);
+    assert.deepEqual(levelCounts(es), expectedLevels(T0, T0 + 120));
+    const wide = (await get(`/api/flamegraph?from=${T0}&to=${T0 + 300}&samplingLevel=0&format=elastic`))
+      .body as ElasticLevels;
+    assert.deepEqual(levelCounts(wide), expectedLevels(T0, T0 + 300));
+    assert.ok(levelCounts(wide).has('kernel'));
+    // With groupBy, the one level asked for instead.
+    const byHost = (await get(`/api/flamegraph?${range}&format=elastic&groupBy=host`)).body as ElasticLevels;
+    assert.deepEqual(
+      byHost.Edges[0].map((i) => byHost.ExeFilename[i]),
+      ['web-1', 'web-2'],
+    );
     assert.equal(es.CountInclusive[0], expectedCount(T0, T0 + 120));
     assert.equal(es.SamplingRate, 1);
     const top = (await get(`/api/topn/functions?${range}&limit=2`)).body as {
@@ -145,13 +191,14 @@ describe('query API over the embedded store', () => {
     ] as const) {
       const response = await app.inject({ method, url, payload: method === 'POST' ? body : undefined });
       assert.equal(response.statusCode, 200, response.body);
-      const es = response.json() as { TotalSamples: number; AnnualCostsUSDInclusive: number[] };
-      const expected = expectedCount(
-        T0,
-        T0 + 120,
-        (e) => e.hostName === 'web-1' && e.threadName !== 'python3',
-      );
+      const es = response.json() as ElasticLevels & {
+        TotalSamples: number;
+        AnnualCostsUSDInclusive: number[];
+      };
+      const keep = (e: ProfilingEvent) => e.hostName === 'web-1' && e.threadName !== 'python3';
+      const expected = expectedCount(T0, T0 + 120, keep);
       assert.equal(es.TotalSamples, expected);
+      assert.deepEqual(levelCounts(es), expectedLevels(T0, T0 + 120, keep));
       // 1 USD per core-hour: samples / 20 Hz core-seconds in 120 s, scaled to a year.
       const annualCoreHours = ((expected / 20) * ((365 * 86400) / 120)) / 3600;
       assert.ok(Math.abs(es.AnnualCostsUSDInclusive[0] - annualCoreHours) < 1e-3);

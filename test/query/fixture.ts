@@ -33,6 +33,7 @@ const REQUEST_INLINE = ref(FILES.app, 0x2000);
 const REQUEST = ref(FILES.app, 0x2004);
 const LIBC = ref(FILES.libc, 0x5000);
 const SYSCALL = ref(FILES.kernel, 0x9000);
+const WORKER_THREAD = ref(FILES.kernel, 0xa000);
 const PY_MAIN = ref(FILES.python, 3);
 const PY_HANDLER = ref(FILES.python, 10);
 
@@ -55,6 +56,8 @@ export const STACKS = {
   s3: stack([SYSCALL, LIBC, MAIN], [FrameType.Kernel, N, N]),
   // <module> → handler
   s4: stack([PY_HANDLER, PY_MAIN], [FrameType.Python, FrameType.Python]),
+  // A kernel thread's stack: kernel frames only (root included).
+  s5: stack([SYSCALL, WORKER_THREAD], [FrameType.Kernel, FrameType.Kernel]),
 };
 
 export const LABELS = {
@@ -109,7 +112,15 @@ export const EVENTS: ProfilingEvent[] = [
   event(T0 + 61, STACKS.s3.id, 6, 'web-1', 'worker', ['prod']),
   // Outside the ranges the tests query:
   event(T0 + 500, STACKS.s2.id, 1000, 'web-1', 'main', ['prod']),
+  // Only in ELASTIC_RANGE: events without an executable name (a kernel thread, and one whose stack starts
+  // in user space but ends in the kernel) and one without a thread name.
+  { ...event(T0 + 200, STACKS.s5.id, 9, 'web-2', 'kworker/0:1'), processName: undefined },
+  { ...event(T0 + 201, STACKS.s3.id, 8, 'web-1', 'main'), processName: undefined },
+  { ...event(T0 + 202, STACKS.s3.id, 12, 'web-1', 'worker'), threadName: undefined },
 ];
+
+/** The range the Elasticsearch-flamegraph level tests read: RANGE plus the events above without names. */
+export const ELASTIC_RANGE = { from: T0, to: T0 + 300 };
 
 export function fixtureBatch(): ProfileBatch {
   const batch = emptyBatch();

@@ -9,7 +9,7 @@ import {
   DEFAULT_IMPACT_FACTORS,
 } from '../../src/query/index.ts';
 import type { StoreReader } from '../../src/store/store.ts';
-import { EVENTS, LABELS, STACKS, T0, expectedCount } from './fixture.ts';
+import { ELASTIC_RANGE, EVENTS, LABELS, STACKS, T0, expectedCount } from './fixture.ts';
 
 export interface OpenedStore {
   store: StoreReader;
@@ -164,6 +164,61 @@ export function queryLayerSuite(name: string, open: () => Promise<OpenedStore>):
       assert.deepEqual(exeNodes, ['app', 'python3']);
       for (const i of es.Edges[0]) assert.equal(es.FrameType[i], 0x101);
       assert.equal(es.SelfCPU, expectedCount(RANGE.from, RANGE.to));
+    });
+
+    it('puts executable then thread levels above the frames, as Elasticsearch does', async () => {
+      const es = await queries.elasticFlamegraph({ ...ELASTIC_RANGE, samplingLevel: 0 });
+      // Independent expectation from the events written: executable name, or "kernel" for a nameless
+      // event whose root frame (the last, stacks being leaf first) is a kernel frame; then the thread name.
+      const expected = new Map<string, number>();
+      const add = (key: string, count: number) => expected.set(key, (expected.get(key) ?? 0) + count);
+      const rootFrameType = new Map(Object.values(STACKS).map((s) => [s.id, s.frameTypes.at(-1)]));
+      for (const e of EVENTS) {
+        if (e.timestamp < ELASTIC_RANGE.from || e.timestamp >= ELASTIC_RANGE.to) continue;
+        let executable = e.processName ?? '';
+        if (executable === '' && rootFrameType.get(e.stackTraceId) === FrameType.Kernel)
+          executable = 'kernel';
+        add(executable, e.count);
+        add(`${executable} / ${e.threadName ?? ''}`, e.count);
+      }
+      assert.ok(
+        expected.has('kernel') && expected.has('') && expected.has('app / '),
+        'the fixture covers it',
+      );
+      const actual = new Map<string, number>();
+      for (const exe of es.Edges[0]) {
+        assert.equal(es.FrameType[exe], 0x101);
+        assert.equal(es.FunctionName[exe], '');
+        actual.set(es.ExeFilename[exe], es.CountInclusive[exe]);
+        for (const thread of es.Edges[exe]) {
+          assert.equal(es.FrameType[thread], 0x102);
+          actual.set(`${es.ExeFilename[exe]} / ${es.ExeFilename[thread]}`, es.CountInclusive[thread]);
+          // Then the real frames, root first.
+          for (const frame of es.Edges[thread]) assert.ok(es.FrameType[frame] < 0x100);
+        }
+      }
+      assert.deepEqual(actual, expected);
+      assert.equal(es.CountInclusive[0], expectedCount(ELASTIC_RANGE.from, ELASTIC_RANGE.to));
+      // Under app / main the first frame is main() (stacks s2), and the root of the kernel thread's stack is
+      // its kernel frame.
+      const appMain = es.Edges[es.Edges[0].find((i) => es.ExeFilename[i] === 'app')!].find(
+        (i) => es.ExeFilename[i] === 'main',
+      )!;
+      assert.deepEqual(
+        es.Edges[appMain].map((i) => es.FunctionName[i]),
+        [LABELS.main],
+      );
+      const kworker = es.Edges[es.Edges[0].find((i) => es.ExeFilename[i] === 'kernel')!][0];
+      assert.deepEqual(
+        es.Edges[kworker].map((i) => es.FrameType[i]),
+        [FrameType.Kernel],
+      );
+      // Every sample ends in exactly one leaf; the two levels add their counts to TotalCPU as on Elasticsearch.
+      assert.equal(es.SelfCPU, expectedCount(ELASTIC_RANGE.from, ELASTIC_RANGE.to));
+      assert.equal(
+        es.TotalCPU,
+        es.CountInclusive.reduce((s, c) => s + c, 0),
+      );
     });
   });
 }

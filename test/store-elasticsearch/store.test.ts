@@ -3,7 +3,7 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { FrameType, emptyBatch } from '../../src/model/index.ts';
-import { StoreBusyError, StoreUnavailableError } from '../../src/store/store.ts';
+import { StoreBusyError, StoreUnavailableError, UnsupportedGroupByError } from '../../src/store/store.ts';
 import { ElasticsearchStore, InvalidBatchError, layout } from '../../src/store/elasticsearch/index.ts';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -287,7 +287,8 @@ test('stack traces, frames, executables, hosts and events land under the right I
 
 test('aggregation: exact counts at level 0, downsampled levels scaled by 5^N, filters and group-by', async () => {
   const start = 1_710_000_000;
-  await store.write(makeBatch(start, 3000, 10, 5));
+  const batch = makeBatch(start, 3000, 10, 5);
+  await store.write(batch);
   await store.flush();
   const all = await store.aggregateEvents({ from: start, to: start + 60 });
   assert.equal(all.samplingLevel, 0);
@@ -314,6 +315,26 @@ test('aggregation: exact counts at level 0, downsampled levels scaled by 5^N, fi
   const byHost = new Map<string, number>();
   for (const row of grouped.rows) byHost.set(row.group!, (byHost.get(row.group!) ?? 0) + row.count);
   assert.deepEqual(Object.fromEntries(byHost), { 'host-0': 7500, 'host-1': 7500 });
+
+  // Several fields at once; no event names a container, so that place holds no value.
+  const fields = ['host.id', 'process.thread.name', 'container.name'] as const;
+  const expected = new Map<string, number>();
+  for (const e of batch.events) {
+    const key = JSON.stringify([e.stackTraceId, e.hostId, e.threadName ?? null, e.containerName ?? null]);
+    expected.set(key, (expected.get(key) ?? 0) + e.count);
+  }
+  const multi = await store.aggregateEvents({ from: start, to: start + 60, groupBy: fields });
+  const actual = new Map<string, number>();
+  for (const row of multi.rows) {
+    assert.equal(row.group, undefined);
+    const key = JSON.stringify([row.stackTraceId, ...row.groups!.map((g) => g ?? null)]);
+    actual.set(key, (actual.get(key) ?? 0) + row.count);
+  }
+  assert.deepEqual(actual, expected);
+  await assert.rejects(
+    store.aggregateEvents({ from: start, to: start + 60, groupBy: ['tags', 'host.id'] }),
+    (e: unknown) => e instanceof UnsupportedGroupByError && /tags/.test(e.message),
+  );
 
   const level1 = await store.aggregateEvents({ from: start, to: start + 60, samplingLevel: 1 });
   assert.equal(level1.samplingLevel, 1);
@@ -394,7 +415,8 @@ test('a full spool refuses writes instead of growing', async () => {
 
 /** Rows in a canonical order, so two stores' answers compare regardless of the order they come in. */
 function canonical(rows: StackTraceCount[]): StackTraceCount[] {
-  const key = (row: StackTraceCount) => `${row.stackTraceId}\u0000${row.group ?? ''}`;
+  const key = (row: StackTraceCount) =>
+    `${row.stackTraceId}\u0000${row.group ?? ''}\u0000${JSON.stringify(row.groups?.map((g) => g ?? null))}`;
   return [...rows].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
@@ -422,6 +444,8 @@ test('the same load-generator data gives the same answers as the embedded store'
       { from: start + 50, to: start + 120 },
       { from: start, to: start + 300, groupBy: 'host.id' },
       { from: start, to: start + 300, groupBy: 'process.thread.name' },
+      { from: start, to: start + 300, groupBy: ['process.executable.name', 'process.thread.name'] },
+      { from: start + 50, to: start + 200, groupBy: ['host.name', 'container.id', 'service.name'] },
       {
         from: start,
         to: start + 300,

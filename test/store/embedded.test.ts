@@ -13,7 +13,7 @@ import {
   type ProfileBatch,
   type ProfilingEvent,
 } from '../../src/model/index.ts';
-import { StoreBusyError } from '../../src/store/store.ts';
+import { StoreBusyError, UnsupportedGroupByError, type EventField } from '../../src/store/store.ts';
 
 const T0 = 1_750_000_000;
 const FILE_A = fileIdFromHex('00112233445566778899aabbccddeeff');
@@ -314,6 +314,57 @@ describe('EmbeddedStore', () => {
       },
     ]);
     assert.deepEqual((await store.getStackFrames([id])).get(id)?.functionNames, ['new', 'caller']);
+    await store.close();
+  });
+
+  it('groups by several fields at once, a missing field giving no value at its place', async () => {
+    const store = new EmbeddedStore({ path: ':memory:', seed: 8 });
+    await store.open();
+    const a = trace([0x10, 0x20]);
+    const b = trace([0x30]);
+    const events = [
+      event({ stackTraceId: a.id, count: 2, processName: 'app', threadName: 'main' }),
+      event({ stackTraceId: a.id, count: 3, processName: 'app', threadName: 'main', hostId: 'host-2' }),
+      event({ stackTraceId: a.id, count: 5, processName: 'app', threadName: 'worker' }),
+      event({ stackTraceId: b.id, count: 7, processName: 'app', threadName: 'worker' }),
+      event({ stackTraceId: b.id, count: 11, threadName: 'kworker/0:1' }),
+      event({ stackTraceId: b.id, count: 13 }),
+      event({ stackTraceId: a.id, count: 17, processName: 'db', threadName: 'main', timestamp: T0 + 9 }),
+    ];
+    await store.write({ ...emptyBatch(), stackTraces: [a, b], events });
+    const fields: EventField[] = ['process.executable.name', 'process.thread.name'];
+    // Independent expectation: sum the written events per stack and pair of values.
+    const expected = new Map<string, number>();
+    for (const e of events.filter((e) => e.timestamp < T0 + 5)) {
+      const key = JSON.stringify([e.stackTraceId, e.processName ?? null, e.threadName ?? null]);
+      expected.set(key, (expected.get(key) ?? 0) + e.count);
+    }
+    const result = await store.aggregateEvents({ from: T0, to: T0 + 5, groupBy: fields });
+    const actual = new Map<string, number>();
+    for (const row of result.rows) {
+      assert.equal(row.group, undefined);
+      assert.equal(row.groups?.length, 2);
+      const key = JSON.stringify([row.stackTraceId, ...row.groups!.map((g) => g ?? null)]);
+      actual.set(key, (actual.get(key) ?? 0) + row.count);
+    }
+    assert.deepEqual(actual, expected);
+    assert.equal(
+      result.totalCount,
+      [...expected.values()].reduce((sum, n) => sum + n, 0),
+    );
+    assert.equal(result.eventsRead, 6);
+    // The order of the list is the order of `groups`.
+    const reversed = await store.aggregateEvents({ from: T0, to: T0 + 5, groupBy: [...fields].reverse() });
+    assert.deepEqual(
+      reversed.rows
+        .map((r) => JSON.stringify([r.stackTraceId, ...r.groups!.reverse().map((g) => g ?? null)]))
+        .sort(),
+      [...expected.keys()].sort(),
+    );
+    await assert.rejects(
+      store.aggregateEvents({ from: T0, to: T0 + 5, groupBy: ['host.id', 'tags'] }),
+      (e: unknown) => e instanceof UnsupportedGroupByError && /tags/.test(e.message),
+    );
     await store.close();
   });
 });

@@ -24,6 +24,7 @@ import {
   type Store,
   type StoreStats,
   type StackTraceCount,
+  groupFieldList,
 } from '../store.ts';
 import {
   bulkLines,
@@ -259,8 +260,15 @@ export class ElasticsearchStore implements Store {
     const filter = eventsQuery(query.from, query.to, query.filter);
     const level = query.samplingLevel ?? chooseSamplingLevel(await this.countEvents(0, filter));
     const scale = samplingScale(level);
+    const fieldList =
+      query.groupBy !== undefined && typeof query.groupBy !== 'string'
+        ? groupFieldList(query.groupBy)
+        : undefined;
     const sources: CompositeSource[] = [{ id: { terms: { field: 'Stacktrace.id' } } }];
-    if (query.groupBy) sources.push({ group: { terms: { field: query.groupBy, missing_bucket: true } } });
+    if (typeof query.groupBy === 'string')
+      sources.push({ group: { terms: { field: query.groupBy, missing_bucket: true } } });
+    // One source per field: the composite aggregation pages through every combination exactly.
+    fieldList?.forEach((field, i) => sources.push({ [`g${i}`]: { terms: { field, missing_bucket: true } } }));
     const rows: StackTraceCount[] = [];
     let eventsRead = 0;
     let totalCount = 0;
@@ -269,8 +277,9 @@ export class ElasticsearchStore implements Store {
       eventsRead += bucket.docCount;
       totalCount += count;
       const row: StackTraceCount = { stackTraceId: String(bucket.key.id), count };
-      if (query.groupBy && bucket.key.group !== null && bucket.key.group !== undefined)
+      if (typeof query.groupBy === 'string' && bucket.key.group !== null && bucket.key.group !== undefined)
         row.group = String(bucket.key.group);
+      if (fieldList) row.groups = fieldList.map((_, i) => keyValue(bucket.key[`g${i}`]));
       rows.push(row);
     }
     return { samplingLevel: level, eventsRead, totalCount, rows };
@@ -477,4 +486,9 @@ function describeError(error: unknown): string {
     return `TLS: ${(error as Error).message} (set output.elasticsearch.tls.ca to the cluster's CA)`;
   }
   return error instanceof Error ? error.message : String(error);
+}
+
+/** A composite key's value as a group value; a missing field's bucket key is null. */
+function keyValue(value: CompositeKey[string] | undefined): string | undefined {
+  return value === null || value === undefined ? undefined : String(value);
 }

@@ -38,6 +38,7 @@ import {
   type EventQuery,
   type Store,
   type StoreStats,
+  groupFieldList,
 } from '../store.ts';
 import { filterToSql, type SqlFragment } from './filter-sql.ts';
 import { DIMENSION_COLUMNS, EVENT_LEVELS, SCHEMA_SQL, SCHEMA_VERSION, eventsTable } from './schema.ts';
@@ -389,6 +390,8 @@ export class EmbeddedStore implements Store {
     const level = query.samplingLevel ?? chooseSamplingLevel(await this.countEvents(0, where));
     const scale = samplingScale(level);
     const table = eventsTable(level);
+    if (query.groupBy !== undefined && typeof query.groupBy !== 'string')
+      return this.aggregateByFields(table, where, level, groupFieldList(query.groupBy));
     const group = query.groupBy ? groupColumn(query.groupBy) : undefined;
     const sql = group
       ? `SELECT e.stacktrace_id AS id, g.value AS grp, sum(e.count)::BIGINT AS n, count(*)::BIGINT AS rows
@@ -417,6 +420,45 @@ export class EmbeddedStore implements Store {
           : { stackTraceId: ids[i] as string, group: String(value), count };
     }
     return { samplingLevel: level, eventsRead, totalCount, rows };
+  }
+
+  /** Counts per stack trace and combination of the fields' values; a field an event lacks reads as NULL. */
+  private async aggregateByFields(
+    table: string,
+    where: { sql: string; params: DuckDBValue[] },
+    level: number,
+    fields: readonly EventField[],
+  ): Promise<EventAggregation> {
+    // LEFT JOIN: an event keeps its row even where a field (or, grouping by tags alone, every tag) is absent.
+    const joins = fields.map((field, i) => `LEFT JOIN (${groupColumn(field)}) g${i} ON g${i}.id = e.dims_id`);
+    const values = fields.map((_, i) => `g${i}.value`);
+    const sql = `SELECT e.stacktrace_id AS id, sum(e.count)::BIGINT AS n, count(*)::BIGINT AS rows,
+                        ${values.map((value, i) => `${value} AS v${i}`).join(', ')}
+                   FROM ${table} e ${joins.join(' ')}
+                  WHERE ${where.sql} GROUP BY e.stacktrace_id, ${values.join(', ')}`;
+    const reader = await this.reader!.runAndReadAll(sql, where.params);
+    const scale = samplingScale(level);
+    const rows = reader.getRowObjectsJS().map((row) => ({
+      stackTraceId: row.id as string,
+      groups: fields.map((_, i) => {
+        const value = row[`v${i}`];
+        return value === null || value === undefined ? undefined : String(value);
+      }),
+      count: Number(row.n) * scale,
+      events: Number(row.rows),
+    }));
+    let totalCount = 0;
+    let eventsRead = 0;
+    for (const row of rows) {
+      totalCount += row.count;
+      eventsRead += row.events;
+    }
+    return {
+      samplingLevel: level,
+      eventsRead,
+      totalCount,
+      rows: rows.map(({ stackTraceId, groups, count }) => ({ stackTraceId, groups, count })),
+    };
   }
 
   private eventConditions(query: { from: EpochSeconds; to: EpochSeconds; filter?: EventQuery['filter'] }) {
