@@ -472,7 +472,7 @@ class RequestScope {
     }
   }
 
-  private relevantAttributes(pool: readonly number[], start: number, end: number): number[] {
+  private relevantAttributes(pool: Int32Array, start: number, end: number): number[] {
     const relevant: number[] = [];
     for (let a = start; a < end; a++) {
       if (this.attributeInfos[pool[a]]!.role !== SampleRole.Other) relevant.push(pool[a]);
@@ -483,7 +483,7 @@ class RequestScope {
   private newGroup(
     context: EventContext,
     stack: StackInfo,
-    pool: readonly number[],
+    pool: Int32Array,
     start: number,
     end: number,
   ): EventGroup {
@@ -635,7 +635,7 @@ class RequestScope {
     for (let l = start; l < end; l++) {
       const location = indices[l];
       if (this.locationPrinted[location] !== 1 || !(location >= 0)) {
-        this.fingerprintLocation(location, `dictionary.stack_table[${index}].location_indices[${l - start}]`);
+        this.fingerprintLocation(location, index, l - start);
       }
       const p1 = prints[2 * location];
       const p2 = prints[2 * location + 1];
@@ -678,13 +678,16 @@ class RequestScope {
    * Two 32-bit lanes over what makes a location's frame: its file ID, address, frame type and lines. Checks
    * every index the location refers to, like the full resolution would.
    */
-  private fingerprintLocation(index: number, where: string): void {
+  private fingerprintLocation(index: number, stack: number, position: number): void {
     const d = this.d;
-    if (!(index >= 0 && index < d.locationCount))
+    if (!(index >= 0 && index < d.locationCount)) {
+      const where = `dictionary.stack_table[${stack}].location_indices[${position}]`;
       throw missingEntry('location_table', d.locationCount, index, where);
-    const locationWhere = `dictionary.location_table[${index}]`;
+    }
+    // Places in error messages are only spelled out when needed: this runs for every location of a request.
     const mapping = d.locationMapping[index];
-    this.fingerprintMapping(mapping, `${locationWhere}.mapping_index`);
+    if (this.mappingPrinted[mapping] !== 1)
+      this.fingerprintMapping(mapping, `${locationTableWhere(index)}.mapping_index`);
     let frameType = -1;
     const attributesStart = d.locationAttributes.start[index];
     const attributesEnd = d.locationAttributes.end[index];
@@ -692,7 +695,7 @@ class RequestScope {
       const attribute = d.indices[a];
       const info =
         this.attributeInfos[attribute] ??
-        this.attribute(attribute, `${locationWhere}.attribute_indices[${a - attributesStart}]`);
+        this.attribute(attribute, `${locationTableWhere(index)}.attribute_indices[${a - attributesStart}]`);
       if (info.frameType >= 0 && frameType < 0) frameType = info.frameType;
     }
     const mappingPrints = this.mappingPrints;
@@ -704,7 +707,8 @@ class RequestScope {
     const linesEnd = d.locationLines.end[index];
     for (let l = linesStart; l < linesEnd; l++) {
       const fn = d.lineFunction[l];
-      this.checkFunction(fn, `${locationWhere}.lines[${l - linesStart}].function_index`);
+      if (this.functionsChecked[fn] !== 1)
+        this.checkFunction(fn, `${locationTableWhere(index)}.lines[${l - linesStart}].function_index`);
       if (this.functionPrinted[fn] !== 1) this.fingerprintFunction(fn);
       h1 = mix1(
         mix1(mix1(mix1(h1, this.functionPrints[2 * fn]), d.lineNumberLo[l]), d.lineNumberHi[l]),
@@ -966,6 +970,10 @@ class RequestScope {
       this.batch.executables.push(executable);
     }
   }
+}
+
+function locationTableWhere(index: number): string {
+  return `dictionary.location_table[${index}]`;
 }
 
 function sampleRole(key: string): SampleRole {

@@ -19,35 +19,35 @@ const LEN: number = WireType.Len;
 
 /** Entries of one kind: `start[i]..end[i]` is entry i's range in a shared pool array. */
 export interface Ranges {
-  start: number[];
-  end: number[];
+  start: Int32Array;
+  end: Int32Array;
 }
 
 export interface DictionaryView {
   strings: string[];
-  attributeKey: number[];
+  attributeKey: Int32Array;
   attributeValue: (AnyValue | null)[];
-  mappingFilename: number[];
+  mappingFilename: Int32Array;
   mappingAttributes: Ranges;
-  locationMapping: number[];
+  locationMapping: Int32Array;
   /** Address halves (unsigned 32-bit each). */
-  locationAddressLo: number[];
-  locationAddressHi: number[];
+  locationAddressLo: Float64Array;
+  locationAddressHi: Float64Array;
   locationLines: Ranges;
   locationAttributes: Ranges;
-  lineFunction: number[];
+  lineFunction: Int32Array;
   /** Line and column numbers; NaN where the value does not fit a safe integer. */
-  lineNumber: number[];
-  lineColumn: number[];
+  lineNumber: Float64Array;
+  lineColumn: Float64Array;
   /** The line number's raw halves, for address-or-line values of frames without an address. */
-  lineNumberLo: number[];
-  lineNumberHi: number[];
-  functionName: number[];
-  functionFilename: number[];
-  functionStartLine: number[];
+  lineNumberLo: Float64Array;
+  lineNumberHi: Float64Array;
+  functionName: Int32Array;
+  functionFilename: Int32Array;
+  functionStartLine: Float64Array;
   stackLocations: Ranges;
   /** Shared pool of all index lists above (attribute indices, location indices). */
-  indices: number[];
+  indices: Int32Array;
   mappingCount: number;
   locationCount: number;
   functionCount: number;
@@ -68,15 +68,15 @@ export interface ProfileView {
   timeHi: number;
   attributeIndices: number[];
   sampleCount: number;
-  sampleStack: number[];
+  sampleStack: Int32Array;
   sampleAttributes: Ranges;
   sampleTimestamps: Ranges;
   sampleValues: Ranges;
   /** Pools for the sample ranges: attribute indices, timestamp halves, values (NaN when not a safe integer). */
-  attributePool: number[];
-  timestampLo: number[];
-  timestampHi: number[];
-  values: number[];
+  attributePool: Int32Array;
+  timestampLo: Float64Array;
+  timestampHi: Float64Array;
+  values: Float64Array;
 }
 
 export interface ScopeProfilesView {
@@ -101,38 +101,167 @@ export interface SubmessageTypes {
   scope: protobuf.Type;
 }
 
-function ranges(): Ranges {
-  return { start: [], end: [] };
+/**
+ * A growing column of 32-bit integers. Typed arrays keep a request's tens of thousands of entries off the
+ * garbage-collected heap: growing plain arrays that size copies them in the young generation and promotes
+ * them to the large-object space, which cost more than the decoding itself.
+ */
+class Int32Column {
+  data = EMPTY_INT32;
+  length = 0;
+
+  push(value: number): void {
+    if (this.length === this.data.length) this.reserve(Math.max(64, 2 * this.length));
+    this.data[this.length++] = value;
+  }
+
+  /** Makes room for `capacity` entries in all, so a column whose size is known grows once. */
+  reserve(capacity: number): void {
+    if (capacity > this.data.length) this.data = grow(this.data, new Int32Array(capacity));
+  }
+
+  view(): Int32Array {
+    return this.data.subarray(0, this.length);
+  }
 }
 
-function emptyDictionary(): DictionaryView {
-  return {
-    strings: [],
-    attributeKey: [],
-    attributeValue: [],
-    mappingFilename: [],
-    mappingAttributes: ranges(),
-    locationMapping: [],
-    locationAddressLo: [],
-    locationAddressHi: [],
-    locationLines: ranges(),
-    locationAttributes: ranges(),
-    lineFunction: [],
-    lineNumber: [],
-    lineColumn: [],
-    lineNumberLo: [],
-    lineNumberHi: [],
-    functionName: [],
-    functionFilename: [],
-    functionStartLine: [],
-    stackLocations: ranges(),
-    indices: [],
-    mappingCount: 0,
-    locationCount: 0,
-    functionCount: 0,
-    stackCount: 0,
-    attributeCount: 0,
-  };
+/** A growing column of doubles (unsigned halves, and numbers that may be NaN). */
+class Float64Column {
+  data = EMPTY_FLOAT64;
+  length = 0;
+
+  push(value: number): void {
+    if (this.length === this.data.length) this.reserve(Math.max(64, 2 * this.length));
+    this.data[this.length++] = value;
+  }
+
+  reserve(capacity: number): void {
+    if (capacity > this.data.length) this.data = grow(this.data, new Float64Array(capacity));
+  }
+
+  view(): Float64Array {
+    return this.data.subarray(0, this.length);
+  }
+}
+
+const EMPTY_INT32 = new Int32Array(0);
+const EMPTY_FLOAT64 = new Float64Array(0);
+
+function grow<T extends Int32Array | Float64Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
+}
+
+interface RangeColumns {
+  start: Int32Column;
+  end: Int32Column;
+}
+
+function rangeColumns(): RangeColumns {
+  return { start: new Int32Column(), end: new Int32Column() };
+}
+
+function reserveRanges(columns: RangeColumns, capacity: number): void {
+  columns.start.reserve(capacity);
+  columns.end.reserve(capacity);
+}
+
+function rangesView(columns: RangeColumns): Ranges {
+  return { start: columns.start.view(), end: columns.end.view() };
+}
+
+/** The dictionary while it is being decoded. */
+class DictionaryColumns {
+  strings: string[] = [];
+  attributeKey = new Int32Column();
+  attributeValue: (AnyValue | null)[] = [];
+  mappingFilename = new Int32Column();
+  mappingAttributes = rangeColumns();
+  locationMapping = new Int32Column();
+  locationAddressLo = new Float64Column();
+  locationAddressHi = new Float64Column();
+  locationLines = rangeColumns();
+  locationAttributes = rangeColumns();
+  lineFunction = new Int32Column();
+  lineNumber = new Float64Column();
+  lineColumn = new Float64Column();
+  lineNumberLo = new Float64Column();
+  lineNumberHi = new Float64Column();
+  functionName = new Int32Column();
+  functionFilename = new Int32Column();
+  functionStartLine = new Float64Column();
+  stackLocations = rangeColumns();
+  indices = new Int32Column();
+
+  /**
+   * Sizes the columns for a dictionary message with the given numbers of entries (field number → count). Lines
+   * and index lists are not counted; one line and two indices per location is what the agent sends.
+   */
+  reserve(counts: Int32Array): void {
+    const mappings = this.mappingFilename.length + counts[1];
+    this.mappingFilename.reserve(mappings);
+    reserveRanges(this.mappingAttributes, mappings);
+    const locations = this.locationMapping.length + counts[2];
+    for (const column of [this.locationMapping, this.locationLines.start, this.locationLines.end])
+      column.reserve(locations);
+    reserveRanges(this.locationAttributes, locations);
+    this.locationAddressLo.reserve(locations);
+    this.locationAddressHi.reserve(locations);
+    const lines = this.lineFunction.length + counts[2];
+    this.lineFunction.reserve(lines);
+    for (const column of [this.lineNumber, this.lineColumn, this.lineNumberLo, this.lineNumberHi])
+      column.reserve(lines);
+    const functions = this.functionName.length + counts[3];
+    this.functionName.reserve(functions);
+    this.functionFilename.reserve(functions);
+    this.functionStartLine.reserve(functions);
+    this.attributeKey.reserve(this.attributeKey.length + counts[6]);
+    reserveRanges(this.stackLocations, this.stackLocations.start.length + counts[7]);
+    this.indices.reserve(this.indices.length + 2 * counts[2] + counts[7] + 64);
+  }
+
+  view(): DictionaryView {
+    return {
+      strings: this.strings,
+      attributeKey: this.attributeKey.view(),
+      attributeValue: this.attributeValue,
+      mappingFilename: this.mappingFilename.view(),
+      mappingAttributes: rangesView(this.mappingAttributes),
+      locationMapping: this.locationMapping.view(),
+      locationAddressLo: this.locationAddressLo.view(),
+      locationAddressHi: this.locationAddressHi.view(),
+      locationLines: rangesView(this.locationLines),
+      locationAttributes: rangesView(this.locationAttributes),
+      lineFunction: this.lineFunction.view(),
+      lineNumber: this.lineNumber.view(),
+      lineColumn: this.lineColumn.view(),
+      lineNumberLo: this.lineNumberLo.view(),
+      lineNumberHi: this.lineNumberHi.view(),
+      functionName: this.functionName.view(),
+      functionFilename: this.functionFilename.view(),
+      functionStartLine: this.functionStartLine.view(),
+      stackLocations: rangesView(this.stackLocations),
+      indices: this.indices.view(),
+      mappingCount: this.mappingFilename.length,
+      locationCount: this.locationMapping.length,
+      functionCount: this.functionName.length,
+      stackCount: this.stackLocations.start.length,
+      attributeCount: this.attributeKey.length,
+    };
+  }
+}
+
+/** A profile's samples while they are being decoded. */
+class SampleColumns {
+  sampleCount = 0;
+  sampleStack = new Int32Column();
+  sampleAttributes = rangeColumns();
+  sampleTimestamps = rangeColumns();
+  sampleValues = rangeColumns();
+  attributePool = new Int32Column();
+  timestampLo = new Float64Column();
+  timestampHi = new Float64Column();
+  values = new Float64Column();
 }
 
 /** Sample field numbers per wire revision (the previous revision numbered them differently). */
@@ -144,7 +273,7 @@ const SAMPLE_FIELDS: Record<WireRevision, { attributes: number; link: number; va
 export class ViewDecoder {
   private readonly cursor: WireCursor;
   private readonly buffer: Buffer;
-  private readonly dictionary = emptyDictionary();
+  private readonly dictionary = new DictionaryColumns();
   private readonly sampleFields: { attributes: number; link: number; values: number };
 
   constructor(
@@ -169,13 +298,7 @@ export class ViewDecoder {
       else if (field === 2 && wireType === LEN) this.dictionaryMessage(c.delimited(end));
       else this.other(field, wireType, end, [1, 2]);
     }
-    const d = this.dictionary;
-    d.mappingCount = d.mappingFilename.length;
-    d.locationCount = d.locationMapping.length;
-    d.functionCount = d.functionName.length;
-    d.stackCount = d.stackLocations.start.length;
-    d.attributeCount = d.attributeKey.length;
-    return { revision: this.revision, dictionary: d, resources };
+    return { revision: this.revision, dictionary: this.dictionary.view(), resources };
   }
 
   /** Skips an unknown field; a known field with the wrong wire type is malformed. */
@@ -230,23 +353,15 @@ export class ViewDecoder {
 
   private profile(end: number): ProfileView {
     const c = this.cursor;
-    const view: ProfileView = {
-      sampleType: null,
-      periodType: null,
+    const view = {
+      sampleType: null as ValueTypeView | null,
+      periodType: null as ValueTypeView | null,
       period: 0,
       timeLo: 0,
       timeHi: 0,
-      attributeIndices: [],
-      sampleCount: 0,
-      sampleStack: [],
-      sampleAttributes: ranges(),
-      sampleTimestamps: ranges(),
-      sampleValues: ranges(),
-      attributePool: [],
-      timestampLo: [],
-      timestampHi: [],
-      values: [],
+      attributeIndices: [] as number[],
     };
+    const samples = new SampleColumns();
     while (c.pos < end) {
       const tag = c.varint32(end);
       const field = tag >>> 3;
@@ -258,7 +373,7 @@ export class ViewDecoder {
           break;
         case 2:
           if (wireType !== LEN) this.other(field, wireType, end, [field]);
-          this.sample(c.delimited(end), view);
+          this.sample(c.delimited(end), samples);
           break;
         case 3:
           if (wireType !== I64) this.other(field, wireType, end, [field]);
@@ -282,7 +397,18 @@ export class ViewDecoder {
           c.skip(wireType, end, field);
       }
     }
-    return view;
+    return {
+      ...view,
+      sampleCount: samples.sampleCount,
+      sampleStack: samples.sampleStack.view(),
+      sampleAttributes: rangesView(samples.sampleAttributes),
+      sampleTimestamps: rangesView(samples.sampleTimestamps),
+      sampleValues: rangesView(samples.sampleValues),
+      attributePool: samples.attributePool.view(),
+      timestampLo: samples.timestampLo.view(),
+      timestampHi: samples.timestampHi.view(),
+      values: samples.values.view(),
+    };
   }
 
   private valueType(end: number): ValueTypeView {
@@ -299,7 +425,7 @@ export class ViewDecoder {
     return view;
   }
 
-  private sample(end: number, view: ProfileView): void {
+  private sample(end: number, view: SampleColumns): void {
     const c = this.cursor;
     const fields = this.sampleFields;
     let stack = 0;
@@ -337,7 +463,7 @@ export class ViewDecoder {
   }
 
   /** A repeated int32 field, packed or not, appended to `out`. */
-  private int32List(wireType: number, end: number, out: number[], field: number): void {
+  private int32List(wireType: number, end: number, out: Int32Column | number[], field: number): void {
     const c = this.cursor;
     if (wireType === LEN) {
       const stop = c.delimited(end);
@@ -349,7 +475,7 @@ export class ViewDecoder {
     }
   }
 
-  private int64List(wireType: number, end: number, out: number[], field: number): void {
+  private int64List(wireType: number, end: number, out: Float64Column, field: number): void {
     const c = this.cursor;
     if (wireType === LEN) {
       const stop = c.delimited(end);
@@ -365,7 +491,13 @@ export class ViewDecoder {
     }
   }
 
-  private fixed64List(wireType: number, end: number, lo: number[], hi: number[], field: number): void {
+  private fixed64List(
+    wireType: number,
+    end: number,
+    lo: Float64Column,
+    hi: Float64Column,
+    field: number,
+  ): void {
     const c = this.cursor;
     if (wireType === LEN) {
       const stop = c.delimited(end);
@@ -388,6 +520,7 @@ export class ViewDecoder {
 
   private dictionaryMessage(end: number): void {
     const c = this.cursor;
+    this.dictionary.reserve(this.countEntries(end));
     while (c.pos < end) {
       const tag = c.varint32(end);
       const field = tag >>> 3;
@@ -421,6 +554,25 @@ export class ViewDecoder {
           c.pos = stop;
       }
     }
+  }
+
+  /** Entries per field number (1..7) of a dictionary message, by hopping over them; the cursor stays put. */
+  private countEntries(end: number): Int32Array {
+    const c = this.cursor;
+    const start = c.pos;
+    const counts = new Int32Array(8);
+    try {
+      while (c.pos < end) {
+        const tag = c.varint32(end);
+        const field = tag >>> 3;
+        if (field < 8) counts[field]++;
+        c.skip(tag & 7, end, field);
+      }
+    } catch {
+      // Malformed: the decoding proper reports it, with the right position.
+    }
+    c.pos = start;
+    return counts;
   }
 
   private mapping(end: number): void {
