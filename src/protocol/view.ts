@@ -120,6 +120,11 @@ class Int32Column {
     if (capacity > this.data.length) this.data = grow(this.data, new Int32Array(capacity));
   }
 
+  /** Moves the column into `capacity` entries of `arena` at byte `offset`. */
+  adopt(arena: ArrayBuffer, offset: number, capacity: number): void {
+    this.data = grow(this.data.subarray(0, this.length), new Int32Array(arena, offset, capacity));
+  }
+
   view(): Int32Array {
     return this.data.subarray(0, this.length);
   }
@@ -137,6 +142,10 @@ class Float64Column {
 
   reserve(capacity: number): void {
     if (capacity > this.data.length) this.data = grow(this.data, new Float64Array(capacity));
+  }
+
+  adopt(arena: ArrayBuffer, offset: number, capacity: number): void {
+    this.data = grow(this.data.subarray(0, this.length), new Float64Array(arena, offset, capacity));
   }
 
   view(): Float64Array {
@@ -159,11 +168,6 @@ interface RangeColumns {
 
 function rangeColumns(): RangeColumns {
   return { start: new Int32Column(), end: new Int32Column() };
-}
-
-function reserveRanges(columns: RangeColumns, capacity: number): void {
-  columns.start.reserve(capacity);
-  columns.end.reserve(capacity);
 }
 
 function rangesView(columns: RangeColumns): Ranges {
@@ -198,26 +202,35 @@ class DictionaryColumns {
    * and index lists are not counted; one line and two indices per location is what the agent sends.
    */
   reserve(counts: Int32Array): void {
-    const mappings = this.mappingFilename.length + counts[1];
-    this.mappingFilename.reserve(mappings);
-    reserveRanges(this.mappingAttributes, mappings);
-    const locations = this.locationMapping.length + counts[2];
-    for (const column of [this.locationMapping, this.locationLines.start, this.locationLines.end])
-      column.reserve(locations);
-    reserveRanges(this.locationAttributes, locations);
-    this.locationAddressLo.reserve(locations);
-    this.locationAddressHi.reserve(locations);
-    const lines = this.lineFunction.length + counts[2];
-    this.lineFunction.reserve(lines);
-    for (const column of [this.lineNumber, this.lineColumn, this.lineNumberLo, this.lineNumberHi])
-      column.reserve(lines);
-    const functions = this.functionName.length + counts[3];
-    this.functionName.reserve(functions);
-    this.functionFilename.reserve(functions);
-    this.functionStartLine.reserve(functions);
-    this.attributeKey.reserve(this.attributeKey.length + counts[6]);
-    reserveRanges(this.stackLocations, this.stackLocations.start.length + counts[7]);
-    this.indices.reserve(this.indices.length + 2 * counts[2] + counts[7] + 64);
+    const plan: [Int32Column | Float64Column, number][] = [];
+    const add = (columns: (Int32Column | Float64Column)[], entries: number) => {
+      for (const column of columns) plan.push([column, column.length + entries]);
+    };
+    const m = this.mappingAttributes;
+    add([this.mappingFilename, m.start, m.end], counts[1]);
+    const lines = this.locationLines;
+    const attributes = this.locationAttributes;
+    add([this.locationMapping, lines.start, lines.end, attributes.start, attributes.end], counts[2]);
+    add([this.locationAddressLo, this.locationAddressHi], counts[2]);
+    add(
+      [this.lineFunction, this.lineNumber, this.lineColumn, this.lineNumberLo, this.lineNumberHi],
+      counts[2],
+    );
+    add([this.functionName, this.functionFilename, this.functionStartLine], counts[3]);
+    add([this.attributeKey], counts[6]);
+    add([this.stackLocations.start, this.stackLocations.end], counts[7]);
+    add([this.indices], 2 * counts[2] + counts[7] + 64);
+    // One allocation for all columns: a request holds tens of thousands of entries, and one buffer per column
+    // cost more to allocate (and to collect) than the decoding of the entries.
+    let bytes = 0;
+    for (const [column, capacity] of plan)
+      bytes += 8 * Math.ceil((capacity * column.data.BYTES_PER_ELEMENT) / 8);
+    const arena = new ArrayBuffer(bytes);
+    let offset = 0;
+    for (const [column, capacity] of plan) {
+      column.adopt(arena, offset, capacity);
+      offset += 8 * Math.ceil((capacity * column.data.BYTES_PER_ELEMENT) / 8);
+    }
   }
 
   view(): DictionaryView {
