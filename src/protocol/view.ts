@@ -225,7 +225,8 @@ class DictionaryColumns {
     let bytes = 0;
     for (const [column, capacity] of plan)
       bytes += 8 * Math.ceil((capacity * column.data.BYTES_PER_ELEMENT) / 8);
-    const arena = new ArrayBuffer(bytes);
+    // Uninitialized memory: columns only ever expose entries they have written.
+    const arena = Buffer.allocUnsafeSlow(bytes).buffer;
     let offset = 0;
     for (const [column, capacity] of plan) {
       column.adopt(arena, offset, capacity);
