@@ -21,6 +21,7 @@ import type {
 } from '../model/index.ts';
 import {
   FILE_ID_BYTES,
+  Fnv1a128,
   FrameType,
   frameTypeFromAgentName,
   isAddressFrame,
@@ -39,7 +40,7 @@ import {
   SyntheticIdCache,
   type DedupCapacities,
 } from './dedup.ts';
-import { FastFnv1a128, xxh64 } from './hashes.ts';
+import { xxh64 } from './hashes.ts';
 
 export interface TranslatorOptions {
   /** How many IDs of each kind to remember as stored. */
@@ -275,7 +276,7 @@ class RequestScope {
   private readonly mappingPrinted: Uint8Array;
   private readonly functionPrints: Int32Array;
   private readonly functionPrinted: Uint8Array;
-  private readonly hasher = new FastFnv1a128();
+  private readonly hasher = new Fnv1a128();
   private readonly digest = Buffer.alloc(16);
 
   private readonly numericGroups = new Map<number, EventGroup>();

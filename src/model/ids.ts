@@ -1,3 +1,5 @@
+import { Fnv1a128 } from './fnv.ts';
+
 /**
  * Identifiers of the Universal Profiling model. All are written as unpadded base64url, which is what
  * Elasticsearch's profiling plugin and Kibana decode.
@@ -43,58 +45,6 @@ export function parseFrameId(id: string): { fileId: string; addressOrLine: bigin
   };
 }
 
-/**
- * FNV-1a, 128 bits, kept as eight 16-bit limbs (least significant first) so every product stays well inside
- * a double's exact range: BigInt would be ten times slower on the ingest path.
- */
-export class Fnv1a128 {
-  private readonly limbs = new Uint32Array([0xc58d, 0x6295, 0x2175, 0x62b8, 0x0142, 0x07bb, 0x272e, 0x6c62]);
-
-  update(bytes: Uint8Array): this {
-    const h = this.limbs;
-    for (let b = 0; b < bytes.length; b++) {
-      h[0] ^= bytes[b];
-      this.multiplyByPrime();
-    }
-    return this;
-  }
-
-  updateString(text: string): this {
-    return this.update(Buffer.from(text, 'utf8'));
-  }
-
-  /** The prime is 2^88 + 0x13b: h·p = h·0x13b + (h << 88), both modulo 2^128. */
-  private multiplyByPrime(): void {
-    const h = this.limbs;
-    const r0 = h[0] * 0x13b;
-    const r1 = h[1] * 0x13b;
-    const r2 = h[2] * 0x13b;
-    const r3 = h[3] * 0x13b;
-    const r4 = h[4] * 0x13b;
-    let r5 = h[5] * 0x13b;
-    let r6 = h[6] * 0x13b;
-    let r7 = h[7] * 0x13b;
-    // 88 bits = five limbs and eight bits.
-    r5 += (h[0] << 8) & 0xffff;
-    r6 += (h[0] >>> 8) + ((h[1] << 8) & 0xffff);
-    r7 += (h[1] >>> 8) + ((h[2] << 8) & 0xffff);
-    let carry = 0;
-    const r = [r0, r1, r2, r3, r4, r5, r6, r7];
-    for (let i = 0; i < 8; i++) {
-      const v = r[i] + carry;
-      h[i] = v & 0xffff;
-      carry = Math.floor(v / 0x10000);
-    }
-  }
-
-  /** Big-endian, as Go's hash.Sum writes it. */
-  digest(): Buffer {
-    const out = Buffer.allocUnsafe(16);
-    for (let i = 0; i < 8; i++) out.writeUInt16BE(this.limbs[7 - i], i * 2);
-    return out;
-  }
-}
-
 export interface FrameRef {
   fileId: string;
   addressOrLine: bigint;
@@ -108,7 +58,7 @@ export function stackTraceId(frames: readonly FrameRef[]): string {
   const hash = new Fnv1a128();
   for (const frame of frames) {
     hash.update(fromBase64Url(frame.fileId));
-    hash.updateString(frame.addressOrLine.toString(10));
+    hash.updateAscii(frame.addressOrLine.toString(10));
   }
   return hash.digest().toString('base64url');
 }

@@ -1,4 +1,5 @@
 export * from './frame-type.ts';
+export * from './fnv.ts';
 export * from './ids.ts';
 export * from './types.ts';
 export * from './downsample.ts';

@@ -11,7 +11,8 @@ import {
   type ExportProfilesServiceRequest,
 } from '../../src/protocol/index.ts';
 import { ProfileTranslator, translateRequest } from '../../src/collector/translate.ts';
-import { FastFnv1a128, xxh64 } from '../../src/collector/hashes.ts';
+import { xxh64 } from '../../src/collector/hashes.ts';
+import { Fnv1a128 } from '../../src/model/index.ts';
 import {
   FILE_ID_HEX,
   KERNEL_ADDRESS,
@@ -62,7 +63,7 @@ function rejects(fn: () => unknown, reason: string, pattern: RegExp): void {
 }
 
 describe('hashes and IDs against independent references', () => {
-  it('FNV-1a 128 (fast and model versions) equals the BigInt definition', () => {
+  it('FNV-1a 128 equals the BigInt definition, fed as bytes, as ASCII text and as a string', () => {
     const inputs = [
       Buffer.alloc(0),
       Buffer.from('a'),
@@ -70,10 +71,14 @@ describe('hashes and IDs against independent references', () => {
       Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37) & 255)),
     ];
     for (const input of inputs) {
-      const fast = new FastFnv1a128().update(input).digestInto(Buffer.alloc(16));
+      const fast = new Fnv1a128().update(input).digestInto(Buffer.alloc(16));
       assert.deepEqual(fast, fnv1a128(input));
-      const ascii = new FastFnv1a128().updateAscii(input.toString('latin1')).digestInto(Buffer.alloc(16));
+      const ascii = new Fnv1a128().updateAscii(input.toString('latin1')).digestInto(Buffer.alloc(16));
       assert.deepEqual(ascii, fnv1a128(input));
+      assert.deepEqual(
+        new Fnv1a128().updateString(input.toString('latin1')).digest(),
+        fnv1a128(Buffer.from(input.toString('latin1'), 'utf8')),
+      );
     }
   });
 
