@@ -101,14 +101,25 @@ export interface SubmessageTypes {
   scope: protobuf.Type;
 }
 
+type NumberArray = Int32Array | Float64Array;
+
+interface NumberArrayType<T extends NumberArray> {
+  new (length: number): T;
+  new (buffer: ArrayBuffer, byteOffset: number, length: number): T;
+}
+
 /**
- * A growing column of 32-bit integers. Typed arrays keep a request's tens of thousands of entries off the
- * garbage-collected heap: growing plain arrays that size copies them in the young generation and promotes
+ * A growing column of numbers in a typed array. Typed arrays keep a request's tens of thousands of entries off
+ * the garbage-collected heap: growing plain arrays that size copies them in the young generation and promotes
  * them to the large-object space, which cost more than the decoding itself.
  */
-class Int32Column {
-  data = EMPTY_INT32;
+class NumberColumn<T extends NumberArray> {
   length = 0;
+
+  constructor(
+    private readonly type: NumberArrayType<T>,
+    public data: T,
+  ) {}
 
   push(value: number): void {
     if (this.length === this.data.length) this.reserve(Math.max(64, 2 * this.length));
@@ -117,44 +128,34 @@ class Int32Column {
 
   /** Makes room for `capacity` entries in all, so a column whose size is known grows once. */
   reserve(capacity: number): void {
-    if (capacity > this.data.length) this.data = grow(this.data, new Int32Array(capacity));
+    if (capacity > this.data.length) this.data = grow(this.data, new this.type(capacity));
   }
 
   /** Moves the column into `capacity` entries of `arena` at byte `offset`. */
   adopt(arena: ArrayBuffer, offset: number, capacity: number): void {
-    this.data = grow(this.data.subarray(0, this.length), new Int32Array(arena, offset, capacity));
+    this.data = grow(this.data.subarray(0, this.length) as T, new this.type(arena, offset, capacity));
   }
 
-  view(): Int32Array {
-    return this.data.subarray(0, this.length);
-  }
-}
-
-/** A growing column of doubles (unsigned halves, and numbers that may be NaN). */
-class Float64Column {
-  data = EMPTY_FLOAT64;
-  length = 0;
-
-  push(value: number): void {
-    if (this.length === this.data.length) this.reserve(Math.max(64, 2 * this.length));
-    this.data[this.length++] = value;
-  }
-
-  reserve(capacity: number): void {
-    if (capacity > this.data.length) this.data = grow(this.data, new Float64Array(capacity));
-  }
-
-  adopt(arena: ArrayBuffer, offset: number, capacity: number): void {
-    this.data = grow(this.data.subarray(0, this.length), new Float64Array(arena, offset, capacity));
-  }
-
-  view(): Float64Array {
-    return this.data.subarray(0, this.length);
+  view(): T {
+    return this.data.subarray(0, this.length) as T;
   }
 }
 
 const EMPTY_INT32 = new Int32Array(0);
 const EMPTY_FLOAT64 = new Float64Array(0);
+
+class Int32Column extends NumberColumn<Int32Array> {
+  constructor() {
+    super(Int32Array, EMPTY_INT32);
+  }
+}
+
+/** Doubles: unsigned 32-bit halves, and numbers that may be NaN. */
+class Float64Column extends NumberColumn<Float64Array> {
+  constructor() {
+    super(Float64Array, EMPTY_FLOAT64);
+  }
+}
 
 function grow<T extends Int32Array | Float64Array>(from: T, to: T): T {
   to.set(from);
