@@ -134,3 +134,79 @@ export class SyntheticIdCache {
     byPosition.set(position, fileId);
   }
 }
+
+/**
+ * Stack trace IDs by a 128-bit content fingerprint given as four 32-bit lanes, with whether the store holds
+ * the trace, in an open-addressing table of typed arrays: a lookup hashes nothing and allocates nothing, which
+ * a Map with 53-bit number keys (heap numbers) or 22-character string keys cannot offer on a path taken for
+ * every stack of every request. When a key's neighbourhood is full one of its entries is overwritten: a
+ * forgotten ID is only recomputed, a forgotten "stored" only checked again.
+ */
+export class FingerprintIdCache {
+  private readonly lanes: Int32Array;
+  private readonly ids: (string | undefined)[];
+  private readonly stored: Uint8Array;
+  private readonly mask: number;
+  private nextVictim = 0;
+
+  constructor(capacity: number) {
+    const slots = 2 ** Math.max(4, Math.ceil(Math.log2(Math.max(1, capacity) * 1.5)));
+    this.mask = slots - 1;
+    this.lanes = new Int32Array(4 * slots);
+    this.ids = new Array<string | undefined>(slots).fill(undefined);
+    this.stored = new Uint8Array(slots);
+  }
+
+  /** The slot holding this fingerprint, or -1. */
+  find(h1: number, h2: number, h3: number, h4: number): number {
+    const lanes = this.lanes;
+    for (let p = 0, slot = h1 & this.mask; p < PROBES; p++, slot = (slot + 1) & this.mask) {
+      const at = 4 * slot;
+      if (lanes[at] === h1 && lanes[at + 1] === h2 && lanes[at + 2] === h3 && lanes[at + 3] === h4) {
+        if (this.ids[slot] !== undefined) return slot;
+      }
+    }
+    return -1;
+  }
+
+  idAt(slot: number): string {
+    return this.ids[slot]!;
+  }
+
+  isStored(slot: number): boolean {
+    return this.stored[slot] === 1;
+  }
+
+  insert(h1: number, h2: number, h3: number, h4: number, id: string): void {
+    const home = h1 & this.mask;
+    let slot = home;
+    for (let p = 0; this.ids[slot] !== undefined; p++, slot = (slot + 1) & this.mask) {
+      if (p === PROBES - 1) {
+        // A full neighbourhood: overwrite one of its slots, a different one each time.
+        slot = (home + (this.nextVictim++ % PROBES)) & this.mask;
+        break;
+      }
+    }
+    const at = 4 * slot;
+    this.lanes[at] = h1;
+    this.lanes[at + 1] = h2;
+    this.lanes[at + 2] = h3;
+    this.lanes[at + 3] = h4;
+    this.ids[slot] = id;
+    this.stored[slot] = 0;
+  }
+
+  /** Notes that the store holds the trace with this fingerprint, if the cache still knows it. */
+  markStored(h1: number, h2: number, h3: number, h4: number): void {
+    const slot = this.find(h1, h2, h3, h4);
+    if (slot >= 0) this.stored[slot] = 1;
+  }
+
+  /** Forgets what is stored (IDs stay: they never change). */
+  forgetStored(): void {
+    this.stored.fill(0);
+  }
+}
+
+/** Slots probed from a fingerprint's home slot. */
+const PROBES = 8;

@@ -31,11 +31,17 @@ import { InvalidRequestError } from '../protocol/errors.ts';
 import { nanosHalvesToSeconds as importedNanosHalvesToSeconds } from '../protocol/int64.ts';
 import { requestView } from '../protocol/otlp-profiles.ts';
 import type { ExportProfilesServiceRequest, KeyValue } from '../protocol/types.ts';
-import type { DictionaryView, ProfileView, RequestView } from '../protocol/view.ts';
+import {
+  LocationEntry,
+  StackEntry,
+  type DictionaryView,
+  type ProfileView,
+  type RequestView,
+} from '../protocol/view.ts';
 import { Attr, HOST_ATTRIBUTE_PREFIXES, anyValueText, missingEntry, stringAt } from './attributes.ts';
 import {
   DEFAULT_DEDUP_CAPACITIES,
-  LruMap,
+  FingerprintIdCache,
   StoredItems,
   SyntheticIdCache,
   type DedupCapacities,
@@ -96,7 +102,7 @@ export class ProfileTranslator {
   /** Synthetic file IDs by frame content: XXH64 is worth computing once per frame, not once per request. */
   private readonly syntheticFileIds = new SyntheticIdCache(200_000);
   /** Stack trace IDs by stack content fingerprint (see fingerprint.ts). */
-  private readonly stackIds = new LruMap<number, CachedStackId>(500_000);
+  private readonly stackIds = new FingerprintIdCache(500_000);
 
   constructor(options: TranslatorOptions = {}) {
     this.stored = new StoredItems({ ...DEFAULT_DEDUP_CAPACITIES, ...options.capacities });
@@ -125,19 +131,25 @@ export class ProfileTranslator {
       syntheticFileIds: this.syntheticFileIds,
       stackIds: this.stackIds,
     });
-    const result = scope.run();
+    const { batch, samples, skippedProfiles, tracePrints } = scope.run();
     const stored = this.stored;
+    const stackIds = this.stackIds;
     let committed = false;
     return {
-      ...result,
+      batch,
+      samples,
+      skippedProfiles,
       commit() {
         if (committed) return;
         committed = true;
-        const { batch } = result;
         for (const trace of batch.stackTraces) stored.stackTraces.set(trace.id, true);
         for (const frame of batch.stackFrames) stored.stackFrames.set(frame.frameId, true);
         for (const executable of batch.executables) stored.executables.set(executable.fileId, now);
         for (const host of batch.hosts) stored.hosts.set(host.hostId, now);
+        // The fast "stored" flag only stands for what the stored-trace memory would remember.
+        if (stored.stackTraces.capacity === 0) return;
+        for (let p = 0; p < tracePrints.length; p += 4)
+          stackIds.markStored(tracePrints[p], tracePrints[p + 1], tracePrints[p + 2], tracePrints[p + 3]);
       },
     };
   }
@@ -145,6 +157,7 @@ export class ProfileTranslator {
   /** Forgets everything: the next batches carry every stack trace, frame, executable and host again. */
   reset(): void {
     this.stored.clear();
+    this.stackIds.forgetStored();
   }
 }
 
@@ -166,7 +179,7 @@ interface ScopeSettings {
   executableRefresh: number;
   hostRefresh: number;
   syntheticFileIds: SyntheticIdCache;
-  stackIds: LruMap<number, CachedStackId>;
+  stackIds: FingerprintIdCache;
 }
 
 function isView(request: ExportProfilesServiceRequest | RequestView): request is RequestView {
@@ -180,18 +193,11 @@ interface LocationInfo {
   addressOrLine: string;
   frameType: FrameTypeValue;
   frameId: string | undefined;
-  /** The location's range of lines, and whether any names a function or file (the agent symbolized it). */
-  linesStart: number;
-  linesEnd: number;
+  /** The location's lines' functions and numbers, and whether any names a function or file (the agent
+   * symbolized it). */
+  lineFunctions: Int32Array;
+  lineNumbers: Float64Array;
   symbolized: boolean;
-}
-
-interface StackInfo {
-  /** Empty for a stack without locations: its samples carry nothing to store. */
-  id: string;
-  /** Range of the stack's location indices in the dictionary's index pool. */
-  start: number;
-  end: number;
 }
 
 /** What a sample attribute means for the event it lands in. */
@@ -256,7 +262,10 @@ class RequestScope {
 
   private readonly mappingFileIds: (Uint8Array | null | undefined)[];
   private readonly locationInfos: (LocationInfo | undefined)[];
-  private readonly stackInfos: (StackInfo | undefined)[];
+  /** Stack trace IDs by stack index; empty for a stack without locations (nothing to store). */
+  private readonly stackIds: (string | undefined)[];
+  private readonly locationEntry: LocationEntry;
+  private readonly stackEntry: StackEntry;
   private readonly attributeInfos: (AttributeInfo | undefined)[];
 
   private readonly batch: ProfileBatch = {
@@ -282,6 +291,7 @@ class RequestScope {
   private readonly numericGroups = new Map<number, EventGroup>();
   private readonly textGroups = new Map<string, EventGroup>();
   private readonly groups: EventGroup[] = [];
+  private readonly tracePrints: number[] = [];
   private contextCount = 0;
   private samples = 0;
   private skippedProfiles = 0;
@@ -294,7 +304,9 @@ class RequestScope {
     this.strings = this.d.strings;
     this.mappingFileIds = new Array(this.d.mappingCount);
     this.locationInfos = new Array(this.d.locationCount);
-    this.stackInfos = new Array(this.d.stackCount);
+    this.stackIds = new Array(this.d.stackCount);
+    this.locationEntry = new LocationEntry(this.d);
+    this.stackEntry = new StackEntry(this.d);
     this.attributeInfos = new Array(this.d.attributeCount);
     this.functionsChecked = new Uint8Array(this.d.functionCount);
     this.locationPrints = new Int32Array(2 * this.d.locationCount);
@@ -305,7 +317,8 @@ class RequestScope {
     this.functionPrinted = new Uint8Array(this.d.functionCount);
   }
 
-  run(): Omit<Translation, 'commit'> {
+  /** The batch, and the fingerprints (four lanes each) of the stack traces it carries. */
+  run(): Omit<Translation, 'commit'> & { tracePrints: number[] } {
     const resources = this.view.resources;
     for (let r = 0; r < resources.length; r++) {
       const resource = resources[r];
@@ -337,9 +350,15 @@ class RequestScope {
         }
       }
     }
+    this.checkUnreadEntries();
     this.addExecutables();
     this.emitEvents();
-    return { batch: this.batch, samples: this.samples, skippedProfiles: this.skippedProfiles };
+    return {
+      batch: this.batch,
+      samples: this.samples,
+      skippedProfiles: this.skippedProfiles,
+      tracePrints: this.tracePrints,
+    };
   }
 
   // ---- profiles and their context -------------------------------------------------------------------------
@@ -439,7 +458,7 @@ class RequestScope {
     const attributeEnds = profile.sampleAttributes.end;
     for (let i = 0; i < profile.sampleCount; i++) {
       const stackIndex = profile.sampleStack[i];
-      const stack = this.stack(stackIndex, where, i);
+      const stackTraceId = this.stack(stackIndex, where, i);
       let threadAttribute = 0;
       let otherRoles = false;
       const start = attributeStarts[i];
@@ -452,20 +471,20 @@ class RequestScope {
         if (info.role === SampleRole.ThreadName) threadAttribute = index;
         else if (info.role !== SampleRole.Other) otherRoles = true;
       }
-      if (!stack.id) continue;
+      if (!stackTraceId) continue;
       let group: EventGroup | undefined;
       if (numericKeys && !otherRoles) {
         const key = (context.index * stackSpan + stackIndex) * attributeSpan + threadAttribute;
         group = this.numericGroups.get(key);
         if (!group) {
-          group = this.newGroup(context, stack, pool, start, end);
+          group = this.newGroup(context, stackTraceId, pool, start, end);
           this.numericGroups.set(key, group);
         }
       } else {
         const key = `${context.index}/${stackIndex}/${this.relevantAttributes(pool, start, end).join(',')}`;
         group = this.textGroups.get(key);
         if (!group) {
-          group = this.newGroup(context, stack, pool, start, end);
+          group = this.newGroup(context, stackTraceId, pool, start, end);
           this.textGroups.set(key, group);
         }
       }
@@ -483,14 +502,14 @@ class RequestScope {
 
   private newGroup(
     context: EventContext,
-    stack: StackInfo,
+    stackTraceId: string,
     pool: Int32Array,
     start: number,
     end: number,
   ): EventGroup {
     const group: EventGroup = {
       context,
-      stackTraceId: stack.id,
+      stackTraceId,
       threadName: undefined,
       processName: context.processName,
       serviceName: context.serviceName,
@@ -617,26 +636,24 @@ class RequestScope {
     return info;
   }
 
-  private stack(index: number, where: string, sample: number): StackInfo {
-    const cached = this.stackInfos[index];
-    if (cached) return cached;
+  private stack(index: number, where: string, sample: number): string {
+    const cached = this.stackIds[index];
+    if (cached !== undefined) return cached;
     if (!(index >= 0 && index < this.d.stackCount)) {
       throw missingEntry('stack_table', this.d.stackCount, index, `${where}.samples[${sample}].stack_index`);
     }
-    const start = this.d.stackLocations.start[index];
-    const end = this.d.stackLocations.end[index];
-    const indices = this.d.indices;
+    const { locations, count } = this.stackEntry.read(index);
     // Fingerprint the stack's content (this also checks every index under it); a stack seen in an earlier
     // request then needs neither its frames resolved nor its 128-bit ID computed.
     const prints = this.locationPrints;
-    let h1 = mix1(SEED1, end - start);
-    let h2 = mix2(SEED2, end - start);
-    let h3 = mix3(SEED3, end - start);
-    let h4 = mix4(SEED4, end - start);
-    for (let l = start; l < end; l++) {
-      const location = indices[l];
+    let h1 = mix1(SEED1, count);
+    let h2 = mix2(SEED2, count);
+    let h3 = mix3(SEED3, count);
+    let h4 = mix4(SEED4, count);
+    for (let l = 0; l < count; l++) {
+      const location = locations[l];
       if (this.locationPrinted[location] !== 1 || !(location >= 0)) {
-        this.fingerprintLocation(location, index, l - start);
+        this.fingerprintLocation(location, index, l);
       }
       const p1 = prints[2 * location];
       const p2 = prints[2 * location + 1];
@@ -645,31 +662,30 @@ class RequestScope {
       h3 = mix3(h3, p1 ^ p2);
       h4 = mix4(h4, p2 - p1);
     }
-    const key = stackKey(h1, h2);
-    const known = this.settings.stackIds.get(key);
+    const cache = this.settings.stackIds;
+    const slot = cache.find(h1, h2, h3, h4);
     let id: string;
-    if (known && known.check1 === h3 && known.check2 === h4) {
-      id = known.id;
+    if (slot >= 0) {
+      id = cache.idAt(slot);
+      this.stackIds[index] = id;
+      if (cache.isStored(slot)) return id;
     } else {
-      id = this.stackTraceId(index, start, end);
-      if (id) this.settings.stackIds.set(key, { id, check1: h3, check2: h4 });
+      id = this.stackTraceId(index, locations, count);
+      this.stackIds[index] = id;
+      if (!id) return id;
+      cache.insert(h1, h2, h3, h4, id);
     }
-    const info: StackInfo = { id, start, end };
-    this.stackInfos[index] = info;
-    if (id) this.emitStackTrace(info);
-    return info;
+    if (this.emitStackTrace(id, locations, count)) this.tracePrints.push(h1, h2, h3, h4);
+    else if (this.settings.stored.stackTraces.get(id)) cache.markStored(h1, h2, h3, h4);
+    return id;
   }
 
   /** The content-addressed ID: FNV-1a 128 over each frame's file ID bytes and address-or-line in decimal. */
-  private stackTraceId(index: number, start: number, end: number): string {
-    if (end === start) return '';
-    const indices = this.d.indices;
+  private stackTraceId(index: number, locations: Int32Array, count: number): string {
+    if (count === 0) return '';
     const hasher = this.hasher.reset();
-    for (let l = start; l < end; l++) {
-      const location = this.location(
-        indices[l],
-        `dictionary.stack_table[${index}].location_indices[${l - start}]`,
-      );
+    for (let l = 0; l < count; l++) {
+      const location = this.location(locations[l], `dictionary.stack_table[${index}].location_indices[${l}]`);
       hasher.update(location.fileId).updateAscii(location.addressOrLine);
     }
     return hasher.digestInto(this.digest).toString('base64url');
@@ -685,43 +701,38 @@ class RequestScope {
       const where = `dictionary.stack_table[${stack}].location_indices[${position}]`;
       throw missingEntry('location_table', d.locationCount, index, where);
     }
+    const e = this.locationEntry.read(index);
     // Places in error messages are only spelled out when needed: this runs for every location of a request.
-    const mapping = d.locationMapping[index];
+    const mapping = e.mapping;
     if (this.mappingPrinted[mapping] !== 1)
       this.fingerprintMapping(mapping, `${locationTableWhere(index)}.mapping_index`);
     let frameType = -1;
-    const attributesStart = d.locationAttributes.start[index];
-    const attributesEnd = d.locationAttributes.end[index];
-    for (let a = attributesStart; a < attributesEnd; a++) {
-      const attribute = d.indices[a];
+    for (let a = 0; a < e.attributeCount; a++) {
+      const attribute = e.attributes[a];
       const info =
         this.attributeInfos[attribute] ??
-        this.attribute(attribute, `${locationTableWhere(index)}.attribute_indices[${a - attributesStart}]`);
+        this.attribute(attribute, `${locationTableWhere(index)}.attribute_indices[${a}]`);
       if (info.frameType >= 0 && frameType < 0) frameType = info.frameType;
     }
     const mappingPrints = this.mappingPrints;
     let h1 = mix1(mix1(SEED1, mappingPrints[2 * mapping] ?? 0), frameType);
     let h2 = mix2(mix2(SEED2, mappingPrints[2 * mapping + 1] ?? 0), frameType);
-    h1 = mix1(mix1(h1, d.locationAddressLo[index]), d.locationAddressHi[index]);
-    h2 = mix2(mix2(h2, d.locationAddressHi[index]), d.locationAddressLo[index]);
-    const linesStart = d.locationLines.start[index];
-    const linesEnd = d.locationLines.end[index];
-    for (let l = linesStart; l < linesEnd; l++) {
-      const fn = d.lineFunction[l];
+    h1 = mix1(mix1(h1, e.addressLo), e.addressHi);
+    h2 = mix2(mix2(h2, e.addressHi), e.addressLo);
+    const lineCount = e.lineCount;
+    for (let l = 0; l < lineCount; l++) {
+      const fn = e.lineFunction[l];
       if (this.functionsChecked[fn] !== 1)
-        this.checkFunction(fn, `${locationTableWhere(index)}.lines[${l - linesStart}].function_index`);
+        this.checkFunction(fn, `${locationTableWhere(index)}.lines[${l}].function_index`);
       if (this.functionPrinted[fn] !== 1) this.fingerprintFunction(fn);
-      h1 = mix1(
-        mix1(mix1(mix1(h1, this.functionPrints[2 * fn]), d.lineNumberLo[l]), d.lineNumberHi[l]),
-        d.lineColumn[l] | 0,
-      );
-      h2 = mix2(
-        mix2(mix2(mix2(h2, this.functionPrints[2 * fn + 1]), d.lineNumberHi[l]), d.lineNumberLo[l]),
-        d.lineColumn[l] | 0,
-      );
+      const lo = e.lineNumberLo[l];
+      const hi = e.lineNumberHi[l];
+      const column = e.lineColumn[l] | 0;
+      h1 = mix1(mix1(mix1(mix1(h1, this.functionPrints[2 * fn]), lo), hi), column);
+      h2 = mix2(mix2(mix2(mix2(h2, this.functionPrints[2 * fn + 1]), hi), lo), column);
     }
-    this.locationPrints[2 * index] = mix1(h1, linesEnd - linesStart);
-    this.locationPrints[2 * index + 1] = mix2(h2, linesEnd - linesStart);
+    this.locationPrints[2 * index] = mix1(h1, lineCount);
+    this.locationPrints[2 * index + 1] = mix2(h2, lineCount);
     this.locationPrinted[index] = 1;
   }
 
@@ -748,22 +759,23 @@ class RequestScope {
     this.functionPrinted[index] = 1;
   }
 
-  private emitStackTrace(stack: StackInfo): void {
+  /** Adds the trace to the batch unless it is there already or known to be stored; says whether it did. */
+  private emitStackTrace(id: string, locations: Int32Array, count: number): boolean {
     // Two stack table entries may hold the same frames: emit the trace once.
-    if (this.stacksInBatch.has(stack.id)) return;
-    this.stacksInBatch.add(stack.id);
-    if (this.settings.stored.stackTraces.get(stack.id)) return;
-    const count = stack.end - stack.start;
+    if (this.stacksInBatch.has(id)) return false;
+    this.stacksInBatch.add(id);
+    if (this.settings.stored.stackTraces.get(id)) return false;
     const frameIds = new Array<string>(count);
     const frameTypes = new Array<FrameTypeValue>(count);
     for (let l = 0; l < count; l++) {
-      const location = this.location(this.d.indices[stack.start + l], `dictionary.location_table`);
+      const location = this.location(locations[l], `dictionary.location_table`);
       frameIds[l] = this.frameId(location);
       frameTypes[l] = location.frameType;
       if (location.symbolized) this.emitFrameSymbols(location);
     }
-    const trace: StackTrace = { id: stack.id, frameIds, frameTypes };
+    const trace: StackTrace = { id, frameIds, frameTypes };
     this.batch.stackTraces.push(trace);
+    return true;
   }
 
   private emitFrameSymbols(location: LocationInfo): void {
@@ -791,33 +803,31 @@ class RequestScope {
     if (!(index >= 0 && index < d.locationCount))
       throw missingEntry('location_table', d.locationCount, index, where);
     const locationWhere = `dictionary.location_table[${index}]`;
-    const linesStart = d.locationLines.start[index];
-    const linesEnd = d.locationLines.end[index];
+    const e = this.locationEntry.read(index);
+    const lineCount = e.lineCount;
     let symbolized = false;
-    for (let l = linesStart; l < linesEnd; l++) {
-      const fn = d.lineFunction[l];
-      this.checkFunction(fn, `${locationWhere}.lines[${l - linesStart}].function_index`);
+    for (let l = 0; l < lineCount; l++) {
+      const fn = e.lineFunction[l];
+      this.checkFunction(fn, `${locationWhere}.lines[${l}].function_index`);
       if (this.strings[d.functionName[fn]] !== '' || this.strings[d.functionFilename[fn]] !== '')
         symbolized = true;
     }
-    const mappedFileId = this.mappingFileId(d.locationMapping[index], `${locationWhere}.mapping_index`);
-    const frameType = this.frameType(index, mappedFileId !== null, linesEnd > linesStart, locationWhere);
+    const mappedFileId = this.mappingFileId(e.mapping, `${locationWhere}.mapping_index`);
+    const frameType = this.frameType(e, mappedFileId !== null, locationWhere);
 
     let addressOrLine = '0';
-    const addressLo = d.locationAddressLo[index];
-    const addressHi = d.locationAddressHi[index];
-    if (addressLo !== 0 || addressHi !== 0) addressOrLine = uint64Decimal(addressLo, addressHi);
-    else if (linesEnd > linesStart) {
-      addressOrLine = uint64Decimal(d.lineNumberLo[linesEnd - 1], d.lineNumberHi[linesEnd - 1]);
+    if (e.addressLo !== 0 || e.addressHi !== 0) addressOrLine = uint64Decimal(e.addressLo, e.addressHi);
+    else if (lineCount > 0) {
+      addressOrLine = uint64Decimal(e.lineNumberLo[lineCount - 1], e.lineNumberHi[lineCount - 1]);
     }
 
     const info: LocationInfo = {
-      fileId: mappedFileId ?? this.syntheticFileId(linesStart, linesEnd),
+      fileId: mappedFileId ?? this.syntheticFileId(e),
       addressOrLine,
       frameType,
       frameId: undefined,
-      linesStart,
-      linesEnd,
+      lineFunctions: e.lineFunction.slice(0, lineCount),
+      lineNumbers: e.lineNumber.slice(0, lineCount),
       symbolized,
     };
     this.locationInfos[index] = info;
@@ -843,11 +853,11 @@ class RequestScope {
     const fileNames: string[] = [];
     const lineNumbers: number[] = [];
     const functionOffsets: number[] = [];
-    for (let l = location.linesStart; l < location.linesEnd; l++) {
-      const fn = d.lineFunction[l];
+    for (let l = 0; l < location.lineFunctions.length; l++) {
+      const fn = location.lineFunctions[l];
       functionNames.push(this.strings[d.functionName[fn]]);
       fileNames.push(this.strings[d.functionFilename[fn]]);
-      const line = d.lineNumber[l];
+      const line = location.lineNumbers[l];
       const lineNumber = Number.isSafeInteger(line) ? line : 0;
       lineNumbers.push(lineNumber);
       // Interpreted frames count the offset in lines from the function's start, when the agent says where it is.
@@ -859,15 +869,13 @@ class RequestScope {
     return { functionNames, fileNames, lineNumbers, functionOffsets };
   }
 
-  private frameType(location: number, hasFileId: boolean, hasLines: boolean, where: string): FrameTypeValue {
-    const start = this.d.locationAttributes.start[location];
-    const end = this.d.locationAttributes.end[location];
-    for (let a = start; a < end; a++) {
-      const info = this.attribute(this.d.indices[a], `${where}.attribute_indices[${a - start}]`);
+  private frameType(e: LocationEntry, hasFileId: boolean, where: string): FrameTypeValue {
+    for (let a = 0; a < e.attributeCount; a++) {
+      const info = this.attribute(e.attributes[a], `${where}.attribute_indices[${a}]`);
       if (info.key === Attr.frameType) return frameTypeFromAgentName(info.value) ?? FrameType.Unknown;
     }
     // Senders other than the agent may leave the type out: a mapped address without source lines is native code.
-    return hasFileId && !hasLines ? FrameType.Native : FrameType.Unknown;
+    return hasFileId && e.lineCount === 0 ? FrameType.Native : FrameType.Unknown;
   }
 
   /** The mapping's file ID, or null for "no file" (mapping 0, or a mapping without the attribute). */
@@ -913,29 +921,29 @@ class RequestScope {
    * line and column (8 bytes big-endian each), used for both halves of the ID — the exporter's rule, so the
    * same frame gets the same ID whichever path wrote it. Results are kept by content between requests.
    */
-  private syntheticFileId(linesStart: number, linesEnd: number): Uint8Array {
+  private syntheticFileId(e: LocationEntry): Uint8Array {
     const d = this.d;
     const cache = this.settings.syntheticFileIds;
-    const singleLine = linesEnd - linesStart === 1;
+    const singleLine = e.lineCount === 1;
     let name = '';
     let file = '';
     let position = 0;
     if (singleLine) {
       // The common case (one line per location) is looked up without building a key string.
-      const fn = d.lineFunction[linesStart];
+      const fn = e.lineFunction[0];
       name = this.strings[d.functionName[fn]];
       file = this.strings[d.functionFilename[fn]];
-      position = d.lineNumber[linesStart] * 1_000_003 + d.lineColumn[linesStart];
+      position = e.lineNumber[0] * 1_000_003 + e.lineColumn[0];
       const cached = cache.get(name, file, position);
       if (cached) return cached;
     }
     const parts: Buffer[] = [];
-    for (let l = linesStart; l < linesEnd; l++) {
-      const fn = d.lineFunction[l];
+    for (let l = 0; l < e.lineCount; l++) {
+      const fn = e.lineFunction[l];
       const numbers = Buffer.allocUnsafe(16);
-      numbers.writeUInt32BE(d.lineNumberHi[l], 0);
-      numbers.writeUInt32BE(d.lineNumberLo[l], 4);
-      numbers.writeBigInt64BE(BigInt(Number.isSafeInteger(d.lineColumn[l]) ? d.lineColumn[l] : 0), 8);
+      numbers.writeUInt32BE(e.lineNumberHi[l], 0);
+      numbers.writeUInt32BE(e.lineNumberLo[l], 4);
+      numbers.writeBigInt64BE(BigInt(Number.isSafeInteger(e.lineColumn[l]) ? e.lineColumn[l] : 0), 8);
       parts.push(
         Buffer.from(this.strings[d.functionName[fn]], 'utf8'),
         Buffer.from(this.strings[d.functionFilename[fn]], 'utf8'),
@@ -948,6 +956,16 @@ class RequestScope {
     fileId.writeBigUInt64BE(hash, 8);
     if (singleLine && Number.isSafeInteger(position)) cache.set(name, file, position, fileId);
     return fileId;
+  }
+
+  /** Location and stack entries no sample reached are read too: malformed bytes anywhere reject the request. */
+  private checkUnreadEntries(): void {
+    for (let i = 0; i < this.d.locationCount; i++) {
+      if (this.locationPrinted[i] !== 1) this.locationEntry.read(i);
+    }
+    for (let i = 0; i < this.d.stackCount; i++) {
+      if (this.stackIds[i] === undefined) this.stackEntry.read(i);
+    }
   }
 
   // ---- executables ----------------------------------------------------------------------------------------
@@ -995,8 +1013,8 @@ function sampleRole(key: string): SampleRole {
  * Cheap content fingerprints of dictionary entries, so a stack seen in an earlier request is recognised
  * without recomputing its frame IDs and 128-bit FNV stack trace ID. A request's dictionary indices mean
  * nothing in the next request; what a location contains (file ID, address, frame type, lines) does. Each
- * entry gets two independent 32-bit lanes; a stack combines its locations' lanes into four, 117 bits of which
- * key and verify the cache — as collision-safe as the 128-bit content-addressed IDs themselves.
+ * entry gets two independent 32-bit lanes; a stack combines its locations' lanes into four, all 128 bits of
+ * which key and verify the cache — as collision-safe as the 128-bit content-addressed IDs themselves.
  */
 
 const M1 = 0x85ebca6b;
@@ -1039,15 +1057,4 @@ function fingerprintString(text: string, out: Int32Array, at: number, seed1: num
   }
   out[at] = h1;
   out[at + 1] = h2;
-}
-
-interface CachedStackId {
-  id: string;
-  check1: number;
-  check2: number;
-}
-
-/** The 53-bit map key from the first two stack lanes. */
-function stackKey(h1: number, h2: number): number {
-  return (h1 >>> 0) * 2097152 + ((h2 >>> 0) & 0x1fffff);
 }

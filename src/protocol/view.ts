@@ -4,8 +4,14 @@
  * number arrays indexed by entry, so decoding allocates per table rather than per entry. The small, rarely
  * repeated parts (resources, scopes, attribute values) are decoded with protobufjs.
  *
+ * The two big tables, locations and stacks, are not decoded up front: the dictionary records where each
+ * entry lies in the request's bytes, and LocationEntry / StackEntry read one entry on demand into storage that
+ * is reused from entry to entry. A request carries tens of thousands of locations and the translator reads
+ * each once, so filling columns first would only add a copy of every field.
+ *
  * Index fields are not checked here (the translator checks every one it follows); the wire format is: a
- * truncated, mistyped or otherwise malformed message throws InvalidRequestError.
+ * truncated, mistyped or otherwise malformed message throws InvalidRequestError (for a location or stack
+ * entry, when it is read).
  */
 import type protobuf from 'protobufjs';
 import type { AnyValue, InstrumentationScope, Resource, WireRevision } from './types.ts';
@@ -24,29 +30,20 @@ export interface Ranges {
 }
 
 export interface DictionaryView {
+  /** The encoded request: location and stack entries are read from it (see LocationEntry, StackEntry). */
+  bytes: Uint8Array;
   strings: string[];
   attributeKey: Int32Array;
   attributeValue: (AnyValue | null)[];
   mappingFilename: Int32Array;
   mappingAttributes: Ranges;
-  locationMapping: Int32Array;
-  /** Address halves (unsigned 32-bit each). */
-  locationAddressLo: Float64Array;
-  locationAddressHi: Float64Array;
-  locationLines: Ranges;
-  locationAttributes: Ranges;
-  lineFunction: Int32Array;
-  /** Line and column numbers; NaN where the value does not fit a safe integer. */
-  lineNumber: Float64Array;
-  lineColumn: Float64Array;
-  /** The line number's raw halves, for address-or-line values of frames without an address. */
-  lineNumberLo: Float64Array;
-  lineNumberHi: Float64Array;
+  /** Byte ranges of the location and stack entries' messages in `bytes`. */
+  locationBytes: Ranges;
+  stackBytes: Ranges;
   functionName: Int32Array;
   functionFilename: Int32Array;
   functionStartLine: Float64Array;
-  stackLocations: Ranges;
-  /** Shared pool of all index lists above (attribute indices, location indices). */
+  /** Pool of the mappings' attribute index lists. */
   indices: Int32Array;
   mappingCount: number;
   locationCount: number;
@@ -182,25 +179,18 @@ class DictionaryColumns {
   attributeValue: (AnyValue | null)[] = [];
   mappingFilename = new Int32Column();
   mappingAttributes = rangeColumns();
-  locationMapping = new Int32Column();
-  locationAddressLo = new Float64Column();
-  locationAddressHi = new Float64Column();
-  locationLines = rangeColumns();
-  locationAttributes = rangeColumns();
-  lineFunction = new Int32Column();
-  lineNumber = new Float64Column();
-  lineColumn = new Float64Column();
-  lineNumberLo = new Float64Column();
-  lineNumberHi = new Float64Column();
+  locationBytes = rangeColumns();
+  stackBytes = rangeColumns();
   functionName = new Int32Column();
   functionFilename = new Int32Column();
   functionStartLine = new Float64Column();
-  stackLocations = rangeColumns();
   indices = new Int32Column();
 
+  constructor(private readonly bytes: Uint8Array) {}
+
   /**
-   * Sizes the columns for a dictionary message with the given numbers of entries (field number → count). Lines
-   * and index lists are not counted; one line and two indices per location is what the agent sends.
+   * Sizes the columns for a dictionary message with the given numbers of entries (field number → count). The
+   * mappings' attribute lists are not counted; four attributes per mapping is more than the agent sends.
    */
   reserve(counts: Int32Array): void {
     const plan: [Int32Column | Float64Column, number][] = [];
@@ -209,18 +199,11 @@ class DictionaryColumns {
     };
     const m = this.mappingAttributes;
     add([this.mappingFilename, m.start, m.end], counts[1]);
-    const lines = this.locationLines;
-    const attributes = this.locationAttributes;
-    add([this.locationMapping, lines.start, lines.end, attributes.start, attributes.end], counts[2]);
-    add([this.locationAddressLo, this.locationAddressHi], counts[2]);
-    add(
-      [this.lineFunction, this.lineNumber, this.lineColumn, this.lineNumberLo, this.lineNumberHi],
-      counts[2],
-    );
+    add([this.locationBytes.start, this.locationBytes.end], counts[2]);
     add([this.functionName, this.functionFilename, this.functionStartLine], counts[3]);
     add([this.attributeKey], counts[6]);
-    add([this.stackLocations.start, this.stackLocations.end], counts[7]);
-    add([this.indices], 2 * counts[2] + counts[7] + 64);
+    add([this.stackBytes.start, this.stackBytes.end], counts[7]);
+    add([this.indices], 4 * counts[1] + 64);
     // One allocation for all columns: a request holds tens of thousands of entries, and one buffer per column
     // cost more to allocate (and to collect) than the decoding of the entries.
     let bytes = 0;
@@ -237,30 +220,22 @@ class DictionaryColumns {
 
   view(): DictionaryView {
     return {
+      bytes: this.bytes,
       strings: this.strings,
       attributeKey: this.attributeKey.view(),
       attributeValue: this.attributeValue,
       mappingFilename: this.mappingFilename.view(),
       mappingAttributes: rangesView(this.mappingAttributes),
-      locationMapping: this.locationMapping.view(),
-      locationAddressLo: this.locationAddressLo.view(),
-      locationAddressHi: this.locationAddressHi.view(),
-      locationLines: rangesView(this.locationLines),
-      locationAttributes: rangesView(this.locationAttributes),
-      lineFunction: this.lineFunction.view(),
-      lineNumber: this.lineNumber.view(),
-      lineColumn: this.lineColumn.view(),
-      lineNumberLo: this.lineNumberLo.view(),
-      lineNumberHi: this.lineNumberHi.view(),
+      locationBytes: rangesView(this.locationBytes),
+      stackBytes: rangesView(this.stackBytes),
       functionName: this.functionName.view(),
       functionFilename: this.functionFilename.view(),
       functionStartLine: this.functionStartLine.view(),
-      stackLocations: rangesView(this.stackLocations),
       indices: this.indices.view(),
       mappingCount: this.mappingFilename.length,
-      locationCount: this.locationMapping.length,
+      locationCount: this.locationBytes.start.length,
       functionCount: this.functionName.length,
-      stackCount: this.stackLocations.start.length,
+      stackCount: this.stackBytes.start.length,
       attributeCount: this.attributeKey.length,
     };
   }
@@ -288,7 +263,7 @@ const SAMPLE_FIELDS: Record<WireRevision, { attributes: number; link: number; va
 export class ViewDecoder {
   private readonly cursor: WireCursor;
   private readonly buffer: Buffer;
-  private readonly dictionary = new DictionaryColumns();
+  private readonly dictionary: DictionaryColumns;
   private readonly sampleFields: { attributes: number; link: number; values: number };
 
   constructor(
@@ -299,6 +274,7 @@ export class ViewDecoder {
     this.cursor = new WireCursor(bytes);
     this.buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.sampleFields = SAMPLE_FIELDS[revision];
+    this.dictionary = new DictionaryColumns(bytes);
   }
 
   decode(): RequestView {
@@ -550,7 +526,7 @@ export class ViewDecoder {
           this.mapping(stop);
           break;
         case 2:
-          this.location(stop);
+          entryRange(this.dictionary.locationBytes, c, stop);
           break;
         case 3:
           this.function(stop);
@@ -563,7 +539,7 @@ export class ViewDecoder {
           this.attribute(stop);
           break;
         case 7:
-          this.stack(stop);
+          entryRange(this.dictionary.stackBytes, c, stop);
           break;
         default:
           c.pos = stop;
@@ -615,75 +591,6 @@ export class ViewDecoder {
     d.mappingAttributes.end.push(d.indices.length);
   }
 
-  private location(end: number): void {
-    const c = this.cursor;
-    const d = this.dictionary;
-    let mapping = 0;
-    let addressLo = 0;
-    let addressHi = 0;
-    const linesStart = d.lineFunction.length;
-    const attributesStart = d.indices.length;
-    while (c.pos < end) {
-      const tag = c.varint32(end);
-      const field = tag >>> 3;
-      const wireType = tag & 7;
-      if (field === 1) {
-        if (wireType !== VARINT) this.other(field, wireType, end, [field]);
-        mapping = c.varint32(end);
-      } else if (field === 2) {
-        if (wireType !== VARINT) this.other(field, wireType, end, [field]);
-        c.varint64(end);
-        addressLo = c.lo;
-        addressHi = c.hi;
-      } else if (field === 3) {
-        if (wireType !== LEN) this.other(field, wireType, end, [field]);
-        this.line(c.delimited(end));
-      } else if (field === 4) {
-        this.int32List(wireType, end, d.indices, field);
-      } else {
-        c.skip(wireType, end, field);
-      }
-    }
-    d.locationMapping.push(mapping);
-    d.locationAddressLo.push(addressLo);
-    d.locationAddressHi.push(addressHi);
-    d.locationLines.start.push(linesStart);
-    d.locationLines.end.push(d.lineFunction.length);
-    d.locationAttributes.start.push(attributesStart);
-    d.locationAttributes.end.push(d.indices.length);
-  }
-
-  private line(end: number): void {
-    const c = this.cursor;
-    const d = this.dictionary;
-    let fn = 0;
-    let line = 0;
-    let lineLo = 0;
-    let lineHi = 0;
-    let column = 0;
-    while (c.pos < end) {
-      const tag = c.varint32(end);
-      const field = tag >>> 3;
-      const wireType = tag & 7;
-      if (field >= 1 && field <= 3 && wireType !== VARINT) this.other(field, wireType, end, [field]);
-      if (field === 1) fn = c.varint32(end);
-      else if (field === 2) {
-        c.varint64(end);
-        lineLo = c.lo;
-        lineHi = c.hi;
-        line = c.signedNumber();
-      } else if (field === 3) {
-        c.varint64(end);
-        column = c.signedNumber();
-      } else c.skip(wireType, end, field);
-    }
-    d.lineFunction.push(fn);
-    d.lineNumber.push(line);
-    d.lineNumberLo.push(lineLo);
-    d.lineNumberHi.push(lineHi);
-    d.lineColumn.push(column);
-  }
-
   private function(end: number): void {
     const c = this.cursor;
     const d = this.dictionary;
@@ -724,19 +631,159 @@ export class ViewDecoder {
     d.attributeKey.push(key);
     d.attributeValue.push(value);
   }
+}
 
-  private stack(end: number): void {
+/** Notes where a table entry's message lies and moves past it. */
+function entryRange(ranges: RangeColumns, c: WireCursor, stop: number): void {
+  ranges.start.push(c.pos);
+  ranges.end.push(stop);
+  c.pos = stop;
+}
+
+/** Grows a scratch array to hold index `at`, keeping its contents. */
+function roomFor<T extends Int32Array | Uint32Array | Float64Array>(array: T, at: number): T {
+  if (at < array.length) return array;
+  const bigger = new (array.constructor as new (length: number) => T)(2 * (at + 1));
+  bigger.set(array);
+  return bigger;
+}
+
+/** A known field with the wrong wire type is malformed; an unknown one is skipped. */
+function skipOther(c: WireCursor, field: number, wireType: number, end: number, known: boolean): void {
+  if (known) c.fail(`field ${field} has unexpected wire type ${wireType}`);
+  c.skip(wireType, end, field);
+}
+
+/**
+ * One location of a dictionary, read on demand: `read(i)` overwrites the fields with entry i's. Nothing is
+ * allocated per entry, so reading every location of a request costs only the parsing.
+ */
+export class LocationEntry {
+  mapping = 0;
+  /** Address halves (unsigned 32-bit each). */
+  addressLo = 0;
+  addressHi = 0;
+  lineCount = 0;
+  lineFunction = new Int32Array(4);
+  /** Line and column numbers; NaN where the value does not fit a safe integer. */
+  lineNumber = new Float64Array(4);
+  lineColumn = new Float64Array(4);
+  /** The line number's raw halves, for address-or-line values of frames without an address. */
+  lineNumberLo = new Uint32Array(4);
+  lineNumberHi = new Uint32Array(4);
+  attributeCount = 0;
+  attributes = new Int32Array(4);
+  private readonly cursor: WireCursor;
+
+  constructor(private readonly dictionary: DictionaryView) {
+    this.cursor = new WireCursor(dictionary.bytes);
+  }
+
+  /** Reads entry `index`, which the caller has checked is in range. */
+  read(index: number): this {
     const c = this.cursor;
-    const d = this.dictionary;
-    const start = d.indices.length;
+    c.pos = this.dictionary.locationBytes.start[index];
+    const end = this.dictionary.locationBytes.end[index];
+    this.mapping = 0;
+    this.addressLo = 0;
+    this.addressHi = 0;
+    this.lineCount = 0;
+    this.attributeCount = 0;
     while (c.pos < end) {
       const tag = c.varint32(end);
       const field = tag >>> 3;
       const wireType = tag & 7;
-      if (field === 1) this.int32List(wireType, end, d.indices, field);
-      else c.skip(wireType, end, field);
+      if (field === 1 && wireType === VARINT) this.mapping = c.varint32(end);
+      else if (field === 2 && wireType === VARINT) {
+        c.varint64(end);
+        this.addressLo = c.lo;
+        this.addressHi = c.hi;
+      } else if (field === 3 && wireType === LEN) this.line(c.delimited(end));
+      else if (field === 4 && wireType === LEN) {
+        const stop = c.delimited(end);
+        while (c.pos < stop) this.attribute(c.varint32(stop));
+      } else if (field === 4 && wireType === VARINT) this.attribute(c.varint32(end));
+      else skipOther(c, field, wireType, end, field <= 4);
     }
-    d.stackLocations.start.push(start);
-    d.stackLocations.end.push(d.indices.length);
+    return this;
+  }
+
+  private attribute(index: number): void {
+    this.attributes = roomFor(this.attributes, this.attributeCount);
+    this.attributes[this.attributeCount++] = index;
+  }
+
+  private line(end: number): void {
+    const c = this.cursor;
+    const at = this.lineCount++;
+    if (at >= this.lineFunction.length) {
+      this.lineFunction = roomFor(this.lineFunction, at);
+      this.lineNumber = roomFor(this.lineNumber, at);
+      this.lineColumn = roomFor(this.lineColumn, at);
+      this.lineNumberLo = roomFor(this.lineNumberLo, at);
+      this.lineNumberHi = roomFor(this.lineNumberHi, at);
+    }
+    let fn = 0;
+    let line = 0;
+    let lineLo = 0;
+    let lineHi = 0;
+    let column = 0;
+    while (c.pos < end) {
+      const tag = c.varint32(end);
+      const field = tag >>> 3;
+      const wireType = tag & 7;
+      if (field === 1 && wireType === VARINT) fn = c.varint32(end);
+      else if (field === 2 && wireType === VARINT) {
+        c.varint64(end);
+        lineLo = c.lo;
+        lineHi = c.hi;
+        line = c.signedNumber();
+      } else if (field === 3 && wireType === VARINT) {
+        c.varint64(end);
+        column = c.signedNumber();
+      } else skipOther(c, field, wireType, end, field >= 1 && field <= 3);
+    }
+    this.lineFunction[at] = fn;
+    this.lineNumber[at] = line;
+    this.lineNumberLo[at] = lineLo;
+    this.lineNumberHi[at] = lineHi;
+    this.lineColumn[at] = column;
+  }
+}
+
+/** One stack of a dictionary, read on demand: `read(i)` leaves entry i's location indices in `locations`. */
+export class StackEntry {
+  count = 0;
+  locations = new Int32Array(128);
+  private readonly cursor: WireCursor;
+
+  constructor(private readonly dictionary: DictionaryView) {
+    this.cursor = new WireCursor(dictionary.bytes);
+  }
+
+  /** Reads entry `index`, which the caller has checked is in range. */
+  read(index: number): this {
+    const c = this.cursor;
+    c.pos = this.dictionary.stackBytes.start[index];
+    const end = this.dictionary.stackBytes.end[index];
+    this.count = 0;
+    while (c.pos < end) {
+      const tag = c.varint32(end);
+      const field = tag >>> 3;
+      const wireType = tag & 7;
+      if (field === 1 && wireType === LEN) {
+        const stop = c.delimited(end);
+        // At most one index per byte: room for all of them up front keeps the loop free of checks.
+        this.locations = roomFor(this.locations, this.count + stop - c.pos);
+        const locations = this.locations;
+        let count = this.count;
+        while (c.pos < stop) locations[count++] = c.varint32(stop);
+        this.count = count;
+      } else if (field === 1 && wireType === VARINT) {
+        this.locations = roomFor(this.locations, this.count);
+        this.locations[this.count++] = c.varint32(end);
+      } else skipOther(c, field, wireType, end, field === 1);
+    }
+    return this;
   }
 }

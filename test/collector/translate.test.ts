@@ -263,6 +263,13 @@ describe('dedup across batches', () => {
     assert.equal(afterReset.batch.stackTraces.length, 1);
   });
 
+  it('remembers nothing as stored when its stored-trace memory has no room', () => {
+    const translator = new ProfileTranslator({ capacities: { stackTraces: 0 } });
+    translator.translate(decodeExportRequest(agentRequestBytes()), { now: NOW }).commit();
+    const again = translator.translate(decodeExportRequest(agentRequestBytes()), { now: NOW + 1 });
+    assert.equal(again.batch.stackTraces.length, 1);
+  });
+
   it('writes executables and hosts again once their refresh interval passed', () => {
     const translator = new ProfileTranslator({ executableRefreshSeconds: 100, hostRefreshSeconds: 10 });
     translator.translate(decodeExportRequest(agentRequestBytes()), { now: NOW }).commit();

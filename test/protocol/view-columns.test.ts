@@ -1,55 +1,87 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Workload, nanosFromMillis } from '../../src/loadgen/index.ts';
-import { decodeExportRequestView, encodeExportRequest, toSafeNumber } from '../../src/protocol/index.ts';
+import {
+  InvalidRequestError,
+  decodeExportRequestView,
+  encodeExportRequest,
+  toSafeNumber,
+  toUint64,
+} from '../../src/protocol/index.ts';
+import { LocationEntry, StackEntry } from '../../src/protocol/view.ts';
+
+function workloadRequest() {
+  return new Workload({ seed: 7, hosts: 3 }).next(nanosFromMillis(Date.UTC(2026, 10, 25)), 200).request;
+}
 
 /*
- * The columnar view sizes its columns from a count of the dictionary's entries and guesses the lines and index
- * lists; entries beyond the guess must grow the columns without losing or shifting anything.
+ * Location and stack entries are read on demand into storage reused from entry to entry; entries larger than
+ * that storage must grow it without losing or shifting anything, and reading one entry must not leave
+ * anything of the previous one behind.
  */
 describe('columnar view', () => {
-  it('keeps every line and index when locations carry more than the columns were sized for', () => {
-    const request = new Workload({ seed: 7, hosts: 3 }).next(
-      nanosFromMillis(Date.UTC(2026, 10, 25)),
-      200,
-    ).request;
+  it('reads every line, attribute and mapping of locations larger than the reader was sized for', () => {
+    const request = workloadRequest();
     const dictionary = request.dictionary!;
     const locations = dictionary.locationTable!;
     const functions = dictionary.functionTable!.length;
     const attributes = dictionary.attributeTable!.length;
-    // Four lines and three attribute indices per location: twice and more what the sizing assumes.
+    // Every other location gets six lines and five attribute indices, more than the reader's first storage;
+    // the ones between keep their single line, so leftovers of a bigger entry would show.
     locations.forEach((location, i) => {
-      location.lines = [0, 1, 2, 3].map((k) => ({
+      if (i % 2 === 1) return;
+      location.lines = [0, 1, 2, 3, 4, 5].map((k) => ({
         functionIndex: (i + k) % functions,
-        line: i * 4 + k,
+        line: i * 6 + k,
         column: k,
       }));
-      location.attributeIndices = [0, 1, 2].map((k) => (i + k) % attributes);
+      location.attributeIndices = [0, 1, 2, 3, 4].map((k) => (i + k) % attributes);
     });
     const view = decodeExportRequestView(encodeExportRequest(request)).dictionary;
     assert.equal(view.locationCount, locations.length);
-    assert.equal(view.lineFunction.length, 4 * locations.length);
+    const entry = new LocationEntry(view);
     locations.forEach((location, i) => {
-      const linesStart = view.locationLines.start[i];
-      assert.equal(view.locationLines.end[i] - linesStart, 4);
-      location.lines!.forEach((line, k) => {
-        assert.equal(view.lineFunction[linesStart + k], line.functionIndex ?? 0);
-        assert.equal(view.lineNumber[linesStart + k], toSafeNumber(line.line));
-        assert.equal(view.lineColumn[linesStart + k], toSafeNumber(line.column));
+      entry.read(i);
+      const lines = location.lines ?? [];
+      assert.equal(entry.lineCount, lines.length, `location ${i}`);
+      lines.forEach((line, k) => {
+        assert.equal(entry.lineFunction[k], line.functionIndex ?? 0);
+        assert.equal(entry.lineNumber[k], toSafeNumber(line.line));
+        assert.equal(entry.lineColumn[k], toSafeNumber(line.column));
       });
-      const attributesStart = view.locationAttributes.start[i];
       assert.deepEqual(
-        [...view.indices.subarray(attributesStart, view.locationAttributes.end[i])],
-        location.attributeIndices,
+        [...entry.attributes.subarray(0, entry.attributeCount)],
+        location.attributeIndices ?? [],
       );
-      assert.equal(view.locationMapping[i], location.mappingIndex ?? 0);
+      assert.equal(entry.mapping, location.mappingIndex ?? 0);
+      const address = BigInt(entry.addressHi) * 2n ** 32n + BigInt(entry.addressLo);
+      assert.equal(address, toUint64(location.address));
     });
-    dictionary.stackTable!.forEach((stack, i) => {
-      const start = view.stackLocations.start[i];
+  });
+
+  it('reads every stack, long ones included, in order', () => {
+    const request = workloadRequest();
+    const stacks = request.dictionary!.stackTable!;
+    const locationCount = request.dictionary!.locationTable!.length;
+    // A stack longer than the reader's first storage, between two ordinary ones.
+    stacks[2].locationIndices = Array.from({ length: 700 }, (_, k) => (k * 7) % locationCount);
+    const view = decodeExportRequestView(encodeExportRequest(request)).dictionary;
+    const entry = new StackEntry(view);
+    stacks.forEach((stack, i) => {
+      entry.read(i);
       assert.deepEqual(
-        [...view.indices.subarray(start, view.stackLocations.end[i])],
+        [...entry.locations.subarray(0, entry.count)],
         stack.locationIndices ?? [],
+        `stack ${i}`,
       );
     });
+  });
+
+  it('rejects a malformed location entry when it is read', () => {
+    const view = decodeExportRequestView(encodeExportRequest(workloadRequest())).dictionary;
+    // Point the first location's range one byte short: its last field is then truncated.
+    const end = view.locationBytes.end;
+    end[1] -= 1;
+    assert.throws(() => new LocationEntry(view).read(1), InvalidRequestError);
   });
 });
