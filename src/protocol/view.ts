@@ -204,18 +204,7 @@ class DictionaryColumns {
     add([this.attributeKey], counts[6]);
     add([this.stackBytes.start, this.stackBytes.end], counts[7]);
     add([this.indices], 4 * counts[1] + 64);
-    // One allocation for all columns: a request holds tens of thousands of entries, and one buffer per column
-    // cost more to allocate (and to collect) than the decoding of the entries.
-    let bytes = 0;
-    for (const [column, capacity] of plan)
-      bytes += 8 * Math.ceil((capacity * column.data.BYTES_PER_ELEMENT) / 8);
-    // Uninitialized memory: columns only ever expose entries they have written.
-    const arena = Buffer.allocUnsafeSlow(bytes).buffer;
-    let offset = 0;
-    for (const [column, capacity] of plan) {
-      column.adopt(arena, offset, capacity);
-      offset += 8 * Math.ceil((capacity * column.data.BYTES_PER_ELEMENT) / 8);
-    }
+    allocateColumns(plan);
   }
 
   view(): DictionaryView {
@@ -241,6 +230,25 @@ class DictionaryColumns {
   }
 }
 
+/**
+ * Moves each column into room for its planned number of entries, all in one allocation: a request holds tens
+ * of thousands of entries, and one buffer per column (or growing them) cost more to allocate and to collect
+ * than decoding the entries.
+ */
+function allocateColumns(plan: readonly [Int32Column | Float64Column, number][]): void {
+  const size = (column: Int32Column | Float64Column, capacity: number) =>
+    8 * Math.ceil((capacity * column.data.BYTES_PER_ELEMENT) / 8);
+  let bytes = 0;
+  for (const [column, capacity] of plan) bytes += size(column, capacity);
+  // Uninitialized memory: columns only ever expose entries they have written.
+  const arena = Buffer.allocUnsafeSlow(bytes).buffer;
+  let offset = 0;
+  for (const [column, capacity] of plan) {
+    column.adopt(arena, offset, capacity);
+    offset += size(column, capacity);
+  }
+}
+
 /** A profile's samples while they are being decoded. */
 class SampleColumns {
   sampleCount = 0;
@@ -252,6 +260,23 @@ class SampleColumns {
   timestampLo = new Float64Column();
   timestampHi = new Float64Column();
   values = new Float64Column();
+
+  /**
+   * Sizes the columns for `samples` samples. Pools are sized for what the agent sends (three attributes and
+   * one timestamp per sample, no values) and grow beyond that.
+   */
+  constructor(samples: number) {
+    const a = this.sampleAttributes;
+    const t = this.sampleTimestamps;
+    const v = this.sampleValues;
+    const perSample = [this.sampleStack, a.start, a.end, t.start, t.end, v.start, v.end];
+    allocateColumns([
+      ...perSample.map((column) => [column, samples] as [Int32Column, number]),
+      [this.attributePool, 3 * samples + 8],
+      [this.timestampLo, samples + 8],
+      [this.timestampHi, samples + 8],
+    ]);
+  }
 }
 
 /** Sample field numbers per wire revision (the previous revision numbered them differently). */
@@ -352,7 +377,7 @@ export class ViewDecoder {
       timeHi: 0,
       attributeIndices: [] as number[],
     };
-    const samples = new SampleColumns();
+    const samples = new SampleColumns(this.countField(end, 2));
     while (c.pos < end) {
       const tag = c.varint32(end);
       const field = tag >>> 3;
@@ -547,6 +572,24 @@ export class ViewDecoder {
     }
   }
 
+  /** Occurrences of one field up to `end`, by hopping over fields; the cursor stays put. */
+  private countField(end: number, wanted: number): number {
+    const c = this.cursor;
+    const start = c.pos;
+    let count = 0;
+    try {
+      while (c.pos < end) {
+        const tag = c.varint32(end);
+        if (tag >>> 3 === wanted) count++;
+        c.skip(tag & 7, end, tag >>> 3);
+      }
+    } catch {
+      // Malformed: the decoding proper reports it, with the right position.
+    }
+    c.pos = start;
+    return count;
+  }
+
   /** Entries per field number (1..7) of a dictionary message, by hopping over them; the cursor stays put. */
   private countEntries(end: number): Int32Array {
     const c = this.cursor;
@@ -709,7 +752,8 @@ export class LocationEntry {
   }
 
   private attribute(index: number): void {
-    this.attributes = roomFor(this.attributes, this.attributeCount);
+    if (this.attributeCount === this.attributes.length)
+      this.attributes = roomFor(this.attributes, this.attributeCount);
     this.attributes[this.attributeCount++] = index;
   }
 
