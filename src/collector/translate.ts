@@ -103,6 +103,7 @@ export class ProfileTranslator {
   private readonly syntheticFileIds = new SyntheticIdCache(200_000);
   /** Stack trace IDs by stack content fingerprint (see fingerprint.ts). */
   private readonly stackIds = new FingerprintIdCache(500_000);
+  private readonly scratch = new LocationScratch();
 
   constructor(options: TranslatorOptions = {}) {
     this.stored = new StoredItems({ ...DEFAULT_DEDUP_CAPACITIES, ...options.capacities });
@@ -130,6 +131,7 @@ export class ProfileTranslator {
       hostRefresh: this.hostRefresh,
       syntheticFileIds: this.syntheticFileIds,
       stackIds: this.stackIds,
+      scratch: this.scratch,
     });
     const { batch, samples, skippedProfiles, tracePrints } = scope.run();
     const stored = this.stored;
@@ -180,6 +182,27 @@ interface ScopeSettings {
   hostRefresh: number;
   syntheticFileIds: SyntheticIdCache;
   stackIds: FingerprintIdCache;
+  scratch: LocationScratch;
+}
+
+/**
+ * Per-location working arrays, kept from request to request: a request has tens of thousands of locations,
+ * and fresh arrays that size for each one showed as garbage-collection time. Translation is synchronous, so
+ * one translator's requests never use them at the same time.
+ */
+class LocationScratch {
+  locationPrints = new Int32Array(0);
+  locationPrinted = new Uint8Array(0);
+
+  /** Room for `locations` entries, none of them marked as fingerprinted. */
+  prepare(locations: number): this {
+    if (this.locationPrinted.length < locations) {
+      const capacity = Math.max(locations, 2 * this.locationPrinted.length);
+      this.locationPrints = new Int32Array(2 * capacity);
+      this.locationPrinted = new Uint8Array(capacity);
+    } else this.locationPrinted.fill(0, 0, locations);
+    return this;
+  }
 }
 
 function isView(request: ExportProfilesServiceRequest | RequestView): request is RequestView {
@@ -231,17 +254,27 @@ interface EventContext {
   profileSecond: EpochSeconds;
 }
 
-/** Samples that become the same event rows (they differ at most in fields the model does not keep). */
+/**
+ * Samples that become the same event rows (they differ at most in fields the model does not keep). Its counts
+ * per second live in the scope's cell columns, a linked list per group: most groups have one second, and two
+ * arrays per group would allocate room for seventeen.
+ */
 interface EventGroup {
   context: EventContext;
   stackTraceId: string;
+  /** The sample attribute that named the thread (0: none). */
+  threadAttribute: number;
   threadName: string | undefined;
   processName: string | undefined;
   serviceName: string | undefined;
-  tags: string[];
-  seconds: number[];
-  counts: number[];
+  tags: readonly string[];
+  firstCell: number;
+  lastCell: number;
+  /** The next group of the same profile and stack with another thread (-1: none). */
+  nextOfStack: number;
 }
+
+const NO_TAGS: readonly string[] = Object.freeze([]);
 
 const ON_CPU_SAMPLE_TYPE = 'samples';
 const ON_CPU_SAMPLE_UNIT = 'count';
@@ -261,7 +294,8 @@ class RequestScope {
   private readonly strings: readonly string[];
 
   private readonly mappingFileIds: (Uint8Array | null | undefined)[];
-  private readonly locationInfos: (LocationInfo | undefined)[];
+  /** Resolved locations: only those of stacks new to the translator, so a map rather than a table. */
+  private readonly locationInfos = new Map<number, LocationInfo>();
   /** Stack trace IDs by stack index; empty for a stack without locations (nothing to store). */
   private readonly stackIds: (string | undefined)[];
   private readonly locationEntry: LocationEntry;
@@ -288,9 +322,14 @@ class RequestScope {
   private readonly hasher = new Fnv1a128();
   private readonly digest = Buffer.alloc(16);
 
-  private readonly numericGroups = new Map<number, EventGroup>();
   private readonly textGroups = new Map<string, EventGroup>();
   private readonly groups: EventGroup[] = [];
+  /** Per stack index, the first group of the current profile with that stack (-1: none yet). */
+  private groupOfStack: Int32Array;
+  /** (second, count) cells of the groups, and each cell's successor in its group (-1: last). */
+  private readonly cellSecond: number[] = [];
+  private readonly cellCount: number[] = [];
+  private readonly cellNext: number[] = [];
   private readonly tracePrints: number[] = [];
   private contextCount = 0;
   private samples = 0;
@@ -303,14 +342,15 @@ class RequestScope {
     this.d = view.dictionary;
     this.strings = this.d.strings;
     this.mappingFileIds = new Array(this.d.mappingCount);
-    this.locationInfos = new Array(this.d.locationCount);
     this.stackIds = new Array(this.d.stackCount);
+    this.groupOfStack = new Int32Array(this.d.stackCount);
     this.locationEntry = new LocationEntry(this.d);
     this.stackEntry = new StackEntry(this.d);
     this.attributeInfos = new Array(this.d.attributeCount);
     this.functionsChecked = new Uint8Array(this.d.functionCount);
-    this.locationPrints = new Int32Array(2 * this.d.locationCount);
-    this.locationPrinted = new Uint8Array(this.d.locationCount);
+    const scratch = settings.scratch.prepare(this.d.locationCount);
+    this.locationPrints = scratch.locationPrints;
+    this.locationPrinted = scratch.locationPrinted;
     this.mappingPrints = new Int32Array(2 * Math.max(1, this.d.mappingCount));
     this.mappingPrinted = new Uint8Array(Math.max(1, this.d.mappingCount));
     this.functionPrints = new Int32Array(2 * this.d.functionCount);
@@ -448,11 +488,7 @@ class RequestScope {
   // ---- samples → event groups -----------------------------------------------------------------------------
 
   private addSamples(profile: ProfileView, context: EventContext, where: string): void {
-    // A number key (context, stack, thread-name attribute) avoids building a string per sample; it is exact
-    // as long as the product of the three ranges stays below 2^53.
-    const stackSpan = this.d.stackCount;
-    const attributeSpan = this.d.attributeCount + 1;
-    const numericKeys = (context.index + 1) * stackSpan * attributeSpan < Number.MAX_SAFE_INTEGER;
+    this.groupOfStack.fill(-1);
     const pool = profile.attributePool;
     const attributeStarts = profile.sampleAttributes.start;
     const attributeEnds = profile.sampleAttributes.end;
@@ -472,24 +508,51 @@ class RequestScope {
         else if (info.role !== SampleRole.Other) otherRoles = true;
       }
       if (!stackTraceId) continue;
-      let group: EventGroup | undefined;
-      if (numericKeys && !otherRoles) {
-        const key = (context.index * stackSpan + stackIndex) * attributeSpan + threadAttribute;
-        group = this.numericGroups.get(key);
-        if (!group) {
-          group = this.newGroup(context, stackTraceId, pool, start, end);
-          this.numericGroups.set(key, group);
-        }
-      } else {
-        const key = `${context.index}/${stackIndex}/${this.relevantAttributes(pool, start, end).join(',')}`;
-        group = this.textGroups.get(key);
-        if (!group) {
-          group = this.newGroup(context, stackTraceId, pool, start, end);
-          this.textGroups.set(key, group);
-        }
-      }
+      const group = otherRoles
+        ? this.groupByText(context, stackIndex, stackTraceId, pool, start, end)
+        : this.groupByThread(context, stackIndex, stackTraceId, threadAttribute, pool, start, end);
       this.addOccurrences(group, profile, i, context, where);
     }
+  }
+
+  /** The group of samples of this profile with this stack and thread: the common case, found without a key. */
+  private groupByThread(
+    context: EventContext,
+    stackIndex: number,
+    stackTraceId: string,
+    threadAttribute: number,
+    pool: Int32Array,
+    start: number,
+    end: number,
+  ): EventGroup {
+    const groups = this.groups;
+    let last = -1;
+    for (let g = this.groupOfStack[stackIndex]; g >= 0; g = groups[g].nextOfStack) {
+      if (groups[g].threadAttribute === threadAttribute) return groups[g];
+      last = g;
+    }
+    const group = this.newGroup(context, stackTraceId, threadAttribute, pool, start, end);
+    if (last >= 0) groups[last].nextOfStack = groups.length - 1;
+    else this.groupOfStack[stackIndex] = groups.length - 1;
+    return group;
+  }
+
+  /** Samples whose attributes set more than the thread (tags, process or service name) are grouped by key. */
+  private groupByText(
+    context: EventContext,
+    stackIndex: number,
+    stackTraceId: string,
+    pool: Int32Array,
+    start: number,
+    end: number,
+  ): EventGroup {
+    const key = `${context.index}/${stackIndex}/${this.relevantAttributes(pool, start, end).join(',')}`;
+    let group = this.textGroups.get(key);
+    if (!group) {
+      group = this.newGroup(context, stackTraceId, -1, pool, start, end);
+      this.textGroups.set(key, group);
+    }
+    return group;
   }
 
   private relevantAttributes(pool: Int32Array, start: number, end: number): number[] {
@@ -503,6 +566,7 @@ class RequestScope {
   private newGroup(
     context: EventContext,
     stackTraceId: string,
+    threadAttribute: number,
     pool: Int32Array,
     start: number,
     end: number,
@@ -510,13 +574,16 @@ class RequestScope {
     const group: EventGroup = {
       context,
       stackTraceId,
+      threadAttribute,
       threadName: undefined,
       processName: context.processName,
       serviceName: context.serviceName,
-      tags: [],
-      seconds: [],
-      counts: [],
+      tags: NO_TAGS,
+      firstCell: -1,
+      lastCell: -1,
+      nextOfStack: -1,
     };
+    let tags: string[] | undefined;
     for (let a = start; a < end; a++) {
       const info = this.attributeInfos[pool[a]]!;
       switch (info.role) {
@@ -530,13 +597,13 @@ class RequestScope {
           group.serviceName = info.value;
           break;
         case SampleRole.Tag:
-          group.tags.push(`${info.key.slice(Attr.labelPrefix.length)}:${info.value}`);
+          (tags ??= []).push(`${info.key.slice(Attr.labelPrefix.length)}:${info.value}`);
           break;
         default:
           break;
       }
     }
-    group.tags.sort();
+    if (tags) group.tags = tags.sort();
     this.groups.push(group);
     return group;
   }
@@ -580,26 +647,37 @@ class RequestScope {
   private addCount(group: EventGroup, second: number, count: number): void {
     if (count === 0) return;
     this.samples += count;
-    const seconds = group.seconds;
-    for (let s = seconds.length - 1; s >= 0; s--) {
-      if (seconds[s] === second) {
-        group.counts[s] += count;
+    const seconds = this.cellSecond;
+    // Timestamps come sorted, so a repeated second is mostly the group's last one.
+    const last = group.lastCell;
+    if (last >= 0 && seconds[last] === second) {
+      this.cellCount[last] += count;
+      return;
+    }
+    for (let c = group.firstCell; c >= 0; c = this.cellNext[c]) {
+      if (seconds[c] === second) {
+        this.cellCount[c] += count;
         return;
       }
     }
+    const cell = seconds.length;
     seconds.push(second);
-    group.counts.push(count);
+    this.cellCount.push(count);
+    this.cellNext.push(-1);
+    if (last >= 0) this.cellNext[last] = cell;
+    else group.firstCell = cell;
+    group.lastCell = cell;
   }
 
   private emitEvents(): void {
     const events = this.batch.events;
     for (const group of this.groups) {
       const context = group.context;
-      for (let s = 0; s < group.seconds.length; s++) {
+      for (let c = group.firstCell; c >= 0; c = this.cellNext[c]) {
         const event: ProfilingEvent = {
-          timestamp: group.seconds[s],
+          timestamp: this.cellSecond[c],
           stackTraceId: group.stackTraceId,
-          count: group.counts[s],
+          count: this.cellCount[c],
           hostId: context.hostId,
           hostName: context.hostName,
           hostIp: context.hostIp,
@@ -797,7 +875,7 @@ class RequestScope {
   }
 
   private location(index: number, where: string): LocationInfo {
-    const cached = this.locationInfos[index];
+    const cached = this.locationInfos.get(index);
     if (cached) return cached;
     const d = this.d;
     if (!(index >= 0 && index < d.locationCount))
@@ -830,7 +908,7 @@ class RequestScope {
       lineNumbers: e.lineNumber.slice(0, lineCount),
       symbolized,
     };
-    this.locationInfos[index] = info;
+    this.locationInfos.set(index, info);
     return info;
   }
 

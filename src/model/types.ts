@@ -44,7 +44,7 @@ export interface ProfilingEvent {
   podName?: string;
   k8sNamespace?: string;
   serviceName?: string;
-  tags: string[];
+  tags: readonly string[];
   projectId: number;
   agentVersion?: string;
   osKernel?: string;
