@@ -800,8 +800,7 @@ class RequestScope {
     const lineCount = e.lineCount;
     for (let l = 0; l < lineCount; l++) {
       const fn = e.lineFunction[l];
-      if (this.functionsChecked[fn] !== 1)
-        this.checkFunction(fn, `${locationTableWhere(index)}.lines[${l}].function_index`);
+      if (this.functionsChecked[fn] !== 1) this.checkFunction(fn, index, l);
       if (this.functionPrinted[fn] !== 1) this.fingerprintFunction(fn);
       const lo = e.lineNumberLo[l];
       const hi = e.lineNumberHi[l];
@@ -886,7 +885,7 @@ class RequestScope {
     let symbolized = false;
     for (let l = 0; l < lineCount; l++) {
       const fn = e.lineFunction[l];
-      this.checkFunction(fn, `${locationWhere}.lines[${l}].function_index`);
+      this.checkFunction(fn, index, l);
       if (this.strings[d.functionName[fn]] !== '' || this.strings[d.functionFilename[fn]] !== '')
         symbolized = true;
     }
@@ -913,14 +912,21 @@ class RequestScope {
   }
 
   /** Checks a function index and the string indices of its entry, once per function per request. */
-  private checkFunction(index: number, where: string): void {
+  private checkFunction(index: number, location: number, line: number): void {
     const d = this.d;
     if (this.functionsChecked[index] === 1) return;
-    if (!(index >= 0 && index < d.functionCount))
+    if (!(index >= 0 && index < d.functionCount)) {
+      const where = `${locationTableWhere(location)}.lines[${line}].function_index`;
       throw missingEntry('function_table', d.functionCount, index, where);
-    const functionWhere = `dictionary.function_table[${index}]`;
-    stringAt(this.strings, d.functionName[index], `${functionWhere}.name_strindex`);
-    stringAt(this.strings, d.functionFilename[index], `${functionWhere}.filename_strindex`);
+    }
+    // Places are spelled out only for an error: this runs for every function of every request.
+    const strings = this.strings;
+    const name = d.functionName[index];
+    if (strings[name] === undefined)
+      stringAt(strings, name, `dictionary.function_table[${index}].name_strindex`);
+    const filename = d.functionFilename[index];
+    if (strings[filename] === undefined)
+      stringAt(strings, filename, `dictionary.function_table[${index}].filename_strindex`);
     this.functionsChecked[index] = 1;
   }
 

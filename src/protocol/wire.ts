@@ -28,14 +28,23 @@ export class WireCursor {
 
   /** A varint whose value must fit 32 bits (tags, lengths, int32 fields: their high bits are dropped). */
   varint32(end: number): number {
-    // Most tags, indices and lengths take one byte: a path small enough for the JIT to inline.
+    // Most tags, indices and lengths take one or two bytes (a request's location indices run to the tens of
+    // thousands): a path small enough for the JIT to inline.
     const pos = this.pos;
-    if (pos < end) {
+    if (pos + 1 < end) {
       const byte = this.bytes[pos];
       if (byte < 0x80) {
         this.pos = pos + 1;
         return byte;
       }
+      const second = this.bytes[pos + 1];
+      if (second < 0x80) {
+        this.pos = pos + 2;
+        return (byte & 0x7f) | (second << 7);
+      }
+    } else if (pos < end && this.bytes[pos] < 0x80) {
+      this.pos = pos + 1;
+      return this.bytes[pos];
     }
     return this.varint32Slow(end);
   }
@@ -66,15 +75,22 @@ export class WireCursor {
 
   /** A varint up to 64 bits, left in `lo` / `hi` as unsigned halves. */
   varint64(end: number): void {
+    // Values below 2^28 (small numbers, user-space addresses as offsets) without the general loop.
     const pos = this.pos;
-    if (pos < end) {
-      const byte = this.bytes[pos];
-      if (byte < 0x80) {
-        this.pos = pos + 1;
-        this.lo = byte;
-        this.hi = 0;
-        return;
-      }
+    const b = this.bytes;
+    if (pos + 3 < end) {
+      let byte = b[pos];
+      let value = byte & 0x7f;
+      if (byte < 0x80) return this.done64(pos + 1, value, 0);
+      byte = b[pos + 1];
+      value |= (byte & 0x7f) << 7;
+      if (byte < 0x80) return this.done64(pos + 2, value, 0);
+      byte = b[pos + 2];
+      value |= (byte & 0x7f) << 14;
+      if (byte < 0x80) return this.done64(pos + 3, value, 0);
+      byte = b[pos + 3];
+      value |= (byte & 0x7f) << 21;
+      if (byte < 0x80) return this.done64(pos + 4, value, 0);
     }
     this.varint64Slow(end);
   }
