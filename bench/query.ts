@@ -23,7 +23,7 @@ import {
 } from '../src/model/index.ts';
 import { ProfilingQueries } from '../src/query/index.ts';
 import { EmbeddedStore } from '../src/store/embedded/index.ts';
-import { eventsTable } from '../src/store/embedded/schema.ts';
+import { SCHEMA_VERSION, eventsTable } from '../src/store/embedded/schema.ts';
 
 const START = 1_760_000_000;
 const SPAN_SECONDS = 3600;
@@ -130,7 +130,8 @@ function pick(cdf: Float64Array, u: number): number {
 
 async function ensureDataset(events: number): Promise<string> {
   mkdirSync(cacheDir, { recursive: true });
-  const path = join(cacheDir, `events-${events}.duckdb`);
+  // A data set of an older schema cannot be opened by this store: the version is part of its name.
+  const path = join(cacheDir, `events-${events}-v${SCHEMA_VERSION}.duckdb`);
   const done = `${path}.complete`;
   if (existsSync(path) && existsSync(done)) return path;
   rmSync(path, { force: true });
@@ -230,8 +231,13 @@ async function measure(events: number, path: string): Promise<Row[]> {
   const instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
   const connection = await instance.connect();
   for (const row of rows) {
+    // Events name stacks by the UHUGEINT of the ID's bytes (big-endian), stacktraces by base64url text.
+    const stackNumber = `(('0x' || substr(h, 1, 16))::UBIGINT::UHUGEINT << 64) | ('0x' || substr(h, 17, 16))::UBIGINT`;
     const sql = `SELECT e.stacktrace_id, sum(e.count)::BIGINT AS n, any_value(s.frame_ids) AS frames
-                   FROM ${eventsTable(row.samplingLevel)} e JOIN stacktraces s ON s.id = e.stacktrace_id
+                   FROM ${eventsTable(row.samplingLevel)} e
+                   JOIN (SELECT ${stackNumber} AS id, frame_ids
+                           FROM (SELECT hex(from_base64(replace(replace(id, '-', '+'), '_', '/') || '==')) AS h, frame_ids
+                                   FROM stacktraces)) s ON s.id = e.stacktrace_id
                   WHERE e.ts >= ${range.from} AND e.ts < ${range.to} GROUP BY e.stacktrace_id`;
     const result = await time(async () => (await connection.runAndReadAll(sql)).getRows());
     row.floor = result.warm;

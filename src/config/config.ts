@@ -92,7 +92,13 @@ export const configSchema = z
         /** `embedded` (one DuckDB file under dataDir) or `elasticsearch`. */
         type: z.enum(['embedded', 'elasticsearch']).default('embedded'),
         embedded: z
-          .object({ path: z.string().optional().describe('database file; default <dataDir>/uniprof.duckdb') })
+          .object({
+            path: z.string().optional().describe('database file; default <dataDir>/uniprof.duckdb'),
+            /** Least time between two commits while writes keep coming (group commit); 0 commits at once. */
+            commitIntervalMs: z.number().int().min(0).max(10_000).default(50),
+            /** Waiting events that start the next commit without waiting for the interval. */
+            commitEventThreshold: z.number().int().positive().default(50_000),
+          })
           .strict()
           .prefault({}),
         elasticsearch: elasticsearchSchema.prefault({}),

@@ -13,7 +13,11 @@ function embeddedPath(config: Config): string {
 export function createStore(config: Config, logger: Logger): Store {
   switch (config.output.type) {
     case 'embedded':
-      return new EmbeddedStore({ path: embeddedPath(config) });
+      return new EmbeddedStore({
+        path: embeddedPath(config),
+        commitIntervalMs: config.output.embedded.commitIntervalMs,
+        commitEventThreshold: config.output.embedded.commitEventThreshold,
+      });
     case 'elasticsearch': {
       const es = config.output.elasticsearch;
       return new ElasticsearchStore({

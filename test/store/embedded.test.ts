@@ -3,7 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
+import { createStore } from '../../src/store/open-store.ts';
+import { loadConfig, ConfigError } from '../../src/config/config.ts';
+import { pino } from 'pino';
 import {
   FrameType,
   emptyBatch,
@@ -366,5 +370,212 @@ describe('EmbeddedStore', () => {
       (e: unknown) => e instanceof UnsupportedGroupByError && /tags/.test(e.message),
     );
     await store.close();
+  });
+});
+
+/** A batch of `n` events of one stack (and the stack itself). */
+function eventsBatch(n: number, count = 1): ProfileBatch {
+  const t = trace([0x77]);
+  return {
+    ...emptyBatch(),
+    stackTraces: [t],
+    events: Array.from({ length: n }, () => event({ stackTraceId: t.id, count })),
+  };
+}
+
+async function timed(promise: Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await promise;
+  return performance.now() - started;
+}
+
+describe('EmbeddedStore group commit', () => {
+  let dir: string;
+  before(() => (dir = mkdtempSync(join(tmpdir(), 'uniprof-store-commit-'))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('commits many concurrent writes in a few transactions, each resolving once its data is stored', async () => {
+    const store = new EmbeddedStore({ path: ':memory:', seed: 10, commitIntervalMs: 600 });
+    await store.open();
+    // Writes trickle in, a few milliseconds apart, as a fleet's exports do: each would find the store idle
+    // and get a transaction of its own if the store committed whenever something waits.
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 40; i++) {
+      writes.push(store.write(eventsBatch(5, i + 1)));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await Promise.all(writes);
+    // The first write finds the store idle and commits alone; the other 39 share the next commit (or two,
+    // on a machine slow enough to stretch 40 short sleeps past the interval).
+    assert.ok(store.commits >= 2 && store.commits <= 3, `${store.commits} transactions for 40 writes`);
+    const stored = await store.aggregateEvents({ from: T0, to: T0 + 1, samplingLevel: 0 });
+    assert.equal(stored.totalCount, 5 * ((40 * 41) / 2));
+    await store.close();
+  });
+
+  it('commits a write to an idle store at once and makes the next one wait at most the interval', async () => {
+    const interval = 400;
+    const store = new EmbeddedStore({ path: ':memory:', seed: 11, commitIntervalMs: interval });
+    await store.open();
+    const first = await timed(store.write(eventsBatch(3)));
+    assert.ok(first < interval / 2, `an idle store made a write wait ${first.toFixed(0)} ms`);
+    const second = await timed(store.write(eventsBatch(3)));
+    // It waits for the interval since the first commit began, and not much longer.
+    assert.ok(second > interval / 2, `the second write waited only ${second.toFixed(0)} ms`);
+    assert.ok(second < interval + 1500, `the second write waited ${second.toFixed(0)} ms`);
+    assert.equal(store.commits, 2);
+    await store.close();
+  });
+
+  it('commits without waiting for the interval once enough events wait', async () => {
+    const store = new EmbeddedStore({
+      path: ':memory:',
+      seed: 12,
+      commitIntervalMs: 20_000,
+      commitEventThreshold: 100,
+    });
+    await store.open();
+    await store.write(eventsBatch(10));
+    const waiting = store.write(eventsBatch(60));
+    const elapsed = await timed(Promise.all([waiting, store.write(eventsBatch(60))]));
+    assert.ok(elapsed < 10_000, `120 waiting events (threshold 100) still waited ${elapsed.toFixed(0)} ms`);
+    assert.equal(store.commits, 2);
+    await store.close();
+  });
+
+  it('commits what waits for the interval when closed, and the data is there after reopening', async () => {
+    const path = join(dir, 'close-flush.duckdb');
+    let store = new EmbeddedStore({ path, seed: 13, commitIntervalMs: 60_000 });
+    await store.open();
+    await store.write(eventsBatch(4, 2));
+    const late = [store.write(eventsBatch(6, 3)), store.write(eventsBatch(1, 5))];
+    const closing = await timed(Promise.all([store.close(), ...late]));
+    assert.ok(closing < 10_000, `close took ${closing.toFixed(0)} ms`);
+    store = new EmbeddedStore({ path, seed: 14 });
+    await store.open();
+    const stored = await store.aggregateEvents({ from: T0, to: T0 + 1, samplingLevel: 0 });
+    assert.equal(stored.totalCount, 4 * 2 + 6 * 3 + 5);
+    await store.close();
+  });
+
+  it('takes the interval and threshold from the configuration (file, env or flag)', () => {
+    const config = loadConfig({
+      env: { UNIPROF_OUTPUT_EMBEDDED_COMMIT_INTERVAL_MS: '20' },
+      overrides: ['output.embedded.commitEventThreshold=1234'],
+    });
+    assert.equal(config.output.embedded.commitIntervalMs, 20);
+    assert.equal(config.output.embedded.commitEventThreshold, 1234);
+    const defaults = loadConfig({}).output.embedded;
+    assert.equal(defaults.commitIntervalMs, 50);
+    assert.equal(defaults.commitEventThreshold, 50_000);
+    assert.throws(
+      () => loadConfig({ env: { UNIPROF_OUTPUT_EMBEDDED_COMMIT_INTERVAL_MS: '-1' } }),
+      (e: unknown) => e instanceof ConfigError && /commitIntervalMs/.test(e.message),
+    );
+    assert.throws(
+      () => loadConfig({ overrides: ['output.embedded.commitEventThreshold=0'] }),
+      (e: unknown) => e instanceof ConfigError && /commitEventThreshold/.test(e.message),
+    );
+    const store = createStore(config, pino({ level: 'silent' }));
+    assert.ok(store instanceof EmbeddedStore);
+  });
+});
+
+describe('EmbeddedStore stack trace IDs', () => {
+  let dir: string;
+  before(() => (dir = mkdtempSync(join(tmpdir(), 'uniprof-store-ids-'))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** IDs with the top bit of each 64-bit half set or clear, all ones, all zeros and mixed bytes. */
+  const idBytes = [
+    'ffffffffffffffffffffffffffffffff',
+    '80000000000000000000000000000000',
+    '00000000000000008000000000000000',
+    '00000000000000000000000000000001',
+    '00000000000000000000000000000000',
+    'fedcba9876543210f0e1d2c3b4a59687',
+    '0123456789abcdef8899aabbccddeeff',
+  ];
+  const ids = idBytes.map((hex) => Buffer.from(hex, 'hex').toString('base64url'));
+
+  it('reads back the base64url IDs it wrote, and holds each as the number of its bytes read big-endian', async () => {
+    const path = join(dir, 'ids.duckdb');
+    const store = new EmbeddedStore({ path, seed: 20 });
+    await store.open();
+    const events = ids.map((id, i) =>
+      event({ stackTraceId: id, count: 10 + i, threadName: i % 2 === 0 ? 'even' : 'odd' }),
+    );
+    await store.write({ ...emptyBatch(), events });
+    const expected = new Map(ids.map((id, i) => [id, 10 + i]));
+    const plain = await store.aggregateEvents({ from: T0, to: T0 + 1, samplingLevel: 0 });
+    assert.deepEqual(new Map(plain.rows.map((r) => [r.stackTraceId, r.count])), expected);
+    const grouped = await store.aggregateEvents({ from: T0, to: T0 + 1, groupBy: 'process.thread.name' });
+    assert.deepEqual(
+      new Map(grouped.rows.map((r) => [r.stackTraceId, `${r.group}:${r.count}`])),
+      new Map(ids.map((id, i) => [id, `${i % 2 === 0 ? 'even' : 'odd'}:${10 + i}`])),
+    );
+    const byFields = await store.aggregateEvents({
+      from: T0,
+      to: T0 + 1,
+      groupBy: ['process.thread.name', 'host.id'],
+    });
+    assert.deepEqual(new Map(byFields.rows.map((r) => [r.stackTraceId, r.count])), expected);
+    await store.close();
+
+    // What SQL sees: hex(stacktrace_id) spells the ID's bytes in order.
+    const instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
+    const connection = await instance.connect();
+    const reader = await connection.runAndReadAll(
+      `SELECT lower(lpad(hex(stacktrace_id), 32, '0')) AS hex, count FROM events_all`,
+    );
+    assert.deepEqual(
+      new Map(reader.getRowObjectsJS().map((r) => [r.hex as string, Number(r.count)])),
+      new Map(idBytes.map((hex, i) => [hex, 10 + i])),
+    );
+    connection.closeSync();
+    instance.closeSync();
+  });
+
+  it('refuses a batch with a malformed stack trace ID, clearly and alone', async () => {
+    const store = new EmbeddedStore({ path: ':memory:', seed: 21, commitIntervalMs: 100 });
+    await store.open();
+    await store.write({ ...emptyBatch(), events: [event({ stackTraceId: ids[0], count: 1 })] });
+    const good = store.write({ ...emptyBatch(), events: [event({ stackTraceId: ids[1], count: 2 })] });
+    const malformed = ['too-short', `${ids[2].slice(0, 21)}B`, `${ids[2].slice(0, 21)}*`];
+    const bad = malformed.map((id) =>
+      store.write({ ...emptyBatch(), events: [event({ stackTraceId: id, count: 100 })] }),
+    );
+    await good;
+    for (const [i, write] of bad.entries()) {
+      await assert.rejects(write, (e: unknown) => e instanceof Error && e.message.includes(malformed[i]));
+    }
+    const stored = await store.aggregateEvents({ from: T0, to: T0 + 1, samplingLevel: 0 });
+    assert.deepEqual(
+      new Map(stored.rows.map((r) => [r.stackTraceId, r.count])),
+      new Map([
+        [ids[0], 1],
+        [ids[1], 2],
+      ]),
+    );
+    await store.close();
+  });
+
+  it('refuses to open a store of an older schema version with a clear message, and lets go of the file', async () => {
+    const path = join(dir, 'old.duckdb');
+    const store = new EmbeddedStore({ path });
+    await store.open();
+    await store.close();
+    const instance = await DuckDBInstance.create(path);
+    const connection = await instance.connect();
+    await connection.run(`UPDATE uniprof_meta SET value = '1' WHERE key = 'schema_version'`);
+    connection.closeSync();
+    instance.closeSync();
+    await assert.rejects(
+      new EmbeddedStore({ path }).open(),
+      (e: unknown) => e instanceof Error && /schema version 1; this Uniprof writes version 2/.test(e.message),
+    );
+    // The refused store released the file: it can be opened again at once.
+    const again = await DuckDBInstance.create(path);
+    again.closeSync();
   });
 });

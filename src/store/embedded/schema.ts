@@ -1,6 +1,7 @@
 import { MAX_SAMPLING_LEVEL } from '../../model/index.ts';
 
-export const SCHEMA_VERSION = 1;
+/** 2: events tables hold stack trace IDs as UHUGEINT (see trace-ids.ts) instead of base64url text. */
+export const SCHEMA_VERSION = 2;
 
 /** One events table per downsampling level, named like the Elasticsearch indices they mirror. */
 export function eventsTable(level: number): string {
@@ -37,7 +38,7 @@ CREATE TABLE IF NOT EXISTS event_dims (
 );
 ${EVENT_LEVELS.map(
   (level) =>
-    `CREATE TABLE IF NOT EXISTS ${eventsTable(level)} (ts UINTEGER NOT NULL, stacktrace_id VARCHAR NOT NULL, count UINTEGER NOT NULL, dims_id UINTEGER NOT NULL);`,
+    `CREATE TABLE IF NOT EXISTS ${eventsTable(level)} (ts UINTEGER NOT NULL, stacktrace_id UHUGEINT NOT NULL, count UINTEGER NOT NULL, dims_id UINTEGER NOT NULL);`,
 ).join('\n')}
 CREATE TABLE IF NOT EXISTS stacktraces (id VARCHAR PRIMARY KEY, frame_ids VARCHAR NOT NULL, frame_types VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS stackframes (
