@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { InvalidRequestError } from '../protocol/errors.ts';
 import { decodeExportRequest, decodeExportRequestJson } from '../protocol/otlp-profiles.ts';
 import type { ExportProfilesServiceRequest } from '../protocol/types.ts';
-import type { ProfileBatch } from '../model/index.ts';
+import { eventCount, type ProfileBatch } from '../model/index.ts';
 import type { AgentAuthenticator } from './auth.ts';
 import { failureFromError, shuttingDown, statusLabel, unauthenticated, type Failure } from './failure.ts';
 import type { CollectorMetrics, Transport } from './metrics.ts';
@@ -77,10 +77,10 @@ export class IngestPipeline {
       // Only now may later batches leave out what this one carried: it is durable.
       commit();
       this.deps.metrics.samples.inc(samples);
-      this.deps.metrics.events.inc(batch.events.length);
+      this.deps.metrics.events.inc(eventCount(batch));
       this.deps.metrics.recordRequest(call.transport, 'ok', secondsSince(call.startedAt));
       this.deps.logger.debug(
-        { transport: call.transport, samples, events: batch.events.length, bytes: call.body.byteLength },
+        { transport: call.transport, samples, events: eventCount(batch), bytes: call.body.byteLength },
         'export stored',
       );
       return { ok: true, samples };

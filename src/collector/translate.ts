@@ -12,6 +12,8 @@
  */
 import type {
   EpochSeconds,
+  EventColumns,
+  EventDimensions,
   Executable,
   HostMetadata,
   ProfileBatch,
@@ -22,6 +24,7 @@ import type {
 import {
   FILE_ID_BYTES,
   Fnv1a128,
+  eventsFromColumns,
   FrameType,
   frameTypeFromAgentName,
   isAddressFrame,
@@ -238,6 +241,8 @@ interface AttributeInfo {
 /** The event fields every sample of one profile shares. */
 interface EventContext {
   index: number;
+  /** Event dimensions of the samples that name only their thread, by thread attribute (0: none). */
+  dimensionsByThread: Map<number, EventDimensions>;
   hostId: string;
   hostName: string | undefined;
   hostIp: string | undefined;
@@ -260,14 +265,10 @@ interface EventContext {
  * arrays per group would allocate room for seventeen.
  */
 interface EventGroup {
-  context: EventContext;
   stackTraceId: string;
-  /** The sample attribute that named the thread (0: none). */
+  /** The sample attribute that named the thread (0: none; -1: the group is keyed by more attributes). */
   threadAttribute: number;
-  threadName: string | undefined;
-  processName: string | undefined;
-  serviceName: string | undefined;
-  tags: readonly string[];
+  dimensions: EventDimensions;
   firstCell: number;
   lastCell: number;
   /** The next group of the same profile and stack with another thread (-1: none). */
@@ -275,6 +276,29 @@ interface EventGroup {
 }
 
 const NO_TAGS: readonly string[] = Object.freeze([]);
+
+/**
+ * A batch whose events are `columns`; event objects are built only if something reads `events`. Replacing
+ * `events` drops the columns, so no writer reads stale ones.
+ */
+function batchWithEventColumns(columns: EventColumns): ProfileBatch {
+  let events: ProfilingEvent[] | undefined;
+  const batch: ProfileBatch = {
+    eventColumns: columns,
+    get events(): ProfilingEvent[] {
+      return (events ??= eventsFromColumns(columns));
+    },
+    set events(replacement: ProfilingEvent[]) {
+      events = replacement;
+      batch.eventColumns = undefined;
+    },
+    stackTraces: [],
+    stackFrames: [],
+    executables: [],
+    hosts: [],
+  };
+  return batch;
+}
 
 const ON_CPU_SAMPLE_TYPE = 'samples';
 const ON_CPU_SAMPLE_UNIT = 'count';
@@ -302,13 +326,14 @@ class RequestScope {
   private readonly stackEntry: StackEntry;
   private readonly attributeInfos: (AttributeInfo | undefined)[];
 
-  private readonly batch: ProfileBatch = {
-    events: [],
-    stackTraces: [],
-    stackFrames: [],
-    executables: [],
-    hosts: [],
+  private readonly eventColumns: EventColumns = {
+    length: 0,
+    timestamps: [],
+    stackTraceIds: [],
+    counts: [],
+    dimensions: [],
   };
+  private readonly batch = batchWithEventColumns(this.eventColumns);
   private readonly stacksInBatch = new Set<string>();
   private readonly framesInBatch = new Set<string>();
   private readonly hostsInBatch = new Set<string>();
@@ -445,6 +470,7 @@ class RequestScope {
     const hasTime = profile.timeLo !== 0 || profile.timeHi !== 0;
     return {
       index: this.contextCount++,
+      dimensionsByThread: new Map(),
       hostId: attributes.get(Attr.hostId) || peer.hostId || hostName || hostIp || UNKNOWN_HOST,
       hostName,
       hostIp,
@@ -572,29 +598,47 @@ class RequestScope {
     end: number,
   ): EventGroup {
     const group: EventGroup = {
-      context,
       stackTraceId,
       threadAttribute,
-      threadName: undefined,
-      processName: context.processName,
-      serviceName: context.serviceName,
-      tags: NO_TAGS,
+      dimensions: this.dimensions(context, threadAttribute, pool, start, end),
       firstCell: -1,
       lastCell: -1,
       nextOfStack: -1,
     };
+    this.groups.push(group);
+    return group;
+  }
+
+  /**
+   * The event dimensions of samples with these attributes. Samples that only name their thread share one
+   * object per profile and thread, so the store resolves each source once per batch, not once per event.
+   */
+  private dimensions(
+    context: EventContext,
+    threadAttribute: number,
+    pool: Int32Array,
+    start: number,
+    end: number,
+  ): EventDimensions {
+    if (threadAttribute >= 0) {
+      const known = context.dimensionsByThread.get(threadAttribute);
+      if (known) return known;
+    }
+    let threadName: string | undefined;
+    let processName = context.processName;
+    let serviceName = context.serviceName;
     let tags: string[] | undefined;
     for (let a = start; a < end; a++) {
       const info = this.attributeInfos[pool[a]]!;
       switch (info.role) {
         case SampleRole.ThreadName:
-          group.threadName = info.value;
+          threadName = info.value;
           break;
         case SampleRole.ExecutableName:
-          group.processName = info.value;
+          processName = info.value;
           break;
         case SampleRole.ServiceName:
-          group.serviceName = info.value;
+          serviceName = info.value;
           break;
         case SampleRole.Tag:
           (tags ??= []).push(`${info.key.slice(Attr.labelPrefix.length)}:${info.value}`);
@@ -603,9 +647,24 @@ class RequestScope {
           break;
       }
     }
-    if (tags) group.tags = tags.sort();
-    this.groups.push(group);
-    return group;
+    const dimensions: EventDimensions = {
+      hostId: context.hostId,
+      hostName: context.hostName,
+      hostIp: context.hostIp,
+      threadName,
+      processName,
+      containerId: context.containerId,
+      containerName: context.containerName,
+      podName: context.podName,
+      k8sNamespace: context.k8sNamespace,
+      serviceName,
+      tags: tags ? tags.sort() : NO_TAGS,
+      projectId: context.projectId,
+      agentVersion: context.agentVersion,
+      osKernel: context.osKernel,
+    };
+    if (threadAttribute >= 0) context.dimensionsByThread.set(threadAttribute, dimensions);
+    return dimensions;
   }
 
   private addOccurrences(
@@ -670,32 +729,17 @@ class RequestScope {
   }
 
   private emitEvents(): void {
-    const events = this.batch.events;
+    const columns = this.eventColumns;
+    const { timestamps, stackTraceIds, counts, dimensions } = columns;
     for (const group of this.groups) {
-      const context = group.context;
       for (let c = group.firstCell; c >= 0; c = this.cellNext[c]) {
-        const event: ProfilingEvent = {
-          timestamp: this.cellSecond[c],
-          stackTraceId: group.stackTraceId,
-          count: this.cellCount[c],
-          hostId: context.hostId,
-          hostName: context.hostName,
-          hostIp: context.hostIp,
-          threadName: group.threadName,
-          processName: group.processName,
-          containerId: context.containerId,
-          containerName: context.containerName,
-          podName: context.podName,
-          k8sNamespace: context.k8sNamespace,
-          serviceName: group.serviceName,
-          tags: group.tags,
-          projectId: context.projectId,
-          agentVersion: context.agentVersion,
-          osKernel: context.osKernel,
-        };
-        events.push(event);
+        timestamps.push(this.cellSecond[c]);
+        stackTraceIds.push(group.stackTraceId);
+        counts.push(this.cellCount[c]);
+        dimensions.push(group.dimensions);
       }
     }
+    columns.length = timestamps.length;
   }
 
   // ---- dictionary entries, each resolved once per request -------------------------------------------------

@@ -50,6 +50,22 @@ export interface ProfilingEvent {
   osKernel?: string;
 }
 
+/** Where an event's samples came from: everything but its second, stack trace and count. */
+export type EventDimensions = Omit<ProfilingEvent, 'timestamp' | 'stackTraceId' | 'count'>;
+
+/**
+ * A batch's events in columns: event i is `counts[i]` samples of `stackTraceIds[i]` in second `timestamps[i]`
+ * from `dimensions[i]`. Events of one source share one dimensions object, so a writer can tell them apart by
+ * identity, and a batch costs four array slots per event instead of an object with every field.
+ */
+export interface EventColumns {
+  length: number;
+  timestamps: EpochSeconds[];
+  stackTraceIds: string[];
+  counts: number[];
+  dimensions: EventDimensions[];
+}
+
 export interface HostMetadata {
   hostId: string;
   timestamp: EpochSeconds;
@@ -66,10 +82,34 @@ export interface HostMetadata {
 /** What one export request turns into: written to a store as one unit. */
 export interface ProfileBatch {
   events: ProfilingEvent[];
+  /**
+   * The same events in columns, when the producer has them (the collector's translator does; its `events` are
+   * then only built if something reads them). Writers on the ingest path read these when present.
+   */
+  eventColumns?: EventColumns;
   stackTraces: StackTrace[];
   stackFrames: StackFrameSymbols[];
   executables: Executable[];
   hosts: HostMetadata[];
+}
+
+/** The number of events in a batch, without building event objects from its columns. */
+export function eventCount(batch: ProfileBatch): number {
+  return batch.eventColumns?.length ?? batch.events.length;
+}
+
+/** Event objects from event columns. */
+export function eventsFromColumns(columns: EventColumns): ProfilingEvent[] {
+  const events = new Array<ProfilingEvent>(columns.length);
+  for (let i = 0; i < columns.length; i++) {
+    events[i] = {
+      timestamp: columns.timestamps[i],
+      stackTraceId: columns.stackTraceIds[i],
+      count: columns.counts[i],
+      ...columns.dimensions[i],
+    };
+  }
+  return events;
 }
 
 export function emptyBatch(): ProfileBatch {
