@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FrameType, fromBase64Url, stackTraceId } from '../../src/model/index.ts';
+import {
+  FrameType,
+  eventCount,
+  eventsFromColumns,
+  fromBase64Url,
+  stackTraceId,
+} from '../../src/model/index.ts';
+import { Workload, nanosFromMillis } from '../../src/loadgen/index.ts';
 import {
   InvalidRequestError,
   decodeExportRequest,
@@ -239,6 +246,38 @@ describe('ID stability', () => {
     }).batch.stackTraces[0].id;
     assert.notEqual(a, b);
     assert.notEqual(a, c);
+  });
+});
+
+describe('event columns', () => {
+  it('hold the same events as the event objects, one dimensions object per source', () => {
+    const request = new Workload({ seed: 3, hosts: 2 }).next(nanosFromMillis(NOW * 1000), 600).request;
+    const { batch, samples } = translateRequest(request, { now: NOW });
+    const columns = batch.eventColumns!;
+    assert.equal(eventCount(batch), columns.length);
+    assert.equal(
+      columns.counts.reduce((a, b) => a + b, 0),
+      samples,
+    );
+    // Objects are built from the columns on first read, with every field of the source.
+    assert.deepEqual(batch.events, eventsFromColumns(columns));
+    assert.equal(batch.events.length, columns.length);
+    const bySource = new Map<string, Set<object>>();
+    columns.dimensions.forEach((dimensions) => {
+      const key = JSON.stringify(dimensions);
+      if (!bySource.has(key)) bySource.set(key, new Set());
+      bySource.get(key)!.add(dimensions);
+    });
+    for (const [key, objects] of bySource) assert.equal(objects.size, 1, `one object for ${key}`);
+    assert.ok(bySource.size < columns.length / 2, 'events of one source share its dimensions');
+  });
+
+  it('are dropped when the events are replaced, so no writer reads stale columns', () => {
+    const { batch } = translateRequest(decodeExportRequest(agentRequestBytes()), { now: NOW });
+    assert.ok(batch.eventColumns);
+    batch.events = [];
+    assert.equal(batch.eventColumns, undefined);
+    assert.equal(eventCount(batch), 0);
   });
 });
 
