@@ -136,6 +136,13 @@ class NumberColumn<T extends NumberArray> {
   view(): T {
     return this.data.subarray(0, this.length) as T;
   }
+
+  /** Appends every entry of `other`. */
+  append(other: NumberColumn<T>): void {
+    this.reserve(this.length + other.length);
+    this.data.set(other.view(), this.length);
+    this.length += other.length;
+  }
 }
 
 const EMPTY_INT32 = new Int32Array(0);
@@ -188,23 +195,12 @@ class DictionaryColumns {
 
   constructor(private readonly bytes: Uint8Array) {}
 
-  /**
-   * Sizes the columns for a dictionary message with the given numbers of entries (field number → count). The
-   * mappings' attribute lists are not counted; four attributes per mapping is more than the agent sends.
-   */
-  reserve(counts: Int32Array): void {
-    const plan: [Int32Column | Float64Column, number][] = [];
-    const add = (columns: (Int32Column | Float64Column)[], entries: number) => {
-      for (const column of columns) plan.push([column, column.length + entries]);
-    };
-    const m = this.mappingAttributes;
-    add([this.mappingFilename, m.start, m.end], counts[1]);
-    add([this.locationBytes.start, this.locationBytes.end], counts[2]);
-    add([this.functionName, this.functionFilename, this.functionStartLine], counts[3]);
-    add([this.attributeKey], counts[6]);
-    add([this.stackBytes.start, this.stackBytes.end], counts[7]);
-    add([this.indices], 4 * counts[1] + 64);
-    allocateColumns(plan);
+  /** Takes the entry ranges of the big tables, read into `pending`, as this dictionary's own columns. */
+  adoptRanges(pending: { locations: RangeColumns; stacks: RangeColumns }): void {
+    this.locationBytes.start.append(pending.locations.start);
+    this.locationBytes.end.append(pending.locations.end);
+    this.stackBytes.start.append(pending.stacks.start);
+    this.stackBytes.end.append(pending.stacks.end);
   }
 
   view(): DictionaryView {
@@ -536,7 +532,10 @@ export class ViewDecoder {
 
   private dictionaryMessage(end: number): void {
     const c = this.cursor;
-    this.dictionary.reserve(this.countEntries(end));
+    for (const ranges of [PENDING.locations, PENDING.stacks]) {
+      ranges.start.length = 0;
+      ranges.end.length = 0;
+    }
     while (c.pos < end) {
       const tag = c.varint32(end);
       const field = tag >>> 3;
@@ -551,7 +550,7 @@ export class ViewDecoder {
           this.mapping(stop);
           break;
         case 2:
-          entryRange(this.dictionary.locationBytes, c, stop);
+          entryRange(PENDING.locations, c, stop);
           break;
         case 3:
           this.function(stop);
@@ -564,12 +563,13 @@ export class ViewDecoder {
           this.attribute(stop);
           break;
         case 7:
-          entryRange(this.dictionary.stackBytes, c, stop);
+          entryRange(PENDING.stacks, c, stop);
           break;
         default:
           c.pos = stop;
       }
     }
+    this.dictionary.adoptRanges(PENDING);
   }
 
   /** Occurrences of one field up to `end`, by hopping over fields; the cursor stays put. */
@@ -588,25 +588,6 @@ export class ViewDecoder {
     }
     c.pos = start;
     return count;
-  }
-
-  /** Entries per field number (1..7) of a dictionary message, by hopping over them; the cursor stays put. */
-  private countEntries(end: number): Int32Array {
-    const c = this.cursor;
-    const start = c.pos;
-    const counts = new Int32Array(8);
-    try {
-      while (c.pos < end) {
-        const tag = c.varint32(end);
-        const field = tag >>> 3;
-        if (field < 8) counts[field]++;
-        c.skip(tag & 7, end, field);
-      }
-    } catch {
-      // Malformed: the decoding proper reports it, with the right position.
-    }
-    c.pos = start;
-    return counts;
   }
 
   private mapping(end: number): void {
@@ -675,6 +656,14 @@ export class ViewDecoder {
     d.attributeValue.push(value);
   }
 }
+
+/**
+ * Entry ranges of the locations and stacks of the dictionary being read, kept from request to request: their
+ * number is only known at the end, and counting them first cost a second pass over tens of thousands of
+ * entries. Decoding is synchronous, so one set serves every decoder; each dictionary copies them into
+ * columns of its own when its message ends.
+ */
+const PENDING = { locations: rangeColumns(), stacks: rangeColumns() };
 
 /** Notes where a table entry's message lies and moves past it. */
 function entryRange(ranges: RangeColumns, c: WireCursor, stop: number): void {
