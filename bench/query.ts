@@ -231,14 +231,11 @@ async function measure(events: number, path: string): Promise<Row[]> {
   const instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
   const connection = await instance.connect();
   for (const row of rows) {
-    // Events name stacks by the UHUGEINT of the ID's bytes (big-endian), stacktraces by base64url text.
-    const stackNumber = `(('0x' || substr(h, 1, 16))::UBIGINT::UHUGEINT << 64) | ('0x' || substr(h, 17, 16))::UBIGINT`;
-    const sql = `SELECT e.stacktrace_id, sum(e.count)::BIGINT AS n, any_value(s.frame_ids) AS frames
-                   FROM ${eventsTable(row.samplingLevel)} e
-                   JOIN (SELECT ${stackNumber} AS id, frame_ids
-                           FROM (SELECT hex(from_base64(replace(replace(id, '-', '+'), '_', '/') || '==')) AS h, frame_ids
-                                   FROM stacktraces)) s ON s.id = e.stacktrace_id
-                  WHERE e.ts >= ${range.from} AND e.ts < ${range.to} GROUP BY e.stacktrace_id`;
+    // Events name their stack by number; stack_numbers maps it to the ID stacktraces is keyed by.
+    const sql = `SELECT n.id, a.n, s.frame_ids AS frames
+                   FROM (SELECT e.stack_no, sum(e.count)::BIGINT AS n FROM ${eventsTable(row.samplingLevel)} e
+                          WHERE e.ts >= ${range.from} AND e.ts < ${range.to} GROUP BY e.stack_no) a
+                   JOIN stack_numbers n ON n.no = a.stack_no JOIN stacktraces s ON s.id = n.id`;
     const result = await time(async () => (await connection.runAndReadAll(sql)).getRows());
     row.floor = result.warm;
   }

@@ -6,7 +6,6 @@ import {
   DuckDBDataChunk,
   DuckDBInstance,
   LIST,
-  UHUGEINT,
   UINTEGER,
   VARCHAR,
   type DuckDBValue,
@@ -42,7 +41,7 @@ import {
   groupFieldList,
 } from '../store.ts';
 import { filterToSql, type SqlFragment } from './filter-sql.ts';
-import { TRACE_ID_WORDS, TraceIdWords, assertLittleEndianHost, traceIdFromUHugeInt } from './trace-ids.ts';
+import { StackNumbers } from './stack-numbers.ts';
 import { DIMENSION_COLUMNS, EVENT_LEVELS, SCHEMA_SQL, SCHEMA_VERSION, eventsTable } from './schema.ts';
 
 export interface EmbeddedStoreOptions {
@@ -93,7 +92,8 @@ export class EmbeddedStore implements Store {
   private appenders: DuckDBAppender[] = [];
   /** Event rows per level, handed to the appenders a data chunk at a time. */
   private eventColumns: EventColumns[] = [];
-  private readonly traceIds = new TraceIdWords();
+  private stackNumbers?: StackNumbers;
+  private stackNumbersAppender?: DuckDBAppender;
   private dimsAppender?: DuckDBAppender;
   private stageAppender?: DuckDBAppender;
   private frameStageAppender?: DuckDBAppender;
@@ -129,7 +129,6 @@ export class EmbeddedStore implements Store {
   }
 
   async open(): Promise<void> {
-    assertLittleEndianHost();
     if (this.options.path !== ':memory:') mkdirSync(dirname(this.options.path), { recursive: true });
     try {
       this.instance = await DuckDBInstance.create(this.options.path);
@@ -156,9 +155,12 @@ export class EmbeddedStore implements Store {
     );
     this.eventColumns = this.appenders.map((appender) => new EventColumns(appender));
     this.dimsAppender = await this.writer.createAppender('event_dims');
+    this.stackNumbersAppender = await this.writer.createAppender('stack_numbers');
+    this.stackNumbers = new StackNumbers(this.stackNumbersAppender);
     this.stageAppender = await this.writer.createAppender('stage_stacktraces', 'main', 'temp');
     this.frameStageAppender = await this.writer.createAppender('stage_stackframes', 'main', 'temp');
     await this.loadDimensions();
+    await this.loadStackNumbers();
   }
 
   private async checkSchemaVersion(connection: DuckDBConnection): Promise<void> {
@@ -178,6 +180,13 @@ export class EmbeddedStore implements Store {
       this.dimsIds.set(dimensionsKeyOfRow(row), Number(row.id));
       this.nextDimsId = Math.max(this.nextDimsId, Number(row.id) + 1);
     }
+  }
+
+  private async loadStackNumbers(): Promise<void> {
+    const reader = await this.reader!.runAndReadAll('SELECT no, id FROM stack_numbers');
+    if (reader.currentRowCount === 0) return;
+    const [numbers, ids] = reader.getColumnsJS();
+    this.stackNumbers!.load(numbers as number[], ids as string[]);
   }
 
   write(batch: ProfileBatch): Promise<void> {
@@ -263,7 +272,8 @@ export class EmbeddedStore implements Store {
     try {
       for (const batch of batches) this.appendEvents(batch.events, newDims);
       for (const columns of this.eventColumns) columns.flush();
-      for (const appender of [this.dimsAppender!, ...this.appenders]) appender.flushSync();
+      for (const appender of [this.dimsAppender!, this.stackNumbersAppender!, ...this.appenders])
+        appender.flushSync();
       await this.upsertStackTraces(batches.flatMap((b) => b.stackTraces));
       const framesOf = (replace: boolean) =>
         writes.filter((w) => w.replaceFrames === replace).flatMap((w) => w.batch.stackFrames);
@@ -276,6 +286,7 @@ export class EmbeddedStore implements Store {
     } catch (error) {
       for (const columns of this.eventColumns) columns.clear();
       for (const appender of this.allAppenders()) appender.clear();
+      this.stackNumbers!.rollback();
       await writer
         .run('DELETE FROM temp.stage_stacktraces; DELETE FROM temp.stage_stackframes')
         .catch(() => undefined);
@@ -284,15 +295,17 @@ export class EmbeddedStore implements Store {
       throw error;
     }
     for (const [key, id] of newDims) this.dimsIds.set(key, id);
+    this.stackNumbers!.commit();
   }
 
   private appendEvents(events: readonly ProfilingEvent[], newDims: Map<string, number>): void {
     const levels = this.eventColumns;
     const random = this.random;
-    const traceIds = this.traceIds;
-    const idWords = traceIds.words;
+    const stackNumbers = this.stackNumbers!;
     let previous: ProfilingEvent | undefined;
     let dimsId = 0;
+    let previousStack: string | undefined;
+    let stackNumber = 0;
     for (let e = 0; e < events.length; e++) {
       const event = events[e];
       // Consecutive events mostly share their dimensions (one event per second of the same group): comparing
@@ -301,11 +314,15 @@ export class EmbeddedStore implements Store {
         dimsId = this.dimensionsId(event, newDims);
         previous = event;
       }
+      // Likewise, the events of one stack come one after the other (one per second and thread).
+      if (event.stackTraceId !== previousStack) {
+        previousStack = event.stackTraceId;
+        stackNumber = stackNumbers.numberOf(previousStack);
+      }
       const ts = event.timestamp;
-      const idAt = traceIds.offsetOf(event.stackTraceId);
-      levels[0].add(ts, idWords, idAt, event.count, dimsId);
+      levels[0].add(ts, stackNumber, event.count, dimsId);
       const deeper = downsampledCounts(event.count, random);
-      for (let i = 0; i < deeper.length; i++) levels[i + 1].add(ts, idWords, idAt, deeper[i], dimsId);
+      for (let i = 0; i < deeper.length; i++) levels[i + 1].add(ts, stackNumber, deeper[i], dimsId);
     }
   }
 
@@ -441,9 +458,13 @@ export class EmbeddedStore implements Store {
   }
 
   private allAppenders(): DuckDBAppender[] {
-    return [this.dimsAppender, this.stageAppender, this.frameStageAppender, ...this.appenders].filter(
-      (a): a is DuckDBAppender => a !== undefined,
-    );
+    return [
+      this.dimsAppender,
+      this.stackNumbersAppender,
+      this.stageAppender,
+      this.frameStageAppender,
+      ...this.appenders,
+    ].filter((a): a is DuckDBAppender => a !== undefined);
   }
 
   // ---- read side ----
@@ -457,11 +478,11 @@ export class EmbeddedStore implements Store {
       return this.aggregateByFields(table, where, level, groupFieldList(query.groupBy));
     const group = query.groupBy ? groupColumn(query.groupBy) : undefined;
     const sql = group
-      ? `SELECT e.stacktrace_id AS id, g.value AS grp, sum(e.count)::BIGINT AS n, count(*)::BIGINT AS rows
+      ? `SELECT e.stack_no AS id, g.value AS grp, sum(e.count)::BIGINT AS n, count(*)::BIGINT AS rows
            FROM ${table} e JOIN (${group}) g ON g.id = e.dims_id
-          WHERE ${where.sql} GROUP BY e.stacktrace_id, g.value`
-      : `SELECT e.stacktrace_id AS id, sum(e.count)::BIGINT AS n, count(*)::BIGINT AS rows
-           FROM ${table} e WHERE ${where.sql} GROUP BY e.stacktrace_id`;
+          WHERE ${where.sql} GROUP BY e.stack_no, g.value`
+      : `SELECT e.stack_no AS id, sum(e.count)::BIGINT AS n, count(*)::BIGINT AS rows
+           FROM ${table} e WHERE ${where.sql} GROUP BY e.stack_no`;
     const reader = await this.reader!.runAndReadAll(sql, where.params);
     // A result with no rows has no columns at all.
     const columns = reader.currentRowCount === 0 ? [[], [], [], []] : reader.getColumnsJS();
@@ -471,6 +492,7 @@ export class EmbeddedStore implements Store {
     let totalCount = 0;
     let eventsRead = 0;
     const rows = new Array<EventAggregation['rows'][number]>(ids.length);
+    const stackNumbers = this.stackNumbers!;
     for (let i = 0; i < ids.length; i++) {
       const count = Number(counts[i]) * scale;
       totalCount += count;
@@ -479,8 +501,8 @@ export class EmbeddedStore implements Store {
       const value = group ? groupsOrCounts[i] : null;
       rows[i] =
         value === null || value === undefined
-          ? { stackTraceId: traceIdFromUHugeInt(ids[i] as bigint), count }
-          : { stackTraceId: traceIdFromUHugeInt(ids[i] as bigint), group: String(value), count };
+          ? { stackTraceId: stackNumbers.idOf(ids[i] as number), count }
+          : { stackTraceId: stackNumbers.idOf(ids[i] as number), group: String(value), count };
     }
     return { samplingLevel: level, eventsRead, totalCount, rows };
   }
@@ -495,14 +517,14 @@ export class EmbeddedStore implements Store {
     // LEFT JOIN: an event keeps its row even where a field (or, grouping by tags alone, every tag) is absent.
     const joins = fields.map((field, i) => `LEFT JOIN (${groupColumn(field)}) g${i} ON g${i}.id = e.dims_id`);
     const values = fields.map((_, i) => `g${i}.value`);
-    const sql = `SELECT e.stacktrace_id AS id, sum(e.count)::BIGINT AS n, count(*)::BIGINT AS rows,
+    const sql = `SELECT e.stack_no AS id, sum(e.count)::BIGINT AS n, count(*)::BIGINT AS rows,
                         ${values.map((value, i) => `${value} AS v${i}`).join(', ')}
                    FROM ${table} e ${joins.join(' ')}
-                  WHERE ${where.sql} GROUP BY e.stacktrace_id, ${values.join(', ')}`;
+                  WHERE ${where.sql} GROUP BY e.stack_no, ${values.join(', ')}`;
     const reader = await this.reader!.runAndReadAll(sql, where.params);
     const scale = samplingScale(level);
     const rows = reader.getRowObjectsJS().map((row) => ({
-      stackTraceId: traceIdFromUHugeInt(row.id as bigint),
+      stackTraceId: this.stackNumbers!.idOf(row.id as number),
       groups: fields.map((_, i) => {
         const value = row[`v${i}`];
         return value === null || value === undefined ? undefined : String(value);
@@ -721,30 +743,25 @@ function sameTags(a: readonly string[], b: readonly string[]): boolean {
 const CHUNK_ROWS = 2048;
 
 /**
- * Rows of one events table (ts, stacktrace_id, count, dims_id), kept in typed arrays laid out as DuckDB's
- * vectors are and copied into a data chunk a column at a time (four native calls per 2,048 rows instead of
- * per-row setters). No column is ever NULL, so the chunk's validity masks stay all-valid.
+ * Rows of one events table (ts, stack_no, count, dims_id), kept in typed arrays laid out as DuckDB's vectors
+ * are and copied into a data chunk a column at a time (four native calls per 2,048 rows instead of per-row
+ * setters). No column is ever NULL, so the chunk's validity masks stay all-valid.
  */
 class EventColumns {
-  private readonly chunk = DuckDBDataChunk.create([UINTEGER, UHUGEINT, UINTEGER, UINTEGER]);
-  private readonly ts = new Uint32Array(CHUNK_ROWS);
-  private readonly ids = new Uint32Array(CHUNK_ROWS * TRACE_ID_WORDS);
-  private readonly counts = new Uint32Array(CHUNK_ROWS);
-  private readonly dims = new Uint32Array(CHUNK_ROWS);
+  private readonly chunk = DuckDBDataChunk.create([UINTEGER, UINTEGER, UINTEGER, UINTEGER]);
+  private readonly columns = [0, 1, 2, 3].map(() => new Uint32Array(CHUNK_ROWS));
+  private readonly ts = this.columns[0];
+  private readonly stacks = this.columns[1];
+  private readonly counts = this.columns[2];
+  private readonly dims = this.columns[3];
   private rows = 0;
 
   constructor(private readonly appender: DuckDBAppender) {}
 
-  /** One row; the stack trace ID is the UHUGEINT image at `idWords[idAt..idAt+3]`. */
-  add(ts: number, idWords: Uint32Array, idAt: number, count: number, dimsId: number): void {
+  add(ts: number, stackNumber: number, count: number, dimsId: number): void {
     const row = this.rows;
     this.ts[row] = ts;
-    const ids = this.ids;
-    const at = row * TRACE_ID_WORDS;
-    ids[at] = idWords[idAt];
-    ids[at + 1] = idWords[idAt + 1];
-    ids[at + 2] = idWords[idAt + 2];
-    ids[at + 3] = idWords[idAt + 3];
+    this.stacks[row] = stackNumber;
     this.counts[row] = count;
     this.dims[row] = dimsId;
     this.rows = row + 1;
@@ -758,11 +775,17 @@ class EventColumns {
     const chunk = this.chunk;
     chunk.reset();
     chunk.rowCount = rows;
-    [this.ts, this.ids, this.counts, this.dims].forEach((column, index) => {
-      const bytes = (column.byteLength / CHUNK_ROWS) * rows;
+    for (let index = 0; index < this.columns.length; index++) {
+      const column = this.columns[index];
       const vector = duckdb.data_chunk_get_vector(chunk.chunk, index);
-      duckdb.copy_data_to_vector(vector, 0, column.buffer, column.byteOffset, bytes);
-    });
+      duckdb.copy_data_to_vector(
+        vector,
+        0,
+        column.buffer,
+        column.byteOffset,
+        rows * column.BYTES_PER_ELEMENT,
+      );
+    }
     this.appender.appendDataChunk(chunk);
     this.rows = 0;
   }

@@ -1,7 +1,7 @@
 import { MAX_SAMPLING_LEVEL } from '../../model/index.ts';
 
-/** 2: events tables hold stack trace IDs as UHUGEINT (see trace-ids.ts) instead of base64url text. */
-export const SCHEMA_VERSION = 2;
+/** 3: events name their stack trace by `stack_no` (see stack-numbers.ts), no longer by its text ID. */
+export const SCHEMA_VERSION = 3;
 
 /** One events table per downsampling level, named like the Elasticsearch indices they mirror. */
 export function eventsTable(level: number): string {
@@ -38,8 +38,9 @@ CREATE TABLE IF NOT EXISTS event_dims (
 );
 ${EVENT_LEVELS.map(
   (level) =>
-    `CREATE TABLE IF NOT EXISTS ${eventsTable(level)} (ts UINTEGER NOT NULL, stacktrace_id UHUGEINT NOT NULL, count UINTEGER NOT NULL, dims_id UINTEGER NOT NULL);`,
+    `CREATE TABLE IF NOT EXISTS ${eventsTable(level)} (ts UINTEGER NOT NULL, stack_no UINTEGER NOT NULL, count UINTEGER NOT NULL, dims_id UINTEGER NOT NULL);`,
 ).join('\n')}
+CREATE TABLE IF NOT EXISTS stack_numbers (no UINTEGER NOT NULL, id VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS stacktraces (id VARCHAR PRIMARY KEY, frame_ids VARCHAR NOT NULL, frame_types VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS stackframes (
   id VARCHAR PRIMARY KEY,
