@@ -156,17 +156,23 @@ function retryStatusDetails(failure: Failure): Buffer {
 
 /**
  * grpc-js refuses oversized and undecompressable messages itself, before any handler runs, with terse
- * statuses ("Failed to decompress message" as INTERNAL). This interceptor sits on each call's own status path
- * — the base call sends those statuses through the method we wrap — and turns them into answers that name
- * the problem, counted like every other refusal: bad gzip becomes INVALID_ARGUMENT; an oversized message
- * stays RESOURCE_EXHAUSTED (what gRPC clients themselves report for it) with the limit spelled out.
+ * statuses (RESOURCE_EXHAUSTED "Received message larger than max", INTERNAL "Failed to decompress message").
+ * This interceptor sits on each call's own status path — the base call sends those statuses through the
+ * method we wrap — and turns them into answers that name the problem, counted like every other refusal.
+ *
+ * The size limit stays grpc-js' own (`grpc.max_receive_message_length` = our limit) because it is enforced
+ * with bounded memory: the 5-byte frame header's declared length is checked before any of the message is
+ * buffered, and gunzip output is counted chunk by chunk and abandoned once past the limit (no zip bomb).
+ * Checking in our handler instead would need the limit off (-1), i.e. unbounded buffering and inflation.
  */
 function namingTransportErrors(maxBytes: number, pipeline: IngestPipeline): grpc.ServerInterceptor {
   return (_method, call) => {
     const startedAt = performance.now();
+    let answered = false;
     const sendStatus = call.sendStatus.bind(call);
     call.sendStatus = (status) => {
-      const failure = transportFailure(status, maxBytes);
+      const failure = answered ? undefined : transportFailure(status, maxBytes);
+      answered = true;
       if (!failure) return sendStatus(status);
       pipeline.rejected('grpc', startedAt, failure);
       sendStatus({ ...status, code: failure.grpcCode, details: failure.message });
@@ -177,6 +183,7 @@ function namingTransportErrors(maxBytes: number, pipeline: IngestPipeline): grpc
 
 type CallStatus = Parameters<grpc.ServerInterceptingCallInterface['sendStatus']>[0];
 
+/** Recognises grpc-js' own refusals by their texts (grpc-js 1.14; the tests fail if they change). */
 function transportFailure(status: CallStatus, maxBytes: number): Failure | undefined {
   const details = status.details ?? '';
   if (status.code === grpc.status.INTERNAL && details.startsWith('Failed to decompress')) {
@@ -186,15 +193,7 @@ function transportFailure(status: CallStatus, maxBytes: number): Failure | undef
     );
   }
   if (status.code === grpc.status.RESOURCE_EXHAUSTED && details.startsWith('Received message')) {
-    const size = /\((\d+) vs/.exec(details)?.[1];
-    return {
-      grpcCode: grpc.status.RESOURCE_EXHAUSTED,
-      httpStatus: 400,
-      reason: 'too_large',
-      message:
-        `export request too large: ${size ? `${size} bytes` : 'its decompressed size'} exceeds the ` +
-        `collector's limit of ${maxBytes} bytes (collector.grpc.maxMessageBytes); send smaller batches`,
-    };
+    return tooLarge(details, maxBytes);
   }
   if (status.code === grpc.status.UNIMPLEMENTED && details.includes('unsupported encoding')) {
     return {
@@ -203,6 +202,21 @@ function transportFailure(status: CallStatus, maxBytes: number): Failure | undef
     };
   }
   return undefined;
+}
+
+/**
+ * Bad input like any other, so INVALID_ARGUMENT / 400 as on OTLP/HTTP (not grpc-js' RESOURCE_EXHAUSTED, which
+ * reads as "busy, retry later"). A frame over the limit has its declared size; a message that inflates past
+ * the limit was abandoned there, so only "more than" the limit is known.
+ */
+function tooLarge(details: string, maxBytes: number): Failure {
+  const declared = /larger than max \((\d+) vs/.exec(details)?.[1];
+  const size = declared ? `the message is ${declared} bytes as sent, over` : 'it decompresses to more than';
+  return invalidArgument(
+    'too_large',
+    `export request too large: ${size} the collector's limit of ${maxBytes} bytes ` +
+      '(collector.grpc.maxMessageBytes); send smaller batches',
+  );
 }
 
 async function serverCredentials(options: GrpcReceiverOptions): Promise<grpc.ServerCredentials> {

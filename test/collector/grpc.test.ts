@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect, constants as http2 } from 'node:http2';
 import { join } from 'node:path';
@@ -82,28 +83,86 @@ test('gRPC refuses a corrupt gzip body with INVALID_ARGUMENT, stores nothing and
   await assertStillServing(addresses.grpcAddress);
 });
 
-test('gRPC refuses an oversized message with a status naming the limit, and stays up', async (t) => {
-  const { store, addresses, url } = await startCollector(t, { grpc: { maxMessageBytes: 4096 } });
+test('gRPC refuses an oversized message, plain or inflating past the limit, with INVALID_ARGUMENT naming size and limit', async (t) => {
+  const limit = 4096;
+  const { store, addresses, url } = await startCollector(t, { grpc: { maxMessageBytes: limit } });
   const client = grpcClient(addresses.grpcAddress);
   t.after(() => client.close());
   const big = agentLikeBytes({ stacks: 200 });
-  assert.ok(big.byteLength > 4096);
+  assert.ok(big.byteLength > limit);
   const answer = await grpcExport(client, big);
-  assert.equal(answer.code, grpc.status.RESOURCE_EXHAUSTED);
-  assert.match(answer.details, /too large.*limit of 4096 bytes/);
+  assert.equal(answer.code, grpc.status.INVALID_ARGUMENT, answer.details);
+  assert.equal(
+    answer.details,
+    `export request too large: the message is ${big.byteLength} bytes as sent, over the collector's limit ` +
+      `of ${limit} bytes (collector.grpc.maxMessageBytes); send smaller batches`,
+  );
 
-  // A small body that inflates past the limit is refused the same way.
+  // Compressed below the limit, inflating past it: refused once the limit is passed, not inflated in full.
   const gz = grpcClient(addresses.grpcAddress, { gzip: true });
   t.after(() => gz.close());
-  const bomb = await grpcExport(gz, big);
-  assert.equal(bomb.code, grpc.status.RESOURCE_EXHAUSTED);
-  assert.match(bomb.details, /too large/);
+  assert.ok(gzipSync(big).byteLength < limit, 'the client sends the message compressed below the limit');
+  const inflating = await grpcExport(gz, big);
+  assert.equal(inflating.code, grpc.status.INVALID_ARGUMENT, inflating.details);
+  assert.match(
+    inflating.details,
+    /too large: it decompresses to more than the collector's limit of 4096 bytes/,
+  );
+  assert.match(inflating.details, /collector\.grpc\.maxMessageBytes/);
+
+  // A zip bomb: 2 KiB on the wire, 2 MiB of zeros inside.
+  const bomb = await rawGrpcCall(addresses.grpcAddress, gzipSync(Buffer.alloc(2 << 20)), {
+    compressed: true,
+  });
+  assert.equal(bomb.status, grpc.status.INVALID_ARGUMENT, bomb.message);
+  assert.match(bomb.message, /decompresses to more than the collector's limit of 4096 bytes/);
+
+  // A compressed frame that is itself over the limit is refused on its declared size, before it is read.
+  const incompressible = gzipSync(randomBytes(8192));
+  const wide = await rawGrpcCall(addresses.grpcAddress, incompressible, { compressed: true });
+  assert.equal(wide.status, grpc.status.INVALID_ARGUMENT, wide.message);
+  assert.match(
+    wide.message,
+    new RegExp(`the message is ${incompressible.byteLength} bytes as sent.*limit of 4096`),
+  );
 
   assertEmpty(await store.stats());
   const metrics = await (await fetch(`${url}/metrics`)).text();
-  assert.match(metrics, /uniprof_collector_rejects_total\{transport="grpc",reason="too_large"\} 2/);
+  assert.match(metrics, /uniprof_collector_rejects_total\{transport="grpc",reason="too_large"\} 4/);
+  assert.match(metrics, /uniprof_collector_requests_total\{transport="grpc",status="invalid_argument"\} 4/);
+  assert.doesNotMatch(metrics, /status="resource_exhausted"/);
   await assertStillServing(addresses.grpcAddress);
 });
+
+test('gRPC takes a message of exactly the limit, plain and decompressed, and refuses one byte more', async (t) => {
+  const probe = agentLikeBytes({ stacks: 2, samplesPerStack: 3, hostId: 'at-limit' });
+  const limit = probe.byteLength + 600;
+  const { store, addresses } = await startCollector(t, { grpc: { maxMessageBytes: limit } });
+  const atLimit = padded(probe, limit);
+  const overLimit = padded(probe, limit + 1);
+
+  for (const compressed of [false, true]) {
+    const wire = (message: Buffer) => (compressed ? gzipSync(message) : message);
+    const before = await store.stats();
+    const over = await rawGrpcCall(addresses.grpcAddress, wire(overLimit), { compressed });
+    assert.equal(over.status, grpc.status.INVALID_ARGUMENT, over.message);
+    assert.match(over.message, new RegExp(`too large.*limit of ${limit} bytes`));
+    assert.deepEqual(await store.stats(), before, 'the refused message stored nothing');
+    const at = await rawGrpcCall(addresses.grpcAddress, wire(atLimit), { compressed });
+    assert.equal(at.status, grpc.status.OK, at.message);
+  }
+  // Both at-limit messages (plain and gzip) were stored: 2 stacks × 3 samples each.
+  assert.equal((await store.aggregateEvents({ from: 0, to: 2 ** 31 })).totalCount, 12);
+});
+
+/** `message` grown to exactly `size` bytes with an unknown length-delimited field, which decoders skip. */
+function padded(message: Buffer, size: number): Buffer {
+  const UNKNOWN_FIELD_TAG = (15 << 3) | 2;
+  const padding = size - message.byteLength - 3;
+  assert.ok(padding >= 128 && padding < 16384, 'the padding length is a two-byte varint');
+  const header = Buffer.from([UNKNOWN_FIELD_TAG, (padding & 0x7f) | 0x80, padding >> 7]);
+  return Buffer.concat([message, header, Buffer.alloc(padding)]);
+}
 
 test('gRPC requires the token: missing or wrong → UNAUTHENTICATED and nothing stored', async (t) => {
   const { store, addresses } = await startCollector(t);
