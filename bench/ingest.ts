@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { ProfileTranslator } from '../src/collector/translate.ts';
 import { Workload, nanosFromMillis } from '../src/loadgen/index.ts';
 import { decodeExportRequest, decodeExportRequestView, encodeExportRequest } from '../src/protocol/index.ts';
+import { eventCount } from '../src/model/index.ts';
 import { EmbeddedStore } from '../src/store/embedded/index.ts';
 
 const TOTAL_SAMPLES = Number(process.env.UNIPROF_BENCH_INGEST_SAMPLES ?? 1_000_000);
@@ -125,7 +126,7 @@ async function decodeTranslateStore(
         const payload = list[i++ % list.length];
         const translation = translator.translate(decodeExportRequest(payload.bytes), { now });
         samples += translation.samples;
-        events += translation.batch.events.length;
+        events += eventCount(translation.batch);
         const write = store.write(translation.batch).then(() => translation.commit());
         inFlight.add(write);
         void write.finally(() => inFlight.delete(write));

@@ -12,9 +12,12 @@ import { pino } from 'pino';
 import {
   FrameType,
   emptyBatch,
+  eventsFromColumns,
   fileIdFromHex,
   frameId,
   stackTraceId,
+  type EventColumns,
+  type EventDimensions,
   type ProfileBatch,
   type ProfilingEvent,
 } from '../../src/model/index.ts';
@@ -389,6 +392,96 @@ async function timed(promise: Promise<unknown>): Promise<number> {
   await promise;
   return performance.now() - started;
 }
+
+describe('EmbeddedStore event columns', () => {
+  it('stores a batch given as event columns as it stores the same events given as objects', async () => {
+    // Sources taking turns, some equal in value but not in identity, over three stacks and several seconds.
+    const stacks = [trace([0x100]), trace([0x200]), trace([0x300])];
+    const sources: EventDimensions[] = Array.from({ length: 12 }, (_, i) => ({
+      hostId: `host-${i % 3}`,
+      threadName: `thread-${i % 6}`,
+      processName: i % 2 === 0 ? 'app' : undefined,
+      tags: i % 4 === 0 ? ['env:prod'] : [],
+      projectId: 1,
+    }));
+    const columns: EventColumns = {
+      length: 0,
+      timestamps: [],
+      stackTraceIds: [],
+      counts: [],
+      dimensions: [],
+    };
+    for (let i = 0; i < 600; i++) {
+      // Five sources taking turns (the writer's recent ones), then all twelve (more than it keeps).
+      const source = i < 300 ? sources[(i * 3) % 5] : sources[(i * 7) % sources.length];
+      columns.timestamps.push(T0 + (i % 5));
+      columns.stackTraceIds.push(stacks[Math.floor(i / 4) % stacks.length].id);
+      columns.counts.push(1 + (i % 4));
+      // Every other event gets an equal copy of its source: writers must not rely on identity alone.
+      columns.dimensions.push(i % 2 === 0 ? source : { ...source, tags: [...source.tags] });
+      columns.length++;
+    }
+    const asColumns = new EmbeddedStore({ path: ':memory:', seed: 30 });
+    const asObjects = new EmbeddedStore({ path: ':memory:', seed: 30 });
+    await asColumns.open();
+    await asObjects.open();
+    await asColumns.write({ ...emptyBatch(), stackTraces: stacks, eventColumns: columns });
+    await asObjects.write({ ...emptyBatch(), stackTraces: stacks, events: eventsFromColumns(columns) });
+    for (const groupBy of [undefined, 'process.thread.name', 'host.id', 'tags'] as const) {
+      for (const samplingLevel of [0, 1]) {
+        const query = { from: T0, to: T0 + 5, groupBy, samplingLevel };
+        const sorted = (rows: { stackTraceId: string; group?: string; count: number }[]) =>
+          rows.map((r) => `${r.stackTraceId}/${r.group}/${r.count}`).sort();
+        const fromColumns = await asColumns.aggregateEvents(query);
+        const fromObjects = await asObjects.aggregateEvents(query);
+        assert.deepEqual(
+          sorted(fromColumns.rows),
+          sorted(fromObjects.rows),
+          `${groupBy} level ${samplingLevel}`,
+        );
+        if (samplingLevel === 0 && groupBy === undefined) {
+          assert.equal(
+            fromColumns.totalCount,
+            columns.counts.reduce((a, b) => a + b, 0),
+          );
+        }
+      }
+    }
+    // And both are right: counts per stack, thread and process, summed here from the columns.
+    const expected = new Map<string, number>();
+    for (let i = 0; i < columns.length; i++) {
+      const d = columns.dimensions[i];
+      const key = JSON.stringify([columns.stackTraceIds[i], d.threadName, d.processName ?? null]);
+      expected.set(key, (expected.get(key) ?? 0) + columns.counts[i]);
+    }
+    const byThreadAndProcess = await asColumns.aggregateEvents({
+      from: T0,
+      to: T0 + 5,
+      samplingLevel: 0,
+      groupBy: ['process.thread.name', 'process.executable.name'],
+    });
+    assert.deepEqual(
+      new Map(
+        byThreadAndProcess.rows.map((r) => [
+          JSON.stringify([r.stackTraceId, r.groups![0], r.groups![1] ?? null]),
+          r.count,
+        ]),
+      ),
+      expected,
+    );
+    const threads = await asColumns.fieldValues('process.thread.name', T0, T0 + 5, 100);
+    assert.deepEqual([...threads].sort(), [
+      'thread-0',
+      'thread-1',
+      'thread-2',
+      'thread-3',
+      'thread-4',
+      'thread-5',
+    ]);
+    await asColumns.close();
+    await asObjects.close();
+  });
+});
 
 describe('EmbeddedStore group commit', () => {
   let dir: string;

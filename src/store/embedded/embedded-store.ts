@@ -17,15 +17,16 @@ import {
   decodeFrameTypes,
   downsampledCounts,
   emptyBatch,
+  eventCount,
   encodeFrameIds,
   encodeFrameTypes,
   samplingScale,
   seededRandom,
   type EpochSeconds,
+  type EventDimensions,
   type Executable,
   type HostMetadata,
   type ProfileBatch,
-  type ProfilingEvent,
   type RandomSource,
   type StackFrameSymbols,
   type StackTrace,
@@ -65,6 +66,8 @@ export const DEFAULT_COMMIT_EVENT_THRESHOLD = 50_000;
 
 interface PendingWrite {
   batch: ProfileBatch;
+  /** Its number of events (counted once: a batch may have them as columns only). */
+  events: number;
   /** The symbolizer's frames replace what is stored; the collector's only fill gaps. */
   replaceFrames: boolean;
   resolve: () => void;
@@ -177,7 +180,7 @@ export class EmbeddedStore implements Store {
   private async loadDimensions(): Promise<void> {
     const rows = await this.rowsOn(this.reader!, 'SELECT * FROM event_dims');
     for (const row of rows) {
-      this.dimsIds.set(dimensionsKeyOfRow(row), Number(row.id));
+      this.dimsIds.set(dimensionsKey(dimensionsOfRow(row)), Number(row.id));
       this.nextDimsId = Math.max(this.nextDimsId, Number(row.id) + 1);
     }
   }
@@ -202,15 +205,16 @@ export class EmbeddedStore implements Store {
     if (this.closed || !this.writer) {
       return Promise.reject(new StoreUnavailableError('the embedded store is not open'));
     }
-    if (this.pendingEvents + batch.events.length > this.options.maxPendingEvents && this.pendingEvents > 0) {
+    const events = eventCount(batch);
+    if (this.pendingEvents + events > this.options.maxPendingEvents && this.pendingEvents > 0) {
       return Promise.reject(
         new StoreBusyError(`the embedded store has ${this.pendingEvents} events waiting to be written`),
       );
     }
-    this.pendingEvents += batch.events.length;
-    this.queuedEvents += batch.events.length;
+    this.pendingEvents += events;
+    this.queuedEvents += events;
     return new Promise((resolve, reject) => {
-      this.pending.push({ batch, replaceFrames, resolve, reject });
+      this.pending.push({ batch, events, replaceFrames, resolve, reject });
       this.scheduleFlush();
     });
   }
@@ -251,7 +255,7 @@ export class EmbeddedStore implements Store {
       if (group.length === 1) group[0].reject(error);
       else for (const w of group) await this.writeAlone(w);
     } finally {
-      for (const w of group) this.pendingEvents -= w.batch.events.length;
+      for (const w of group) this.pendingEvents -= w.events;
     }
   }
 
@@ -270,7 +274,7 @@ export class EmbeddedStore implements Store {
     const newDims = new Map<string, number>();
     await writer.run('BEGIN TRANSACTION');
     try {
-      for (const batch of batches) this.appendEvents(batch.events, newDims);
+      for (const batch of batches) this.appendEvents(batch, newDims);
       for (const columns of this.eventColumns) columns.flush();
       for (const appender of [this.dimsAppender!, this.stackNumbersAppender!, ...this.appenders])
         appender.flushSync();
@@ -298,36 +302,70 @@ export class EmbeddedStore implements Store {
     this.stackNumbers!.commit();
   }
 
-  private appendEvents(events: readonly ProfilingEvent[], newDims: Map<string, number>): void {
-    const levels = this.eventColumns;
-    const random = this.random;
-    const stackNumbers = this.stackNumbers!;
-    let previous: ProfilingEvent | undefined;
-    let dimsId = 0;
-    let previousStack: string | undefined;
-    let stackNumber = 0;
-    for (let e = 0; e < events.length; e++) {
-      const event = events[e];
-      // Consecutive events mostly share their dimensions (one event per second of the same group): comparing
-      // the fields is far cheaper than building the key again.
-      if (previous === undefined || !sameDimensions(previous, event)) {
-        dimsId = this.dimensionsId(event, newDims);
-        previous = event;
+  /** A batch's events, from its columns when the producer gave them (no event objects then). */
+  private appendEvents(batch: ProfileBatch, newDims: Map<string, number>): void {
+    const append = this.eventAppender(newDims);
+    const columns = batch.eventColumns;
+    if (columns) {
+      const { timestamps, stackTraceIds, counts, dimensions } = columns;
+      for (let i = 0; i < columns.length; i++)
+        append(timestamps[i], stackTraceIds[i], counts[i], dimensions[i]);
+    } else {
+      const events = batch.events;
+      // An event carries its own dimensions.
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i];
+        append(event.timestamp, event.stackTraceId, event.count, event);
       }
-      // Likewise, the events of one stack come one after the other (one per second and thread).
-      if (event.stackTraceId !== previousStack) {
-        previousStack = event.stackTraceId;
-        stackNumber = stackNumbers.numberOf(previousStack);
-      }
-      const ts = event.timestamp;
-      levels[0].add(ts, stackNumber, event.count, dimsId);
-      const deeper = downsampledCounts(event.count, random);
-      for (let i = 0; i < deeper.length; i++) levels[i + 1].add(ts, stackNumber, deeper[i], dimsId);
     }
   }
 
-  private dimensionsId(event: ProfilingEvent, newDims: Map<string, number>): number {
-    const key = dimensionsKeyOfEvent(event);
+  /**
+   * The per-event work of a write, in one place: the event's dimensions id and stack number, then one row in
+   * events_all and one per deeper level its downsampled count reaches.
+   */
+  private eventAppender(
+    newDims: Map<string, number>,
+  ): (ts: number, stackTraceId: string, count: number, dims: EventDimensions) => void {
+    const levels = this.eventColumns;
+    const random = this.random;
+    const stackNumbers = this.stackNumbers!;
+    // Dimensions equal to a recent event's (the same source, one event per second and stack; a few threads
+    // taking turns) take its id: an identity or field comparison is far cheaper than building the key.
+    const recentDims: EventDimensions[] = [];
+    const recentIds: number[] = [];
+    let nextSlot = 0;
+    let previousDims: EventDimensions | undefined;
+    let dimsId = 0;
+    let previousStack: string | undefined;
+    let stackNumber = 0;
+    return (ts, stackTraceId, count, dims) => {
+      if (dims !== previousDims && (previousDims === undefined || !sameDimensions(previousDims, dims))) {
+        previousDims = dims;
+        let recent = recentDims.length - 1;
+        while (recent >= 0 && !sameDimensions(recentDims[recent], dims)) recent--;
+        if (recent >= 0) {
+          dimsId = recentIds[recent];
+        } else {
+          dimsId = this.dimensionsId(dims, newDims);
+          recentDims[nextSlot] = dims;
+          recentIds[nextSlot] = dimsId;
+          nextSlot = (nextSlot + 1) % RECENT_DIMENSIONS;
+        }
+      }
+      // The events of one stack come one after the other (one per second and thread).
+      if (stackTraceId !== previousStack) {
+        previousStack = stackTraceId;
+        stackNumber = stackNumbers.numberOf(stackTraceId);
+      }
+      levels[0].add(ts, stackNumber, count, dimsId);
+      const deeper = downsampledCounts(count, random);
+      for (let i = 0; i < deeper.length; i++) levels[i + 1].add(ts, stackNumber, deeper[i], dimsId);
+    };
+  }
+
+  private dimensionsId(event: EventDimensions, newDims: Map<string, number>): number {
+    const key = dimensionsKey(event);
     const known = this.dimsIds.get(key) ?? newDims.get(key);
     if (known !== undefined) return known;
     const id = this.nextDimsId++;
@@ -713,7 +751,7 @@ function appendOptionalVarchar(appender: DuckDBAppender, value: string | undefin
 }
 
 /** True when two events have the same dimensions (the fields event_dims holds). */
-function sameDimensions(a: ProfilingEvent, b: ProfilingEvent): boolean {
+function sameDimensions(a: EventDimensions, b: EventDimensions): boolean {
   return (
     a.hostId === b.hostId &&
     a.threadName === b.threadName &&
@@ -795,56 +833,36 @@ class EventColumns {
   }
 }
 
-const KEY_SEPARATOR = '\u0000';
+/** Distinct dimensions of one batch compared field by field before their key is built. */
+const RECENT_DIMENSIONS = 8;
 
-function dimensionsKey(
-  values: readonly (string | number | undefined | null)[],
-  tags: readonly string[],
-): string {
+/** A missing value and an empty one are the same dimension (both are stored as written first). */
+function dimensionsKey(d: EventDimensions): string {
+  const s = '\u0000';
   return (
-    values.map((v) => (v === undefined || v === null ? '' : String(v))).join(KEY_SEPARATOR) +
-    tags.join('\u0001')
+    `${d.hostId}${s}${d.hostName ?? ''}${s}${d.hostIp ?? ''}${s}${d.processName ?? ''}${s}${d.threadName ?? ''}` +
+    `${s}${d.containerId ?? ''}${s}${d.containerName ?? ''}${s}${d.podName ?? ''}${s}${d.k8sNamespace ?? ''}` +
+    `${s}${d.serviceName ?? ''}${s}${d.projectId}${s}${d.agentVersion ?? ''}${s}${d.osKernel ?? ''}` +
+    `${s}${d.tags.join('\u0001')}`
   );
 }
 
-function dimensionsKeyOfEvent(e: ProfilingEvent): string {
-  return dimensionsKey(
-    [
-      e.hostId,
-      e.hostName,
-      e.hostIp,
-      e.processName,
-      e.threadName,
-      e.containerId,
-      e.containerName,
-      e.podName,
-      e.k8sNamespace,
-      e.serviceName,
-      e.projectId,
-      e.agentVersion,
-      e.osKernel,
-    ],
-    e.tags,
-  );
-}
-
-function dimensionsKeyOfRow(r: Row): string {
-  return dimensionsKey(
-    [
-      r.host_id,
-      r.host_name,
-      r.host_ip,
-      r.process_name,
-      r.thread_name,
-      r.container_id,
-      r.container_name,
-      r.pod_name,
-      r.k8s_namespace,
-      r.service_name,
-      r.project_id,
-      r.agent_version,
-      r.os_kernel,
-    ] as (string | number | null)[],
-    r.tags as string[],
-  );
+function dimensionsOfRow(r: Row): EventDimensions {
+  const text = (value: unknown) => (value === null || value === undefined ? undefined : String(value));
+  return {
+    hostId: String(r.host_id),
+    hostName: text(r.host_name),
+    hostIp: text(r.host_ip),
+    processName: text(r.process_name),
+    threadName: text(r.thread_name),
+    containerId: text(r.container_id),
+    containerName: text(r.container_name),
+    podName: text(r.pod_name),
+    k8sNamespace: text(r.k8s_namespace),
+    serviceName: text(r.service_name),
+    tags: r.tags as string[],
+    projectId: Number(r.project_id),
+    agentVersion: text(r.agent_version),
+    osKernel: text(r.os_kernel),
+  };
 }
