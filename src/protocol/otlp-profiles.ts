@@ -66,17 +66,26 @@ export function decodeExportRequest(bytes: Uint8Array): ExportProfilesServiceReq
  * first read, so the ingest path (decode, then translate) never builds per-sample objects.
  */
 export function decodeExportRequestWithRevision(bytes: Uint8Array): DecodedRequest {
-  const revision = detectWireRevision(bytes);
-  const view = decodeExportRequestView(bytes, revision);
-  return { request: lazyRequest(bytes, view), revision };
+  const view = decodeExportRequestView(bytes);
+  return { request: lazyRequest(bytes, view), revision: view.revision };
 }
 
-/** The columnar decoding of a binary request. Throws InvalidRequestError for malformed bytes. */
-export function decodeExportRequestView(
-  bytes: Uint8Array,
-  revision = detectWireRevision(bytes),
-): RequestView {
-  return new ViewDecoder(bytes, revision, schema).decode();
+/**
+ * The columnar decoding of a binary request, in the given wire revision or else the one its samples show:
+ * read as the current one, and read again as the previous one if the first sample field that tells them
+ * apart says so (a request of the previous revision may not even parse as the current one). Throws
+ * InvalidRequestError for malformed bytes.
+ */
+export function decodeExportRequestView(bytes: Uint8Array, revision?: WireRevision): RequestView {
+  if (revision) return new ViewDecoder(bytes, revision, schema).decode();
+  const decoder = new ViewDecoder(bytes, 'current', schema);
+  try {
+    const view = decoder.decode();
+    if (decoder.revisionSeen !== 'previous') return view;
+  } catch (error) {
+    if (decoder.revisionSeen !== 'previous') throw error;
+  }
+  return new ViewDecoder(bytes, 'previous', schema).decode();
 }
 
 /**
@@ -160,55 +169,4 @@ export function exportResponseJson(response: ExportProfilesServiceResponse = {})
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-const WIRE_VARINT = 0;
-const WIRE_LEN = 2;
-
-/**
- * The previous revision numbered Sample's fields differently (values = 2, attribute_indices = 3,
- * link_index = 4; now attribute_indices = 2, link_index = 3, values = 4). Both packed lists share wire type 2,
- * so the wire types of fields 3 and 4 tell the revisions apart: the first sample that has either decides.
- * A request where no sample has them is read as the current revision. Malformed input is left for the real
- * decoder to reject.
- */
-export function detectWireRevision(bytes: Uint8Array): WireRevision {
-  try {
-    return scanFields(protobuf.Reader.create(bytes), bytes.length, 0) ?? 'current';
-  } catch {
-    return 'current';
-  }
-}
-
-/** Field numbers to descend through: request → resource_profiles(1) → scope_profiles(2) → profiles(2) → samples(2). */
-const PATH_TO_SAMPLES = [1, 2, 2, 2];
-
-function scanFields(reader: protobuf.Reader, end: number, depth: number): WireRevision | undefined {
-  while (reader.pos < end) {
-    const tag = reader.uint32();
-    const field = tag >>> 3;
-    const wireType = tag & 7;
-    if (depth === PATH_TO_SAMPLES.length) {
-      const verdict = sampleFieldVerdict(field, wireType);
-      if (verdict) return verdict;
-      reader.skipType(wireType);
-      continue;
-    }
-    if (field === PATH_TO_SAMPLES[depth] && wireType === WIRE_LEN) {
-      const length = reader.uint32();
-      const verdict = scanFields(reader, reader.pos + length, depth + 1);
-      if (verdict) return verdict;
-      continue;
-    }
-    reader.skipType(wireType);
-  }
-  return undefined;
-}
-
-function sampleFieldVerdict(field: number, wireType: number): WireRevision | undefined {
-  if (field === 3)
-    return wireType === WIRE_LEN ? 'previous' : wireType === WIRE_VARINT ? 'current' : undefined;
-  if (field === 4)
-    return wireType === WIRE_VARINT ? 'previous' : wireType === WIRE_LEN ? 'current' : undefined;
-  return undefined;
 }

@@ -259,7 +259,7 @@ class SampleColumns {
 
   /**
    * Sizes the columns for `samples` samples. Pools are sized for what the agent sends (three attributes and
-   * one timestamp per sample, no values) and grow beyond that.
+   * one or two timestamps per sample, no values) and grow beyond that.
    */
   constructor(samples: number) {
     const a = this.sampleAttributes;
@@ -269,8 +269,8 @@ class SampleColumns {
     allocateColumns([
       ...perSample.map((column) => [column, samples] as [Int32Column, number]),
       [this.attributePool, 3 * samples + 8],
-      [this.timestampLo, samples + 8],
-      [this.timestampHi, samples + 8],
+      [this.timestampLo, 2 * samples + 8],
+      [this.timestampHi, 2 * samples + 8],
     ]);
   }
 }
@@ -281,7 +281,21 @@ const SAMPLE_FIELDS: Record<WireRevision, { attributes: number; link: number; va
   previous: { attributes: 3, link: 4, values: 2 },
 };
 
+/**
+ * What a sample field says about the wire revision. The previous revision numbered Sample's fields
+ * differently (values = 2, attribute_indices = 3, link_index = 4; now attribute_indices = 2, link_index = 3,
+ * values = 4). Both packed lists share wire type 2, so only the wire types of fields 3 and 4 tell the
+ * revisions apart.
+ */
+export function sampleFieldRevision(field: number, wireType: number): WireRevision | undefined {
+  if (field === 3) return wireType === LEN ? 'previous' : wireType === VARINT ? 'current' : undefined;
+  if (field === 4) return wireType === VARINT ? 'previous' : wireType === LEN ? 'current' : undefined;
+  return undefined;
+}
+
 export class ViewDecoder {
+  /** The revision the first sample field that tells the revisions apart pointed to, if any did. */
+  revisionSeen: WireRevision | undefined;
   private readonly cursor: WireCursor;
   private readonly buffer: Buffer;
   private readonly dictionary: DictionaryColumns;
@@ -448,6 +462,9 @@ export class ViewDecoder {
       const tag = c.varint32(end);
       const field = tag >>> 3;
       const wireType = tag & 7;
+      // Noted before the field is read: read under the other revision, it may be malformed.
+      if ((field === 3 || field === 4) && this.revisionSeen === undefined)
+        this.revisionSeen = sampleFieldRevision(field, wireType);
       if (field === 1) {
         if (wireType !== VARINT) this.other(field, wireType, end, [field]);
         stack = c.varint32(end);
