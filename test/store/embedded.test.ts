@@ -322,6 +322,50 @@ describe('EmbeddedStore', () => {
       },
     ]);
     assert.deepEqual((await store.getStackFrames([id])).get(id)?.functionNames, ['new', 'caller']);
+    // The collector's frames fill gaps only; one batch mixes frames of one entry and inline chains.
+    const single = frameId(FILE_A, 0x2000n);
+    const chain = frameId(FILE_A, 0x3000n);
+    await store.write({
+      ...emptyBatch(),
+      stackFrames: [
+        { frameId: id, functionNames: ['ignored'], fileNames: [''], lineNumbers: [0], functionOffsets: [0] },
+        {
+          frameId: single,
+          functionNames: ['leaf'],
+          fileNames: ['l.c'],
+          lineNumbers: [7],
+          functionOffsets: [3],
+        },
+        {
+          frameId: chain,
+          functionNames: ['a', 'b', 'c'],
+          fileNames: ['a.h', 'b.h', 'c.c'],
+          lineNumbers: [1, 2, 3],
+          functionOffsets: [0, 4, 8],
+        },
+      ],
+    });
+    const stored = await store.getStackFrames([id, single, chain]);
+    assert.deepEqual(stored.get(id)?.functionNames, ['new', 'caller']);
+    assert.deepEqual(stored.get(single), {
+      frameId: single,
+      functionNames: ['leaf'],
+      fileNames: ['l.c'],
+      lineNumbers: [7],
+      functionOffsets: [3],
+    });
+    assert.deepEqual(stored.get(chain), {
+      frameId: chain,
+      functionNames: ['a', 'b', 'c'],
+      fileNames: ['a.h', 'b.h', 'c.c'],
+      lineNumbers: [1, 2, 3],
+      functionOffsets: [0, 4, 8],
+    });
+    // And the symbolizer may turn an inline chain back into a single frame.
+    await store.writeStackFrames([
+      { frameId: id, functionNames: ['only'], fileNames: ['o.c'], lineNumbers: [5], functionOffsets: [0] },
+    ]);
+    assert.deepEqual((await store.getStackFrames([id])).get(id)?.lineNumbers, [5]);
     await store.close();
   });
 

@@ -409,14 +409,19 @@ export class EmbeddedStore implements Store {
     );
   }
 
-  /** Frames go in as one flat row per inline entry (cheap to append) and become lists in SQL. */
+  /**
+   * Frames go in as one flat row per inline entry (cheap to append). Most frames have one entry and become a
+   * row of one-element lists directly; only inline chains are grouped into ordered lists in SQL.
+   */
   private async insertStackFrames(frames: readonly StackFrameSymbols[], mode: 'OR IGNORE' | 'OR REPLACE') {
     if (frames.length === 0) return;
     const stage = this.frameStageAppender!;
     for (const frame of new Map(frames.map((f) => [f.frameId, f])).values()) {
-      for (let i = 0; i < frame.functionNames.length; i++) {
+      const entries = frame.functionNames.length;
+      for (let i = 0; i < entries; i++) {
         stage.appendVarchar(frame.frameId);
         stage.appendUInteger(i);
+        stage.appendUInteger(entries);
         stage.appendVarchar(frame.functionNames[i] ?? '');
         stage.appendVarchar(frame.fileNames[i] ?? '');
         stage.appendInteger(frame.lineNumbers[i] ?? 0);
@@ -427,9 +432,12 @@ export class EmbeddedStore implements Store {
     stage.flushSync();
     await this.writer!.run(
       `INSERT ${mode} INTO stackframes
+         SELECT id, [function_name], [file_name], [line_number], [function_offset]
+           FROM temp.stage_stackframes WHERE entries = 1
+         UNION ALL
          SELECT id, list(function_name ORDER BY idx), list(file_name ORDER BY idx),
                 list(line_number ORDER BY idx), list(function_offset ORDER BY idx)
-           FROM temp.stage_stackframes GROUP BY id;
+           FROM temp.stage_stackframes WHERE entries > 1 GROUP BY id;
        DELETE FROM temp.stage_stackframes`,
     );
   }

@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS hosts (
 );
 CREATE TEMP TABLE IF NOT EXISTS stage_stacktraces (id VARCHAR, frame_ids VARCHAR, frame_types VARCHAR);
 CREATE TEMP TABLE IF NOT EXISTS stage_stackframes (
-  id VARCHAR, idx UINTEGER, function_name VARCHAR, file_name VARCHAR, line_number INTEGER, function_offset INTEGER
+  id VARCHAR, idx UINTEGER, entries UINTEGER, function_name VARCHAR, file_name VARCHAR, line_number INTEGER, function_offset INTEGER
 );
 `;
 
