@@ -397,7 +397,8 @@ export class EmbeddedStore implements Store {
   private async upsertStackTraces(stackTraces: readonly StackTrace[]): Promise<void> {
     if (stackTraces.length === 0) return;
     const stage = this.stageAppender!;
-    for (const trace of stackTraces) {
+    // A trace sent twice in one group goes in once (deduplicated here, where it costs a map entry).
+    for (const trace of new Map(stackTraces.map((t) => [t.id, t])).values()) {
       stage.appendVarchar(trace.id);
       stage.appendVarchar(encodeFrameIds(trace.frameIds));
       stage.appendVarchar(encodeFrameTypes(trace.frameTypes));
@@ -405,7 +406,7 @@ export class EmbeddedStore implements Store {
     }
     stage.flushSync();
     await this.writer!.run(
-      'INSERT OR IGNORE INTO stacktraces SELECT DISTINCT ON (id) * FROM temp.stage_stacktraces; DELETE FROM temp.stage_stacktraces',
+      'INSERT OR IGNORE INTO stacktraces SELECT * FROM temp.stage_stacktraces; DELETE FROM temp.stage_stacktraces',
     );
   }
 
