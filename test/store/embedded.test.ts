@@ -527,6 +527,44 @@ describe('EmbeddedStore event columns', () => {
   });
 });
 
+describe('EmbeddedStore dimensions', () => {
+  it('keeps apart dimension sets whose fields would spell the same text run together', async () => {
+    const store = new EmbeddedStore({ path: ':memory:', seed: 40 });
+    await store.open();
+    const t = trace([0x400]);
+    await store.write({
+      ...emptyBatch(),
+      stackTraces: [t],
+      events: [
+        event({ stackTraceId: t.id, count: 1, osKernel: 'a', tags: ['b'] }),
+        event({ stackTraceId: t.id, count: 2, osKernel: 'ab', tags: [] }),
+        event({ stackTraceId: t.id, count: 4, threadName: 'x', processName: 'y' }),
+        event({ stackTraceId: t.id, count: 8, threadName: 'xy' }),
+      ],
+    });
+    const byTag = await store.aggregateEvents({ from: T0, to: T0 + 1, groupBy: 'tags', samplingLevel: 0 });
+    assert.deepEqual(
+      byTag.rows.filter((r) => r.group !== undefined).map((r) => [r.group, r.count]),
+      [['b', 1]],
+    );
+    const byThread = await store.aggregateEvents({
+      from: T0,
+      to: T0 + 1,
+      groupBy: 'process.thread.name',
+      samplingLevel: 0,
+    });
+    assert.deepEqual(
+      new Map(byThread.rows.map((r) => [r.group, r.count])),
+      new Map([
+        [undefined, 3],
+        ['x', 4],
+        ['xy', 8],
+      ]),
+    );
+    await store.close();
+  });
+});
+
 describe('EmbeddedStore group commit', () => {
   let dir: string;
   before(() => (dir = mkdtempSync(join(tmpdir(), 'uniprof-store-commit-'))));
