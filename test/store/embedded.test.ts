@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import { SCHEMA_VERSION } from '../../src/store/embedded/schema.ts';
+import { StackNumbers } from '../../src/store/embedded/stack-numbers.ts';
 import { createStore } from '../../src/store/open-store.ts';
 import { loadConfig, ConfigError } from '../../src/config/config.ts';
 import { pino } from 'pino';
@@ -524,6 +525,34 @@ describe('EmbeddedStore event columns', () => {
     ]);
     await asColumns.close();
     await asObjects.close();
+  });
+});
+
+describe('StackNumbers', () => {
+  it('answers for numbers a query may see before the writer learns of the commit, and forgets rolled-back ones', async () => {
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    await connection.run('CREATE TABLE stack_numbers (no UINTEGER NOT NULL, id VARCHAR NOT NULL)');
+    const appender = await connection.createAppender('stack_numbers');
+    const numbers = new StackNumbers(appender);
+    numbers.load([1, 2], ['a', 'b']);
+    assert.equal(numbers.numberOf('b'), 2);
+    assert.equal(numbers.numberOf('c'), 3);
+    assert.equal(numbers.numberOf('c'), 3);
+    assert.equal(numbers.idOf(3), 'c');
+    numbers.rollback();
+    appender.clear();
+    assert.throws(() => numbers.idOf(3), /no stack trace numbered 3/);
+    assert.equal(numbers.numberOf('d'), 3);
+    numbers.commit();
+    appender.flushSync();
+    assert.equal(numbers.idOf(3), 'd');
+    assert.equal(numbers.numberOf('d'), 3);
+    const rows = await connection.runAndReadAll('SELECT no, id FROM stack_numbers');
+    assert.deepEqual(rows.getRowObjectsJS(), [{ no: 3, id: 'd' }]);
+    appender.closeSync();
+    connection.closeSync();
+    instance.closeSync();
   });
 });
 

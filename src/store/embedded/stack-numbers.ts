@@ -53,10 +53,19 @@ export class StackNumbers {
 
   /** The ID of a number read from an events table. */
   idOf(number: number): string {
-    const id = this.ids[number];
+    const id = this.ids[number] ?? this.uncommittedId(number);
     if (id === undefined || number === 0) {
       throw new Error(`the embedded store has no stack trace numbered ${number} in stack_numbers`);
     }
     return id;
+  }
+
+  /**
+   * A query may read rows of a transaction that has committed in the database before the writer has been
+   * told so (and called `commit()`); their numbers are still in the uncommitted map.
+   */
+  private uncommittedId(number: number): string | undefined {
+    for (const [id, candidate] of this.uncommitted) if (candidate === number) return id;
+    return undefined;
   }
 }
