@@ -703,6 +703,11 @@ function skipOther(c: WireCursor, field: number, wireType: number, end: number, 
   c.skip(wireType, end, field);
 }
 
+/** Tags (field number and wire type) of the location fields the agent sends. */
+const TAG_MAPPING = (1 << 3) | VARINT;
+const TAG_ADDRESS = (2 << 3) | VARINT;
+const TAG_ATTRIBUTE = (4 << 3) | LEN;
+
 /**
  * One location of a dictionary, read on demand: `read(i)` overwrites the fields with entry i's. Nothing is
  * allocated per entry, so reading every location of a request costs only the parsing.
@@ -723,38 +728,74 @@ export class LocationEntry {
   attributeCount = 0;
   attributes = new Int32Array(4);
   private readonly cursor: WireCursor;
+  private readonly bytes: Uint8Array;
+  private readonly starts: Int32Array;
+  private readonly ends: Int32Array;
 
-  constructor(private readonly dictionary: DictionaryView) {
+  constructor(dictionary: DictionaryView) {
     this.cursor = new WireCursor(dictionary.bytes);
+    this.bytes = dictionary.bytes;
+    this.starts = dictionary.locationBytes.start;
+    this.ends = dictionary.locationBytes.end;
   }
 
   /** Reads entry `index`, which the caller has checked is in range. */
   read(index: number): this {
-    const c = this.cursor;
-    c.pos = this.dictionary.locationBytes.start[index];
-    const end = this.dictionary.locationBytes.end[index];
+    const bytes = this.bytes;
+    const end = this.ends[index];
+    let pos = this.starts[index];
     this.mapping = 0;
     this.addressLo = 0;
     this.addressHi = 0;
     this.lineCount = 0;
     this.attributeCount = 0;
-    while (c.pos < end) {
-      const tag = c.varint32(end);
-      const field = tag >>> 3;
-      const wireType = tag & 7;
-      if (field === 1 && wireType === VARINT) this.mapping = c.varint32(end);
-      else if (field === 2 && wireType === VARINT) {
-        c.varint64(end);
-        this.addressLo = c.lo;
-        this.addressHi = c.hi;
-      } else if (field === 3 && wireType === LEN) this.line(c.delimited(end));
-      else if (field === 4 && wireType === LEN) {
-        const stop = c.delimited(end);
-        while (c.pos < stop) this.attribute(c.varint32(stop));
-      } else if (field === 4 && wireType === VARINT) this.attribute(c.varint32(end));
-      else skipOther(c, field, wireType, end, field <= 4);
+    while (pos < end) {
+      // This runs for every location of every request. The agent's usual native frame (a small mapping
+      // index, an address below 2^28, one small frame-type attribute) is read right here; anything else —
+      // longer values, lines, other layouts, malformed bytes — goes through the general cursor.
+      const tag = bytes[pos];
+      if (tag === TAG_MAPPING && pos + 1 < end && bytes[pos + 1] < 0x80) {
+        this.mapping = bytes[pos + 1];
+        pos += 2;
+      } else if (tag === TAG_ATTRIBUTE && pos + 2 < end && bytes[pos + 1] === 1 && bytes[pos + 2] < 0x80) {
+        this.attribute(bytes[pos + 2]);
+        pos += 3;
+      } else if (tag === TAG_ADDRESS && pos + 4 < end && bytes[pos + 4] < 0x80) {
+        // Four bytes or fewer: a value below 2^28, in one 32-bit word.
+        let value = 0;
+        let at = pos + 1;
+        for (let shift = 0; ; shift += 7) {
+          const byte = bytes[at++];
+          value |= (byte & 0x7f) << shift;
+          if (byte < 0x80) break;
+        }
+        this.addressLo = value >>> 0;
+        this.addressHi = 0;
+        pos = at;
+      } else pos = this.field(pos, end);
     }
     return this;
+  }
+
+  /** Reads the field at `pos` with the general cursor; returns where the next one starts. */
+  private field(pos: number, end: number): number {
+    const c = this.cursor;
+    c.pos = pos;
+    const tag = c.varint32(end);
+    const field = tag >>> 3;
+    const wireType = tag & 7;
+    if (field === 1 && wireType === VARINT) this.mapping = c.varint32(end);
+    else if (field === 2 && wireType === VARINT) {
+      c.varint64(end);
+      this.addressLo = c.lo;
+      this.addressHi = c.hi;
+    } else if (field === 3 && wireType === LEN) this.line(c.delimited(end));
+    else if (field === 4 && wireType === LEN) {
+      const stop = c.delimited(end);
+      while (c.pos < stop) this.attribute(c.varint32(stop));
+    } else if (field === 4 && wireType === VARINT) this.attribute(c.varint32(end));
+    else skipOther(c, field, wireType, end, field <= 4);
+    return c.pos;
   }
 
   private attribute(index: number): void {
