@@ -7,6 +7,7 @@ import {
   encodeExportRequest,
   toSafeNumber,
   toUint64,
+  uint64Bits,
 } from '../../src/protocol/index.ts';
 import { LocationEntry, StackEntry } from '../../src/protocol/view.ts';
 
@@ -28,6 +29,15 @@ describe('columnar view', () => {
     const attributes = dictionary.attributeTable!.length;
     // Every other location gets six lines and five attribute indices, more than the reader's first storage;
     // the ones between keep their single line, so leftovers of a bigger entry would show.
+    // Values on both sides of the reader's short paths: addresses around 2^28, 2^32 and 2^63, a mapping index
+    // and an attribute index that take two bytes.
+    const edges = [0, 1, 2 ** 28 - 1, 2 ** 28, 2 ** 32 + 5, '9223372036854775809', '18446744073709551615'];
+    edges.forEach((address, k) => {
+      const location = locations[1 + 2 * k];
+      location.address = uint64Bits(BigInt(address));
+      location.mappingIndex = k % 2 === 0 ? 200 : 3;
+      location.attributeIndices = k % 3 === 0 ? [130] : [1];
+    });
     locations.forEach((location, i) => {
       if (i % 2 === 1) return;
       location.lines = [0, 1, 2, 3, 4, 5].map((k) => ({
