@@ -703,10 +703,28 @@ function skipOther(c: WireCursor, field: number, wireType: number, end: number, 
   c.skip(wireType, end, field);
 }
 
-/** Tags (field number and wire type) of the location fields the agent sends. */
+/** Tags (field number and wire type) of the location and line fields the agent sends. */
 const TAG_MAPPING = (1 << 3) | VARINT;
 const TAG_ADDRESS = (2 << 3) | VARINT;
+const TAG_LINE = (3 << 3) | LEN;
 const TAG_ATTRIBUTE = (4 << 3) | LEN;
+const TAG_FUNCTION = (1 << 3) | VARINT;
+const TAG_LINE_NUMBER = (2 << 3) | VARINT;
+const TAG_COLUMN = (3 << 3) | VARINT;
+
+/**
+ * The varint at `pos` if it ends before `end` within four bytes (a value below 2^28), as value * 8 + its
+ * length in bytes; -1 otherwise (longer, or cut short: the general cursor then reads or rejects it).
+ */
+function shortVarint(bytes: Uint8Array, pos: number, end: number): number {
+  let value = 0;
+  for (let i = 0; i < 4 && pos + i < end; i++) {
+    const byte = bytes[pos + i];
+    value |= (byte & 0x7f) << (7 * i);
+    if (byte < 0x80) return value * 8 + i + 1;
+  }
+  return -1;
+}
 
 /**
  * One location of a dictionary, read on demand: `read(i)` overwrites the fields with entry i's. Nothing is
@@ -744,6 +762,7 @@ export class LocationEntry {
     const bytes = this.bytes;
     const end = this.ends[index];
     let pos = this.starts[index];
+    let short: number;
     this.mapping = 0;
     this.addressLo = 0;
     this.addressHi = 0;
@@ -760,18 +779,15 @@ export class LocationEntry {
       } else if (tag === TAG_ATTRIBUTE && pos + 2 < end && bytes[pos + 1] === 1 && bytes[pos + 2] < 0x80) {
         this.attribute(bytes[pos + 2]);
         pos += 3;
-      } else if (tag === TAG_ADDRESS && pos + 4 < end && bytes[pos + 4] < 0x80) {
-        // Four bytes or fewer: a value below 2^28, in one 32-bit word.
-        let value = 0;
-        let at = pos + 1;
-        for (let shift = 0; ; shift += 7) {
-          const byte = bytes[at++];
-          value |= (byte & 0x7f) << shift;
-          if (byte < 0x80) break;
-        }
-        this.addressLo = value >>> 0;
+      } else if (tag === TAG_ADDRESS && (short = shortVarint(bytes, pos + 1, end)) >= 0) {
+        this.addressLo = short >>> 3;
         this.addressHi = 0;
-        pos = at;
+        pos += 1 + (short & 7);
+      } else if (tag === TAG_LINE && pos + 1 < end && bytes[pos + 1] < 0x80) {
+        const stop = pos + 2 + bytes[pos + 1];
+        if (stop > end) this.cursor.fail(`length ${bytes[pos + 1]} runs past the end of its message`);
+        this.line(pos + 2, stop);
+        pos = stop;
       } else pos = this.field(pos, end);
     }
     return this;
@@ -789,8 +805,11 @@ export class LocationEntry {
       c.varint64(end);
       this.addressLo = c.lo;
       this.addressHi = c.hi;
-    } else if (field === 3 && wireType === LEN) this.line(c.delimited(end));
-    else if (field === 4 && wireType === LEN) {
+    } else if (field === 3 && wireType === LEN) {
+      const stop = c.delimited(end);
+      this.line(c.pos, stop);
+      c.pos = stop;
+    } else if (field === 4 && wireType === LEN) {
       const stop = c.delimited(end);
       while (c.pos < stop) this.attribute(c.varint32(stop));
     } else if (field === 4 && wireType === VARINT) this.attribute(c.varint32(end));
@@ -804,8 +823,8 @@ export class LocationEntry {
     this.attributes[this.attributeCount++] = index;
   }
 
-  private line(end: number): void {
-    const c = this.cursor;
+  /** Reads the line message at `start..end`: its usual short fields right here, others with the cursor. */
+  private line(start: number, end: number): void {
     const at = this.lineCount++;
     if (at >= this.lineFunction.length) {
       this.lineFunction = roomFor(this.lineFunction, at);
@@ -814,15 +833,35 @@ export class LocationEntry {
       this.lineNumberLo = roomFor(this.lineNumberLo, at);
       this.lineNumberHi = roomFor(this.lineNumberHi, at);
     }
+    const bytes = this.bytes;
+    const c = this.cursor;
     let fn = 0;
     let line = 0;
     let lineLo = 0;
     let lineHi = 0;
     let column = 0;
-    while (c.pos < end) {
-      const tag = c.varint32(end);
-      const field = tag >>> 3;
-      const wireType = tag & 7;
+    let pos = start;
+    while (pos < end) {
+      const tag = bytes[pos];
+      const short =
+        tag === TAG_FUNCTION || tag === TAG_LINE_NUMBER || tag === TAG_COLUMN
+          ? shortVarint(bytes, pos + 1, end)
+          : -1;
+      if (short >= 0) {
+        pos += 1 + (short & 7);
+        const value = short >>> 3;
+        if (tag === TAG_FUNCTION) fn = value;
+        else if (tag === TAG_LINE_NUMBER) {
+          line = value;
+          lineLo = value;
+          lineHi = 0;
+        } else column = value;
+        continue;
+      }
+      c.pos = pos;
+      const fieldTag = c.varint32(end);
+      const field = fieldTag >>> 3;
+      const wireType = fieldTag & 7;
       if (field === 1 && wireType === VARINT) fn = c.varint32(end);
       else if (field === 2 && wireType === VARINT) {
         c.varint64(end);
@@ -833,6 +872,7 @@ export class LocationEntry {
         c.varint64(end);
         column = c.signedNumber();
       } else skipOther(c, field, wireType, end, field >= 1 && field <= 3);
+      pos = c.pos;
     }
     this.lineFunction[at] = fn;
     this.lineNumber[at] = line;

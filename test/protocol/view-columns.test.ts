@@ -47,6 +47,8 @@ describe('columnar view', () => {
       }));
       location.attributeIndices = [0, 1, 2, 3, 4].map((k) => (i + k) % attributes);
     });
+    // Line values beyond the short path: a line number past 2^32 and a negative column.
+    locations[0].lines = [{ functionIndex: 1, line: uint64Bits(2n ** 40n + 3n), column: -3 }];
     const view = decodeExportRequestView(encodeExportRequest(request)).dictionary;
     assert.equal(view.locationCount, locations.length);
     const entry = new LocationEntry(view);
