@@ -12,10 +12,12 @@ export type RandomSource = () => number;
 
 /**
  * Counts for levels 1..MAX_SAMPLING_LEVEL, stopping at the first zero (an event that drops out of a level
- * is in none deeper). Index 0 of the result is level 1.
+ * is in none deeper). Index 0 of the result is level 1. A writer that handles events by the million passes
+ * the same `into` each time (it is emptied first) instead of getting a new array per event.
  */
-export function downsampledCounts(count: number, random: RandomSource): number[] {
-  const counts: number[] = [];
+export function downsampledCounts(count: number, random: RandomSource, into: number[] = []): number[] {
+  const counts = into;
+  counts.length = 0;
   let current = count;
   for (let level = 1; level <= MAX_SAMPLING_LEVEL; level++) {
     let next = 0;

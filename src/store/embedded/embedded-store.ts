@@ -339,6 +339,7 @@ export class EmbeddedStore implements Store {
     let dimsId = 0;
     let previousStack: string | undefined;
     let stackNumber = 0;
+    const deeperCounts: number[] = [];
     return (ts, stackTraceId, count, dims) => {
       if (dims !== previousDims && (previousDims === undefined || !sameDimensions(previousDims, dims))) {
         previousDims = dims;
@@ -359,7 +360,7 @@ export class EmbeddedStore implements Store {
         stackNumber = stackNumbers.numberOf(stackTraceId);
       }
       levels[0].add(ts, stackNumber, count, dimsId);
-      const deeper = downsampledCounts(count, random);
+      const deeper = downsampledCounts(count, random, deeperCounts);
       for (let i = 0; i < deeper.length; i++) levels[i + 1].add(ts, stackNumber, deeper[i], dimsId);
     };
   }
