@@ -106,7 +106,7 @@ export class ProfileTranslator {
   private readonly syntheticFileIds = new SyntheticIdCache(200_000);
   /** Stack trace IDs by stack content fingerprint (see fingerprint.ts). */
   private readonly stackIds = new FingerprintIdCache(500_000);
-  private readonly scratch = new LocationScratch();
+  private readonly scratch = new TranslationScratch();
 
   constructor(options: TranslatorOptions = {}) {
     this.stored = new StoredItems({ ...DEFAULT_DEDUP_CAPACITIES, ...options.capacities });
@@ -185,17 +185,33 @@ interface ScopeSettings {
   hostRefresh: number;
   syntheticFileIds: SyntheticIdCache;
   stackIds: FingerprintIdCache;
-  scratch: LocationScratch;
+  scratch: TranslationScratch;
 }
 
 /**
- * Per-location working arrays, kept from request to request: a request has tens of thousands of locations,
- * and fresh arrays that size for each one showed as garbage-collection time. Translation is synchronous, so
- * one translator's requests never use them at the same time.
+ * Working arrays kept from request to request: a request has tens of thousands of locations and hundreds of
+ * events, and fresh arrays for each one showed as garbage-collection time. Translation is synchronous, so one
+ * translator's requests never use them at the same time.
  */
-class LocationScratch {
+class TranslationScratch {
   locationPrints = new Int32Array(0);
   locationPrinted = new Uint8Array(0);
+  /** Event cells: a second, its count, and the next cell of the same group (-1: last). */
+  cellSecond = new Float64Array(1024);
+  cellCount = new Float64Array(1024);
+  cellNext = new Int32Array(1024);
+
+  roomForCell(cell: number): void {
+    if (cell < this.cellNext.length) return;
+    const grow = <T extends Float64Array | Int32Array>(from: T, to: T): T => {
+      to.set(from);
+      return to;
+    };
+    const capacity = 2 * this.cellNext.length;
+    this.cellSecond = grow(this.cellSecond, new Float64Array(capacity));
+    this.cellCount = grow(this.cellCount, new Float64Array(capacity));
+    this.cellNext = grow(this.cellNext, new Int32Array(capacity));
+  }
 
   /** Room for `locations` entries, none of them marked as fingerprinted. */
   prepare(locations: number): this {
@@ -351,10 +367,8 @@ class RequestScope {
   private readonly groups: EventGroup[] = [];
   /** Per stack index, the first group of the current profile with that stack (-1: none yet). */
   private groupOfStack: Int32Array;
-  /** (second, count) cells of the groups, and each cell's successor in its group (-1: last). */
-  private readonly cellSecond: number[] = [];
-  private readonly cellCount: number[] = [];
-  private readonly cellNext: number[] = [];
+  /** Cells in use in the scratch's (second, count, next) cell columns. */
+  private cells = 0;
   private readonly tracePrints: number[] = [];
   private contextCount = 0;
   private samples = 0;
@@ -706,40 +720,49 @@ class RequestScope {
   private addCount(group: EventGroup, second: number, count: number): void {
     if (count === 0) return;
     this.samples += count;
-    const seconds = this.cellSecond;
+    const scratch = this.settings.scratch;
     // Timestamps come sorted, so a repeated second is mostly the group's last one.
     const last = group.lastCell;
-    if (last >= 0 && seconds[last] === second) {
-      this.cellCount[last] += count;
+    if (last >= 0 && scratch.cellSecond[last] === second) {
+      scratch.cellCount[last] += count;
       return;
     }
-    for (let c = group.firstCell; c >= 0; c = this.cellNext[c]) {
-      if (seconds[c] === second) {
-        this.cellCount[c] += count;
+    for (let c = group.firstCell; c >= 0; c = scratch.cellNext[c]) {
+      if (scratch.cellSecond[c] === second) {
+        scratch.cellCount[c] += count;
         return;
       }
     }
-    const cell = seconds.length;
-    seconds.push(second);
-    this.cellCount.push(count);
-    this.cellNext.push(-1);
-    if (last >= 0) this.cellNext[last] = cell;
+    const cell = this.cells++;
+    scratch.roomForCell(cell);
+    scratch.cellSecond[cell] = second;
+    scratch.cellCount[cell] = count;
+    scratch.cellNext[cell] = -1;
+    if (last >= 0) scratch.cellNext[last] = cell;
     else group.firstCell = cell;
     group.lastCell = cell;
   }
 
   private emitEvents(): void {
+    const { cellSecond, cellCount, cellNext } = this.settings.scratch;
     const columns = this.eventColumns;
-    const { timestamps, stackTraceIds, counts, dimensions } = columns;
+    const n = this.cells;
+    // Sized once: one event per cell.
+    const timestamps = (columns.timestamps = new Array<number>(n));
+    const stackTraceIds = (columns.stackTraceIds = new Array<string>(n));
+    const counts = (columns.counts = new Array<number>(n));
+    const dimensions = (columns.dimensions = new Array<EventDimensions>(n));
+    let e = 0;
     for (const group of this.groups) {
-      for (let c = group.firstCell; c >= 0; c = this.cellNext[c]) {
-        timestamps.push(this.cellSecond[c]);
-        stackTraceIds.push(group.stackTraceId);
-        counts.push(this.cellCount[c]);
-        dimensions.push(group.dimensions);
+      for (let c = group.firstCell; c >= 0; c = cellNext[c]) {
+        timestamps[e] = cellSecond[c];
+        stackTraceIds[e] = group.stackTraceId;
+        counts[e] = cellCount[c];
+        dimensions[e] = group.dimensions;
+        e++;
       }
     }
-    columns.length = timestamps.length;
+    columns.length = e;
   }
 
   // ---- dictionary entries, each resolved once per request -------------------------------------------------
@@ -1035,10 +1058,10 @@ class RequestScope {
     const start = this.d.mappingAttributes.start[mapping];
     const end = this.d.mappingAttributes.end[mapping];
     for (let a = start; a < end; a++) {
-      const info = this.attribute(
-        this.d.indices[a],
-        `dictionary.mapping_table[${mapping}].attribute_indices[${a - start}]`,
-      );
+      const index = this.d.indices[a];
+      const info =
+        this.attributeInfos[index] ??
+        this.attribute(index, `dictionary.mapping_table[${mapping}].attribute_indices[${a - start}]`);
       if (info.key === key) return info.value;
     }
     return undefined;

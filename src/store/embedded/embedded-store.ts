@@ -330,8 +330,10 @@ export class EmbeddedStore implements Store {
     const levels = this.eventColumns;
     const random = this.random;
     const stackNumbers = this.stackNumbers!;
-    // Dimensions equal to a recent event's (the same source, one event per second and stack; a few threads
-    // taking turns) take its id: an identity or field comparison is far cheaper than building the key.
+    // A translated batch shares one dimensions object per source, so most lookups are by identity. Other
+    // dimensions equal to a recent event's (the same source, one event per second and stack; a few threads
+    // taking turns) take its id: a field comparison is far cheaper than building the key.
+    const idsByObject = new Map<EventDimensions, number>();
     const recentDims: EventDimensions[] = [];
     const recentIds: number[] = [];
     let nextSlot = 0;
@@ -343,15 +345,22 @@ export class EmbeddedStore implements Store {
     return (ts, stackTraceId, count, dims) => {
       if (dims !== previousDims && (previousDims === undefined || !sameDimensions(previousDims, dims))) {
         previousDims = dims;
-        let recent = recentDims.length - 1;
-        while (recent >= 0 && !sameDimensions(recentDims[recent], dims)) recent--;
-        if (recent >= 0) {
-          dimsId = recentIds[recent];
-        } else {
-          dimsId = this.dimensionsId(dims, newDims);
-          recentDims[nextSlot] = dims;
-          recentIds[nextSlot] = dimsId;
-          nextSlot = (nextSlot + 1) % RECENT_DIMENSIONS;
+        const known = idsByObject.get(dims);
+        if (known !== undefined) dimsId = known;
+        else {
+          let recent = recentDims.length - 1;
+          while (recent >= 0 && !sameDimensions(recentDims[recent], dims)) recent--;
+          if (recent >= 0) {
+            dimsId = recentIds[recent];
+          } else {
+            dimsId = this.dimensionsId(dims, newDims);
+            recentDims[nextSlot] = dims;
+            recentIds[nextSlot] = dimsId;
+            nextSlot = (nextSlot + 1) % RECENT_DIMENSIONS;
+          }
+          // Batches of event objects bring an object per event: keep the map to a transaction's sources.
+          if (idsByObject.size >= MAX_DIMENSION_OBJECTS) idsByObject.clear();
+          idsByObject.set(dims, dimsId);
         }
       }
       // The events of one stack come one after the other (one per second and thread).
@@ -845,6 +854,8 @@ class EventColumns {
 
 /** Distinct dimensions of one batch compared field by field before their key is built. */
 const RECENT_DIMENSIONS = 8;
+/** Dimensions objects whose id one transaction remembers by identity. */
+const MAX_DIMENSION_OBJECTS = 10_000;
 
 /** A missing value and an empty one are the same dimension (both are stored as written first). */
 function dimensionsKey(d: EventDimensions): string {
