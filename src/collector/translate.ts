@@ -235,8 +235,10 @@ interface LocationInfo {
   addressOrLine: string;
   frameType: FrameTypeValue;
   frameId: string | undefined;
-  /** The location's lines' functions and numbers, and whether any names a function or file (the agent
-   * symbolized it). */
+  /**
+   * The location's lines' functions and numbers, and whether any names a function or file (the agent
+   * symbolized it).
+   */
   lineFunctions: Int32Array;
   lineNumbers: Float64Array;
   symbolized: boolean;
@@ -277,8 +279,8 @@ interface EventContext {
 
 /**
  * Samples that become the same event rows (they differ at most in fields the model does not keep). Its counts
- * per second live in the scope's cell columns, a linked list per group: most groups have one second, and two
- * arrays per group would allocate room for seventeen.
+ * per second live in the scratch's cell columns, a linked list per group: most groups have one second, and
+ * two arrays per group would allocate room for seventeen.
  */
 interface EventGroup {
   stackTraceId: string;
