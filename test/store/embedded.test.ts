@@ -784,7 +784,8 @@ describe('EmbeddedStore stack numbers', () => {
       new EmbeddedStore({ path }).open(),
       (e: unknown) =>
         e instanceof Error &&
-        e.message.includes(`schema version 2; this Uniprof writes version ${SCHEMA_VERSION}`),
+        e.message.includes(`schema version 2; this Uniprof writes version ${SCHEMA_VERSION}`) &&
+        e.message.includes('output.embedded.path'),
     );
     // The refused store released the file: it can be opened again at once.
     const again = await DuckDBInstance.create(path);

@@ -172,7 +172,8 @@ export class EmbeddedStore implements Store {
       await connection.run(`INSERT INTO uniprof_meta VALUES ('schema_version', ?)`, [String(SCHEMA_VERSION)]);
     } else if (rows[0].value !== String(SCHEMA_VERSION)) {
       throw new Error(
-        `the embedded store at ${this.options.path} has schema version ${String(rows[0].value)}; this Uniprof writes version ${SCHEMA_VERSION}`,
+        `the embedded store at ${this.options.path} has schema version ${String(rows[0].value)}; this Uniprof writes version ${SCHEMA_VERSION} ` +
+          `and cannot read it: move the file aside (or set output.embedded.path to a new file) to start a new store`,
       );
     }
   }
