@@ -294,6 +294,8 @@ interface EventGroup {
 }
 
 const NO_TAGS: readonly string[] = Object.freeze([]);
+const NO_LINE_FUNCTIONS = new Int32Array(0);
+const NO_LINE_NUMBERS = new Float64Array(0);
 
 /**
  * A batch whose events are `columns`; event objects are built only if something reads `events`. Replacing
@@ -972,8 +974,9 @@ class RequestScope {
       addressOrLine,
       frameType,
       frameId: undefined,
-      lineFunctions: e.lineFunction.slice(0, lineCount),
-      lineNumbers: e.lineNumber.slice(0, lineCount),
+      // Most frames (native ones) have no lines: they share empty arrays rather than get two each.
+      lineFunctions: lineCount > 0 ? e.lineFunction.slice(0, lineCount) : NO_LINE_FUNCTIONS,
+      lineNumbers: lineCount > 0 ? e.lineNumber.slice(0, lineCount) : NO_LINE_NUMBERS,
       symbolized,
     };
     this.locationInfos.set(index, info);
