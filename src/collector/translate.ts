@@ -231,8 +231,10 @@ function isView(request: ExportProfilesServiceRequest | RequestView): request is
 /** What a location contributes to frame IDs, stack trace IDs and frame documents. */
 interface LocationInfo {
   fileId: Uint8Array;
-  /** The address-or-line in decimal. */
+  /** The address-or-line in decimal, and as unsigned 32-bit halves. */
   addressOrLine: string;
+  addressOrLineLo: number;
+  addressOrLineHi: number;
   frameType: FrameTypeValue;
   frameId: string | undefined;
   /**
@@ -366,6 +368,7 @@ class RequestScope {
   private readonly functionPrinted: Uint8Array;
   private readonly hasher = new Fnv1a128();
   private readonly digest = Buffer.alloc(16);
+  private readonly frameIdBytes = Buffer.alloc(FILE_ID_BYTES + 8);
 
   private readonly textGroups = new Map<string, EventGroup>();
   private readonly groups: EventGroup[] = [];
@@ -934,11 +937,13 @@ class RequestScope {
     this.batch.stackFrames.push({ frameId, ...this.symbols(location) });
   }
 
+  /** File ID ‖ address-or-line (big-endian), in base64url; the scope's one buffer is only read by toString. */
   private frameId(location: LocationInfo): string {
     if (location.frameId === undefined) {
-      const bytes = Buffer.allocUnsafe(FILE_ID_BYTES + 8);
+      const bytes = this.frameIdBytes;
       bytes.set(location.fileId, 0);
-      bytes.writeBigUInt64BE(BigInt(location.addressOrLine), FILE_ID_BYTES);
+      bytes.writeUInt32BE(location.addressOrLineHi, FILE_ID_BYTES);
+      bytes.writeUInt32BE(location.addressOrLineLo, FILE_ID_BYTES + 4);
       location.frameId = bytes.toString('base64url');
     }
     return location.frameId;
@@ -963,15 +968,21 @@ class RequestScope {
     const mappedFileId = this.mappingFileId(e.mapping, `${locationWhere}.mapping_index`);
     const frameType = this.frameType(e, mappedFileId !== null, locationWhere);
 
-    let addressOrLine = '0';
-    if (e.addressLo !== 0 || e.addressHi !== 0) addressOrLine = uint64Decimal(e.addressLo, e.addressHi);
-    else if (lineCount > 0) {
-      addressOrLine = uint64Decimal(e.lineNumberLo[lineCount - 1], e.lineNumberHi[lineCount - 1]);
+    let lo = 0;
+    let hi = 0;
+    if (e.addressLo !== 0 || e.addressHi !== 0) {
+      lo = e.addressLo;
+      hi = e.addressHi;
+    } else if (lineCount > 0) {
+      lo = e.lineNumberLo[lineCount - 1];
+      hi = e.lineNumberHi[lineCount - 1];
     }
 
     const info: LocationInfo = {
       fileId: mappedFileId ?? this.syntheticFileId(e),
-      addressOrLine,
+      addressOrLine: uint64Decimal(lo, hi),
+      addressOrLineLo: lo,
+      addressOrLineHi: hi,
       frameType,
       frameId: undefined,
       // Most frames (native ones) have no lines: they share empty arrays rather than get two each.
