@@ -827,8 +827,14 @@ class RequestScope {
       if (!id) return id;
       cache.insert(h1, h2, h3, h4, id);
     }
-    if (this.emitStackTrace(id, locations, count)) this.tracePrints.push(h1, h2, h3, h4);
-    else if (this.settings.stored.stackTraces.get(id)) cache.markStored(h1, h2, h3, h4);
+    // Two stack table entries may hold the same frames: the trace goes into the batch once.
+    if (this.stacksInBatch.has(id)) return id;
+    this.stacksInBatch.add(id);
+    if (this.settings.stored.stackTraces.get(id)) cache.markStored(h1, h2, h3, h4);
+    else {
+      this.emitStackTrace(id, locations, count);
+      this.tracePrints.push(h1, h2, h3, h4);
+    }
     return id;
   }
 
@@ -910,12 +916,8 @@ class RequestScope {
     this.functionPrinted[index] = 1;
   }
 
-  /** Adds the trace to the batch unless it is there already or known to be stored; says whether it did. */
-  private emitStackTrace(id: string, locations: Int32Array, count: number): boolean {
-    // Two stack table entries may hold the same frames: emit the trace once.
-    if (this.stacksInBatch.has(id)) return false;
-    this.stacksInBatch.add(id);
-    if (this.settings.stored.stackTraces.get(id)) return false;
+  /** Adds the trace, with the symbols of its frames the agent resolved, to the batch. */
+  private emitStackTrace(id: string, locations: Int32Array, count: number): void {
     const frameIds = new Array<string>(count);
     const frameTypes = new Array<FrameTypeValue>(count);
     for (let l = 0; l < count; l++) {
@@ -926,7 +928,6 @@ class RequestScope {
     }
     const trace: StackTrace = { id, frameIds, frameTypes };
     this.batch.stackTraces.push(trace);
-    return true;
   }
 
   private emitFrameSymbols(location: LocationInfo): void {

@@ -287,7 +287,7 @@ const SAMPLE_FIELDS: Record<WireRevision, { attributes: number; link: number; va
  * values = 4). Both packed lists share wire type 2, so only the wire types of fields 3 and 4 tell the
  * revisions apart.
  */
-export function sampleFieldRevision(field: number, wireType: number): WireRevision | undefined {
+function sampleFieldRevision(field: number, wireType: number): WireRevision | undefined {
   if (field === 3) return wireType === LEN ? 'previous' : wireType === VARINT ? 'current' : undefined;
   if (field === 4) return wireType === VARINT ? 'previous' : wireType === LEN ? 'current' : undefined;
   return undefined;
