@@ -105,6 +105,78 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** The symbolizer service: where it finds symbols for native frames and how it works through the queue. */
+    symbolizer: z
+      .object({
+        /** Run the symbolizer inside `uniprof serve` (the standalone `uniprof symbolizer` ignores this). */
+        enabled: z.boolean().default(true),
+        http: z
+          .object({
+            host: z.string().default('127.0.0.1'),
+            port: port.default(4319),
+          })
+          .strict()
+          .prefault({}),
+        /** Token that `symbtool push-symbols` presents; generated into <dataDir>/symbol-upload-token if unset. */
+        uploadToken: z.string().min(1).optional(),
+        /** Largest symbol upload accepted, in bytes (after decompression). */
+        maxUploadBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(512 * 1024 * 1024),
+        /** Separate debug files looked up on this machine (by build ID, then .gnu_debuglink). */
+        debugDirectories: z
+          .preprocess(
+            (v) => (typeof v === 'string' ? v.split(/[\s,]+/).filter(Boolean) : v),
+            z.array(z.string()),
+          )
+          .prefault(['/usr/lib/debug']),
+        debuginfod: z
+          .object({
+            /** Servers asked by GNU build ID, in order (like DEBUGINFOD_URLS: space- or comma-separated). */
+            urls: z
+              .preprocess(
+                (v) => (typeof v === 'string' ? v.split(/[\s,]+/).filter(Boolean) : v),
+                z.array(z.url()),
+              )
+              .prefault([]),
+            timeoutMs: z.number().int().positive().default(30_000),
+            retries: z.number().int().min(0).max(10).default(2),
+            maxConcurrent: z.number().int().positive().default(4),
+            /** How long a "not found" answer is believed before the server is asked again. */
+            negativeCacheSeconds: z.number().int().min(0).default(3600),
+            /** Downloaded debug files; default <dataDir>/debuginfod-cache. */
+            cacheDir: z.string().optional(),
+            cacheMaxBytes: z
+              .number()
+              .int()
+              .positive()
+              .default(10 * 1024 ** 3),
+          })
+          .strict()
+          .prefault({}),
+        /** Executables worked on at once. */
+        concurrency: z.number().int().positive().max(64).default(2),
+        /** How often the queue is polled when idle. */
+        pollIntervalMs: z.number().int().positive().default(500),
+        /** A worker's claim on an executable; a crashed worker's work is taken up again after this. */
+        leaseSeconds: z.number().int().positive().default(300),
+        /** Backoff between attempts for a file whose symbols were not found: doubles from first to max. */
+        retry: z
+          .object({
+            firstSeconds: z.number().int().positive().default(60),
+            maxSeconds: z
+              .number()
+              .int()
+              .positive()
+              .default(6 * 3600),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     /** Factors for the CPU-time, cost and CO2 estimates; the defaults are those of Elastic's profiling app. */
     query: z
       .object({
@@ -148,6 +220,8 @@ const OPTIONAL_PATHS = [
   ['output', 'elasticsearch', 'password'],
   ['output', 'elasticsearch', 'tls', 'ca'],
   ['output', 'elasticsearch', 'spoolDir'],
+  ['symbolizer', 'uploadToken'],
+  ['symbolizer', 'debuginfod', 'cacheDir'],
 ];
 
 export function knownPaths(): string[][] {

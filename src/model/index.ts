@@ -4,3 +4,4 @@ export * from './ids.ts';
 export * from './types.ts';
 export * from './downsample.ts';
 export * from './encoding.ts';
+export * from './symbols.ts';

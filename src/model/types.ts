@@ -1,4 +1,5 @@
 import type { FrameType } from './frame-type.ts';
+import type { PendingFrame } from './symbols.ts';
 
 /** Epoch seconds: the resolution events are stored at. */
 export type EpochSeconds = number;
@@ -91,6 +92,11 @@ export interface ProfileBatch {
   stackFrames: StackFrameSymbols[];
   executables: Executable[];
   hosts: HostMetadata[];
+  /**
+   * Native frames first seen in this batch that have no symbols: the store queues them for the symbolizer
+   * in the same write, so an acknowledged frame is never missing from the queue.
+   */
+  pendingFrames?: PendingFrame[];
 }
 
 /** The number of events in a batch, without building event objects from its columns. */
@@ -113,5 +119,5 @@ export function eventsFromColumns(columns: EventColumns): ProfilingEvent[] {
 }
 
 export function emptyBatch(): ProfileBatch {
-  return { events: [], stackTraces: [], stackFrames: [], executables: [], hosts: [] };
+  return { events: [], stackTraces: [], stackFrames: [], executables: [], hosts: [], pendingFrames: [] };
 }

@@ -6,6 +6,7 @@ import type {
   StackFrameSymbols,
   StackTrace,
 } from '../model/index.ts';
+import type { SymbolizationStore } from './symbolization.ts';
 
 /** Event fields that filters and group-bys may name: the Elasticsearch field names, used everywhere. */
 export const EVENT_FIELDS = [
@@ -125,6 +126,8 @@ export interface StoreWriter {
 
 export interface Store extends StoreReader, StoreWriter {
   readonly kind: string;
+  /** The symbolization queue and symbols (see symbolization.ts). */
+  readonly symbolization: SymbolizationStore;
   open(): Promise<void>;
   /** Flushes whatever was acknowledged and releases the store. */
   close(): Promise<void>;

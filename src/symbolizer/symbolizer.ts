@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
-import type { StackFrameSymbols } from '../model/types.ts';
+import type { SymbolizedFrame } from '../model/symbols.ts';
 import { demangle } from './demangle/index.ts';
 import { DwarfContext } from './dwarf/dwarf.ts';
 import { loadDwarfSections, loadDwoSections, type DwarfSections } from './dwarf/sections.ts';
@@ -9,17 +9,7 @@ import { GoLineTable } from './go/pclntab.ts';
 import { SymbolTable } from './symbols.ts';
 
 export { SymbolizerFormatError } from './errors.ts';
-
-/** One frame of a symbolized address. Arrays of these are innermost (inlined-into-nothing last) first. */
-export interface SymbolizedFrame {
-  functionName: string;
-  /** Absolute source path as recorded by the compiler; '' when unknown. */
-  fileName: string;
-  /** 0 when unknown. */
-  line: number;
-  /** Line where the function is declared (DW_AT_decl_line, Go's start line); 0 when unknown. */
-  startLine: number;
-}
+export { toStackFrameSymbols, type SymbolizedFrame } from '../model/symbols.ts';
 
 export interface OpenOptions {
   /** Directories searched for separate debug files (`.build-id/xx/yyyy.debug`, debuglink names). */
@@ -242,20 +232,6 @@ export function findDebugFile(
     candidate?.close();
   }
   return undefined;
-}
-
-/**
- * The model's per-frame arrays for a symbolized address (innermost function first). The function offset
- * is the line's distance from the line the function starts at (0 when either is unknown).
- */
-export function toStackFrameSymbols(frameId: string, frames: SymbolizedFrame[]): StackFrameSymbols {
-  return {
-    frameId,
-    functionNames: frames.map((f) => f.functionName),
-    fileNames: frames.map((f) => f.fileName),
-    lineNumbers: frames.map((f) => f.line),
-    functionOffsets: frames.map((f) => (f.startLine > 0 && f.line >= f.startLine ? f.line - f.startLine : 0)),
-  };
 }
 
 /**

@@ -31,7 +31,7 @@ describe('query API over load-generator data', () => {
       const generated = workload.next(end, 400);
       const translation = translator.translate(generated.request, { now: start + 10 + i * 5 });
       for (const key of Object.keys(all) as Exclude<keyof ProfileBatch, 'eventColumns'>[]) {
-        (all[key] as unknown[]).push(...translation.batch[key]);
+        (all[key] as unknown[]).push(...(translation.batch[key] ?? []));
       }
       translation.commit();
       totalSamples += generated.samples;

@@ -17,6 +17,7 @@ import {
   startCollector,
   tempDir,
 } from './helpers.ts';
+import { symbolizationNotYet } from '../../src/store/symbolization-pending.ts';
 
 const ALL_TIME = { from: 0, to: 2 ** 31 };
 
@@ -142,6 +143,7 @@ test('graceful stop: in-flight requests finish and are acknowledged, and survive
  * is out of reach; the embedded store has no such state).
  */
 class GatedStore implements Store {
+  readonly symbolization = symbolizationNotYet('gated');
   readonly kind = 'gated-embedded';
   reachable = true;
   private gate: Promise<void> = Promise.resolve();

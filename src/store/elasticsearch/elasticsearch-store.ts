@@ -41,6 +41,7 @@ import { eventsQuery } from './queries.ts';
 import { BulkSender, type SenderCounters } from './sender.ts';
 import { ensureLayout, type SetupResult } from './setup.ts';
 import { Spool, SpoolBusyError, SpoolFullError } from './spool.ts';
+import { symbolizationNotYet } from '../symbolization-pending.ts';
 
 const DEFAULTS = {
   spoolMaxBytes: 1024 ** 3,
@@ -81,6 +82,7 @@ function isMissingIndex(error: unknown): boolean {
  */
 export class ElasticsearchStore implements Store {
   readonly kind = 'elasticsearch';
+  readonly symbolization = symbolizationNotYet('elasticsearch');
   readonly client: Client;
   private readonly logger: StoreLogger;
   private readonly spool: Spool;

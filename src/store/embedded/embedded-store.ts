@@ -44,6 +44,7 @@ import {
 import { filterToSql, type SqlFragment } from './filter-sql.ts';
 import { StackNumbers } from './stack-numbers.ts';
 import { DIMENSION_COLUMNS, EVENT_LEVELS, SCHEMA_SQL, SCHEMA_VERSION, eventsTable } from './schema.ts';
+import { symbolizationNotYet } from '../symbolization-pending.ts';
 
 export interface EmbeddedStoreOptions {
   /** The database file; `:memory:` for a throw-away store. */
@@ -88,6 +89,7 @@ const INSERT_CHUNK_ROWS = 500;
  */
 export class EmbeddedStore implements Store {
   readonly kind = 'embedded';
+  readonly symbolization = symbolizationNotYet('embedded');
   private readonly options: Required<EmbeddedStoreOptions>;
   private instance?: DuckDBInstance;
   private writer?: DuckDBConnection;

@@ -1,0 +1,106 @@
+/**
+ * Symbols of native code as the symbolizer stores them: address ranges of functions and of inlined calls,
+ * each with its depth in the inline tree, in the shape of the Universal Profiling symbol records
+ * (`profiling-symbols-*`: `Symbol.exec.pcrange`, `Symbol.depth`, `Symbol.call.*`, `Symbol.linetable.*`).
+ * A file's symbols are a set of these ranges; an address is symbolized from the ranges that contain it,
+ * one per depth (see `framesAt`), without the debug file.
+ */
+
+import type { StackFrameSymbols } from './types.ts';
+
+/** One frame of a symbolized address. Chains of these are innermost (the code actually running) first. */
+export interface SymbolizedFrame {
+  functionName: string;
+  /** Source path as recorded by the compiler; '' when unknown. */
+  fileName: string;
+  /** 0 when unknown. */
+  line: number;
+  /** Line where the function is declared (DW_AT_decl_line, Go's start line); 0 when unknown. */
+  startLine: number;
+}
+
+/**
+ * One function (depth 0) or inlined call (depth ≥ 1) over the ELF virtual addresses [start, end).
+ * At any address the ranges that contain it form a chain depth 0, 1, …, D with exactly one range per depth.
+ */
+export interface SymbolRange {
+  start: number;
+  end: number;
+  depth: number;
+  functionName: string;
+  /** The function's declaration line; 0 when unknown. */
+  functionLine: number;
+  /** File of the lines in `lines` (the deepest range's code); '' when unknown. */
+  fileName: string;
+  /** For depth ≥ 1: where the caller (the range at depth − 1) calls this inlined function; '' / 0 else. */
+  callFileName: string;
+  callLine: number;
+  /**
+   * Line table for the addresses where this range is the deepest: `lineOffsets[i]` (ascending, relative to
+   * `start`) starts a run of `lines[i]`. Empty when no line is known.
+   */
+  lineOffsets: number[];
+  lines: number[];
+}
+
+/** The line a range's line table gives at `address`; 0 when it has none there. */
+export function lineAt(range: SymbolRange, address: number): number {
+  const offset = address - range.start;
+  const offsets = range.lineOffsets;
+  let low = 0;
+  let high = offsets.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (offsets[mid] <= offset) low = mid + 1;
+    else high = mid;
+  }
+  return low === 0 ? 0 : range.lines[low - 1];
+}
+
+/**
+ * The inline chain at `address`, innermost first, from the ranges that contain it (any order, at most one
+ * per depth). The innermost frame's line comes from the deepest range's line table; each outer frame's
+ * file and line are the call site recorded on the range one level deeper. [] when no range contains it.
+ */
+export function framesAt(containing: readonly SymbolRange[], address: number): SymbolizedFrame[] {
+  const byDepth: SymbolRange[] = [];
+  for (const range of containing) {
+    if (address >= range.start && address < range.end) byDepth[range.depth] = range;
+  }
+  const frames: SymbolizedFrame[] = [];
+  // A gap in the chain (a depth with no range) cannot come from a consistent file: stop at the first one.
+  let deepest = -1;
+  while (byDepth[deepest + 1] !== undefined) deepest++;
+  for (let depth = deepest; depth >= 0; depth--) {
+    const range = byDepth[depth];
+    const inner = depth === deepest ? undefined : byDepth[depth + 1];
+    frames.push({
+      functionName: range.functionName,
+      fileName: inner ? inner.callFileName : range.fileName,
+      line: inner ? inner.callLine : lineAt(range, address),
+      startLine: range.functionLine,
+    });
+  }
+  return frames;
+}
+
+/** A native frame waiting for symbols: its frame ID, the file it is in and the address within it. */
+export interface PendingFrame {
+  frameId: string;
+  fileId: string;
+  address: number;
+}
+
+/**
+ * The model's per-frame arrays for a symbolized address (innermost function first). The function offset
+ * is the line's distance from the line the function starts at (0 when either is unknown).
+ */
+export function toStackFrameSymbols(frameId: string, frames: readonly SymbolizedFrame[]): StackFrameSymbols {
+  return {
+    frameId,
+    functionNames: frames.map((f) => f.functionName),
+    fileNames: frames.map((f) => f.fileName),
+    lineNumbers: frames.map((f) => f.line),
+    functionOffsets: frames.map((f) => (f.startLine > 0 && f.line >= f.startLine ? f.line - f.startLine : 0)),
+  };
+}

@@ -1,0 +1,85 @@
+import type { PendingFrame, StackFrameSymbols, SymbolRange } from '../model/index.ts';
+
+/**
+ * Where a file's symbols came from. Uploaded symbols are private to this installation (Elasticsearch:
+ * `profiling-symbols-private`); symbols from debuginfod or local debug files are public build artefacts
+ * (`profiling-symbols-global`).
+ */
+export type SymbolSource = 'upload' | 'debuginfod' | 'local';
+
+/** An executable leased to one symbolizer worker. */
+export interface ExecutableWork {
+  fileId: string;
+  /** GNU build ID (hex), when the agent reported one. */
+  buildId?: string;
+  fileName: string;
+  /** The store holds symbols for this file: queued frames are answered from them, no source is asked. */
+  hasSymbols: boolean;
+  /** Attempts so far that found no symbols. */
+  attempts: number;
+  /** Why the last attempt found none. */
+  lastReason?: string;
+  /** Opaque proof of the lease, checked when the work is released. */
+  lease: string;
+}
+
+export interface SymbolizationBacklog {
+  /** Executables with queued frames and no symbols yet (waiting for a source). */
+  pendingExecutables: number;
+  /** Native frames queued for symbols. */
+  pendingFrames: number;
+  /** Executables the store holds symbols for. */
+  symbolizedExecutables: number;
+  /** Executables waiting for their next attempt, by the reason the last one found nothing. */
+  waitingByReason: Record<string, number>;
+}
+
+export interface PutSymbolsInfo {
+  source: SymbolSource;
+  buildId?: string;
+  fileName?: string;
+}
+
+/**
+ * The symbolization queue and the symbols themselves, as one store keeps them. The collector fills the
+ * queue through `ProfileBatch.pendingFrames` (written with the batch, so an acknowledged frame is never
+ * missing from it); symbolizer workers, in this process or others sharing the store, drain it.
+ *
+ * The unit of work is an executable: it is *due* when frames were queued for it since it was last worked
+ * on, or when its retry time has passed. Leases keep two workers off the same executable; a lease that
+ * expires (its worker died) makes the executable due again.
+ */
+export interface SymbolizationStore {
+  /** Up to `limit` due executables not leased by another worker, leased to `owner` for `leaseMs`. */
+  leaseExecutables(owner: string, limit: number, leaseMs: number): Promise<ExecutableWork[]>;
+  /** Keeps a lease alive during long work; false when it was lost. */
+  renewLease(work: ExecutableWork, leaseMs: number): Promise<boolean>;
+  /** Queued frames of one executable, at most `limit`. */
+  pendingFrames(fileId: string, limit: number): Promise<PendingFrame[]>;
+  /**
+   * Stores a file's symbols, replacing any it had (uploading the same file again changes nothing). All or
+   * nothing: when `ranges` throws, nothing of this call remains. The executable becomes due, so frames
+   * already queued or stored for it get names.
+   */
+  putSymbols(
+    fileId: string,
+    ranges: AsyncIterable<readonly SymbolRange[]>,
+    info: PutSymbolsInfo,
+  ): Promise<{ ranges: number }>;
+  /** Which of these files the store holds symbols for. */
+  filesWithSymbols(fileIds: readonly string[]): Promise<Set<string>>;
+  /** For each address, the ranges of `fileId` that contain it (every depth); absent when none does. */
+  symbolRanges(fileId: string, addresses: readonly number[]): Promise<Map<number, SymbolRange[]>>;
+  /**
+   * Stores the symbols of resolved frames (as the stack frames readers read) and takes `frameIds` off the
+   * queue — those with symbols and those no symbol covers alike.
+   */
+  resolveFrames(symbols: readonly StackFrameSymbols[], frameIds: readonly string[]): Promise<void>;
+  /**
+   * Ends a lease. With `retryAt` (epoch ms) the attempt found no symbols: `attempts` grows and `reason` is
+   * kept. Without it the executable rests until frames are queued for it again. Returns false when the lease
+   * had been lost, or frames were queued meanwhile (the executable then stays due).
+   */
+  releaseExecutable(work: ExecutableWork, outcome: { retryAt?: number; reason?: string }): Promise<boolean>;
+  backlog(): Promise<SymbolizationBacklog>;
+}
