@@ -10,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 import protobuf from 'protobufjs';
 import { fileIdToHex } from '../../src/model/ids.ts';
 import { framesAt, type SymbolRange } from '../../src/model/symbols.ts';
+import { PushError, pushSymbols } from '../../src/symbolizer/upload/client.ts';
 import { fileIdOfExecutable } from '../../src/symbolizer/upload/file-id.ts';
 import {
   SYMBOL_UPLOAD_MAGIC,
@@ -569,5 +570,84 @@ describe('symbol upload limits', { timeout: 120_000 }, () => {
     const answer = await post(server, [gzipHeader, ...Array<Buffer>(10).fill(blocks)]);
     assertRejected(answer, 413, 'too_large', /compressed body exceeds the upload limit/);
     await assertNothingStored(server);
+  });
+});
+
+describe('symbol upload client against a refusing server', { timeout: 120_000 }, () => {
+  let server: UploadServer;
+  before(async () => {
+    server = await startUploadServer({ maxUploadBytes: 1024 * 1024 });
+  });
+  after(() => server.close());
+
+  /** ~300,000 ranges with names that do not compress away: megabytes still to send when the server says no. */
+  function* large(): Generator<SymbolRange[]> {
+    for (let part = 0; part < 30; part++) {
+      yield syntheticRanges(5000, 0x100000 + part * 5000 * 0x40).map((r) => ({
+        ...r,
+        functionName: `${r.functionName}_${randomBytes(12).toString('hex')}`,
+      }));
+    }
+  }
+
+  it("reports the server's 413 (not a broken pipe) when refused in the middle of a large upload", async () => {
+    let extracted = 0;
+    await assert.rejects(
+      pushSymbols({
+        url: server.url,
+        token: server.token,
+        fileId: FILE_ID,
+        ranges: large(),
+        onProgress: (p) => (extracted = p.ranges),
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof PushError, String(error));
+        assert.equal(error.status, 413);
+        assert.match(error.message, /server answered 413: upload exceeds the limit of 1048576 bytes/);
+        return true;
+      },
+    );
+    assert.ok(server.events.at(-1)!.stats.chunks >= 1, 'chunks had reached the store');
+    // The client stopped extracting and sending when refused (the body is pulled as the network takes it).
+    assert.ok(extracted < 300_000, `extracted ${extracted} of 300,000 ranges`);
+    await assertNothingStored(server);
+  });
+
+  it("reports the server's 401 for a wrong token on a large upload", async () => {
+    await assert.rejects(
+      pushSymbols({ url: server.url, token: 'wrong', fileId: FILE_ID, ranges: large() }),
+      /server answered 401: the symbol upload token is not valid/,
+    );
+    await assertNothingStored(server);
+  });
+
+  it('gives up on a client that stops sending (408), storing nothing', async () => {
+    const stalling = await startUploadServer({ limits: { idleTimeoutMs: 500 } });
+    try {
+      const body = gzipSync(upload(syntheticRanges(20_000)));
+      const answer = await new Promise<Answer>((resolve, reject) => {
+        const req = request(`${stalling.url}/api/v1/symbols/${FILE_ID}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${stalling.token}` },
+        });
+        req.on('response', (response) => {
+          const parts: Buffer[] = [];
+          response.on('data', (d: Buffer) => parts.push(d));
+          response.on('end', () => {
+            req.destroy();
+            resolve({
+              status: response.statusCode ?? 0,
+              body: JSON.parse(Buffer.concat(parts).toString()) as Answer['body'],
+            });
+          });
+        });
+        req.on('error', reject);
+        req.write(body.subarray(0, body.length >> 1)); // and then nothing, with the connection left open
+      });
+      assertRejected(answer, 408, 'timeout', /the upload stalled: no data for 0.5 s/);
+      await assertNothingStored(stalling);
+    } finally {
+      await stalling.close();
+    }
   });
 });

@@ -19,11 +19,14 @@ import {
   type UploadLimits,
 } from './format.ts';
 
-/** A rejected upload: `status` is 400 (bad input) or 413 (over a size limit); `reason` is a metrics label. */
+/**
+ * A rejected upload: `status` is 400 (bad input), 408 (the client stopped sending) or 413 (over a size
+ * limit); `reason` is a metrics label.
+ */
 export class SymbolUploadError extends InvalidRequestError {
-  readonly status: 400 | 413;
+  readonly status: 400 | 408 | 413;
 
-  constructor(status: 400 | 413, reason: string, message: string) {
+  constructor(status: 400 | 408 | 413, reason: string, message: string) {
     super(reason, message);
     this.status = status;
   }
@@ -147,10 +150,31 @@ export class SymbolUploadDecoder {
   private async pull(): Promise<boolean> {
     if (this.ended) return false;
     let next: IteratorResult<Buffer>;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      next = await this.output.next();
+      // A client that stops sending must not hold the store's write open forever.
+      const idle = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new SymbolUploadError(
+                408,
+                'timeout',
+                `the upload stalled: no data for ${this.limits.idleTimeoutMs / 1000} s`,
+              ),
+            ),
+          this.limits.idleTimeoutMs,
+        );
+      });
+      next = await Promise.race([this.output.next(), idle]);
     } catch (error) {
+      if (error instanceof SymbolUploadError && error.reason === 'timeout') {
+        this.destroy();
+        throw error;
+      }
       throw this.failure ?? streamError(error);
+    } finally {
+      clearTimeout(timer);
     }
     this.stats.compressedBytes = this.gate.bytes;
     if (next.done) {

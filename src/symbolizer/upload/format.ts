@@ -43,6 +43,8 @@ export interface UploadLimits {
   maxRanges: number;
   /** Inline depth (the symbolizer gives up at the same depth when reading DWARF). */
   maxDepth: number;
+  /** Longest wait for the next bytes of the body before the upload is given up (408). */
+  idleTimeoutMs: number;
 }
 
 export const DEFAULT_UPLOAD_LIMITS: UploadLimits = {
@@ -51,6 +53,7 @@ export const DEFAULT_UPLOAD_LIMITS: UploadLimits = {
   maxStringBytes: 256 * 1024,
   maxRanges: 100_000_000,
   maxDepth: 512,
+  idleTimeoutMs: 60_000,
 };
 
 export interface UploadHeader {

@@ -73,9 +73,35 @@ const emptyStats = (): UploadStats => ({
   strings: 0,
 });
 
-/** Answers an error and closes the connection, so an unread body of any size is not drained first. */
-function reject(reply: FastifyReply, status: number, reason: string, message: string): FastifyReply {
-  return reply.code(status).header('connection', 'close').send({ error: message, reason });
+/** How much of a refused body is read and dropped after the answer, so the client can read the answer. */
+const DRAIN_BYTES = 16 * 1024 * 1024;
+const DRAIN_MS = 5_000;
+
+/**
+ * Answers an error. When the body is not all read, the connection is not closed at once: a client still
+ * sending would get a reset that can destroy the answer it has not read yet, and see only a broken pipe.
+ * What it still sends is read and dropped, up to DRAIN_BYTES or DRAIN_MS, then the connection is closed.
+ */
+function reject(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  status: number,
+  reason: string,
+  message: string,
+): FastifyReply {
+  const raw = request.raw;
+  if (!raw.complete && !raw.destroyed) {
+    let dropped = 0;
+    const close = () => raw.socket?.destroy();
+    const timer = setTimeout(close, DRAIN_MS).unref();
+    raw.on('data', (data: Buffer) => {
+      dropped += data.length;
+      if (dropped > DRAIN_BYTES) close();
+    });
+    raw.once('close', () => clearTimeout(timer));
+    raw.resume();
+  }
+  return reply.code(status).send({ error: message, reason });
 }
 
 export async function registerSymbolUploadRoutes(
@@ -108,12 +134,12 @@ export async function registerSymbolUploadRoutes(
         stats: emptyStats(),
         durationMs: 0,
       });
-      await reject(reply.header('www-authenticate', 'Bearer'), 401, 'unauthorized', message);
+      return reject(request, reply.header('www-authenticate', 'Bearer'), 401, 'unauthorized', message);
     });
 
     scope.get<{ Params: { fileId: string } }>(`${SYMBOLS_PATH}/:fileId`, async (request, reply) => {
       const fileId = parseFileIdParam(request.params.fileId);
-      if (!fileId) return reject(reply, 400, 'bad_file_id', fileIdProblem(request.params.fileId));
+      if (!fileId) return reject(request, reply, 400, 'bad_file_id', fileIdProblem(request.params.fileId));
       const has = await deps.symbolization.filesWithSymbols([fileId]);
       return { fileId, fileIdHex: fileIdToHex(fileId), hasSymbols: has.has(fileId) };
     });
@@ -130,12 +156,12 @@ export async function registerSymbolUploadRoutes(
         deps.onUpload?.({ fileId, outcome, status, reason, stats, durationMs: performance.now() - started });
       if (!fileId) {
         event('rejected', 400, emptyStats(), 'bad_file_id');
-        return reject(reply, 400, 'bad_file_id', fileIdProblem(request.params.fileId));
+        return reject(request, reply, 400, 'bad_file_id', fileIdProblem(request.params.fileId));
       }
       const body = request.body as Readable | undefined;
       if (!body) {
         event('rejected', 400, emptyStats(), 'empty');
-        return reject(reply, 400, 'empty', 'the upload has no body');
+        return reject(request, reply, 400, 'empty', 'the upload has no body');
       }
       const decoder = new SymbolUploadDecoder(body, limits);
       // The decoder's error, if the store passes it on wrapped or replaced.
@@ -189,11 +215,17 @@ export async function registerSymbolUploadRoutes(
             { fileId, reason: problem.reason, err: problem.message },
             'symbol upload rejected',
           );
-          return reject(reply, problem.status, problem.reason, problem.message);
+          return reject(request, reply, problem.status, problem.reason, problem.message);
         }
         event('failed', 500, decoder.stats, 'store');
         deps.logger.error({ err: error, fileId }, 'symbol upload failed');
-        return reject(reply, 500, 'store', `storing the symbols failed: ${(error as Error).message}`);
+        return reject(
+          request,
+          reply,
+          500,
+          'store',
+          `storing the symbols failed: ${(error as Error).message}`,
+        );
       }
     });
   });
