@@ -4,6 +4,7 @@ import { basename } from 'node:path';
 import { ElfFile } from '../symbolizer/elf/elf.ts';
 import { SymbolizerFormatError } from '../symbolizer/errors.ts';
 import { DEFAULT_DEBUG_DIRECTORIES, findDebugFile } from '../symbolizer/symbolizer.ts';
+import type { PushProgress } from '../symbolizer/upload/client.ts';
 import { fileIdOfExecutable } from '../symbolizer/upload/file-id.ts';
 
 import { SymbtoolError, UPLOAD_TOKEN_ENV } from './symbtool.ts';
@@ -97,20 +98,21 @@ function bytes(n: number): string {
 
 /** A bar redrawn in place on a terminal; a line every few seconds otherwise (logs, CI). */
 function progressReporter(codeBytes: number): {
-  update(p: { ranges: number; bytesSent: number; bytesCovered: number }): void;
+  update(p: PushProgress): void;
   done(): void;
 } {
   const tty = process.stderr.isTTY === true;
   const started = Date.now();
   let last = 0;
-  let drawn = false;
+  let latest: PushProgress | undefined;
+  const status = (p: PushProgress) =>
+    `${number(p.ranges)} ranges extracted, ${bytes(p.bytesSent)} sent, ${((Date.now() - started) / 1000).toFixed(0)} s`;
   return {
     update(p) {
+      latest = p;
       const now = Date.now();
       if (now - last < (tty ? 100 : 2000)) return;
       last = now;
-      const seconds = ((now - started) / 1000).toFixed(0);
-      const status = `${number(p.ranges)} ranges extracted, ${bytes(p.bytesSent)} sent, ${seconds} s`;
       if (tty) {
         // Code covered by functions so far, against the executable's code size: an estimate, never 100 %
         // before the end.
@@ -118,15 +120,15 @@ function progressReporter(codeBytes: number): {
         const width = 30;
         const filled = Math.round(fraction * width);
         process.stderr.write(
-          `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ≈${Math.round(fraction * 100)}% ${status}\x1b[K`,
+          `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ≈${Math.round(fraction * 100)}% ${status(p)}\x1b[K`,
         );
-        drawn = true;
       } else {
-        process.stderr.write(`push-symbols: ${status}\n`);
+        process.stderr.write(`push-symbols: ${status(p)}\n`);
       }
     },
     done() {
-      if (drawn) process.stderr.write('\r\x1b[K');
+      if (tty) process.stderr.write('\r\x1b[K');
+      else if (latest) process.stderr.write(`push-symbols: ${status(latest)}\n`);
     },
   };
 }
