@@ -147,6 +147,10 @@ describe('debuginfod sources against a real debuginfod', { skip }, () => {
   test("libc's debug file is fetched, checked, and symbolizes like /usr/lib/debug's copy", async () => {
     const c = client([peer.url]);
     const served = await peer.debuginfoResponses(200);
+    let downloadMs = -1;
+    c.onEvent((event) => {
+      if (event.type === 'download') downloadMs = event.durationMs;
+    });
     const result = await c.fetchDebugInfo(libcId);
     assert.ok('path' in result, `found: ${JSON.stringify(result)}`);
     assert.equal(
@@ -159,6 +163,9 @@ describe('debuginfod sources against a real debuginfod', { skip }, () => {
       'same bytes as the installed package',
     );
     const counters = c.counters();
+    console.log(
+      `libc debug file: ${counters.downloadedBytes} bytes fetched, checked and cached in ${downloadMs} ms`,
+    );
     assert.equal(counters.downloads, 1);
     assert.equal(counters.downloadedBytes, statSync(result.path).size);
     assert.equal(await peer.debuginfoResponses(200), served + 1);
@@ -495,6 +502,49 @@ describe('debuginfod sources against a real debuginfod', { skip }, () => {
       }
     });
 
+    test('a file larger than the whole cache is refused, whether its length is announced or not', async () => {
+      const debugFile = readFileSync(split.debugFile);
+      for (const announce of [true, false]) {
+        const server = await misbehavingServer(() => ({ status: 200, body: debugFile, announce }));
+        try {
+          const c = client([server.url], { cacheMaxBytes: 4096 });
+          assert.deepEqual(await c.fetchDebugInfo(split.id), { notFound: 'debuginfod-invalid-response' });
+          assert.equal(c.counters().errors['too-large'], 1, `announced: ${announce}`);
+          assert.deepEqual(cacheContents(c.cache.dir), { debugFiles: [], partial: [] });
+        } finally {
+          await server.close();
+        }
+      }
+    });
+
+    test('at most maxConcurrent requests are in flight; a bad build ID asks nobody', async () => {
+      let inFlight = 0;
+      let most = 0;
+      let requests = 0;
+      const server = await misbehavingServer(async () => {
+        requests++;
+        most = Math.max(most, ++inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        inFlight--;
+        return { status: 404, body: Buffer.from('') };
+      });
+      try {
+        const c = client([server.url], { maxConcurrent: 2 });
+        const ids = Array.from({ length: 6 }, (_, i) => `${String(i).repeat(2)}${UNKNOWN_ID.slice(2)}`);
+        const results = await Promise.all(ids.map((id) => c.fetchDebugInfo(id)));
+        assert.deepEqual(
+          new Set(results.map((r) => JSON.stringify(r))),
+          new Set(['{"notFound":"not-found"}']),
+        );
+        assert.equal(requests, 6);
+        assert.equal(most, 2);
+        assert.deepEqual(await c.fetchDebugInfo('not hex'), { notFound: 'invalid-build-id' });
+        assert.equal(requests, 6);
+      } finally {
+        await server.close();
+      }
+    });
+
     test('a 5xx is retried with backoff, and the next server is asked after a 404', async () => {
       const debugFile = readFileSync(split.debugFile);
       let calls = 0;
@@ -554,14 +604,19 @@ describe('debuginfod sources against a real debuginfod', { skip }, () => {
   });
 });
 
-/** A tiny HTTP server playing a broken debuginfod. */
+/** A tiny HTTP server playing a broken debuginfod. `announce: false` sends the body chunked, without a length. */
 async function misbehavingServer(
-  answer: (url: string) => { status: number; body: Buffer },
+  answer: (
+    url: string,
+  ) =>
+    | { status: number; body: Buffer; announce?: boolean }
+    | Promise<{ status: number; body: Buffer; announce?: boolean }>,
 ): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((request, response) => {
-    const { status, body } = answer(request.url ?? '');
-    response.writeHead(status, { 'content-length': body.length });
-    response.end(body);
+    void Promise.resolve(answer(request.url ?? '')).then(({ status, body, announce }) => {
+      response.writeHead(status, announce === false ? {} : { 'content-length': body.length });
+      response.end(body);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;

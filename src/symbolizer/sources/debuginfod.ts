@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { DebugFileCache } from './debug-file-cache.ts';
-import { readElfIdentity } from './elf-identity.ts';
+import { normalizeBuildId, readElfIdentity } from './elf-identity.ts';
 
 /** Why one request to one server failed (a label for metrics: keep the set small and stable). */
 export type DebuginfodErrorKind =
@@ -47,7 +47,7 @@ export interface DebuginfodCounters {
 
 /**
  * `path`: a local copy of the debug file, checked (ELF, same build ID). Otherwise why not:
- * `not-found` (every server said 404), `debuginfod-unreachable` (a server that might have it could not be
+ * `not-found` (every server said 404), `invalid-build-id` (not hex: nothing was asked), `debuginfod-unreachable` (a server that might have it could not be
  * asked: network, timeout, 5xx…; try again later), `debuginfod-invalid-response` (servers answered with
  * something that is not this build ID's ELF file, or too large for the cache), `debuginfod-cache-error` (our
  * cache directory could not be read or written).
@@ -56,7 +56,11 @@ export type DebuginfodResult =
   | { path: string }
   | {
       notFound:
-        'not-found' | 'debuginfod-unreachable' | 'debuginfod-invalid-response' | 'debuginfod-cache-error';
+        | 'not-found'
+        | 'invalid-build-id'
+        | 'debuginfod-unreachable'
+        | 'debuginfod-invalid-response'
+        | 'debuginfod-cache-error';
     };
 
 export interface DebuginfodOptions {
@@ -201,8 +205,10 @@ export class DebuginfodClient {
     return { ...this.totals, errors: { ...this.totals.errors } };
   }
 
-  /** The debug file for a (normalized, lowercase hex) GNU build ID. Never throws. */
-  fetchDebugInfo(buildId: string): Promise<DebuginfodResult> {
+  /** The debug file for a GNU build ID (hex, either case). Never throws. */
+  fetchDebugInfo(requestedId: string): Promise<DebuginfodResult> {
+    const buildId = normalizeBuildId(requestedId);
+    if (!buildId) return Promise.resolve({ notFound: 'invalid-build-id' });
     let pending = this.inflight.get(buildId);
     if (!pending) {
       pending = this.lookup(buildId).finally(() => this.inflight.delete(buildId));
@@ -337,6 +343,11 @@ export class DebuginfodClient {
         await response.body?.cancel().catch(() => undefined);
         const retryable = response.status >= 500 || response.status === 429 || response.status === 408;
         throw new RequestFailure('http-status', `${url}: HTTP ${response.status}`, retryable);
+      }
+      const announced = Number(response.headers.get('content-length') ?? Number.NaN);
+      if (announced > this.options.cacheMaxBytes) {
+        await response.body.cancel().catch(() => undefined);
+        throw new RequestFailure('too-large', `${url}: ${announced} bytes, more than the whole cache`, false);
       }
       try {
         temporary = await this.cache.temporaryPath();

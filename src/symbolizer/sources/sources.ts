@@ -33,8 +33,7 @@ export interface DebugInfoFound {
  * - `debuginfod-cache-error`: our debuginfod cache directory could not be used.
  * Only `not-found` and `no-build-id` are unlikely to change soon; the others are worth a retry.
  */
-export type NotFoundReason =
-  'no-build-id' | 'invalid-build-id' | 'not-found' | Exclude<DebuginfodResult, { path: string }>['notFound'];
+export type NotFoundReason = 'no-build-id' | Exclude<DebuginfodResult, { path: string }>['notFound'];
 
 export type DebugInfoLookup = DebugInfoFound | { notFound: NotFoundReason };
 
