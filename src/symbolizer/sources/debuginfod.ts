@@ -308,7 +308,8 @@ export class DebuginfodClient {
   /** One request. Resolves to the cached file or a 404; throws `RequestFailure` otherwise. */
   private async download(server: string, buildId: string): Promise<ServerAnswer> {
     const url = `${server}/buildid/${buildId}/debuginfo`;
-    const started = this.now();
+    // Wall time, not `now`: that clock only drives the negative cache (and is replaced in tests).
+    const started = Date.now();
     const controller = new AbortController();
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
@@ -368,7 +369,7 @@ export class DebuginfodClient {
         throw new RequestFailure('cache-io', (error as Error).message, false);
       }
       temporary = undefined;
-      this.emit({ type: 'download', buildId, server, bytes, durationMs: this.now() - started });
+      this.emit({ type: 'download', buildId, server, bytes, durationMs: Date.now() - started });
       for (const gone of committed.evicted) this.emit({ type: 'evicted', ...gone });
       return { path: committed.path };
     } finally {
