@@ -168,7 +168,15 @@ class RunningDebuginfod implements DebuginfodPeer {
     child.stderr?.on('data', (text: string) => {
       this.log = (this.log + text).slice(-20_000);
     });
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    // A test run that dies without stopping the peer must not leave a server behind.
+    const killOnExit = () => child.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    this.exited = new Promise((resolve) =>
+      child.once('exit', () => {
+        process.removeListener('exit', killOnExit);
+        resolve();
+      }),
+    );
     let exitedEarly = false;
     void this.exited.then(() => {
       exitedEarly = true;
