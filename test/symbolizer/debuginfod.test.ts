@@ -13,6 +13,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -203,6 +204,16 @@ describe('debuginfod sources against a real debuginfod', { skip }, () => {
     assert.equal(restarted.counters().cacheHits, 1);
     assert.equal(restarted.counters().downloads, 0);
     assert.equal(await peer.debuginfoResponses(200), served, 'no request reached the server');
+  });
+
+  test('leftovers of a download cut short by a crash are removed when the cache opens', async () => {
+    const cacheDir = freshCacheDir();
+    mkdirSync(path.join(cacheDir, 'tmp'), { recursive: true });
+    writeFileSync(path.join(cacheDir, 'tmp', 'deadbeef.part'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 0]));
+    const c = client([peer.url], { cacheDir });
+    assert.ok('path' in (await c.fetchDebugInfo(split.id)));
+    assert.deepEqual(cacheContents(cacheDir), { debugFiles: [split.id], partial: [] });
+    assert.equal(c.cache.totalBytes, statSync(split.debugFile).size);
   });
 
   test('an unknown build ID is not found, and that is remembered until negativeCacheSeconds pass', async () => {
