@@ -234,3 +234,35 @@ export async function registerSymbolUploadRoutes(
 function fileIdProblem(text: string): string {
   return `"${text}" is not a file ID: expected 32 hex digits (as \`uniprof symbtool file-id\` prints) or 22 characters of base64url`;
 }
+
+/**
+ * What the symbolizer service hands its route sets (`SymbolRoutesContext` in src/symbolizer/service/routes.ts),
+ * stated structurally here so this module does not depend on the service.
+ */
+export interface SymbolUploadRouteContext {
+  store: SymbolizationStore;
+  uploadToken: string;
+  maxUploadBytes: number;
+  logger: Logger;
+  metrics: { recordUpload(bytes: number): void; recordUploadRejection(reason: string): void };
+  /** Tells the worker to look at the queue now: frames already queued for the file can get names. */
+  wakeWorker(): void;
+}
+
+/** The upload routes as a route set of the symbolizer service: counts uploads, wakes the worker. */
+export function symbolUploadRoutes(app: FastifyInstance, context: SymbolUploadRouteContext): Promise<void> {
+  return registerSymbolUploadRoutes(app, {
+    symbolization: context.store,
+    uploadToken: context.uploadToken,
+    maxUploadBytes: context.maxUploadBytes,
+    logger: context.logger,
+    onUpload: (event) => {
+      if (event.outcome === 'stored') {
+        context.metrics.recordUpload(event.stats.compressedBytes);
+        context.wakeWorker();
+      } else {
+        context.metrics.recordUploadRejection(event.reason ?? event.outcome);
+      }
+    },
+  });
+}
