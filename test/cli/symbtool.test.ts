@@ -22,6 +22,7 @@ after(() => rmSync(work, { recursive: true, force: true }));
 
 const haveAll =
   canBuild('c-dwarf5') &&
+  canBuild('cpp') &&
   haveTool('llvm-symbolizer', 'apt-get install llvm') &&
   haveTool('objcopy', 'apt-get install binutils') &&
   haveTool('strip', 'apt-get install binutils');
@@ -58,6 +59,29 @@ function buildIdOf(path: string): string | undefined {
   }
 }
 
+/**
+ * Names llvm-symbolizer 14 leaves mangled (it cannot demangle `srSt…` expressions; the symbolizer follows GNU
+ * c++filt there, see docs/symbolizer.md) are demangled with c++filt, so the comparison is of names.
+ */
+function cxxfiltLeftovers(answers: OracleFrame[][]): OracleFrame[][] {
+  const mangled = [
+    ...new Set(
+      answers
+        .flat()
+        .map((f) => f.functionName)
+        .filter((n) => n.startsWith('_Z')),
+    ),
+  ];
+  if (mangled.length === 0) return answers;
+  const demangled = execFileSync('c++filt', [], { input: mangled.join('\n') + '\n', encoding: 'utf8' }).split(
+    '\n',
+  );
+  const names = new Map(mangled.map((name, i) => [name, demangled[i]]));
+  return answers.map((frames) =>
+    frames.map((f) => ({ ...f, functionName: names.get(f.functionName) ?? f.functionName })),
+  );
+}
+
 describe(
   'uniprof symbtool',
   { skip: !haveAll && 'gcc, llvm-symbolizer or binutils missing', timeout: 300_000 },
@@ -79,6 +103,57 @@ describe(
 
     const push = (args: string[], env?: NodeJS.ProcessEnv) =>
       symbtool(['push-symbols', '-u', server.url, ...args], env);
+
+    /**
+     * The stored ranges of `fileId` against llvm-symbolizer on the unstripped build, at every function start
+     * and random addresses inside functions (demangled names on both sides).
+     */
+    async function compareWithLlvm(
+      unstripped: string,
+      fileId: string,
+      label: string,
+    ): Promise<{ inlined: number }> {
+      // Every function start plus random addresses inside functions.
+      const addresses = testAddresses(unstripped, 4000);
+      const ranges = await server.store.symbolization.symbolRanges(fileId, addresses);
+      const ours = addresses.map((a) => framesAt(ranges.get(a) ?? [], a));
+      // Function names: the symbolizer's ranges carry DWARF names (see docs/symbolizer.md), which is what
+      // llvm-symbolizer reports without a symbol table; files, lines and inner frames: the unstripped build.
+      const noSymtab = `${unstripped}.nosymtab`;
+      execFileSync('objcopy', ['--strip-all', '--keep-section=.debug_*', unstripped, noSymtab]);
+      const byDwarf = cxxfiltLeftovers(llvmSymbolize(noSymtab, addresses, true));
+      const byBuild = cxxfiltLeftovers(llvmSymbolize(unstripped, addresses, true));
+      const chain = (frames: OracleFrame[]) =>
+        frames.map((f) => `${f.functionName} ${f.fileName}:${f.line}`).join(' <- ');
+      const places = (frames: OracleFrame[]) => frames.map((f) => `${f.fileName}:${f.line}`).join(' <- ');
+      let chainsEqual = 0;
+      let placesEqual = 0;
+      let inlined = 0;
+      const mismatches: string[] = [];
+      addresses.forEach((address, i) => {
+        const mine = ours[i];
+        if (mine.length > 1) inlined++;
+        // Code without DWARF (crt's _start) is named from the symbol table, as on the unstripped build.
+        const expected = byDwarf[i].some((f) => f.functionName !== '') ? byDwarf[i] : byBuild[i];
+        if (chain(mine) === chain(expected)) chainsEqual++;
+        else mismatches.push(`0x${address.toString(16)}: ours ${chain(mine)} | llvm ${chain(expected)}`);
+        if (
+          places(mine) === places(byBuild[i]) &&
+          mine.slice(0, -1).every((f, k) => f.functionName === byBuild[i][k].functionName)
+        )
+          placesEqual++;
+        else
+          mismatches.push(
+            `0x${address.toString(16)}: ours ${chain(mine)} | llvm (unstripped) ${chain(byBuild[i])}`,
+          );
+      });
+      console.log(
+        `# ${label}: ${addresses.length} addresses (${inlined} in inlined code): chains equal llvm-symbolizer's (DWARF names) ${chainsEqual}, ` +
+          `files/lines/inner frames equal llvm-symbolizer's on the unstripped build ${placesEqual}`,
+      );
+      assert.deepEqual(mismatches.slice(0, 20), [], label);
+      return { inlined };
+    }
 
     async function stored(fileId: string): Promise<boolean> {
       return (await server.store.symbolization.filesWithSymbols([fileId])).has(fileId);
@@ -195,46 +270,22 @@ describe(
         'stored under the stripped file ID',
       );
 
-      // Every function start plus random addresses inside functions.
-      const addresses = testAddresses(unstripped, 4000);
-      const ranges = await server.store.symbolization.symbolRanges(stripedFileId, addresses);
-      const ours = addresses.map((a) => framesAt(ranges.get(a) ?? [], a));
-      // Function names: the symbolizer's ranges carry DWARF names (see docs/symbolizer.md), which is what
-      // llvm-symbolizer reports without a symbol table; files, lines and inner frames: the unstripped build.
-      const noSymtab = join(work, 'prog.nosymtab');
-      execFileSync('objcopy', ['--strip-all', '--keep-section=.debug_*', unstripped, noSymtab]);
-      const byDwarf = llvmSymbolize(noSymtab, addresses);
-      const byBuild = llvmSymbolize(unstripped, addresses);
-      const chain = (frames: OracleFrame[]) =>
-        frames.map((f) => `${f.functionName} ${f.fileName}:${f.line}`).join(' <- ');
-      const places = (frames: OracleFrame[]) => frames.map((f) => `${f.fileName}:${f.line}`).join(' <- ');
-      let chainsEqual = 0;
-      let placesEqual = 0;
-      let inlined = 0;
-      const mismatches: string[] = [];
-      addresses.forEach((address, i) => {
-        const mine = ours[i];
-        if (mine.length > 1) inlined++;
-        // Code without DWARF (crt's _start) is named from the symbol table, as on the unstripped build.
-        const expected = byDwarf[i].some((f) => f.functionName !== '') ? byDwarf[i] : byBuild[i];
-        if (chain(mine) === chain(expected)) chainsEqual++;
-        else mismatches.push(`0x${address.toString(16)}: ours ${chain(mine)} | llvm ${chain(expected)}`);
-        if (
-          places(mine) === places(byBuild[i]) &&
-          mine.slice(0, -1).every((f, k) => f.functionName === byBuild[i][k].functionName)
-        )
-          placesEqual++;
-        else
-          mismatches.push(
-            `0x${address.toString(16)}: ours ${chain(mine)} | llvm (unstripped) ${chain(byBuild[i])}`,
-          );
-      });
-      console.log(
-        `# ${addresses.length} addresses (${inlined} in inlined code): chains equal llvm-symbolizer's (DWARF names) ${chainsEqual}, ` +
-          `files/lines/inner frames equal llvm-symbolizer's on the unstripped build ${placesEqual}`,
-      );
+      const { inlined } = await compareWithLlvm(unstripped, stripedFileId, 'prog.c');
       assert.ok(inlined > 20, 'the program has inlined code at many of the addresses');
-      assert.deepEqual(mismatches.slice(0, 20), []);
+    });
+
+    it('pushes a stripped C++ program (templates, inlining); the store answers like llvm-symbolizer', async () => {
+      const built = buildProgram('cpp'); // test/symbolizer/programs/prog.cpp, g++ -O2 -g
+      const dir = mkdtempSync(join(work, 'cpp-'));
+      const full = join(dir, 'prog');
+      const bare = join(dir, 'prog.stripped');
+      copyFileSync(built.binary, full);
+      execFileSync('strip', ['-o', bare, full]);
+      const run = await push(['-t', server.token, '-e', bare, '-d', full]);
+      assert.equal(run.code, 0, show(run));
+      const fileId = fileIdOfExecutable(bare).fileId;
+      const { inlined } = await compareWithLlvm(full, fileId, 'prog.cpp');
+      assert.ok(inlined > 500, `inlined code at ${inlined} addresses`);
     });
 
     it('says "already uploaded"; with --force uploads again and the answers stay the same', async () => {
