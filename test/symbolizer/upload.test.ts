@@ -100,6 +100,22 @@ function syntheticRanges(count: number, base = 0x10000): SymbolRange[] {
   return out;
 }
 
+describe('symbol upload encoding', () => {
+  it('sends a name once per chunk, however many ranges repeat it, and chunks stay bounded', () => {
+    const ranges = syntheticRanges(20_000); // 40,000 ranges, 'inlined_helper' in half of them
+    const raw = Buffer.concat([
+      ...encodeSymbolUpload({ fileId: 'AAECAwQFBgcICQoLDA0ODw', fileName: 'prog' }, [ranges]),
+    ]);
+    let occurrences = 0;
+    for (let at = raw.indexOf('inlined_helper'); at >= 0; at = raw.indexOf('inlined_helper', at + 1))
+      occurrences++;
+    // 8,192 ranges per chunk: 5 chunks, one copy of the name in each.
+    assert.equal(occurrences, 5);
+    // Bytes per range, names included: delta-coded addresses and line tables keep it small.
+    assert.ok(raw.length / ranges.length < 40, `${(raw.length / ranges.length).toFixed(1)} bytes per range`);
+  });
+});
+
 const FILE_ID = 'AAECAwQFBgcICQoLDA0ODw'; // bytes 00..0f
 const OTHER_FILE_ID = 'EBESExQVFhcYGRobHB0eHw';
 
