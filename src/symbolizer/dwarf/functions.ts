@@ -71,8 +71,12 @@ export class FunctionIndex {
           for (const [low, high] of ranges) level.push({ low, high, payload: childContext });
         }
       } else {
-        const names = abbrev.forms;
-        for (let i = 0; i < names.length; i++) unit.skipAttr(r, abbrev.forms[i]);
+        const size = unit.fixedSize(abbrev);
+        if (size >= 0) r.skip(size);
+        else {
+          const forms = abbrev.forms;
+          for (let i = 0; i < forms.length; i++) unit.skipAttr(r, forms[i]);
+        }
       }
       if (abbrev.hasChildren) {
         if (contextStack.length >= MAX_DIE_DEPTH) throw formatError('DIE tree nested too deep', dieOffset);
