@@ -227,6 +227,13 @@ export class LineTable {
 
   /** The row for an address: file name and line, or undefined if no sequence covers it. */
   lookup(address: number): { file: string; line: number } | undefined {
+    const row = this.rowAt(address);
+    if (row < 0) return undefined;
+    return { file: this.fileName(this.rowFiles[row]), line: this.rowLines[row] };
+  }
+
+  /** Index of the row a lookup at this address finds, or -1 (see `lookup`). */
+  rowAt(address: number): number {
     let s = lastAtOrBelow(this.sequenceLows, address);
     for (; s >= 0 && this.sequenceMaxHigh[s] > address; s--) {
       if (this.sequences[s * 4 + 1] <= address) continue;
@@ -241,10 +248,17 @@ export class LineTable {
         else hi = mid;
       }
       const row = lo - 1;
-      if (row < first) return undefined;
-      return { file: this.fileName(this.rowFiles[row]), line: this.rowLines[row] };
+      return row < first ? -1 : row;
     }
-    return undefined;
+    return -1;
+  }
+
+  rowLine(row: number): number {
+    return this.rowLines[row];
+  }
+
+  rowFileName(row: number): string {
+    return this.fileName(this.rowFiles[row]);
   }
 
   /** Appends every address where the row a lookup finds may change: row addresses and sequence ends. */

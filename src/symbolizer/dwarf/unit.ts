@@ -251,6 +251,12 @@ export class Unit {
     return this.abbrevTable;
   }
 
+  /** Forgets the unit's abbreviation table (parsed again if needed): a one-pass sweep must not keep them all. */
+  releaseAbbrevs(): void {
+    if (this.abbrevTable) this.abbrevCache?.delete(this.abbrevOffset);
+    this.abbrevTable = undefined;
+  }
+
   /** Read an abbreviation code and return its abbreviation; undefined for a null entry. */
   abbrevAt(r: ByteReader): Abbrev | undefined {
     const code = r.uleb();

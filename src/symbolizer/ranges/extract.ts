@@ -57,12 +57,14 @@ export function* extractRangesFrom(
   const assembler = new RangeAssembler();
   let pending: SymbolRange[] = [];
   const drain = function* (final: boolean): Generator<SymbolRange[]> {
-    const done = assembler.take();
-    for (const range of done) pending.push(range);
-    while (pending.length >= chunkSize || (final && pending.length > 0)) {
-      yield pending.slice(0, chunkSize);
-      pending = pending.slice(chunkSize);
+    for (const range of assembler.take()) {
+      pending.push(range);
+      if (pending.length === chunkSize) {
+        yield pending;
+        pending = [];
+      }
     }
+    if (final && pending.length > 0) yield pending;
   };
   const partition = source.dwarf?.unitPartition() ?? [];
   if (source.dwarf) {
@@ -134,49 +136,67 @@ function sweepUnit(
 ): void {
   const { lines, functions, names } = dwarf.unitParts(unit);
   const symbols = source.symbols;
-  const boundaries: number[] = [];
+  // Where the chain or the symbol may change; between these only the line row does.
+  const structural: number[] = [];
   for (const [low, high] of intervals) {
-    boundaries.push(low, high);
-    symbols.boundariesIn(low, high, boundaries);
+    structural.push(low, high);
+    symbols.boundariesIn(low, high, structural);
   }
-  lines?.boundaries(boundaries);
   if (functions) {
     for (const index of [functions.subprograms, ...functions.inlines]) {
-      for (let i = 0; i < index.size; i++) boundaries.push(index.lows[i], index.highs[i]);
+      for (let i = 0; i < index.size; i++) structural.push(index.lows[i], index.highs[i]);
     }
   }
-  const points = sortedPoints(boundaries);
+  const rowPoints: number[] = [];
+  lines?.boundaries(rowPoints);
+  const changes = sortedPoints(structural);
+  const points = sortedPoints(changes.length > 0 ? rowPoints.concat(Array.from(changes)) : rowPoints);
   const unitLevels = functions ? new UnitLevels(source, names, functions, lines) : undefined;
   const levels: Level[] = [];
+  const chain: number[] = [];
+  let depthCount = 0;
+  let symbolFile: string | undefined;
   let k = 0;
+  let c = 0;
+  let lastFileRow = -2;
+  let lastFile = '';
   for (let i = 0; i + 1 < points.length; i++) {
     const address = points[i];
     while (k < intervals.length && intervals[k][1] <= address) k++;
     if (k === intervals.length) break;
     if (address < intervals[k][0]) continue;
-    const row = lines?.lookup(address);
-    let fileName = row?.file ?? '';
-    const line = row?.line ?? 0;
-    const chain = functions?.chain(address) ?? [];
-    const symbol = symbols.indexAt(address);
-    let depthCount = chain.length;
-    if (depthCount === 0 || !unitLevels) {
-      // A unit covers the address but no function does: the symbol table may name it.
-      depthCount = 1;
-      levels[0] = symbol >= 0 ? symbolLevel(source, symbol) : NO_LEVEL;
-    } else {
-      for (let d = 0; d < depthCount; d++) levels[d] = unitLevels.level(chain[d], d);
-      if (symbol >= 0 && (source.functionNames === 'symtab' || unitLevels.rawName(chain[0]) === '')) {
-        levels[0] = { ...levels[0], functionName: source.displayName(symbols.nameOf(symbol)) };
+    while (c < changes.length && changes[c] < address) c++;
+    // Interval starts are structural points too, so the chain is computed before its first use.
+    if (c < changes.length && changes[c] === address) {
+      const symbol = symbols.indexAt(address);
+      depthCount = functions ? functions.chainInto(address, chain) : 0;
+      if (depthCount === 0 || !unitLevels) {
+        // A unit covers the address but no function does: the symbol table may name it.
+        depthCount = 1;
+        levels[0] = symbol >= 0 ? symbolLevel(source, symbol) : NO_LEVEL;
+      } else {
+        for (let d = 0; d < depthCount; d++) levels[d] = unitLevels.level(chain[d], d);
+        if (symbol >= 0 && (source.functionNames === 'symtab' || unitLevels.rawName(chain[0]) === '')) {
+          levels[0] = { ...levels[0], functionName: source.displayName(symbols.nameOf(symbol)) };
+        }
       }
-    }
-    // The outermost frame's file, when nothing else gives one, is the local symbol's STT_FILE.
-    const symbolFile = symbol >= 0 ? symbols.fileOf(symbol) : undefined;
-    if (symbolFile) {
-      if (depthCount === 1 && fileName === '') fileName = symbolFile;
-      else if (depthCount > 1 && levels[1].callFileName === '')
+      // The outermost frame's file, when nothing else gives one, is the local symbol's STT_FILE.
+      symbolFile = symbol >= 0 ? symbols.fileOf(symbol) : undefined;
+      if (symbolFile && depthCount > 1 && levels[1].callFileName === '')
         levels[1] = { ...levels[1], callFileName: symbolFile };
     }
+    const row = lines ? lines.rowAt(address) : -1;
+    let fileName = '';
+    let line = 0;
+    if (row >= 0 && lines) {
+      line = lines.rowLine(row);
+      if (row !== lastFileRow) {
+        lastFile = lines.rowFileName(row);
+        lastFileRow = row;
+      }
+      fileName = lastFile;
+    }
+    if (symbolFile && depthCount === 1 && fileName === '') fileName = symbolFile;
     assembler.step(address, levels, depthCount, fileName, line);
     const next = points[i + 1];
     if (next === intervals[k][1]) assembler.closeAll(next);
