@@ -165,7 +165,7 @@ function checkAgainstEngine(
   assert.ok(withFrames > 100, `${label}: too few symbolized addresses`);
 }
 
-const programCases: { variant: VariantName; debugFile?: boolean }[] = [
+const programCases: { variant: VariantName; debugFile?: boolean; noSymbols?: boolean }[] = [
   { variant: 'c-dwarf4' },
   { variant: 'c-dwarf5' },
   { variant: 'c-gz-zlib' },
@@ -179,6 +179,12 @@ const programCases: { variant: VariantName; debugFile?: boolean }[] = [
   { variant: 'rust-legacy' },
   { variant: 'rust-v0' },
   { variant: 'rust-dwarf5' },
+  { variant: 'go-dwarf' },
+  // No DWARF, no symbol table: the ranges come from .gopclntab (with its inline tree).
+  { variant: 'go-stripped', noSymbols: true },
+  { variant: 'go-386' },
+  { variant: 'go-s390x' },
+  { variant: 'go-mips' },
 ];
 
 describe('symbol ranges answer exactly as the engine', () => {
@@ -188,7 +194,7 @@ describe('symbol ranges answer exactly as the engine', () => {
       for (const functionNames of ['dwarf', 'symtab'] as const) {
         const binary = SymbolizedBinary.open(built.binary, { debugDirectories: [], functionNames });
         try {
-          assert.ok(binary.hasDwarf);
+          assert.ok(c.noSymbols ? binary.hasGoTable && !binary.hasDwarf : binary.hasDwarf);
           const ranges = collect(extractRangesFrom(binary));
           checkStructure(c.variant, ranges);
           checkAgainstEngine(

@@ -46,7 +46,8 @@ export function* extractRanges(path: string, options: ExtractOptions = {}): Gene
 
 /**
  * All symbol ranges of an opened file, in chunks, under the name policy and demangling it was opened
- * with. `.gopclntab` is not read: files that only have it yield ranges from their symbol table.
+ * with. Go's `.gopclntab` is read when the file has no DWARF (`preferGoTable` is not followed: with
+ * DWARF present the ranges are DWARF's).
  */
 export function* extractRangesFrom(
   binary: SymbolizedBinary,
@@ -80,11 +81,56 @@ export function* extractRangesFrom(
       yield* drain(false);
     }
   }
-  for (const gap of uncovered(source.codeSections, partition)) {
+  let covered: { low: number; high: number }[] = partition;
+  if (source.goTable) {
+    const functions = source.goTable.functions();
+    if (functions.length > 0) {
+      const low = functions[0].entry;
+      const high = functions[functions.length - 1].end;
+      covered = [{ low, high }];
+      const boundaries = source.goTable.changePoints();
+      boundaries.push(high);
+      source.symbols.boundariesIn(low, high, boundaries);
+      const points = sortedPoints(boundaries);
+      for (let i = 0; i + 1 < points.length; i++) {
+        stepFrames(source, points[i], assembler);
+        if (i % 4096 === 4095) yield* drain(false);
+      }
+      assembler.closeAll(high);
+    }
+  }
+  for (const gap of uncovered(source.codeSections, covered)) {
     sweepSymbols(source, gap, assembler);
     yield* drain(false);
   }
   yield* drain(true);
+}
+
+/**
+ * One interval of a sweep that asks the engine itself (Go's table: few change points per function): its
+ * frames, innermost first, become levels outermost first, each outer frame's position the call site of
+ * the level below it.
+ */
+function stepFrames(source: RangeSource, address: number, assembler: RangeAssembler): void {
+  const frames = source.symbolize(address);
+  if (frames.length === 0) {
+    assembler.closeAll(address);
+    return;
+  }
+  const deepest = frames.length - 1;
+  const levels: Level[] = [];
+  for (let depth = 0; depth <= deepest; depth++) {
+    const frame = frames[deepest - depth];
+    const caller = depth > 0 ? frames[deepest - depth + 1] : undefined;
+    levels.push({
+      key: -1,
+      functionName: frame.functionName,
+      functionLine: frame.startLine,
+      callFileName: caller ? caller.fileName : '',
+      callLine: caller ? caller.line : 0,
+    });
+  }
+  assembler.step(address, levels, frames.length, frames[0].fileName, frames[0].line);
 }
 
 /** Sorted distinct values. */
