@@ -253,6 +253,29 @@ export class LineTable {
     return -1;
   }
 
+  /**
+   * The sequences as ascending [low, high, firstRow, endRow) quadruples when they are disjoint and each
+   * one's rows ascend (what compilers emit), so rows can be walked in address order; else undefined.
+   */
+  orderedSequences(): Float64Array | undefined {
+    const seq = this.sequences;
+    const count = seq.length / 4;
+    for (let s = 0; s < count; s++) {
+      if (s > 0 && seq[s * 4] < seq[s * 4 - 3]) return undefined;
+      const high = seq[s * 4 + 1];
+      const endRow = seq[s * 4 + 3];
+      for (let row = seq[s * 4 + 2] + 1; row < endRow; row++) {
+        if (this.addresses[row] < this.addresses[row - 1]) return undefined;
+      }
+      if (endRow > 0 && this.addresses[endRow - 1] > high) return undefined;
+    }
+    return seq;
+  }
+
+  rowAddress(row: number): number {
+    return this.addresses[row];
+  }
+
   rowLine(row: number): number {
     return this.rowLines[row];
   }

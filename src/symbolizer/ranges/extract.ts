@@ -193,10 +193,7 @@ function sweepUnit(
       for (let i = 0; i < index.size; i++) structural.push(index.lows[i], index.highs[i]);
     }
   }
-  const rowPoints: number[] = [];
-  lines?.boundaries(rowPoints);
   const changes = sortedPoints(structural);
-  const points = sortedPoints(changes.length > 0 ? rowPoints.concat(Array.from(changes)) : rowPoints);
   const unitLevels = functions ? new UnitLevels(source, names, functions, lines) : undefined;
   const levels: Level[] = [];
   const chain: number[] = [];
@@ -206,11 +203,9 @@ function sweepUnit(
   let c = 0;
   let lastFileRow = -2;
   let lastFile = '';
-  for (let i = 0; i + 1 < points.length; i++) {
-    const address = points[i];
+  const visit = (address: number, next: number, row: number): void => {
     while (k < intervals.length && intervals[k][1] <= address) k++;
-    if (k === intervals.length) break;
-    if (address < intervals[k][0]) continue;
+    if (k === intervals.length || address < intervals[k][0]) return;
     while (c < changes.length && changes[c] < address) c++;
     // Interval starts are structural points too, so the chain is computed before its first use.
     if (c < changes.length && changes[c] === address) {
@@ -231,7 +226,6 @@ function sweepUnit(
       if (symbolFile && depthCount > 1 && levels[1].callFileName === '')
         levels[1] = { ...levels[1], callFileName: symbolFile };
     }
-    const row = lines ? lines.rowAt(address) : -1;
     let fileName = '';
     let line = 0;
     if (row >= 0 && lines) {
@@ -244,10 +238,59 @@ function sweepUnit(
     }
     if (symbolFile && depthCount === 1 && fileName === '') fileName = symbolFile;
     assembler.step(address, levels, depthCount, fileName, line);
-    const next = points[i + 1];
     if (next === intervals[k][1]) assembler.closeAll(next);
+  };
+  const sequences = lines?.orderedSequences();
+  if (lines && sequences) walkRows(lines, sequences, changes, visit);
+  else {
+    const rowPoints: number[] = [];
+    lines?.boundaries(rowPoints);
+    const points = sortedPoints(rowPoints.concat(Array.from(changes)));
+    for (let i = 0; i + 1 < points.length; i++) {
+      visit(points[i], points[i + 1], lines ? lines.rowAt(points[i]) : -1);
+    }
   }
-  assembler.closeAll(points.length > 0 ? points[points.length - 1] : 0);
+  assembler.closeAll(changes.length > 0 ? changes[changes.length - 1] : 0);
+}
+
+/**
+ * Visits, in ascending order, every row address, sequence end and structural change (but the last
+ * point), with the next point and the row in effect, walking the rows of disjoint ascending sequences
+ * instead of sorting them.
+ */
+function walkRows(
+  lines: LineTable,
+  sequences: Float64Array,
+  changes: Float64Array,
+  visit: (address: number, next: number, row: number) => void,
+): void {
+  const sequenceCount = sequences.length / 4;
+  let s = 0;
+  let row = sequenceCount > 0 ? sequences[2] : 0;
+  let current = -1;
+  let c = 0;
+  const nextRowEvent = (): number => {
+    if (s >= sequenceCount) return Infinity;
+    return row < sequences[s * 4 + 3] ? lines.rowAddress(row) : sequences[s * 4 + 1];
+  };
+  let address = Math.min(nextRowEvent(), changes.length > 0 ? changes[0] : Infinity);
+  while (address !== Infinity) {
+    // Apply every row event up to the address: for equal addresses the last row wins; a sequence's end
+    // leaves no row until the next one starts.
+    for (let event = nextRowEvent(); event <= address; event = nextRowEvent()) {
+      if (row < sequences[s * 4 + 3]) current = row++;
+      else {
+        current = -1;
+        s++;
+        if (s < sequenceCount) row = sequences[s * 4 + 2];
+      }
+    }
+    while (c < changes.length && changes[c] <= address) c++;
+    const next = Math.min(nextRowEvent(), c < changes.length ? changes[c] : Infinity);
+    if (next === Infinity) break;
+    visit(address, next, current);
+    address = next;
+  }
 }
 
 function symbolLevel(source: RangeSource, symbol: number): Level {
