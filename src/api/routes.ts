@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ProfilingQueries, UNKNOWN_UPLOAD_TARGET } from '../query/index.ts';
+import { ProfilingQueries, UNKNOWN_UPLOAD_TARGET, pushSymbolsCommand } from '../query/index.ts';
 import type { ImpactFactors } from '../query/impact.ts';
 import type { SymbolUploadTarget } from '../query/missing-symbols.ts';
 import { QueryError } from '../query/run.ts';
@@ -150,7 +150,8 @@ export async function registerQueryApi(app: FastifyInstance, deps: QueryApiDeps)
         queries.status(now()),
         readBacklog(deps.store.symbolization, backlogTimeoutMs),
       ]);
-      return { ...report, symbolizer: { upload: uploadTarget, backlog } };
+      const command = pushSymbolsCommand(uploadTarget, '');
+      return { ...report, symbolizer: { upload: uploadTarget, command, backlog } };
     }),
   );
 

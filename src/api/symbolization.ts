@@ -14,6 +14,8 @@ export interface StatusResponse extends StatusReport {
   symbolizer: {
     /** Where `uniprof symbtool push-symbols` sends symbols, and where its token is (never the token). */
     upload: SymbolUploadTarget;
+    /** The upload command for any executable (`-e <path to the executable>`). */
+    command: string;
     backlog: BacklogStatus;
   };
 }

@@ -249,6 +249,10 @@ describe('query API over the embedded store', () => {
       symbolizerUrl: 'http://symbols.internal:4419',
       uploadToken: '$(cat /srv/uniprof/symbol-upload-token)',
     });
+    assert.equal(
+      status.symbolizer.command,
+      'uniprof symbtool push-symbols -u http://symbols.internal:4419 -t "$(cat /srv/uniprof/symbol-upload-token)" -e <path to the executable>',
+    );
     const configured = symbolUploadTarget(
       loadConfig({ overrides: ['symbolizer.uploadToken=s3cret-token', 'dataDir=/x y'] }),
     );
