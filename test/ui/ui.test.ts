@@ -10,7 +10,7 @@ import { registerQueryApi, registerUi, symbolUploadTarget } from '../../src/api/
 import { loadConfig } from '../../src/config/config.ts';
 import type { CompactFlamegraph } from '../../src/query/index.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
-import type { SymbolizationBacklog, SymbolizationStore } from '../../src/store/symbolization.ts';
+import type { SymbolizationBacklog } from '../../src/store/symbolization.ts';
 import { LABELS, LIBZ_BUILD_ID, NATIVE_RANGE, writeFixture } from '../query/fixture.ts';
 import { HOT_FUNCTION, wideProfile, type WideProfile } from '../query/wide-fixture.ts';
 
@@ -35,30 +35,16 @@ const FIXED_BACKLOG: SymbolizationBacklog = {
   waitingByReason: { 'not on any debuginfod server': 2, 'no .symtab or DWARF': 1 },
 };
 
-/** A queue that only answers `backlog()`: the status page reads nothing else of it. */
-function fixedBacklogQueue(): SymbolizationStore {
-  const unused = (): never => {
-    throw new Error('this test store only reports a fixed backlog');
-  };
-  return {
-    leaseExecutables: unused,
-    renewLease: unused,
-    pendingFrames: unused,
-    putSymbols: unused,
-    filesWithSymbols: unused,
-    symbolRanges: unused,
-    resolveFrames: unused,
-    releaseExecutable: unused,
-    backlog: () => Promise.resolve(FIXED_BACKLOG),
-  };
-}
-
 /**
  * The real embedded store, with a fixed symbolization backlog while the stores' own queues are not merged:
- * used only for the status page's rendering of backlog numbers (every other query is the real store's).
+ * used only for the status page's rendering of backlog numbers. Only `backlog()` is replaced, on the store's
+ * own queue object, so every other query and the store's lifecycle (open, close) stay the real store's.
  */
 class FixedBacklogStore extends EmbeddedStore {
-  override readonly symbolization = fixedBacklogQueue();
+  constructor(options: ConstructorParameters<typeof EmbeddedStore>[0]) {
+    super(options);
+    Object.defineProperty(this.symbolization, 'backlog', { value: () => Promise.resolve(FIXED_BACKLOG) });
+  }
 }
 
 const UPLOAD = symbolUploadTarget(loadConfig({ overrides: ['dataDir=/srv/uniprof'] }));
