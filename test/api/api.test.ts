@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { parse } from 'yaml';
 import {
+  readBacklog,
   registerQueryApi,
   registerUi,
   symbolUploadTarget,
@@ -277,6 +278,21 @@ describe('query API over the embedded store', () => {
     // The rest of the status is there.
     assert.equal(status.hosts.length, 2);
     assert.ok(status.stats.events >= EVENTS.length);
+  });
+
+  it('gives up on a backlog that does not answer, and on one that fails, without failing', async () => {
+    const started = Date.now();
+    const hung = await readBacklog({ backlog: () => new Promise(() => undefined) }, 100);
+    assert.deepEqual(hung, { available: false, reason: 'no answer within 100 ms' });
+    assert.ok(Date.now() - started < 2000);
+    assert.deepEqual(await readBacklog({ backlog: () => Promise.reject(new Error('index missing')) }, 100), {
+      available: false,
+      reason: 'index missing',
+    });
+    assert.deepEqual(await readBacklog(undefined, 100), {
+      available: false,
+      reason: 'this store has no symbolization queue',
+    });
   });
 
   // Runs once the stores' symbolization queues are merged (until then backlog() throws and this skips).
