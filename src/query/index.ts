@@ -137,7 +137,7 @@ export class ProfilingQueries {
 
   async diffTopN(comparison: ProfileQuery, baseline: ProfileQuery, limit: number): Promise<DiffTopNResponse> {
     const [now, before] = await this.runPair(comparison, baseline);
-    return diffTopN(now, before, limit);
+    return diffTopN(now, before, limit, this.uploadTarget);
   }
 
   async pprof(query: ProfileQuery, groupBy?: EventField): Promise<Buffer> {

@@ -135,6 +135,8 @@ export interface DiffTopNEntry {
   frameType: number;
   inline: boolean;
   symbolized: boolean;
+  /** For a native frame without symbols: its executable and how to upload the symbols. */
+  missingSymbols?: MissingSymbols;
   executable: string;
   sourceFile: string;
   comparison: { self: number; total: number; rank: number | null };
@@ -166,7 +168,13 @@ function ranks(self: Float64Array, total: Float64Array): Int32Array {
  * Differential top-N: both queries must share a frame-group table. Functions are ordered by the size of the
  * self-count change, largest first.
  */
-export function diffTopN(comparison: QueryResult, baseline: QueryResult, limit: number): DiffTopNResponse {
+export function diffTopN(
+  comparison: QueryResult,
+  baseline: QueryResult,
+  limit: number,
+  uploadTarget: SymbolUploadTarget = UNKNOWN_UPLOAD_TARGET,
+): DiffTopNResponse {
+  const missing = new MissingSymbolsTable(uploadTarget);
   const table = comparison.expanded.table;
   if (baseline.expanded.table !== table)
     throw new Error('differential top-N needs one shared frame-group table');
@@ -199,13 +207,16 @@ export function diffTopN(comparison: QueryResult, baseline: QueryResult, limit: 
       selfDelta: (nowSelf[g] - baseSelf) / denominator,
       totalDelta: (nowTotal[g] - baseTotal) / denominator,
     });
+    const lacking = missing.entryOf(group);
+    if (lacking) functions[functions.length - 1].missingSymbols = lacking;
   }
   functions.sort((a, b) => Math.abs(b.selfDelta) - Math.abs(a.selfDelta) || (a.id < b.id ? -1 : 1));
+  const listed = functions.slice(0, limit);
   return {
     comparison: { sampling: comparison.sampling, totalCount: comparison.totalCount },
     baseline: { sampling: baseline.sampling, totalCount: baseline.totalCount },
     scale,
-    functions: functions.slice(0, limit),
+    functions: listed,
   };
 }
 

@@ -242,6 +242,15 @@ describe('query API over the embedded store', () => {
       diff.missingSymbols.map((m) => m.command),
       [UPLOAD_COMMAND_LIBZ.replace('libz.so.1', 'libc.so.6')],
     );
+    const diffTop = (await get(`/api/diff/topn?${range}&baselineFrom=${T0}&baselineTo=${T0 + 60}`)).body as {
+      functions: { label: string; inline: boolean; missingSymbols?: { executable: string } }[];
+    };
+    assert.equal(
+      diffTop.functions.find((f) => f.label === 'libc.so.6+0x5000')?.missingSymbols?.executable,
+      'libc.so.6',
+    );
+    assert.equal(diffTop.functions.find((f) => f.label === 'inlined_helper')?.inline, true);
+    assert.equal(diffTop.functions.find((f) => f.label === 'main')?.missingSymbols, undefined);
   });
 
   it('reports the symbolizer address and token location in the status, never the token', async () => {
