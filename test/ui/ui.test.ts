@@ -333,6 +333,8 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
     await page.mouse.click(...(await pointAt(graph, [main, compress, libz])));
     await page.waitForSelector('#frame-details:not([hidden])');
     assert.equal((await page.textContent('#frame-details code.command'))?.trim(), LIBZ_COMMAND);
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: `${ARTIFACTS}/flamegraph-frame-details.png` });
     await page.click('#reset');
     assert.equal(await page.isHidden('#frame-details'), true);
   });
