@@ -102,7 +102,8 @@ export class SymbolizerMetrics {
 
   readonly debuginfodErrors = new Counter({
     name: 'uniprof_symbolizer_debuginfod_errors_total',
-    help: 'debuginfod requests that failed (network, timeout, server error).',
+    help: 'debuginfod requests that failed, by kind (timeout, network, http-status, invalid-elf, …).',
+    labelNames: ['kind'] as const,
     registers: [this.registry],
   });
 
@@ -178,8 +179,8 @@ export class SymbolizerMetrics {
     this.debuginfodMisses.inc();
   }
 
-  recordDebuginfodError(): void {
-    this.debuginfodErrors.inc();
+  recordDebuginfodError(kind: string): void {
+    this.debuginfodErrors.inc({ kind });
   }
 
   // ---- for the symbol upload routes ----

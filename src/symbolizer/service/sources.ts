@@ -13,7 +13,13 @@ export interface DebugInfoQuery {
   fileName: string;
 }
 
-export type DebugInfoFound = { path: string; source: Exclude<SymbolSource, 'upload'> };
+export interface DebugInfoFound {
+  /** An ELF file with the executable's debug information (a separate debug file, or the executable). */
+  path: string;
+  source: Exclude<SymbolSource, 'upload'>;
+  /** Where the file's companions are (dwz supplementary file, …), for the extractor. */
+  debugDirectories?: string[];
+}
 /** `notFound` is a short reason kept with the executable and used as a metric label (`no-build-id`, …). */
 export type DebugInfoMissing = { notFound: string };
 

@@ -222,7 +222,7 @@ export class SymbolizerWorker {
         }
         log.debug({ path: found.path, source: found.source }, 'debug information found; extracting symbols');
         const started = performance.now();
-        const ranges = this.extract(task, found.path, log);
+        const ranges = this.extract(task, found.path, found.debugDirectories, log);
         const { ranges: stored } = await this.deps.store.putSymbols(work.fileId, ranges, {
           source: found.source,
           buildId: work.buildId,
@@ -277,11 +277,14 @@ export class SymbolizerWorker {
   private async *extract(
     task: LeasedTask,
     path: string,
+    debugDirectories: string[] | undefined,
     log: Logger,
   ): AsyncGenerator<readonly SymbolRange[]> {
     let iterator: Iterator<SymbolRange[]>;
     try {
-      const iterable = this.deps.extractRanges(path, { debugDirectories: this.options.debugDirectories });
+      const iterable = this.deps.extractRanges(path, {
+        debugDirectories: debugDirectories ?? this.options.debugDirectories,
+      });
       iterator = iterable[Symbol.iterator]();
     } catch (error) {
       throw new ExtractionError(`cannot read ${path}`, { cause: error });
