@@ -4,12 +4,14 @@ import type { SymbolizedFrame } from '../model/symbols.ts';
 import { demangle } from './demangle/index.ts';
 import { DwarfContext } from './dwarf/dwarf.ts';
 import { loadDwarfSections, loadDwoSections, type DwarfSections } from './dwarf/sections.ts';
-import { ElfFile } from './elf/elf.ts';
+import { ElfFile, SHT_NOBITS } from './elf/elf.ts';
+import { SymbolizerFormatError } from './errors.ts';
 import { GoLineTable } from './go/pclntab.ts';
-import { SymbolTable } from './symbols.ts';
+import { SymbolTable, type FunctionNamePolicy } from './symbols.ts';
 
 export { SymbolizerFormatError } from './errors.ts';
 export { toStackFrameSymbols, type SymbolizedFrame } from '../model/symbols.ts';
+export type { FunctionNamePolicy } from './symbols.ts';
 
 export interface OpenOptions {
   /** Directories searched for separate debug files (`.build-id/xx/yyyy.debug`, debuglink names). */
@@ -18,7 +20,31 @@ export interface OpenOptions {
   demangle?: boolean;
   /** Use Go's .gopclntab even when DWARF is present (default: only without DWARF). */
   preferGoTable?: boolean;
+  /**
+   * `symtab` (default, as llvm-symbolizer): the outermost frame takes the ELF symbol's name. `dwarf`: DWARF's
+   * name where DWARF has a function, else the function symbol's name without clone suffixes (see symbols.ts).
+   */
+  functionNames?: FunctionNamePolicy;
+  /**
+   * The separate debug file to use instead of searching for one (e.g. `symbtool -e EXE -d DEBUG_FILE`).
+   * When both files carry a GNU build ID they must match.
+   */
+  debugFile?: string;
 }
+
+/** What range extraction (ranges/extract.ts) reads from an opened file. */
+export interface RangeSource {
+  dwarf: DwarfContext | undefined;
+  symbols: SymbolTable;
+  functionNames: FunctionNamePolicy;
+  /** [start, end) of the executable's sections holding code, ascending. */
+  codeSections: [number, number][];
+  /** The name as `symbolize` shows it (demangled when demangling is on). */
+  displayName(name: string): string;
+}
+
+const SHF_ALLOC = 0x2;
+const SHF_EXECINSTR = 0x4;
 
 export const DEFAULT_DEBUG_DIRECTORIES = ['/usr/lib/debug'];
 const MAX_DEMANGLE_CACHE = 50_000;
@@ -40,20 +66,20 @@ export class SymbolizedBinary {
   private readonly symbols: SymbolTable;
   private readonly demangleNames: boolean;
   private readonly preferGoTable: boolean;
+  private readonly functionNames: FunctionNamePolicy;
   private readonly demangleCache = new Map<string, string>();
 
   private constructor(path: string, options: OpenOptions) {
     this.path = path;
     this.demangleNames = options.demangle ?? true;
     this.preferGoTable = options.preferGoTable ?? false;
+    this.functionNames = options.functionNames ?? 'symtab';
     this.elf = ElfFile.open(path);
     try {
       this.buildId = this.elf.buildId();
-      this.debugElf = findDebugFile(
-        this.elf,
-        this.buildId,
-        options.debugDirectories ?? DEFAULT_DEBUG_DIRECTORIES,
-      );
+      this.debugElf = options.debugFile
+        ? openGivenDebugFile(options.debugFile, this.buildId)
+        : findDebugFile(this.elf, this.buildId, options.debugDirectories ?? DEFAULT_DEBUG_DIRECTORIES);
       this.debugFile = this.debugElf?.path;
       const dwarfSource =
         this.debugElf && this.debugElf.sectionHeader('.debug_info') ? this.debugElf : this.elf;
@@ -67,7 +93,13 @@ export class SymbolizedBinary {
         : undefined;
       if (this.dwarf && alt) this.dwarf.alt = new DwarfContext(alt, undefined, undefined, true);
       const symbolSource = this.debugElf?.hasSymtab() ? this.debugElf : this.elf;
-      this.symbols = new SymbolTable(symbolSource.symbols());
+      this.symbols = new SymbolTable(symbolSource.symbols(), {
+        policy: this.functionNames,
+        sectionEnd: (index) => {
+          const section = symbolSource.sections[index];
+          return section ? section.addr + section.size : undefined;
+        },
+      });
       if (!this.dwarf || this.preferGoTable) this.goTable = GoLineTable.fromElf(this.elf);
       // The symbol table is indexed now: its raw sections need not stay in memory.
       for (const file of [this.elf, this.debugElf]) {
@@ -163,6 +195,28 @@ export class SymbolizedBinary {
     return frames;
   }
 
+  /** The parts range extraction reads (see ranges/extract.ts); not for other callers. */
+  rangeSource(): RangeSource {
+    const codeSections: [number, number][] = this.elf.sections
+      .filter(
+        (s) =>
+          (s.flags & SHF_ALLOC) !== 0 &&
+          (s.flags & SHF_EXECINSTR) !== 0 &&
+          s.type !== SHT_NOBITS &&
+          s.size > 0 &&
+          s.addr > 0,
+      )
+      .map((s): [number, number] => [s.addr, s.addr + s.size])
+      .sort((a, b) => a[0] - b[0]);
+    return {
+      dwarf: this.dwarf,
+      symbols: this.symbols,
+      functionNames: this.functionNames,
+      codeSections,
+      displayName: (name) => (this.demangleNames ? this.demangled(name) : name),
+    };
+  }
+
   /** Demangling costs microseconds per long C++ name: remember results, within a bound. */
   private demangled(name: string): string {
     let result = this.demangleCache.get(name);
@@ -180,17 +234,32 @@ export class SymbolizedBinary {
     if (this.goTable && (!this.dwarf || this.preferGoTable)) frames = this.goTable.symbolize(address);
     if (frames.length === 0) frames = this.dwarf?.symbolize(address) ?? [];
     // As llvm-symbolizer does, the outermost function takes the symbol table's name when one covers the
-    // address: it is the name the linker kept (e.g. "f.cold", "f.constprop.0").
+    // address: it is the name the linker kept (e.g. "f.cold", "f.constprop.0"). Under the `dwarf` policy
+    // it only fills in where DWARF knows no name.
     // A local symbol also names its source file (STT_FILE), used when the line table has nothing.
     if (symbol) {
       if (frames.length === 0)
         frames.push({ functionName: symbol.name, fileName: '', line: 0, startLine: 0 });
       const outermost = frames[frames.length - 1];
-      outermost.functionName = symbol.name;
+      if (this.functionNames === 'symtab' || outermost.functionName === '')
+        outermost.functionName = symbol.name;
       if (outermost.fileName === '' && symbol.fileName) outermost.fileName = symbol.fileName;
     }
     return frames;
   }
+}
+
+/** A debug file named by the caller: it must be readable ELF, and carry the binary's build ID if both have one. */
+function openGivenDebugFile(path: string, buildId: string | undefined): ElfFile {
+  const file = ElfFile.open(path);
+  const fileBuildId = file.buildId();
+  if (buildId && fileBuildId && buildId !== fileBuildId) {
+    file.close();
+    throw new SymbolizerFormatError(
+      `debug file ${path} has build ID ${fileBuildId}, the executable has ${buildId}: not its debug file`,
+    );
+  }
+  return file;
 }
 
 /** Find the separate debug file: by build ID under each debug directory, then by `.gnu_debuglink`. */

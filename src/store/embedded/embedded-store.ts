@@ -44,7 +44,7 @@ import {
 import { filterToSql, type SqlFragment } from './filter-sql.ts';
 import { StackNumbers } from './stack-numbers.ts';
 import { DIMENSION_COLUMNS, EVENT_LEVELS, SCHEMA_SQL, SCHEMA_VERSION, eventsTable } from './schema.ts';
-import { symbolizationNotYet } from '../symbolization-pending.ts';
+import { CLEAR_PENDING_STAGE_SQL, EmbeddedSymbolization, queuePendingFrames } from './symbolization.ts';
 
 export interface EmbeddedStoreOptions {
   /** The database file; `:memory:` for a throw-away store. */
@@ -60,10 +60,19 @@ export interface EmbeddedStoreOptions {
   commitEventThreshold?: number;
   /** Seed for the downsampling coin; fixed in tests so that levels are repeatable. */
   seed?: number;
+  /** Symbol ranges kept in memory for lookups, all files together (see symbolization.ts). */
+  symbolCacheRanges?: number;
+  /** Epoch milliseconds for the symbolization queue's due times and leases; replaced in tests. */
+  clock?: () => number;
 }
 
 export const DEFAULT_COMMIT_INTERVAL_MS = 50;
 export const DEFAULT_COMMIT_EVENT_THRESHOLD = 50_000;
+/** About 150 MB of ranges in memory; a file with more is looked up in SQL. */
+export const DEFAULT_SYMBOL_CACHE_RANGES = 500_000;
+
+/** Work on the writer connection that runs inside a write transaction (see `transact`). */
+type WriteTask = (writer: DuckDBConnection) => Promise<void>;
 
 interface PendingWrite {
   batch: ProfileBatch;
@@ -71,6 +80,8 @@ interface PendingWrite {
   events: number;
   /** The symbolizer's frames replace what is stored; the collector's only fill gaps. */
   replaceFrames: boolean;
+  /** Runs in the transaction after the batch; run again if the write is retried alone. */
+  task?: WriteTask;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -89,7 +100,7 @@ const INSERT_CHUNK_ROWS = 500;
  */
 export class EmbeddedStore implements Store {
   readonly kind = 'embedded';
-  readonly symbolization = symbolizationNotYet('embedded');
+  readonly symbolization: EmbeddedSymbolization;
   private readonly options: Required<EmbeddedStoreOptions>;
   private instance?: DuckDBInstance;
   private writer?: DuckDBConnection;
@@ -102,6 +113,7 @@ export class EmbeddedStore implements Store {
   private dimsAppender?: DuckDBAppender;
   private stageAppender?: DuckDBAppender;
   private frameStageAppender?: DuckDBAppender;
+  private pendingFramesAppender?: DuckDBAppender;
   private readonly dimsIds = new Map<string, number>();
   private nextDimsId = 1;
   private pending: PendingWrite[] = [];
@@ -116,6 +128,8 @@ export class EmbeddedStore implements Store {
   private committed = 0;
   private readonly random: RandomSource;
   private closed = false;
+  /** close() began: symbol uploads in progress give up, though writes are still taken. */
+  private closing = false;
 
   constructor(options: EmbeddedStoreOptions) {
     this.options = {
@@ -123,9 +137,28 @@ export class EmbeddedStore implements Store {
       commitIntervalMs: DEFAULT_COMMIT_INTERVAL_MS,
       commitEventThreshold: DEFAULT_COMMIT_EVENT_THRESHOLD,
       seed: Date.now() & 0xffffffff,
+      symbolCacheRanges: DEFAULT_SYMBOL_CACHE_RANGES,
+      clock: Date.now,
       ...options,
     };
     this.random = seededRandom(this.options.seed);
+    this.symbolization = new EmbeddedSymbolization(
+      {
+        transact: (task, frames) => this.transact(task, frames),
+        connect: () => {
+          if (!this.instance || this.closed)
+            return Promise.reject(new StoreUnavailableError('the embedded store is not open'));
+          return this.instance.connect();
+        },
+        reader: () => {
+          if (!this.reader) throw new StoreUnavailableError('the embedded store is not open');
+          return this.reader;
+        },
+        now: () => this.options.clock(),
+        closing: () => this.closing || this.closed,
+      },
+      this.options.symbolCacheRanges,
+    );
   }
 
   /** Transactions committed since open: with group commit, far fewer than writes. */
@@ -155,6 +188,7 @@ export class EmbeddedStore implements Store {
       this.writer = this.reader = this.instance = undefined;
       throw error;
     }
+    await EmbeddedSymbolization.recover(this.writer, this.options.clock());
     this.appenders = await Promise.all(
       EVENT_LEVELS.map((level) => this.writer!.createAppender(eventsTable(level))),
     );
@@ -164,6 +198,7 @@ export class EmbeddedStore implements Store {
     this.stackNumbers = new StackNumbers(this.stackNumbersAppender);
     this.stageAppender = await this.writer.createAppender('stage_stacktraces', 'main', 'temp');
     this.frameStageAppender = await this.writer.createAppender('stage_stackframes', 'main', 'temp');
+    this.pendingFramesAppender = await this.writer.createAppender('stage_pending_frames', 'main', 'temp');
     await this.loadDimensions();
     await this.loadStackNumbers();
   }
@@ -204,7 +239,23 @@ export class EmbeddedStore implements Store {
     return this.enqueue({ ...emptyBatch(), stackFrames: [...frames] }, true);
   }
 
-  private enqueue(batch: ProfileBatch, replaceFrames: boolean): Promise<void> {
+  /**
+   * Runs `task` inside a write transaction (after `frames`, which replace stored ones) and resolves with its
+   * result once that committed: the symbolization queue's changes share the writer connection and the group
+   * commit with the batches, so they never interleave with them or with each other.
+   */
+  private async transact<T>(
+    task: (writer: DuckDBConnection) => Promise<T>,
+    frames: readonly StackFrameSymbols[] = [],
+  ): Promise<T> {
+    let result: { value: T } | undefined;
+    await this.enqueue({ ...emptyBatch(), stackFrames: [...frames] }, true, async (writer) => {
+      result = { value: await task(writer) };
+    });
+    return result!.value;
+  }
+
+  private enqueue(batch: ProfileBatch, replaceFrames: boolean, task?: WriteTask): Promise<void> {
     if (this.closed || !this.writer) {
       return Promise.reject(new StoreUnavailableError('the embedded store is not open'));
     }
@@ -217,7 +268,7 @@ export class EmbeddedStore implements Store {
     this.pendingEvents += events;
     this.queuedEvents += events;
     return new Promise((resolve, reject) => {
-      this.pending.push({ batch, events, replaceFrames, resolve, reject });
+      this.pending.push({ batch, events, replaceFrames, task, resolve, reject });
       this.scheduleFlush();
     });
   }
@@ -288,6 +339,11 @@ export class EmbeddedStore implements Store {
       await this.insertStackFrames(framesOf(true), 'OR REPLACE');
       await this.upsertExecutables(batches.flatMap((b) => b.executables));
       await this.upsertHosts(batches.flatMap((b) => b.hosts));
+      // Checked per batch, not built: most batches bring no pending frames and must not pay for the queue.
+      if (batches.some((b) => b.pendingFrames !== undefined && b.pendingFrames.length > 0)) {
+        await queuePendingFrames(writer, this.pendingFramesAppender!, batches, this.options.clock());
+      }
+      for (const w of writes) if (w.task) await w.task(writer);
       await writer.run('COMMIT');
       this.committed++;
     } catch (error) {
@@ -295,7 +351,9 @@ export class EmbeddedStore implements Store {
       for (const appender of this.allAppenders()) appender.clear();
       this.stackNumbers!.rollback();
       await writer
-        .run('DELETE FROM temp.stage_stacktraces; DELETE FROM temp.stage_stackframes')
+        .run(
+          `DELETE FROM temp.stage_stacktraces; DELETE FROM temp.stage_stackframes; ${CLEAR_PENDING_STAGE_SQL}`,
+        )
         .catch(() => undefined);
       await writer.run('ROLLBACK').catch(() => undefined);
       this.nextDimsId -= newDims.size;
@@ -503,7 +561,10 @@ export class EmbeddedStore implements Store {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closing || this.closed) return;
+    // Uploads in progress stop at their next chunk; those that finish still update the queue.
+    this.closing = true;
+    await this.symbolization.drain();
     this.closed = true;
     // Whatever waits for the interval is committed now.
     this.scheduleFlush();
@@ -523,6 +584,7 @@ export class EmbeddedStore implements Store {
       this.stackNumbersAppender,
       this.stageAppender,
       this.frameStageAppender,
+      this.pendingFramesAppender,
       ...this.appenders,
     ].filter((a): a is DuckDBAppender => a !== undefined);
   }

@@ -1,4 +1,5 @@
 import { MAX_SAMPLING_LEVEL } from '../../model/index.ts';
+import { SYMBOLIZATION_SCHEMA_SQL } from './symbolization-schema.ts';
 
 /** 3: events name their stack trace by `stack_no` (see stack-numbers.ts), no longer by its text ID. */
 export const SCHEMA_VERSION = 3;
@@ -65,7 +66,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_stacktraces (id VARCHAR, frame_ids VARCHAR
 CREATE TEMP TABLE IF NOT EXISTS stage_stackframes (
   id VARCHAR, idx UINTEGER, entries UINTEGER, function_name VARCHAR, file_name VARCHAR, line_number INTEGER, function_offset INTEGER
 );
-`;
+${SYMBOLIZATION_SCHEMA_SQL}`;
 
 /** The event fields a filter or group-by may name, as `event_dims` columns. */
 export const DIMENSION_COLUMNS = {

@@ -21,6 +21,7 @@ export interface DwarfFrame {
 
 const MAX_ORIGIN_HOPS = 16;
 const MAX_UNITS = 1 << 22;
+const MAX_NAME_CACHE = 200_000;
 
 /**
  * Symbolization over one file's DWARF: units are listed on open (header + root DIE only); each compilation
@@ -195,12 +196,8 @@ export class DwarfContext {
   symbolize(address: number): DwarfFrame[] | undefined {
     const unitIndex = this.unitRanges.find(address);
     if (unitIndex < 0) return undefined;
-    const lines = this.lineTable(unitIndex);
+    const { lines, functions, names } = this.unitParts(unitIndex);
     const row = lines?.lookup(address);
-    // With split DWARF the skeleton keeps the line table; functions and names are in the .dwo file.
-    const split = this.units[unitIndex].dwoName !== '' ? this.dwoContext(unitIndex) : undefined;
-    const owner: DwarfContext = split ?? this;
-    const functions = split ? split.functionIndex(0) : this.functionIndex(unitIndex);
     const chain = functions?.chain(address) ?? [];
     if (!functions || chain.length === 0) {
       return [{ functionName: '', fileName: row?.file ?? '', line: row?.line ?? 0, startLine: 0 }];
@@ -210,7 +207,7 @@ export class DwarfContext {
     let line = row?.line ?? 0;
     for (let i = chain.length - 1; i >= 0; i--) {
       const node = chain[i];
-      const name = owner.functionName(functions.dieOffsets[node]);
+      const name = names.functionName(functions.dieOffsets[node]);
       frames.push({ functionName: name.name, fileName, line, startLine: name.declLine });
       // The caller's position is where this inlined call was made.
       fileName = lines ? lines.fileName(functions.callFiles[node]) : '';
@@ -219,8 +216,50 @@ export class DwarfContext {
     return frames;
   }
 
+  /**
+   * What a lookup in one unit reads: its line table, its function index and the context naming its DIEs.
+   * With split DWARF the skeleton keeps the line table; functions and names are in the .dwo file.
+   */
+  unitParts(unitIndex: number): { lines?: LineTable; functions?: FunctionIndex; names: DwarfContext } {
+    const lines = this.lineTable(unitIndex);
+    const split = this.units[unitIndex].dwoName !== '' ? this.dwoContext(unitIndex) : undefined;
+    const functions = split ? split.functionIndex(0) : this.functionIndex(unitIndex);
+    return { lines, functions, names: split ?? this };
+  }
+
+  /**
+   * The addresses each compilation unit answers for, as `symbolize` chooses units: disjoint
+   * [low, high, unitIndex] triples in ascending order (where unit ranges overlap, the innermost wins).
+   */
+  unitPartition(): { low: number; high: number; unit: number }[] {
+    const points = [...this.unitRanges.lows, ...this.unitRanges.highs].sort((a, b) => a - b);
+    const out: { low: number; high: number; unit: number }[] = [];
+    for (let i = 0; i + 1 < points.length; i++) {
+      const low = points[i];
+      const high = points[i + 1];
+      if (high === low) continue;
+      const unit = this.unitRanges.find(low);
+      if (unit < 0) continue;
+      const last = out[out.length - 1];
+      if (last && last.unit === unit && last.high === low) last.high = high;
+      else out.push({ low, high, unit });
+    }
+    return out;
+  }
+
+  /** Forgets a unit's indexes (range extraction visits each unit once and must not keep them all). */
+  releaseUnit(unitIndex: number): void {
+    this.lineTables.delete(unitIndex);
+    this.functionIndexes.delete(unitIndex);
+    const dwo = this.dwoContexts.get(unitIndex);
+    if (dwo) this.unitErrors.push(...dwo.errors());
+    this.dwoContexts.delete(unitIndex);
+    // Names are shared between units (abstract origins, dwz); drop them only when they pile up.
+    if (this.names.size > MAX_NAME_CACHE) this.names.clear();
+  }
+
   /** Linkage name (else name) and declaration line, following abstract_origin and specification. */
-  private functionName(dieOffset: number): { name: string; declLine: number } {
+  functionName(dieOffset: number): { name: string; declLine: number } {
     let cached = this.names.get(dieOffset);
     if (cached) return cached;
     let linkageName: string | undefined;

@@ -247,6 +247,13 @@ export class LineTable {
     return undefined;
   }
 
+  /** Appends every address where the row a lookup finds may change: row addresses and sequence ends. */
+  boundaries(out: number[]): void {
+    const addresses = this.addresses;
+    for (let i = 0; i < addresses.length; i++) out.push(addresses[i]);
+    for (let s = 0; s < this.sequenceLows.length; s++) out.push(this.sequences[s * 4 + 1]);
+  }
+
   /** The full path of a file index as llvm-symbolizer prints it (compilation dir / include dir / name). */
   fileName(index: number): string {
     const cached = this.resolved.get(index);

@@ -50,6 +50,8 @@ export interface ElfSymbol {
   binding: number;
   /** For local symbols: the source file named by the nearest preceding STT_FILE symbol. */
   fileName?: string;
+  /** Index of the section the symbol is defined in (st_shndx; SHN_XINDEX when extended). */
+  section?: number;
 }
 
 export const STT_NOTYPE = 0;
@@ -469,7 +471,14 @@ export class ElfFile {
         continue;
       }
       if (shndx === 0 || (shndx >= 0xff00 && shndx !== SHN_XINDEX)) continue; // undefined, absolute, common
-      const symbol: ElfSymbol = { name: stringAt(names, nameOffset), address, size, type, binding };
+      const symbol: ElfSymbol = {
+        name: stringAt(names, nameOffset),
+        address,
+        size,
+        type,
+        binding,
+        section: shndx,
+      };
       if (binding === STB_LOCAL && currentFile) symbol.fileName = currentFile;
       out.push(symbol);
     }

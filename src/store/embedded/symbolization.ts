@@ -1,0 +1,598 @@
+import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
+import type { PendingFrame, ProfileBatch, StackFrameSymbols, SymbolRange } from '../../model/index.ts';
+import type {
+  ExecutableWork,
+  PutSymbolsInfo,
+  SymbolizationBacklog,
+  SymbolizationStore,
+  SymbolSource,
+} from '../symbolization.ts';
+import { FileSymbols, SymbolCache } from './symbol-lookup.ts';
+
+/** What the symbolization queue needs from the embedded store it lives in. */
+export interface SymbolizationHost {
+  /**
+   * Runs `task` on the writer connection inside one of the store's write transactions, after `frames` were
+   * written there (replacing stored ones); resolves with its result once that transaction committed. Every
+   * change to the queue goes this way, so queue changes never interleave with a batch's or with each other.
+   */
+  transact<T>(
+    task: (writer: DuckDBConnection) => Promise<T>,
+    frames?: readonly StackFrameSymbols[],
+  ): Promise<T>;
+  /** A connection of its own, for a transaction that may last as long as a symbol upload. */
+  connect(): Promise<DuckDBConnection>;
+  /** The connection reads use (sees committed data). */
+  reader(): DuckDBConnection;
+  /** Epoch milliseconds. */
+  now(): number;
+  /** True once the store began closing: uploads in progress give up. */
+  closing(): boolean;
+}
+
+/** Ranges appended between two appender flushes: bounds what an upload holds in memory. */
+const FLUSH_RANGES = 10_000;
+const SOURCES: readonly SymbolSource[] = ['upload', 'debuginfod', 'local'];
+const MAX_LINE = 2 ** 31 - 1;
+const MAX_DEPTH = 65_535;
+
+/**
+ * The embedded store's `SymbolizationStore` (see docs/embedded-store.md, "Symbolization"): the queue of
+ * executables and their frames, leases, and the symbol ranges, in DuckDB tables of the store's file.
+ */
+export class EmbeddedSymbolization implements SymbolizationStore {
+  private readonly cache: SymbolCache;
+  /** Loads of a file's ranges in progress, shared by concurrent lookups of the same file. */
+  private readonly loading = new Map<string, Promise<FileSymbols | undefined>>();
+  /** The last upload of each file in progress: uploads of one file run one after the other. */
+  private readonly uploads = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly host: SymbolizationHost,
+    /** Ranges kept in memory for lookups, all files together; a bigger file is looked up in SQL. */
+    cacheRanges: number,
+  ) {
+    this.cache = new SymbolCache(cacheRanges);
+  }
+
+  /**
+   * Run once when the store opens, before anything else writes. Leases of an earlier process are void (only
+   * one process opens the file). An upload whose queue update was cut short by a crash left ranges without
+   * `has_symbols`; an executable with queued frames must never rest.
+   */
+  static async recover(writer: DuckDBConnection, now: number): Promise<void> {
+    await writer.run(
+      `UPDATE symbolization_queue SET lease_owner = NULL, lease_until = NULL, lease_token = NULL, lease_version = NULL
+        WHERE lease_token IS NOT NULL;
+       INSERT INTO symbolization_queue (file_id, build_id, file_name, has_symbols, next_time, attempts, version)
+         SELECT s.file_id, s.build_id, coalesce(s.file_name, ''), true, NULL, 0, 0 FROM symbol_files s
+          WHERE s.file_id NOT IN (SELECT file_id FROM symbolization_queue);
+       UPDATE symbolization_queue SET has_symbols = true
+        WHERE NOT has_symbols AND file_id IN (SELECT file_id FROM symbol_files);
+       UPDATE symbolization_queue SET next_time = ${Math.floor(now)}, version = version + 1
+        WHERE next_time IS NULL AND file_id IN (SELECT file_id FROM symbolization_frames);`,
+    );
+  }
+
+  async leaseExecutables(owner: string, limit: number, leaseMs: number): Promise<ExecutableWork[]> {
+    requireText(owner, 'leaseExecutables: owner');
+    requireCount(limit, 'leaseExecutables: limit');
+    requirePositive(leaseMs, 'leaseExecutables: leaseMs');
+    if (limit === 0) return [];
+    return this.host.transact(async (writer) => {
+      const now = this.host.now();
+      const reader = await writer.runAndReadAll(
+        `UPDATE symbolization_queue
+            SET lease_owner = ?, lease_until = ?::BIGINT, lease_token = gen_random_uuid()::VARCHAR,
+                lease_version = version
+          WHERE file_id IN (SELECT file_id FROM symbolization_queue
+                             WHERE next_time <= ?::BIGINT AND (lease_until IS NULL OR lease_until <= ?::BIGINT)
+                             ORDER BY next_time, file_id LIMIT ?::BIGINT)
+          RETURNING file_id, build_id, file_name, has_symbols, attempts, last_reason, lease_token, next_time`,
+        [owner, Math.ceil(now + leaseMs), now, now, limit],
+      );
+      const rows = reader.getRowObjectsJS();
+      rows.sort(
+        (a, b) =>
+          Number(a.next_time) - Number(b.next_time) || String(a.file_id).localeCompare(String(b.file_id)),
+      );
+      return rows.map((row) => ({
+        fileId: String(row.file_id),
+        buildId: optionalText(row.build_id),
+        fileName: String(row.file_name),
+        hasSymbols: row.has_symbols === true,
+        attempts: Number(row.attempts),
+        lastReason: optionalText(row.last_reason),
+        lease: String(row.lease_token),
+      }));
+    });
+  }
+
+  async renewLease(work: ExecutableWork, leaseMs: number): Promise<boolean> {
+    requirePositive(leaseMs, 'renewLease: leaseMs');
+    return this.host.transact(async (writer) => {
+      // The token changes whenever anyone else leases the executable, so matching it means it is still ours.
+      const reader = await writer.runAndReadAll(
+        `UPDATE symbolization_queue SET lease_until = ?::BIGINT WHERE file_id = ? AND lease_token = ? RETURNING file_id`,
+        [Math.ceil(this.host.now() + leaseMs), work.fileId, work.lease],
+      );
+      return reader.currentRowCount > 0;
+    });
+  }
+
+  async releaseExecutable(
+    work: ExecutableWork,
+    outcome: { retryAt?: number; reason?: string },
+  ): Promise<boolean> {
+    const { retryAt, reason } = outcome;
+    if (retryAt !== undefined && !Number.isFinite(retryAt)) {
+      throw new Error(
+        `releaseExecutable(${work.fileId}): retryAt must be epoch milliseconds, got ${retryAt}`,
+      );
+    }
+    return this.host.transact(async (writer) => {
+      const held = await writer.runAndReadAll(
+        `SELECT version = lease_version AS unchanged FROM symbolization_queue WHERE file_id = ? AND lease_token = ?`,
+        [work.fileId, work.lease],
+      );
+      if (held.currentRowCount === 0) return false;
+      // Frames queued (or symbols stored) since the lease: the executable stays due, whatever this attempt did.
+      const unchanged = held.getRowObjectsJS()[0].unchanged === true;
+      const nextTime = !unchanged
+        ? 'next_time'
+        : retryAt === undefined
+          ? 'NULL'
+          : `${Math.floor(retryAt)}::BIGINT`;
+      await writer.run(
+        `UPDATE symbolization_queue
+            SET lease_owner = NULL, lease_until = NULL, lease_token = NULL, lease_version = NULL,
+                next_time = ${nextTime},
+                attempts = attempts + ?::INTEGER,
+                last_reason = coalesce(?::VARCHAR, last_reason)
+          WHERE file_id = ?`,
+        [retryAt === undefined ? 0 : 1, reason ?? null, work.fileId],
+      );
+      return unchanged;
+    });
+  }
+
+  async pendingFrames(fileId: string, limit: number): Promise<PendingFrame[]> {
+    requireCount(limit, 'pendingFrames: limit');
+    if (limit === 0) return [];
+    const reader = await this.host
+      .reader()
+      .runAndReadAll(
+        `SELECT frame_id, address FROM symbolization_frames WHERE file_id = ? ORDER BY address, frame_id LIMIT ?::BIGINT`,
+        [fileId, limit],
+      );
+    return reader
+      .getRowObjectsJS()
+      .map((row) => ({ frameId: String(row.frame_id), fileId, address: Number(row.address) }));
+  }
+
+  putSymbols(
+    fileId: string,
+    ranges: AsyncIterable<readonly SymbolRange[]>,
+    info: PutSymbolsInfo,
+  ): Promise<{ ranges: number }> {
+    try {
+      requireId(fileId, 'putSymbols: fileId');
+      if (!SOURCES.includes(info.source)) {
+        throw new Error(
+          `putSymbols(${fileId}): source must be one of ${SOURCES.join(', ')}, got "${info.source}"`,
+        );
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Two uploads of one file would delete each other's rows: they take turns.
+    const previous = this.uploads.get(fileId) ?? Promise.resolve();
+    const run = previous.then(
+      () => this.storeSymbols(fileId, ranges, info),
+      () => this.storeSymbols(fileId, ranges, info),
+    );
+    this.uploads.set(fileId, run);
+    const forget = () => {
+      if (this.uploads.get(fileId) === run) this.uploads.delete(fileId);
+    };
+    run.then(forget, forget);
+    return run;
+  }
+
+  /** Settles once every upload in progress has (the store is closing: they give up at their next chunk). */
+  async drain(): Promise<void> {
+    while (this.uploads.size > 0) await Promise.allSettled([...this.uploads.values()]);
+  }
+
+  /**
+   * The ranges go in on a connection of their own, in one transaction, through an appender into a staging
+   * table moved into `symbol_ranges` every few thousand rows: an upload of millions of ranges is neither one
+   * statement nor held in memory, and the writer connection (ingest) is not held while the caller produces
+   * them. Only then does the queue learn of it, in a write transaction (a crash in between is repaired by
+   * `recover`).
+   *
+   * Line tables are staged as comma-separated text and made lists in SQL: the appender builds a DuckDB value
+   * per list element, which made an upload some 15 times slower (10 µs a range as text, 200 µs as lists).
+   */
+  private async storeSymbols(
+    fileId: string,
+    ranges: AsyncIterable<readonly SymbolRange[]>,
+    info: PutSymbolsInfo,
+  ): Promise<{ ranges: number }> {
+    const connection = await this.host.connect();
+    let appender: DuckDBAppender | undefined;
+    let count = 0;
+    try {
+      // A temporary table belongs to its connection, and this connection to this upload.
+      await connection.run(STAGE_RANGES_SQL);
+      await connection.run('BEGIN TRANSACTION');
+      await connection.run('DELETE FROM symbol_ranges WHERE file_id = ?', [fileId]);
+      appender = await connection.createAppender('stage_symbol_ranges', 'main', 'temp');
+      const stage = appender;
+      const move = async () => {
+        stage.flushSync();
+        await connection.run(MOVE_STAGED_RANGES_SQL, [fileId]);
+        await connection.run('DELETE FROM temp.stage_symbol_ranges');
+      };
+      let unflushed = 0;
+      for await (const chunk of ranges) {
+        if (this.host.closing()) throw new Error(`putSymbols(${fileId}): the embedded store is closing`);
+        if (!Array.isArray(chunk)) {
+          throw new Error(`putSymbols(${fileId}): the ranges must come as arrays, got ${typeof chunk}`);
+        }
+        for (const range of chunk as readonly SymbolRange[]) {
+          checkRange(range, `putSymbols(${fileId}): range ${count}`);
+          appendRange(appender, range);
+          count++;
+        }
+        unflushed += chunk.length;
+        if (unflushed >= FLUSH_RANGES) {
+          await move();
+          unflushed = 0;
+        }
+      }
+      await move();
+      await connection.run('INSERT OR REPLACE INTO symbol_files VALUES (?, ?, ?, ?, ?::BIGINT, ?::BIGINT)', [
+        fileId,
+        info.source,
+        info.buildId ?? null,
+        info.fileName ?? null,
+        count,
+        Math.floor(this.host.now()),
+      ]);
+      await connection.run('COMMIT');
+    } catch (error) {
+      appender?.clear();
+      await connection.run('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      try {
+        appender?.closeSync();
+      } finally {
+        connection.closeSync();
+      }
+    }
+    // Before any await: a lookup that loaded the old ranges must not cache them from now on.
+    this.cache.invalidate(fileId);
+    await this.host.transact((writer) =>
+      writer.run(
+        `INSERT INTO symbolization_queue (file_id, build_id, file_name, has_symbols, next_time, attempts, version)
+           SELECT $file, coalesce($build::VARCHAR, e.build_id), coalesce(nullif($name::VARCHAR, ''), e.file_name, ''), true,
+                  CASE WHEN EXISTS (SELECT 1 FROM symbolization_frames WHERE file_id = $file) THEN $now::BIGINT END, 0, 0
+             FROM (SELECT 1) LEFT JOIN executables e ON e.file_id = $file
+         ON CONFLICT (file_id) DO UPDATE SET
+           has_symbols = true, attempts = 0, last_reason = NULL,
+           build_id = coalesce(excluded.build_id, symbolization_queue.build_id),
+           file_name = CASE WHEN excluded.file_name = '' THEN symbolization_queue.file_name ELSE excluded.file_name END,
+           next_time = coalesce(excluded.next_time, symbolization_queue.next_time),
+           version = symbolization_queue.version + CASE WHEN excluded.next_time IS NULL THEN 0 ELSE 1 END`,
+        {
+          file: fileId,
+          build: info.buildId ?? null,
+          name: info.fileName ?? null,
+          now: Math.floor(this.host.now()),
+        },
+      ),
+    );
+    return { ranges: count };
+  }
+
+  async filesWithSymbols(fileIds: readonly string[]): Promise<Set<string>> {
+    if (fileIds.length === 0) return new Set();
+    fileIds.forEach((id, i) => requireId(id, `filesWithSymbols: file ID ${i}`));
+    const reader = await this.host
+      .reader()
+      .runAndReadAll(
+        `SELECT file_id FROM symbol_files WHERE file_id IN (SELECT unnest(string_split(?, ',')))`,
+        [fileIds.join(',')],
+      );
+    return new Set(reader.getRowObjectsJS().map((row) => String(row.file_id)));
+  }
+
+  async symbolRanges(fileId: string, addresses: readonly number[]): Promise<Map<number, SymbolRange[]>> {
+    addresses.forEach((address, i) => requireAddress(address, `symbolRanges(${fileId}): address ${i}`));
+    const found = new Map<number, SymbolRange[]>();
+    if (addresses.length === 0) return found;
+    const symbols = this.cache.get(fileId) ?? (await this.load(fileId));
+    if (symbols === undefined) return this.rangesBySql(fileId, addresses);
+    for (const address of addresses) {
+      const containing = symbols.containing(address);
+      if (containing.length > 0) found.set(address, containing);
+    }
+    return found;
+  }
+
+  /** A file's ranges into memory, or undefined when it has none or too many to cache (SQL answers then). */
+  private load(fileId: string): Promise<FileSymbols | undefined> {
+    let loading = this.loading.get(fileId);
+    if (loading === undefined) {
+      loading = this.loadNow(fileId).finally(() => this.loading.delete(fileId));
+      this.loading.set(fileId, loading);
+    }
+    return loading;
+  }
+
+  private async loadNow(fileId: string): Promise<FileSymbols | undefined> {
+    const generation = this.cache.generation(fileId);
+    const reader = this.host.reader();
+    const counted = await reader.runAndReadAll(
+      `SELECT count(*)::BIGINT AS n FROM symbol_ranges WHERE file_id = ?`,
+      [fileId],
+    );
+    const count = Number(counted.getRowObjectsJS()[0].n);
+    if (count === 0 || count > this.cache.maxRanges) return undefined;
+    const rows = await reader.runAndReadAll(
+      `SELECT start::DOUBLE, "end"::DOUBLE, depth, ${PACKED_RANGE} FROM symbol_ranges WHERE file_id = ?`,
+      [fileId],
+    );
+    const [starts, ends, depths, packed] = rows.getColumnsJS() as [number[], number[], number[], string[]];
+    const symbols = new FileSymbols({ starts, ends, depths, build: (row) => unpackRange(packed[row]) });
+    this.cache.set(fileId, symbols, generation);
+    return symbols;
+  }
+
+  /** For files too big to keep in memory: one range join over the file's rows. */
+  private async rangesBySql(
+    fileId: string,
+    addresses: readonly number[],
+  ): Promise<Map<number, SymbolRange[]>> {
+    const found = new Map<number, SymbolRange[]>();
+    const reader = await this.host.reader().runAndReadAll(
+      `SELECT q.address::DOUBLE, ${PACKED_RANGE}
+         FROM (SELECT DISTINCT unnest(string_split(?, ','))::UBIGINT AS address) q
+         JOIN symbol_ranges r ON r.file_id = ? AND r.start <= q.address AND q.address < r."end"`,
+      [addresses.join(','), fileId],
+    );
+    if (reader.currentRowCount === 0) return found;
+    const [queried, packed] = reader.getColumnsJS() as [number[], string[]];
+    for (let i = 0; i < queried.length; i++) {
+      const range = unpackRange(packed[i]);
+      const list = found.get(queried[i]);
+      if (list) list.push(range);
+      else found.set(queried[i], [range]);
+    }
+    return found;
+  }
+
+  async resolveFrames(symbols: readonly StackFrameSymbols[], frameIds: readonly string[]): Promise<void> {
+    symbols.forEach((frame, i) => checkFrameSymbols(frame, `resolveFrames: symbols ${i}`));
+    frameIds.forEach((id, i) => requireId(id, `resolveFrames: frame ID ${i}`));
+    if (symbols.length === 0 && frameIds.length === 0) return;
+    await this.host.transact(async (writer) => {
+      if (frameIds.length === 0) return;
+      await writer.run(
+        `DELETE FROM symbolization_frames WHERE frame_id IN (SELECT unnest(string_split(?, ',')))`,
+        [frameIds.join(',')],
+      );
+    }, symbols);
+  }
+
+  async backlog(): Promise<SymbolizationBacklog> {
+    const reader = this.host.reader();
+    const totals = await reader.runAndReadAll(`SELECT
+      (SELECT count(DISTINCT f.file_id) FROM symbolization_frames f
+         LEFT JOIN symbolization_queue q ON q.file_id = f.file_id WHERE NOT coalesce(q.has_symbols, false))::BIGINT AS executables,
+      (SELECT count(*) FROM symbolization_frames)::BIGINT AS frames,
+      (SELECT count(*) FROM symbol_files)::BIGINT AS symbolized`);
+    const waiting = await reader.runAndReadAll(
+      `SELECT coalesce(last_reason, 'unknown') AS reason, count(*)::BIGINT AS n FROM symbolization_queue
+        WHERE NOT has_symbols AND attempts > 0 AND next_time IS NOT NULL GROUP BY ALL ORDER BY reason`,
+    );
+    const [row] = totals.getRowObjectsJS();
+    const waitingByReason: Record<string, number> = {};
+    for (const r of waiting.getRowObjectsJS()) waitingByReason[String(r.reason)] = Number(r.n);
+    return {
+      pendingExecutables: Number(row.executables),
+      pendingFrames: Number(row.frames),
+      symbolizedExecutables: Number(row.symbolized),
+      waitingByReason,
+    };
+  }
+}
+
+/**
+ * Queues a write transaction's pending frames (called by the store inside it, after the batches'
+ * executables are stored, so their names and build IDs are at hand). A frame already queued is left as is;
+ * an executable that got new frames is due now and its version grows, so a worker holding it learns that
+ * there is new work when it releases it.
+ */
+export async function queuePendingFrames(
+  writer: DuckDBConnection,
+  stage: DuckDBAppender,
+  batches: readonly ProfileBatch[],
+  now: number,
+): Promise<void> {
+  for (const batch of batches) {
+    const frames = batch.pendingFrames;
+    if (frames === undefined) continue;
+    frames.forEach((frame, i) => {
+      requireId(frame.frameId, `pendingFrames[${i}].frameId`);
+      requireId(frame.fileId, `pendingFrames[${i}].fileId`);
+      requireAddress(frame.address, `pendingFrames[${i}].address`);
+      stage.appendVarchar(frame.frameId);
+      stage.appendVarchar(frame.fileId);
+      stage.appendUBigInt(BigInt(frame.address));
+      stage.endRow();
+    });
+  }
+  stage.flushSync();
+  await writer.run(
+    `INSERT INTO temp.new_pending_frames
+       SELECT frame_id, any_value(file_id), any_value(address) FROM temp.stage_pending_frames s
+        WHERE NOT EXISTS (SELECT 1 FROM symbolization_frames f WHERE f.frame_id = s.frame_id)
+        GROUP BY frame_id;
+     INSERT INTO symbolization_frames SELECT * FROM temp.new_pending_frames;
+     INSERT INTO symbolization_queue (file_id, build_id, file_name, has_symbols, next_time, attempts, version)
+       SELECT n.file_id, e.build_id, coalesce(e.file_name, ''), s.file_id IS NOT NULL, ${Math.floor(now)}, 0, 1
+         FROM (SELECT DISTINCT file_id FROM temp.new_pending_frames) n
+         LEFT JOIN executables e ON e.file_id = n.file_id
+         LEFT JOIN symbol_files s ON s.file_id = n.file_id
+     ON CONFLICT (file_id) DO UPDATE SET
+       next_time = excluded.next_time, version = symbolization_queue.version + 1,
+       build_id = coalesce(excluded.build_id, symbolization_queue.build_id),
+       file_name = CASE WHEN excluded.file_name = '' THEN symbolization_queue.file_name ELSE excluded.file_name END;
+     DELETE FROM temp.stage_pending_frames;
+     DELETE FROM temp.new_pending_frames;`,
+  );
+}
+
+/** The SQL that empties the staging tables after a failed transaction. */
+export const CLEAR_PENDING_STAGE_SQL =
+  'DELETE FROM temp.stage_pending_frames; DELETE FROM temp.new_pending_frames';
+
+const STAGE_RANGES_SQL = `CREATE TEMP TABLE stage_symbol_ranges (
+  start UBIGINT, "end" UBIGINT, depth USMALLINT, function_name VARCHAR, function_line INTEGER, file_name VARCHAR,
+  call_file_name VARCHAR, call_line INTEGER, line_offsets VARCHAR, lines VARCHAR)`;
+
+const MOVE_STAGED_RANGES_SQL = `INSERT INTO symbol_ranges
+  SELECT ?, start, "end", depth, function_name, function_line, file_name, call_file_name, call_line,
+         CASE WHEN line_offsets = '' THEN []::UINTEGER[] ELSE string_split(line_offsets, ',')::UINTEGER[] END,
+         CASE WHEN lines = '' THEN []::INTEGER[] ELSE string_split(lines, ',')::INTEGER[] END
+    FROM temp.stage_symbol_ranges`;
+
+/**
+ * A range's fields read as one text (\u0001 between fields, commas in the line tables): converting ten
+ * columns, two of them lists, to JS values cost over twice as much as one string a row split in JS.
+ */
+const PACKED_RANGE = `concat_ws(chr(1), start, "end", depth, function_line, call_line, array_to_string(line_offsets, ','),
+  array_to_string(lines, ','), function_name, file_name, call_file_name)`;
+const PACKED_FIELDS = 10;
+
+function unpackRange(packed: string): SymbolRange {
+  const f = packed.split('\u0001');
+  // checkRange refuses names with the separator, so this is a damaged row.
+  if (f.length !== PACKED_FIELDS)
+    throw new Error(`the embedded store holds a damaged symbol range: ${packed}`);
+  return {
+    start: Number(f[0]),
+    end: Number(f[1]),
+    depth: Number(f[2]),
+    functionLine: Number(f[3]),
+    callLine: Number(f[4]),
+    lineOffsets: numbers(f[5]),
+    lines: numbers(f[6]),
+    functionName: f[7],
+    fileName: f[8],
+    callFileName: f[9],
+  };
+}
+
+function numbers(text: string): number[] {
+  return text === '' ? [] : text.split(',').map(Number);
+}
+
+function appendRange(appender: DuckDBAppender, range: SymbolRange): void {
+  appender.appendUBigInt(BigInt(range.start));
+  appender.appendUBigInt(BigInt(range.end));
+  appender.appendUSmallInt(range.depth);
+  appender.appendVarchar(range.functionName);
+  appender.appendInteger(range.functionLine);
+  appender.appendVarchar(range.fileName);
+  appender.appendVarchar(range.callFileName);
+  appender.appendInteger(range.callLine);
+  appender.appendVarchar(range.lineOffsets.join(','));
+  appender.appendVarchar(range.lines.join(','));
+  appender.endRow();
+}
+
+/** A range that would store garbage or break lookups is refused with where and what. */
+function checkRange(range: SymbolRange, where: string): void {
+  if (typeof range !== 'object' || range === null) throw new Error(`${where}: not a symbol range`);
+  requireAddress(range.start, `${where}: start`);
+  requireAddress(range.end, `${where}: end`);
+  if (range.end <= range.start)
+    throw new Error(`${where}: end ${range.end} is not past start ${range.start}`);
+  if (!Number.isInteger(range.depth) || range.depth < 0 || range.depth > MAX_DEPTH) {
+    throw new Error(`${where}: depth must be an integer 0..${MAX_DEPTH}, got ${range.depth}`);
+  }
+  for (const key of ['functionName', 'fileName', 'callFileName'] as const) {
+    if (typeof range[key] !== 'string') throw new Error(`${where}: ${key} must be a string`);
+    // Ranges are read back as one text with \u0001 between fields (see PACKED_RANGE).
+    if (range[key].includes('\u0001'))
+      throw new Error(`${where}: ${key} contains the control character U+0001`);
+  }
+  requireLine(range.functionLine, `${where}: functionLine`);
+  requireLine(range.callLine, `${where}: callLine`);
+  const { lineOffsets, lines } = range;
+  if (!Array.isArray(lineOffsets) || !Array.isArray(lines) || lineOffsets.length !== lines.length) {
+    throw new Error(`${where}: lineOffsets and lines must be arrays of one length`);
+  }
+  for (let i = 0; i < lines.length; i++) {
+    const offset = lineOffsets[i];
+    if (!Number.isInteger(offset) || offset < 0 || offset >= range.end - range.start) {
+      throw new Error(`${where}: lineOffsets[${i}] = ${offset} is outside the range`);
+    }
+    if (i > 0 && offset <= lineOffsets[i - 1])
+      throw new Error(`${where}: lineOffsets are not ascending at ${i}`);
+    requireLine(lines[i], `${where}: lines[${i}]`);
+  }
+}
+
+function checkFrameSymbols(frame: StackFrameSymbols, where: string): void {
+  requireId(frame.frameId, `${where}: frameId`);
+  const entries = frame.functionNames?.length;
+  for (const key of ['functionNames', 'fileNames', 'lineNumbers', 'functionOffsets'] as const) {
+    if (!Array.isArray(frame[key]) || frame[key].length !== entries) {
+      throw new Error(`${where} (${frame.frameId}): ${key} must be an array as long as functionNames`);
+    }
+  }
+  frame.lineNumbers.forEach((line, i) => requireLine(line, `${where}: lineNumbers[${i}]`));
+  frame.functionOffsets.forEach((offset, i) => requireLine(offset, `${where}: functionOffsets[${i}]`));
+}
+
+function requireText(value: unknown, what: string): void {
+  if (typeof value !== 'string' || value === '') throw new Error(`${what} must be a non-empty string`);
+}
+
+/** IDs travel to SQL as one comma-joined list (see EmbeddedStore.columnsByIds); base64url has no commas. */
+function requireId(value: unknown, what: string): void {
+  requireText(value, what);
+  if ((value as string).includes(','))
+    throw new Error(`${what}: "${String(value)}" is not an ID (has a comma)`);
+}
+
+function requireAddress(value: unknown, what: string): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new Error(`${what} must be a non-negative integer below 2^53, got ${String(value)}`);
+  }
+}
+
+function requireLine(value: unknown, what: string): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_LINE) {
+    throw new Error(`${what} must be an integer 0..${MAX_LINE}, got ${String(value)}`);
+  }
+}
+
+function requireCount(value: number, what: string): void {
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new Error(`${what} must be a non-negative integer, got ${value}`);
+}
+
+function requirePositive(value: number, what: string): void {
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`${what} must be a positive number, got ${value}`);
+}
+
+function optionalText(value: unknown): string | undefined {
+  return value === null || value === undefined ? undefined : String(value);
+}
