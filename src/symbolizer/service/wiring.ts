@@ -2,8 +2,8 @@
  * The real implementations behind the worker's interfaces: one line each to change when a better one lands.
  */
 import type { Config } from '../../config/config.ts';
-import { extractRanges } from '../ranges/extract.ts';
 import { DebugInfoSources, type DebuginfodEvent } from '../sources/index.ts';
+import { threadedRangeExtractor } from './extract-thread-main.ts';
 import type { SymbolizerMetrics } from './metrics.ts';
 import type { DebugInfoLookup, RangeExtractor } from './sources.ts';
 
@@ -41,5 +41,8 @@ function recordDebuginfodEvent(metrics: SymbolizerMetrics, event: DebuginfodEven
   }
 }
 
-/** How a file's symbol ranges are read (src/symbolizer/ranges), a chunk of ranges at a time. */
-export const defaultRangeExtractor: RangeExtractor = extractRanges;
+/**
+ * How a file's symbol ranges are read (src/symbolizer/ranges), a chunk at a time, in a worker thread so that
+ * seconds of extraction never hold up the process's event loop (ingest, health checks, scrapes).
+ */
+export const defaultRangeExtractor: RangeExtractor = threadedRangeExtractor;

@@ -280,12 +280,13 @@ export class SymbolizerWorker {
     debugDirectories: string[] | undefined,
     log: Logger,
   ): AsyncGenerator<readonly SymbolRange[]> {
-    let iterator: Iterator<SymbolRange[]>;
+    let iterator: Iterator<SymbolRange[]> | AsyncIterator<SymbolRange[]>;
     try {
       const iterable = this.deps.extractRanges(path, {
         debugDirectories: debugDirectories ?? this.options.debugDirectories,
       });
-      iterator = iterable[Symbol.iterator]();
+      iterator =
+        Symbol.asyncIterator in iterable ? iterable[Symbol.asyncIterator]() : iterable[Symbol.iterator]();
     } catch (error) {
       throw new ExtractionError(`cannot read ${path}`, { cause: error });
     }
@@ -299,7 +300,7 @@ export class SymbolizerWorker {
         if (this.stopping) throw new Abandoned('the symbolizer is stopping');
         let next: IteratorResult<SymbolRange[]>;
         try {
-          next = iterator.next();
+          next = await iterator.next();
         } catch (error) {
           throw new ExtractionError(`cannot read ${path}`, { cause: error });
         }
@@ -326,7 +327,7 @@ export class SymbolizerWorker {
       // Let a generator-based extractor close its files when the work stops early.
       if (typeof iterator.return === 'function') {
         try {
-          iterator.return();
+          await iterator.return();
         } catch {
           // Closing failed: nothing more to do with this file.
         }
