@@ -302,7 +302,8 @@ async function startSymbolizer(dataDir: string, extra: string[]): Promise<Child>
     child.stdout!.on('data', (d: Buffer) => {
       output += d.toString();
       const match = /symbolizer\s+(http:\/\/\S+)/.exec(output);
-      if (match) {
+      // The whole banner: its last line is the data directory.
+      if (match && /data dir/.test(output)) {
         clearTimeout(timer);
         resolve(match[1]);
       }
