@@ -146,6 +146,38 @@ export function rangeFromSource(source: unknown): SymbolRange {
   };
 }
 
+/**
+ * A document with dotted field names as nested objects. Partial updates must be written this way: an update
+ * merges object by object into the stored source, which synthetic source returns nested, so a flat
+ * `a.b` key would sit beside `a: {b}` and the field would end up holding both values.
+ */
+export function nested(doc: Document): Document {
+  const result: Document = {};
+  for (const [key, value] of Object.entries(doc)) {
+    const parts = key.split('.');
+    let target = result;
+    for (const part of parts.slice(0, -1)) {
+      const next = target[part];
+      if (next === null || typeof next !== 'object' || Array.isArray(next)) target[part] = {};
+      target = target[part] as Document;
+    }
+    const leaf = parts[parts.length - 1];
+    const nestedValue =
+      value !== null && typeof value === 'object' && !Array.isArray(value)
+        ? nested(value as Document)
+        : value;
+    const existing = target[leaf];
+    target[leaf] =
+      existing !== null &&
+      typeof existing === 'object' &&
+      nestedValue !== null &&
+      typeof nestedValue === 'object'
+        ? { ...(existing as Document), ...(nestedValue as Document) }
+        : nestedValue;
+  }
+  return result;
+}
+
 /** A date as the queue documents return it: epoch millis, or ISO text from synthetic source. */
 export function dateMillis(value: unknown): number | undefined {
   if (typeof value === 'number') return value;
@@ -200,8 +232,8 @@ export function makeDueUpdate(
   return {
     action: { update: { _index: SQ_EXECUTABLES, _id: fileId, retry_on_conflict: 5 } },
     body: {
-      doc: { 'Symbolization.time.next': now, 'uniprof.queued': now, ...nameFields(names), ...extra },
-      upsert: { ...queuedExecutableDocument(fileId, now, names), ...extra },
+      doc: nested({ 'Symbolization.time.next': now, 'uniprof.queued': now, ...nameFields(names), ...extra }),
+      upsert: nested({ ...queuedExecutableDocument(fileId, now, names), ...extra }),
       detect_noop: false,
     },
   };
@@ -221,6 +253,7 @@ export function queueLines(batch: ProfileBatch, now: number): string[] {
     lines.push(
       JSON.stringify({ create: { _index: SQ_LEAFFRAMES, _id: frame.frameId } }),
       JSON.stringify({
+        // Flat names are fine here: leaf frame documents are created, never updated.
         'ecs.version': ECS_VERSION,
         'Stacktrace.frame.id': frame.frameId,
         'Executable.file.id': frame.fileId,

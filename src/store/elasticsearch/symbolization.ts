@@ -38,6 +38,7 @@ import {
   checkRange,
   dateMillis,
   makeDueUpdate,
+  nested,
   pendingFrameFromSource,
   rangeDocument,
   rangeFromSource,
@@ -149,7 +150,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
         const response = await this.client.bulk({
           operations: batch.flatMap((c, i) => [
             { update: { _index: c.index, _id: c.id, if_seq_no: c.seqNo, if_primary_term: c.primaryTerm } },
-            { doc: leaseDoc(leaseIds[i]), detect_noop: false },
+            { doc: nested(leaseDoc(leaseIds[i])), detect_noop: false },
           ]),
         });
         response.items.forEach((item, i) => {
@@ -249,7 +250,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
         id: fileId,
         if_seq_no: version.seqNo,
         if_primary_term: version.primaryTerm,
-        doc,
+        doc: nested(doc),
         detect_noop: false,
       });
       return { seqNo: response._seq_no!, primaryTerm: response._primary_term! };
@@ -359,6 +360,8 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
   }
 
   async backlog(): Promise<SymbolizationBacklog> {
+    // Counted as of now rather than the last refresh: the queue is small next to the data it describes.
+    await this.refresh(`${SQ_LEAFFRAMES},${SQ_EXECUTABLES},${SYMBOL_INDICES.join(',')}`);
     const pendingFrames = await this.count(SQ_LEAFFRAMES);
     const filesWithFrames: string[] = [];
     let after: Record<string, estypes.FieldValue> | undefined;
