@@ -136,13 +136,17 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     });
     // The search reads the last refresh, so a candidate may have changed since: its write then conflicts
     // and it is looked at again in real time below.
-    let candidates = hits.map((hit) => ({
-      id: hit._id!,
-      index: hit._index,
-      seqNo: hit._seq_no!,
-      primaryTerm: hit._primary_term!,
-      source: hit._source ?? {},
-    }));
+    // Checked here too: where the plugin owns the layout the lease fields are not mapped, so the query cannot
+    // see them, but from 8.15 synthetic source still returns them.
+    let candidates = hits
+      .filter((hit) => isDue(hit._source ?? {}, now))
+      .map((hit) => ({
+        id: hit._id!,
+        index: hit._index,
+        seqNo: hit._seq_no!,
+        primaryTerm: hit._primary_term!,
+        source: hit._source ?? {},
+      }));
     for (let round = 0; round < 2 && leased.length < limit && candidates.length > 0; round++) {
       while (leased.length < limit && candidates.length > 0) {
         const batch = candidates.splice(0, limit - leased.length);
