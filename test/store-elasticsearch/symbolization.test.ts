@@ -239,7 +239,15 @@ test('two replicas racing for due executables lease each exactly once while the 
     }
     return mine;
   };
-  const [fromA, fromB] = await Promise.all([worker(a, 'replica-a'), worker(b, 'replica-b')]);
+  // Two loops per replica, all at once; 30 due executables are more than one search page of a lease call.
+  const [fromA1, fromA2, fromB1, fromB2] = await Promise.all([
+    worker(a, 'replica-a'),
+    worker(a, 'replica-a'),
+    worker(b, 'replica-b'),
+    worker(b, 'replica-b'),
+  ]);
+  const fromA = [...fromA1, ...fromA2];
+  const fromB = [...fromB1, ...fromB2];
   assert.deepEqual([...leasedBy.keys()].sort(), [...files].sort(), 'every due executable was leased');
   for (const [fileId, owners] of leasedBy) assert.equal(owners.length, 1, `${fileId} leased by ${owners}`);
   assert.ok(

@@ -55,10 +55,26 @@ const SCROLL_PAGE = 5_000;
 const MGET_CHUNK = 5_000;
 /** Conditional writes lost to concurrent writers (mostly the collector's queue updates) are tried again. */
 const CONFLICT_ATTEMPTS = 8;
+/** Pages of due executables one lease call looks through. */
+const LEASE_PAGES = 5;
 const SEARCH_OPTIONS = { ignore_unavailable: true, allow_no_indices: true } as const;
 const SYMBOL_INDICES = [SYMBOLS_PRIVATE, SYMBOLS_GLOBAL] as const;
 
 type Document = Record<string, unknown>;
+
+interface Candidate {
+  id: string;
+  index: string;
+  seqNo: number;
+  primaryTerm: number;
+  source: Document;
+}
+
+interface Leased {
+  id: string;
+  source: Document;
+  proof: LeaseProof;
+}
 
 /** What a lease string carries: its ID, the queue document's version we last wrote, and whether it moved. */
 interface LeaseProof {
@@ -112,41 +128,55 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
   async leaseExecutables(owner: string, limit: number, leaseMs: number): Promise<ExecutableWork[]> {
     if (limit <= 0) return [];
     const now = Date.now();
-    let hits: estypes.SearchHit<Document>[];
-    try {
-      const response = await this.client.search<Document>({
-        index: SQ_EXECUTABLES,
-        ...SEARCH_OPTIONS,
-        size: Math.min(MAX_HITS, limit * 4 + 16),
-        seq_no_primary_term: true,
-        query: dueQuery(now),
-        sort: [{ 'Symbolization.time.next': 'asc' }],
-      });
-      hits = response.hits.hits;
-    } catch (error) {
-      if (isMissing(error)) return [];
-      throw error;
+    const leased: Leased[] = [];
+    const pageSize = Math.min(MAX_HITS, limit * 4 + 16);
+    let after: estypes.SortResults | undefined;
+    // Search results are as of the last refresh: executables leased since still show up as free (and lose
+    // their write), so the next page is looked at when a whole page was lost.
+    for (let page = 0; page < LEASE_PAGES && leased.length < limit; page++) {
+      let hits: estypes.SearchHit<Document>[];
+      try {
+        const response = await this.client.search<Document>({
+          index: SQ_EXECUTABLES,
+          ...SEARCH_OPTIONS,
+          size: pageSize,
+          seq_no_primary_term: true,
+          query: dueQuery(now),
+          sort: [{ 'Symbolization.time.next': 'asc' }, { 'Executable.file.id': 'asc' }],
+          ...(after ? { search_after: after } : {}),
+        });
+        hits = response.hits.hits;
+      } catch (error) {
+        if (isMissing(error)) break;
+        throw error;
+      }
+      // Checked here too: where the plugin owns the layout the lease fields are not mapped, so the query
+      // cannot see them, but from 8.15 synthetic source still returns them.
+      const candidates = hits
+        .filter((hit) => isDue(hit._source ?? {}, now))
+        .map((hit) => ({
+          id: hit._id!,
+          index: hit._index,
+          seqNo: hit._seq_no!,
+          primaryTerm: hit._primary_term!,
+          source: hit._source ?? {},
+        }));
+      await this.leaseCandidates(candidates, owner, limit, now + leaseMs, leased);
+      if (hits.length < pageSize) break;
+      after = hits[hits.length - 1].sort;
     }
-    const leased: { id: string; source: Document; proof: LeaseProof }[] = [];
+    return this.describeWork(leased);
+  }
+
+  /** Takes candidates with conditional writes until `leased` holds `limit`; lost ones are read again once. */
+  private async leaseCandidates(
+    candidates: Candidate[],
+    owner: string,
+    limit: number,
+    until: number,
+    leased: Leased[],
+  ): Promise<void> {
     const lost: string[] = [];
-    const leaseDoc = (id: string): Document => ({
-      'uniprof.lease.owner': owner,
-      'uniprof.lease.id': id,
-      'uniprof.lease.until': now + leaseMs,
-    });
-    // The search reads the last refresh, so a candidate may have changed since: its write then conflicts
-    // and it is looked at again in real time below.
-    // Checked here too: where the plugin owns the layout the lease fields are not mapped, so the query cannot
-    // see them, but from 8.15 synthetic source still returns them.
-    let candidates = hits
-      .filter((hit) => isDue(hit._source ?? {}, now))
-      .map((hit) => ({
-        id: hit._id!,
-        index: hit._index,
-        seqNo: hit._seq_no!,
-        primaryTerm: hit._primary_term!,
-        source: hit._source ?? {},
-      }));
     for (let round = 0; round < 2 && leased.length < limit && candidates.length > 0; round++) {
       while (leased.length < limit && candidates.length > 0) {
         const batch = candidates.splice(0, limit - leased.length);
@@ -154,30 +184,34 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
         const response = await this.client.bulk({
           operations: batch.flatMap((c, i) => [
             { update: { _index: c.index, _id: c.id, if_seq_no: c.seqNo, if_primary_term: c.primaryTerm } },
-            { doc: nested(leaseDoc(leaseIds[i])), detect_noop: false },
+            {
+              doc: nested({
+                'uniprof.lease.owner': owner,
+                'uniprof.lease.id': leaseIds[i],
+                'uniprof.lease.until': until,
+              }),
+              detect_noop: false,
+            },
           ]),
         });
         response.items.forEach((item, i) => {
           const result = item.update;
           const candidate = batch[i];
           if (result && result.status < 300 && result._seq_no !== undefined) {
-            leased.push({
-              id: candidate.id,
-              source: candidate.source,
-              proof: {
-                id: leaseIds[i],
-                seqNo: result._seq_no,
-                primaryTerm: result._primary_term!,
-                changed: false,
-              },
-            });
+            const proof = {
+              id: leaseIds[i],
+              seqNo: result._seq_no,
+              primaryTerm: result._primary_term!,
+              changed: false,
+            };
+            leased.push({ id: candidate.id, source: candidate.source, proof });
           } else if (result?.status === 409) {
             lost.push(candidate.id);
           }
         });
       }
-      if (round > 0 || lost.length === 0 || leased.length >= limit) break;
-      candidates = [];
+      if (round > 0 || lost.length === 0 || leased.length >= limit) return;
+      // A conflict may only mean the search was stale (the collector queued frames since): look in real time.
       const fresh = await this.client.mget<Document>({ index: SQ_EXECUTABLES, ids: lost.splice(0) });
       for (const doc of fresh.docs) {
         if (!('found' in doc) || !doc.found || doc._seq_no === undefined) continue;
@@ -192,12 +226,9 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
         });
       }
     }
-    return this.describeWork(leased);
   }
 
-  private async describeWork(
-    leased: { id: string; source: Document; proof: LeaseProof }[],
-  ): Promise<ExecutableWork[]> {
+  private async describeWork(leased: Leased[]): Promise<ExecutableWork[]> {
     if (leased.length === 0) return [];
     const ids = leased.map((l) => l.id);
     const markers = await this.markers(ids);
