@@ -13,7 +13,7 @@ import {
   type ProfileBatch,
   type SymbolRange,
 } from '../../src/model/index.ts';
-import { layout, type ElasticsearchStore } from '../../src/store/elasticsearch/index.ts';
+import { InvalidBatchError, layout, type ElasticsearchStore } from '../../src/store/elasticsearch/index.ts';
 import {
   addressToIp,
   decodeUleb128,
@@ -208,6 +208,9 @@ test('write(batch) queues pending frames through the spool: one document per fra
   assert.equal(a.counters.conflictsIgnored - conflictsBefore, 2);
   assert.equal(await count(layout.SQ_LEAFFRAMES), 5);
   assert.ok((await getDoc(layout.SQ_EXECUTABLES, x))!.seqNo > queued.seqNo);
+
+  const bad = queueBatch([{ ...pending(x, 0x4000), address: -1 }]);
+  await assert.rejects(a.write(bad), InvalidBatchError);
 
   const pendingX = await b.symbolization.pendingFrames(x, 100);
   assert.deepEqual(
@@ -478,6 +481,24 @@ test('putSymbols: all or nothing when the ranges throw, idempotent on re-upload,
   assert.deepEqual(await b.symbolization.symbolRanges(x, addresses), first);
   assert.equal(await stored(), ranges.length + 1);
 
+  // What a crashed upload leaves (ranges of a generation no marker points at) goes with the next upload.
+  const leftover = await a.client.bulk({
+    refresh: true,
+    operations: ranges.slice(0, 5).flatMap((r, i) => [
+      { index: { _index: layout.SYMBOLS_PRIVATE, _id: `${x}.000000000dead.${i}` } },
+      {
+        'Symbol.file.id': x,
+        'Symbol.exec.pcrange': { gte: addressToIp(r.start), lt: addressToIp(r.end) },
+        'Symbol.linetable.base': r.start,
+        'Symbol.linetable.length': r.end - r.start,
+        'Symbol.function.name': 'stale',
+        'uniprof.symbols.generation': '000000000dead',
+      },
+    ]),
+  });
+  assert.equal(leftover.errors, false);
+  assert.deepEqual(await b.symbolization.symbolRanges(x, addresses), first, 'not read: no marker names it');
+
   // Symbols from another source replace these: they move to the global index.
   const other = randomRanges(4, 50, 0x10000);
   await b.symbolization.putSymbols(x, yieldChunks(other), { source: 'local' });
@@ -529,6 +550,18 @@ test('putSymbols makes the executable due with hasSymbols; backlog counts', asyn
   assert.equal(byFile.get(z)?.buildId, 'zz');
   assert.deepEqual(await b.symbolization.pendingFrames(z, 10), []);
   assert.equal(await b.symbolization.releaseExecutable(byFile.get(z)!, {}), true);
+  // Symbols arriving while a worker holds the lease: its release fails and the file stays due.
+  await a.symbolization.putSymbols(x, yieldChunks([range(0x1000, 0x1300, 0, 'x_main')]), { source: 'local' });
+  assert.equal(await b.symbolization.releaseExecutable(byFile.get(x)!, {}), false);
+  await refresh();
+  const [again] = await a.symbolization.leaseExecutables('replica-a', 10, 60_000);
+  assert.equal(again?.fileId, x);
+  assert.equal(again.hasSymbols, true);
+  const resolved = await a.symbolization.symbolRanges(
+    x,
+    (await a.symbolization.pendingFrames(x, 10)).map((f) => f.address),
+  );
+  assert.deepEqual([...resolved.keys()].sort(), [0x1000, 0x1100, 0x1200]);
 });
 
 test('start-up gives a layout-1 queue index the alias and the fields it lacked', async () => {
