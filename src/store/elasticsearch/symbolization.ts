@@ -46,6 +46,7 @@ import {
 
 /** Range documents per bulk request of an upload: bounds the memory an upload holds. */
 const UPLOAD_CHUNK = 2_000;
+const UPLOAD_IN_FLIGHT = 2;
 /** Addresses per search of `symbolRanges`, and searches per msearch. */
 const ADDRESSES_PER_SEARCH = 256;
 const SEARCHES_PER_REQUEST = 16;
@@ -459,6 +460,14 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     const other = index === SYMBOLS_PRIVATE ? SYMBOLS_GLOBAL : SYMBOLS_PRIVATE;
     const generation = newGeneration();
     let count = 0;
+    // Bulk requests overlap (Elasticsearch indexes two at once on separate threads) but stay bounded.
+    const inFlight: Promise<void>[] = [];
+    const send = async (operations: Document[]): Promise<void> => {
+      const request = this.bulkOrThrow(operations);
+      request.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+      inFlight.push(request);
+      if (inFlight.length >= UPLOAD_IN_FLIGHT) await inFlight.shift();
+    };
     try {
       let operations: Document[] = [];
       for await (const chunk of ranges) {
@@ -470,12 +479,14 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
           );
           count++;
           if (operations.length >= 2 * UPLOAD_CHUNK) {
-            await this.bulkOrThrow(operations);
+            await send(operations);
             operations = [];
           }
         }
       }
-      if (operations.length > 0) await this.bulkOrThrow(operations);
+      if (operations.length > 0) await send(operations);
+      await Promise.all(inFlight);
+      inFlight.length = 0;
       // Readers search ranges (refresh-bound) but read the marker in real time: the ranges must be
       // searchable before the marker points at them.
       await this.refresh(index);
@@ -485,6 +496,8 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
         return { ranges: count };
       }
     } catch (error) {
+      // Requests still running would write behind the clean-up.
+      await Promise.allSettled(inFlight);
       await this.deleteRanges(index, fileId, (g) => g === generation).catch(() => undefined);
       throw error;
     }
