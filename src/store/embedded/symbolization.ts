@@ -30,6 +30,9 @@ export interface SymbolizationHost {
   closing(): boolean;
 }
 
+/** A file's symbols in memory, or why there are none there. */
+type Loaded = FileSymbols | 'none' | 'too big';
+
 /** Ranges appended between two appender flushes: bounds what an upload holds in memory. */
 const FLUSH_RANGES = 10_000;
 const SOURCES: readonly SymbolSource[] = ['upload', 'debuginfod', 'local'];
@@ -43,7 +46,7 @@ const MAX_DEPTH = 65_535;
 export class EmbeddedSymbolization implements SymbolizationStore {
   private readonly cache: SymbolCache;
   /** Loads of a file's ranges in progress, shared by concurrent lookups of the same file. */
-  private readonly loading = new Map<string, Promise<FileSymbols | undefined>>();
+  private readonly loading = new Map<string, Promise<Loaded>>();
   /** The last upload of each file in progress: uploads of one file run one after the other. */
   private readonly uploads = new Map<string, Promise<unknown>>();
 
@@ -244,11 +247,11 @@ export class EmbeddedSymbolization implements SymbolizationStore {
           checkRange(range, `putSymbols(${fileId}): range ${count}`);
           appendRange(appender, range);
           count++;
-        }
-        unflushed += chunk.length;
-        if (unflushed >= FLUSH_RANGES) {
-          await move();
-          unflushed = 0;
+          // Within a chunk too: a producer yielding everything at once must not hold it all twice.
+          if (++unflushed >= FLUSH_RANGES) {
+            await move();
+            unflushed = 0;
+          }
         }
       }
       await move();
@@ -314,7 +317,8 @@ export class EmbeddedSymbolization implements SymbolizationStore {
     const found = new Map<number, SymbolRange[]>();
     if (addresses.length === 0) return found;
     const symbols = this.cache.get(fileId) ?? (await this.load(fileId));
-    if (symbols === undefined) return this.rangesBySql(fileId, addresses);
+    if (symbols === 'none') return found;
+    if (symbols === 'too big') return this.rangesBySql(fileId, addresses);
     for (const address of addresses) {
       const containing = symbols.containing(address);
       if (containing.length > 0) found.set(address, containing);
@@ -322,8 +326,8 @@ export class EmbeddedSymbolization implements SymbolizationStore {
     return found;
   }
 
-  /** A file's ranges into memory, or undefined when it has none or too many to cache (SQL answers then). */
-  private load(fileId: string): Promise<FileSymbols | undefined> {
+  /** A file's ranges into memory, unless it has none or too many to cache (SQL answers then). */
+  private load(fileId: string): Promise<Loaded> {
     let loading = this.loading.get(fileId);
     if (loading === undefined) {
       loading = this.loadNow(fileId).finally(() => this.loading.delete(fileId));
@@ -332,46 +336,83 @@ export class EmbeddedSymbolization implements SymbolizationStore {
     return loading;
   }
 
-  private async loadNow(fileId: string): Promise<FileSymbols | undefined> {
+  /**
+   * Streams the rows a data chunk (2,048 rows) at a time, on a connection of its own (a streamed result
+   * must not share its connection with other queries), so that loading a big file lets the event loop
+   * (ingest, API) run between chunks.
+   */
+  private async loadNow(fileId: string): Promise<Loaded> {
     const generation = this.cache.generation(fileId);
-    const reader = this.host.reader();
-    const counted = await reader.runAndReadAll(
-      `SELECT count(*)::BIGINT AS n FROM symbol_ranges WHERE file_id = ?`,
-      [fileId],
-    );
-    const count = Number(counted.getRowObjectsJS()[0].n);
-    if (count === 0 || count > this.cache.maxRanges) return undefined;
-    const rows = await reader.runAndReadAll(
-      `SELECT start::DOUBLE, "end"::DOUBLE, depth, ${PACKED_RANGE} FROM symbol_ranges WHERE file_id = ?`,
-      [fileId],
-    );
-    const [starts, ends, depths, packed] = rows.getColumnsJS() as [number[], number[], number[], string[]];
+    const counted = await this.host
+      .reader()
+      .runAndReadAll(`SELECT ranges FROM symbol_files WHERE file_id = ?`, [fileId]);
+    if (counted.currentRowCount === 0) return 'none';
+    if (Number(counted.getRows()[0][0]) > this.cache.maxRanges) return 'too big';
+    const connection = await this.host.connect();
+    const starts: number[] = [];
+    const ends: number[] = [];
+    const depths: number[] = [];
+    const packed: string[] = [];
+    try {
+      const result = await connection.stream(
+        `SELECT start::DOUBLE, "end"::DOUBLE, depth, ${PACKED_RANGE} FROM symbol_ranges WHERE file_id = ?`,
+        [fileId],
+      );
+      for (
+        let chunk = await result.fetchChunk();
+        chunk && chunk.rowCount > 0;
+        chunk = await result.fetchChunk()
+      ) {
+        starts.push(...(chunk.getColumnValues(0) as number[]));
+        ends.push(...(chunk.getColumnValues(1) as number[]));
+        depths.push(...(chunk.getColumnValues(2) as number[]));
+        packed.push(...(chunk.getColumnValues(3) as string[]));
+      }
+    } finally {
+      connection.closeSync();
+    }
     const symbols = new FileSymbols({ starts, ends, depths, build: (row) => unpackRange(packed[row]) });
     this.cache.set(fileId, symbols, generation);
     return symbols;
   }
 
-  /** For files too big to keep in memory: one range join over the file's rows. */
+  /**
+   * For files too big to keep in memory: one range join of the file's rows with the addresses. The
+   * addresses go into a temporary table (on a connection of the call's own): with them as a list parameter
+   * DuckDB plans a nested loop join, with a table an IEJoin (5,000 addresses over 300,000 ranges: 0.6 s).
+   */
   private async rangesBySql(
     fileId: string,
     addresses: readonly number[],
   ): Promise<Map<number, SymbolRange[]>> {
     const found = new Map<number, SymbolRange[]>();
-    const reader = await this.host.reader().runAndReadAll(
-      `SELECT q.address::DOUBLE, ${PACKED_RANGE}
-         FROM (SELECT DISTINCT unnest(string_split(?, ','))::UBIGINT AS address) q
-         JOIN symbol_ranges r ON r.file_id = ? AND r.start <= q.address AND q.address < r."end"`,
-      [addresses.join(','), fileId],
-    );
-    if (reader.currentRowCount === 0) return found;
-    const [queried, packed] = reader.getColumnsJS() as [number[], string[]];
-    for (let i = 0; i < queried.length; i++) {
-      const range = unpackRange(packed[i]);
-      const list = found.get(queried[i]);
-      if (list) list.push(range);
-      else found.set(queried[i], [range]);
+    const connection = await this.host.connect();
+    try {
+      await connection.run('CREATE TEMP TABLE lookup_addresses (address UBIGINT)');
+      const appender = await connection.createAppender('lookup_addresses', 'main', 'temp');
+      for (const address of new Set(addresses)) {
+        appender.appendUBigInt(BigInt(address));
+        appender.endRow();
+      }
+      appender.closeSync();
+      const reader = await connection.runAndReadAll(
+        `SELECT q.address::DOUBLE, ${PACKED_RANGE}
+           FROM temp.lookup_addresses q
+           JOIN symbol_ranges r ON r.file_id = ? AND r.start <= q.address AND q.address < r."end"`,
+        [fileId],
+      );
+      if (reader.currentRowCount === 0) return found;
+      const [queried, packed] = reader.getColumnsJS() as [number[], string[]];
+      for (let i = 0; i < queried.length; i++) {
+        const range = unpackRange(packed[i]);
+        const list = found.get(queried[i]);
+        if (list) list.push(range);
+        else found.set(queried[i], [range]);
+      }
+      return found;
+    } finally {
+      connection.closeSync();
     }
-    return found;
   }
 
   async resolveFrames(symbols: readonly StackFrameSymbols[], frameIds: readonly string[]): Promise<void> {
