@@ -190,6 +190,15 @@ describe('embedded store: symbolization queue and symbols', () => {
     await store.write(batchWith([a1, a2]));
     assert.equal(await q.releaseExecutable(work, {}), true);
     assert.deepEqual(await q.leaseExecutables('w1', 10, 60_000), [], 'it rests: nothing new was queued');
+    // Frames queued before their executable was reported: a lease finds the name in executables.
+    await store.write(batchWith([pending(FILE_B, 0x99)]));
+    await store.write({
+      ...emptyBatch(),
+      executables: [{ fileId: FILE_B, fileName: 'lib.so', buildId: 'b2', lastSeen: T0 }],
+    });
+    const [unnamed] = await q.leaseExecutables('w1', 10, 60_000);
+    assert.deepEqual([unnamed.fileId, unnamed.fileName, unnamed.buildId], [FILE_B, 'lib.so', 'b2']);
+    assert.equal(await q.releaseExecutable(unnamed, {}), true);
     await store.write(batchWith([a2]));
     assert.deepEqual(await q.leaseExecutables('w1', 10, 60_000), [], 'a repeated frame does not wake it');
     // A batch without pending frames (the usual one) leaves the queue alone.
@@ -205,7 +214,10 @@ describe('embedded store: symbolization queue and symbols', () => {
     );
     assert.equal((await q.pendingFrames(FILE_A, 10)).length, 3);
     await store.close();
-    assert.equal(await count(path, 'SELECT count(*) FROM symbolization_frames'), 3);
+    assert.equal(
+      await count(path, `SELECT count(*) FROM symbolization_frames WHERE file_id = '${FILE_A}'`),
+      3,
+    );
   });
 
   it('refuses bad pending frames with a clear error, without failing the batches that shared the commit', async () => {
@@ -225,6 +237,12 @@ describe('embedded store: symbolization queue and symbols', () => {
     assert.match(String((results[2] as PromiseRejectedResult).reason), /pendingFrames\[0\]\.frameId.*comma/);
     assert.deepEqual(await store.symbolization.pendingFrames(FILE_A, 10), [good]);
     assert.deepEqual(await store.symbolization.pendingFrames(FILE_B, 10), []);
+    // A batch refused after some of its frames were taken: those are not queued, and come again later.
+    const first = pending(FILE_B, 0x20);
+    await assert.rejects(store.write({ ...batchWith([]), pendingFrames: [first, bad] }), /address/);
+    assert.deepEqual(await store.symbolization.pendingFrames(FILE_B, 10), []);
+    await store.write(batchWith([first]));
+    assert.deepEqual(await store.symbolization.pendingFrames(FILE_B, 10), [first]);
     await store.close();
   });
 
@@ -534,6 +552,11 @@ describe('embedded store: symbolization queue and symbols', () => {
     });
     assert.equal(stored.has(frames[2].frameId), false);
     assert.deepEqual(await q.pendingFrames(FILE_A, 100), []);
+    // Off the queue, a frame can be queued again (the collector sent it once more after a restart).
+    await store.write(batchWith([frames[2]]));
+    assert.deepEqual(await q.pendingFrames(FILE_A, 100), [frames[2]]);
+    await q.resolveFrames([], [frames[2].frameId]);
+    assert.deepEqual(await q.pendingFrames(FILE_A, 100), []);
     assert.deepEqual(await q.backlog(), {
       pendingExecutables: 1,
       pendingFrames: 1,
@@ -612,6 +635,10 @@ describe('embedded store: symbolization queue and symbols', () => {
     store = await openStore({ clock: clock.read }, path);
     q = store.symbolization;
     assert.deepEqual(await q.pendingFrames(FILE_A, 10), [frames[0]]);
+    // The reopened store knows what is queued: the same frames again queue nothing and wake nobody.
+    await store.write(batchWith(frames));
+    assert.deepEqual(await q.pendingFrames(FILE_A, 10), [frames[0]]);
+    assert.deepEqual(await q.pendingFrames(FILE_B, 10), [frames[1]]);
     assert.deepEqual(await q.filesWithSymbols([FILE_A, FILE_B]), new Set([FILE_A]));
     const addresses = ranges.map((r) => r.start);
     const found = await q.symbolRanges(FILE_A, addresses);
