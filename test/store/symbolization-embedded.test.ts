@@ -364,6 +364,11 @@ describe('embedded store: symbolization queue and symbols', () => {
       q.putSymbols(FILE_B, chunks(badLines), { source: 'local' }),
       /lineOffsets and lines/,
     );
+    const downLines = [range(0x10, 0x20, 0, 'f', { lineOffsets: [0, 4, 4, 2], lines: [3, 4, 5, 6] })];
+    await assert.rejects(
+      q.putSymbols(FILE_B, chunks(downLines), { source: 'local' }),
+      /range 0: lineOffsets go down at 3 \(4, then 2\)/,
+    );
     await assert.rejects(
       q.putSymbols(FILE_B, chunks(first), { source: 'ftp' as 'upload' }),
       /source must be one of upload, debuginfod, local/,

@@ -42,6 +42,8 @@ const FLUSH_RANGES = 10_000;
 const SOURCES: readonly SymbolSource[] = ['upload', 'debuginfod', 'local'];
 const MAX_LINE = 2 ** 31 - 1;
 const MAX_DEPTH = 65_535;
+/** `line_offsets` are UINTEGER. */
+const MAX_OFFSET = 2 ** 32 - 1;
 
 /**
  * The embedded store's `SymbolizationStore` (see docs/embedded-store.md, "Symbolization"): the queue of
@@ -625,11 +627,14 @@ function checkRange(range: SymbolRange, where: string): void {
   }
   for (let i = 0; i < lines.length; i++) {
     const offset = lineOffsets[i];
-    if (!Number.isInteger(offset) || offset < 0 || offset >= range.end - range.start) {
-      throw new Error(`${where}: lineOffsets[${i}] = ${offset} is outside the range`);
+    // Equal offsets are allowed (a DWARF line table often has several rows at one address; `lineAt` takes
+    // the last), and so is one past the range's end (an end-of-sequence row): neither misleads a lookup.
+    if (!Number.isInteger(offset) || offset < 0 || offset > MAX_OFFSET) {
+      throw new Error(`${where}: lineOffsets[${i}] must be an integer 0..${MAX_OFFSET}, got ${offset}`);
     }
-    if (i > 0 && offset <= lineOffsets[i - 1])
-      throw new Error(`${where}: lineOffsets are not ascending at ${i}`);
+    if (i > 0 && offset < lineOffsets[i - 1]) {
+      throw new Error(`${where}: lineOffsets go down at ${i} (${lineOffsets[i - 1]}, then ${offset})`);
+    }
     requireLine(lines[i], `${where}: lines[${i}]`);
   }
 }
