@@ -406,6 +406,46 @@ describe('embedded store: symbolization queue and symbols', () => {
     );
   });
 
+  // Were the upload holding the writer, the write below would wait for the gate: the timeout fails it.
+  it(
+    'an upload in progress holds neither ingest nor the queue, and close() makes it give up',
+    { timeout: 60_000 },
+    async () => {
+      const path = join(dir, 'slow-upload.duckdb');
+      const store = await openStore({}, path);
+      const q = store.symbolization;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let produced = 0;
+      async function* slow(): AsyncIterable<readonly SymbolRange[]> {
+        yield [range(0x0, 0x10, 0, 'first')];
+        produced++;
+        await gate;
+        yield [range(0x10, 0x20, 0, 'second')];
+        produced++;
+      }
+      const upload = q.putSymbols(FILE_A, slow(), { source: 'upload' });
+      const outcome = upload.then(
+        () => 'stored',
+        (error: Error) => error.message,
+      );
+      while (produced === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      // The upload waits for its producer; writes and leases go on meanwhile.
+      await store.write(batchWith([pending(FILE_A, 0x5)]));
+      assert.deepEqual(
+        (await q.leaseExecutables('w', 10, 60_000)).map((w) => [w.fileId, w.hasSymbols]),
+        [[FILE_A, false]],
+      );
+      assert.deepEqual(await q.filesWithSymbols([FILE_A]), new Set(), 'nothing of the upload is visible yet');
+      const closed = store.close();
+      release();
+      await closed;
+      assert.match(await outcome, /putSymbols\(.*\): the embedded store is closing/);
+      assert.equal(await count(path, 'SELECT count(*) FROM symbol_ranges'), 0);
+      assert.equal(await count(path, 'SELECT count(*) FROM symbolization_frames'), 1, 'the write went in');
+    },
+  );
+
   it('an upload before the first sample creates the queue row; frames queued later are due with symbols', async () => {
     const clock = new Clock();
     const store = await openStore({ clock: clock.read });
