@@ -387,6 +387,10 @@ interface RunResult {
   storePath: string;
   agentExitCode: number | null;
   collectorExitCode: number | null;
+  /** Export requests the collector never answered (the agent gave up on them). */
+  unanswered: string[];
+  /** What the agent logged. */
+  agentLog: string;
   outage: Outage;
   symbolization: Symbolization;
 }
@@ -639,9 +643,15 @@ async function runAgainstRealAgent(t: TestContext, binary: string, memlockShim?:
   await betweenReports(tap);
   const collectorUse = monitor.stop();
   const agentSeconds = (Date.now() - agentStartedAt) / 1000;
+  const agentStoppedAt = Date.now();
   const agentExitCode = await agent.stop();
-  const unanswered = tap.requests.filter((r) => r.answeredAt === undefined).length;
-  assert.equal(unanswered, 0, 'the collector answered every export request the agent sent');
+  const unanswered = tap.requests.flatMap((r, i) =>
+    r.answeredAt === undefined
+      ? [
+          `#${i + 1} of ${tap.requests.length}, sent ${r.sentAt - agentStoppedAt} ms after the agent was told to stop`,
+        ]
+      : [],
+  );
 
   const metrics = (await getText(`${serve.http}/metrics`)).text;
   const symbolization = await pushAndWatch(serve, native, debuginfod, {
@@ -678,6 +688,8 @@ async function runAgainstRealAgent(t: TestContext, binary: string, memlockShim?:
     storePath: serve.storePath,
     agentExitCode,
     collectorExitCode,
+    unanswered,
+    agentLog: agent.log(),
     outage,
     symbolization,
   };
@@ -856,6 +868,12 @@ test(
     });
 
     await t.test('the collector accepted every request and stored every sample the agent sent', async () => {
+      assert.deepEqual(
+        run.unanswered,
+        [],
+        'the collector answered every export request the agent sent; the agent logged: ' +
+          (run.agentLog.match(/level=(ERROR|WARN)[^\n]*/g) ?? []).join(' | '),
+      );
       assert.ok(
         run.requestsTapped >= RUN_SECONDS / REPORT_INTERVAL_SECONDS / 2,
         `${run.requestsTapped} requests`,
