@@ -1,22 +1,32 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ProfilingQueries } from '../query/index.ts';
+import { ProfilingQueries, UNKNOWN_UPLOAD_TARGET, pushSymbolsCommand } from '../query/index.ts';
 import type { ImpactFactors } from '../query/impact.ts';
+import type { SymbolUploadTarget } from '../query/missing-symbols.ts';
 import { QueryError } from '../query/run.ts';
 import { StoreBusyError, StoreUnavailableError, type StoreReader } from '../store/store.ts';
 import { registerElasticCompat } from './elastic-compat.ts';
 import { BadRequestError, intParam, parseField, parseTime, toProfileQuery } from './params.ts';
+import { readBacklog, type BacklogSource, type StatusResponse } from './symbolization.ts';
 
 export interface QueryApiOptions {
   /** CO2 and cost factors; defaults are those of Elastic's profiling app. */
   impact?: Partial<ImpactFactors>;
   /** The clock, in epoch seconds (tests pin it). */
   now?: () => number;
+  /**
+   * The symbolizer's URL and where its upload token is (see `symbolUploadTarget`), named in the hints of
+   * native frames without symbols; placeholders when not given.
+   */
+  symbolUpload?: SymbolUploadTarget;
+  /** Longest wait for the store's symbolization backlog before the status says it is unavailable. */
+  backlogTimeoutMs?: number;
 }
 
 export interface QueryApiDeps {
-  store: StoreReader;
+  /** With its symbolization queue when it has one (a `Store` does): the status reports its backlog. */
+  store: StoreReader & { readonly symbolization?: BacklogSource };
   options?: QueryApiOptions;
 }
 
@@ -53,7 +63,9 @@ function handle(
 
 /** Registers the query API under `/api` on a fastify instance (the collector's or a test's). */
 export async function registerQueryApi(app: FastifyInstance, deps: QueryApiDeps): Promise<void> {
-  const queries = new ProfilingQueries(deps.store, deps.options?.impact);
+  const uploadTarget = deps.options?.symbolUpload ?? UNKNOWN_UPLOAD_TARGET;
+  const backlogTimeoutMs = deps.options?.backlogTimeoutMs ?? 5000;
+  const queries = new ProfilingQueries(deps.store, deps.options?.impact, uploadTarget);
   const now = deps.options?.now ?? (() => Math.floor(Date.now() / 1000));
   const groupByParam = (query: Query) =>
     query.groupBy !== undefined && query.groupBy !== ''
@@ -133,7 +145,14 @@ export async function registerQueryApi(app: FastifyInstance, deps: QueryApiDeps)
 
   app.get(
     '/api/status',
-    handle(() => queries.status(now())),
+    handle(async (): Promise<StatusResponse> => {
+      const [report, backlog] = await Promise.all([
+        queries.status(now()),
+        readBacklog(deps.store.symbolization, backlogTimeoutMs),
+      ]);
+      const command = pushSymbolsCommand(uploadTarget, '');
+      return { ...report, symbolizer: { upload: uploadTarget, command, backlog } };
+    }),
   );
 
   registerElasticCompat(app, queries, now, handle);

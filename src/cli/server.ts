@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { registerQueryApi, registerUi } from '../api/index.ts';
+import { registerQueryApi, registerUi, symbolUploadTarget } from '../api/index.ts';
 import { createCollector, type Collector } from '../collector/collector.ts';
 import type { Config } from '../config/config.ts';
 import { createStore, describeStore } from '../store/open-store.ts';
@@ -34,7 +34,10 @@ export async function runServer(
     store,
     logger,
   );
-  await registerQueryApi(collector.http, { store, options: { impact: config.query } });
+  await registerQueryApi(collector.http, {
+    store,
+    options: { impact: config.query, symbolUpload: symbolUploadTarget(config) },
+  });
   await registerUi(collector.http);
   const addresses = await collector.start();
   // The symbolizer shares the collector's store (one DuckDB file can be open in one process only): the

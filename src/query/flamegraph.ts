@@ -2,6 +2,12 @@ import { FrameType } from '../model/index.ts';
 import type { EventField, StackTraceCount } from '../store/store.ts';
 import type { ExpandedStacks, FrameGroup, FrameGroupTable } from './frames.ts';
 import type { ImpactPerSample } from './impact.ts';
+import {
+  MissingSymbolsTable,
+  UNKNOWN_UPLOAD_TARGET,
+  type MissingSymbols,
+  type SymbolUploadTarget,
+} from './missing-symbols.ts';
 import type { QueryResult, SamplingInfo } from './run.ts';
 
 /** Pseudo frame types of the nodes above the real frames, as Elasticsearch numbers them. */
@@ -155,6 +161,7 @@ function internGroupLevel(expanded: ExpandedStacks, field: string, value: string
     inline: false,
     fileId: '',
     executable: value,
+    buildId: '',
     addressOrLine: 0,
     symbolized: false,
   });
@@ -304,7 +311,11 @@ export interface CompactFlamegraph {
     sourceLine: number[];
     executable: string[];
     symbolized: boolean[];
+    /** Index into `missingSymbols` for a native frame without symbols, else -1. */
+    missingSymbols: number[];
   };
+  /** The executables of native frames without symbols, once each, with the command that uploads them. */
+  missingSymbols: MissingSymbols[];
   nodes: {
     /** Index of the parent node; -1 for the root. Nodes are in preorder. */
     parent: number[];
@@ -320,8 +331,13 @@ export interface CompactFlamegraph {
   missingStackTraces: number;
 }
 
-export function toCompact(tree: CallTree, result: QueryResult): CompactFlamegraph {
+export function toCompact(
+  tree: CallTree,
+  result: QueryResult,
+  uploadTarget: SymbolUploadTarget = UNKNOWN_UPLOAD_TARGET,
+): CompactFlamegraph {
   const frameIndex = new Map<number, number>();
+  const missing = new MissingSymbolsTable(uploadTarget);
   const frames: CompactFlamegraph['frames'] = {
     label: [],
     frameType: [],
@@ -330,6 +346,7 @@ export function toCompact(tree: CallTree, result: QueryResult): CompactFlamegrap
     sourceLine: [],
     executable: [],
     symbolized: [],
+    missingSymbols: [],
   };
   const frame: number[] = new Array<number>(tree.size);
   for (let node = 0; node < tree.size; node++) {
@@ -350,6 +367,7 @@ export function toCompact(tree: CallTree, result: QueryResult): CompactFlamegrap
       frames.sourceLine.push(group.sourceLine);
       frames.executable.push(group.executable);
       frames.symbolized.push(group.symbolized);
+      frames.missingSymbols.push(missing.indexOf(group));
     }
     frame[node] = index;
   }
@@ -359,6 +377,7 @@ export function toCompact(tree: CallTree, result: QueryResult): CompactFlamegrap
     size: tree.size,
     impactPerSample: result.impact,
     frames,
+    missingSymbols: missing.entries,
     nodes: {
       parent: Array.from(tree.parent),
       frame,

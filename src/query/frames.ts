@@ -19,6 +19,8 @@ export interface FrameGroup {
   inline: boolean;
   fileId: string;
   executable: string;
+  /** GNU build ID (hex) of the executable, as the agent reported it; '' when unknown. */
+  buildId: string;
   /** Address (native, kernel) or line number (interpreted) of the first frame seen for the group. */
   addressOrLine: number;
   symbolized: boolean;
@@ -66,6 +68,12 @@ export interface ExpandedStacks {
   frameTypes: Map<string, readonly FrameType[]>;
   /** Stack trace IDs the store did not know (events written before their stack): counted, not drawn. */
   missingStackTraces: string[];
+  /**
+   * The source line of each entry of one stack (same order as its groups): a group is a function at any
+   * address and keeps the line of the first frame seen, while a view of single stacks wants each frame's
+   * own. Computed on demand, for the few stacks a view lists; undefined if the stack is unknown.
+   */
+  sourceLines(stackTraceId: string): Int32Array | undefined;
 }
 
 const LOOKUP_CHUNK = 10_000;
@@ -165,6 +173,8 @@ export class LookupCache {
 interface FrameExpansion {
   frameType: FrameType;
   ids: number[];
+  /** The frame's own source line per group (0 when unknown). */
+  lines: number[];
   expiresMs: number;
 }
 
@@ -188,13 +198,16 @@ function unsymbolizedGroup(
   fileId: string,
   addressOrLine: bigint,
   executable: string,
+  buildId: string,
 ): FrameGroup {
   const where = executable || `file ${shortFileId(fileId)}`;
   const label = isAddressFrame(frameType)
     ? `${where}+0x${addressOrLine.toString(16)}`
     : `${where}:${addressOrLine.toString(10)}`;
   return {
-    key: `u|${frameType}|${fileId}|${addressOrLine}`,
+    // The executable's name is part of the key: a frame first seen before its executable was known gets a
+    // new group (with the name) once it is, instead of keeping the nameless one.
+    key: `u|${frameType}|${fileId}|${addressOrLine}|${executable}`,
     label,
     functionName: '',
     sourceFile: '',
@@ -204,6 +217,7 @@ function unsymbolizedGroup(
     inline: false,
     fileId,
     executable,
+    buildId,
     addressOrLine: Number(addressOrLine),
     symbolized: false,
   };
@@ -218,6 +232,7 @@ function symbolizedGroups(
   fileId: string,
   addressOrLine: bigint,
   executable: string,
+  buildId: string,
   symbols: StackFrameSymbols,
 ): FrameGroup[] {
   const count = symbols.functionNames.length;
@@ -238,6 +253,7 @@ function symbolizedGroups(
       inline: i < count - 1,
       fileId,
       executable,
+      buildId,
       addressOrLine: Number(addressOrLine),
       symbolized: true,
     });
@@ -286,17 +302,20 @@ export async function expandStacks(
     if (known && known.frameType === frameType && (known.expiresMs > now || !pending.has(frameId)))
       return known;
     const { fileId, addressOrLine } = parsed.get(frameId) ?? parseFrameId(frameId);
-    const executable = executables.get(fileId)?.fileName ?? '';
+    const executableRecord = executables.get(fileId);
+    const executable = executableRecord?.fileName ?? '';
+    const buildId = executableRecord?.buildId ?? '';
     const frameSymbols = symbols.get(frameId);
     const symbolized = frameSymbols !== undefined && frameSymbols.functionNames.length > 0;
     const groups = symbolized
-      ? symbolizedGroups(frameType, fileId, addressOrLine, executable, frameSymbols)
-      : [unsymbolizedGroup(frameType, fileId, addressOrLine, executable)];
+      ? symbolizedGroups(frameType, fileId, addressOrLine, executable, buildId, frameSymbols)
+      : [unsymbolizedGroup(frameType, fileId, addressOrLine, executable, buildId)];
     // Final once symbolized and, for native/kernel frames, the executable is known: nothing left to learn.
     const final = symbolized && (executable !== '' || !isAddressFrame(frameType));
     const expansion: FrameExpansion = {
       frameType,
       ids: groups.map((group) => state.table.intern(group)),
+      lines: groups.map((group) => group.sourceLine),
       expiresMs: final ? Infinity : now + cache.missTtlMs,
     };
     if (!known || known.frameType === frameType) state.frames.set(frameId, expansion);
@@ -330,5 +349,18 @@ export async function expandStacks(
     state.stacks.set(id, { stack, expiresMs });
   }
   cache.trim();
-  return { table: state.table, stacks, frameTypes, missingStackTraces };
+  const sourceLines = (stackTraceId: string): Int32Array | undefined => {
+    const trace = traces.get(stackTraceId);
+    const stack = stacks.get(stackTraceId);
+    if (!trace || !stack) return undefined;
+    const lines: number[] = [];
+    for (let i = trace.frameIds.length - 1; i >= 0; i--) {
+      const expansion = state.frames.get(trace.frameIds[i]);
+      if (!expansion) return undefined;
+      for (const line of expansion.lines) lines.push(line);
+    }
+    // A frame expanded again since this stack was (its symbols arrived) no longer matches its groups.
+    return lines.length === stack.length ? Int32Array.from(lines) : undefined;
+  };
+  return { table: state.table, stacks, frameTypes, missingStackTraces, sourceLines };
 }

@@ -11,6 +11,7 @@ import {
   type ElasticFlamegraph,
 } from './flamegraph.ts';
 import { DEFAULT_IMPACT_FACTORS, type ImpactFactors } from './impact.ts';
+import { UNKNOWN_UPLOAD_TARGET, type SymbolUploadTarget } from './missing-symbols.ts';
 import { toPprof } from './pprof.ts';
 import { runQuery, type ProfileQuery, type QueryResult } from './run.ts';
 import { groupStacks, type GroupedStacksResponse } from './stacks.ts';
@@ -20,6 +21,7 @@ export * from './filter.ts';
 export * from './flamegraph.ts';
 export * from './frames.ts';
 export * from './impact.ts';
+export * from './missing-symbols.ts';
 export * from './run.ts';
 export * from './stacks.ts';
 export * from './topn.ts';
@@ -48,6 +50,8 @@ export class ProfilingQueries {
   constructor(
     private readonly reader: StoreReader,
     impact: Partial<ImpactFactors> = {},
+    /** Named in the upload hints of native frames without symbols. */
+    readonly uploadTarget: SymbolUploadTarget = UNKNOWN_UPLOAD_TARGET,
   ) {
     this.impact = { ...DEFAULT_IMPACT_FACTORS, ...impact };
   }
@@ -69,7 +73,7 @@ export class ProfilingQueries {
 
   async flamegraph(query: ProfileQuery, groupBy?: EventField): Promise<CompactFlamegraph> {
     const result = await this.run(query, groupBy);
-    return toCompact(buildCallTree(result, groupBy), result);
+    return toCompact(buildCallTree(result, groupBy), result, this.uploadTarget);
   }
 
   async elasticFlamegraph(
@@ -87,7 +91,7 @@ export class ProfilingQueries {
   }
 
   async topN(query: ProfileQuery, limit: number, overrides: EstimateOverrides = {}): Promise<TopNResponse> {
-    return topNFunctions(await this.run(query, undefined, this.cache, overrides), limit);
+    return topNFunctions(await this.run(query, undefined, this.cache, overrides), limit, this.uploadTarget);
   }
 
   async stacks(
@@ -96,7 +100,13 @@ export class ProfilingQueries {
     groupLimit: number,
     stacksPerGroup: number,
   ): Promise<GroupedStacksResponse> {
-    return groupStacks(await this.run(query, groupBy), groupBy, groupLimit, stacksPerGroup);
+    return groupStacks(
+      await this.run(query, groupBy),
+      groupBy,
+      groupLimit,
+      stacksPerGroup,
+      this.uploadTarget,
+    );
   }
 
   /** Baseline and comparison share one frame-group table so equal functions meet in one node. */
@@ -116,7 +126,7 @@ export class ProfilingQueries {
 
   async diffFlamegraph(comparison: ProfileQuery, baseline: ProfileQuery): Promise<CompactFlamegraph> {
     const [now, before] = await this.runPair(comparison, baseline);
-    const compact = toCompact(buildMergedTree(now, before), now);
+    const compact = toCompact(buildMergedTree(now, before), now, this.uploadTarget);
     compact.baseline = {
       sampling: before.sampling,
       totalCount: before.totalCount,
@@ -127,7 +137,7 @@ export class ProfilingQueries {
 
   async diffTopN(comparison: ProfileQuery, baseline: ProfileQuery, limit: number): Promise<DiffTopNResponse> {
     const [now, before] = await this.runPair(comparison, baseline);
-    return diffTopN(now, before, limit);
+    return diffTopN(now, before, limit, this.uploadTarget);
   }
 
   async pprof(query: ProfileQuery, groupBy?: EventField): Promise<Buffer> {

@@ -1,13 +1,25 @@
 import type { EventField } from '../store/store.ts';
+import {
+  MissingSymbolsTable,
+  UNKNOWN_UPLOAD_TARGET,
+  type MissingSymbols,
+  type SymbolUploadTarget,
+} from './missing-symbols.ts';
 import type { QueryResult, SamplingInfo } from './run.ts';
 
 export interface StackFrameView {
   label: string;
+  /** '' until the frame has symbols. */
+  functionName: string;
   frameType: number;
+  /** Inlined into the frame before it (its caller, one entry closer to the root). */
   inline: boolean;
   sourceFile: string;
   sourceLine: number;
   executable: string;
+  symbolized: boolean;
+  /** For a native frame without symbols: its executable and how to upload the symbols. */
+  missingSymbols?: MissingSymbols;
 }
 
 export interface GroupedStack {
@@ -32,6 +44,8 @@ export interface GroupedStacksResponse {
   sampling: SamplingInfo;
   totalCount: number;
   groups: StackGroup[];
+  /** The executables of the listed native frames without symbols, once each. */
+  missingSymbols: MissingSymbols[];
 }
 
 /** Groups a query's stacks by the field it was aggregated by: the largest groups and their largest stacks. */
@@ -40,7 +54,9 @@ export function groupStacks(
   groupBy: EventField,
   groupLimit: number,
   stacksPerGroup: number,
+  uploadTarget: SymbolUploadTarget = UNKNOWN_UPLOAD_TARGET,
 ): GroupedStacksResponse {
+  const missing = new MissingSymbolsTable(uploadTarget);
   const byValue = new Map<string, { count: number; rows: { id: string; count: number }[] }>();
   for (const row of result.rows) {
     const value = row.group ?? '';
@@ -62,25 +78,38 @@ export function groupStacks(
         stacks: entry.rows.slice(0, stacksPerGroup).map((row) => ({
           stackTraceId: row.id,
           count: row.count,
-          frames: framesOf(result, row.id),
+          frames: framesOf(result, row.id, missing),
         })),
       };
     });
-  return { groupBy, sampling: result.sampling, totalCount: result.totalCount, groups };
+  return {
+    groupBy,
+    sampling: result.sampling,
+    totalCount: result.totalCount,
+    groups,
+    missingSymbols: missing.entries,
+  };
 }
 
-function framesOf(result: QueryResult, stackTraceId: string): StackFrameView[] {
+function framesOf(result: QueryResult, stackTraceId: string, missing: MissingSymbolsTable): StackFrameView[] {
   const stack = result.expanded.stacks.get(stackTraceId);
   if (!stack) return [];
-  return Array.from(stack, (id) => {
+  const lines = result.expanded.sourceLines(stackTraceId);
+  return Array.from(stack, (id, index) => {
     const group = result.expanded.table.groups[id];
-    return {
+    const view: StackFrameView = {
       label: group.label,
+      functionName: group.functionName,
       frameType: group.frameType,
       inline: group.inline,
       sourceFile: group.sourceFile,
-      sourceLine: group.sourceLine,
+      // This stack's own line, not the first one seen for the function.
+      sourceLine: lines ? lines[index] : group.sourceLine,
       executable: group.executable,
+      symbolized: group.symbolized,
     };
+    const lacking = missing.entryOf(group);
+    if (lacking) view.missingSymbols = lacking;
+    return view;
   });
 }

@@ -1,5 +1,11 @@
 import type { FrameGroup } from './frames.ts';
 import type { ImpactPerSample } from './impact.ts';
+import {
+  MissingSymbolsTable,
+  UNKNOWN_UPLOAD_TARGET,
+  type MissingSymbols,
+  type SymbolUploadTarget,
+} from './missing-symbols.ts';
 import type { QueryResult, SamplingInfo } from './run.ts';
 
 /** Self and total counts per frame group; a group counted once per stack even when it recurses. */
@@ -30,11 +36,16 @@ export function countFunctions(result: QueryResult): FunctionCounts {
   return { self, total };
 }
 
-/** One entry of Elasticsearch's `_profiling/topn/functions` response, plus `label` for display. */
+/**
+ * One entry of Elasticsearch's `_profiling/topn/functions` response, plus `label` for display, `symbolized`,
+ * and for a native frame without symbols `missing_symbols` (its executable and how to upload them).
+ */
 export interface TopNFunction {
   id: string;
   rank: number;
   label: string;
+  symbolized: boolean;
+  missing_symbols?: MissingSymbols;
   frame: {
     frame_type: number;
     inline: boolean;
@@ -68,6 +79,7 @@ function topNEntry(group: FrameGroup, self: number, total: number, impact: Impac
     id: group.key,
     rank: 0,
     label: group.label,
+    symbolized: group.symbolized,
     frame: {
       frame_type: group.frameType,
       inline: group.inline,
@@ -87,7 +99,12 @@ function topNEntry(group: FrameGroup, self: number, total: number, impact: Impac
 }
 
 /** Functions by self count (then total count, then id), the `limit` largest, ranked from 1. */
-export function topNFunctions(result: QueryResult, limit: number): TopNResponse {
+export function topNFunctions(
+  result: QueryResult,
+  limit: number,
+  uploadTarget: SymbolUploadTarget = UNKNOWN_UPLOAD_TARGET,
+): TopNResponse {
+  const missing = new MissingSymbolsTable(uploadTarget);
   const { self, total } = countFunctions(result);
   const groups = result.expanded.table.groups;
   const ids: number[] = [];
@@ -96,6 +113,8 @@ export function topNFunctions(result: QueryResult, limit: number): TopNResponse 
   const topn = ids.slice(0, limit).map((g, index) => {
     const entry = topNEntry(groups[g], self[g], total[g], result.impact);
     entry.rank = index + 1;
+    const lacking = missing.entryOf(groups[g]);
+    if (lacking) entry.missing_symbols = lacking;
     return entry;
   });
   return {
@@ -114,6 +133,10 @@ export interface DiffTopNEntry {
   id: string;
   label: string;
   frameType: number;
+  inline: boolean;
+  symbolized: boolean;
+  /** For a native frame without symbols: its executable and how to upload the symbols. */
+  missingSymbols?: MissingSymbols;
   executable: string;
   sourceFile: string;
   comparison: { self: number; total: number; rank: number | null };
@@ -145,7 +168,13 @@ function ranks(self: Float64Array, total: Float64Array): Int32Array {
  * Differential top-N: both queries must share a frame-group table. Functions are ordered by the size of the
  * self-count change, largest first.
  */
-export function diffTopN(comparison: QueryResult, baseline: QueryResult, limit: number): DiffTopNResponse {
+export function diffTopN(
+  comparison: QueryResult,
+  baseline: QueryResult,
+  limit: number,
+  uploadTarget: SymbolUploadTarget = UNKNOWN_UPLOAD_TARGET,
+): DiffTopNResponse {
+  const missing = new MissingSymbolsTable(uploadTarget);
   const table = comparison.expanded.table;
   if (baseline.expanded.table !== table)
     throw new Error('differential top-N needs one shared frame-group table');
@@ -169,6 +198,8 @@ export function diffTopN(comparison: QueryResult, baseline: QueryResult, limit: 
       id: group.key,
       label: group.label,
       frameType: group.frameType,
+      inline: group.inline,
+      symbolized: group.symbolized,
       executable: group.executable,
       sourceFile: group.sourceFile,
       comparison: { self: nowSelf[g], total: nowTotal[g], rank: nowRanks[g] || null },
@@ -176,13 +207,16 @@ export function diffTopN(comparison: QueryResult, baseline: QueryResult, limit: 
       selfDelta: (nowSelf[g] - baseSelf) / denominator,
       totalDelta: (nowTotal[g] - baseTotal) / denominator,
     });
+    const lacking = missing.entryOf(group);
+    if (lacking) functions[functions.length - 1].missingSymbols = lacking;
   }
   functions.sort((a, b) => Math.abs(b.selfDelta) - Math.abs(a.selfDelta) || (a.id < b.id ? -1 : 1));
+  const listed = functions.slice(0, limit);
   return {
     comparison: { sampling: comparison.sampling, totalCount: comparison.totalCount },
     baseline: { sampling: baseline.sampling, totalCount: baseline.totalCount },
     scale,
-    functions: functions.slice(0, limit),
+    functions: listed,
   };
 }
 

@@ -35,6 +35,10 @@ export interface OpenOptions {
 /** What range extraction (ranges/extract.ts) reads from an opened file. */
 export interface RangeSource {
   dwarf: DwarfContext | undefined;
+  /** Go's table when it is what `symbolize` reads (a Go binary without DWARF). */
+  goTable: GoLineTable | undefined;
+  /** The engine's answer at an address (what the ranges must reproduce). */
+  symbolize(address: number): SymbolizedFrame[];
   symbols: SymbolTable;
   functionNames: FunctionNamePolicy;
   /** [start, end) of the executable's sections holding code, ascending. */
@@ -210,6 +214,8 @@ export class SymbolizedBinary {
       .sort((a, b) => a[0] - b[0]);
     return {
       dwarf: this.dwarf,
+      goTable: this.dwarf ? undefined : this.goTable,
+      symbolize: (address) => this.symbolize(address),
       symbols: this.symbols,
       functionNames: this.functionNames,
       codeSections,

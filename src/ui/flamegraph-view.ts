@@ -9,6 +9,7 @@ import {
   formatUsd,
   frameKind,
 } from './format.ts';
+import { missingSymbolsLines, sourcePosition } from './symbols.ts';
 
 const ROW_HEIGHT = 18;
 const FONT = '11px system-ui, sans-serif';
@@ -348,29 +349,42 @@ export class FlameGraphView {
     this.render();
   }
 
-  private showTooltip(node: number, clientX: number, clientY: number): void {
-    const graph = this.graph!;
-    const { total, self, frame, baselineTotal, baselineSelf } = graph.nodes;
+  /**
+   * What is known about a node, as HTML lines: the tooltip shows them, and the page's frame details show
+   * them for the clicked node (where text such as the upload command can be selected).
+   */
+  detailLines(node: number): string[] {
+    const graph = this.graph;
+    if (!graph || node < 0 || node >= graph.size) return [];
+    const { total, self, frame, parent, baselineTotal, baselineSelf } = graph.nodes;
+    const frames = graph.frames;
     const rootTotal = total[0];
     const f = frame[node];
-    const label = node === 0 ? 'all samples' : graph.frames.label[f];
-    const type = node === 0 ? 0x100 : graph.frames.frameType[f];
+    const label = node === 0 ? 'all samples' : frames.label[f];
+    const type = node === 0 ? 0x100 : frames.frameType[f];
+    const isFrame = node > 0 && type < 0x100;
+    const missing =
+      isFrame && frames.missingSymbols[f] >= 0 ? graph.missingSymbols[frames.missingSymbols[f]] : undefined;
     const perSample = graph.impactPerSample;
+    let kind = escapeHtml(frameKind(type));
+    if (isFrame && frames.inline[f]) {
+      // The caller is the parent node: inline chains are expanded outermost first.
+      const caller = parent[node] > 0 ? frames.label[frame[parent[node]]] : '';
+      kind += caller ? ` · inlined into ${escapeHtml(caller)}` : ' · inlined';
+    }
+    if (isFrame && !frames.symbolized[f] && !missing) kind += ' · symbols not available';
     const lines = [
       `<strong>${escapeHtml(label)}</strong>`,
-      `<span class="muted">${escapeHtml(frameKind(type))}${node > 0 && graph.frames.inline[f] ? ' · inline' : ''}${
-        node > 0 && !graph.frames.symbolized[f] && type < 0x100 ? ' · not symbolized yet' : ''
-      }</span>`,
+      `<span class="muted">${kind}</span>`,
       `Total: ${formatCount(total[node])} samples (${formatPercent(total[node], rootTotal)})`,
       `Self: ${formatCount(self[node])} samples (${formatPercent(self[node], rootTotal)})`,
       `CPU time: ${formatSeconds(total[node] * perSample.cpuSeconds)} total, ${formatSeconds(self[node] * perSample.cpuSeconds)} self`,
       `Annual CO₂: ${formatCo2(total[node] * perSample.annualCo2Tons)} · cost: ${formatUsd(total[node] * perSample.annualCostUsd)}`,
     ];
-    if (node > 0 && graph.frames.sourceFile[f]) {
-      lines.push(`${escapeHtml(graph.frames.sourceFile[f])}:${graph.frames.sourceLine[f]}`);
-    }
-    if (node > 0 && graph.frames.executable[f])
-      lines.push(`Executable: ${escapeHtml(graph.frames.executable[f])}`);
+    const position = isFrame ? sourcePosition(frames.sourceFile[f], frames.sourceLine[f]) : '';
+    if (position) lines.push(`Source: ${escapeHtml(position)}`);
+    if (missing) lines.push(...missingSymbolsLines(missing));
+    else if (node > 0 && frames.executable[f]) lines.push(`Executable: ${escapeHtml(frames.executable[f])}`);
     if (baselineTotal && baselineSelf) {
       const baseRoot = baselineTotal[0] || 1;
       lines.push(
@@ -378,6 +392,17 @@ export class FlameGraphView {
         `Change of total share: ${((total[node] / (rootTotal || 1) - baselineTotal[node] / baseRoot) * 100).toFixed(2)} pp`,
       );
     }
+    return lines;
+  }
+
+  private showTooltip(node: number, clientX: number, clientY: number): void {
+    const lines = this.detailLines(node);
+    const graph = this.graph!;
+    // The tooltip follows the pointer, so its text cannot be selected: say where the command can be.
+    if (node > 0 && graph.frames.missingSymbols[graph.nodes.frame[node]] >= 0)
+      lines.push(
+        '<span class="muted">Click the frame to zoom and copy the command from below the graph</span>',
+      );
     this.tooltip.innerHTML = lines.join('<br>');
     this.tooltip.hidden = false;
     const box = this.tooltip.getBoundingClientRect();

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { startElasticsearch } from '../peers/elasticsearch.ts';
 import { storeFor, tempDir } from '../store-elasticsearch/helpers.ts';
-import { fixtureBatch } from './fixture.ts';
+import { writeFixture } from './fixture.ts';
 import { queryLayerSuite } from './suite.ts';
 
 /** The same query-layer assertions as over the embedded store, through the Elasticsearch store. */
@@ -11,7 +11,7 @@ queryLayerSuite('Elasticsearch', async () => {
   const store = storeFor(peer, spoolDir);
   try {
     await store.open();
-    await store.write(fixtureBatch());
+    await writeFixture(store);
     await store.flush();
   } catch (error) {
     await peer.dispose();

@@ -9,7 +9,17 @@ import {
   DEFAULT_IMPACT_FACTORS,
 } from '../../src/query/index.ts';
 import type { StoreReader } from '../../src/store/store.ts';
-import { ELASTIC_RANGE, EVENTS, LABELS, STACKS, T0, expectedCount } from './fixture.ts';
+import {
+  ELASTIC_RANGE,
+  EVENTS,
+  FILES,
+  LABELS,
+  LIBZ_BUILD_ID,
+  NATIVE_RANGE,
+  STACKS,
+  T0,
+  expectedCount,
+} from './fixture.ts';
 
 export interface OpenedStore {
   store: StoreReader;
@@ -39,13 +49,23 @@ function countOf(...ids: string[]): number {
   );
 }
 
+/** Samples of these stacks in NATIVE_RANGE, from the events written. */
+function nativeCount(...ids: string[]): number {
+  return EVENTS.filter(
+    (e) => ids.includes(e.stackTraceId) && e.timestamp >= NATIVE_RANGE.from && e.timestamp < NATIVE_RANGE.to,
+  ).reduce((s, e) => s + e.count, 0);
+}
+
+/** What the upload hint must say, given the target the suite's query layer was made with. */
+export const UPLOAD_TARGET = { symbolizerUrl: 'http://symbols.example:4319', uploadToken: '$(cat /d/token)' };
+
 export function queryLayerSuite(name: string, open: () => Promise<OpenedStore>): void {
   describe(`query layer over ${name}`, () => {
     let opened: OpenedStore;
     let queries: ProfilingQueries;
     before(async () => {
       opened = await open();
-      queries = new ProfilingQueries(opened.store);
+      queries = new ProfilingQueries(opened.store, {}, UPLOAD_TARGET);
     });
     after(() => opened?.close());
 
@@ -153,6 +173,105 @@ export function queryLayerSuite(name: string, open: () => Promise<OpenedStore>):
       assert.equal(graph.sampling.samplingLevel, 1);
       assert.equal(graph.sampling.scale, 5);
       assert.equal(graph.totalCount % 5, 0);
+    });
+
+    it('shows native frames the symbolizer named as functions: one node per function, inline chains expanded', async () => {
+      const graph = await queries.flamegraph({ ...NATIVE_RANGE, samplingLevel: 0 });
+      const { main, compress, copyWords, load8, libz, unknownFile } = LABELS;
+      const { s6, s7, s8, s9, s10 } = STACKS;
+      assert.equal(graph.nodes.total[0], nativeCount(s6.id, s7.id, s8.id, s9.id, s10.id));
+      // compress_block at five addresses is one node under main, not five.
+      const compressNodes = graph.nodes.frame.filter((f) => f >= 0 && graph.frames.label[f] === compress);
+      assert.equal(compressNodes.length, 1);
+      const compressNode = nodeAt(graph, [main, compress])!;
+      assert.equal(graph.nodes.total[compressNode], nativeCount(s6.id, s7.id, s8.id, s9.id, s10.id));
+      assert.equal(graph.nodes.self[compressNode], nativeCount(s10.id));
+      const compressFrame = graph.nodes.frame[compressNode];
+      assert.equal(graph.frames.inline[compressFrame], false);
+      assert.equal(graph.frames.symbolized[compressFrame], true);
+      assert.equal(graph.frames.sourceFile[compressFrame], 'zlib.c');
+      assert.ok([120, 125, 126, 130, 140].includes(graph.frames.sourceLine[compressFrame]));
+      // copy_words, inlined at three addresses, is one inline node under its caller.
+      const copyNode = nodeAt(graph, [main, compress, copyWords])!;
+      assert.equal(graph.nodes.total[copyNode], nativeCount(s6.id, s8.id, s9.id));
+      assert.equal(graph.nodes.self[copyNode], nativeCount(s6.id, s8.id));
+      assert.equal(graph.frames.inline[graph.nodes.frame[copyNode]], true);
+      assert.equal(graph.frames.sourceFile[graph.nodes.frame[copyNode]], 'copy.h');
+      const loadNode = nodeAt(graph, [main, compress, copyWords, load8])!;
+      assert.equal(graph.frames.inline[graph.nodes.frame[loadNode]], true);
+      assert.equal(graph.frames.sourceLine[graph.nodes.frame[loadNode]], 3);
+      // Frames without symbols keep executable+address, and point at the executable to upload symbols for.
+      const libzNode = nodeAt(graph, [main, compress, libz])!;
+      assert.equal(graph.nodes.self[libzNode], nativeCount(s7.id));
+      const libzFrame = graph.nodes.frame[libzNode];
+      assert.equal(graph.frames.symbolized[libzFrame], false);
+      const libzMissing = graph.missingSymbols[graph.frames.missingSymbols[libzFrame]];
+      assert.equal(libzMissing.executable, 'libz.so.1');
+      assert.equal(libzMissing.buildId, LIBZ_BUILD_ID);
+      assert.equal(libzMissing.fileId, FILES.libz);
+      assert.equal(
+        libzMissing.command,
+        'uniprof symbtool push-symbols -u http://symbols.example:4319 -t "$(cat /d/token)" -e /path/to/libz.so.1',
+      );
+      const unknownNode = nodeAt(graph, [main, compress, copyWords, load8, unknownFile])!;
+      const unknownMissing =
+        graph.missingSymbols[graph.frames.missingSymbols[graph.nodes.frame[unknownNode]]];
+      assert.equal(unknownMissing.executable, '');
+      assert.equal(unknownMissing.fileId, FILES.unknown);
+      assert.match(unknownMissing.command, /-e <path to the executable>$/);
+      // Symbolized frames point at nothing; each executable is listed once.
+      assert.equal(graph.frames.missingSymbols[compressFrame], -1);
+      assert.equal(graph.missingSymbols.length, 2);
+    });
+
+    it('lists a native function once in top-N across its addresses, with inline flags and upload hints', async () => {
+      const top = await queries.topN({ ...NATIVE_RANGE, samplingLevel: 0 }, 100);
+      const { s6, s7, s8, s9, s10 } = STACKS;
+      const rows = (label: string) => top.topn.filter((f) => f.label === label);
+      assert.equal(rows(LABELS.compress).length, 1);
+      const compress = rows(LABELS.compress)[0];
+      assert.equal(compress.total_count, nativeCount(s6.id, s7.id, s8.id, s9.id, s10.id));
+      assert.equal(compress.self_count, nativeCount(s10.id));
+      assert.equal(compress.frame.function_name, 'compress_block');
+      assert.equal(compress.frame.file_name, 'zlib.c');
+      assert.equal(compress.frame.inline, false);
+      assert.equal(compress.frame.frame_type, FrameType.Native);
+      assert.equal(compress.frame.executable_file_name, 'app');
+      assert.equal(compress.symbolized, true);
+      assert.equal(compress.missing_symbols, undefined);
+      const copy = rows(LABELS.copyWords)[0];
+      assert.equal(copy.frame.inline, true);
+      assert.equal(copy.self_count, nativeCount(s6.id, s8.id));
+      assert.equal(copy.total_count, nativeCount(s6.id, s8.id, s9.id));
+      const libz = rows(LABELS.libz)[0];
+      assert.equal(libz.symbolized, false);
+      assert.equal(libz.frame.address_or_line, 0x7000);
+      assert.equal(libz.missing_symbols?.buildId, LIBZ_BUILD_ID);
+      assert.match(
+        libz.missing_symbols?.command ?? '',
+        /-u http:\/\/symbols\.example:4319 .*-e \/path\/to\/libz\.so\.1$/,
+      );
+    });
+
+    it('lists native stacks with inline chains as consecutive entries with file:line', async () => {
+      const grouped = await queries.stacks({ ...NATIVE_RANGE, samplingLevel: 0 }, 'host.name', 10, 10);
+      const web2 = grouped.groups.find((g) => g.value === 'web-2')!;
+      const s9 = web2.stacks.find((s) => s.stackTraceId === STACKS.s9.id)!;
+      assert.deepEqual(
+        s9.frames.map((f) => [f.label, f.inline, f.sourceFile, f.sourceLine, f.symbolized]),
+        [
+          ['main', false, 'main.c', 10, true],
+          ['compress_block', false, 'zlib.c', 140, true],
+          ['copy_words', true, 'copy.h', 11, true],
+          ['load8', true, 'bytes.h', 3, true],
+          [LABELS.unknownFile, false, '', 0, false],
+        ],
+      );
+      assert.equal(s9.frames[4].missingSymbols?.fileId, FILES.unknown);
+      assert.equal(s9.frames[0].missingSymbols, undefined);
+      const s7 = web2.stacks.find((s) => s.stackTraceId === STACKS.s7.id)!;
+      assert.equal(s7.frames[2].missingSymbols?.executable, 'libz.so.1');
+      assert.deepEqual(grouped.missingSymbols.map((m) => m.executable).sort(), ['', 'libz.so.1']);
     });
 
     it('produces the Elasticsearch flamegraph shape', async () => {

@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { describe, it } from 'node:test';
 import type { SymbolRange } from '../../src/model/symbols.ts';
-import { ElfFile, STT_FUNC } from '../../src/symbolizer/elf/elf.ts';
+import { ElfFile, STB_LOCAL, STT_FUNC, STT_NOTYPE, STT_OBJECT } from '../../src/symbolizer/elf/elf.ts';
 import { extractRanges, extractRangesFrom } from '../../src/symbolizer/ranges/extract.ts';
 import { RangeIndex } from '../../src/symbolizer/ranges/range-index.ts';
-import { stripCloneSuffixes } from '../../src/symbolizer/symbols.ts';
+import { stripCloneSuffixes, SymbolTable } from '../../src/symbolizer/symbols.ts';
 import { SymbolizedBinary, SymbolizerFormatError } from '../../src/symbolizer/symbolizer.ts';
 import { buildProgram, canBuild, haveTool, type VariantName } from '../peers/toolchains.ts';
 import { llvmSymbolize, prng, testAddresses, withoutSymbolTable } from './oracle.ts';
@@ -165,7 +165,7 @@ function checkAgainstEngine(
   assert.ok(withFrames > 100, `${label}: too few symbolized addresses`);
 }
 
-const programCases: { variant: VariantName; debugFile?: boolean }[] = [
+const programCases: { variant: VariantName; debugFile?: boolean; noSymbols?: boolean }[] = [
   { variant: 'c-dwarf4' },
   { variant: 'c-dwarf5' },
   { variant: 'c-gz-zlib' },
@@ -179,6 +179,12 @@ const programCases: { variant: VariantName; debugFile?: boolean }[] = [
   { variant: 'rust-legacy' },
   { variant: 'rust-v0' },
   { variant: 'rust-dwarf5' },
+  { variant: 'go-dwarf' },
+  // No DWARF, no symbol table: the ranges come from .gopclntab (with its inline tree).
+  { variant: 'go-stripped', noSymbols: true },
+  { variant: 'go-386' },
+  { variant: 'go-s390x' },
+  { variant: 'go-mips' },
 ];
 
 describe('symbol ranges answer exactly as the engine', () => {
@@ -188,7 +194,7 @@ describe('symbol ranges answer exactly as the engine', () => {
       for (const functionNames of ['dwarf', 'symtab'] as const) {
         const binary = SymbolizedBinary.open(built.binary, { debugDirectories: [], functionNames });
         try {
-          assert.ok(binary.hasDwarf);
+          assert.ok(c.noSymbols ? binary.hasGoTable && !binary.hasDwarf : binary.hasDwarf);
           const ranges = collect(extractRangesFrom(binary));
           checkStructure(c.variant, ranges);
           checkAgainstEngine(
@@ -414,5 +420,25 @@ describe('separate debug files and bad input', () => {
     assert.equal(stripCloneSuffixes('.cold'), '.cold');
     assert.equal(stripCloneSuffixes('memcpy@GLIBC_2.2.5'), 'memcpy@GLIBC_2.2.5');
     assert.equal(stripCloneSuffixes('go.shape.int'), 'go.shape.int');
+  });
+
+  it('the dwarf policy names code only from function symbols, bounded by their section', () => {
+    const symbols = [
+      { name: 'f.constprop.0', address: 0x1000, size: 0x100, type: STT_FUNC, binding: STB_LOCAL, section: 1 },
+      { name: '.L_label', address: 0x1040, size: 0, type: STT_NOTYPE, binding: STB_LOCAL, section: 1 },
+      { name: 'table', address: 0x1200, size: 0x10, type: STT_OBJECT, binding: 1, section: 1 },
+      { name: 'asm_entry', address: 0x1300, size: 0, type: STT_NOTYPE, binding: 1, section: 1 },
+      { name: 'next_section', address: 0x3000, size: 0x10, type: STT_FUNC, binding: 1, section: 2 },
+    ];
+    const sectionEnd = (index: number): number | undefined => (index === 1 ? 0x1400 : 0x3010);
+    const dwarf = new SymbolTable(symbols, { policy: 'dwarf', sectionEnd });
+    const symtab = new SymbolTable(symbols, { policy: 'symtab', sectionEnd });
+    assert.equal(dwarf.lookup(0x1050)?.name, 'f');
+    assert.equal(symtab.lookup(0x1050)?.name, '.L_label');
+    assert.equal(dwarf.lookup(0x1204), undefined);
+    assert.equal(symtab.lookup(0x1204)?.name, 'table');
+    assert.equal(dwarf.lookup(0x13ff)?.name, 'asm_entry');
+    assert.equal(dwarf.lookup(0x1400), undefined, 'a zero-size symbol ends with its section');
+    assert.equal(symtab.lookup(0x1400)?.name, 'asm_entry', 'llvm-symbolizer: up to the next symbol');
   });
 });

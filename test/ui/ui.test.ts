@@ -6,8 +6,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { registerQueryApi, registerUi } from '../../src/api/index.ts';
+import { registerQueryApi, registerUi, symbolUploadTarget } from '../../src/api/index.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import type { CompactFlamegraph } from '../../src/query/index.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
+import type { SymbolizationBacklog } from '../../src/store/symbolization.ts';
+import { LABELS, LIBZ_BUILD_ID, NATIVE_RANGE, writeFixture } from '../query/fixture.ts';
 import { HOT_FUNCTION, wideProfile, type WideProfile } from '../query/wide-fixture.ts';
 
 const CHROMIUM = process.env.UNIPROF_CHROMIUM ?? '/usr/bin/chromium';
@@ -22,6 +26,48 @@ const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
+
+/** What the test store below reports, for the status page's rendering only. */
+const FIXED_BACKLOG: SymbolizationBacklog = {
+  pendingExecutables: 3,
+  pendingFrames: 12_345,
+  symbolizedExecutables: 7,
+  waitingByReason: { 'not on any debuginfod server': 2, 'no .symtab or DWARF': 1 },
+};
+
+/**
+ * The real embedded store, with a fixed symbolization backlog while the stores' own queues are not merged:
+ * used only for the status page's rendering of backlog numbers. Only `backlog()` is replaced, on the store's
+ * own queue object, so every other query and the store's lifecycle (open, close) stay the real store's.
+ */
+class FixedBacklogStore extends EmbeddedStore {
+  constructor(options: ConstructorParameters<typeof EmbeddedStore>[0]) {
+    super(options);
+    Object.defineProperty(this.symbolization, 'backlog', { value: () => Promise.resolve(FIXED_BACKLOG) });
+  }
+}
+
+const UPLOAD = symbolUploadTarget(loadConfig({ overrides: ['dataDir=/srv/uniprof'] }));
+const LIBZ_COMMAND = `uniprof symbtool push-symbols -u http://127.0.0.1:4319 -t "$(cat /srv/uniprof/symbol-upload-token)" -e /path/to/libz.so.1`;
+
+/** Where a node reached by labels from the root is drawn: depth and [start, end) as a share of the root. */
+function nodeSpan(graph: CompactFlamegraph, path: string[]): { depth: number; start: number; end: number } {
+  const { parent, total, frame } = graph.nodes;
+  const x0 = new Float64Array(graph.size);
+  const cursor = new Float64Array(graph.size);
+  for (let i = 1; i < graph.size; i++) {
+    x0[i] = cursor[parent[i]];
+    cursor[parent[i]] += total[i];
+    cursor[i] = x0[i];
+  }
+  let node = 0;
+  for (const label of path) {
+    const next = parent.findIndex((p, i) => p === node && graph.frames.label[frame[i]] === label);
+    assert.ok(next > 0, `no node ${path.join(' → ')}`);
+    node = next;
+  }
+  return { depth: path.length, start: x0[node] / total[0], end: (x0[node] + total[node]) / total[0] };
+}
 
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium && process.env.CI === 'true') {
@@ -38,6 +84,10 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
   let base: string;
   let wide: WideProfile;
   let uiDir: string;
+  /** A second server over the query fixture: native frames with and without symbols. */
+  let nativeStore: FixedBacklogStore;
+  let nativeApp: FastifyInstance;
+  let nativeBase: string;
 
   before(async () => {
     // The UI under test is what the build script produces, built into a directory of its own so that other
@@ -55,6 +105,16 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
     await registerQueryApi(app, { store, options: { now: () => wide.to } });
     await registerUi(app, { directory: uiDir });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
+    nativeStore = new FixedBacklogStore({ path: ':memory:', seed: 7 });
+    await nativeStore.open();
+    await writeFixture(nativeStore);
+    nativeApp = Fastify();
+    await registerQueryApi(nativeApp, {
+      store: nativeStore,
+      options: { now: () => NATIVE_RANGE.to, symbolUpload: UPLOAD },
+    });
+    await registerUi(nativeApp, { directory: uiDir });
+    nativeBase = await nativeApp.listen({ host: '127.0.0.1', port: 0 });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   });
@@ -63,13 +123,15 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
     await browser?.close();
     await app?.close();
     await store?.close();
+    await nativeApp?.close();
+    await nativeStore?.close();
     if (uiDir) rmSync(uiDir, { recursive: true, force: true });
   });
 
   const range = () => `from=${wide.from}&to=${wide.to}&samplingLevel=0`;
 
-  async function open(hash: string): Promise<void> {
-    await page.goto(`${base}/ui/#/${hash}`);
+  async function open(hash: string, server = base): Promise<void> {
+    await page.goto(`${server}/ui/#/${hash}`);
     await page.waitForSelector('#page[data-ready="true"]', { timeout: 30_000 });
     const error = await page.$('#page .error');
     if (error) assert.fail(`page shows an error: ${await error.textContent()}`);
@@ -208,10 +270,137 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
     assert.match((await page.textContent('#page .error')) ?? '', /filter: unknown field "nosuchfield"/);
   });
 
-  it('shows the storage and status page', async () => {
+  it("shows the storage and status page, the backlog unavailable with the store's reason", async () => {
     await open('status');
     // 30,000 events were written; the card abbreviates thousands.
     assert.equal((await page.textContent('#status-events'))?.trim(), '30.0k');
+    // The real store's backlog: while its queue is a placeholder (until the stores' queues are merged) the
+    // page says why it is unavailable; once there, its numbers (the wide profile queued no frames).
+    const real = await Promise.resolve()
+      .then(() => store.symbolization.backlog())
+      .catch((error: unknown) => error as Error);
+    if (real instanceof Error) {
+      assert.match(real.message, /no symbolization queue yet/);
+      assert.equal(
+        (await page.textContent('#backlog-unavailable'))?.trim(),
+        `Backlog unavailable: ${real.message}`,
+      );
+    } else {
+      assert.equal((await page.textContent('#backlog-pending-frames'))?.trim(), String(real.pendingFrames));
+      assert.equal(await page.$('#backlog-unavailable'), null);
+    }
+    assert.match((await page.textContent('#upload-command')) ?? '', /^uniprof symbtool push-symbols -u /);
     await page.screenshot({ path: `${ARTIFACTS}/status.png`, fullPage: true });
+  });
+
+  const nativeRange = `from=${NATIVE_RANGE.from}&to=${NATIVE_RANGE.to}&samplingLevel=0`;
+
+  async function hover(graph: CompactFlamegraph, path: string[]): Promise<string> {
+    const rect = (await (await page.$('canvas.flamegraph'))!.boundingBox())!;
+    const span = nodeSpan(graph, path);
+    const x = rect.x + ((span.start + span.end) / 2) * rect.width;
+    const y = rect.y + span.depth * 18 + 9;
+    await page.mouse.move(x, y);
+    await page.waitForSelector('#tooltip:not([hidden])');
+    return (await page.textContent('#tooltip')) ?? '';
+  }
+
+  it('names symbolized native frames in flamegraph tooltips, marks inlined ones, and tells how to add missing symbols', async () => {
+    await open(`flamegraph?${nativeRange}`, nativeBase);
+    const graph = (await (
+      await fetch(`${nativeBase}/api/flamegraph?${nativeRange}`)
+    ).json()) as CompactFlamegraph;
+    const { main, compress, copyWords, load8, libz } = LABELS;
+    const compressTip = await hover(graph, [main, compress]);
+    assert.match(compressTip, /^compress_block/);
+    assert.match(compressTip, /Source: zlib\.c:\d+/);
+    assert.match(compressTip, /Executable: app/);
+    assert.doesNotMatch(compressTip, /inlined|not available/);
+    const copyTip = await hover(graph, [main, compress, copyWords]);
+    assert.match(copyTip, /Native · inlined into compress_block/);
+    assert.match(copyTip, /Source: copy\.h:\d+/);
+    assert.match(
+      await hover(graph, [main, compress, copyWords, load8]),
+      /inlined into copy_words.*Source: bytes\.h:3/s,
+    );
+    const libzTip = await hover(graph, [main, compress, libz]);
+    assert.match(libzTip, /^libz\.so\.1\+0x7000/);
+    assert.match(libzTip, /Symbols not available/);
+    assert.ok(libzTip.includes(`Executable: libz.so.1 · build ID ${LIBZ_BUILD_ID}`), libzTip);
+    assert.ok(libzTip.includes(LIBZ_COMMAND), libzTip);
+    await page.screenshot({ path: `${ARTIFACTS}/flamegraph-missing-symbols.png` });
+    // Clicking keeps the details (and the command, selectable) below the graph.
+    await page.mouse.click(...(await pointAt(graph, [main, compress, libz])));
+    await page.waitForSelector('#frame-details:not([hidden])');
+    assert.equal((await page.textContent('#frame-details code.command'))?.trim(), LIBZ_COMMAND);
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: `${ARTIFACTS}/flamegraph-frame-details.png` });
+    await page.click('#reset');
+    assert.equal(await page.isHidden('#frame-details'), true);
+  });
+
+  async function pointAt(graph: CompactFlamegraph, path: string[]): Promise<[number, number]> {
+    const rect = (await (await page.$('canvas.flamegraph'))!.boundingBox())!;
+    const span = nodeSpan(graph, path);
+    return [rect.x + ((span.start + span.end) / 2) * rect.width, rect.y + span.depth * 18 + 9];
+  }
+
+  it('shows native functions once in top-N with file:line and inline markers, and the hint for missing symbols', async () => {
+    await open(`topn?${nativeRange}`, nativeBase);
+    const rows = await page.$$eval('#topn-table tbody tr td.fn', (cells) =>
+      cells.map((cell) => (cell as HTMLElement).innerText.replace(/\s+/g, ' ').trim()),
+    );
+    const row = (name: string) => rows.filter((text) => text.startsWith(`${name} `) || text === name);
+    assert.equal(row('compress_block').length, 1, rows.join(' | '));
+    assert.match(row('compress_block')[0], /zlib\.c:\d+ · app$/);
+    assert.match(row('copy_words')[0], /^copy_words inlined copy\.h:\d+ · app$/);
+    assert.match(row('load8')[0], /^load8 inlined bytes\.h:3 · app$/);
+    assert.match(row('libz.so.1+0x7000')[0], /symbols not available/);
+    const libzRow = page.locator('#topn-table tbody tr', { hasText: 'libz.so.1+0x7000' });
+    await libzRow.locator('summary.nosym').click();
+    assert.equal((await libzRow.locator('pre.command').textContent())?.trim(), LIBZ_COMMAND);
+    assert.match((await libzRow.textContent()) ?? '', new RegExp(`build ID ${LIBZ_BUILD_ID}`));
+    await page.screenshot({ path: `${ARTIFACTS}/topn-native.png` });
+  });
+
+  it('lists native stacks with inline chains, each frame with its own line, and the missing-symbols hint', async () => {
+    await open(`stacks?${nativeRange}&groupBy=host.name`, nativeBase);
+    for (const summary of await page.$$('#groups details.group > summary')) await summary.click();
+    const stacks = await page.$$eval('#groups .stack ol', (lists) =>
+      lists.map((ol) =>
+        [...ol.querySelectorAll(':scope > li')].map((li) =>
+          (li as HTMLElement).innerText.replace(/\s+/g, ' ').trim(),
+        ),
+      ),
+    );
+    const deep = stacks.find((frames) => frames.some((f) => f.startsWith('load8')));
+    assert.ok(deep, JSON.stringify(stacks));
+    assert.deepEqual(deep.slice(0, 4), [
+      'main main.c:10',
+      'compress_block zlib.c:140',
+      'copy_words inlined copy.h:11',
+      'load8 inlined bytes.h:3',
+    ]);
+    assert.match(deep[4], /^file \S+\+0x100 symbols not available/);
+    const summary = (await page.textContent('#missing-symbols')) ?? '';
+    assert.ok(summary.includes(LIBZ_COMMAND), summary);
+    assert.ok(summary.includes(LIBZ_BUILD_ID), summary);
+    await page.screenshot({ path: `${ARTIFACTS}/stacks-native.png`, fullPage: true });
+  });
+
+  it('shows the symbolization backlog numbers on the status page', async () => {
+    await open('status', nativeBase);
+    assert.equal((await page.textContent('#backlog-pending-executables'))?.trim(), '3');
+    assert.equal((await page.textContent('#backlog-pending-frames'))?.trim(), '12.3k');
+    assert.equal((await page.textContent('#backlog-symbolized-executables'))?.trim(), '7');
+    const reasons = await page.$$eval('#backlog-reasons tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent?.trim())),
+    );
+    assert.deepEqual(reasons, [
+      ['not on any debuginfod server', '2'],
+      ['no .symtab or DWARF', '1'],
+    ]);
+    assert.equal(await page.$('#backlog-unavailable'), null);
+    await page.screenshot({ path: `${ARTIFACTS}/status-backlog.png`, fullPage: true });
   });
 });

@@ -214,6 +214,14 @@ export function validateBatch(batch: ProfileBatch): void {
     if (!isWholeNumber(executable.lastSeen, 0))
       throw new InvalidBatchError(`executable ${executable.fileId}: lastSeen is not epoch seconds`);
   });
+  batch.pendingFrames?.forEach((frame, i) => {
+    if (!frame.frameId || !frame.fileId)
+      throw new InvalidBatchError(`pending frame ${i}: no frame or file ID`);
+    if (!isWholeNumber(frame.address, 0))
+      throw new InvalidBatchError(
+        `pending frame ${frame.frameId}: address ${frame.address} is not an address`,
+      );
+  });
   batch.hosts.forEach((host, i) => {
     if (!host.hostId) throw new InvalidBatchError(`host ${i}: no host ID`);
     if (!isWholeNumber(host.timestamp, 0))

@@ -41,7 +41,8 @@ import { eventsQuery } from './queries.ts';
 import { BulkSender, type SenderCounters } from './sender.ts';
 import { ensureLayout, type SetupResult } from './setup.ts';
 import { Spool, SpoolBusyError, SpoolFullError } from './spool.ts';
-import { symbolizationNotYet } from '../symbolization-pending.ts';
+import { queueLines } from './symbol-documents.ts';
+import { ElasticsearchSymbolization } from './symbolization.ts';
 
 const DEFAULTS = {
   spoolMaxBytes: 1024 ** 3,
@@ -82,7 +83,7 @@ function isMissingIndex(error: unknown): boolean {
  */
 export class ElasticsearchStore implements Store {
   readonly kind = 'elasticsearch';
-  readonly symbolization = symbolizationNotYet('elasticsearch');
+  readonly symbolization: ElasticsearchSymbolization;
   readonly client: Client;
   private readonly logger: StoreLogger;
   private readonly spool: Spool;
@@ -98,6 +99,7 @@ export class ElasticsearchStore implements Store {
 
   constructor(private readonly options: ElasticsearchStoreOptions) {
     this.client = createClient(options);
+    this.symbolization = new ElasticsearchSymbolization(this.client);
     this.logger = options.logger ?? silentLogger;
     this.random = options.seed === undefined ? Math.random : seededRandom(options.seed);
     const bulkMaxBytes = options.bulk?.maxBytes ?? DEFAULTS.bulkMaxBytes;
@@ -189,6 +191,8 @@ export class ElasticsearchStore implements Store {
     this.ensureOpen();
     validateBatch(batch);
     const lines = bulkLines(batch, randomBytes(9).toString('base64url'), this.random);
+    // In the same spool record as the frames themselves: an acknowledged frame is always queued.
+    for (const line of queueLines(batch, Date.now())) lines.push(line);
     if (lines.length > 0) await this.appendToSpool(lines);
   }
 

@@ -6,7 +6,12 @@
 import { MAX_SAMPLING_LEVEL } from '../../model/index.ts';
 
 /** Bumped whenever a definition below changes; templates with an older version are replaced at start-up. */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
+/**
+ * The version in concrete index names (`.profiling-X-v001`). Kept apart from LAYOUT_VERSION: a template change
+ * that only adds fields is applied to the existing indices (see setup.ts) instead of starting new ones.
+ */
+export const INDEX_NAME_VERSION = 1;
 export const MANAGED_BY = 'uniprof';
 export const ECS_VERSION = '1.12.0';
 
@@ -39,11 +44,11 @@ export const ALL_EVENT_INDICES = Array.from({ length: MAX_SAMPLING_LEVEL + 1 }, 
  * alias `profiling-X`, so a new version can roll the alias over and ILM can age old generations out.
  */
 export const KEY_VALUE_INDICES = [STACKTRACES, STACKFRAMES, EXECUTABLES, SYMBOLS_GLOBAL] as const;
-/** Plain indices, named `.profiling-X-v001`, read by their name pattern. */
+/** Plain indices, named `.profiling-X-v001` behind an alias `profiling-X` (as the profiling plugin makes them). */
 export const PLAIN_INDICES = [SQ_EXECUTABLES, SQ_LEAFFRAMES, SYMBOLS_PRIVATE, RETURNPADS_PRIVATE] as const;
 
 export function concreteIndexName(alias: string, generation = true): string {
-  const base = `.${alias}-v${String(LAYOUT_VERSION).padStart(3, '0')}`;
+  const base = `.${alias}-v${String(INDEX_NAME_VERSION).padStart(3, '0')}`;
   return generation ? `${base}-000001` : base;
 }
 
@@ -259,20 +264,39 @@ function symbolsComponent(settings: LayoutSettings): Mapping {
   };
 }
 
-function queueTemplate(idField: string): Mapping {
+/**
+ * The symbolization queue. The plugin's fields (`Time.created`, `Symbolization.time.next`, `Symbolization.retries`)
+ * plus ours: on the executables queue the lease and the last attempt's reason (see symbolization.ts), on the
+ * frames queue the file ID so one file's frames can be found. They are mapped, not left to `dynamic: false`,
+ * because before 8.15 synthetic source drops unmapped fields, and the lease is searched on.
+ */
+export function queueProperties(kind: 'executables' | 'leafframes'): Mapping {
+  const common: Mapping = {
+    'ecs.version': keyword(),
+    'Time.created': { type: 'date' },
+    'Symbolization.time.next': { type: 'date' },
+    'Symbolization.retries': { type: 'short' },
+  };
+  if (kind === 'leafframes') {
+    return { ...common, 'Stacktrace.frame.id': keyword(notIndexed), 'Executable.file.id': keyword() };
+  }
+  return {
+    ...common,
+    'Executable.file.id': keyword(notIndexed),
+    'Executable.file.name': keyword(notIndexed),
+    'Executable.build.id': keyword(notIndexed),
+    'uniprof.lease.owner': keyword(),
+    'uniprof.lease.id': keyword(notIndexed),
+    'uniprof.lease.until': { type: 'date' },
+    'uniprof.reason': keyword(),
+    'uniprof.queued': { type: 'date' },
+  };
+}
+
+function queueTemplate(kind: 'executables' | 'leafframes'): Mapping {
   return {
     settings: { index: { ...baseSettings, hidden: true, 'mapping.source.mode': 'synthetic' } },
-    mappings: {
-      _meta: meta(),
-      dynamic: false,
-      properties: {
-        'ecs.version': keyword(),
-        [idField]: keyword(notIndexed),
-        'Time.created': { type: 'date' },
-        'Symbolization.time.next': { type: 'date' },
-        'Symbolization.retries': { type: 'short' },
-      },
-    },
+    mappings: { _meta: meta(), dynamic: false, properties: queueProperties(kind) },
   };
 }
 
@@ -370,7 +394,7 @@ export function indexTemplates(settings: LayoutSettings): IndexTemplate[] {
       name: SQ_EXECUTABLES,
       body: {
         index_patterns: [`.${SQ_EXECUTABLES}*`],
-        template: queueTemplate('Executable.file.id'),
+        template: queueTemplate('executables'),
         priority: 100,
       },
     },
@@ -378,7 +402,7 @@ export function indexTemplates(settings: LayoutSettings): IndexTemplate[] {
       name: SQ_LEAFFRAMES,
       body: {
         index_patterns: [`.${SQ_LEAFFRAMES}*`],
-        template: queueTemplate('Stacktrace.frame.id'),
+        template: queueTemplate('leafframes'),
         priority: 100,
       },
     },

@@ -1,7 +1,7 @@
 /**
  * Drains spool segments into Elasticsearch with bulk requests: a bounded number in flight, whole requests
- * retried with backoff while the cluster is unreachable or overloaded, items retried on 429/5xx, 409 on
- * `create` taken as "already there", and items Elasticsearch will never take set aside in a dead-letter
+ * retried with backoff while the cluster is unreachable or overloaded, items retried on 429/5xx and on 409 of
+ * an `update`, 409 on `create` taken as "already there", and items Elasticsearch will never take set aside in a dead-letter
  * file next to the spool, so nothing acknowledged disappears silently.
  */
 import { appendFile } from 'node:fs/promises';
@@ -249,6 +249,8 @@ export const REJECTED_DOCUMENTS_FILE = REJECTED_FILE;
 function classify(opType: string, status: number): ItemOutcome {
   if (status >= 200 && status < 300) return 'done';
   if (status === 409 && opType === 'create') return 'done';
+  // An update that kept losing to concurrent writers (a symbolizer taking a lease) goes again, later.
+  if (status === 409 && opType === 'update') return 'retry';
   if (isRetryableStatus(status)) return 'retry';
   return 'reject';
 }

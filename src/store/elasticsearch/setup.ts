@@ -3,17 +3,20 @@
  * (or anyone else) already owns the templates we leave them alone: two writers of one template would keep
  * replacing each other's version.
  */
-import { errors, type Client } from '@elastic/elasticsearch';
+import { errors, type Client, type estypes } from '@elastic/elasticsearch';
 import {
   ILM_POLICY,
   KEY_VALUE_INDICES,
   LAYOUT_VERSION,
   MANAGED_BY,
   PLAIN_INDICES,
+  SQ_EXECUTABLES,
+  SQ_LEAFFRAMES,
   componentTemplates,
   concreteIndexName,
   ilmPolicy,
   indexTemplates,
+  queueProperties,
   type ClusterCapabilities,
   type LayoutSettings,
 } from './layout.ts';
@@ -177,9 +180,55 @@ async function ensureIndices(client: Client, changed: string[]): Promise<void> {
   }
   for (const name of PLAIN_INDICES) {
     const index = concreteIndexName(name, false);
-    if (await client.indices.exists({ index })) continue;
-    if (await createIndexIfMissing(client, index, {})) changed.push(`index ${index}`);
+    const aliases = { aliases: { [name]: { is_write_index: true } } };
+    if (!(await client.indices.exists({ index }))) {
+      if (await createIndexIfMissing(client, index, aliases)) changed.push(`index ${index}`);
+      continue;
+    }
+    // Layout version 1 made these without the alias the plugin gives them, and without our queue fields.
+    if (!(await client.indices.existsAlias({ name, index }))) {
+      await client.indices.putAlias({ index, name, is_write_index: true });
+      changed.push(`alias ${name}`);
+    }
+    const queue = name === SQ_EXECUTABLES ? 'executables' : name === SQ_LEAFFRAMES ? 'leafframes' : undefined;
+    if (queue && (await addMissingFields(client, index, queueProperties(queue)))) {
+      changed.push(`mapping of ${index}`);
+    }
   }
+}
+
+/** Adds fields (never changes one) to an existing index's mapping; true when some were missing. */
+async function addMissingFields(
+  client: Client,
+  index: string,
+  properties: Record<string, unknown>,
+): Promise<boolean> {
+  const response = await client.indices.getMapping({ index });
+  const existing = Object.values(response)[0]?.mappings;
+  const missing = Object.keys(properties).filter((field) => !hasField(existing, field));
+  if (missing.length === 0) return false;
+  await client.indices.putMapping({
+    index,
+    properties: Object.fromEntries(missing.map((field) => [field, properties[field]])) as Record<
+      string,
+      estypes.MappingProperty
+    >,
+  });
+  return true;
+}
+
+/** Whether a mapping has a field, whether it was given as `a.b` or came back as nested objects. */
+function hasField(mapping: { properties?: Record<string, unknown> } | undefined, field: string): boolean {
+  let properties = mapping?.properties;
+  const parts = field.split('.');
+  for (let i = 0; i < parts.length; i++) {
+    if (!properties) return false;
+    const flat = properties[parts.slice(i).join('.')];
+    if (flat !== undefined) return true;
+    const next = properties[parts[i]] as { properties?: Record<string, unknown> } | undefined;
+    properties = next?.properties;
+  }
+  return false;
 }
 
 /**

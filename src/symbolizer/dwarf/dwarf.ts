@@ -254,6 +254,7 @@ export class DwarfContext {
     const dwo = this.dwoContexts.get(unitIndex);
     if (dwo) this.unitErrors.push(...dwo.errors());
     this.dwoContexts.delete(unitIndex);
+    this.units[unitIndex].releaseAbbrevs();
     // Names are shared between units (abstract origins, dwz); drop them only when they pile up.
     if (this.names.size > MAX_NAME_CACHE) this.names.clear();
   }

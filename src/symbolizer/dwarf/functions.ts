@@ -71,8 +71,12 @@ export class FunctionIndex {
           for (const [low, high] of ranges) level.push({ low, high, payload: childContext });
         }
       } else {
-        const names = abbrev.forms;
-        for (let i = 0; i < names.length; i++) unit.skipAttr(r, abbrev.forms[i]);
+        const size = unit.fixedSize(abbrev);
+        if (size >= 0) r.skip(size);
+        else {
+          const forms = abbrev.forms;
+          for (let i = 0; i < forms.length; i++) unit.skipAttr(r, forms[i]);
+        }
       }
       if (abbrev.hasChildren) {
         if (contextStack.length >= MAX_DIE_DEPTH) throw formatError('DIE tree nested too deep', dieOffset);
@@ -100,16 +104,24 @@ export class FunctionIndex {
 
   /** Node indexes from the outermost function to the innermost inlined call containing the address. */
   chain(address: number): number[] {
+    const out: number[] = [];
+    out.length = this.chainInto(address, out);
+    return out;
+  }
+
+  /** `chain` written into `out` (reused between calls); returns the chain's length. */
+  chainInto(address: number, out: number[]): number {
     const top = this.subprograms.find(address);
-    if (top < 0) return [];
-    const chain = [top];
+    if (top < 0) return 0;
+    out[0] = top;
+    let length = 1;
+    // Overlapping siblings are resolved by requiring the right caller.
     for (const level of this.inlines) {
-      const parent = chain[chain.length - 1];
-      const node = findChild(level, address, this.parents, parent);
+      const node = level.findChild(address, this.parents, out[length - 1]);
       if (node < 0) break;
-      chain.push(node);
+      out[length++] = node;
     }
-    return chain;
+    return length;
   }
 
   /** All subprogram ranges, for units whose root DIE does not list its own. */
@@ -123,11 +135,6 @@ export class FunctionIndex {
 
 function clampU32(value: number): number {
   return value < 0 || value > 0xffffffff ? 0 : value;
-}
-
-function findChild(level: RangeIndex, address: number, parents: ArrayLike<number>, parent: number): number {
-  // Usually one candidate; overlapping siblings are resolved by requiring the right caller.
-  return level.find(address, (node) => parents[node] === parent);
 }
 
 interface CodeAttributes {

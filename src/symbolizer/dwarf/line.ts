@@ -227,6 +227,13 @@ export class LineTable {
 
   /** The row for an address: file name and line, or undefined if no sequence covers it. */
   lookup(address: number): { file: string; line: number } | undefined {
+    const row = this.rowAt(address);
+    if (row < 0) return undefined;
+    return { file: this.fileName(this.rowFiles[row]), line: this.rowLines[row] };
+  }
+
+  /** Index of the row a lookup at this address finds, or -1 (see `lookup`). */
+  rowAt(address: number): number {
     let s = lastAtOrBelow(this.sequenceLows, address);
     for (; s >= 0 && this.sequenceMaxHigh[s] > address; s--) {
       if (this.sequences[s * 4 + 1] <= address) continue;
@@ -241,10 +248,40 @@ export class LineTable {
         else hi = mid;
       }
       const row = lo - 1;
-      if (row < first) return undefined;
-      return { file: this.fileName(this.rowFiles[row]), line: this.rowLines[row] };
+      return row < first ? -1 : row;
     }
-    return undefined;
+    return -1;
+  }
+
+  /**
+   * The sequences as ascending [low, high, firstRow, endRow) quadruples when they are disjoint and each
+   * one's rows ascend (what compilers emit), so rows can be walked in address order; else undefined.
+   */
+  orderedSequences(): Float64Array | undefined {
+    const seq = this.sequences;
+    const count = seq.length / 4;
+    for (let s = 0; s < count; s++) {
+      if (s > 0 && seq[s * 4] < seq[s * 4 - 3]) return undefined;
+      const high = seq[s * 4 + 1];
+      const endRow = seq[s * 4 + 3];
+      for (let row = seq[s * 4 + 2] + 1; row < endRow; row++) {
+        if (this.addresses[row] < this.addresses[row - 1]) return undefined;
+      }
+      if (endRow > 0 && this.addresses[endRow - 1] > high) return undefined;
+    }
+    return seq;
+  }
+
+  rowAddress(row: number): number {
+    return this.addresses[row];
+  }
+
+  rowLine(row: number): number {
+    return this.rowLines[row];
+  }
+
+  rowFileName(row: number): string {
+    return this.fileName(this.rowFiles[row]);
   }
 
   /** Appends every address where the row a lookup finds may change: row addresses and sequence ends. */

@@ -50,4 +50,12 @@ export class RangeIndex {
     }
     return -1;
   }
+
+  /** Like `find`, accepting only ranges whose payload's parent (in `parents`) is `parent`. */
+  findChild(address: number, parents: ArrayLike<number>, parent: number): number {
+    for (let i = lastAtOrBelow(this.lows, address); i >= 0 && this.maxHigh[i] > address; i--) {
+      if (this.highs[i] > address && parents[this.payloads[i]] === parent) return this.payloads[i];
+    }
+    return -1;
+  }
 }

@@ -16,6 +16,9 @@ export interface Abbrev {
   names: readonly number[];
   forms: readonly number[];
   implicitConsts: readonly number[];
+  /** Byte size of the DIE's attributes when every form has a fixed size, for the unit shape in `fixedKey`. */
+  fixedSize?: number;
+  fixedKey?: number;
 }
 
 /** Abbreviations by code; dense codes (the usual case) sit in an array. */
@@ -248,6 +251,12 @@ export class Unit {
     return this.abbrevTable;
   }
 
+  /** Forgets the unit's abbreviation table (parsed again if needed): a one-pass sweep must not keep them all. */
+  releaseAbbrevs(): void {
+    if (this.abbrevTable) this.abbrevCache?.delete(this.abbrevOffset);
+    this.abbrevTable = undefined;
+  }
+
   /** Read an abbreviation code and return its abbreviation; undefined for a null entry. */
   abbrevAt(r: ByteReader): Abbrev | undefined {
     const code = r.uleb();
@@ -368,6 +377,75 @@ export class Unit {
     const r = new ByteReader(this.sections.strOffsets, this.sections.littleEndian);
     r.seek(this.strOffsetsBase + index * this.offsetSize);
     return stringAt(this.sections.str, r.uint(this.offsetSize));
+  }
+
+  /**
+   * The total size of an abbreviation's attributes when all of them have fixed sizes in this unit, else -1:
+   * uninteresting DIEs are then skipped in one step instead of attribute by attribute.
+   */
+  fixedSize(abbrev: Abbrev): number {
+    const key = this.version * 256 + this.offsetSize * 16 + this.addressSize;
+    if (abbrev.fixedKey === key) return abbrev.fixedSize as number;
+    let size = 0;
+    for (const form of abbrev.forms) {
+      const formSize = this.fixedFormSize(form);
+      if (formSize < 0) {
+        size = -1;
+        break;
+      }
+      size += formSize;
+    }
+    abbrev.fixedKey = key;
+    abbrev.fixedSize = size;
+    return size;
+  }
+
+  private fixedFormSize(form: number): number {
+    switch (form) {
+      case DW_FORM.flagPresent:
+      case DW_FORM.implicitConst:
+        return 0;
+      case DW_FORM.data1:
+      case DW_FORM.ref1:
+      case DW_FORM.flag:
+      case DW_FORM.strx1:
+      case DW_FORM.addrx1:
+        return 1;
+      case DW_FORM.data2:
+      case DW_FORM.ref2:
+      case DW_FORM.strx2:
+      case DW_FORM.addrx2:
+        return 2;
+      case DW_FORM.strx3:
+      case DW_FORM.addrx3:
+        return 3;
+      case DW_FORM.data4:
+      case DW_FORM.ref4:
+      case DW_FORM.strx4:
+      case DW_FORM.addrx4:
+      case DW_FORM.refSup4:
+        return 4;
+      case DW_FORM.data8:
+      case DW_FORM.ref8:
+      case DW_FORM.refSig8:
+      case DW_FORM.refSup8:
+        return 8;
+      case DW_FORM.data16:
+        return 16;
+      case DW_FORM.addr:
+        return this.addressSize;
+      case DW_FORM.refAddr:
+        return this.version <= 2 ? this.addressSize : this.offsetSize;
+      case DW_FORM.strp:
+      case DW_FORM.lineStrp:
+      case DW_FORM.secOffset:
+      case DW_FORM.strpSup:
+      case DW_FORM.gnuRefAlt:
+      case DW_FORM.gnuStrpAlt:
+        return this.offsetSize;
+      default:
+        return -1;
+    }
   }
 
   skipAttr(r: ByteReader, form: number): void {

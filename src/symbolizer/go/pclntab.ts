@@ -150,6 +150,39 @@ export class GoLineTable {
     return out;
   }
 
+  /**
+   * Every PC in [entry, end) of each function where its file, line or inline position may change
+   * (the breakpoints of its pc-value tables), ascending and distinct, function entries included.
+   */
+  changePoints(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i + 1 < this.entries.length; i++) {
+      const f = this.func(i);
+      const end = this.entries[i + 1];
+      const points = [f.entry];
+      for (const table of [f.pcfile, f.pcln, f.inlineIndexTable])
+        this.breakpoints(table, f.entry, end, points);
+      points.sort((a, b) => a - b);
+      for (let k = 0; k < points.length; k++) if (k === 0 || points[k] !== points[k - 1]) out.push(points[k]);
+    }
+    return out;
+  }
+
+  private breakpoints(tableOffset: number, entry: number, end: number, out: number[]): void {
+    if (tableOffset === 0) return;
+    const r = this.r;
+    r.seek(this.pctabOffset + tableOffset);
+    let pc = entry;
+    for (let step = 0; step < MAX_PCVALUE_STEPS; step++) {
+      const uvdelta = r.uleb();
+      if (uvdelta === 0 && step > 0) return;
+      pc += r.uleb() * this.minLC;
+      if (pc >= end) return;
+      out.push(pc);
+    }
+    throw formatError('pc-value table too long', tableOffset);
+  }
+
   /** The inline chain at a PC, innermost first; [] outside every function. */
   symbolize(pc: number): GoFrame[] {
     const index = this.functionIndex(pc);

@@ -46,7 +46,8 @@ export function* extractRanges(path: string, options: ExtractOptions = {}): Gene
 
 /**
  * All symbol ranges of an opened file, in chunks, under the name policy and demangling it was opened
- * with. `.gopclntab` is not read: files that only have it yield ranges from their symbol table.
+ * with. Go's `.gopclntab` is read when the file has no DWARF (`preferGoTable` is not followed: with
+ * DWARF present the ranges are DWARF's).
  */
 export function* extractRangesFrom(
   binary: SymbolizedBinary,
@@ -57,12 +58,14 @@ export function* extractRangesFrom(
   const assembler = new RangeAssembler();
   let pending: SymbolRange[] = [];
   const drain = function* (final: boolean): Generator<SymbolRange[]> {
-    const done = assembler.take();
-    for (const range of done) pending.push(range);
-    while (pending.length >= chunkSize || (final && pending.length > 0)) {
-      yield pending.slice(0, chunkSize);
-      pending = pending.slice(chunkSize);
+    for (const range of assembler.take()) {
+      pending.push(range);
+      if (pending.length === chunkSize) {
+        yield pending;
+        pending = [];
+      }
     }
+    if (final && pending.length > 0) yield pending;
   };
   const partition = source.dwarf?.unitPartition() ?? [];
   if (source.dwarf) {
@@ -78,11 +81,56 @@ export function* extractRangesFrom(
       yield* drain(false);
     }
   }
-  for (const gap of uncovered(source.codeSections, partition)) {
+  let covered: { low: number; high: number }[] = partition;
+  if (source.goTable) {
+    const functions = source.goTable.functions();
+    if (functions.length > 0) {
+      const low = functions[0].entry;
+      const high = functions[functions.length - 1].end;
+      covered = [{ low, high }];
+      const boundaries = source.goTable.changePoints();
+      boundaries.push(high);
+      source.symbols.boundariesIn(low, high, boundaries);
+      const points = sortedPoints(boundaries);
+      for (let i = 0; i + 1 < points.length; i++) {
+        stepFrames(source, points[i], assembler);
+        if (i % 4096 === 4095) yield* drain(false);
+      }
+      assembler.closeAll(high);
+    }
+  }
+  for (const gap of uncovered(source.codeSections, covered)) {
     sweepSymbols(source, gap, assembler);
     yield* drain(false);
   }
   yield* drain(true);
+}
+
+/**
+ * One interval of a sweep that asks the engine itself (Go's table: few change points per function): its
+ * frames, innermost first, become levels outermost first, each outer frame's position the call site of
+ * the level below it.
+ */
+function stepFrames(source: RangeSource, address: number, assembler: RangeAssembler): void {
+  const frames = source.symbolize(address);
+  if (frames.length === 0) {
+    assembler.closeAll(address);
+    return;
+  }
+  const deepest = frames.length - 1;
+  const levels: Level[] = [];
+  for (let depth = 0; depth <= deepest; depth++) {
+    const frame = frames[deepest - depth];
+    const caller = depth > 0 ? frames[deepest - depth + 1] : undefined;
+    levels.push({
+      key: -1,
+      functionName: frame.functionName,
+      functionLine: frame.startLine,
+      callFileName: caller ? caller.fileName : '',
+      callLine: caller ? caller.line : 0,
+    });
+  }
+  assembler.step(address, levels, frames.length, frames[0].fileName, frames[0].line);
 }
 
 /** Sorted distinct values. */
@@ -134,54 +182,115 @@ function sweepUnit(
 ): void {
   const { lines, functions, names } = dwarf.unitParts(unit);
   const symbols = source.symbols;
-  const boundaries: number[] = [];
+  // Where the chain or the symbol may change; between these only the line row does.
+  const structural: number[] = [];
   for (const [low, high] of intervals) {
-    boundaries.push(low, high);
-    symbols.boundariesIn(low, high, boundaries);
+    structural.push(low, high);
+    symbols.boundariesIn(low, high, structural);
   }
-  lines?.boundaries(boundaries);
   if (functions) {
     for (const index of [functions.subprograms, ...functions.inlines]) {
-      for (let i = 0; i < index.size; i++) boundaries.push(index.lows[i], index.highs[i]);
+      for (let i = 0; i < index.size; i++) structural.push(index.lows[i], index.highs[i]);
     }
   }
-  const points = sortedPoints(boundaries);
+  const changes = sortedPoints(structural);
   const unitLevels = functions ? new UnitLevels(source, names, functions, lines) : undefined;
   const levels: Level[] = [];
+  const chain: number[] = [];
+  let depthCount = 0;
+  let symbolFile: string | undefined;
   let k = 0;
-  for (let i = 0; i + 1 < points.length; i++) {
-    const address = points[i];
+  let c = 0;
+  let lastFileRow = -2;
+  let lastFile = '';
+  const visit = (address: number, next: number, row: number): void => {
     while (k < intervals.length && intervals[k][1] <= address) k++;
-    if (k === intervals.length) break;
-    if (address < intervals[k][0]) continue;
-    const row = lines?.lookup(address);
-    let fileName = row?.file ?? '';
-    const line = row?.line ?? 0;
-    const chain = functions?.chain(address) ?? [];
-    const symbol = symbols.indexAt(address);
-    let depthCount = chain.length;
-    if (depthCount === 0 || !unitLevels) {
-      // A unit covers the address but no function does: the symbol table may name it.
-      depthCount = 1;
-      levels[0] = symbol >= 0 ? symbolLevel(source, symbol) : NO_LEVEL;
-    } else {
-      for (let d = 0; d < depthCount; d++) levels[d] = unitLevels.level(chain[d], d);
-      if (symbol >= 0 && (source.functionNames === 'symtab' || unitLevels.rawName(chain[0]) === '')) {
-        levels[0] = { ...levels[0], functionName: source.displayName(symbols.nameOf(symbol)) };
+    if (k === intervals.length || address < intervals[k][0]) return;
+    while (c < changes.length && changes[c] < address) c++;
+    // Interval starts are structural points too, so the chain is computed before its first use.
+    if (c < changes.length && changes[c] === address) {
+      const symbol = symbols.indexAt(address);
+      depthCount = functions ? functions.chainInto(address, chain) : 0;
+      if (depthCount === 0 || !unitLevels) {
+        // A unit covers the address but no function does: the symbol table may name it.
+        depthCount = 1;
+        levels[0] = symbol >= 0 ? symbolLevel(source, symbol) : NO_LEVEL;
+      } else {
+        for (let d = 0; d < depthCount; d++) levels[d] = unitLevels.level(chain[d], d);
+        if (symbol >= 0 && (source.functionNames === 'symtab' || unitLevels.rawName(chain[0]) === '')) {
+          levels[0] = { ...levels[0], functionName: source.displayName(symbols.nameOf(symbol)) };
+        }
       }
-    }
-    // The outermost frame's file, when nothing else gives one, is the local symbol's STT_FILE.
-    const symbolFile = symbol >= 0 ? symbols.fileOf(symbol) : undefined;
-    if (symbolFile) {
-      if (depthCount === 1 && fileName === '') fileName = symbolFile;
-      else if (depthCount > 1 && levels[1].callFileName === '')
+      // The outermost frame's file, when nothing else gives one, is the local symbol's STT_FILE.
+      symbolFile = symbol >= 0 ? symbols.fileOf(symbol) : undefined;
+      if (symbolFile && depthCount > 1 && levels[1].callFileName === '')
         levels[1] = { ...levels[1], callFileName: symbolFile };
     }
+    let fileName = '';
+    let line = 0;
+    if (row >= 0 && lines) {
+      line = lines.rowLine(row);
+      if (row !== lastFileRow) {
+        lastFile = lines.rowFileName(row);
+        lastFileRow = row;
+      }
+      fileName = lastFile;
+    }
+    if (symbolFile && depthCount === 1 && fileName === '') fileName = symbolFile;
     assembler.step(address, levels, depthCount, fileName, line);
-    const next = points[i + 1];
     if (next === intervals[k][1]) assembler.closeAll(next);
+  };
+  const sequences = lines?.orderedSequences();
+  if (lines && sequences) walkRows(lines, sequences, changes, visit);
+  else {
+    const rowPoints: number[] = [];
+    lines?.boundaries(rowPoints);
+    const points = sortedPoints(rowPoints.concat(Array.from(changes)));
+    for (let i = 0; i + 1 < points.length; i++) {
+      visit(points[i], points[i + 1], lines ? lines.rowAt(points[i]) : -1);
+    }
   }
-  assembler.closeAll(points.length > 0 ? points[points.length - 1] : 0);
+  assembler.closeAll(changes.length > 0 ? changes[changes.length - 1] : 0);
+}
+
+/**
+ * Visits, in ascending order, every row address, sequence end and structural change (but the last
+ * point), with the next point and the row in effect, walking the rows of disjoint ascending sequences
+ * instead of sorting them.
+ */
+function walkRows(
+  lines: LineTable,
+  sequences: Float64Array,
+  changes: Float64Array,
+  visit: (address: number, next: number, row: number) => void,
+): void {
+  const sequenceCount = sequences.length / 4;
+  let s = 0;
+  let row = sequenceCount > 0 ? sequences[2] : 0;
+  let current = -1;
+  let c = 0;
+  const nextRowEvent = (): number => {
+    if (s >= sequenceCount) return Infinity;
+    return row < sequences[s * 4 + 3] ? lines.rowAddress(row) : sequences[s * 4 + 1];
+  };
+  let address = Math.min(nextRowEvent(), changes.length > 0 ? changes[0] : Infinity);
+  while (address !== Infinity) {
+    // Apply every row event up to the address: for equal addresses the last row wins; a sequence's end
+    // leaves no row until the next one starts.
+    for (let event = nextRowEvent(); event <= address; event = nextRowEvent()) {
+      if (row < sequences[s * 4 + 3]) current = row++;
+      else {
+        current = -1;
+        s++;
+        if (s < sequenceCount) row = sequences[s * 4 + 2];
+      }
+    }
+    while (c < changes.length && changes[c] <= address) c++;
+    const next = Math.min(nextRowEvent(), c < changes.length ? changes[c] : Infinity);
+    if (next === Infinity) break;
+    visit(address, next, current);
+    address = next;
+  }
 }
 
 function symbolLevel(source: RangeSource, symbol: number): Level {

@@ -4,6 +4,7 @@ import { diffColor } from '../colors.ts';
 import { escapeHtml, formatCount, formatPercent, samplingNote } from '../format.ts';
 import type { PageContext } from '../main.ts';
 import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
+import { missingSymbolsDetails } from '../symbols.ts';
 import { mountFlamegraph } from './flamegraph.ts';
 
 type DiffTopN = DiffTopNResponse;
@@ -64,7 +65,9 @@ export async function renderDiff({ root, params, tooltip }: PageContext): Promis
      <tbody>${top.functions
        .map(
          (f) => `<tr>
-           <td class="fn">${escapeHtml(f.label)}</td>
+           <td class="fn">${escapeHtml(f.label)}${f.inline ? ' <span class="inline-marker">inlined</span>' : ''}${
+             f.missingSymbols ? missingSymbolsDetails(f.missingSymbols) : ''
+           }</td>
            <td class="num">${formatCount(f.comparison.self)} <span class="muted">${formatPercent(f.comparison.self, top.comparison.totalCount)}</span></td>
            <td class="num">${formatCount(f.baseline.self)}</td>
            <td class="num" style="background:${diffColor(f.selfDelta)}">${f.selfDelta >= 0 ? '+' : ''}${(f.selfDelta * 100).toFixed(2)} pp</td>

@@ -35,10 +35,21 @@ export function mountFlamegraph(
        <button type="button" id="reset">Reset zoom</button>
        <span id="search-result" class="muted"></span>
      </div>
-     <div class="graph-container" id="graph"></div>`,
+     <div class="graph-container" id="graph"></div>
+     <div id="frame-details" class="frame-details" hidden></div>`,
   );
   const view = new FlameGraphView(container.querySelector<HTMLElement>('#graph')!, tooltip);
   view.setData(graph);
+  // The clicked (zoomed) frame's details stay on the page, selectable, until the zoom is reset.
+  const details = container.querySelector<HTMLElement>('#frame-details')!;
+  let shown = -1;
+  view.onChange = () => {
+    const node = view.focusedNode;
+    if (node === shown) return;
+    shown = node;
+    details.hidden = node <= 0;
+    details.innerHTML = node > 0 ? view.detailLines(node).join('<br>') : '';
+  };
   const searchInput = container.querySelector<HTMLInputElement>('#search')!;
   const result = container.querySelector<HTMLElement>('#search-result')!;
   const runSearch = () => {

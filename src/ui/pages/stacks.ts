@@ -1,9 +1,10 @@
-import type { GroupedStacksResponse } from '../../query/stacks.ts';
+import type { GroupedStacksResponse, StackFrameView } from '../../query/stacks.ts';
 import { getJson } from '../api.ts';
 import { frameColor } from '../colors.ts';
 import { escapeHtml, formatCount, formatPercent, samplingNote } from '../format.ts';
 import type { PageContext } from '../main.ts';
 import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
+import { missingSymbolsDetails, sourcePosition } from '../symbols.ts';
 
 type GroupedStacks = GroupedStacksResponse;
 
@@ -17,6 +18,33 @@ const DIMENSIONS: [string, string][] = [
   ['k8s.namespace.name', 'Namespace'],
   ['orchestrator.resource.name', 'Pod'],
 ];
+
+/** The executables of the listed frames that lack symbols, once each, with their upload commands. */
+function missingSymbolsSummary(data: GroupedStacks): string {
+  if (data.missingSymbols.length === 0) return '';
+  return `<section id="missing-symbols" class="notice">
+    <strong>Symbols not available</strong> for native frames of ${data.missingSymbols.length} executable(s) below:
+    <ul>${data.missingSymbols
+      .map(
+        (m) =>
+          `<li>${m.executable ? escapeHtml(m.executable) : `file ${escapeHtml(m.fileId)}`}${
+            m.buildId ? ` <span class="muted">build ID ${escapeHtml(m.buildId)}</span>` : ''
+          }<pre class="command">${escapeHtml(m.command)}</pre></li>`,
+      )
+      .join('')}</ul>
+  </section>`;
+}
+
+/** One frame of a listed stack: name, inline marker, its own file:line, or the missing-symbols hint. */
+function frameItem(frame: StackFrameView): string {
+  const inline = frame.inline ? ' <span class="inline-marker">inlined</span>' : '';
+  const position = sourcePosition(frame.sourceFile, frame.sourceLine);
+  let detail = position ? ` <span class="muted src">${escapeHtml(position)}</span>` : '';
+  if (frame.missingSymbols) detail = missingSymbolsDetails(frame.missingSymbols);
+  else if (!frame.symbolized && frame.frameType < 0x100)
+    detail += ' <span class="nosym">symbols not available</span>';
+  return `<li><span class="swatch" style="background:${frameColor(frame.frameType, frame.label)}"></span>${escapeHtml(frame.label)}${inline}${detail}</li>`;
+}
 
 export async function renderStacks({ root, params }: PageContext): Promise<void> {
   const groupBy = params.get('groupBy') || 'host.name';
@@ -32,6 +60,7 @@ export async function renderStacks({ root, params }: PageContext): Promise<void>
       <span><strong>${formatCount(data.totalCount)}</strong> samples in ${data.groups.length} groups</span>
       <span class="muted">${escapeHtml(samplingNote(data.sampling))}</span>
     </div>
+    ${missingSymbolsSummary(data)}
     <div id="groups">${data.groups
       .map(
         (group) => `<details class="group">
@@ -44,14 +73,7 @@ export async function renderStacks({ root, params }: PageContext): Promise<void>
             .map(
               (stack) => `<div class="stack">
                 <div class="stack-head">${formatCount(stack.count)} samples (${formatPercent(stack.count, group.count)} of group)</div>
-                <ol>${stack.frames
-                  .map(
-                    (frame) =>
-                      `<li><span class="swatch" style="background:${frameColor(frame.frameType, frame.label)}"></span>${escapeHtml(frame.label)}${
-                        frame.inline ? ' <span class="muted">(inline)</span>' : ''
-                      }</li>`,
-                  )
-                  .join('')}</ol>
+                <ol>${stack.frames.map(frameItem).join('')}</ol>
               </div>`,
             )
             .join('')}

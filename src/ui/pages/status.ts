@@ -1,9 +1,34 @@
-import type { StatusReport } from '../../query/index.ts';
+import type { BacklogStatus, StatusResponse } from '../../api/symbolization.ts';
 import { getJson } from '../api.ts';
 import { escapeHtml, formatCount } from '../format.ts';
 import type { PageContext } from '../main.ts';
 
-type Status = StatusReport;
+type Status = StatusResponse;
+
+/** The symbolizer's queue: what waits for symbols, or why the store could not say. */
+function backlogHtml(backlog: BacklogStatus, command: string): string {
+  const howTo = `<p class="muted">Symbols for an executable are added with
+    <code class="command" id="upload-command">${escapeHtml(command)}</code></p>`;
+  if (!backlog.available) {
+    return `<p id="backlog-unavailable" class="notice">Backlog unavailable: ${escapeHtml(backlog.reason)}</p>${howTo}`;
+  }
+  const reasons = Object.entries(backlog.waitingByReason).sort((a, b) => b[1] - a[1]);
+  return `<section class="cards" id="backlog">
+      <div class="card"><div class="muted">Executables waiting for symbols</div><div class="big" id="backlog-pending-executables">${formatCount(backlog.pendingExecutables)}</div></div>
+      <div class="card"><div class="muted">Frames waiting for symbols</div><div class="big" id="backlog-pending-frames">${formatCount(backlog.pendingFrames)}</div></div>
+      <div class="card"><div class="muted">Executables with symbols</div><div class="big" id="backlog-symbolized-executables">${formatCount(backlog.symbolizedExecutables)}</div></div>
+    </section>
+    ${
+      reasons.length === 0
+        ? '<p class="muted">No executable is waiting for a retry.</p>'
+        : `<table class="grid" id="backlog-reasons"><thead><tr><th>Waiting for a retry because</th><th class="num">Executables</th></tr></thead><tbody>${reasons
+            .map(
+              ([reason, count]) =>
+                `<tr><td>${escapeHtml(reason)}</td><td class="num">${formatCount(count)}</td></tr>`,
+            )
+            .join('')}</tbody></table>`
+    }${howTo}`;
+}
 
 function date(seconds: number | undefined): string {
   return seconds === undefined ? '—' : new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
@@ -33,6 +58,8 @@ export async function renderStatus({ root }: PageContext): Promise<void> {
     <h3>Symbolization (frames sampled in the last hour)</h3>
     <div class="meter"><span style="width:${(cover.coverage * 100).toFixed(1)}%"></span></div>
     <p>${formatCount(cover.symbolized)} of ${formatCount(cover.frames)} distinct functions/frames have symbols (${(cover.coverage * 100).toFixed(1)}%).</p>
+    <h3>Symbolization backlog</h3>
+    ${backlogHtml(status.symbolizer.backlog, status.symbolizer.command)}
     <h3>Hosts seen in the last 24 hours</h3>
     <table class="grid"><thead><tr><th>Host</th><th>ID</th><th>Arch</th><th>Agent</th><th>Last seen</th></tr></thead>
     <tbody>${status.hosts

@@ -12,6 +12,21 @@ import {
 } from '../format.ts';
 import type { PageContext } from '../main.ts';
 import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
+import { missingSymbolsDetails, sourcePosition } from '../symbols.ts';
+
+/** The function cell: name, inline marker, then where it is, or that its symbols are missing and how to add them. */
+function functionCell(f: TopNFunction): string {
+  const inline = f.frame.inline ? ' <span class="inline-marker">inlined</span>' : '';
+  if (f.missing_symbols) return `${escapeHtml(f.label)}${inline}${missingSymbolsDetails(f.missing_symbols)}`;
+  const where = [sourcePosition(f.frame.file_name, f.frame.line_number), f.frame.executable_file_name]
+    .filter(Boolean)
+    .map(escapeHtml);
+  // Kernel and interpreted frames without names: no upload helps, but say that the name is missing.
+  if (!f.symbolized && f.frame.frame_type < 0x100)
+    where.unshift('<span class="nosym">symbols not available</span>');
+  const detail = where.length > 0 ? `<div class="src muted">${where.join(' · ')}</div>` : '';
+  return `${escapeHtml(f.label)}${inline}${detail}`;
+}
 
 type Column = { key: string; title: string; value: (f: TopNFunction) => number | string; numeric: boolean };
 
@@ -57,9 +72,7 @@ export async function renderTopN({ root, params }: PageContext): Promise<void> {
         .map(
           (f) => `<tr>
             <td class="num">${f.rank}</td>
-            <td class="fn" title="${escapeHtml(`${f.frame.executable_file_name} ${f.frame.file_name}:${f.frame.line_number}`)}">${escapeHtml(f.label)}${
-              f.frame.inline ? ' <span class="muted">(inline)</span>' : ''
-            }</td>
+            <td class="fn">${functionCell(f)}</td>
             <td>${escapeHtml(frameKind(f.frame.frame_type))}</td>
             <td class="num">${formatCount(f.self_count)} <span class="muted">${formatPercent(f.self_count, total)} · ${formatSeconds(f.self_count * perSample.cpuSeconds)}</span></td>
             <td class="num">${formatCount(f.total_count)} <span class="muted">${formatPercent(f.total_count, total)}</span></td>

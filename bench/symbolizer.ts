@@ -1,0 +1,192 @@
+/**
+ * `npm run bench:symbolizer`: symbol range extraction (`extractRanges`, what `symbtool push-symbols` and the
+ * symbolizer service run once per executable) on glibc's Debian debug file and on large `-O3 -g` C
+ * programs, next to the reference figures of Elastic's symblib (it cannot be built here).
+ *
+ * Each measurement runs in a fresh child process, so its peak RSS (`maxRSS`) is that one extraction's:
+ * open the file and its debug file, sweep every unit, count the ranges (not kept). A child that only loads
+ * the modules gives the Node baseline; "extraction" RSS is the peak above it. Best time of 3 runs.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { extractRanges } from '../src/symbolizer/ranges/extract.ts';
+import { SymbolizedBinary } from '../src/symbolizer/symbolizer.ts';
+import { buildProgram, cacheRoot, canBuild, haveTool } from '../test/peers/toolchains.ts';
+
+interface ChildResult {
+  ms: number;
+  /** CPU time (user + system): less disturbed than wall time on a shared machine. */
+  cpuMs: number;
+  ranges: number;
+  maxRssMb: number;
+  debugBytes: number;
+}
+
+const RUNS = 3;
+
+if (process.argv[2] === '--child') {
+  const path = process.argv[3];
+  const result: ChildResult = { ms: 0, cpuMs: 0, ranges: 0, maxRssMb: 0, debugBytes: 0 };
+  if (path !== '') {
+    const started = performance.now();
+    const cpu = process.cpuUsage();
+    for (const chunk of extractRanges(path)) result.ranges += chunk.length;
+    result.ms = performance.now() - started;
+    const used = process.cpuUsage(cpu);
+    result.cpuMs = (used.user + used.system) / 1000;
+  }
+  result.maxRssMb = process.resourceUsage().maxRSS / 1024;
+  console.log(JSON.stringify(result));
+} else {
+  main();
+}
+
+function runChild(path: string): ChildResult {
+  const script = fileURLToPath(import.meta.url);
+  const out = spawnSync(process.execPath, ['--import', 'tsx', script, '--child', path], { encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`extraction of ${path} failed: ${out.stderr}`);
+  return JSON.parse(out.stdout.trim().split('\n').pop() as string) as ChildResult;
+}
+
+/**
+ * A large C program with many compilation units, functions and inlined helpers (about SQLite's
+ * number of ranges at -O3), built once into the cache.
+ */
+function generatedProgram(files: number, functionsPerFile: number): string | undefined {
+  if (!haveTool('gcc', 'apt-get install gcc')) return undefined;
+  const sources = new Map<string, string>();
+  for (let f = 0; f < files; f++) sources.set(`unit${f}.c`, unitSource(f, functionsPerFile));
+  sources.set('main.c', mainSource(files));
+  const hash = createHash('sha256');
+  for (const [name, text] of sources) hash.update(name).update(text);
+  hash.update(execFileSync('gcc', ['--version'], { encoding: 'utf8' }));
+  const dir = join(
+    cacheRoot,
+    'bench-ranges',
+    `gen-${files}x${functionsPerFile}-${hash.digest('hex').slice(0, 12)}`,
+  );
+  const binary = join(dir, 'prog');
+  if (existsSync(binary)) return binary;
+  const staging = `${dir}.tmp-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  for (const [name, text] of sources) writeFileSync(join(staging, name), text);
+  console.log(`building a generated C program (${files} files × ${functionsPerFile} functions, gcc -O3 -g)…`);
+  execFileSync('gcc', ['-O3', '-g', '-o', 'prog', ...sources.keys()], { cwd: staging, stdio: 'inherit' });
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(staging, dir);
+  return binary;
+}
+
+function unitSource(f: number, count: number): string {
+  const lines = [
+    '#include <stdint.h>',
+    'typedef uint64_t u64;',
+    `static inline u64 mix${f}(u64 x) { x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 29; return x; }`,
+    `static inline u64 step${f}(u64 x, int k) {`,
+    `  for (int j = 0; j < (k & 3); j++) x = mix${f}(x + (u64)j);`,
+    '  return x;',
+    '}',
+    `static inline u64 pick${f}(u64 a, u64 b) { return a > b ? step${f}(a, 3) : mix${f}(b ^ a); }`,
+    `static inline u64 fold${f}(const unsigned char *p, int n, u64 seed) {`,
+    '  u64 acc = seed;',
+    `  for (int k = 0; k < n; k++) acc = pick${f}(acc ^ p[k], step${f}(acc, k));`,
+    '  return acc;',
+    '}',
+  ];
+  for (let i = 0; i < count; i++) {
+    const name = `f${f}_${i}`;
+    const callee = i > 0 ? `f${f}_${i - 1}` : undefined;
+    if (callee) lines.push(`u64 ${callee}(u64 x, const unsigned char *p, int n);`);
+    lines.push(
+      `__attribute__((noinline)) u64 ${name}(u64 x, const unsigned char *p, int n) {`,
+      `  u64 acc = fold${f}(p, n, x + ${i}u);`,
+      `  switch ((int)(x % ${3 + (i % 5)})) {`,
+      `    case 0: acc = pick${f}(acc, x * ${i + 7}u); break;`,
+      `    case 1: acc ^= step${f}(acc, ${i % 9}); break;`,
+      `    default: acc += mix${f}(acc + ${i * 31}u);`,
+      '  }',
+      callee ? `  if ((acc & 15) == ${i % 16}) acc ^= ${callee}(acc, p, n / 2);` : '',
+      '  return acc;',
+      '}',
+    );
+  }
+  lines.push(`u64 (*const table${f}[])(u64, const unsigned char *, int) = {`);
+  for (let i = 0; i < count; i++) lines.push(`  f${f}_${i},`);
+  lines.push('};', `const int table${f}_size = ${count};`);
+  return lines.join('\n') + '\n';
+}
+
+function mainSource(files: number): string {
+  const lines = ['#include <stdint.h>', '#include <stdio.h>', 'typedef uint64_t u64;'];
+  for (let f = 0; f < files; f++) {
+    lines.push(
+      `extern u64 (*const table${f}[])(u64, const unsigned char *, int);`,
+      `extern const int table${f}_size;`,
+    );
+  }
+  lines.push(
+    'int main(int argc, char **argv) {',
+    '  u64 acc = (u64)argc;',
+    '  const unsigned char *p = (const unsigned char *)argv[0];',
+  );
+  for (let f = 0; f < files; f++) {
+    lines.push(`  for (int i = 0; i < table${f}_size; i++) acc ^= table${f}[i](acc, p, argc);`);
+  }
+  lines.push('  printf("%llu\\n", (unsigned long long)acc);', '  return 0;', '}');
+  return lines.join('\n') + '\n';
+}
+
+function debugBytes(path: string): number {
+  const binary = SymbolizedBinary.open(path);
+  try {
+    return statSync(binary.debugFile ?? path).size;
+  } finally {
+    binary.close();
+  }
+}
+
+function main(): void {
+  const targets: { label: string; path: string; reference?: string }[] = [];
+  const libc = '/lib/x86_64-linux-gnu/libc.so.6';
+  if (existsSync(libc))
+    targets.push({
+      label: 'glibc (libc6-dbg debug file)',
+      path: libc,
+      reference: 'symblib: 156 ms, 18.6 MB peak RSS',
+    });
+  // About SQLite's number of ranges at -O3 (the reference's second file), then five times the debug info
+  // (memory must not grow with it beyond the sections the engine holds).
+  const medium = generatedProgram(18, 60);
+  if (medium)
+    targets.push({
+      label: 'generated C, 18 units (gcc -O3 -g)',
+      path: medium,
+      reference: 'symblib, SQLite gcc -O3 -g (36,451 ranges): 205 ms, 22 MB peak RSS',
+    });
+  const large = generatedProgram(90, 80);
+  if (large) targets.push({ label: 'generated C, 90 units (gcc -O3 -g)', path: large });
+  if (canBuild('cpp-large'))
+    targets.push({ label: 'large C++ program (g++ -O2 -g)', path: buildProgram('cpp-large').binary });
+
+  const baseline = runChild('');
+  console.log(`symbol range extraction, best of ${RUNS} runs, each in a fresh process`);
+  console.log(
+    `Node baseline (modules loaded, nothing extracted): ${baseline.maxRssMb.toFixed(1)} MB peak RSS\n`,
+  );
+  for (const target of targets) {
+    const runs = Array.from({ length: RUNS }, () => runChild(target.path));
+    const best = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
+    const bestCpu = Math.min(...runs.map((r) => r.cpuMs));
+    const peak = Math.max(...runs.map((r) => r.maxRssMb));
+    const size = debugBytes(target.path) / 2 ** 20;
+    console.log(`${target.label}: ${target.path} (debug info file ${size.toFixed(1)} MB)`);
+    console.log(
+      `  uniprof   ${best.ms.toFixed(0)} ms (CPU ${bestCpu.toFixed(0)} ms), ${best.ranges.toLocaleString()} ranges, peak RSS ${peak.toFixed(1)} MB (${(peak - baseline.maxRssMb).toFixed(1)} MB above baseline)`,
+    );
+    if (target.reference) console.log(`  reference ${target.reference}`);
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * Documents of symbolization: the queue (`profiling-sq-executables`, `profiling-sq-leafframes`) and symbol
+ * ranges (`profiling-symbols-private` / `-global`), in the fields of the profiling plugin's templates.
+ *
+ * Encodings (the plugin's templates name the fields but no public code defines their content, so these are
+ * ours, chosen to be what the field types naturally hold):
+ * - `Symbol.exec.pcrange` is an `ip_range`: an address is the 128-bit number of an IPv6 address, the 64-bit
+ *   ELF address in its low half (0x401000 → `::0:0:40:1000`), the range `{gte: start, lt: end}`. Addresses
+ *   from 0xffff00000000 to 0xffffffffffff fall in the IPv4-mapped block; Elasticsearch stores every `ip` as
+ *   16 bytes, so they still compare as numbers.
+ * - `Symbol.linetable.base` / `.length`: the range's start and length as numbers (read back instead of
+ *   parsing the ip_range, which is not returned in a normalised form).
+ * - `Symbol.linetable.offsets` / `.lines`: each value ULEB128-encoded, concatenated, the bytes as unpadded
+ *   base64url (a keyword holds text, not bytes). Offsets are relative to `base`.
+ */
+import { parseFrameId, type PendingFrame, type ProfileBatch, type SymbolRange } from '../../model/index.ts';
+import { sourceField } from './documents.ts';
+import { ECS_VERSION, SQ_EXECUTABLES, SQ_LEAFFRAMES } from './layout.ts';
+
+type Document = Record<string, unknown>;
+
+/** Our own fields of a symbols document (unmapped: the symbols indices keep their whole _source). */
+export const GENERATION_FIELD = 'uniprof.symbols.generation';
+
+const MAX_ADDRESS = 2n ** 64n - 1n;
+
+/** An address as an IPv6 address whose low 64 bits it is. */
+export function addressToIp(address: number | bigint): string {
+  const value = BigInt(address);
+  if (value < 0n || value > MAX_ADDRESS) throw new RangeError(`address ${address} is not a 64-bit address`);
+  const groups: string[] = [];
+  for (let shift = 48n; shift >= 0n; shift -= 16n) groups.push(((value >> shift) & 0xffffn).toString(16));
+  return `::${groups.join(':')}`;
+}
+
+/** The 128-bit number of an IPv6 (or IPv4) address, as Elasticsearch may print it back. */
+export function ipToBigInt(ip: string): bigint {
+  let text = ip.trim();
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number);
+    const hex = `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+    text = text.includes(':') ? text.slice(0, dotted.index) + hex : `::ffff:${hex}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = tail ? tail.split(':') : [];
+  const zeros = tail === undefined ? 0 : 8 - headGroups.length - tailGroups.length;
+  const groups = [...headGroups, ...Array<string>(zeros).fill('0'), ...tailGroups];
+  if (groups.length !== 8 || groups.some((g) => !/^[0-9a-fA-F]{1,4}$/.test(g)))
+    throw new Error(`"${ip}" is not an IP address`);
+  return groups.reduce((value, group) => (value << 16n) | BigInt(`0x${group}`), 0n);
+}
+
+export function encodeUleb128(values: readonly number[]): string {
+  const bytes: number[] = [];
+  for (const value of values) {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${value} is not a ULEB128 value`);
+    let rest = value;
+    // Division rather than shifts: values may exceed 32 bits.
+    while (rest >= 0x80) {
+      bytes.push((rest % 0x80) | 0x80);
+      rest = Math.floor(rest / 0x80);
+    }
+    bytes.push(rest);
+  }
+  return Buffer.from(bytes).toString('base64url');
+}
+
+export function decodeUleb128(text: string): number[] {
+  const bytes = Buffer.from(text, 'base64url');
+  const values: number[] = [];
+  let value = 0;
+  let scale = 1;
+  for (const byte of bytes) {
+    value += (byte & 0x7f) * scale;
+    if (byte & 0x80) {
+      scale *= 0x80;
+    } else {
+      values.push(value);
+      value = 0;
+      scale = 1;
+    }
+  }
+  return values;
+}
+
+/** Throws for a range that could not have come from a consistent file; the whole upload is then undone. */
+export function checkRange(range: SymbolRange): void {
+  const where = `symbol range ${range.functionName} [${range.start}, ${range.end})`;
+  if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start < 0)
+    throw new Error(`${where}: addresses must be non-negative integers`);
+  if (range.end <= range.start) throw new Error(`${where}: empty or reversed`);
+  if (!Number.isInteger(range.depth) || range.depth < 0)
+    throw new Error(`${where}: bad depth ${range.depth}`);
+  if (range.lineOffsets.length !== range.lines.length)
+    throw new Error(`${where}: ${range.lineOffsets.length} line offsets but ${range.lines.length} lines`);
+}
+
+export function rangeDocument(fileId: string, generation: string, range: SymbolRange): Document {
+  const doc: Document = {
+    'ecs.version': ECS_VERSION,
+    'Symbol.file.id': fileId,
+    'Symbol.exec.pcrange': { gte: addressToIp(range.start), lt: addressToIp(range.end) },
+    'Symbol.depth': range.depth,
+    'Symbol.function.name': range.functionName,
+    'Symbol.linetable.base': range.start,
+    'Symbol.linetable.length': range.end - range.start,
+    [GENERATION_FIELD]: generation,
+  };
+  // Unknowns are left out rather than written as '' / 0: most ranges lack some of them.
+  if (range.functionLine > 0) doc['Symbol.function.line'] = range.functionLine;
+  if (range.fileName !== '') doc['Symbol.file.name'] = range.fileName;
+  if (range.callFileName !== '') doc['Symbol.call.file.name'] = range.callFileName;
+  if (range.callLine > 0) doc['Symbol.call.line'] = range.callLine;
+  if (range.lines.length > 0) {
+    doc['Symbol.linetable.offsets'] = encodeUleb128(range.lineOffsets);
+    doc['Symbol.linetable.lines'] = encodeUleb128(range.lines);
+  }
+  return doc;
+}
+
+const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+const whole = (value: unknown): number => (typeof value === 'number' ? value : Number(value ?? 0) || 0);
+
+export function rangeFromSource(source: unknown): SymbolRange {
+  let start = whole(sourceField(source, 'Symbol.linetable.base'));
+  let length = whole(sourceField(source, 'Symbol.linetable.length'));
+  const pcrange = sourceField(source, 'Symbol.exec.pcrange') as { gte?: string; lt?: string } | undefined;
+  if (length === 0 && pcrange?.gte && pcrange.lt) {
+    // Written by someone else: only the ip_range says where it is.
+    start = Number(ipToBigInt(pcrange.gte));
+    length = Number(ipToBigInt(pcrange.lt)) - start;
+  }
+  return {
+    start,
+    end: start + length,
+    depth: whole(sourceField(source, 'Symbol.depth')),
+    functionName: text(sourceField(source, 'Symbol.function.name')),
+    functionLine: whole(sourceField(source, 'Symbol.function.line')),
+    fileName: text(sourceField(source, 'Symbol.file.name')),
+    callFileName: text(sourceField(source, 'Symbol.call.file.name')),
+    callLine: whole(sourceField(source, 'Symbol.call.line')),
+    lineOffsets: decodeUleb128(text(sourceField(source, 'Symbol.linetable.offsets'))),
+    lines: decodeUleb128(text(sourceField(source, 'Symbol.linetable.lines'))),
+  };
+}
+
+/**
+ * A document with dotted field names as nested objects. Partial updates must be written this way: an update
+ * merges object by object into the stored source, which synthetic source returns nested, so a flat
+ * `a.b` key would sit beside `a: {b}` and the field would end up holding both values.
+ */
+export function nested(doc: Document): Document {
+  const result: Document = {};
+  for (const [key, value] of Object.entries(doc)) {
+    const parts = key.split('.');
+    let target = result;
+    for (const part of parts.slice(0, -1)) {
+      const next = target[part];
+      if (next === null || typeof next !== 'object' || Array.isArray(next)) target[part] = {};
+      target = target[part] as Document;
+    }
+    const leaf = parts[parts.length - 1];
+    const nestedValue =
+      value !== null && typeof value === 'object' && !Array.isArray(value)
+        ? nested(value as Document)
+        : value;
+    const existing = target[leaf];
+    target[leaf] =
+      existing !== null &&
+      typeof existing === 'object' &&
+      nestedValue !== null &&
+      typeof nestedValue === 'object'
+        ? { ...(existing as Document), ...(nestedValue as Document) }
+        : nestedValue;
+  }
+  return result;
+}
+
+/** A date as the queue documents return it: epoch millis, or ISO text from synthetic source. */
+export function dateMillis(value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string' && value !== '') {
+    const parsed = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+    return Number.isNaN(parsed) ? undefined : parsed;
+  }
+  return undefined;
+}
+
+export function pendingFrameFromSource(id: string, source: unknown): PendingFrame {
+  const frameId = text(sourceField(source, 'Stacktrace.frame.id')) || id;
+  const { fileId, addressOrLine } = parseFrameId(frameId);
+  return { frameId, fileId, address: Number(addressOrLine) };
+}
+
+/** The executable's queue document as it is first created. */
+export function queuedExecutableDocument(
+  fileId: string,
+  now: number,
+  names: { fileName?: string; buildId?: string },
+): Document {
+  return {
+    'ecs.version': ECS_VERSION,
+    'Executable.file.id': fileId,
+    'Time.created': now,
+    'Symbolization.time.next': now,
+    'Symbolization.retries': 0,
+    'uniprof.queued': now,
+    ...nameFields(names),
+  };
+}
+
+function nameFields(names: { fileName?: string; buildId?: string }): Document {
+  const doc: Document = {};
+  if (names.fileName) doc['Executable.file.name'] = names.fileName;
+  if (names.buildId) doc['Executable.build.id'] = names.buildId;
+  return doc;
+}
+
+/**
+ * The update that makes an executable due: created if missing, otherwise due now (an active lease is left
+ * alone: it lives in other fields). `detect_noop: false` so that even an identical update bumps the
+ * document's sequence number, which is how a worker holding a lease learns that frames came in.
+ */
+export function makeDueUpdate(
+  fileId: string,
+  now: number,
+  names: { fileName?: string; buildId?: string },
+  extra: Document = {},
+): { action: Document; body: Document } {
+  return {
+    action: { update: { _index: SQ_EXECUTABLES, _id: fileId, retry_on_conflict: 5 } },
+    body: {
+      doc: nested({ 'Symbolization.time.next': now, 'uniprof.queued': now, ...nameFields(names), ...extra }),
+      upsert: nested({ ...queuedExecutableDocument(fileId, now, names), ...extra }),
+      detect_noop: false,
+    },
+  };
+}
+
+/**
+ * Bulk lines queueing a batch's pending frames: one `create` per frame (its ID is the document ID, so a
+ * resend or a frame queued twice conflicts harmlessly) and one update per executable making it due.
+ */
+export function queueLines(batch: ProfileBatch, now: number): string[] {
+  const frames = batch.pendingFrames ?? [];
+  if (frames.length === 0) return [];
+  const lines: string[] = [];
+  const files = new Set<string>();
+  for (const frame of frames) {
+    files.add(frame.fileId);
+    lines.push(
+      JSON.stringify({ create: { _index: SQ_LEAFFRAMES, _id: frame.frameId } }),
+      JSON.stringify({
+        // Flat names are fine here: leaf frame documents are created, never updated.
+        'ecs.version': ECS_VERSION,
+        'Stacktrace.frame.id': frame.frameId,
+        'Executable.file.id': frame.fileId,
+        'Time.created': now,
+        'Symbolization.time.next': now,
+        'Symbolization.retries': 0,
+      }),
+    );
+  }
+  const executables = new Map(batch.executables.map((e) => [e.fileId, e]));
+  for (const fileId of files) {
+    const executable = executables.get(fileId);
+    const update = makeDueUpdate(fileId, now, {
+      fileName: executable?.fileName,
+      buildId: executable?.buildId,
+    });
+    lines.push(JSON.stringify(update.action), JSON.stringify(update.body));
+  }
+  return lines;
+}

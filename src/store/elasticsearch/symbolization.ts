@@ -1,0 +1,793 @@
+/**
+ * The symbolization queue and symbols on Elasticsearch (see ../symbolization.ts for the contract).
+ *
+ * Queue: one `profiling-sq-executables` document per file (`_id` = file ID) and one `profiling-sq-leafframes`
+ * document per queued frame (`_id` = frame ID). An executable is due when `Symbolization.time.next` has passed
+ * and it holds no live lease (`uniprof.lease.until` in the future). Leases are taken and ended with
+ * conditional writes (`if_seq_no` / `if_primary_term`), so several symbolizer processes can share a cluster:
+ * of two workers writing over the same version only one succeeds. The collector's queue update always bumps
+ * the sequence number, which is how a worker learns at release that frames came in while it worked.
+ *
+ * Symbols: each upload writes its ranges under a new generation, then points a marker document (`_id` = file
+ * ID, no `Symbol.exec.pcrange`, so range queries never see it) at that generation; readers read the marker
+ * first and keep only its generation's ranges, so an upload becomes visible whole or not at all. Earlier
+ * generations are deleted afterwards, a failed upload's right away. The test distribution has no
+ * delete-by-query (reindex module), so deletions are a scroll plus bulk deletes.
+ */
+import { randomBytes } from 'node:crypto';
+import { errors, type Client, type estypes } from '@elastic/elasticsearch';
+import type { PendingFrame, StackFrameSymbols, SymbolRange } from '../../model/index.ts';
+import type {
+  ExecutableWork,
+  PutSymbolsInfo,
+  SymbolizationBacklog,
+  SymbolizationStore,
+} from '../symbolization.ts';
+import { executableFromSource, sourceField, stackFrameOverwriteLines } from './documents.ts';
+import {
+  ECS_VERSION,
+  EXECUTABLES,
+  SQ_EXECUTABLES,
+  SQ_LEAFFRAMES,
+  SYMBOLS_GLOBAL,
+  SYMBOLS_PRIVATE,
+} from './layout.ts';
+import {
+  GENERATION_FIELD,
+  addressToIp,
+  checkRange,
+  dateMillis,
+  makeDueUpdate,
+  nested,
+  pendingFrameFromSource,
+  rangeDocument,
+  rangeFromSource,
+} from './symbol-documents.ts';
+
+/** Range documents per bulk request of an upload: bounds the memory an upload holds. */
+const UPLOAD_CHUNK = 2_000;
+const UPLOAD_IN_FLIGHT = 2;
+/** Addresses per search of `symbolRanges`, and searches per msearch. */
+const ADDRESSES_PER_SEARCH = 256;
+const SEARCHES_PER_REQUEST = 16;
+/** Elasticsearch's default `index.max_result_window`. */
+const MAX_HITS = 10_000;
+const SCROLL_PAGE = 5_000;
+const MGET_CHUNK = 5_000;
+/** Conditional writes lost to concurrent writers (mostly the collector's queue updates) are tried again. */
+const CONFLICT_ATTEMPTS = 8;
+/** Pages of due executables one lease call looks through. */
+const LEASE_PAGES = 5;
+const SEARCH_OPTIONS = { ignore_unavailable: true, allow_no_indices: true } as const;
+const SYMBOL_INDICES = [SYMBOLS_PRIVATE, SYMBOLS_GLOBAL] as const;
+
+type Document = Record<string, unknown>;
+
+interface Candidate {
+  id: string;
+  index: string;
+  seqNo: number;
+  primaryTerm: number;
+  source: Document;
+}
+
+interface Leased {
+  id: string;
+  source: Document;
+  proof: LeaseProof;
+}
+
+/** What a lease string carries: its ID, the queue document's version we last wrote, and whether it moved. */
+interface LeaseProof {
+  id: string;
+  seqNo: number;
+  primaryTerm: number;
+  /** Someone else wrote the document while we held the lease (frames were queued, symbols uploaded). */
+  changed: boolean;
+}
+
+function encodeLease(proof: LeaseProof): string {
+  return [proof.id, proof.seqNo, proof.primaryTerm, proof.changed ? 1 : 0].join('.');
+}
+
+function decodeLease(lease: string): LeaseProof | undefined {
+  const [id, seqNo, primaryTerm, changed] = lease.split('.');
+  if (!id || seqNo === undefined || primaryTerm === undefined) return undefined;
+  return { id, seqNo: Number(seqNo), primaryTerm: Number(primaryTerm), changed: changed === '1' };
+}
+
+interface Marker {
+  index: string;
+  generation: string;
+  seqNo?: number;
+  primaryTerm?: number;
+}
+
+function statusOf(error: unknown): number | undefined {
+  return error instanceof errors.ResponseError ? error.statusCode : undefined;
+}
+
+const isConflict = (error: unknown): boolean => statusOf(error) === 409;
+const isMissing = (error: unknown): boolean => statusOf(error) === 404;
+
+/** Generations sort by creation time, so "older than the current one" is a string comparison. */
+function newGeneration(): string {
+  return Date.now().toString(36).padStart(9, '0') + randomBytes(4).toString('hex');
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const result: T[][] = [];
+  for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size));
+  return result;
+}
+
+export class ElasticsearchSymbolization implements SymbolizationStore {
+  constructor(private readonly client: Client) {}
+
+  // ---- the queue ----
+
+  async leaseExecutables(owner: string, limit: number, leaseMs: number): Promise<ExecutableWork[]> {
+    if (limit <= 0) return [];
+    const now = Date.now();
+    const leased: Leased[] = [];
+    const pageSize = Math.min(MAX_HITS, limit * 4 + 16);
+    let after: estypes.SortResults | undefined;
+    // Search results are as of the last refresh: executables leased since still show up as free (and lose
+    // their write), so the next page is looked at when a whole page was lost.
+    for (let page = 0; page < LEASE_PAGES && leased.length < limit; page++) {
+      let hits: estypes.SearchHit<Document>[];
+      try {
+        const response = await this.client.search<Document>({
+          index: SQ_EXECUTABLES,
+          ...SEARCH_OPTIONS,
+          size: pageSize,
+          seq_no_primary_term: true,
+          query: dueQuery(now),
+          sort: [{ 'Symbolization.time.next': 'asc' }, { 'Executable.file.id': 'asc' }],
+          ...(after ? { search_after: after } : {}),
+        });
+        hits = response.hits.hits;
+      } catch (error) {
+        if (isMissing(error)) break;
+        throw error;
+      }
+      // Checked here too: where the plugin owns the layout the lease fields are not mapped, so the query
+      // cannot see them, but from 8.15 synthetic source still returns them.
+      const candidates = hits
+        .filter((hit) => isDue(hit._source ?? {}, now))
+        .map((hit) => ({
+          id: hit._id!,
+          index: hit._index,
+          seqNo: hit._seq_no!,
+          primaryTerm: hit._primary_term!,
+          source: hit._source ?? {},
+        }));
+      await this.leaseCandidates(candidates, owner, limit, now + leaseMs, leased);
+      if (hits.length < pageSize) break;
+      after = hits[hits.length - 1].sort;
+    }
+    return this.describeWork(leased);
+  }
+
+  /** Takes candidates with conditional writes until `leased` holds `limit`; lost ones are read again once. */
+  private async leaseCandidates(
+    candidates: Candidate[],
+    owner: string,
+    limit: number,
+    until: number,
+    leased: Leased[],
+  ): Promise<void> {
+    const lost: string[] = [];
+    for (let round = 0; round < 2 && leased.length < limit && candidates.length > 0; round++) {
+      while (leased.length < limit && candidates.length > 0) {
+        const batch = candidates.splice(0, limit - leased.length);
+        const leaseIds = batch.map(() => randomBytes(9).toString('base64url'));
+        const response = await this.client.bulk({
+          operations: batch.flatMap((c, i) => [
+            { update: { _index: c.index, _id: c.id, if_seq_no: c.seqNo, if_primary_term: c.primaryTerm } },
+            {
+              doc: nested({
+                'uniprof.lease.owner': owner,
+                'uniprof.lease.id': leaseIds[i],
+                'uniprof.lease.until': until,
+              }),
+              detect_noop: false,
+            },
+          ]),
+        });
+        response.items.forEach((item, i) => {
+          const result = item.update;
+          const candidate = batch[i];
+          if (result && result.status < 300 && result._seq_no !== undefined) {
+            const proof = {
+              id: leaseIds[i],
+              seqNo: result._seq_no,
+              primaryTerm: result._primary_term!,
+              changed: false,
+            };
+            leased.push({ id: candidate.id, source: candidate.source, proof });
+          } else if (result?.status === 409) {
+            lost.push(candidate.id);
+          }
+        });
+      }
+      if (round > 0 || lost.length === 0 || leased.length >= limit) return;
+      // A conflict may only mean the search was stale (the collector queued frames since): look in real time.
+      const fresh = await this.client.mget<Document>({ index: SQ_EXECUTABLES, ids: lost.splice(0) });
+      for (const doc of fresh.docs) {
+        if (!('found' in doc) || !doc.found || doc._seq_no === undefined) continue;
+        const source = doc._source ?? {};
+        if (!isDue(source, Date.now())) continue;
+        candidates.push({
+          id: doc._id,
+          index: doc._index,
+          seqNo: doc._seq_no,
+          primaryTerm: doc._primary_term!,
+          source,
+        });
+      }
+    }
+  }
+
+  private async describeWork(leased: Leased[]): Promise<ExecutableWork[]> {
+    if (leased.length === 0) return [];
+    const ids = leased.map((l) => l.id);
+    const markers = await this.markers(ids);
+    const unnamed = leased.filter((l) => !sourceField(l.source, 'Executable.file.name')).map((l) => l.id);
+    const executables = new Map<string, { fileName: string; buildId?: string }>();
+    if (unnamed.length > 0) {
+      // Queued before the name was known here: the executables index has it.
+      for (const { docs } of await this.mgetChunks(EXECUTABLES, unnamed)) {
+        for (const doc of docs) {
+          if ('found' in doc && doc.found)
+            executables.set(doc._id, executableFromSource(doc._id, doc._source));
+        }
+      }
+    }
+    return leased.map(({ id, source, proof }) => {
+      const known = executables.get(id);
+      const work: ExecutableWork = {
+        fileId: id,
+        fileName: text(sourceField(source, 'Executable.file.name')) || known?.fileName || '',
+        hasSymbols: markers.has(id),
+        attempts: Number(sourceField(source, 'Symbolization.retries') ?? 0) || 0,
+        lease: encodeLease(proof),
+      };
+      const buildId = text(sourceField(source, 'Executable.build.id')) || known?.buildId;
+      if (buildId) work.buildId = buildId;
+      const reason = text(sourceField(source, 'uniprof.reason'));
+      if (reason) work.lastReason = reason;
+      return work;
+    });
+  }
+
+  /** The queue document in real time, with its version. */
+  private async queueDocument(
+    fileId: string,
+  ): Promise<{ source: Document; seqNo: number; primaryTerm: number } | undefined> {
+    try {
+      const doc = await this.client.get<Document>({ index: SQ_EXECUTABLES, id: fileId });
+      if (!doc.found || doc._seq_no === undefined) return undefined;
+      return { source: doc._source ?? {}, seqNo: doc._seq_no, primaryTerm: doc._primary_term! };
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private async conditionalUpdate(
+    fileId: string,
+    version: { seqNo: number; primaryTerm: number },
+    doc: Document,
+  ): Promise<{ seqNo: number; primaryTerm: number } | undefined> {
+    try {
+      const response = await this.client.update({
+        index: SQ_EXECUTABLES,
+        id: fileId,
+        if_seq_no: version.seqNo,
+        if_primary_term: version.primaryTerm,
+        doc: nested(doc),
+        detect_noop: false,
+      });
+      return { seqNo: response._seq_no!, primaryTerm: response._primary_term! };
+    } catch (error) {
+      if (isConflict(error) || isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async renewLease(work: ExecutableWork, leaseMs: number): Promise<boolean> {
+    const proof = decodeLease(work.lease);
+    if (!proof) return false;
+    for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
+      const current = await this.queueDocument(work.fileId);
+      if (!current || sourceField(current.source, 'uniprof.lease.id') !== proof.id) return false;
+      const changed =
+        proof.changed || current.seqNo !== proof.seqNo || current.primaryTerm !== proof.primaryTerm;
+      const written = await this.conditionalUpdate(work.fileId, current, {
+        'uniprof.lease.until': Date.now() + leaseMs,
+      });
+      if (written) {
+        work.lease = encodeLease({ id: proof.id, ...written, changed });
+        return true;
+      }
+    }
+    return false;
+  }
+
+  async releaseExecutable(
+    work: ExecutableWork,
+    outcome: { retryAt?: number; reason?: string },
+  ): Promise<boolean> {
+    const proof = decodeLease(work.lease);
+    if (!proof) return false;
+    const noLease = { 'uniprof.lease.owner': null, 'uniprof.lease.id': null, 'uniprof.lease.until': null };
+    // Frames resolved by resolveFrames are gone from the queue once it is refreshed; any left were queued by
+    // a bulk request the lease did not see (its items land in no fixed order) or not taken by the worker.
+    const framesLeft = outcome.retryAt === undefined && (await this.countQueuedFrames(work.fileId, true)) > 0;
+    for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
+      const current = await this.queueDocument(work.fileId);
+      if (!current || sourceField(current.source, 'uniprof.lease.id') !== proof.id) return false;
+      const changed =
+        proof.changed || current.seqNo !== proof.seqNo || current.primaryTerm !== proof.primaryTerm;
+      if (changed || framesLeft) {
+        // Stays due (the collector set its time) and free for any worker.
+        const doc = framesLeft && !changed ? { ...noLease, 'Symbolization.time.next': Date.now() } : noLease;
+        if (await this.conditionalUpdate(work.fileId, current, doc)) return false;
+        continue;
+      }
+      const doc: Document =
+        outcome.retryAt !== undefined
+          ? {
+              ...noLease,
+              'Symbolization.time.next': outcome.retryAt,
+              'Symbolization.retries': Math.min(
+                32_767,
+                (Number(sourceField(current.source, 'Symbolization.retries')) || 0) + 1,
+              ),
+              'uniprof.reason': outcome.reason ?? 'unknown',
+            }
+          : {
+              ...noLease,
+              'Symbolization.time.next': null,
+              'Symbolization.retries': 0,
+              'uniprof.reason': null,
+            };
+      if (await this.conditionalUpdate(work.fileId, current, doc)) return true;
+    }
+    return false;
+  }
+
+  async pendingFrames(fileId: string, limit: number): Promise<PendingFrame[]> {
+    if (limit <= 0) return [];
+    // Queued frames become searchable at a refresh; without one a worker could miss frames its lease covers.
+    await this.refresh(SQ_LEAFFRAMES);
+    try {
+      const response = await this.client.search<Document>({
+        index: SQ_LEAFFRAMES,
+        ...SEARCH_OPTIONS,
+        size: Math.min(limit, MAX_HITS),
+        query: { term: { 'Executable.file.id': fileId } },
+        sort: [{ 'Time.created': 'asc' }],
+      });
+      return response.hits.hits.map((hit) => pendingFrameFromSource(hit._id!, hit._source));
+    } catch (error) {
+      if (isMissing(error)) return [];
+      throw error;
+    }
+  }
+
+  async resolveFrames(symbols: readonly StackFrameSymbols[], frameIds: readonly string[]): Promise<void> {
+    // Symbols first: a frame leaves the queue only once its name is stored.
+    const frameLines = stackFrameOverwriteLines(symbols);
+    for (let i = 0; i < frameLines.length; i += 2 * MGET_CHUNK) {
+      await this.bulkOrThrow(
+        frameLines.slice(i, i + 2 * MGET_CHUNK).map((line) => JSON.parse(line) as Document),
+      );
+    }
+    for (const ids of chunks(frameIds, MGET_CHUNK)) {
+      await this.bulkOrThrow(ids.map((id) => ({ delete: { _index: SQ_LEAFFRAMES, _id: id } })));
+    }
+  }
+
+  private async countQueuedFrames(fileId: string, refresh: boolean): Promise<number> {
+    if (refresh) await this.refresh(SQ_LEAFFRAMES);
+    return this.count(SQ_LEAFFRAMES, { term: { 'Executable.file.id': fileId } });
+  }
+
+  async backlog(): Promise<SymbolizationBacklog> {
+    // Counted as of now rather than the last refresh: the queue is small next to the data it describes.
+    await this.refresh(`${SQ_LEAFFRAMES},${SQ_EXECUTABLES},${SYMBOL_INDICES.join(',')}`);
+    const pendingFrames = await this.count(SQ_LEAFFRAMES);
+    const filesWithFrames: string[] = [];
+    let after: Record<string, estypes.FieldValue> | undefined;
+    for (;;) {
+      const response = await this.client.search({
+        index: SQ_LEAFFRAMES,
+        ...SEARCH_OPTIONS,
+        size: 0,
+        aggregations: {
+          files: {
+            composite: {
+              size: 10_000,
+              sources: [{ file: { terms: { field: 'Executable.file.id' } } }],
+              ...(after ? { after } : {}),
+            },
+          },
+        },
+      });
+      const files = response.aggregations?.files as
+        { buckets: { key: { file: string } }[]; after_key?: Record<string, estypes.FieldValue> } | undefined;
+      for (const bucket of files?.buckets ?? []) filesWithFrames.push(bucket.key.file);
+      if (!files?.after_key || files.buckets.length < 10_000) break;
+      after = files.after_key;
+    }
+    const symbolized = await this.markers(filesWithFrames);
+    const markerQuery = {
+      bool: {
+        filter: [{ exists: { field: 'Symbol.file.id' } }],
+        must_not: [{ exists: { field: 'Symbol.exec.pcrange' } }],
+      },
+    };
+    const reasons = await this.client.search({
+      index: SQ_EXECUTABLES,
+      ...SEARCH_OPTIONS,
+      size: 0,
+      query: { exists: { field: 'Symbolization.time.next' } },
+      aggregations: { reasons: { terms: { field: 'uniprof.reason', size: 1000 } } },
+    });
+    const waitingByReason: Record<string, number> = {};
+    const reasonBuckets =
+      (reasons.aggregations?.reasons as { buckets: { key: string; doc_count: number }[] } | undefined)
+        ?.buckets ?? [];
+    for (const bucket of reasonBuckets) waitingByReason[bucket.key] = bucket.doc_count;
+    return {
+      pendingExecutables: filesWithFrames.filter((fileId) => !symbolized.has(fileId)).length,
+      pendingFrames,
+      symbolizedExecutables: await this.count(SYMBOL_INDICES.join(','), markerQuery),
+      waitingByReason,
+    };
+  }
+
+  // ---- symbols ----
+
+  async putSymbols(
+    fileId: string,
+    ranges: AsyncIterable<readonly SymbolRange[]>,
+    info: PutSymbolsInfo,
+  ): Promise<{ ranges: number }> {
+    const index = info.source === 'upload' ? SYMBOLS_PRIVATE : SYMBOLS_GLOBAL;
+    const other = index === SYMBOLS_PRIVATE ? SYMBOLS_GLOBAL : SYMBOLS_PRIVATE;
+    const generation = newGeneration();
+    let count = 0;
+    // Bulk requests overlap (Elasticsearch indexes two at once on separate threads) but stay bounded.
+    const inFlight: Promise<void>[] = [];
+    const send = async (operations: Document[]): Promise<void> => {
+      const request = this.bulkOrThrow(operations);
+      request.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+      inFlight.push(request);
+      if (inFlight.length >= UPLOAD_IN_FLIGHT) await inFlight.shift();
+    };
+    try {
+      let operations: Document[] = [];
+      for await (const chunk of ranges) {
+        for (const range of chunk) {
+          checkRange(range);
+          operations.push(
+            { index: { _index: index, _id: `${fileId}.${generation}.${count.toString(36)}` } },
+            rangeDocument(fileId, generation, range),
+          );
+          count++;
+          if (operations.length >= 2 * UPLOAD_CHUNK) {
+            await send(operations);
+            operations = [];
+          }
+        }
+      }
+      if (operations.length > 0) await send(operations);
+      await Promise.all(inFlight);
+      inFlight.length = 0;
+      // Readers search ranges (refresh-bound) but read the marker in real time: the ranges must be
+      // searchable before the marker points at them.
+      await this.refresh(index);
+      if (!(await this.pointMarker(fileId, index, generation, count, info))) {
+        // A newer upload of the same file won meanwhile; ours is superseded.
+        await this.deleteRanges(index, fileId, (g) => g === generation);
+        return { ranges: count };
+      }
+    } catch (error) {
+      // Requests still running would write behind the clean-up.
+      await Promise.allSettled(inFlight);
+      await this.deleteRanges(index, fileId, (g) => g === generation).catch(() => undefined);
+      throw error;
+    }
+    await this.deleteRanges(index, fileId, (g) => g < generation);
+    await this.deleteRanges(other, fileId, (g) => g < generation);
+    await this.deleteOlderMarker(other, fileId, generation);
+    const due = makeDueUpdate(fileId, Date.now(), info, {
+      'Symbolization.retries': 0,
+      'uniprof.reason': null,
+    });
+    await this.bulkOrThrow([due.action, due.body]);
+    return { ranges: count };
+  }
+
+  /** Points the file's marker at `generation` unless a newer generation got there first. */
+  private async pointMarker(
+    fileId: string,
+    index: string,
+    generation: string,
+    ranges: number,
+    info: PutSymbolsInfo,
+  ): Promise<boolean> {
+    const doc: Document = {
+      'ecs.version': ECS_VERSION,
+      'Symbol.file.id': fileId,
+      [GENERATION_FIELD]: generation,
+      'uniprof.symbols.ranges': ranges,
+      'uniprof.symbols.source': info.source,
+      'uniprof.symbols.created': Date.now(),
+    };
+    if (info.buildId) doc['uniprof.symbols.build_id'] = info.buildId;
+    if (info.fileName) doc['uniprof.symbols.file_name'] = info.fileName;
+    for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
+      const current = await this.markers([fileId]);
+      const marker = current.get(fileId);
+      if (marker && marker.generation > generation) return false;
+      const sameIndex = marker?.index === index ? marker : undefined;
+      try {
+        await this.client.index({
+          index,
+          id: fileId,
+          document: doc,
+          ...(sameIndex
+            ? { if_seq_no: sameIndex.seqNo, if_primary_term: sameIndex.primaryTerm }
+            : { op_type: 'create' as const }),
+        });
+        return true;
+      } catch (error) {
+        if (!isConflict(error)) throw error;
+      }
+    }
+    throw new Error(`symbols of ${fileId}: the marker kept changing under concurrent uploads`);
+  }
+
+  private async deleteOlderMarker(index: string, fileId: string, generation: string): Promise<void> {
+    const marker = await this.markerIn(index, fileId);
+    if (!marker || marker.generation >= generation) return;
+    try {
+      await this.client.delete({
+        index,
+        id: fileId,
+        if_seq_no: marker.seqNo,
+        if_primary_term: marker.primaryTerm,
+      });
+    } catch (error) {
+      if (!isConflict(error) && !isMissing(error)) throw error;
+    }
+  }
+
+  private async markerIn(index: string, fileId: string): Promise<Marker | undefined> {
+    try {
+      const doc = await this.client.get<Document>({ index, id: fileId });
+      const generation = text(sourceField(doc._source, GENERATION_FIELD));
+      if (!doc.found || !generation) return undefined;
+      return { index, generation, seqNo: doc._seq_no, primaryTerm: doc._primary_term };
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** The current marker of each file that has one (the newest generation when both indices hold one). */
+  private async markers(fileIds: readonly string[]): Promise<Map<string, Marker>> {
+    const result = new Map<string, Marker>();
+    if (fileIds.length === 0) return result;
+    for (const index of SYMBOL_INDICES) {
+      for (const { docs } of await this.mgetChunks(index, fileIds)) {
+        for (const doc of docs) {
+          if (!('found' in doc) || !doc.found) continue;
+          const generation = text(sourceField(doc._source, GENERATION_FIELD));
+          if (!generation) continue;
+          const known = result.get(doc._id);
+          if (known && known.generation > generation) continue;
+          result.set(doc._id, { index, generation, seqNo: doc._seq_no, primaryTerm: doc._primary_term });
+        }
+      }
+    }
+    return result;
+  }
+
+  async filesWithSymbols(fileIds: readonly string[]): Promise<Set<string>> {
+    return new Set((await this.markers([...new Set(fileIds)])).keys());
+  }
+
+  async symbolRanges(fileId: string, addresses: readonly number[]): Promise<Map<number, SymbolRange[]>> {
+    // An upload finishing while we read could delete the generation we started with: read again then.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const marker = (await this.markers([fileId])).get(fileId);
+      if (!marker) return new Map();
+      const result = await this.rangesOf(fileId, marker, addresses);
+      const after = (await this.markers([fileId])).get(fileId);
+      if (after?.generation === marker.generation) return result;
+    }
+    throw new Error(`symbols of ${fileId} kept changing while being read`);
+  }
+
+  private async rangesOf(
+    fileId: string,
+    marker: Marker,
+    addresses: readonly number[],
+  ): Promise<Map<number, SymbolRange[]>> {
+    const unique = [...new Set(addresses)]
+      .filter((a) => Number.isSafeInteger(a) && a >= 0)
+      .sort((a, b) => a - b);
+    const found = new Map<string, SymbolRange>();
+    const pending = chunks(unique, ADDRESSES_PER_SEARCH);
+    while (pending.length > 0) {
+      const requests = pending.splice(0, SEARCHES_PER_REQUEST);
+      const response = await this.client.msearch<Document>({
+        index: marker.index,
+        ...SEARCH_OPTIONS,
+        searches: requests.flatMap((group) => [
+          {},
+          {
+            size: MAX_HITS,
+            track_total_hits: true,
+            query: {
+              bool: {
+                filter: [
+                  { term: { 'Symbol.file.id': fileId } },
+                  {
+                    bool: {
+                      should: group.map((address) => ({
+                        term: { 'Symbol.exec.pcrange': addressToIp(address) },
+                      })),
+                      minimum_should_match: 1,
+                    },
+                  },
+                ],
+              },
+            },
+          },
+        ]),
+      });
+      response.responses.forEach((item, i) => {
+        if ('error' in item) throw new Error(`symbol ranges of ${fileId}: ${JSON.stringify(item.error)}`);
+        const total = item.hits.total;
+        const totalHits = typeof total === 'number' ? total : (total?.value ?? 0);
+        if (totalHits > MAX_HITS) {
+          // Deep inline trees: fewer addresses per search.
+          const group = requests[i];
+          if (group.length === 1)
+            throw new Error(`symbol ranges of ${fileId}: over ${MAX_HITS} at one address`);
+          const half = Math.ceil(group.length / 2);
+          pending.push(group.slice(0, half), group.slice(half));
+          return;
+        }
+        for (const hit of item.hits.hits) {
+          if (sourceField(hit._source, GENERATION_FIELD) !== marker.generation) continue;
+          found.set(hit._id!, rangeFromSource(hit._source));
+        }
+      });
+    }
+    const ranges = [...found.values()].sort((a, b) => a.start - b.start || a.depth - b.depth);
+    const result = new Map<number, SymbolRange[]>();
+    // Both sorted: walk the addresses with a window of ranges that may still contain them.
+    let next = 0;
+    const open: SymbolRange[] = [];
+    for (const address of unique) {
+      while (next < ranges.length && ranges[next].start <= address) open.push(ranges[next++]);
+      const containing = open.filter((r) => r.end > address);
+      open.length = 0;
+      open.push(...containing);
+      if (containing.length > 0)
+        result.set(
+          address,
+          [...containing].sort((a, b) => a.depth - b.depth),
+        );
+    }
+    return result;
+  }
+
+  /** Deletes a file's ranges whose generation `drop` picks (never the marker), page by page. */
+  private async deleteRanges(
+    index: string,
+    fileId: string,
+    drop: (generation: string) => boolean,
+  ): Promise<void> {
+    await this.refresh(index);
+    let response;
+    try {
+      response = await this.client.search<Document>({
+        index,
+        scroll: '1m',
+        size: SCROLL_PAGE,
+        _source: [GENERATION_FIELD],
+        query: {
+          bool: {
+            filter: [{ term: { 'Symbol.file.id': fileId } }, { exists: { field: 'Symbol.exec.pcrange' } }],
+          },
+        },
+      });
+    } catch (error) {
+      if (isMissing(error)) return;
+      throw error;
+    }
+    const scrollIds = new Set<string>();
+    try {
+      for (;;) {
+        if (response._scroll_id) scrollIds.add(response._scroll_id);
+        const hits = response.hits.hits;
+        if (hits.length === 0) break;
+        const doomed = hits.filter((hit) => drop(text(sourceField(hit._source, GENERATION_FIELD))));
+        if (doomed.length > 0)
+          await this.bulkOrThrow(doomed.map((hit) => ({ delete: { _index: hit._index, _id: hit._id! } })));
+        if (!response._scroll_id) break;
+        response = await this.client.scroll<Document>({ scroll_id: response._scroll_id, scroll: '1m' });
+      }
+    } finally {
+      if (scrollIds.size > 0)
+        await this.client.clearScroll({ scroll_id: [...scrollIds] }).catch(() => undefined);
+    }
+  }
+
+  // ---- helpers ----
+
+  private async bulkOrThrow(operations: Document[]): Promise<void> {
+    if (operations.length === 0) return;
+    const response = await this.client.bulk({ operations });
+    if (!response.errors) return;
+    for (const item of response.items) {
+      const [opType, result] = Object.entries(item)[0];
+      if (!result || result.status < 300) continue;
+      if (opType === 'delete' && result.status === 404) continue; // already gone
+      throw new Error(
+        `Elasticsearch refused a ${opType} of ${result._index}/${result._id}: ${JSON.stringify(result.error)}`,
+      );
+    }
+  }
+
+  private async mgetChunks(index: string, ids: readonly string[]): Promise<estypes.MgetResponse<Document>[]> {
+    const responses: estypes.MgetResponse<Document>[] = [];
+    for (const part of chunks(ids, MGET_CHUNK)) {
+      try {
+        responses.push(await this.client.mget<Document>({ index, ids: part }));
+      } catch (error) {
+        if (!isMissing(error)) throw error;
+      }
+    }
+    return responses;
+  }
+
+  private async count(index: string, query?: estypes.QueryDslQueryContainer): Promise<number> {
+    try {
+      return (await this.client.count({ index, ...SEARCH_OPTIONS, ...(query ? { query } : {}) })).count;
+    } catch (error) {
+      if (isMissing(error)) return 0;
+      throw error;
+    }
+  }
+
+  private async refresh(index: string): Promise<void> {
+    await this.client.indices.refresh({ index, ...SEARCH_OPTIONS, expand_wildcards: 'all' });
+  }
+}
+
+const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+
+/** Due: its time has come and nobody holds a live lease on it. */
+function dueQuery(now: number): estypes.QueryDslQueryContainer {
+  return {
+    bool: {
+      filter: [{ range: { 'Symbolization.time.next': { lte: now } } }],
+      must_not: [{ range: { 'uniprof.lease.until': { gt: now } } }],
+    },
+  };
+}
+
+function isDue(source: Document, now: number): boolean {
+  const next = dateMillis(sourceField(source, 'Symbolization.time.next'));
+  const until = dateMillis(sourceField(source, 'uniprof.lease.until'));
+  return next !== undefined && next <= now && (until === undefined || until <= now);
+}
