@@ -34,12 +34,14 @@ import {
   parseFrameId,
   type StackTrace,
 } from '../../src/model/index.ts';
+import type { StatusResponse } from '../../src/api/index.ts';
 import type {
   CompactFlamegraph,
   ElasticFlamegraph,
   TopNFunction,
   TopNResponse,
 } from '../../src/query/index.ts';
+import type { MissingSymbols } from '../../src/query/missing-symbols.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import type { EventFilter, EventQuery, StoreReader } from '../../src/store/store.ts';
 import {
@@ -334,8 +336,8 @@ function storedTraceKey(trace: StackTrace | undefined, sentFileIds: ReadonlySet<
 interface Outage {
   /** The symbolizer's metrics once libc frames had arrived and an executable waited for debuginfod. */
   metricsWhileDown?: string;
-  /** The query API's status then (its symbolization backlog, where the API has one). */
-  statusWhileDown?: unknown;
+  /** The query API's status then, with the store's symbolization backlog (or the error reading it). */
+  statusWhileDown: StatusResponse | string;
   /** /health of the collector and of the symbolizer then. */
   collectorHealth: number;
   symbolizerHealth: number;
@@ -347,6 +349,8 @@ interface Outage {
 
 /** The push of the stripped program's symbols and what the APIs showed afterwards. */
 interface Symbolization {
+  /** The top-N API before the push: its hint for the stripped program's frames without symbols. */
+  hintBefore?: MissingSymbols;
   fileId: CliResult;
   push: CliResult;
   pushStartedAt: number;
@@ -358,7 +362,7 @@ interface Symbolization {
   topN: TopNResponse;
   flamegraph: CompactFlamegraph;
   elasticFlamegraph: ElasticFlamegraph;
-  status: unknown;
+  status: StatusResponse;
   symbolizerMetrics: string;
   debuginfodResponses200: number;
   log: string;
@@ -393,6 +397,8 @@ interface RunResult {
   agentLog: string;
   outage: Outage;
   symbolization: Symbolization;
+  /** Where the symbolizer of uniprof serve listens. */
+  symbolizerUrl: string;
 }
 
 const nativeKey = (fileIdHex: string, address: bigint) => `${fileIdHex}:${address.toString(16)}`;
@@ -471,7 +477,7 @@ async function debuginfodOutage(
     );
   const outage: Outage = {
     metricsWhileDown,
-    statusWhileDown: await getJson<unknown>(`${serve.http}/api/status`).catch(
+    statusWhileDown: await getJson<StatusResponse>(`${serve.http}/api/status`).catch(
       (error: Error) => error.message,
     ),
     collectorHealth: await health(serve.http),
@@ -501,6 +507,15 @@ async function pushAndWatch(
   debuginfod: DebuginfodPeer,
   range: { from: number; to: number },
 ): Promise<Symbolization> {
+  const window = `from=${range.from}&to=${range.to}&samplingLevel=0`;
+  const own = `filter=${encodeURIComponent('executable:"uniprof-cburn-s"')}`;
+  // What a user sees first: the program's frames without names, and the command that uploads its symbols.
+  const before = await getJson<TopNResponse>(
+    `${serve.http}/api/topn/functions?${window}&${own}&limit=100000`,
+  );
+  const hintBefore = before.topn.find(
+    (e) => e.frame.executable_file_name === 'uniprof-cburn-s' && e.missing_symbols !== undefined,
+  )?.missing_symbols;
   const fileId = await runUniprof(['symbtool', 'file-id', '--json', native.stripped]);
   const token = (await readFile(path.join(serve.dataDir, 'symbol-upload-token'), 'utf8')).trim();
   const pushStartedAt = Date.now();
@@ -517,8 +532,6 @@ async function pushAndWatch(
     native.withSymbols,
   ]);
   const pushEndedAt = Date.now();
-  const window = `from=${range.from}&to=${range.to}&samplingLevel=0`;
-  const own = `filter=${encodeURIComponent('executable:"uniprof-cburn-s"')}`;
   let namesVisibleAt: number | undefined;
   let drainedAt: number | undefined;
   // The query layer looks frames without symbols up again after 30 s: names show within that.
@@ -539,6 +552,7 @@ async function pushAndWatch(
     await sleep(500);
   }
   return {
+    hintBefore,
     fileId,
     push,
     pushStartedAt,
@@ -550,7 +564,7 @@ async function pushAndWatch(
     elasticFlamegraph: await getJson<ElasticFlamegraph>(
       `${serve.http}/api/flamegraph?${window}&${own}&format=elastic`,
     ),
-    status: await getJson<unknown>(`${serve.http}/api/status`),
+    status: await getJson<StatusResponse>(`${serve.http}/api/status`),
     symbolizerMetrics: (await getText(`${serve.symbolizer}/metrics`)).text,
     debuginfodResponses200: await debuginfod.debuginfoResponses(200),
     log: serve.output(),
@@ -692,6 +706,7 @@ async function runAgainstRealAgent(t: TestContext, binary: string, memlockShim?:
     agentLog: agent.log(),
     outage,
     symbolization,
+    symbolizerUrl: serve.symbolizer,
   };
 }
 
@@ -1151,6 +1166,16 @@ test(
     });
 
     await t.test('one symbtool push-symbols command uploads the stripped program’s symbols', () => {
+      const hint = sym.hintBefore;
+      assert.ok(hint, 'before the push, top-N says the program’s frames lack symbols');
+      assert.equal(hint.buildId, run.native.gnuBuildId, 'the hint names the program’s build ID');
+      assert.ok(
+        hint.command.includes(`symbtool push-symbols -u ${sym.status.symbolizer.upload.symbolizerUrl}`) &&
+          sym.status.symbolizer.upload.symbolizerUrl === run.symbolizerUrl &&
+          hint.command.includes('symbol-upload-token'),
+        `the hint's command targets this symbolizer and its token file: ${hint.command}`,
+      );
+      t.diagnostic(`top-N's hint before the push: ${hint.command}`);
       assert.equal(sym.push.code, 0, `push-symbols failed:\n${sym.push.stdout}\n${sym.push.stderr}`);
       t.diagnostic(`symbtool push-symbols: ${sym.push.stdout.trim().replace(/\n/g, ' | ')}`);
     });
@@ -1217,7 +1242,15 @@ test(
         assert.equal(outage.collectorHealth, 200, 'collector /health while debuginfod was down');
         assert.equal(outage.symbolizerHealth, 200, 'symbolizer /health while debuginfod was down');
         assert.ok(outage.serveAlive, 'uniprof serve still running');
-        t.diagnostic(`query API status while debuginfod was down: ${JSON.stringify(outage.statusWhileDown)}`);
+        const status = outage.statusWhileDown;
+        assert.ok(typeof status === 'object', `GET /api/status while debuginfod was down: ${String(status)}`);
+        const backlog = status.symbolizer.backlog;
+        assert.ok(backlog.available, `the status has the backlog: ${JSON.stringify(backlog)}`);
+        assert.ok(
+          (backlog.waitingByReason['debuginfod-unreachable'] ?? 0) >= 1 && backlog.pendingFrames > 0,
+          `the status's backlog shows frames waiting for debuginfod: ${JSON.stringify(backlog)}`,
+        );
+        t.diagnostic(`status API backlog while debuginfod was down: ${JSON.stringify(backlog)}`);
         // Frames that arrived during the outage carry names now (their chains were checked above).
         const libcId = fileIdFromHex(run.libc.fileIdHex);
         const early = libcAddresses.filter(
