@@ -153,10 +153,8 @@ export class SymbolizerWorker {
       const free = concurrency - this.tasks.size;
       if (free > 0) {
         try {
-          // Only as many as can start now: a lease taken and not started would keep the executable from
-          // everyone (this worker too, on a store that does not hand an owner its own leases back) until it
-          // expires. Executables this owner holds may come back (with fresh leases) and are adopted.
-          const works = await this.deps.store.leaseExecutables(owner, free, leaseMs);
+          // Executables this owner holds come back too (with fresh leases): ask for room for them as well.
+          const works = await this.deps.store.leaseExecutables(owner, free + this.tasks.size, leaseMs);
           for (const work of works) {
             const running = this.tasks.get(work.fileId);
             if (running) running.task.adopt(work);
