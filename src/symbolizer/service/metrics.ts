@@ -11,6 +11,7 @@ const BACKLOG_TIMEOUT_MS = 2_000;
 export class SymbolizerMetrics {
   readonly registry = new Registry();
   private backlogSource?: () => Promise<SymbolizationBacklog>;
+  private backlogRead?: Promise<SymbolizationBacklog | undefined>;
 
   readonly framesSymbolized = new Counter({
     name: 'uniprof_symbolizer_frames_symbolized_total',
@@ -63,30 +64,27 @@ export class SymbolizerMetrics {
     registers: [this.registry],
   });
 
-  readonly pendingExecutables = new Gauge({
-    name: 'uniprof_symbolizer_pending_executables',
-    help: 'Executables with queued frames and no symbols yet (from the store, at scrape time).',
-    registers: [this.registry],
-  });
+  // The backlog gauges are read from the store when scraped (no timer, always current). A scrape starts every
+  // metric's collection at once, so they share one read of the backlog.
+  readonly pendingExecutables = this.backlogGauge(
+    'uniprof_symbolizer_pending_executables',
+    'Executables with queued frames and no symbols yet (from the store, at scrape time).',
+    (backlog) => backlog.pendingExecutables,
+  );
 
-  readonly pendingFrames = new Gauge({
-    name: 'uniprof_symbolizer_pending_frames',
-    help: 'Native frames queued for symbols (from the store, at scrape time).',
-    registers: [this.registry],
-  });
+  readonly pendingFrames = this.backlogGauge(
+    'uniprof_symbolizer_pending_frames',
+    'Native frames queued for symbols (from the store, at scrape time).',
+    (backlog) => backlog.pendingFrames,
+  );
 
-  readonly symbolizedExecutablesStored = new Gauge({
-    name: 'uniprof_symbolizer_stored_executables',
-    help: 'Executables the store holds symbols for (at scrape time).',
-    registers: [this.registry],
-  });
+  readonly storedExecutables = this.backlogGauge(
+    'uniprof_symbolizer_stored_executables',
+    'Executables the store holds symbols for (at scrape time).',
+    (backlog) => backlog.symbolizedExecutables,
+  );
 
-  readonly waitingExecutables = new Gauge({
-    name: 'uniprof_symbolizer_waiting_executables',
-    help: 'Executables waiting for their next attempt, by the reason the last one found nothing.',
-    labelNames: ['reason'] as const,
-    registers: [this.registry],
-  });
+  readonly waitingExecutables: Gauge<'reason'>;
 
   readonly debuginfodHits = new Counter({
     name: 'uniprof_symbolizer_debuginfod_hits_total',
@@ -128,14 +126,25 @@ export class SymbolizerMetrics {
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
-    // The backlog gauges are read from the store when scraped: no timer, and always current.
-    const refresh = () => this.refreshBacklog();
+    const read = () => this.readBacklog();
+    this.waitingExecutables = new Gauge({
+      name: 'uniprof_symbolizer_waiting_executables',
+      help: 'Executables waiting for their next attempt, by the reason the last one found nothing.',
+      labelNames: ['reason'] as const,
+      registers: [this.registry],
+      async collect() {
+        const backlog = await read();
+        if (!backlog) return;
+        this.reset();
+        for (const [reason, count] of Object.entries(backlog.waitingByReason)) this.set({ reason }, count);
+      },
+    });
     new Gauge({
       name: 'uniprof_symbolizer_backlog_read_ok',
       help: '1 when the last scrape could read the backlog from the store, else 0.',
       registers: [this.registry],
       async collect() {
-        this.set((await refresh()) ? 1 : 0);
+        this.set((await read()) ? 1 : 0);
       },
     });
   }
@@ -145,27 +154,43 @@ export class SymbolizerMetrics {
     this.backlogSource = source;
   }
 
-  /** Reads the backlog into the gauges; false (gauges unchanged) when the store did not answer in time. */
-  async refreshBacklog(): Promise<boolean> {
-    if (!this.backlogSource) return false;
+  /**
+   * The store's backlog, one read shared by every gauge of a scrape; undefined (gauges unchanged) when the
+   * store did not answer in time.
+   */
+  readBacklog(): Promise<SymbolizationBacklog | undefined> {
+    this.backlogRead ??= this.fetchBacklog().finally(() => {
+      this.backlogRead = undefined;
+    });
+    return this.backlogRead;
+  }
+
+  private async fetchBacklog(): Promise<SymbolizationBacklog | undefined> {
+    if (!this.backlogSource) return undefined;
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error('backlog timed out')), BACKLOG_TIMEOUT_MS);
       });
-      const backlog = await Promise.race([this.backlogSource(), timeout]);
-      this.pendingExecutables.set(backlog.pendingExecutables);
-      this.pendingFrames.set(backlog.pendingFrames);
-      this.symbolizedExecutablesStored.set(backlog.symbolizedExecutables);
-      this.waitingExecutables.reset();
-      for (const [reason, count] of Object.entries(backlog.waitingByReason))
-        this.waitingExecutables.set({ reason }, count);
-      return true;
+      return await Promise.race([this.backlogSource(), timeout]);
     } catch {
-      return false;
+      return undefined;
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private backlogGauge(name: string, help: string, pick: (backlog: SymbolizationBacklog) => number): Gauge {
+    const read = () => this.readBacklog();
+    return new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      async collect() {
+        const backlog = await read();
+        if (backlog) this.set(pick(backlog));
+      },
+    });
   }
 
   // ---- for the debuginfod client ----

@@ -29,12 +29,13 @@ export interface DebugInfoLookup {
 
 /**
  * Symbol ranges of an ELF file (an executable, or a separate debug file), produced a chunk at a time so a
- * large file is never held whole. Throws (from the iteration) when the file is malformed.
+ * large file is never held whole; in this thread (`extractRanges`) or another (`threadedRangeExtractor`).
+ * Throws (from the iteration) when the file is malformed.
  */
 export type RangeExtractor = (
   path: string,
   options: { debugFile?: string; debugDirectories?: string[] },
-) => Iterable<SymbolRange[]>;
+) => Iterable<SymbolRange[]> | AsyncIterable<SymbolRange[]>;
 
 export function isMissing(result: DebugInfoFound | DebugInfoMissing): result is DebugInfoMissing {
   return 'notFound' in result;

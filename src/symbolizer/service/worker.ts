@@ -153,8 +153,10 @@ export class SymbolizerWorker {
       const free = concurrency - this.tasks.size;
       if (free > 0) {
         try {
-          // Executables this owner holds come back too (with fresh leases): ask for room for them as well.
-          const works = await this.deps.store.leaseExecutables(owner, free + this.tasks.size, leaseMs);
+          // Only as many as there is room for: one leased and not started would wait out its lease. An
+          // executable in progress may come back (this owner's lease counts as free): it goes on under the new
+          // lease and takes a place in this round only.
+          const works = await this.deps.store.leaseExecutables(owner, free, leaseMs);
           for (const work of works) {
             const running = this.tasks.get(work.fileId);
             if (running) running.task.adopt(work);
@@ -280,12 +282,13 @@ export class SymbolizerWorker {
     debugDirectories: string[] | undefined,
     log: Logger,
   ): AsyncGenerator<readonly SymbolRange[]> {
-    let iterator: Iterator<SymbolRange[]>;
+    let iterator: Iterator<SymbolRange[]> | AsyncIterator<SymbolRange[]>;
     try {
       const iterable = this.deps.extractRanges(path, {
         debugDirectories: debugDirectories ?? this.options.debugDirectories,
       });
-      iterator = iterable[Symbol.iterator]();
+      iterator =
+        Symbol.asyncIterator in iterable ? iterable[Symbol.asyncIterator]() : iterable[Symbol.iterator]();
     } catch (error) {
       throw new ExtractionError(`cannot read ${path}`, { cause: error });
     }
@@ -299,7 +302,7 @@ export class SymbolizerWorker {
         if (this.stopping) throw new Abandoned('the symbolizer is stopping');
         let next: IteratorResult<SymbolRange[]>;
         try {
-          next = iterator.next();
+          next = await iterator.next();
         } catch (error) {
           throw new ExtractionError(`cannot read ${path}`, { cause: error });
         }
@@ -326,7 +329,7 @@ export class SymbolizerWorker {
       // Let a generator-based extractor close its files when the work stops early.
       if (typeof iterator.return === 'function') {
         try {
-          iterator.return();
+          await iterator.return();
         } catch {
           // Closing failed: nothing more to do with this file.
         }
