@@ -169,7 +169,7 @@ async function startServe(workDir: string, debuginfodUrl: string): Promise<Serve
       '  debugDirectories: []',
       `  debuginfod: { urls: [${JSON.stringify(debuginfodUrl)}], timeoutMs: 10000 }`,
       `  pollIntervalMs: ${SYMBOLIZER_POLL_MS}`,
-      '  retry: { firstSeconds: 2, maxSeconds: 4 }',
+      '  retry: { firstSeconds: 5, maxSeconds: 60 }',
       '',
     ].join('\n'),
   );
