@@ -46,16 +46,17 @@ export interface PutSymbolsInfo {
  * missing from it); symbolizer workers, in this process or others sharing the store, drain it.
  *
  * The unit of work is an executable: it is *due* when frames were queued for it since it was last worked
- * on, or when its retry time has passed. Leases keep two workers off the same executable; a lease that
- * expires (its worker died) makes the executable due again.
+ * on, when symbols were stored for it, or when its retry time has passed. An executable whose last attempt
+ * found no symbols waits for its retry time even when new frames come (else one nobody has symbols for would
+ * be tried on every agent report). Leases keep two workers off the same executable; a lease that expires
+ * (its worker died) makes the executable due again.
  */
 export interface SymbolizationStore {
   /**
    * Up to `limit` due executables not leased by another worker, leased to `owner` for `leaseMs`.
-   * An executable whose lease `owner` itself holds counts as not leased and is leased again (a fresh `lease`):
-   * a symbolizer's owner is stable across restarts (one per data directory), so one restarted after a crash
-   * takes its unfinished work back at once instead of waiting for the lease to expire. A worker handed an
-   * executable it is still working on goes on with the fresh lease.
+   * A symbolizer's owner is stable across restarts (one per data directory): leases its earlier life held
+   * are free to it, so one restarted after a crash takes its unfinished work back at once instead of waiting
+   * for them to expire. Leases the running owner holds stay its own and are not handed out again.
    */
   leaseExecutables(owner: string, limit: number, leaseMs: number): Promise<ExecutableWork[]>;
   /** Keeps a lease alive during long work; false when it was lost. */
@@ -82,9 +83,10 @@ export interface SymbolizationStore {
    */
   resolveFrames(symbols: readonly StackFrameSymbols[], frameIds: readonly string[]): Promise<void>;
   /**
-   * Ends a lease. With `retryAt` (epoch ms) the attempt found no symbols: `attempts` grows and `reason` is
-   * kept. Without it the executable rests until frames are queued for it again. Returns false when the lease
-   * had been lost, or frames were queued meanwhile (the executable then stays due).
+   * Ends a lease. With `retryAt` (epoch ms) the attempt found no symbols: `attempts` grows, `reason` is kept
+   * and the executable waits until `retryAt` (unless symbols were stored meanwhile). Without it the executable
+   * rests until frames are queued for it again. Returns false when the lease had been lost, or frames or
+   * symbols came meanwhile (without `retryAt`, or with symbols, the executable then stays due).
    */
   releaseExecutable(work: ExecutableWork, outcome: { retryAt?: number; reason?: string }): Promise<boolean>;
   backlog(): Promise<SymbolizationBacklog>;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { EmbeddedStore, type EmbeddedStoreOptions } from '../../src/store/embedded/index.ts';
+import type { ExecutableWork } from '../../src/store/symbolization.ts';
 import {
   FrameType,
   emptyBatch,
@@ -285,7 +286,7 @@ describe('embedded store: symbolization queue and symbols', () => {
     await store.close();
   });
 
-  it('release: a retry time counts the attempt and waits; new frames keep the executable due', async () => {
+  it('release: a retry time counts the attempt and waits, new frames or not; without a retry new frames keep it due', async () => {
     const clock = new Clock();
     const store = await openStore({ clock: clock.read });
     const q = store.symbolization;
@@ -311,14 +312,23 @@ describe('embedded store: symbolization queue and symbols', () => {
     assert.equal(retried.attempts, 1);
     assert.equal(retried.lastReason, 'debuginfod: not found');
 
-    // Frames queued while the worker had it: release says so and the executable stays due, retry or not.
+    // Frames queued while the worker had it: release says so, but a failed attempt keeps its backoff (an
+    // executable nobody has symbols for must not be tried again on every agent report).
     await store.write(batchWith([pending(FILE_A, 0x20)]));
     assert.equal(
       await q.releaseExecutable(retried, { retryAt: clock.now + 60_000, reason: 'still nothing' }),
       false,
     );
-    const [third] = await q.leaseExecutables('w', 10, 60_000);
-    assert.equal(third.fileId, FILE_A);
+    assert.deepEqual(await q.leaseExecutables('w', 10, 60_000), [], 'A waits for its retry time');
+    // New frames while it waits do not make it due either.
+    await store.write(batchWith([pending(FILE_A, 0x28)]));
+    assert.deepEqual(await q.leaseExecutables('w', 10, 60_000), [], 'new frames do not cut the backoff');
+    clock.now += 60_000;
+    const due = await q.leaseExecutables('w', 10, 60_000);
+    assert.deepEqual(due.map((w) => w.fileId).sort(), [FILE_A, FILE_B].sort(), 'both retry times passed');
+    const third = due.find((w) => w.fileId === FILE_A) as ExecutableWork;
+    const waitingB = due.find((w) => w.fileId === FILE_B) as ExecutableWork;
+    assert.equal(await q.releaseExecutable(waitingB, { retryAt: clock.now + 600_000 }), true);
     assert.equal(third.attempts, 2, 'the attempt still counted');
     assert.equal(third.lastReason, 'still nothing');
     await store.write(batchWith([pending(FILE_A, 0x30)]));

@@ -49,6 +49,13 @@ const MAX_OFFSET = 2 ** 32 - 1;
  * The embedded store's `SymbolizationStore` (see docs/embedded-store.md, "Symbolization"): the queue of
  * executables and their frames, leases, and the symbol ranges, in DuckDB tables of the store's file.
  */
+/**
+ * An executable whose last attempt found no symbols and that waits for its retry time: new frames do not
+ * make it due earlier (symbols stored for it do).
+ */
+const WAITING_FOR_RETRY =
+  'NOT symbolization_queue.has_symbols AND symbolization_queue.attempts > 0 AND symbolization_queue.next_time IS NOT NULL';
+
 export class EmbeddedSymbolization implements SymbolizationStore {
   private readonly cache: SymbolCache;
   /** Loads of a file's ranges in progress, shared by concurrent lookups of the same file. */
@@ -135,7 +142,8 @@ export class EmbeddedSymbolization implements SymbolizationStore {
                   ${Math.floor(this.host.now())}, 0, 1
              FROM (VALUES ${chunk.map(() => '(?::VARCHAR, ?::VARCHAR, ?::VARCHAR)').join(', ')}) v(file_id, build_id, file_name)
          ON CONFLICT (file_id) DO UPDATE SET
-           next_time = excluded.next_time, version = symbolization_queue.version + 1,
+           next_time = CASE WHEN ${WAITING_FOR_RETRY} THEN symbolization_queue.next_time ELSE excluded.next_time END,
+           version = symbolization_queue.version + 1,
            build_id = coalesce(excluded.build_id, symbolization_queue.build_id),
            file_name = CASE WHEN excluded.file_name = '' THEN symbolization_queue.file_name ELSE excluded.file_name END`,
         chunk.flat(),
@@ -234,11 +242,14 @@ export class EmbeddedSymbolization implements SymbolizationStore {
       if (held.currentRowCount === 0) return false;
       // Frames queued (or symbols stored) since the lease: the executable stays due, whatever this attempt did.
       const unchanged = held.getRowObjectsJS()[0].unchanged === true;
-      const nextTime = !unchanged
-        ? 'next_time'
-        : retryAt === undefined
-          ? 'NULL'
-          : `${Math.floor(retryAt)}::BIGINT`;
+      // A failed attempt keeps its backoff even when frames came meanwhile (only symbols make it due again):
+      // an executable nobody has symbols for would otherwise be tried again on every agent report.
+      const retry = retryAt === undefined ? undefined : `${Math.floor(retryAt)}::BIGINT`;
+      const nextTime = unchanged
+        ? (retry ?? 'NULL')
+        : retry === undefined
+          ? 'next_time'
+          : `CASE WHEN has_symbols THEN next_time ELSE ${retry} END`;
       await writer.run(
         `UPDATE symbolization_queue
             SET lease_owner = NULL, lease_until = NULL, lease_token = NULL, lease_version = NULL,
