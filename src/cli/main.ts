@@ -13,7 +13,7 @@ addConfigOptions(
     .description('run every service in one process (collector, query API, web UI) on the configured store'),
 ).action(async (options: Record<string, unknown>) => {
   const { runServer } = await import('./server.ts');
-  await runServer(configFromOptions(options), { title: 'uniprof serve' });
+  await runServer(configFromOptions(options), { title: 'uniprof serve', symbolizer: true });
 });
 
 addConfigOptions(
@@ -28,13 +28,25 @@ addConfigOptions(
 addConfigOptions(
   program
     .command('symbolizer')
-    .description('run the symbolizer service (native frames, debuginfod, symbol upload)'),
-).action(() => {
-  console.error(
-    'uniprof symbolizer: not yet. The symbolization engine exists as a library (src/symbolizer, docs/symbolizer.md);\n' +
-      'the service that runs it over stored frames and accepts symbol uploads is still to come.',
-  );
-  process.exitCode = 2;
+    .description(
+      'run the symbolizer service alone: names native frames from debug files; health, metrics and symbol upload on symbolizer.http (default 127.0.0.1:4319)',
+    )
+    .addHelpText(
+      'after',
+      `
+'uniprof serve' already runs the symbolizer in-process. Run 'uniprof symbolizer' on its own for an
+Elasticsearch store (as many as you like, each with its own --data-dir), or on an embedded store that no
+'serve' or 'collector' has open: a DuckDB file can be open in one process only.`,
+    ),
+).action(async (options: Record<string, unknown>) => {
+  const { runSymbolizer, SymbolizerStartError } = await import('./symbolizer-command.ts');
+  try {
+    await runSymbolizer(configFromOptions(options));
+  } catch (error) {
+    if (!(error instanceof SymbolizerStartError)) throw error;
+    console.error(`uniprof symbolizer: ${error.message}`);
+    process.exitCode = 1;
+  }
 });
 
 function positiveNumber(text: string): number {

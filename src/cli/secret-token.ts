@@ -17,9 +17,25 @@ export function resolveSecretToken(
   authDisabled: boolean,
   dataDir: string,
 ): ResolvedToken {
+  if (authDisabled && !configured) return {};
+  return resolveToken(configured, dataDir, 'secret-token');
+}
+
+/**
+ * The token `symbtool` presents to upload symbols: `symbolizer.uploadToken`, else one generated into
+ * `<dataDir>/symbol-upload-token` — a secret of its own, so an agent's token cannot upload symbols.
+ */
+export function resolveUploadToken(
+  configured: string | undefined,
+  dataDir: string,
+): { token: string; generatedAt?: string } {
+  const resolved = resolveToken(configured, dataDir, 'symbol-upload-token');
+  return { token: resolved.token!, generatedAt: resolved.generatedAt };
+}
+
+function resolveToken(configured: string | undefined, dataDir: string, fileName: string): ResolvedToken {
   if (configured) return { token: configured };
-  if (authDisabled) return {};
-  const file = join(dataDir, 'secret-token');
+  const file = join(dataDir, fileName);
   try {
     const existing = readFileSync(file, 'utf8').trim();
     if (existing) return { token: existing, generatedAt: file };

@@ -5,9 +5,12 @@ import type { Config } from '../config/config.ts';
 import { createStore, describeStore } from '../store/open-store.ts';
 import { createLogger } from './logger.ts';
 import { resolveSecretToken } from './secret-token.ts';
+import { startSymbolizerService, symbolizerBanner, type StartedSymbolizer } from './symbolizer-service.ts';
 
 export interface ServerRun {
   collector: Collector;
+  /** The in-process symbolizer (`uniprof serve` with symbolizer.enabled). */
+  symbolizer?: StartedSymbolizer;
   stop(): Promise<void>;
 }
 
@@ -15,7 +18,10 @@ export interface ServerRun {
  * Starts the collector with the query API and UI on its HTTP server, prints where everything is, and stops
  * cleanly on SIGTERM/SIGINT: receivers close, acknowledged data is flushed, the process exits 0.
  */
-export async function runServer(config: Config, options: { title: string }): Promise<ServerRun> {
+export async function runServer(
+  config: Config,
+  options: { title: string; symbolizer?: boolean },
+): Promise<ServerRun> {
   const logger = createLogger(config.log.level);
   const { token, generatedAt } = resolveSecretToken(
     config.collector.auth.secretToken,
@@ -34,6 +40,17 @@ export async function runServer(config: Config, options: { title: string }): Pro
   });
   await registerUi(collector.http);
   const addresses = await collector.start();
+  // The symbolizer shares the collector's store (one DuckDB file can be open in one process only): the
+  // collector opens and closes it, the symbolizer starts after it and stops before it.
+  let symbolizer: StartedSymbolizer | undefined;
+  if (options.symbolizer && config.symbolizer.enabled) {
+    try {
+      symbolizer = await startSymbolizerService(config, store, logger, false);
+    } catch (error) {
+      await collector.stop();
+      throw error;
+    }
+  }
 
   console.log(`${options.title} is running`);
   console.log(`  web UI      ${addresses.httpAddress}/`);
@@ -43,6 +60,8 @@ export async function runServer(config: Config, options: { title: string }): Pro
   console.log(`  OTLP gRPC   ${addresses.grpcAddress}${config.collector.grpc.tls ? ' (TLS)' : ''}`);
   console.log(`  OTLP HTTP   ${addresses.httpAddress}/v1development/profiles`);
   console.log(`  health      ${addresses.httpAddress}/health  metrics: ${addresses.httpAddress}/metrics`);
+  if (symbolizer) for (const line of symbolizerBanner(symbolizer)) console.log(line);
+  else if (options.symbolizer) console.log('  symbolizer  disabled (symbolizer.enabled)');
   console.log(`  store       ${describeStore(config)}`);
   if (config.collector.auth.disabled) console.log('  agent auth  disabled');
   else console.log(`  agent auth  bearer token${generatedAt ? ` (in ${generatedAt})` : ''}`);
@@ -50,13 +69,15 @@ export async function runServer(config: Config, options: { title: string }): Pro
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
-    (stopping ??= collector.stop().then(
-      () => logger.info('stopped cleanly'),
-      (error: unknown) => {
-        logger.error({ err: error }, 'stop failed');
-        process.exitCode = 1;
-      },
-    ));
+    (stopping ??= (symbolizer?.service.stop() ?? Promise.resolve())
+      .then(() => collector.stop())
+      .then(
+        () => logger.info('stopped cleanly'),
+        (error: unknown) => {
+          logger.error({ err: error }, 'stop failed');
+          process.exitCode = 1;
+        },
+      ));
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void stop());
-  return { collector, stop };
+  return { collector, symbolizer, stop };
 }

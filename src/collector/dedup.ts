@@ -71,6 +71,8 @@ export interface DedupCapacities {
   stackFrames: number;
   executables: number;
   hosts: number;
+  /** Native frames known to be queued for the symbolizer (or symbolized). */
+  queuedFrames: number;
 }
 
 export const DEFAULT_DEDUP_CAPACITIES: DedupCapacities = {
@@ -78,6 +80,7 @@ export const DEFAULT_DEDUP_CAPACITIES: DedupCapacities = {
   stackFrames: 500_000,
   executables: 100_000,
   hosts: 100_000,
+  queuedFrames: 500_000,
 };
 
 /**
@@ -90,12 +93,18 @@ export class StoredItems {
   readonly stackFrames: LruMap<string, true>;
   readonly executables: LruMap<string, number>;
   readonly hosts: LruMap<string, number>;
+  /**
+   * Only saves work: the store ignores frames it already queued, so forgetting one costs a duplicate
+   * queue entry at most.
+   */
+  readonly queuedFrames: LruMap<string, true>;
 
   constructor(capacities: DedupCapacities = DEFAULT_DEDUP_CAPACITIES) {
     this.stackTraces = new LruMap(capacities.stackTraces);
     this.stackFrames = new LruMap(capacities.stackFrames);
     this.executables = new LruMap(capacities.executables);
     this.hosts = new LruMap(capacities.hosts);
+    this.queuedFrames = new LruMap(capacities.queuedFrames);
   }
 
   clear(): void {
@@ -103,6 +112,7 @@ export class StoredItems {
     this.stackFrames.clear();
     this.executables.clear();
     this.hosts.clear();
+    this.queuedFrames.clear();
   }
 }
 

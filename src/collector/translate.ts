@@ -3,7 +3,7 @@
  *
  * One request becomes one ProfileBatch: an event per (second, stack trace, host, process, container, thread,
  * tags) with the number of samples, plus the stack traces, agent-symbolized frames, executables and hosts the
- * store does not hold yet. Every index in the request is checked; anything wrong rejects the whole request
+ * store does not hold yet, and the native frames of new stack traces that wait for the symbolizer. Every index in the request is checked; anything wrong rejects the whole request
  * with an InvalidRequestError before anything is returned.
  *
  * Work is done per dictionary entry, not per sample: a location's frame ID, a stack's content-addressed ID and
@@ -151,6 +151,7 @@ export class ProfileTranslator {
         for (const frame of batch.stackFrames) stored.stackFrames.set(frame.frameId, true);
         for (const executable of batch.executables) stored.executables.set(executable.fileId, now);
         for (const host of batch.hosts) stored.hosts.set(host.hostId, now);
+        for (const frame of batch.pendingFrames ?? EMPTY) stored.queuedFrames.set(frame.frameId, true);
         // The fast "stored" flag only stands for what the stored-trace memory would remember.
         if (stored.stackTraces.capacity === 0) return;
         for (let p = 0; p < tracePrints.length; p += 4)
@@ -172,7 +173,7 @@ export function translateRequest(
   context: TranslateContext = {},
 ): Translation {
   return new ProfileTranslator({
-    capacities: { stackTraces: 0, stackFrames: 0, executables: 0, hosts: 0 },
+    capacities: { stackTraces: 0, stackFrames: 0, executables: 0, hosts: 0, queuedFrames: 0 },
   }).translate(request, context);
 }
 
@@ -244,6 +245,8 @@ interface LocationInfo {
   lineFunctions: Int32Array;
   lineNumbers: Float64Array;
   symbolized: boolean;
+  /** A native frame in a mapped file that the agent did not symbolize: the symbolizer's work. */
+  needsSymbols: boolean;
 }
 
 /** What a sample attribute means for the event it lands in. */
@@ -318,6 +321,7 @@ function batchWithEventColumns(columns: EventColumns): ProfileBatch {
     stackFrames: [],
     executables: [],
     hosts: [],
+    pendingFrames: [],
   };
   return batch;
 }
@@ -358,6 +362,9 @@ class RequestScope {
   private readonly batch = batchWithEventColumns(this.eventColumns);
   private readonly stacksInBatch = new Set<string>();
   private readonly framesInBatch = new Set<string>();
+  private readonly pendingInBatch = new Set<string>();
+  /** File IDs in base64url by the mapping's file ID bytes (one object per mapping), for pending frames. */
+  private readonly fileIdTexts = new Map<Uint8Array, string>();
   private readonly hostsInBatch = new Set<string>();
   private readonly functionsChecked: Uint8Array;
   private readonly locationPrints: Int32Array;
@@ -925,6 +932,7 @@ class RequestScope {
       frameIds[l] = this.frameId(location);
       frameTypes[l] = location.frameType;
       if (location.symbolized) this.emitFrameSymbols(location);
+      else if (location.needsSymbols) this.queueForSymbols(location);
     }
     const trace: StackTrace = { id, frameIds, frameTypes };
     this.batch.stackTraces.push(trace);
@@ -936,6 +944,28 @@ class RequestScope {
     this.framesInBatch.add(frameId);
     if (this.settings.stored.stackFrames.get(frameId)) return;
     this.batch.stackFrames.push({ frameId, ...this.symbols(location) });
+  }
+
+  /**
+   * Puts a native frame of a new stack trace on the symbolizer's queue, once per frame ID as far as the
+   * translator remembers; this runs only for stack traces new to the translator, never in steady state.
+   */
+  private queueForSymbols(location: LocationInfo): void {
+    const frameId = this.frameId(location);
+    if (this.pendingInBatch.has(frameId)) return;
+    this.pendingInBatch.add(frameId);
+    const stored = this.settings.stored;
+    // A frame the agent symbolized in another request already has its document.
+    if (stored.queuedFrames.get(frameId) || stored.stackFrames.get(frameId)) return;
+    const address = location.addressOrLineHi * TWO_POW_32 + location.addressOrLineLo;
+    // User-space addresses are far below 2^53; anything above cannot be a file's virtual address.
+    if (!Number.isSafeInteger(address)) return;
+    let fileId = this.fileIdTexts.get(location.fileId);
+    if (fileId === undefined) {
+      fileId = Buffer.from(location.fileId).toString('base64url');
+      this.fileIdTexts.set(location.fileId, fileId);
+    }
+    this.batch.pendingFrames!.push({ frameId, fileId, address });
   }
 
   /** File ID ‖ address-or-line (big-endian), in base64url; the scope's one buffer is only read by toString. */
@@ -990,6 +1020,7 @@ class RequestScope {
       lineFunctions: lineCount > 0 ? e.lineFunction.slice(0, lineCount) : NO_LINE_FUNCTIONS,
       lineNumbers: lineCount > 0 ? e.lineNumber.slice(0, lineCount) : NO_LINE_NUMBERS,
       symbolized,
+      needsSymbols: frameType === FrameType.Native && mappedFileId !== null && !symbolized,
     };
     this.locationInfos.set(index, info);
     return info;

@@ -50,7 +50,13 @@ export interface PutSymbolsInfo {
  * expires (its worker died) makes the executable due again.
  */
 export interface SymbolizationStore {
-  /** Up to `limit` due executables not leased by another worker, leased to `owner` for `leaseMs`. */
+  /**
+   * Up to `limit` due executables not leased by another worker, leased to `owner` for `leaseMs`.
+   * An executable whose lease `owner` itself holds counts as not leased and is leased again (a fresh `lease`):
+   * a symbolizer's owner is stable across restarts (one per data directory), so one restarted after a crash
+   * takes its unfinished work back at once instead of waiting for the lease to expire. A worker handed an
+   * executable it is still working on goes on with the fresh lease.
+   */
   leaseExecutables(owner: string, limit: number, leaseMs: number): Promise<ExecutableWork[]>;
   /** Keeps a lease alive during long work; false when it was lost. */
   renewLease(work: ExecutableWork, leaseMs: number): Promise<boolean>;

@@ -4,7 +4,7 @@ import type { SymbolizedFrame } from '../model/symbols.ts';
 import { demangle } from './demangle/index.ts';
 import { DwarfContext } from './dwarf/dwarf.ts';
 import { loadDwarfSections, loadDwoSections, type DwarfSections } from './dwarf/sections.ts';
-import { ElfFile, SHT_NOBITS } from './elf/elf.ts';
+import { ElfFile } from './elf/elf.ts';
 import { SymbolizerFormatError } from './errors.ts';
 import { GoLineTable } from './go/pclntab.ts';
 import { SymbolTable, type FunctionNamePolicy } from './symbols.ts';
@@ -206,7 +206,8 @@ export class SymbolizedBinary {
         (s) =>
           (s.flags & SHF_ALLOC) !== 0 &&
           (s.flags & SHF_EXECINSTR) !== 0 &&
-          s.type !== SHT_NOBITS &&
+          // A separate debug file keeps the code sections' addresses with no bytes (SHT_NOBITS): they still
+          // say where code is, which is all the symbol sweep needs.
           s.size > 0 &&
           s.addr > 0,
       )

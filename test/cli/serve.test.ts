@@ -1,7 +1,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -34,6 +34,8 @@ async function startServe(extra: string[] = []): Promise<Running> {
       '0',
       '--log-level',
       'warn',
+      '--set',
+      'symbolizer.http.port=0',
       ...extra,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -79,6 +81,12 @@ describe('uniprof serve', { timeout: 240_000 }, () => {
     let run = await startServe();
     const token = readFileSync(join(dataDir, 'secret-token'), 'utf8').trim();
     assert.match(run.stdout(), /agent auth\s+bearer token/);
+    assert.match(run.stdout(), /symbolizer\s+http:\/\/127\.0\.0\.1:\d+/);
+    assert.match(run.stdout(), new RegExp(`symbol upload token in ${join(dataDir, 'symbol-upload-token')}`));
+    const uploadToken = readFileSync(join(dataDir, 'symbol-upload-token'), 'utf8').trim();
+    assert.notEqual(uploadToken, token, 'the upload token is a secret of its own');
+    assert.equal(statSync(join(dataDir, 'symbol-upload-token')).mode & 0o777, 0o600);
+    assert.ok(!run.stdout().includes(uploadToken) && !run.stderr().includes(uploadToken));
 
     const rejected = await runLoadgen({
       target: run.grpc,
@@ -118,7 +126,7 @@ describe('uniprof serve', { timeout: 240_000 }, () => {
     assert.equal(await stopServe(run), 0, run.stderr());
   });
 
-  it('explains itself: help, configuration errors, the symbolizer placeholder', () => {
+  it('explains itself: help, configuration errors, when to run the symbolizer alone', () => {
     const help = spawnSync(process.execPath, [BIN, 'serve', '--help'], { encoding: 'utf8' });
     assert.equal(help.status, 0);
     assert.match(help.stdout, /--grpc-port/);
@@ -130,8 +138,9 @@ describe('uniprof serve', { timeout: 240_000 }, () => {
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /collector\.grpc\.port/);
 
-    const symbolizer = spawnSync(process.execPath, [BIN, 'symbolizer'], { encoding: 'utf8' });
-    assert.equal(symbolizer.status, 2);
-    assert.match(symbolizer.stderr, /not yet/);
+    const symbolizer = spawnSync(process.execPath, [BIN, 'symbolizer', '--help'], { encoding: 'utf8' });
+    assert.equal(symbolizer.status, 0);
+    assert.match(symbolizer.stdout, /one process only/);
+    assert.match(symbolizer.stdout, /uniprof serve' already runs the symbolizer/);
   });
 });

@@ -1,0 +1,378 @@
+/**
+ * The symbolizer worker: leases due executables from the store's symbolization queue, finds and stores their
+ * symbols, answers their queued frames from the stored symbols, and releases them. Everything it knows lives
+ * in the store, so a worker that dies loses nothing: its leases expire (or its successor, asking under the
+ * same owner, takes them back at once) and the work is done again.
+ */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import {
+  framesAt,
+  toStackFrameSymbols,
+  type SymbolRange,
+  type StackFrameSymbols,
+} from '../../model/index.ts';
+import type { ExecutableWork, SymbolizationStore } from '../../store/symbolization.ts';
+import { retryDelaySeconds, type RetrySettings } from './backoff.ts';
+import type { SymbolizerMetrics } from './metrics.ts';
+import { isMissing, type DebugInfoLookup, type RangeExtractor } from './sources.ts';
+
+export interface WorkerOptions {
+  /** Lease owner, stable per installation (see owner.ts). */
+  owner: string;
+  /** Executables worked on at once. */
+  concurrency: number;
+  pollIntervalMs: number;
+  leaseMs: number;
+  retry: RetrySettings;
+  /** Debug directories handed to the extractor (for dwz supplementary files and the like). */
+  debugDirectories: string[];
+  /** Queued frames read and answered per store round trip. */
+  frameBatchSize?: number;
+  /** Log progress of a long extraction at most this often. */
+  progressIntervalMs?: number;
+}
+
+export interface WorkerDependencies {
+  store: SymbolizationStore;
+  lookup: DebugInfoLookup;
+  extractRanges: RangeExtractor;
+  metrics: SymbolizerMetrics;
+  logger: Logger;
+}
+
+/** Reasons an attempt found no symbols, beyond those the lookup gives. */
+export const FailureReason = {
+  BadDebugFile: 'bad-debug-file',
+  LookupError: 'lookup-error',
+  StoreError: 'store-error',
+} as const;
+
+const DEFAULT_FRAME_BATCH = 2_000;
+const DEFAULT_PROGRESS_INTERVAL_MS = 10_000;
+/** Give the event loop a turn at least this often while extracting, so health checks and scrapes answer. */
+const YIELD_INTERVAL_MS = 50;
+
+/** The extractor failed on the file: a bad debug file, not a store problem. */
+class ExtractionError extends Error {
+  override readonly name = 'ExtractionError';
+}
+
+/** The worker is stopping or lost its lease: the work is left for the lease to expire. */
+class Abandoned extends Error {
+  override readonly name = 'Abandoned';
+}
+
+/**
+ * One executable in progress. The store may hand the same executable to its owner again (with a fresh lease)
+ * while it is being worked on; the task then goes on under the newest lease.
+ */
+class LeasedTask {
+  private renewedAt = performance.now();
+
+  constructor(
+    public work: ExecutableWork,
+    private readonly store: SymbolizationStore,
+    private readonly leaseMs: number,
+  ) {}
+
+  adopt(fresh: ExecutableWork): void {
+    this.work = { ...this.work, lease: fresh.lease };
+    this.renewedAt = performance.now();
+  }
+
+  /** Renews the lease once a third of it has passed; throws Abandoned when it was lost. */
+  async keepAlive(): Promise<void> {
+    if (performance.now() - this.renewedAt < this.leaseMs / 3) return;
+    const asked = this.work;
+    const kept = await this.store.renewLease(asked, this.leaseMs);
+    // A lease replaced meanwhile by a fresh one (adopt) is not lost.
+    if (!kept && this.work.lease === asked.lease)
+      throw new Abandoned(`the lease on ${asked.fileId} was lost`);
+    this.renewedAt = performance.now();
+  }
+}
+
+export class SymbolizerWorker {
+  private readonly options: Required<WorkerOptions>;
+  private readonly tasks = new Map<string, { task: LeasedTask; done: Promise<void> }>();
+  private running = false;
+  private stopping = false;
+  private loop?: Promise<void>;
+  private wakeUp?: () => void;
+  private leaseWarnedAt = -Infinity;
+  private readonly log: Logger;
+
+  constructor(
+    options: WorkerOptions,
+    private readonly deps: WorkerDependencies,
+  ) {
+    this.options = {
+      frameBatchSize: DEFAULT_FRAME_BATCH,
+      progressIntervalMs: DEFAULT_PROGRESS_INTERVAL_MS,
+      ...options,
+    };
+    this.log = deps.logger.child({ component: 'symbolizer' });
+  }
+
+  get isRunning(): boolean {
+    return this.running && !this.stopping;
+  }
+
+  start(): void {
+    if (this.loop) throw new Error('the symbolizer worker was already started');
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Ask the queue now rather than at the next poll (e.g. after symbols were uploaded). */
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  /**
+   * Stops leasing and abandons work in progress at its next step (an extraction's next chunk, the next batch
+   * of frames): nothing half-written stays in the store, and the leases simply expire. Resolves once every
+   * task has let go of the store.
+   */
+  async stop(): Promise<void> {
+    if (!this.loop) return;
+    this.stopping = true;
+    this.wake();
+    await this.loop;
+    await Promise.all([...this.tasks.values()].map((t) => t.done));
+    this.running = false;
+    this.log.info('symbolizer worker stopped');
+  }
+
+  private async run(): Promise<void> {
+    const { owner, concurrency, leaseMs, pollIntervalMs } = this.options;
+    this.log.info({ owner, concurrency }, 'symbolizer worker started');
+    while (!this.stopping) {
+      let leased = 0;
+      const free = concurrency - this.tasks.size;
+      if (free > 0) {
+        try {
+          // Executables this owner holds come back too (with fresh leases): ask for room for them as well.
+          const works = await this.deps.store.leaseExecutables(owner, free + this.tasks.size, leaseMs);
+          for (const work of works) {
+            const running = this.tasks.get(work.fileId);
+            if (running) running.task.adopt(work);
+            else if (this.tasks.size < concurrency && !this.stopping) {
+              this.begin(work);
+              leased++;
+            }
+          }
+        } catch (error) {
+          this.deps.metrics.workerErrors.inc();
+          // Once a minute at most: an unreachable store would otherwise log every poll.
+          if (performance.now() - this.leaseWarnedAt > 60_000) {
+            this.leaseWarnedAt = performance.now();
+            this.log.warn({ err: error }, 'could not lease executables from the store; trying again');
+          }
+        }
+      }
+      if (this.stopping) break;
+      // Work found and room for more: ask again at once. Otherwise wait for the poll or a finished task.
+      if (leased > 0 && this.tasks.size < concurrency) continue;
+      await this.sleep(pollIntervalMs);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+
+  private begin(work: ExecutableWork): void {
+    const task = new LeasedTask(work, this.deps.store, this.options.leaseMs);
+    this.deps.metrics.inFlight.set(this.tasks.size + 1);
+    const done = this.process(task).finally(() => {
+      this.tasks.delete(work.fileId);
+      this.deps.metrics.inFlight.set(this.tasks.size);
+      // A slot is free: look for more work now rather than at the next poll.
+      this.wake();
+    });
+    this.tasks.set(work.fileId, { task, done });
+  }
+
+  /** One executable, start to release; never throws. */
+  private async process(task: LeasedTask): Promise<void> {
+    const { metrics } = this.deps;
+    const work = task.work;
+    const log = this.log.child({ fileId: work.fileId, fileName: work.fileName, buildId: work.buildId });
+    const stopTimer = metrics.executableDuration.startTimer();
+    try {
+      if (!work.hasSymbols) {
+        const found = await this.deps.lookup
+          .find({ buildId: work.buildId, fileName: work.fileName })
+          .catch((error: unknown) => {
+            log.warn({ err: error }, 'looking for debug information failed; will retry');
+            return { notFound: FailureReason.LookupError };
+          });
+        if (isMissing(found)) {
+          await this.retryLater(task, found.notFound, log);
+          return;
+        }
+        log.debug({ path: found.path, source: found.source }, 'debug information found; extracting symbols');
+        const started = performance.now();
+        const ranges = this.extract(task, found.path, found.debugDirectories, log);
+        const { ranges: stored } = await this.deps.store.putSymbols(work.fileId, ranges, {
+          source: found.source,
+          buildId: work.buildId,
+          fileName: work.fileName,
+        });
+        metrics.executablesSymbolized.inc({ source: found.source });
+        log.info(
+          { source: found.source, ranges: stored, ms: Math.round(performance.now() - started) },
+          'symbols stored',
+        );
+      }
+      const answered = await this.answerQueuedFrames(task);
+      const released = await this.deps.store.releaseExecutable(task.work, {});
+      log.debug({ ...answered, released }, 'executable done');
+    } catch (error) {
+      if (error instanceof Abandoned) {
+        log.info({ reason: error.message }, 'work abandoned; its lease will expire');
+      } else if (error instanceof ExtractionError) {
+        log.warn({ err: error.cause }, 'the debug file could not be read; will retry');
+        await this.retryLater(task, FailureReason.BadDebugFile, log);
+      } else {
+        metrics.workerErrors.inc();
+        log.error({ err: error }, 'symbolizing an executable failed; will retry');
+        await this.retryLater(task, FailureReason.StoreError, log);
+      }
+    } finally {
+      stopTimer();
+    }
+  }
+
+  /** Releases the executable with its next attempt due after the backoff; a store failure is only logged. */
+  private async retryLater(task: LeasedTask, reason: string, log: Logger): Promise<void> {
+    const delaySeconds = retryDelaySeconds(task.work.attempts, this.options.retry);
+    this.deps.metrics.executablesFailed.inc({ reason });
+    try {
+      await this.deps.store.releaseExecutable(task.work, {
+        retryAt: Date.now() + delaySeconds * 1000,
+        reason,
+      });
+      log.info({ reason, attempts: task.work.attempts + 1, retryInSeconds: delaySeconds }, 'no symbols yet');
+    } catch (error) {
+      // The lease expires instead; the executable is then due again.
+      this.deps.metrics.workerErrors.inc();
+      log.warn({ err: error }, 'could not release the executable; its lease will expire');
+    }
+  }
+
+  /**
+   * The extractor's chunks as the store consumes them, with the lease kept alive, progress logged, the event
+   * loop given turns, and the work abandoned once the worker stops (the store then keeps nothing of it).
+   */
+  private async *extract(
+    task: LeasedTask,
+    path: string,
+    debugDirectories: string[] | undefined,
+    log: Logger,
+  ): AsyncGenerator<readonly SymbolRange[]> {
+    let iterator: Iterator<SymbolRange[]> | AsyncIterator<SymbolRange[]>;
+    try {
+      const iterable = this.deps.extractRanges(path, {
+        debugDirectories: debugDirectories ?? this.options.debugDirectories,
+      });
+      iterator =
+        Symbol.asyncIterator in iterable ? iterable[Symbol.asyncIterator]() : iterable[Symbol.iterator]();
+    } catch (error) {
+      throw new ExtractionError(`cannot read ${path}`, { cause: error });
+    }
+    let ranges = 0;
+    let chunks = 0;
+    const started = performance.now();
+    let loggedAt = started;
+    let yieldedAt = started;
+    try {
+      for (;;) {
+        if (this.stopping) throw new Abandoned('the symbolizer is stopping');
+        let next: IteratorResult<SymbolRange[]>;
+        try {
+          next = await iterator.next();
+        } catch (error) {
+          throw new ExtractionError(`cannot read ${path}`, { cause: error });
+        }
+        if (next.done) break;
+        ranges += next.value.length;
+        chunks++;
+        this.deps.metrics.symbolRanges.inc(next.value.length);
+        yield next.value;
+        await task.keepAlive();
+        const now = performance.now();
+        if (now - yieldedAt > YIELD_INTERVAL_MS) {
+          await yieldToEventLoop();
+          yieldedAt = performance.now();
+        }
+        if (now - loggedAt > this.options.progressIntervalMs) {
+          loggedAt = now;
+          log.info(
+            { path, ranges, chunks, seconds: Math.round((now - started) / 1000) },
+            'extracting symbols',
+          );
+        }
+      }
+    } finally {
+      // Let a generator-based extractor close its files when the work stops early.
+      if (typeof iterator.return === 'function') {
+        try {
+          await iterator.return();
+        } catch {
+          // Closing failed: nothing more to do with this file.
+        }
+      }
+    }
+  }
+
+  /**
+   * Answers the executable's queued frames from its stored symbols, a batch at a time: each frame gets the
+   * inline chain at its address, or leaves the queue without symbols when no range covers it.
+   */
+  private async answerQueuedFrames(
+    task: LeasedTask,
+  ): Promise<{ symbolized: number; withoutSymbols: number }> {
+    const { store, metrics } = this.deps;
+    const fileId = task.work.fileId;
+    const limit = this.options.frameBatchSize;
+    let symbolized = 0;
+    let withoutSymbols = 0;
+    const answered = new Set<string>();
+    for (;;) {
+      if (this.stopping) throw new Abandoned('the symbolizer is stopping');
+      const frames = await store.pendingFrames(fileId, limit);
+      // A frame handed back after it was resolved means the store did not take it off: stop, not spin.
+      const fresh = frames.filter((f) => !answered.has(f.frameId));
+      if (fresh.length === 0) break;
+      const addresses = [...new Set(fresh.map((f) => f.address))];
+      const ranges = await store.symbolRanges(fileId, addresses);
+      const symbols: StackFrameSymbols[] = [];
+      for (const frame of fresh) {
+        answered.add(frame.frameId);
+        const chain = framesAt(ranges.get(frame.address) ?? [], frame.address);
+        if (chain.length > 0) symbols.push(toStackFrameSymbols(frame.frameId, chain));
+      }
+      await store.resolveFrames(
+        symbols,
+        fresh.map((f) => f.frameId),
+      );
+      symbolized += symbols.length;
+      withoutSymbols += fresh.length - symbols.length;
+      metrics.framesSymbolized.inc(symbols.length);
+      metrics.framesWithoutSymbols.inc(fresh.length - symbols.length);
+      if (frames.length < limit) break;
+      await task.keepAlive();
+    }
+    return { symbolized, withoutSymbols };
+  }
+}
