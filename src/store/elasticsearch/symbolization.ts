@@ -142,7 +142,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
           ...SEARCH_OPTIONS,
           size: pageSize,
           seq_no_primary_term: true,
-          query: dueQuery(now),
+          query: dueQuery(now, owner),
           sort: [{ 'Symbolization.time.next': 'asc' }, { 'Executable.file.id': 'asc' }],
           ...(after ? { search_after: after } : {}),
         });
@@ -154,7 +154,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       // Checked here too: where the plugin owns the layout the lease fields are not mapped, so the query
       // cannot see them, but from 8.15 synthetic source still returns them.
       const candidates = hits
-        .filter((hit) => isDue(hit._source ?? {}, now))
+        .filter((hit) => isDue(hit._source ?? {}, now, owner))
         .map((hit) => ({
           id: hit._id!,
           index: hit._index,
@@ -217,7 +217,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       for (const doc of fresh.docs) {
         if (!('found' in doc) || !doc.found || doc._seq_no === undefined) continue;
         const source = doc._source ?? {};
-        if (!isDue(source, Date.now())) continue;
+        if (!isDue(source, Date.now(), owner)) continue;
         candidates.push({
           id: doc._id,
           index: doc._index,
@@ -777,17 +777,32 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
 const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 
 /** Due: its time has come and nobody holds a live lease on it. */
-function dueQuery(now: number): estypes.QueryDslQueryContainer {
+/**
+ * Due and not leased by another worker: a lease `owner` itself holds counts as free (the contract), so a
+ * symbolizer restarted under its stable owner takes back at once what it held when it died.
+ */
+function dueQuery(now: number, owner: string): estypes.QueryDslQueryContainer {
   return {
     bool: {
-      filter: [{ range: { 'Symbolization.time.next': { lte: now } } }],
-      must_not: [{ range: { 'uniprof.lease.until': { gt: now } } }],
+      filter: [
+        { range: { 'Symbolization.time.next': { lte: now } } },
+        {
+          bool: {
+            should: [
+              { bool: { must_not: [{ range: { 'uniprof.lease.until': { gt: now } } }] } },
+              { term: { 'uniprof.lease.owner': owner } },
+            ],
+            minimum_should_match: 1,
+          },
+        },
+      ],
     },
   };
 }
 
-function isDue(source: Document, now: number): boolean {
+function isDue(source: Document, now: number, owner: string): boolean {
   const next = dateMillis(sourceField(source, 'Symbolization.time.next'));
   const until = dateMillis(sourceField(source, 'uniprof.lease.until'));
-  return next !== undefined && next <= now && (until === undefined || until <= now);
+  const free = until === undefined || until <= now || sourceField(source, 'uniprof.lease.owner') === owner;
+  return next !== undefined && next <= now && free;
 }
