@@ -311,19 +311,20 @@ const FRAMES_WITHOUT = 'uniprof_symbolizer_frames_without_symbols_total';
 const EXECUTABLES_SYMBOLIZED = 'uniprof_symbolizer_executables_symbolized_total{source="local"}';
 const RANGES = 'uniprof_symbolizer_symbol_ranges_total';
 
-/** The fileIds of the "symbols stored" log lines of a symbolizer's output. */
-function storedLogLines(output: string): string[] {
-  const fileIds: string[] = [];
+/** The "symbols stored" log lines of a symbolizer's output: file ID and milliseconds (extraction + upload). */
+function storedLogLines(output: string): { fileId: string; ms: number }[] {
+  const stored: { fileId: string; ms: number }[] = [];
   for (const line of output.split('\n')) {
     if (!line.startsWith('{')) continue;
     try {
-      const entry = JSON.parse(line) as { msg?: string; fileId?: string };
-      if (entry.msg === 'symbols stored' && entry.fileId) fileIds.push(entry.fileId);
+      const entry = JSON.parse(line) as { msg?: string; fileId?: string; ms?: number };
+      if (entry.msg === 'symbols stored' && entry.fileId)
+        stored.push({ fileId: entry.fileId, ms: entry.ms ?? 0 });
     } catch {
       // not a log line
     }
   }
-  return fileIds;
+  return stored;
 }
 
 // ---- Elasticsearch, read directly ----
@@ -386,6 +387,17 @@ function field(doc: unknown, name: string): unknown {
     }
   }
   return undefined;
+}
+
+/** Write operations (index, update) Elasticsearch has applied to the executables queue so far. */
+async function queueWrites(peer: ElasticsearchPeer): Promise<number> {
+  const response = await peer.request(
+    'GET',
+    '/.profiling-sq-executables*/_stats/indexing?expand_wildcards=all',
+  );
+  assert.equal(response.status, 200, JSON.stringify(response.body));
+  const body = response.body as { _all: { primaries: { indexing?: { index_total?: number } } } };
+  return body._all.primaries.indexing?.index_total ?? 0;
 }
 
 /** Compares every frame the readers get with the engine's answer; returns how many are named. */
@@ -494,6 +506,7 @@ describe(
       t.after(() => Promise.all(replicas.map((r) => stopChild(r, 'SIGKILL'))));
       assert.notEqual(replicas[0].owner, replicas[1].owner, 'distinct data directories, distinct owners');
 
+      const writesBefore = await queueWrites(peer);
       const now = Math.floor(Date.now() / 1000) - 30;
       const started = performance.now();
       // One request per executable, as hosts would send them, all in flight at once.
@@ -516,6 +529,7 @@ describe(
       // Grace for a duplicate answer to show: the replicas keep polling the queue meanwhile.
       await sleep(3_000);
       const texts = await Promise.all(replicas.map((r) => scrape(r.url)));
+      const writes = (await queueWrites(peer)) - writesBefore;
       const backlog = await reader.symbolization.backlog();
       assert.equal(backlog.pendingFrames, 0, 'the queue is empty');
       assert.equal(backlog.pendingExecutables, 0);
@@ -533,7 +547,10 @@ describe(
       );
       // The logs say the same, per file: one "symbols stored" line per file over both replicas.
       const storedBy = replicas.map((r) => storedLogLines(r.output()));
-      const storedFiles = storedBy.flat().sort();
+      const storedFiles = storedBy
+        .flat()
+        .map((s) => s.fileId)
+        .sort();
       assert.deepEqual(storedFiles, profiled.map((e) => fileIdFromHex(e.fileIdHex)).sort());
       assert.ok(
         storedBy.every((files) => files.length > 0),
@@ -566,6 +583,16 @@ describe(
           `sending took ${((acknowledged - started) / 1000).toFixed(2)} s; drained ${seconds.toFixed(1)} s after the ` +
           `last acknowledgement: ${(totalFrames / seconds).toFixed(0)} frames/s, ${(EXECUTABLES / seconds).toFixed(2)} ` +
           `executables/s through queue -> debug file -> extraction -> Elasticsearch -> frames`,
+      );
+      const storeMs = storedBy.flat().map((s) => s.ms);
+      const executableSeconds = sum(per('uniprof_symbolizer_executable_duration_seconds_sum'));
+      const executableCount = sum(per('uniprof_symbolizer_executable_duration_seconds_count'));
+      t.diagnostic(
+        `per executable (lease to release, ${executableCount} tasks): mean ` +
+          `${(executableSeconds / executableCount).toFixed(1)} s, of which extraction + putSymbols mean ` +
+          `${(sum(storeMs) / storeMs.length / 1000).toFixed(1)} s (max ${(Math.max(...storeMs) / 1000).toFixed(1)} s); ` +
+          `the rest is lookup, answering the frames (pendingFrames, symbolRanges, resolveFrames) and release; ` +
+          `${writes} writes to the executables queue meanwhile (collector, leases, renewals, releases)`,
       );
       t.diagnostic(
         `split: replica a ${per(EXECUTABLES_SYMBOLIZED)[0]} files / ${per(FRAMES_SYMBOLIZED)[0]} frames, ` +
@@ -643,22 +670,20 @@ describe(
         const first = await startSymbolizer(peer, caFile, dataDir, '/usr/lib/debug', settings);
         t.after(() => stopChild(first, 'SIGKILL'));
         // Killed once ranges are both extracted and written to Elasticsearch, before the file is finished.
-        let rangesAtKill = 0;
-        let docsAtKill: RangeDocs | undefined;
         await waitFor(
           'extraction and upload to be under way',
           async () => {
             const text = await scrape(first.url);
             assert.equal(sample(text, EXECUTABLES_SYMBOLIZED), 0, 'glibc was finished before the kill');
-            rangesAtKill = sample(text, RANGES);
-            if (rangesAtKill < 4_000) return undefined;
-            const docs = await symbolDocuments(peer, fileId);
-            return docs.generations.size > 0 ? (docsAtKill = docs) : undefined;
+            if (sample(text, RANGES) === 0) return undefined;
+            return (await symbolDocuments(peer, fileId)).generations.size > 0 ? true : undefined;
           },
           300_000,
         );
+        const lastScrape = await scrape(first.url);
         await stopChild(first, 'SIGKILL');
-        assert.ok(docsAtKill);
+        assert.equal(sample(lastScrape, EXECUTABLES_SYMBOLIZED), 0, 'glibc was finished before the kill');
+        const rangesAtKill = sample(lastScrape, RANGES);
         const killed = await symbolDocuments(peer, fileId);
         assert.equal(killed.markers.length, 0, 'the killed attempt pointed no marker at its ranges');
         assert.equal(killed.generations.size, 1);
@@ -710,7 +735,8 @@ describe(
         assert.ok(rangesAtKill < totalRanges, 'the kill came before the last range');
         t.diagnostic(
           `glibc: ${libc.addresses.length} frames (${expected.size} named); killed after ${rangesAtKill} of ` +
-            `${totalRanges} ranges extracted, ${leftover} of them already in Elasticsearch; the next start ` +
+            `${totalRanges} ranges extracted (last scrape), ${leftover} range documents of the dead attempt left ` +
+            `in Elasticsearch (invisible to readers); the next start ` +
             `(same owner, lease 900 s) finished in ${seconds.toFixed(1)} s ` +
             `(${(totalRanges / seconds).toFixed(0)} ranges/s, ${(libc.addresses.length / seconds).toFixed(0)} frames/s)`,
         );

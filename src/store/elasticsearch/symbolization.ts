@@ -776,7 +776,6 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
 
 const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 
-/** Due: its time has come and nobody holds a live lease on it. */
 /**
  * Due and not leased by another worker: a lease `owner` itself holds counts as free (the contract), so a
  * symbolizer restarted under its stable owner takes back at once what it held when it died.
