@@ -529,6 +529,8 @@ describe(
           return answered >= totalFrames ? texts : undefined;
         },
         600_000,
+        // Each scrape reads the backlog, which refreshes the queue and symbols indices: once a second, not more.
+        1_000,
       );
       const drained = performance.now();
       // Grace for a duplicate answer to show: the replicas keep polling the queue meanwhile.
