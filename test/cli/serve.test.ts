@@ -111,6 +111,26 @@ describe('uniprof serve', { timeout: 240_000 }, () => {
     assert.ok(sent.samples > 1000, `sent ${sent.samples} samples`);
     assert.equal(await flamegraphTotal(run.http), sent.samples, 'every acknowledged sample is queryable');
 
+    // The in-process symbolizer works on the same store: the load's native frames are queued, and their
+    // made-up executables are looked for (and not found).
+    const symbolizer = /symbolizer\s+(http:\/\/\S+)/.exec(run.stdout())![1];
+    const ready = await fetch(`${symbolizer}/ready`);
+    assert.equal(ready.status, 200, await ready.clone().text());
+    const deadline = Date.now() + 60_000;
+    let metrics = '';
+    const failedAttempts = () =>
+      [...metrics.matchAll(/^uniprof_symbolizer_executables_failed_total\{[^}]*\} (\d+)/gm)].reduce(
+        (sum, match) => sum + Number(match[1]),
+        0,
+      );
+    while (Date.now() < deadline) {
+      metrics = await (await fetch(`${symbolizer}/metrics`)).text();
+      if (failedAttempts() > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.ok(failedAttempts() > 0, `the symbolizer looked for the load's executables:\n${metrics}`);
+    assert.match(metrics, /^uniprof_symbolizer_pending_frames [1-9]\d*$/m);
+
     const ui = await fetch(`${run.http}/`);
     assert.equal(ui.status, 200);
     assert.match(await ui.text(), /<html/i);

@@ -17,7 +17,6 @@ import {
   startCollector,
   tempDir,
 } from './helpers.ts';
-import { symbolizationNotYet } from '../../src/store/symbolization-pending.ts';
 
 const ALL_TIME = { from: 0, to: 2 ** 31 };
 
@@ -143,13 +142,16 @@ test('graceful stop: in-flight requests finish and are acknowledged, and survive
  * is out of reach; the embedded store has no such state).
  */
 class GatedStore implements Store {
-  readonly symbolization = symbolizationNotYet('gated');
   readonly kind = 'gated-embedded';
   reachable = true;
   private gate: Promise<void> = Promise.resolve();
   private openGate: () => void = () => undefined;
 
   constructor(private readonly inner: Store) {}
+
+  get symbolization(): Store['symbolization'] {
+    return this.inner.symbolization;
+  }
 
   hold(): void {
     this.gate = new Promise((resolve) => (this.openGate = resolve));

@@ -190,6 +190,15 @@ describe('embedded store: symbolization queue and symbols', () => {
     await store.write(batchWith([a1, a2]));
     assert.equal(await q.releaseExecutable(work, {}), true);
     assert.deepEqual(await q.leaseExecutables('w1', 10, 60_000), [], 'it rests: nothing new was queued');
+    // Frames queued before their executable was reported: a lease finds the name in executables.
+    await store.write(batchWith([pending(FILE_B, 0x99)]));
+    await store.write({
+      ...emptyBatch(),
+      executables: [{ fileId: FILE_B, fileName: 'lib.so', buildId: 'b2', lastSeen: T0 }],
+    });
+    const [unnamed] = await q.leaseExecutables('w1', 10, 60_000);
+    assert.deepEqual([unnamed.fileId, unnamed.fileName, unnamed.buildId], [FILE_B, 'lib.so', 'b2']);
+    assert.equal(await q.releaseExecutable(unnamed, {}), true);
     await store.write(batchWith([a2]));
     assert.deepEqual(await q.leaseExecutables('w1', 10, 60_000), [], 'a repeated frame does not wake it');
     // A batch without pending frames (the usual one) leaves the queue alone.
@@ -205,7 +214,10 @@ describe('embedded store: symbolization queue and symbols', () => {
     );
     assert.equal((await q.pendingFrames(FILE_A, 10)).length, 3);
     await store.close();
-    assert.equal(await count(path, 'SELECT count(*) FROM symbolization_frames'), 3);
+    assert.equal(
+      await count(path, `SELECT count(*) FROM symbolization_frames WHERE file_id = '${FILE_A}'`),
+      3,
+    );
   });
 
   it('refuses bad pending frames with a clear error, without failing the batches that shared the commit', async () => {
@@ -225,6 +237,12 @@ describe('embedded store: symbolization queue and symbols', () => {
     assert.match(String((results[2] as PromiseRejectedResult).reason), /pendingFrames\[0\]\.frameId.*comma/);
     assert.deepEqual(await store.symbolization.pendingFrames(FILE_A, 10), [good]);
     assert.deepEqual(await store.symbolization.pendingFrames(FILE_B, 10), []);
+    // A batch refused after some of its frames were taken: those are not queued, and come again later.
+    const first = pending(FILE_B, 0x20);
+    await assert.rejects(store.write({ ...batchWith([]), pendingFrames: [first, bad] }), /address/);
+    assert.deepEqual(await store.symbolization.pendingFrames(FILE_B, 10), []);
+    await store.write(batchWith([first]));
+    assert.deepEqual(await store.symbolization.pendingFrames(FILE_B, 10), [first]);
     await store.close();
   });
 
@@ -346,6 +364,11 @@ describe('embedded store: symbolization queue and symbols', () => {
       q.putSymbols(FILE_B, chunks(badLines), { source: 'local' }),
       /lineOffsets and lines/,
     );
+    const downLines = [range(0x10, 0x20, 0, 'f', { lineOffsets: [0, 4, 4, 2], lines: [3, 4, 5, 6] })];
+    await assert.rejects(
+      q.putSymbols(FILE_B, chunks(downLines), { source: 'local' }),
+      /range 0: lineOffsets go down at 3 \(4, then 2\)/,
+    );
     await assert.rejects(
       q.putSymbols(FILE_B, chunks(first), { source: 'ftp' as 'upload' }),
       /source must be one of upload, debuginfod, local/,
@@ -382,6 +405,46 @@ describe('embedded store: symbolization queue and symbols', () => {
       0,
     );
   });
+
+  // Were the upload holding the writer, the write below would wait for the gate: the timeout fails it.
+  it(
+    'an upload in progress holds neither ingest nor the queue, and close() makes it give up',
+    { timeout: 60_000 },
+    async () => {
+      const path = join(dir, 'slow-upload.duckdb');
+      const store = await openStore({}, path);
+      const q = store.symbolization;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let produced = 0;
+      async function* slow(): AsyncIterable<readonly SymbolRange[]> {
+        yield [range(0x0, 0x10, 0, 'first')];
+        produced++;
+        await gate;
+        yield [range(0x10, 0x20, 0, 'second')];
+        produced++;
+      }
+      const upload = q.putSymbols(FILE_A, slow(), { source: 'upload' });
+      const outcome = upload.then(
+        () => 'stored',
+        (error: Error) => error.message,
+      );
+      while (produced === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      // The upload waits for its producer; writes and leases go on meanwhile.
+      await store.write(batchWith([pending(FILE_A, 0x5)]));
+      assert.deepEqual(
+        (await q.leaseExecutables('w', 10, 60_000)).map((w) => [w.fileId, w.hasSymbols]),
+        [[FILE_A, false]],
+      );
+      assert.deepEqual(await q.filesWithSymbols([FILE_A]), new Set(), 'nothing of the upload is visible yet');
+      const closed = store.close();
+      release();
+      await closed;
+      assert.match(await outcome, /putSymbols\(.*\): the embedded store is closing/);
+      assert.equal(await count(path, 'SELECT count(*) FROM symbol_ranges'), 0);
+      assert.equal(await count(path, 'SELECT count(*) FROM symbolization_frames'), 1, 'the write went in');
+    },
+  );
 
   it('an upload before the first sample creates the queue row; frames queued later are due with symbols', async () => {
     const clock = new Clock();
@@ -534,6 +597,11 @@ describe('embedded store: symbolization queue and symbols', () => {
     });
     assert.equal(stored.has(frames[2].frameId), false);
     assert.deepEqual(await q.pendingFrames(FILE_A, 100), []);
+    // Off the queue, a frame can be queued again (the collector sent it once more after a restart).
+    await store.write(batchWith([frames[2]]));
+    assert.deepEqual(await q.pendingFrames(FILE_A, 100), [frames[2]]);
+    await q.resolveFrames([], [frames[2].frameId]);
+    assert.deepEqual(await q.pendingFrames(FILE_A, 100), []);
     assert.deepEqual(await q.backlog(), {
       pendingExecutables: 1,
       pendingFrames: 1,
@@ -612,6 +680,10 @@ describe('embedded store: symbolization queue and symbols', () => {
     store = await openStore({ clock: clock.read }, path);
     q = store.symbolization;
     assert.deepEqual(await q.pendingFrames(FILE_A, 10), [frames[0]]);
+    // The reopened store knows what is queued: the same frames again queue nothing and wake nobody.
+    await store.write(batchWith(frames));
+    assert.deepEqual(await q.pendingFrames(FILE_A, 10), [frames[0]]);
+    assert.deepEqual(await q.pendingFrames(FILE_B, 10), [frames[1]]);
     assert.deepEqual(await q.filesWithSymbols([FILE_A, FILE_B]), new Set([FILE_A]));
     const addresses = ranges.map((r) => r.start);
     const found = await q.symbolRanges(FILE_A, addresses);

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -461,4 +461,41 @@ describe('separate debug files and bad input', () => {
     assert.equal(dwarf.lookup(0x1400), undefined, 'a zero-size symbol ends with its section');
     assert.equal(symtab.lookup(0x1400)?.name, 'asm_entry', 'llvm-symbolizer: up to the next symbol');
   });
+
+  it(
+    'damaged debug sections end in ranges or a format error, never a crash',
+    { skip: !canBuild('cpp') && 'g++ missing' },
+    () => {
+      const built = buildProgram('cpp');
+      const original = readFileSync(built.binary);
+      const elf = ElfFile.open(built.binary);
+      const targets = elf.sections.filter((s) => s.name.startsWith('.debug_') && s.size > 0);
+      elf.close();
+      const dir = mkdtempSync(join(tmpdir(), 'uniprof-ranges-'));
+      const random = prng(4321);
+      const outcomes = { ranges: 0, error: 0 };
+      try {
+        for (let round = 0; round < 40; round++) {
+          const bytes = Buffer.from(original);
+          const section = targets[round % targets.length];
+          for (let k = 0; k < 1 + (round % 8); k++)
+            bytes[section.offset + Math.floor(random() * section.size)] = Math.floor(random() * 256);
+          const path = join(dir, 'flipped');
+          writeFileSync(path, bytes);
+          try {
+            const ranges = collect(extractRanges(path, { debugDirectories: [] }));
+            // Whatever survives must still be a consistent set of ranges.
+            RangeIndex.of(ranges);
+            outcomes.ranges++;
+          } catch (error) {
+            if (!(error instanceof SymbolizerFormatError)) throw error;
+            outcomes.error++;
+          }
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      console.log(`# byte flips: ${outcomes.ranges} extractions completed, ${outcomes.error} format errors`);
+    },
+  );
 });

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config/config.ts';
-import type { StackFrameSymbols } from '../../src/model/index.ts';
+import { fileIdFromHex, type StackFrameSymbols } from '../../src/model/index.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import type { Store } from '../../src/store/store.ts';
 import { SymbolizerMetrics } from '../../src/symbolizer/service/metrics.ts';
@@ -302,7 +302,8 @@ async function startSymbolizer(dataDir: string, extra: string[]): Promise<Child>
     child.stdout!.on('data', (d: Buffer) => {
       output += d.toString();
       const match = /symbolizer\s+(http:\/\/\S+)/.exec(output);
-      if (match) {
+      // The whole banner: its last line is the data directory.
+      if (match && /data dir/.test(output)) {
         clearTimeout(timer);
         resolve(match[1]);
       }
@@ -459,7 +460,7 @@ describe('uniprof symbolizer', { skip: !canRun && 'gcc or objcopy missing', time
   });
 
   it(
-    'finishes the work of a symbolizer killed with SIGKILL in the middle of a large file on its next start',
+    'abandons a large file on SIGTERM, and finishes the work of one killed with SIGKILL on its next start',
     { skip: !canBuild('cpp-large') && 'g++ missing' },
     async (t) => {
       const dir = tempDir(t);
@@ -482,6 +483,23 @@ describe('uniprof symbolizer', { skip: !canRun && 'gcc or objcopy missing', time
         '--set',
         'symbolizer.leaseSeconds=600',
       ];
+
+      // SIGTERM in the middle: the process abandons the file and exits cleanly; nothing of it is stored.
+      const stopped = await startSymbolizer(dir, settings);
+      t.after(() => stopChild(stopped, 'SIGKILL'));
+      await waitFor('extraction to be under way', async () => {
+        const text = await scrape(stopped.url);
+        return sample(text, 'uniprof_symbolizer_symbol_ranges_total') > 0 ? true : undefined;
+      });
+      const stopAsked = Date.now();
+      assert.equal(await stopChild(stopped), 0, stopped.output());
+      t.diagnostic(`SIGTERM during extraction: exited in ${Date.now() - stopAsked} ms`);
+      assert.match(stopped.output(), /work abandoned/);
+      await withStore(dbPath, async (store) => {
+        const fileId = fileIdFromHex(program.fileIdHex);
+        assert.deepEqual(await store.symbolization.filesWithSymbols([fileId]), new Set());
+        assert.equal((await store.symbolization.backlog()).pendingFrames, program.addresses.length);
+      });
 
       const first = await startSymbolizer(dir, settings);
       t.after(() => stopChild(first, 'SIGKILL'));

@@ -44,7 +44,7 @@ import {
 import { filterToSql, type SqlFragment } from './filter-sql.ts';
 import { StackNumbers } from './stack-numbers.ts';
 import { DIMENSION_COLUMNS, EVENT_LEVELS, SCHEMA_SQL, SCHEMA_VERSION, eventsTable } from './schema.ts';
-import { CLEAR_PENDING_STAGE_SQL, EmbeddedSymbolization, queuePendingFrames } from './symbolization.ts';
+import { EmbeddedSymbolization } from './symbolization.ts';
 
 export interface EmbeddedStoreOptions {
   /** The database file; `:memory:` for a throw-away store. */
@@ -188,7 +188,7 @@ export class EmbeddedStore implements Store {
       this.writer = this.reader = this.instance = undefined;
       throw error;
     }
-    await EmbeddedSymbolization.recover(this.writer, this.options.clock());
+    await this.symbolization.open(this.writer);
     this.appenders = await Promise.all(
       EVENT_LEVELS.map((level) => this.writer!.createAppender(eventsTable(level))),
     );
@@ -198,7 +198,7 @@ export class EmbeddedStore implements Store {
     this.stackNumbers = new StackNumbers(this.stackNumbersAppender);
     this.stageAppender = await this.writer.createAppender('stage_stacktraces', 'main', 'temp');
     this.frameStageAppender = await this.writer.createAppender('stage_stackframes', 'main', 'temp');
-    this.pendingFramesAppender = await this.writer.createAppender('stage_pending_frames', 'main', 'temp');
+    this.pendingFramesAppender = await this.writer.createAppender('symbolization_frames');
     await this.loadDimensions();
     await this.loadStackNumbers();
   }
@@ -341,7 +341,7 @@ export class EmbeddedStore implements Store {
       await this.upsertHosts(batches.flatMap((b) => b.hosts));
       // Checked per batch, not built: most batches bring no pending frames and must not pay for the queue.
       if (batches.some((b) => b.pendingFrames !== undefined && b.pendingFrames.length > 0)) {
-        await queuePendingFrames(writer, this.pendingFramesAppender!, batches, this.options.clock());
+        await this.symbolization.queue(writer, this.pendingFramesAppender!, batches);
       }
       for (const w of writes) if (w.task) await w.task(writer);
       await writer.run('COMMIT');
@@ -351,16 +351,16 @@ export class EmbeddedStore implements Store {
       for (const appender of this.allAppenders()) appender.clear();
       this.stackNumbers!.rollback();
       await writer
-        .run(
-          `DELETE FROM temp.stage_stacktraces; DELETE FROM temp.stage_stackframes; ${CLEAR_PENDING_STAGE_SQL}`,
-        )
+        .run('DELETE FROM temp.stage_stacktraces; DELETE FROM temp.stage_stackframes')
         .catch(() => undefined);
       await writer.run('ROLLBACK').catch(() => undefined);
       this.nextDimsId -= newDims.size;
+      this.symbolization.rolledBack();
       throw error;
     }
     for (const [key, id] of newDims) this.dimsIds.set(key, id);
     this.stackNumbers!.commit();
+    this.symbolization.committed();
   }
 
   /** A batch's events, from its columns when the producer gave them (no event objects then). */

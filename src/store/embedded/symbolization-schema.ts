@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS symbolization_queue (
   lease_version BIGINT,
   version BIGINT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS symbolization_frames (frame_id VARCHAR PRIMARY KEY, file_id VARCHAR NOT NULL, address UBIGINT NOT NULL);
+-- No primary key: the store keeps the queued frames in memory and appends only new ones (see queued-frames.ts).
+CREATE TABLE IF NOT EXISTS symbolization_frames (frame_id VARCHAR NOT NULL, file_id VARCHAR NOT NULL, address UBIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS symbol_ranges (
   file_id VARCHAR NOT NULL,
   start UBIGINT NOT NULL,
@@ -43,6 +44,4 @@ CREATE TABLE IF NOT EXISTS symbol_files (
   ranges BIGINT NOT NULL,
   created BIGINT NOT NULL
 );
-CREATE TEMP TABLE IF NOT EXISTS stage_pending_frames (frame_id VARCHAR, file_id VARCHAR, address UBIGINT);
-CREATE TEMP TABLE IF NOT EXISTS new_pending_frames (frame_id VARCHAR, file_id VARCHAR, address UBIGINT);
 `;

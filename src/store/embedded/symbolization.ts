@@ -7,6 +7,7 @@ import type {
   SymbolizationStore,
   SymbolSource,
 } from '../symbolization.ts';
+import { QueuedFrames } from './queued-frames.ts';
 import { FileSymbols, SymbolCache } from './symbol-lookup.ts';
 
 /** What the symbolization queue needs from the embedded store it lives in. */
@@ -30,11 +31,19 @@ export interface SymbolizationHost {
   closing(): boolean;
 }
 
+/** A file's symbols in memory, or why there are none there. */
+type Loaded = FileSymbols | 'none' | 'too big';
+
+/** Executables per statement when queueing: keeps parameter lists a sane size. */
+const QUEUE_ROWS_PER_STATEMENT = 500;
+
 /** Ranges appended between two appender flushes: bounds what an upload holds in memory. */
 const FLUSH_RANGES = 10_000;
 const SOURCES: readonly SymbolSource[] = ['upload', 'debuginfod', 'local'];
 const MAX_LINE = 2 ** 31 - 1;
 const MAX_DEPTH = 65_535;
+/** `line_offsets` are UINTEGER. */
+const MAX_OFFSET = 2 ** 32 - 1;
 
 /**
  * The embedded store's `SymbolizationStore` (see docs/embedded-store.md, "Symbolization"): the queue of
@@ -43,9 +52,10 @@ const MAX_DEPTH = 65_535;
 export class EmbeddedSymbolization implements SymbolizationStore {
   private readonly cache: SymbolCache;
   /** Loads of a file's ranges in progress, shared by concurrent lookups of the same file. */
-  private readonly loading = new Map<string, Promise<FileSymbols | undefined>>();
+  private readonly loading = new Map<string, Promise<Loaded>>();
   /** The last upload of each file in progress: uploads of one file run one after the other. */
   private readonly uploads = new Map<string, Promise<unknown>>();
+  private readonly queued = new QueuedFrames();
 
   constructor(
     private readonly host: SymbolizationHost,
@@ -58,9 +68,9 @@ export class EmbeddedSymbolization implements SymbolizationStore {
   /**
    * Run once when the store opens, before anything else writes. Leases of an earlier process are void (only
    * one process opens the file). An upload whose queue update was cut short by a crash left ranges without
-   * `has_symbols`; an executable with queued frames must never rest.
+   * `has_symbols`; an executable with queued frames must never rest. Then the queued frames are loaded.
    */
-  static async recover(writer: DuckDBConnection, now: number): Promise<void> {
+  async open(writer: DuckDBConnection): Promise<void> {
     await writer.run(
       `UPDATE symbolization_queue SET lease_owner = NULL, lease_until = NULL, lease_token = NULL, lease_version = NULL
         WHERE lease_token IS NOT NULL;
@@ -69,9 +79,78 @@ export class EmbeddedSymbolization implements SymbolizationStore {
           WHERE s.file_id NOT IN (SELECT file_id FROM symbolization_queue);
        UPDATE symbolization_queue SET has_symbols = true
         WHERE NOT has_symbols AND file_id IN (SELECT file_id FROM symbol_files);
-       UPDATE symbolization_queue SET next_time = ${Math.floor(now)}, version = version + 1
+       UPDATE symbolization_queue SET next_time = ${Math.floor(this.host.now())}, version = version + 1
         WHERE next_time IS NULL AND file_id IN (SELECT file_id FROM symbolization_frames);`,
     );
+    const frames = await writer.runAndReadAll('SELECT file_id, address::DOUBLE FROM symbolization_frames');
+    if (frames.currentRowCount === 0) return;
+    const [fileIds, addresses] = frames.getColumnsJS() as [string[], number[]];
+    this.queued.load(fileIds, addresses);
+  }
+
+  /**
+   * Queues a write transaction's pending frames (the store calls this inside it, `frames` being an appender
+   * on `symbolization_frames`). A frame already queued is left as is; an executable that got new frames is
+   * due now and its version grows, so a worker holding it learns that there is new work when it releases it.
+   * Build ID and file name come from the batches' executables when they have them, else the row keeps its
+   * own (and a lease looks in `executables`).
+   */
+  async queue(
+    writer: DuckDBConnection,
+    frames: DuckDBAppender,
+    batches: readonly ProfileBatch[],
+  ): Promise<void> {
+    const files = new Set<string>();
+    for (const batch of batches) {
+      const pending = batch.pendingFrames;
+      if (pending === undefined) continue;
+      for (let i = 0; i < pending.length; i++) {
+        const { frameId, fileId, address } = pending[i];
+        requireId(frameId, `pendingFrames[${i}].frameId`);
+        requireId(fileId, `pendingFrames[${i}].fileId`);
+        requireAddress(address, `pendingFrames[${i}].address`);
+        if (!this.queued.add(fileId, address)) continue;
+        frames.appendVarchar(frameId);
+        frames.appendVarchar(fileId);
+        frames.appendUBigInt(BigInt(address));
+        frames.endRow();
+        files.add(fileId);
+      }
+    }
+    if (files.size === 0) return;
+    frames.flushSync();
+    const known = new Map<string, { buildId?: string; fileName: string }>();
+    for (const batch of batches)
+      for (const e of batch.executables) if (files.has(e.fileId)) known.set(e.fileId, e);
+    const rows = [...files].map((fileId) => [
+      fileId,
+      known.get(fileId)?.buildId ?? null,
+      known.get(fileId)?.fileName ?? '',
+    ]);
+    for (let start = 0; start < rows.length; start += QUEUE_ROWS_PER_STATEMENT) {
+      const chunk = rows.slice(start, start + QUEUE_ROWS_PER_STATEMENT);
+      await writer.run(
+        `INSERT INTO symbolization_queue (file_id, build_id, file_name, has_symbols, next_time, attempts, version)
+           SELECT v.file_id, v.build_id, v.file_name, v.file_id IN (SELECT file_id FROM symbol_files),
+                  ${Math.floor(this.host.now())}, 0, 1
+             FROM (VALUES ${chunk.map(() => '(?::VARCHAR, ?::VARCHAR, ?::VARCHAR)').join(', ')}) v(file_id, build_id, file_name)
+         ON CONFLICT (file_id) DO UPDATE SET
+           next_time = excluded.next_time, version = symbolization_queue.version + 1,
+           build_id = coalesce(excluded.build_id, symbolization_queue.build_id),
+           file_name = CASE WHEN excluded.file_name = '' THEN symbolization_queue.file_name ELSE excluded.file_name END`,
+        chunk.flat(),
+      );
+    }
+  }
+
+  /** The store's write transaction committed: frames it took off the queue are gone from memory too. */
+  committed(): void {
+    this.queued.commit();
+  }
+
+  /** The store's write transaction rolled back: frames it queued are not queued. */
+  rolledBack(): void {
+    this.queued.rollback();
   }
 
   async leaseExecutables(owner: string, limit: number, leaseMs: number): Promise<ExecutableWork[]> {
@@ -92,6 +171,23 @@ export class EmbeddedSymbolization implements SymbolizationStore {
         [owner, Math.ceil(now + leaseMs), now, now, limit],
       );
       const rows = reader.getRowObjectsJS();
+      // Frames may be queued before their executable's name reached the queue row: `executables` has it.
+      const unnamed = rows
+        .filter((row) => row.file_name === '' || row.build_id === null)
+        .map((row) => row.file_id);
+      if (unnamed.length > 0) {
+        const names = await writer.runAndReadAll(
+          `SELECT file_id, build_id, file_name FROM executables WHERE file_id IN (SELECT unnest(string_split(?, ',')))`,
+          [unnamed.join(',')],
+        );
+        const byFile = new Map(names.getRowObjectsJS().map((row) => [row.file_id, row]));
+        for (const row of rows) {
+          const known = byFile.get(row.file_id);
+          if (known === undefined) continue;
+          if (row.file_name === '') row.file_name = known.file_name;
+          row.build_id ??= known.build_id;
+        }
+      }
       rows.sort(
         (a, b) =>
           Number(a.next_time) - Number(b.next_time) || String(a.file_id).localeCompare(String(b.file_id)),
@@ -162,7 +258,7 @@ export class EmbeddedSymbolization implements SymbolizationStore {
     const reader = await this.host
       .reader()
       .runAndReadAll(
-        `SELECT frame_id, address FROM symbolization_frames WHERE file_id = ? ORDER BY address, frame_id LIMIT ?::BIGINT`,
+        `SELECT DISTINCT frame_id, address FROM symbolization_frames WHERE file_id = ? ORDER BY address, frame_id LIMIT ?::BIGINT`,
         [fileId, limit],
       );
     return reader
@@ -244,11 +340,11 @@ export class EmbeddedSymbolization implements SymbolizationStore {
           checkRange(range, `putSymbols(${fileId}): range ${count}`);
           appendRange(appender, range);
           count++;
-        }
-        unflushed += chunk.length;
-        if (unflushed >= FLUSH_RANGES) {
-          await move();
-          unflushed = 0;
+          // Within a chunk too: a producer yielding everything at once must not hold it all twice.
+          if (++unflushed >= FLUSH_RANGES) {
+            await move();
+            unflushed = 0;
+          }
         }
       }
       await move();
@@ -314,7 +410,8 @@ export class EmbeddedSymbolization implements SymbolizationStore {
     const found = new Map<number, SymbolRange[]>();
     if (addresses.length === 0) return found;
     const symbols = this.cache.get(fileId) ?? (await this.load(fileId));
-    if (symbols === undefined) return this.rangesBySql(fileId, addresses);
+    if (symbols === 'none') return found;
+    if (symbols === 'too big') return this.rangesBySql(fileId, addresses);
     for (const address of addresses) {
       const containing = symbols.containing(address);
       if (containing.length > 0) found.set(address, containing);
@@ -322,8 +419,8 @@ export class EmbeddedSymbolization implements SymbolizationStore {
     return found;
   }
 
-  /** A file's ranges into memory, or undefined when it has none or too many to cache (SQL answers then). */
-  private load(fileId: string): Promise<FileSymbols | undefined> {
+  /** A file's ranges into memory, unless it has none or too many to cache (SQL answers then). */
+  private load(fileId: string): Promise<Loaded> {
     let loading = this.loading.get(fileId);
     if (loading === undefined) {
       loading = this.loadNow(fileId).finally(() => this.loading.delete(fileId));
@@ -332,46 +429,83 @@ export class EmbeddedSymbolization implements SymbolizationStore {
     return loading;
   }
 
-  private async loadNow(fileId: string): Promise<FileSymbols | undefined> {
+  /**
+   * Streams the rows a data chunk (2,048 rows) at a time, on a connection of its own (a streamed result
+   * must not share its connection with other queries), so that loading a big file lets the event loop
+   * (ingest, API) run between chunks.
+   */
+  private async loadNow(fileId: string): Promise<Loaded> {
     const generation = this.cache.generation(fileId);
-    const reader = this.host.reader();
-    const counted = await reader.runAndReadAll(
-      `SELECT count(*)::BIGINT AS n FROM symbol_ranges WHERE file_id = ?`,
-      [fileId],
-    );
-    const count = Number(counted.getRowObjectsJS()[0].n);
-    if (count === 0 || count > this.cache.maxRanges) return undefined;
-    const rows = await reader.runAndReadAll(
-      `SELECT start::DOUBLE, "end"::DOUBLE, depth, ${PACKED_RANGE} FROM symbol_ranges WHERE file_id = ?`,
-      [fileId],
-    );
-    const [starts, ends, depths, packed] = rows.getColumnsJS() as [number[], number[], number[], string[]];
+    const counted = await this.host
+      .reader()
+      .runAndReadAll(`SELECT ranges FROM symbol_files WHERE file_id = ?`, [fileId]);
+    if (counted.currentRowCount === 0) return 'none';
+    if (Number(counted.getRows()[0][0]) > this.cache.maxRanges) return 'too big';
+    const connection = await this.host.connect();
+    const starts: number[] = [];
+    const ends: number[] = [];
+    const depths: number[] = [];
+    const packed: string[] = [];
+    try {
+      const result = await connection.stream(
+        `SELECT start::DOUBLE, "end"::DOUBLE, depth, ${PACKED_RANGE} FROM symbol_ranges WHERE file_id = ?`,
+        [fileId],
+      );
+      for (
+        let chunk = await result.fetchChunk();
+        chunk && chunk.rowCount > 0;
+        chunk = await result.fetchChunk()
+      ) {
+        starts.push(...(chunk.getColumnValues(0) as number[]));
+        ends.push(...(chunk.getColumnValues(1) as number[]));
+        depths.push(...(chunk.getColumnValues(2) as number[]));
+        packed.push(...(chunk.getColumnValues(3) as string[]));
+      }
+    } finally {
+      connection.closeSync();
+    }
     const symbols = new FileSymbols({ starts, ends, depths, build: (row) => unpackRange(packed[row]) });
     this.cache.set(fileId, symbols, generation);
     return symbols;
   }
 
-  /** For files too big to keep in memory: one range join over the file's rows. */
+  /**
+   * For files too big to keep in memory: one range join of the file's rows with the addresses. The
+   * addresses go into a temporary table (on a connection of the call's own): with them as a list parameter
+   * DuckDB plans a nested loop join, with a table an IEJoin (5,000 addresses over 300,000 ranges: 0.6 s).
+   */
   private async rangesBySql(
     fileId: string,
     addresses: readonly number[],
   ): Promise<Map<number, SymbolRange[]>> {
     const found = new Map<number, SymbolRange[]>();
-    const reader = await this.host.reader().runAndReadAll(
-      `SELECT q.address::DOUBLE, ${PACKED_RANGE}
-         FROM (SELECT DISTINCT unnest(string_split(?, ','))::UBIGINT AS address) q
-         JOIN symbol_ranges r ON r.file_id = ? AND r.start <= q.address AND q.address < r."end"`,
-      [addresses.join(','), fileId],
-    );
-    if (reader.currentRowCount === 0) return found;
-    const [queried, packed] = reader.getColumnsJS() as [number[], string[]];
-    for (let i = 0; i < queried.length; i++) {
-      const range = unpackRange(packed[i]);
-      const list = found.get(queried[i]);
-      if (list) list.push(range);
-      else found.set(queried[i], [range]);
+    const connection = await this.host.connect();
+    try {
+      await connection.run('CREATE TEMP TABLE lookup_addresses (address UBIGINT)');
+      const appender = await connection.createAppender('lookup_addresses', 'main', 'temp');
+      for (const address of new Set(addresses)) {
+        appender.appendUBigInt(BigInt(address));
+        appender.endRow();
+      }
+      appender.closeSync();
+      const reader = await connection.runAndReadAll(
+        `SELECT q.address::DOUBLE, ${PACKED_RANGE}
+           FROM temp.lookup_addresses q
+           JOIN symbol_ranges r ON r.file_id = ? AND r.start <= q.address AND q.address < r."end"`,
+        [fileId],
+      );
+      if (reader.currentRowCount === 0) return found;
+      const [queried, packed] = reader.getColumnsJS() as [number[], string[]];
+      for (let i = 0; i < queried.length; i++) {
+        const range = unpackRange(packed[i]);
+        const list = found.get(queried[i]);
+        if (list) list.push(range);
+        else found.set(queried[i], [range]);
+      }
+      return found;
+    } finally {
+      connection.closeSync();
     }
-    return found;
   }
 
   async resolveFrames(symbols: readonly StackFrameSymbols[], frameIds: readonly string[]): Promise<void> {
@@ -380,10 +514,14 @@ export class EmbeddedSymbolization implements SymbolizationStore {
     if (symbols.length === 0 && frameIds.length === 0) return;
     await this.host.transact(async (writer) => {
       if (frameIds.length === 0) return;
-      await writer.run(
-        `DELETE FROM symbolization_frames WHERE frame_id IN (SELECT unnest(string_split(?, ',')))`,
+      const deleted = await writer.runAndReadAll(
+        `DELETE FROM symbolization_frames WHERE frame_id IN (SELECT unnest(string_split(?, ',')))
+         RETURNING file_id, address::DOUBLE`,
         [frameIds.join(',')],
       );
+      if (deleted.currentRowCount === 0) return;
+      const [fileIds, addresses] = deleted.getColumnsJS() as [string[], number[]];
+      for (let i = 0; i < fileIds.length; i++) this.queued.remove(fileIds[i], addresses[i]);
     }, symbols);
   }
 
@@ -409,56 +547,6 @@ export class EmbeddedSymbolization implements SymbolizationStore {
     };
   }
 }
-
-/**
- * Queues a write transaction's pending frames (called by the store inside it, after the batches'
- * executables are stored, so their names and build IDs are at hand). A frame already queued is left as is;
- * an executable that got new frames is due now and its version grows, so a worker holding it learns that
- * there is new work when it releases it.
- */
-export async function queuePendingFrames(
-  writer: DuckDBConnection,
-  stage: DuckDBAppender,
-  batches: readonly ProfileBatch[],
-  now: number,
-): Promise<void> {
-  for (const batch of batches) {
-    const frames = batch.pendingFrames;
-    if (frames === undefined) continue;
-    frames.forEach((frame, i) => {
-      requireId(frame.frameId, `pendingFrames[${i}].frameId`);
-      requireId(frame.fileId, `pendingFrames[${i}].fileId`);
-      requireAddress(frame.address, `pendingFrames[${i}].address`);
-      stage.appendVarchar(frame.frameId);
-      stage.appendVarchar(frame.fileId);
-      stage.appendUBigInt(BigInt(frame.address));
-      stage.endRow();
-    });
-  }
-  stage.flushSync();
-  await writer.run(
-    `INSERT INTO temp.new_pending_frames
-       SELECT frame_id, any_value(file_id), any_value(address) FROM temp.stage_pending_frames s
-        WHERE NOT EXISTS (SELECT 1 FROM symbolization_frames f WHERE f.frame_id = s.frame_id)
-        GROUP BY frame_id;
-     INSERT INTO symbolization_frames SELECT * FROM temp.new_pending_frames;
-     INSERT INTO symbolization_queue (file_id, build_id, file_name, has_symbols, next_time, attempts, version)
-       SELECT n.file_id, e.build_id, coalesce(e.file_name, ''), s.file_id IS NOT NULL, ${Math.floor(now)}, 0, 1
-         FROM (SELECT DISTINCT file_id FROM temp.new_pending_frames) n
-         LEFT JOIN executables e ON e.file_id = n.file_id
-         LEFT JOIN symbol_files s ON s.file_id = n.file_id
-     ON CONFLICT (file_id) DO UPDATE SET
-       next_time = excluded.next_time, version = symbolization_queue.version + 1,
-       build_id = coalesce(excluded.build_id, symbolization_queue.build_id),
-       file_name = CASE WHEN excluded.file_name = '' THEN symbolization_queue.file_name ELSE excluded.file_name END;
-     DELETE FROM temp.stage_pending_frames;
-     DELETE FROM temp.new_pending_frames;`,
-  );
-}
-
-/** The SQL that empties the staging tables after a failed transaction. */
-export const CLEAR_PENDING_STAGE_SQL =
-  'DELETE FROM temp.stage_pending_frames; DELETE FROM temp.new_pending_frames';
 
 const STAGE_RANGES_SQL = `CREATE TEMP TABLE stage_symbol_ranges (
   start UBIGINT, "end" UBIGINT, depth USMALLINT, function_name VARCHAR, function_line INTEGER, file_name VARCHAR,
@@ -539,11 +627,14 @@ function checkRange(range: SymbolRange, where: string): void {
   }
   for (let i = 0; i < lines.length; i++) {
     const offset = lineOffsets[i];
-    if (!Number.isInteger(offset) || offset < 0 || offset >= range.end - range.start) {
-      throw new Error(`${where}: lineOffsets[${i}] = ${offset} is outside the range`);
+    // Equal offsets are allowed (a DWARF line table often has several rows at one address; `lineAt` takes
+    // the last), and so is one past the range's end (an end-of-sequence row): neither misleads a lookup.
+    if (!Number.isInteger(offset) || offset < 0 || offset > MAX_OFFSET) {
+      throw new Error(`${where}: lineOffsets[${i}] must be an integer 0..${MAX_OFFSET}, got ${offset}`);
     }
-    if (i > 0 && offset <= lineOffsets[i - 1])
-      throw new Error(`${where}: lineOffsets are not ascending at ${i}`);
+    if (i > 0 && offset < lineOffsets[i - 1]) {
+      throw new Error(`${where}: lineOffsets go down at ${i} (${lineOffsets[i - 1]}, then ${offset})`);
+    }
     requireLine(lines[i], `${where}: lines[${i}]`);
   }
 }

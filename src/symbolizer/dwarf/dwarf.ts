@@ -21,7 +21,6 @@ export interface DwarfFrame {
 
 const MAX_ORIGIN_HOPS = 16;
 const MAX_UNITS = 1 << 22;
-const MAX_NAME_CACHE = 200_000;
 
 /**
  * Symbolization over one file's DWARF: units are listed on open (header + root DIE only); each compilation
@@ -255,8 +254,8 @@ export class DwarfContext {
     if (dwo) this.unitErrors.push(...dwo.errors());
     this.dwoContexts.delete(unitIndex);
     this.units[unitIndex].releaseAbbrevs();
-    // Names are shared between units (abstract origins, dwz); drop them only when they pile up.
-    if (this.names.size > MAX_NAME_CACHE) this.names.clear();
+    // Cached names are keyed by the DIEs of the nodes that asked, which belong to this unit.
+    this.names.clear();
   }
 
   /** Linkage name (else name) and declaration line, following abstract_origin and specification. */

@@ -147,12 +147,22 @@ export class LineTable {
         sequences.push(addresses[first], address, first, endRow);
       sequenceStart = endRow;
     };
-    while (!r.atEnd()) {
-      const opcode = r.u8();
+    // Special opcodes are most of a program: their address and line steps come from tables, and their
+    // byte is read straight from the array (the loop condition is the bounds check).
+    const addressStep = new Float64Array(256);
+    const lineStep = new Int32Array(256);
+    for (let opcode = h.opcodeBase; opcode < 256; opcode++) {
+      const adjusted = opcode - h.opcodeBase;
+      addressStep[opcode] = Math.floor(adjusted / h.lineRange) * h.minInstLength;
+      lineStep[opcode] = h.lineBase + (adjusted % h.lineRange);
+    }
+    const bytes = r.bytes;
+    const end = r.length;
+    while (r.offset < end) {
+      const opcode = bytes[r.offset++];
       if (opcode >= h.opcodeBase) {
-        const adjusted = opcode - h.opcodeBase;
-        address += Math.floor(adjusted / h.lineRange) * h.minInstLength;
-        line += h.lineBase + (adjusted % h.lineRange);
+        address += addressStep[opcode];
+        line += lineStep[opcode];
         emit();
         continue;
       }

@@ -26,7 +26,10 @@ export type AbbrevTable = Map<number, Abbrev>;
 
 const MAX_ABBREV_ATTRS = 1024;
 
-/** Parse an abbreviation table; with `stopAtCode`, only up to that code (enough for a unit's root DIE). */
+/**
+ * Parse an abbreviation table; with `stopAtCode`, only that code's abbreviation (enough for a unit's root
+ * DIE), stepping over the ones before it without building them: listing a file's units stays cheap.
+ */
 export function parseAbbrevTable(
   data: Uint8Array,
   offset: number,
@@ -41,6 +44,16 @@ export function parseAbbrevTable(
     if (code === 0) break;
     const tag = r.uleb();
     const hasChildren = r.u8() !== 0;
+    if (stopAtCode !== undefined && code !== stopAtCode) {
+      for (let count = 0; ; count++) {
+        const name = r.uleb();
+        const form = r.uleb();
+        if (name === 0 && form === 0) break;
+        if (count >= MAX_ABBREV_ATTRS) throw formatError('abbreviation with too many attributes', r.offset);
+        if (form === DW_FORM.implicitConst) r.sleb();
+      }
+      continue;
+    }
     const names: number[] = [];
     const forms: number[] = [];
     const consts: number[] = [];

@@ -53,7 +53,8 @@ export function* extractRangesFrom(
   binary: SymbolizedBinary,
   options: { chunkSize?: number } = {},
 ): Generator<SymbolRange[]> {
-  const chunkSize = Math.max(1, Math.floor(options.chunkSize ?? DEFAULT_CHUNK_SIZE));
+  const wanted = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const chunkSize = Number.isFinite(wanted) ? Math.max(1, Math.floor(wanted)) : DEFAULT_CHUNK_SIZE;
   const source = binary.rangeSource();
   const assembler = new RangeAssembler();
   let pending: SymbolRange[] = [];

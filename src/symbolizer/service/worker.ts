@@ -153,8 +153,10 @@ export class SymbolizerWorker {
       const free = concurrency - this.tasks.size;
       if (free > 0) {
         try {
-          // Executables this owner holds come back too (with fresh leases): ask for room for them as well.
-          const works = await this.deps.store.leaseExecutables(owner, free + this.tasks.size, leaseMs);
+          // Only as many as there is room for: one leased and not started would wait out its lease. An
+          // executable in progress may come back (this owner's lease counts as free): it goes on under the new
+          // lease and takes a place in this round only.
+          const works = await this.deps.store.leaseExecutables(owner, free, leaseMs);
           for (const work of works) {
             const running = this.tasks.get(work.fileId);
             if (running) running.task.adopt(work);

@@ -1,0 +1,168 @@
+/**
+ * `node --import tsx bench/symbol-store.ts`: the embedded store's symbolization side on a fresh file.
+ *
+ *   1. putSymbols of one file's ranges (functions with nested inlined calls and line tables), in chunks of
+ *      10,000 as a symbolizer yields them: ranges/s and the process's peak RSS growth;
+ *   2. symbolRanges for 5,000 addresses: cold (loads the file), warm (cached), and through SQL (a store whose
+ *      cache is smaller than the file);
+ *   3. the ingest cost of queueing: writes of batches with 200 new pending frames each, against the same
+ *      writes without pending frames (CPU time per write, whole process).
+ *
+ * Knobs (environment): UNIPROF_BENCH_SYMBOL_RANGES (ranges uploaded, default 500,000).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  emptyBatch,
+  fileIdFromHex,
+  frameId,
+  seededRandom,
+  type PendingFrame,
+  type SymbolRange,
+} from '../src/model/index.ts';
+import { EmbeddedStore } from '../src/store/embedded/index.ts';
+
+const RANGES = Number(process.env.UNIPROF_BENCH_SYMBOL_RANGES ?? 500_000);
+const LOOKUPS = 5000;
+const FILE = fileIdFromHex('00112233445566778899aabbccddeeff');
+const BASE = 0x40_0000;
+
+/** About 3 ranges per function (one inlined call holding another), 6 line entries each. */
+function* ranges(): Generator<SymbolRange[]> {
+  let chunk: SymbolRange[] = [];
+  const lineTable = (size: number) => {
+    const lineOffsets = Array.from({ length: 6 }, (_, i) => Math.floor((i * size) / 6));
+    return { lineOffsets, lines: lineOffsets.map((o) => 100 + o) };
+  };
+  for (let i = 0, produced = 0; produced < RANGES; i++) {
+    const start = BASE + i * 256;
+    const file = `/usr/src/project/module${i % 300}/file${i % 7}.cc`;
+    const base = { functionLine: 90, fileName: file, callFileName: '', callLine: 0 };
+    chunk.push({
+      ...base,
+      start,
+      end: start + 240,
+      depth: 0,
+      functionName: `ns::Class${i}::method(int)`,
+      ...lineTable(240),
+    });
+    chunk.push({
+      ...base,
+      start: start + 16,
+      end: start + 112,
+      depth: 1,
+      functionName: `inlined_helper${i % 1000}`,
+      callFileName: file,
+      callLine: 120,
+      ...lineTable(96),
+    });
+    chunk.push({
+      ...base,
+      start: start + 32,
+      end: start + 64,
+      depth: 2,
+      functionName: `std::vector<int>::size() const`,
+      callFileName: '/usr/include/c++/vector',
+      callLine: 300,
+      ...lineTable(32),
+    });
+    produced += 3;
+    if (chunk.length >= 10_000) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+async function* asyncRanges(): AsyncIterable<readonly SymbolRange[]> {
+  yield* ranges();
+}
+
+function cpuMs(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+}
+
+async function timed<T>(
+  label: string,
+  run: () => Promise<T>,
+  per?: { count: number; unit: string },
+): Promise<T> {
+  const wall = performance.now();
+  const cpu = cpuMs();
+  const result = await run();
+  const wallMs = performance.now() - wall;
+  const cpuSpent = cpuMs() - cpu;
+  const rate = per
+    ? `   ${Math.round((per.count / cpuSpent) * 1000).toLocaleString('en-US')} ${per.unit}/s per core`
+    : '';
+  console.log(
+    `${label.padEnd(44)} ${wallMs.toFixed(0).padStart(6)} ms wall ${cpuSpent.toFixed(0).padStart(6)} ms CPU${rate}`,
+  );
+  return result;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'uniprof-bench-symbols-'));
+try {
+  const path = join(dir, 'store.duckdb');
+  let store = new EmbeddedStore({ path });
+  await store.open();
+  const q = store.symbolization;
+  const rssBefore = process.memoryUsage().rss;
+  const { ranges: stored } = await timed(
+    'putSymbols',
+    () => q.putSymbols(FILE, asyncRanges(), { source: 'local' }),
+    {
+      count: RANGES,
+      unit: 'ranges',
+    },
+  );
+  console.log(
+    `  ${stored.toLocaleString('en-US')} ranges; RSS +${Math.round((process.memoryUsage().rss - rssBefore) / 2 ** 20)} MiB`,
+  );
+
+  const random = seededRandom(1);
+  const functions = Math.ceil(RANGES / 3);
+  const addresses = Array.from({ length: LOOKUPS }, () => BASE + Math.floor(random() * functions * 256));
+  const cold = await timed(`symbolRanges ×${LOOKUPS}, cold (loads the file)`, () =>
+    q.symbolRanges(FILE, addresses),
+  );
+  await timed(`symbolRanges ×${LOOKUPS}, warm`, () => q.symbolRanges(FILE, addresses));
+  await store.close();
+
+  store = new EmbeddedStore({ path, symbolCacheRanges: 1000 });
+  await store.open();
+  const bySql = await timed(`symbolRanges ×${LOOKUPS}, SQL range join`, () =>
+    store.symbolization.symbolRanges(FILE, addresses),
+  );
+  if (bySql.size !== cold.size) throw new Error(`SQL found ${bySql.size} addresses, memory ${cold.size}`);
+
+  // Ingest: the same writes with and without pending frames, one at a time (each its own transaction).
+  const WRITES = 300;
+  const FRAMES = 200;
+  let next = 0;
+  const batch = (withFrames: boolean) => {
+    const frames: PendingFrame[] = [];
+    for (let i = 0; withFrames && i < FRAMES; i++, next++) {
+      frames.push({ frameId: frameId(FILE, BigInt(BASE + next)), fileId: FILE, address: BASE + next });
+    }
+    return { ...emptyBatch(), pendingFrames: frames };
+  };
+  for (const withFrames of [false, true, false, true]) {
+    await timed(
+      `${WRITES} writes ${withFrames ? `with ${FRAMES} new pending frames` : 'without pending frames'}`,
+      async () => {
+        for (let i = 0; i < WRITES; i++) await store.write(batch(withFrames));
+      },
+      { count: WRITES, unit: 'writes' },
+    );
+  }
+  console.log(
+    `  queued: ${(await store.symbolization.backlog()).pendingFrames.toLocaleString('en-US')} frames`,
+  );
+  await store.close();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
