@@ -287,6 +287,8 @@ test('an owner takes back its own live lease at once (a restarted symbolizer); o
   assert.equal(held?.fileId, x);
   await refresh();
   assert.deepEqual(await b.symbolization.leaseExecutables('replica-b', 10, 600_000), [], 'held for 10 min');
+  // Work this instance is still doing is not handed back to it: it would take the place of new work.
+  assert.deepEqual(await a.symbolization.leaseExecutables('replica-a', 10, 600_000), [], 'in progress here');
   // The same owner from another store instance, as after a restart: handed back with a fresh lease.
   const [back] = await b.symbolization.leaseExecutables('replica-a', 10, 600_000);
   assert.equal(back?.fileId, x);
