@@ -595,10 +595,9 @@ describe(
       const executableSeconds = sum(per('uniprof_symbolizer_executable_duration_seconds_sum'));
       const executableCount = sum(per('uniprof_symbolizer_executable_duration_seconds_count'));
       t.diagnostic(
-        `per executable (lease to release, ${executableCount} tasks): mean ` +
-          `${(executableSeconds / executableCount).toFixed(1)} s, of which extraction + putSymbols mean ` +
-          `${(sum(storeMs) / storeMs.length / 1000).toFixed(1)} s (max ${(Math.max(...storeMs) / 1000).toFixed(1)} s); ` +
-          `the rest is lookup, answering the frames (pendingFrames, symbolRanges, resolveFrames) and release; ` +
+        `worker task time (lease to release) ${executableSeconds.toFixed(1)} s over ${executableCount} tasks, ` +
+          `of which extraction + putSymbols ${(sum(storeMs) / 1000).toFixed(1)} s over ${storeMs.length} files ` +
+          `(max ${(Math.max(...storeMs) / 1000).toFixed(1)} s); the rest: lookup, answering frames, release; ` +
           `${writes} writes to the executables queue meanwhile (collector, leases, renewals, releases)`,
       );
       t.diagnostic(
