@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../config/config.ts';
 import { addConfigOptions, configFromOptions } from './options.ts';
+import { symbtoolCommand } from './symbtool.ts';
 
 const program = new Command('uniprof')
   .description('Self-hostable continuous profiling backend for the OpenTelemetry eBPF profiler')
@@ -70,6 +71,8 @@ program
     const { runLoadgenCommand } = await import('./loadgen-command.ts');
     await runLoadgenCommand(options);
   });
+
+program.addCommand(symbtoolCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -1,5 +1,7 @@
 /** Runs llvm-symbolizer as the reference and compares our frames with its answers. */
-import { spawnSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import type { SymbolizedBinary, SymbolizedFrame } from '../../src/symbolizer/symbolizer.ts';
 import { ElfFile, STT_FUNC } from '../../src/symbolizer/elf/elf.ts';
 
@@ -32,6 +34,29 @@ export function llvmSymbolize(obj: string, addresses: number[], demangle = false
       line: f.Line,
     }));
   });
+}
+
+/**
+ * A copy of the file without any symbol table (the debug sections kept), so llvm-symbolizer names from DWARF:
+ * the names of the symbolizer's `dwarf` policy (see docs/symbolizer.md). Written as `dir/name`.
+ */
+export function withoutSymbolTable(path: string, dir: string, name = 'nosymtab'): string {
+  const out = join(dir, name);
+  execFileSync('objcopy', [
+    '--strip-all',
+    '--keep-section=.debug_*',
+    '--keep-section=.gnu_debugaltlink',
+    path,
+    out,
+  ]);
+  const elf = ElfFile.open(out);
+  try {
+    assert.equal(elf.hasSymtab(), false);
+    assert.ok(elf.sectionHeader('.debug_info'), 'debug sections must survive');
+  } finally {
+    elf.close();
+  }
+  return out;
 }
 
 /** Deterministic pseudo-random numbers (xorshift32), so failures reproduce. */

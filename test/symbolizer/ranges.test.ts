@@ -18,7 +18,7 @@ import { RangeIndex } from '../../src/symbolizer/ranges/range-index.ts';
 import { stripCloneSuffixes, SymbolTable } from '../../src/symbolizer/symbols.ts';
 import { SymbolizedBinary, SymbolizerFormatError } from '../../src/symbolizer/symbolizer.ts';
 import { buildProgram, canBuild, haveTool, type VariantName } from '../peers/toolchains.ts';
-import { llvmSymbolize, prng, testAddresses } from './oracle.ts';
+import { llvmSymbolize, prng, testAddresses, withoutSymbolTable } from './oracle.ts';
 
 const LIBC = '/lib/x86_64-linux-gnu/libc.so.6';
 const haveLibcDebug = existsSync('/usr/lib/debug/.build-id') && existsSync(LIBC);
@@ -241,26 +241,6 @@ describe('symbol ranges answer exactly as the engine', () => {
     assert.deepEqual(chunks.flat(), whole);
   });
 });
-
-/** A copy of the file without any symbol table (the debug sections kept), so llvm-symbolizer names from DWARF. */
-function withoutSymbolTable(path: string, dir: string): string {
-  const out = join(dir, 'nosymtab');
-  execFileSync('objcopy', [
-    '--strip-all',
-    '--keep-section=.debug_*',
-    '--keep-section=.gnu_debugaltlink',
-    path,
-    out,
-  ]);
-  const elf = ElfFile.open(out);
-  try {
-    assert.equal(elf.hasSymtab(), false);
-    assert.ok(elf.sectionHeader('.debug_info'), 'debug sections must survive');
-  } finally {
-    elf.close();
-  }
-  return out;
-}
 
 describe(
   'the dwarf name policy matches llvm-symbolizer without a symbol table',

@@ -1,6 +1,6 @@
 import { formatError } from '../errors.ts';
 import { ByteReader } from '../reader.ts';
-import { FunctionIndex, readNameAttributes } from './functions.ts';
+import { FunctionIndex, readNameAttributes, type NameAttributes } from './functions.ts';
 import { LineTable } from './line.ts';
 import { lastAtOrBelow, RangeIndex } from './search.ts';
 import type { DwarfSections } from './sections.ts';
@@ -34,6 +34,8 @@ export class DwarfContext {
   private readonly lineTables = new Map<number, LineTable | null>();
   private readonly functionIndexes = new Map<number, FunctionIndex | null>();
   private readonly names = new Map<number, { name: string; declLine: number }>();
+  /** Decoded name attributes by DIE offset (see `nameAttributesAt`); dropped with each released unit. */
+  private readonly nameAttributes = new Map<number, NameAttributes>();
   /** Per-unit failures, reported once: a broken unit must not hide the others. */
   readonly unitErrors: string[] = [];
 
@@ -254,8 +256,11 @@ export class DwarfContext {
     if (dwo) this.unitErrors.push(...dwo.errors());
     this.dwoContexts.delete(unitIndex);
     this.units[unitIndex].releaseAbbrevs();
-    // Cached names are keyed by the DIEs of the nodes that asked, which belong to this unit.
+    // Cached names are keyed by the DIEs of the nodes that asked, which belong to this unit; decoded
+    // origins are mostly its own too (and the supplementary file's, which are kept no longer).
     this.names.clear();
+    this.nameAttributes.clear();
+    this.alt?.nameAttributes.clear();
   }
 
   /** Linkage name (else name) and declaration line, following abstract_origin and specification. */
@@ -265,32 +270,64 @@ export class DwarfContext {
     let linkageName: string | undefined;
     let name: string | undefined;
     let declLine: number | undefined;
-    // Entries are [context, offset]: origins may live in the supplementary (dwz) file.
-    const pending: [DwarfContext, number][] = [[this, dieOffset]];
-    const seen = new Set<string>();
-    while (pending.length > 0 && seen.size < MAX_ORIGIN_HOPS) {
-      const [context, offset] = pending.shift() as [DwarfContext, number];
-      const key = `${context === this ? '' : 'alt:'}${offset}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const unit = context.unitAt(offset);
-      if (!unit) continue;
+    // Entries are [context, offset]: origins may live in the supplementary (dwz) file. At most
+    // MAX_ORIGIN_HOPS distinct DIEs are visited, so a linear scan of the visited ones is cheapest.
+    const pendingContexts: DwarfContext[] = [this];
+    const pendingOffsets: number[] = [dieOffset];
+    const seenContexts: DwarfContext[] = [];
+    const seenOffsets: number[] = [];
+    for (let next = 0; next < pendingOffsets.length && seenOffsets.length < MAX_ORIGIN_HOPS; next++) {
+      const context = pendingContexts[next];
+      const offset = pendingOffsets[next];
+      let seen = false;
+      for (let i = 0; i < seenOffsets.length && !seen; i++)
+        seen = seenOffsets[i] === offset && seenContexts[i] === context;
+      if (seen) continue;
+      seenContexts.push(context);
+      seenOffsets.push(offset);
+      let attrs: NameAttributes | undefined;
       try {
-        const attrs = readNameAttributes(unit, offset);
+        attrs = context.nameAttributesAt(offset);
+      } catch (error) {
+        this.unitErrors.push(`DIE at 0x${offset.toString(16)}: ${(error as Error).message}`);
+      }
+      if (attrs) {
         linkageName ??= attrs.linkageName;
         name ??= attrs.name;
         declLine ??= attrs.declLine;
-        for (const origin of attrs.origins) pending.push([context, origin]);
+        for (const origin of attrs.origins) {
+          pendingContexts.push(context);
+          pendingOffsets.push(origin);
+        }
         const alt = context.alt;
-        if (alt) for (const origin of attrs.altOrigins) pending.push([alt, origin]);
-      } catch (error) {
-        this.unitErrors.push(`DIE at 0x${offset.toString(16)}: ${(error as Error).message}`);
+        if (alt) {
+          for (const origin of attrs.altOrigins) {
+            pendingContexts.push(alt);
+            pendingOffsets.push(origin);
+          }
+        }
       }
       if (linkageName !== undefined && declLine !== undefined) break;
     }
     cached = { name: linkageName ?? name ?? '', declLine: declLine ?? 0 };
     this.names.set(dieOffset, cached);
     return cached;
+  }
+
+  /**
+   * The name attributes of one of this context's DIEs (undefined outside every unit), remembered: every
+   * inlined copy of a function leads to the same abstract origin, which need not be decoded again.
+   * A DIE that fails to decode is not remembered, so its error is reported at each use as before.
+   */
+  private nameAttributesAt(offset: number): NameAttributes | undefined {
+    let attrs = this.nameAttributes.get(offset);
+    if (attrs === undefined) {
+      const unit = this.unitAt(offset);
+      if (!unit) return undefined;
+      attrs = readNameAttributes(unit, offset);
+      this.nameAttributes.set(offset, attrs);
+    }
+    return attrs;
   }
 
   private unitAt(offset: number): Unit | undefined {

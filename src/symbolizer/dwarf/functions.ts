@@ -35,8 +35,10 @@ export class FunctionIndex {
   readonly inlines: RangeIndex[] = [];
 
   constructor(unit: Unit) {
-    const subprogramRanges: { low: number; high: number; payload: number }[] = [];
-    const inlineRanges: { low: number; high: number; payload: number }[][] = [];
+    // Ranges as parallel columns (no object per range): subprograms, then one set per inline depth.
+    const subprogramRanges = newColumns();
+    const inlineRanges: Columns[] = [];
+    const ranges: number[] = [];
     const depths: number[] = [];
     const r = unit.reader(unit.firstDie);
     // Context node for the children of each open DIE: -1 when outside any function with code.
@@ -54,21 +56,21 @@ export class FunctionIndex {
       const tag = abbrev.tag;
       if (tag === DW_TAG.subprogram || tag === DW_TAG.inlinedSubroutine || tag === DW_TAG.entryPoint) {
         const attrs = readCodeAttributes(unit, r, abbrev.names, abbrev.forms, abbrev.implicitConsts);
-        const ranges = codeRanges(unit, attrs);
+        ranges.length = 0;
+        codeRanges(unit, attrs, ranges);
         if (tag !== DW_TAG.inlinedSubroutine) {
           childContext = -1;
           if (ranges.length > 0) {
             childContext = this.addNode(dieOffset, -1, 0, 0);
             depths.push(0);
-            for (const [low, high] of ranges) subprogramRanges.push({ low, high, payload: childContext });
+            pushColumns(subprogramRanges, ranges, childContext);
           }
         } else if (context >= 0 && ranges.length > 0) {
           const depth = depths[context] + 1;
           if (depth > MAX_INLINE_DEPTH) throw formatError('inline nesting too deep', dieOffset);
           childContext = this.addNode(dieOffset, context, attrs.callFile, attrs.callLine);
           depths.push(depth);
-          const level = (inlineRanges[depth - 1] ??= []);
-          for (const [low, high] of ranges) level.push({ low, high, payload: childContext });
+          pushColumns((inlineRanges[depth - 1] ??= newColumns()), ranges, childContext);
         }
       } else {
         const size = unit.fixedSize(abbrev);
@@ -89,8 +91,8 @@ export class FunctionIndex {
     this.callFiles = Uint32Array.from(this.building.files, clampU32);
     this.callLines = Uint32Array.from(this.building.lines, clampU32);
     this.building.dieOffsets = this.building.parents = this.building.files = this.building.lines = [];
-    this.subprograms = new RangeIndex(subprogramRanges);
-    for (const level of inlineRanges) this.inlines.push(new RangeIndex(level ?? []));
+    this.subprograms = indexOf(subprogramRanges);
+    for (const level of inlineRanges) this.inlines.push(indexOf(level ?? newColumns()));
   }
 
   private addNode(dieOffset: number, parent: number, callFile: number, callLine: number): number {
@@ -133,6 +135,29 @@ export class FunctionIndex {
   }
 }
 
+interface Columns {
+  lows: number[];
+  highs: number[];
+  payloads: number[];
+}
+
+function newColumns(): Columns {
+  return { lows: [], highs: [], payloads: [] };
+}
+
+/** Appends flat low, high pairs with one payload. */
+function pushColumns(columns: Columns, ranges: readonly number[], payload: number): void {
+  for (let i = 0; i < ranges.length; i += 2) {
+    columns.lows.push(ranges[i]);
+    columns.highs.push(ranges[i + 1]);
+    columns.payloads.push(payload);
+  }
+}
+
+function indexOf(columns: Columns): RangeIndex {
+  return RangeIndex.fromColumns(columns.lows, columns.highs, columns.payloads);
+}
+
 function clampU32(value: number): number {
   return value < 0 || value > 0xffffffff ? 0 : value;
 }
@@ -148,6 +173,17 @@ interface CodeAttributes {
   callLine: number;
 }
 
+const scratch: CodeAttributes = {
+  lowPc: -1,
+  lowForm: 0,
+  highPc: -1,
+  highForm: 0,
+  ranges: -1,
+  rangesForm: 0,
+  callFile: 0,
+  callLine: 0,
+};
+
 function readCodeAttributes(
   unit: Unit,
   r: ByteReader,
@@ -155,16 +191,16 @@ function readCodeAttributes(
   forms: readonly number[],
   consts: readonly number[],
 ): CodeAttributes {
-  const a: CodeAttributes = {
-    lowPc: -1,
-    lowForm: 0,
-    highPc: -1,
-    highForm: 0,
-    ranges: -1,
-    rangesForm: 0,
-    callFile: 0,
-    callLine: 0,
-  };
+  // One object reused for every DIE: it is read before the next DIE is decoded.
+  const a = scratch;
+  a.lowPc = -1;
+  a.lowForm = 0;
+  a.highPc = -1;
+  a.highForm = 0;
+  a.ranges = -1;
+  a.rangesForm = 0;
+  a.callFile = 0;
+  a.callLine = 0;
   for (let i = 0; i < names.length; i++) {
     const form = forms[i];
     switch (names[i]) {
@@ -193,14 +229,17 @@ function readCodeAttributes(
   return a;
 }
 
-function codeRanges(unit: Unit, a: CodeAttributes): [number, number][] {
-  if (a.ranges >= 0) return unit.rangeList(a.ranges, a.rangesForm, unit.lowPc);
+/** A DIE's code ranges, appended to `out` as flat low, high pairs. */
+function codeRanges(unit: Unit, a: CodeAttributes, out: number[]): void {
+  if (a.ranges >= 0) {
+    unit.rangeListInto(a.ranges, a.rangesForm, unit.lowPc, out);
+    return;
+  }
   if (a.lowPc >= 0 && a.highPc >= 0) {
     const low = unit.resolveAddress(a.lowPc, a.lowForm);
     const high = unit.highPc(low, a.highPc, a.highForm);
-    if (low > 0 && high > low) return [[low, high]];
+    if (low > 0 && high > low) out.push(low, high);
   }
-  return [];
 }
 
 /** Name-related attributes of one DIE, for resolving a function's name through its origins. */
@@ -214,7 +253,7 @@ export interface NameAttributes {
 }
 
 export function readNameAttributes(unit: Unit, dieOffset: number): NameAttributes {
-  const r = unit.reader(dieOffset);
+  const r = unit.scratchReader(dieOffset);
   const abbrev = unit.abbrevAt(r);
   const out: NameAttributes = { origins: [], altOrigins: [] };
   if (!abbrev) return out;

@@ -290,6 +290,11 @@ export class LineTable {
     return this.rowLines[row];
   }
 
+  /** The file index of a row (see `fileName`). */
+  rowFile(row: number): number {
+    return this.rowFiles[row];
+  }
+
   rowFileName(row: number): string {
     return this.fileName(this.rowFiles[row]);
   }

@@ -10,6 +10,12 @@ export function lastAtOrBelow(sorted: ArrayLike<number>, value: number): number 
   return lo - 1;
 }
 
+interface SortedColumns {
+  lows: Float64Array;
+  highs: Float64Array;
+  payloads: Int32Array;
+}
+
 /**
  * Possibly overlapping [low, high) ranges with payloads, sorted by low, plus a running maximum of high so
  * a lookup can walk back from the last low <= address and stop as soon as no earlier range can reach it.
@@ -21,22 +27,63 @@ export class RangeIndex {
   readonly payloads: Int32Array;
   private readonly maxHigh: Float64Array;
 
-  constructor(entries: { low: number; high: number; payload: number }[]) {
+  /** From entries in any order, or (from `fromColumns`) columns already in the index's order. */
+  constructor(entries: { low: number; high: number; payload: number }[] | SortedColumns) {
+    if (!Array.isArray(entries)) {
+      this.lows = entries.lows;
+      this.highs = entries.highs;
+      this.payloads = entries.payloads;
+      this.maxHigh = runningMax(this.highs);
+      return;
+    }
     entries.sort((a, b) => a.low - b.low || b.high - a.high);
     const n = entries.length;
     this.lows = new Float64Array(n);
     this.highs = new Float64Array(n);
     this.payloads = new Int32Array(n);
-    this.maxHigh = new Float64Array(n);
-    let max = 0;
     for (let i = 0; i < n; i++) {
       const e = entries[i];
       this.lows[i] = e.low;
       this.highs[i] = e.high;
       this.payloads[i] = e.payload;
-      max = Math.max(max, e.high);
-      this.maxHigh[i] = max;
     }
+    this.maxHigh = runningMax(this.highs);
+  }
+
+  /**
+   * The same index from parallel columns (entry i is lows[i], highs[i], payloads[i]), ordered as the
+   * constructor orders entries (a stable sort): function indexes build thousands of ranges per unit and
+   * need no object per range.
+   */
+  static fromColumns(
+    lows: readonly number[],
+    highs: readonly number[],
+    payloads: readonly number[],
+  ): RangeIndex {
+    const n = lows.length;
+    let sorted = true;
+    for (let i = 1; i < n && sorted; i++)
+      sorted = lows[i] > lows[i - 1] || (lows[i] === lows[i - 1] && highs[i] <= highs[i - 1]);
+    const l = new Float64Array(n);
+    const h = new Float64Array(n);
+    const p = new Int32Array(n);
+    if (sorted) {
+      l.set(lows);
+      h.set(highs);
+      p.set(payloads);
+    } else {
+      // Array.prototype.sort is stable, as the constructor's sort of entries is.
+      const order = Array.from({ length: n }, (_, i) => i).sort(
+        (a, b) => lows[a] - lows[b] || highs[b] - highs[a],
+      );
+      for (let i = 0; i < n; i++) {
+        const from = order[i];
+        l[i] = lows[from];
+        h[i] = highs[from];
+        p[i] = payloads[from];
+      }
+    }
+    return new RangeIndex({ lows: l, highs: h, payloads: p });
   }
 
   get size(): number {
@@ -58,4 +105,14 @@ export class RangeIndex {
     }
     return -1;
   }
+}
+
+function runningMax(values: Float64Array): Float64Array {
+  const out = new Float64Array(values.length);
+  let max = 0;
+  for (let i = 0; i < values.length; i++) {
+    max = Math.max(max, values[i]);
+    out[i] = max;
+  }
+  return out;
 }

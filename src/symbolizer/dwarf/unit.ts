@@ -248,6 +248,23 @@ export class Unit {
     return new ByteReader(this.sections.info, this.sections.littleEndian, offset);
   }
 
+  /**
+   * A reader of `.debug_info` at the offset, shared by every call on this unit (valid until the next
+   * call): decoding one DIE's attributes must not allocate a reader (and its DataView) per DIE.
+   */
+  scratchReader(offset: number): ByteReader {
+    const r = (this.scratchInfo ??= new ByteReader(this.sections.info, this.sections.littleEndian));
+    r.seek(offset);
+    return r;
+  }
+
+  /** Readers of the sections that leaf lookups (addresses, string offsets, range lists) seek into. */
+  private scratchInfo: ByteReader | undefined;
+  private addrReader: ByteReader | undefined;
+  private strOffsetsReader: ByteReader | undefined;
+  private rangesReader: ByteReader | undefined;
+  private rnglistsReader: ByteReader | undefined;
+
   private abbrevs(): AbbrevTable {
     if (!this.abbrevTable) {
       const cache = this.abbrevCache ?? new Map<number, AbbrevTable>();
@@ -291,7 +308,7 @@ export class Unit {
   }
 
   addressAtIndex(index: number): number {
-    const r = new ByteReader(this.sections.addr, this.sections.littleEndian);
+    const r = (this.addrReader ??= new ByteReader(this.sections.addr, this.sections.littleEndian));
     r.seek(this.addrBase + index * this.addressSize);
     return r.uint(this.addressSize);
   }
@@ -387,7 +404,10 @@ export class Unit {
   }
 
   stringAtIndex(index: number): string {
-    const r = new ByteReader(this.sections.strOffsets, this.sections.littleEndian);
+    const r = (this.strOffsetsReader ??= new ByteReader(
+      this.sections.strOffsets,
+      this.sections.littleEndian,
+    ));
     r.seek(this.strOffsetsBase + index * this.offsetSize);
     return stringAt(this.sections.str, r.uint(this.offsetSize));
   }
@@ -550,12 +570,20 @@ export class Unit {
 
   /** Resolve a DW_AT_ranges value to [low, high) pairs (empty and tombstoned ranges dropped). */
   rangeList(value: number, form: number, base: number): [number, number][] {
+    const flat: number[] = [];
+    this.rangeListInto(value, form, base, flat);
     const out: [number, number][] = [];
-    if (value < 0) return out;
+    for (let i = 0; i < flat.length; i += 2) out.push([flat[i], flat[i + 1]]);
+    return out;
+  }
+
+  /** `rangeList` appended to `out` as flat low, high pairs (no array per range: units index thousands). */
+  rangeListInto(value: number, form: number, base: number, out: number[]): void {
+    if (value < 0) return;
     if (this.version >= 5) {
       let offset = value;
       if (form === DW_FORM.rnglistx) {
-        const r = new ByteReader(this.sections.rnglists, this.sections.littleEndian);
+        const r = this.rnglists();
         r.seek(this.rnglistsBase + value * this.offsetSize);
         offset = this.rnglistsBase + r.uint(this.offsetSize);
       }
@@ -563,11 +591,14 @@ export class Unit {
     } else {
       this.readRanges(value + this.rangesBase, base, out);
     }
-    return out;
   }
 
-  private readRanges(offset: number, base: number, out: [number, number][]): void {
-    const r = new ByteReader(this.sections.ranges, this.sections.littleEndian);
+  private rnglists(): ByteReader {
+    return (this.rnglistsReader ??= new ByteReader(this.sections.rnglists, this.sections.littleEndian));
+  }
+
+  private readRanges(offset: number, base: number, out: number[]): void {
+    const r = (this.rangesReader ??= new ByteReader(this.sections.ranges, this.sections.littleEndian));
     r.seek(offset);
     const baseSelector = this.addressSize === 8 ? 2 ** 64 : 2 ** (this.addressSize * 8) - 1;
     for (let guard = 0; guard < 1 << 24; guard++) {
@@ -578,12 +609,12 @@ export class Unit {
         base = end;
         continue;
       }
-      pushRange(out, base + begin, base + end);
+      pushFlat(out, base + begin, base + end);
     }
   }
 
-  private readRnglist(offset: number, base: number, out: [number, number][]): void {
-    const r = new ByteReader(this.sections.rnglists, this.sections.littleEndian);
+  private readRnglist(offset: number, base: number, out: number[]): void {
+    const r = this.rnglists();
     r.seek(offset);
     const size = this.addressSize;
     for (let guard = 0; guard < 1 << 24; guard++) {
@@ -597,19 +628,19 @@ export class Unit {
         case 2: {
           // DW_RLE_startx_endx
           const begin = this.addressAtIndex(r.uleb());
-          pushRange(out, begin, this.addressAtIndex(r.uleb()));
+          pushFlat(out, begin, this.addressAtIndex(r.uleb()));
           break;
         }
         case 3: {
           // DW_RLE_startx_length
           const begin = this.addressAtIndex(r.uleb());
-          pushRange(out, begin, begin + r.uleb());
+          pushFlat(out, begin, begin + r.uleb());
           break;
         }
         case 4: {
           // DW_RLE_offset_pair
           const begin = r.uleb();
-          pushRange(out, base + begin, base + r.uleb());
+          pushFlat(out, base + begin, base + r.uleb());
           break;
         }
         case 5: // DW_RLE_base_address
@@ -618,13 +649,13 @@ export class Unit {
         case 6: {
           // DW_RLE_start_end
           const begin = r.uint(size);
-          pushRange(out, begin, r.uint(size));
+          pushFlat(out, begin, r.uint(size));
           break;
         }
         case 7: {
           // DW_RLE_start_length
           const begin = r.uint(size);
-          pushRange(out, begin, begin + r.uleb());
+          pushFlat(out, begin, begin + r.uleb());
           break;
         }
         default:
@@ -637,6 +668,11 @@ export class Unit {
 function pushRange(out: [number, number][], low: number, high: number): void {
   // Address 0 marks code removed by the linker (--gc-sections); huge values are DWARF 5 tombstones.
   if (low > 0 && high > low && high < 2 ** 63) out.push([low, high]);
+}
+
+/** `pushRange` onto flat low, high pairs. */
+function pushFlat(out: number[], low: number, high: number): void {
+  if (low > 0 && high > low && high < 2 ** 63) out.push(low, high);
 }
 
 export function isAddressForm(form: number): boolean {

@@ -346,7 +346,12 @@ export class ElfFile {
     this.checkSize(name, size);
     let out: Buffer;
     try {
-      out = inflateSync(payload, { maxOutputLength: Math.max(size, 1) });
+      // The size is known: one output chunk of that size instead of zlib's default 16 KiB ones, which
+      // are concatenated at the end (half the CPU time on glibc's debug sections, and no second copy).
+      // Deflate expands at most ~1032:1, so a hostile size field cannot make us allocate more than the
+      // payload could produce.
+      const chunkSize = Math.max(64, Math.min(size, payload.length * 1032 + 1024));
+      out = inflateSync(payload, { maxOutputLength: Math.max(size, 1), chunkSize });
     } catch (error) {
       throw this.error(`section ${name}: zlib: ${(error as Error).message}`);
     }

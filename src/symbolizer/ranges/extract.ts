@@ -142,9 +142,13 @@ function sortedPoints(points: number[]): Float64Array {
   return sorted.subarray(0, n);
 }
 
-/** Per-node levels of one unit, built once: most intervals reuse them unchanged. */
+/**
+ * Per-node levels of one unit, built once: most intervals reuse them unchanged. Nodes are dense indexes,
+ * so arrays hold them (a Map lookup per depth per interval showed in profiles).
+ */
 class UnitLevels {
-  private readonly levels = new Map<number, Level>();
+  private readonly levels: (Level | undefined)[] = [];
+  private readonly rawNames: (string | undefined)[] = [];
   constructor(
     private readonly source: RangeSource,
     private readonly names: DwarfContext,
@@ -154,11 +158,17 @@ class UnitLevels {
 
   /** DWARF's raw name of a node ('' when it has none), before the symbol table may stand in. */
   rawName(node: number): string {
-    return this.names.functionName(this.functions.dieOffsets[node]).name;
+    let name = this.rawNames[node];
+    if (name === undefined) {
+      name = this.names.functionName(this.functions.dieOffsets[node]).name;
+      this.rawNames[node] = name;
+    }
+    return name;
   }
 
+  /** A node's level; `depth` is the node's own (fixed by the tree), so one level per node suffices. */
   level(node: number, depth: number): Level {
-    let level = this.levels.get(node);
+    let level = this.levels[node];
     if (!level) {
       const { name, declLine } = this.names.functionName(this.functions.dieOffsets[node]);
       level = {
@@ -168,7 +178,7 @@ class UnitLevels {
         callFileName: depth > 0 && this.lines ? this.lines.fileName(this.functions.callFiles[node]) : '',
         callLine: depth > 0 ? this.functions.callLines[node] : 0,
       };
-      this.levels.set(node, level);
+      this.levels[node] = level;
     }
     return level;
   }
@@ -202,7 +212,8 @@ function sweepUnit(
   let symbolFile: string | undefined;
   let k = 0;
   let c = 0;
-  let lastFileRow = -2;
+  // Rows mostly repeat the previous row's file: resolve the name only when the file index changes.
+  let lastFileIndex = -1;
   let lastFile = '';
   const visit = (address: number, next: number, row: number): void => {
     while (k < intervals.length && intervals[k][1] <= address) k++;
@@ -231,9 +242,10 @@ function sweepUnit(
     let line = 0;
     if (row >= 0 && lines) {
       line = lines.rowLine(row);
-      if (row !== lastFileRow) {
-        lastFile = lines.rowFileName(row);
-        lastFileRow = row;
+      const fileIndex = lines.rowFile(row);
+      if (fileIndex !== lastFileIndex) {
+        lastFile = lines.fileName(fileIndex);
+        lastFileIndex = fileIndex;
       }
       fileName = lastFile;
     }

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { SymbolizationStore } from '../../store/symbolization.ts';
+import { symbolUploadRoutes } from '../upload/routes.ts';
 import type { SymbolizerMetrics } from './metrics.ts';
 
 export interface SymbolRoutesContext {
@@ -21,5 +22,5 @@ export interface SymbolRoutesContext {
 
 export type SymbolRoutes = (app: FastifyInstance, context: SymbolRoutesContext) => void | Promise<void>;
 
-/** Route sets every symbolizer HTTP server registers. The upload branch adds `registerSymbolUploadRoutes`. */
-export const SYMBOL_ROUTES: readonly SymbolRoutes[] = [];
+/** Route sets every symbolizer HTTP server registers: symbol upload (`POST`/`GET /api/v1/symbols/{fileId}`). */
+export const SYMBOL_ROUTES: readonly SymbolRoutes[] = [symbolUploadRoutes];

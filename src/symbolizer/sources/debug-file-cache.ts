@@ -79,6 +79,10 @@ export class DebugFileCache {
     const path = this.pathFor(buildId);
     await mkdir(dirname(path), { recursive: true });
     await rename(temporary, path);
+    // Recency survives restarts as the modification time. The kernel stamps writes with a coarse clock that
+    // can lag the one `lookup` stamps hits with by milliseconds, so a new file gets its time from the same clock.
+    const now = new Date();
+    await utimes(path, now, now);
     this.forget(buildId);
     this.files.set(buildId, { bytes });
     this.total += bytes;

@@ -40,7 +40,7 @@ export async function executableFileId(file: string): Promise<string> {
     .toString('hex');
 }
 
-async function gnuBuildIdOf(file: string): Promise<string> {
+export async function gnuBuildIdOf(file: string): Promise<string> {
   const { stdout } = await run('readelf', ['-n', file]);
   const match = /Build ID:\s*([0-9a-f]+)/.exec(stdout);
   if (!match) throw new Error(`readelf -n ${file} shows no GNU build ID`);

@@ -26,13 +26,20 @@ static double now_seconds(void) {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/*
+ * Always inlined into uniprof_hot_loop: most of the loop's instructions are its code, so the samples there
+ * carry a two-deep inline chain (uniprof_mix inlined into uniprof_hot_loop) for the symbolizer to name.
+ */
+static inline __attribute__((always_inline)) unsigned long long uniprof_mix(unsigned long long x) {
+  x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+  x ^= x >> 29;
+  return x;
+}
+
 /* The function the test expects at the leaf of this program's stacks: never inlined, pure arithmetic. */
 __attribute__((noinline)) unsigned long long uniprof_hot_loop(unsigned long long seed) {
   unsigned long long x = seed;
-  for (unsigned long i = 0; i < 20000000UL; i++) {
-    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-    x ^= x >> 29;
-  }
+  for (unsigned long i = 0; i < 20000000UL; i++) x = uniprof_mix(x);
   return x;
 }
 
