@@ -231,23 +231,29 @@ test('two replicas racing for due executables lease each exactly once while the 
   );
   const leasedBy = new Map<string, string[]>();
   const worker = async (store: ElasticsearchStore, owner: string): Promise<ExecutableWork[]> => {
-    const mine: ExecutableWork[] = [];
+    const mine = new Map<string, ExecutableWork>();
     for (let round = 0; round < 20; round++) {
-      const works = await store.symbolization.leaseExecutables(owner, 3, 60_000);
+      // As the service's worker asks: room for what it holds (handed back to it with fresh leases) and 3 more.
+      const works = await store.symbolization.leaseExecutables(owner, mine.size + 3, 60_000);
+      let fresh = 0;
       for (const work of works) {
-        leasedBy.set(work.fileId, [...(leasedBy.get(work.fileId) ?? []), owner]);
-        mine.push(work);
+        if (!mine.has(work.fileId)) {
+          fresh++;
+          leasedBy.set(work.fileId, [...(leasedBy.get(work.fileId) ?? []), owner]);
+        }
+        mine.set(work.fileId, work);
       }
-      if (works.length === 0 && round > 2) break;
+      if (fresh === 0 && round > 2) break;
     }
-    return mine;
+    return [...mine.values()];
   };
-  // Two loops per replica, all at once; 30 due executables are more than one search page of a lease call.
+  // Two workers per store instance, all at once; 30 due executables are more than one search page of a
+  // lease call. Each has its own owner: an owner's own leases count as free to it (see the next test).
   const [fromA1, fromA2, fromB1, fromB2] = await Promise.all([
     worker(a, 'replica-a'),
-    worker(a, 'replica-a'),
+    worker(a, 'replica-a2'),
     worker(b, 'replica-b'),
-    worker(b, 'replica-b'),
+    worker(b, 'replica-b2'),
   ]);
   const fromA = [...fromA1, ...fromA2];
   const fromB = [...fromB1, ...fromB2];
@@ -263,14 +269,39 @@ test('two replicas racing for due executables lease each exactly once while the 
     assert.equal(work.attempts, 0);
   }
   // The lease is recorded with its owner.
-  const sample = fromB[0];
-  assert.equal(
-    field((await getDoc(layout.SQ_EXECUTABLES, sample.fileId))!.source, 'uniprof.lease.owner'),
-    'replica-b',
-  );
-  // While the leases hold, nobody gets them again.
+  for (const work of [fromA[0], fromB[0]]) {
+    assert.equal(
+      field((await getDoc(layout.SQ_EXECUTABLES, work.fileId))!.source, 'uniprof.lease.owner'),
+      leasedBy.get(work.fileId)?.[0],
+    );
+  }
+  // While the leases hold, nobody else gets them again.
   await refresh();
-  assert.deepEqual(await a.symbolization.leaseExecutables('replica-a', 50, 60_000), []);
+  assert.deepEqual(await a.symbolization.leaseExecutables('replica-c', 50, 60_000), []);
+});
+
+test('an owner takes back its own live lease at once (a restarted symbolizer); others wait for it', async () => {
+  const x = fileIdOf(5);
+  await writeAndSend(a, queueBatch([pending(x, 0x1000)], { [x]: 'libx.so' }));
+  const [held] = await a.symbolization.leaseExecutables('replica-a', 10, 600_000);
+  assert.equal(held?.fileId, x);
+  await refresh();
+  assert.deepEqual(await b.symbolization.leaseExecutables('replica-b', 10, 600_000), [], 'held for 10 min');
+  // Work this instance is still doing is not handed back to it: it would take the place of new work.
+  assert.deepEqual(await a.symbolization.leaseExecutables('replica-a', 10, 600_000), [], 'in progress here');
+  // The same owner from another store instance, as after a restart: handed back with a fresh lease.
+  const [back] = await b.symbolization.leaseExecutables('replica-a', 10, 600_000);
+  assert.equal(back?.fileId, x);
+  assert.notEqual(back.lease, held.lease);
+  assert.equal(await a.symbolization.renewLease(held, 600_000), false, 'the old lease is gone');
+  assert.equal(await b.symbolization.renewLease(back, 600_000), true);
+  await b.symbolization.resolveFrames(
+    [],
+    (await b.symbolization.pendingFrames(x, 10)).map((f) => f.frameId),
+  );
+  assert.equal(await b.symbolization.releaseExecutable(back, {}), true);
+  await refresh();
+  assert.deepEqual(await b.symbolization.leaseExecutables('replica-a', 10, 600_000), [], 'done: rests');
 });
 
 test('an expired lease is leased again; the lapsed worker can neither renew nor release it', async () => {

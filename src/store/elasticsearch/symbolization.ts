@@ -122,6 +122,13 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 }
 
 export class ElasticsearchSymbolization implements SymbolizationStore {
+  /**
+   * Leases this instance handed out and that were not released yet: work of this process in progress. Only
+   * an owner's leases from an earlier life (a crashed process) count as free to it; handing back work this
+   * process is still doing would take the place of new work in the lease call.
+   */
+  private readonly leasesInProgress = new Set<string>();
+
   constructor(private readonly client: Client) {}
 
   // ---- the queue ----
@@ -142,7 +149,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
           ...SEARCH_OPTIONS,
           size: pageSize,
           seq_no_primary_term: true,
-          query: dueQuery(now),
+          query: dueQuery(now, owner),
           sort: [{ 'Symbolization.time.next': 'asc' }, { 'Executable.file.id': 'asc' }],
           ...(after ? { search_after: after } : {}),
         });
@@ -154,7 +161,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       // Checked here too: where the plugin owns the layout the lease fields are not mapped, so the query
       // cannot see them, but from 8.15 synthetic source still returns them.
       const candidates = hits
-        .filter((hit) => isDue(hit._source ?? {}, now))
+        .filter((hit) => isDue(hit._source ?? {}, now, owner, this.leasesInProgress))
         .map((hit) => ({
           id: hit._id!,
           index: hit._index,
@@ -206,6 +213,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
               changed: false,
             };
             leased.push({ id: candidate.id, source: candidate.source, proof });
+            this.leasesInProgress.add(proof.id);
           } else if (result?.status === 409) {
             lost.push(candidate.id);
           }
@@ -217,7 +225,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       for (const doc of fresh.docs) {
         if (!('found' in doc) || !doc.found || doc._seq_no === undefined) continue;
         const source = doc._source ?? {};
-        if (!isDue(source, Date.now())) continue;
+        if (!isDue(source, Date.now(), owner, this.leasesInProgress)) continue;
         candidates.push({
           id: doc._id,
           index: doc._index,
@@ -321,6 +329,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
   ): Promise<boolean> {
     const proof = decodeLease(work.lease);
     if (!proof) return false;
+    this.leasesInProgress.delete(proof.id);
     const noLease = { 'uniprof.lease.owner': null, 'uniprof.lease.id': null, 'uniprof.lease.until': null };
     // Frames resolved by resolveFrames are gone from the queue once it is refreshed; any left were queued by
     // a bulk request the lease did not see (its items land in no fixed order) or not taken by the worker.
@@ -776,18 +785,35 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
 
 const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 
-/** Due: its time has come and nobody holds a live lease on it. */
-function dueQuery(now: number): estypes.QueryDslQueryContainer {
+/**
+ * Due and not leased by another worker: a lease `owner` itself holds counts as free (the contract), so a
+ * symbolizer restarted under its stable owner takes back at once what it held when it died.
+ */
+function dueQuery(now: number, owner: string): estypes.QueryDslQueryContainer {
   return {
     bool: {
-      filter: [{ range: { 'Symbolization.time.next': { lte: now } } }],
-      must_not: [{ range: { 'uniprof.lease.until': { gt: now } } }],
+      filter: [
+        { range: { 'Symbolization.time.next': { lte: now } } },
+        {
+          bool: {
+            should: [
+              { bool: { must_not: [{ range: { 'uniprof.lease.until': { gt: now } } }] } },
+              { term: { 'uniprof.lease.owner': owner } },
+            ],
+            minimum_should_match: 1,
+          },
+        },
+      ],
     },
   };
 }
 
-function isDue(source: Document, now: number): boolean {
+function isDue(source: Document, now: number, owner: string, inProgress: ReadonlySet<string>): boolean {
   const next = dateMillis(sourceField(source, 'Symbolization.time.next'));
   const until = dateMillis(sourceField(source, 'uniprof.lease.until'));
-  return next !== undefined && next <= now && (until === undefined || until <= now);
+  const ownEarlierLease =
+    sourceField(source, 'uniprof.lease.owner') === owner &&
+    !inProgress.has(text(sourceField(source, 'uniprof.lease.id')));
+  const free = until === undefined || until <= now || ownEarlierLease;
+  return next !== undefined && next <= now && free;
 }
