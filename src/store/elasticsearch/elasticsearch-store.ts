@@ -95,6 +95,8 @@ export class ElasticsearchStore implements Store {
   private readonly waitingForLayout: string[] = [];
   private setupTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Writes wait for the spool's recovery: a segment opened during it would be taken for an earlier run's. */
+  private spoolRecovered = false;
   private setup: SetupResult | undefined;
 
   constructor(private readonly options: ElasticsearchStoreOptions) {
@@ -139,6 +141,7 @@ export class ElasticsearchStore implements Store {
    */
   async open(): Promise<void> {
     const leftover = await this.spool.open();
+    this.spoolRecovered = true;
     this.waitingForLayout.push(...leftover);
     if (leftover.length > 0)
       this.logger.info({ segments: leftover.length }, 'spooled data from an earlier run will be sent');
@@ -217,6 +220,7 @@ export class ElasticsearchStore implements Store {
 
   private ensureOpen(): void {
     if (this.closed) throw new StoreUnavailableError('the Elasticsearch store is closed');
+    if (!this.spoolRecovered) throw new StoreUnavailableError('the Elasticsearch store is still opening');
   }
 
   /**
