@@ -9,6 +9,7 @@ import Fastify, {
 } from 'fastify';
 import protobuf from 'protobufjs';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { InvalidRequestError } from '../protocol/errors.ts';
 import {
   OTLP_HTTP_PROFILES_PATH,
@@ -56,9 +57,10 @@ export interface Readiness {
   checks: Record<string, boolean>;
 }
 
+/** `/health`, `/ready` and Prometheus `/metrics`: every service of ours serves these the same way. */
 export function registerOperationalRoutes(
   app: FastifyInstance,
-  metrics: CollectorMetrics,
+  metrics: { readonly registry: Registry },
   readiness: () => Readiness,
 ): void {
   app.get('/health', async () => ({ status: 'ok' }));

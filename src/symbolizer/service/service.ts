@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/config.ts';
 import type { Store } from '../../store/store.ts';
-import { createSymbolizerHttp, type SymbolizerReadiness } from './http.ts';
+import type { Readiness } from '../../collector/http-server.ts';
+import { createSymbolizerHttp } from './http.ts';
 import { SymbolizerMetrics } from './metrics.ts';
 import { symbolizerOwner } from './owner.ts';
 import { SYMBOL_ROUTES, type SymbolRoutes } from './routes.ts';
@@ -69,7 +70,7 @@ export function createSymbolizerService(options: SymbolizerServiceOptions): Symb
   metrics.observeBacklog(() => store.symbolization.backlog());
 
   const state = { storeOpen: !options.manageStore, listening: false, stopping: false, started: false };
-  const readiness = (): SymbolizerReadiness => {
+  const readiness = (): Readiness => {
     const checks = {
       store: state.storeOpen,
       worker: worker.isRunning,
