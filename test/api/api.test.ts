@@ -90,9 +90,6 @@ describe('query API over the embedded store', () => {
     await store.close();
   });
 
-  /** The store's own answer (the placeholder queue throws before returning a promise). */
-  const storeBacklog = () => Promise.resolve().then(() => store.symbolization.backlog());
-
   async function get(url: string) {
     const response = await app.inject({ method: 'GET', url });
     return { status: response.statusCode, body: response.json() as unknown };
@@ -273,22 +270,6 @@ describe('query API over the embedded store', () => {
     assert.equal(generated.uploadToken, "$(cat '/x y/symbol-upload-token')");
   });
 
-  it('shows the symbolization backlog as unavailable, with the reason, while the store has no queue', async (t) => {
-    const failure = await storeBacklog().then(
-      () => undefined,
-      (error: unknown) => error as Error,
-    );
-    if (!failure) return t.skip('this store has a symbolization queue now: see the test of its numbers');
-    const response = await get('/api/status');
-    assert.equal(response.status, 200);
-    const status = response.body as StatusResponse;
-    assert.deepEqual(status.symbolizer.backlog, { available: false, reason: failure.message });
-    assert.match(failure.message, /no symbolization queue yet/);
-    // The rest of the status is there.
-    assert.equal(status.hosts.length, 2);
-    assert.ok(status.stats.events >= EVENTS.length);
-  });
-
   it('gives up on a backlog that does not answer, and on one that fails, without failing', async () => {
     const started = Date.now();
     const hung = await readBacklog({ backlog: () => new Promise(() => undefined) }, 100);
@@ -304,11 +285,7 @@ describe('query API over the embedded store', () => {
     });
   });
 
-  // Runs once the stores' symbolization queues are merged (until then backlog() throws and this skips).
-  it('REAL BACKLOG: reports the store backlog of the frames the fixture queued', async (t) => {
-    const pending = await storeBacklog().catch((error: unknown) => error as Error);
-    if (pending instanceof Error && /no symbolization queue yet/.test(pending.message))
-      return t.skip(`enable after the stores' queues are merged: ${pending.message}`);
+  it('reports the store backlog of the frames the fixture queued', async () => {
     const status = (await get('/api/status')).body as StatusResponse;
     // The fixture queued one frame in each of three executables and uploaded no symbols.
     assert.deepEqual(status.symbolizer.backlog, {
