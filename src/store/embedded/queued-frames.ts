@@ -35,27 +35,25 @@ export class QueuedFrames {
   }
 
   commit(): void {
-    for (const [fileId, address] of this.removed) {
-      const addresses = this.byFile.get(fileId);
-      if (addresses?.delete(address)) {
-        this.count--;
-        if (addresses.size === 0) this.byFile.delete(fileId);
-      }
-    }
+    this.delete(this.removed);
     this.added = [];
     this.removed = [];
   }
 
   rollback(): void {
-    for (const [fileId, address] of this.added) {
+    this.delete(this.added);
+    this.added = [];
+    this.removed = [];
+  }
+
+  private delete(frames: readonly [string, number][]): void {
+    for (const [fileId, address] of frames) {
       const addresses = this.byFile.get(fileId);
       if (addresses?.delete(address)) {
         this.count--;
         if (addresses.size === 0) this.byFile.delete(fileId);
       }
     }
-    this.added = [];
-    this.removed = [];
   }
 
   private insert(fileId: string, address: number): boolean {
