@@ -120,7 +120,8 @@ export function rangeDocument(fileId: string, generation: string, range: SymbolR
   return doc;
 }
 
-const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+/** A keyword field's text ('' when absent or not text). */
+export const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 const whole = (value: unknown): number => (typeof value === 'number' ? value : Number(value ?? 0) || 0);
 
 export function rangeFromSource(source: unknown): SymbolRange {

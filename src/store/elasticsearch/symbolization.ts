@@ -42,6 +42,7 @@ import {
   pendingFrameFromSource,
   rangeDocument,
   rangeFromSource,
+  text,
 } from './symbol-documents.ts';
 
 /** Range documents per bulk request of an upload: bounds the memory an upload holds. */
@@ -782,8 +783,6 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     await this.client.indices.refresh({ index, ...SEARCH_OPTIONS, expand_wildcards: 'all' });
   }
 }
-
-const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 
 /**
  * Due and not leased by another worker: a lease `owner` itself holds counts as free (the contract), so a
