@@ -482,57 +482,12 @@ export class Unit {
   }
 
   skipAttr(r: ByteReader, form: number): void {
+    const size = this.fixedFormSize(form);
+    if (size >= 0) {
+      r.skip(size);
+      return;
+    }
     switch (form) {
-      case DW_FORM.flagPresent:
-      case DW_FORM.implicitConst:
-        return;
-      case DW_FORM.data1:
-      case DW_FORM.ref1:
-      case DW_FORM.flag:
-      case DW_FORM.strx1:
-      case DW_FORM.addrx1:
-        r.skip(1);
-        return;
-      case DW_FORM.data2:
-      case DW_FORM.ref2:
-      case DW_FORM.strx2:
-      case DW_FORM.addrx2:
-        r.skip(2);
-        return;
-      case DW_FORM.strx3:
-      case DW_FORM.addrx3:
-        r.skip(3);
-        return;
-      case DW_FORM.data4:
-      case DW_FORM.ref4:
-      case DW_FORM.strx4:
-      case DW_FORM.addrx4:
-      case DW_FORM.refSup4:
-        r.skip(4);
-        return;
-      case DW_FORM.data8:
-      case DW_FORM.ref8:
-      case DW_FORM.refSig8:
-      case DW_FORM.refSup8:
-        r.skip(8);
-        return;
-      case DW_FORM.data16:
-        r.skip(16);
-        return;
-      case DW_FORM.addr:
-        r.skip(this.addressSize);
-        return;
-      case DW_FORM.refAddr:
-        r.skip(this.version <= 2 ? this.addressSize : this.offsetSize);
-        return;
-      case DW_FORM.strp:
-      case DW_FORM.lineStrp:
-      case DW_FORM.secOffset:
-      case DW_FORM.strpSup:
-      case DW_FORM.gnuRefAlt:
-      case DW_FORM.gnuStrpAlt:
-        r.skip(this.offsetSize);
-        return;
       case DW_FORM.sdata:
       case DW_FORM.udata:
       case DW_FORM.refUdata:
