@@ -84,6 +84,18 @@ export function framesAt(containing: readonly SymbolRange[], address: number): S
   return frames;
 }
 
+/**
+ * A return pad: the inline chain at a call instruction, precomputed so that a frame that returns there is
+ * answered by a point lookup instead of a range search. `address` is the return address − 1, the address the
+ * agent reports for every non-leaf native frame (it subtracts 1 so the address points into the call); the
+ * chain is the one at the call instruction (every byte of one instruction has the same chain).
+ */
+export interface ReturnPad {
+  address: number;
+  /** Innermost first, as `framesAt` gives them. */
+  frames: SymbolizedFrame[];
+}
+
 /** A native frame waiting for symbols: its frame ID, the file it is in and the address within it. */
 export interface PendingFrame {
   frameId: string;

@@ -81,6 +81,11 @@ export class RangeIndex {
     return this.depths.length;
   }
 
+  /** The ranges of one depth, by start address (depth 0: the functions). */
+  rangesAt(depth: number): readonly SymbolRange[] {
+    return this.depths[depth]?.ranges ?? [];
+  }
+
   /** The ranges containing the address, one per depth at most, outermost first. */
   containing(address: number): SymbolRange[] {
     const out: SymbolRange[] = [];
