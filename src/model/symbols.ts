@@ -96,6 +96,35 @@ export interface ReturnPad {
   frames: SymbolizedFrame[];
 }
 
+/** A pad's chain as stored (both stores): JSON of `[functionName, fileName, line, startLine]` per frame. */
+export function encodePadFrames(frames: readonly SymbolizedFrame[]): string {
+  return JSON.stringify(frames.map((f) => [f.functionName, f.fileName, f.line, f.startLine]));
+}
+
+/** The chain `encodePadFrames` stored; throws on anything else (a damaged or foreign document). */
+export function decodePadFrames(text: string): SymbolizedFrame[] {
+  const parsed: unknown = JSON.parse(text);
+  if (!Array.isArray(parsed) || parsed.length === 0) throw new Error('a return pad holds no frames');
+  return parsed.map((entry: unknown) => {
+    if (
+      !Array.isArray(entry) ||
+      entry.length !== 4 ||
+      typeof entry[0] !== 'string' ||
+      typeof entry[1] !== 'string' ||
+      !Number.isInteger(entry[2]) ||
+      !Number.isInteger(entry[3])
+    ) {
+      throw new Error(`a return pad holds a malformed frame: ${JSON.stringify(entry)}`);
+    }
+    return {
+      functionName: entry[0],
+      fileName: entry[1],
+      line: entry[2] as number,
+      startLine: entry[3] as number,
+    };
+  });
+}
+
 /** A native frame waiting for symbols: its frame ID, the file it is in and the address within it. */
 export interface PendingFrame {
   frameId: string;

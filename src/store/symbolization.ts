@@ -1,4 +1,10 @@
-import type { PendingFrame, StackFrameSymbols, SymbolRange } from '../model/index.ts';
+import type {
+  PendingFrame,
+  ReturnPad,
+  StackFrameSymbols,
+  SymbolizedFrame,
+  SymbolRange,
+} from '../model/index.ts';
 
 /**
  * Where a file's symbols came from. Uploaded symbols are private to this installation (Elasticsearch:
@@ -73,6 +79,15 @@ export interface SymbolizationStore {
     ranges: AsyncIterable<readonly SymbolRange[]>,
     info: PutSymbolsInfo,
   ): Promise<{ ranges: number }>;
+  /**
+   * Stores a file's return pads (see `ReturnPad`), replacing any it had: storing the same pads again changes
+   * nothing. All or nothing on the embedded store; on Elasticsearch a failure part way leaves some of the
+   * new pads, each correct (lookups of the others fall back to the ranges). `putSymbols` drops a file's pads,
+   * since they were computed from the ranges it replaces: store the pads after the symbols.
+   */
+  putReturnPads(fileId: string, pads: AsyncIterable<readonly ReturnPad[]>): Promise<{ pads: number }>;
+  /** For each address that has a return pad of `fileId`, its chain (innermost first); point lookups. */
+  returnPads(fileId: string, addresses: readonly number[]): Promise<Map<number, SymbolizedFrame[]>>;
   /** Which of these files the store holds symbols for. */
   filesWithSymbols(fileIds: readonly string[]): Promise<Set<string>>;
   /** For each address, the ranges of `fileId` that contain it (every depth); absent when none does. */

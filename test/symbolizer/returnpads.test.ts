@@ -26,8 +26,8 @@ if (process.env.CI === 'true')
 const haveObjdump = haveTool('objdump', 'apt-get install binutils');
 const haveOracle = haveTool('llvm-symbolizer', 'apt-get install llvm') && haveObjdump;
 
-function collect(chunks: Iterable<readonly SymbolRange[]>): SymbolRange[] {
-  const out: SymbolRange[] = [];
+function collect<T>(chunks: Iterable<readonly T[]>): T[] {
+  const out: T[] = [];
   for (const chunk of chunks) out.push(...chunk);
   return out;
 }

@@ -16,7 +16,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { errors, type Client, type estypes } from '@elastic/elasticsearch';
-import type { PendingFrame, StackFrameSymbols, SymbolRange } from '../../model/index.ts';
+import type {
+  PendingFrame,
+  ReturnPad,
+  StackFrameSymbols,
+  SymbolizedFrame,
+  SymbolRange,
+} from '../../model/index.ts';
 import type {
   ExecutableWork,
   PutSymbolsInfo,
@@ -32,6 +38,7 @@ import {
   SYMBOLS_GLOBAL,
   SYMBOLS_PRIVATE,
 } from './layout.ts';
+import { ElasticsearchReturnPads } from './returnpads.ts';
 import {
   GENERATION_FIELD,
   addressToIp,
@@ -130,7 +137,11 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
    */
   private readonly leasesInProgress = new Set<string>();
 
-  constructor(private readonly client: Client) {}
+  private readonly pads: ElasticsearchReturnPads;
+
+  constructor(private readonly client: Client) {
+    this.pads = new ElasticsearchReturnPads(client);
+  }
 
   // ---- the queue ----
 
@@ -461,6 +472,14 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
 
   // ---- symbols ----
 
+  putReturnPads(fileId: string, pads: AsyncIterable<readonly ReturnPad[]>): Promise<{ pads: number }> {
+    return this.pads.put(fileId, pads);
+  }
+
+  returnPads(fileId: string, addresses: readonly number[]): Promise<Map<number, SymbolizedFrame[]>> {
+    return this.pads.lookup(fileId, addresses);
+  }
+
   async putSymbols(
     fileId: string,
     ranges: AsyncIterable<readonly SymbolRange[]>,
@@ -513,6 +532,8 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     }
     await this.deleteRanges(index, fileId, (g) => g < generation);
     await this.deleteRanges(other, fileId, (g) => g < generation);
+    // Pads were computed from the ranges just replaced: the caller stores new ones after.
+    await this.pads.deleteFile(fileId);
     await this.deleteOlderMarker(other, fileId, generation);
     const due = makeDueUpdate(fileId, Date.now(), info, {
       'Symbolization.retries': 0,

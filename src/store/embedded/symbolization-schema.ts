@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS symbol_ranges (
   line_offsets UINTEGER[] NOT NULL,
   lines INTEGER[] NOT NULL
 );
+-- Return pads (see ReturnPad): the inline chain at each call instruction under return address - 1, replaced
+-- with the file's symbols. \`frames\` is encodePadFrames' JSON.
+CREATE TABLE IF NOT EXISTS return_pads (file_id VARCHAR NOT NULL, address UBIGINT NOT NULL, frames VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS symbol_files (
   file_id VARCHAR PRIMARY KEY,
   source VARCHAR NOT NULL,

@@ -1,5 +1,14 @@
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
-import type { PendingFrame, ProfileBatch, StackFrameSymbols, SymbolRange } from '../../model/index.ts';
+import {
+  decodePadFrames,
+  encodePadFrames,
+  type PendingFrame,
+  type ProfileBatch,
+  type ReturnPad,
+  type StackFrameSymbols,
+  type SymbolizedFrame,
+  type SymbolRange,
+} from '../../model/index.ts';
 import type {
   ExecutableWork,
   PutSymbolsInfo,
@@ -292,18 +301,96 @@ export class EmbeddedSymbolization implements SymbolizationStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    // Two uploads of one file would delete each other's rows: they take turns.
+    return this.inTurn(fileId, () => this.storeSymbols(fileId, ranges, info));
+  }
+
+  /** Two uploads of one file (symbols or pads) would delete each other's rows: they take turns. */
+  private inTurn<T>(fileId: string, task: () => Promise<T>): Promise<T> {
     const previous = this.uploads.get(fileId) ?? Promise.resolve();
-    const run = previous.then(
-      () => this.storeSymbols(fileId, ranges, info),
-      () => this.storeSymbols(fileId, ranges, info),
-    );
+    const run = previous.then(task, task);
     this.uploads.set(fileId, run);
     const forget = () => {
       if (this.uploads.get(fileId) === run) this.uploads.delete(fileId);
     };
     run.then(forget, forget);
     return run;
+  }
+
+  putReturnPads(fileId: string, pads: AsyncIterable<readonly ReturnPad[]>): Promise<{ pads: number }> {
+    try {
+      requireId(fileId, 'putReturnPads: fileId');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.inTurn(fileId, () => this.storeReturnPads(fileId, pads));
+  }
+
+  /**
+   * On a connection of its own in one transaction, like the ranges: the file's old pads go, the new ones are
+   * appended (the appender writes in the connection's transaction, so a failure part way rolls all back).
+   */
+  private async storeReturnPads(
+    fileId: string,
+    pads: AsyncIterable<readonly ReturnPad[]>,
+  ): Promise<{ pads: number }> {
+    const connection = await this.host.connect();
+    let appender: DuckDBAppender | undefined;
+    let count = 0;
+    try {
+      await connection.run('BEGIN TRANSACTION');
+      await connection.run('DELETE FROM return_pads WHERE file_id = ?', [fileId]);
+      appender = await connection.createAppender('return_pads');
+      // One pad per address: a producer repeating one keeps its last (as a re-put would).
+      const seen = new Set<number>();
+      for await (const chunk of pads) {
+        if (this.host.closing()) throw new Error(`putReturnPads(${fileId}): the embedded store is closing`);
+        if (!Array.isArray(chunk)) {
+          throw new Error(`putReturnPads(${fileId}): the pads must come as arrays, got ${typeof chunk}`);
+        }
+        for (const pad of chunk as readonly ReturnPad[]) {
+          checkPad(pad, `putReturnPads(${fileId}): pad ${count}`);
+          if (seen.has(pad.address)) {
+            throw new Error(`putReturnPads(${fileId}): two pads at address ${pad.address}`);
+          }
+          seen.add(pad.address);
+          appender.appendVarchar(fileId);
+          appender.appendUBigInt(BigInt(pad.address));
+          appender.appendVarchar(encodePadFrames(pad.frames));
+          appender.endRow();
+          count++;
+        }
+        appender.flushSync();
+      }
+      appender.closeSync();
+      appender = undefined;
+      await connection.run('COMMIT');
+    } catch (error) {
+      appender?.clear();
+      await connection.run('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      try {
+        appender?.closeSync();
+      } finally {
+        connection.closeSync();
+      }
+    }
+    return { pads: count };
+  }
+
+  async returnPads(fileId: string, addresses: readonly number[]): Promise<Map<number, SymbolizedFrame[]>> {
+    addresses.forEach((address, i) => requireAddress(address, `returnPads(${fileId}): address ${i}`));
+    const found = new Map<number, SymbolizedFrame[]>();
+    if (addresses.length === 0) return found;
+    const reader = await this.host.reader().runAndReadAll(
+      `SELECT address::DOUBLE, frames FROM return_pads
+          WHERE file_id = ? AND address IN (SELECT unnest(string_split(?, ','))::UBIGINT)`,
+      [fileId, [...new Set(addresses)].join(',')],
+    );
+    if (reader.currentRowCount === 0) return found;
+    const [padAddresses, frames] = reader.getColumnsJS() as [number[], string[]];
+    for (let i = 0; i < padAddresses.length; i++) found.set(padAddresses[i], decodePadFrames(frames[i]));
+    return found;
   }
 
   /** Settles once every upload in progress has (the store is closing: they give up at their next chunk). */
@@ -334,6 +421,8 @@ export class EmbeddedSymbolization implements SymbolizationStore {
       await connection.run(STAGE_RANGES_SQL);
       await connection.run('BEGIN TRANSACTION');
       await connection.run('DELETE FROM symbol_ranges WHERE file_id = ?', [fileId]);
+      // Pads were computed from the ranges replaced here: the caller stores new ones after.
+      await connection.run('DELETE FROM return_pads WHERE file_id = ?', [fileId]);
       appender = await connection.createAppender('stage_symbol_ranges', 'main', 'temp');
       const stage = appender;
       const move = async () => {
@@ -648,6 +737,18 @@ function checkRange(range: SymbolRange, where: string): void {
     }
     requireLine(lines[i], `${where}: lines[${i}]`);
   }
+}
+
+function checkPad(pad: ReturnPad, where: string): void {
+  if (typeof pad !== 'object' || pad === null) throw new Error(`${where}: not a return pad`);
+  requireAddress(pad.address, `${where}: address`);
+  if (!Array.isArray(pad.frames) || pad.frames.length === 0) throw new Error(`${where}: no frames`);
+  pad.frames.forEach((frame, i) => {
+    if (typeof frame.functionName !== 'string' || typeof frame.fileName !== 'string')
+      throw new Error(`${where}: frame ${i} must have a function and a file name (strings)`);
+    requireLine(frame.line, `${where}: frame ${i} line`);
+    requireLine(frame.startLine, `${where}: frame ${i} startLine`);
+  });
 }
 
 function checkFrameSymbols(frame: StackFrameSymbols, where: string): void {

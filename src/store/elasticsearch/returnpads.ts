@@ -1,0 +1,147 @@
+/**
+ * Return pads on Elasticsearch (`profiling-returnpads-private`, see `ReturnPad` in src/model/symbols.ts): one
+ * document per pad with a deterministic `_id` (`<file ID>-<address in hex>`), so a lookup is an `mget` —
+ * real-time point reads, no search, no refresh — and storing the same pads again overwrites them.
+ *
+ * Fields are the index template's: `Symbfile.file.id` (what deletion searches for), `Symbfile.data` (the
+ * chain as `encodePadFrames` JSON, base64 as the `binary` type wants), `Symbfile.created`, and
+ * `Symbfile.part`/`parts` 1/1 (a pad is always one part). The address is in the `_id` only.
+ */
+import { errors, type Client, type estypes } from '@elastic/elasticsearch';
+import { decodePadFrames, encodePadFrames, type ReturnPad, type SymbolizedFrame } from '../../model/index.ts';
+import { ECS_VERSION, RETURNPADS_PRIVATE } from './layout.ts';
+
+type Document = Record<string, unknown>;
+
+/** Pads per bulk request: bounds what a put holds. */
+const PUT_CHUNK = 2_000;
+const MGET_CHUNK = 5_000;
+const SCROLL_PAGE = 5_000;
+
+const isMissing = (error: unknown): boolean =>
+  error instanceof errors.ResponseError && error.statusCode === 404;
+
+export function padId(fileId: string, address: number): string {
+  return `${fileId}-${address.toString(16)}`;
+}
+
+export class ElasticsearchReturnPads {
+  constructor(private readonly client: Client) {}
+
+  /**
+   * Replaces the file's pads: the old ones are deleted first (lookups then fall back to ranges until the new
+   * ones are written), then the new ones indexed in bulk. A failure part way leaves some new pads, each of
+   * them correct.
+   */
+  async put(fileId: string, pads: AsyncIterable<readonly ReturnPad[]>): Promise<{ pads: number }> {
+    await this.deleteFile(fileId);
+    const created = Date.now();
+    let count = 0;
+    let operations: Document[] = [];
+    const seen = new Set<number>();
+    for await (const chunk of pads) {
+      for (const pad of chunk) {
+        checkPad(pad, `putReturnPads(${fileId}): pad ${count}`);
+        if (seen.has(pad.address))
+          throw new Error(`putReturnPads(${fileId}): two pads at address ${pad.address}`);
+        seen.add(pad.address);
+        operations.push(
+          { index: { _index: RETURNPADS_PRIVATE, _id: padId(fileId, pad.address) } },
+          {
+            'ecs.version': ECS_VERSION,
+            'Symbfile.file.id': fileId,
+            'Symbfile.created': created,
+            'Symbfile.part': 1,
+            'Symbfile.parts': 1,
+            'Symbfile.data': Buffer.from(encodePadFrames(pad.frames)).toString('base64'),
+          },
+        );
+        count++;
+        if (operations.length >= 2 * PUT_CHUNK) {
+          await this.bulkOrThrow(operations);
+          operations = [];
+        }
+      }
+    }
+    await this.bulkOrThrow(operations);
+    return { pads: count };
+  }
+
+  async lookup(fileId: string, addresses: readonly number[]): Promise<Map<number, SymbolizedFrame[]>> {
+    const found = new Map<number, SymbolizedFrame[]>();
+    const unique = [...new Set(addresses)];
+    for (let i = 0; i < unique.length; i += MGET_CHUNK) {
+      const part = unique.slice(i, i + MGET_CHUNK);
+      let response: estypes.MgetResponse<Document>;
+      try {
+        response = await this.client.mget<Document>({
+          index: RETURNPADS_PRIVATE,
+          ids: part.map((address) => padId(fileId, address)),
+          _source_includes: ['Symbfile.data'],
+        });
+      } catch (error) {
+        if (isMissing(error)) return found; // no pad was ever stored
+        throw error;
+      }
+      response.docs.forEach((doc, k) => {
+        if (!('found' in doc) || !doc.found) return;
+        const data = doc._source?.['Symbfile.data'];
+        if (typeof data !== 'string') return;
+        found.set(part[k], decodePadFrames(Buffer.from(data, 'base64').toString('utf8')));
+      });
+    }
+    return found;
+  }
+
+  /** Deletes every pad of the file (search and bulk delete: the test distribution has no delete-by-query). */
+  async deleteFile(fileId: string): Promise<void> {
+    try {
+      await this.client.indices.refresh({ index: RETURNPADS_PRIVATE });
+    } catch (error) {
+      if (isMissing(error)) return;
+      throw error;
+    }
+    let response = await this.client.search<Document>({
+      index: RETURNPADS_PRIVATE,
+      scroll: '1m',
+      size: SCROLL_PAGE,
+      _source: false,
+      query: { term: { 'Symbfile.file.id': fileId } },
+    });
+    const scrollIds = new Set<string>();
+    try {
+      for (;;) {
+        if (response._scroll_id) scrollIds.add(response._scroll_id);
+        const hits = response.hits.hits;
+        if (hits.length === 0) break;
+        await this.bulkOrThrow(hits.map((hit) => ({ delete: { _index: hit._index, _id: hit._id! } })));
+        if (!response._scroll_id) break;
+        response = await this.client.scroll<Document>({ scroll_id: response._scroll_id, scroll: '1m' });
+      }
+    } finally {
+      if (scrollIds.size > 0)
+        await this.client.clearScroll({ scroll_id: [...scrollIds] }).catch(() => undefined);
+    }
+  }
+
+  private async bulkOrThrow(operations: Document[]): Promise<void> {
+    if (operations.length === 0) return;
+    const response = await this.client.bulk({ operations });
+    if (!response.errors) return;
+    for (const item of response.items) {
+      const [opType, result] = Object.entries(item)[0];
+      if (!result || result.status < 300) continue;
+      if (opType === 'delete' && result.status === 404) continue;
+      throw new Error(
+        `Elasticsearch refused a ${opType} of ${result._index}/${result._id}: ${JSON.stringify(result.error)}`,
+      );
+    }
+  }
+}
+
+function checkPad(pad: ReturnPad, where: string): void {
+  if (typeof pad !== 'object' || pad === null) throw new Error(`${where}: not a return pad`);
+  if (!Number.isSafeInteger(pad.address) || pad.address < 0)
+    throw new Error(`${where}: address must be a non-negative integer below 2^53`);
+  if (!Array.isArray(pad.frames) || pad.frames.length === 0) throw new Error(`${where}: no frames`);
+}
