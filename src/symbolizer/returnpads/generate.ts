@@ -54,6 +54,25 @@ export class ExecutableCode {
 }
 
 /**
+ * The executable's code for pads, or why not (a separate debug file has no code; an architecture without a
+ * decoder). The caller closes `elf`.
+ */
+export function openExecutableCode(path: string): { executable: ExecutableCode } | { notUsable: string } {
+  let elf: ElfFile;
+  try {
+    elf = ElfFile.open(path);
+  } catch (error) {
+    return { notUsable: (error as Error).message };
+  }
+  try {
+    return { executable: new ExecutableCode(elf) };
+  } catch (error) {
+    elf.close();
+    return { notUsable: (error as Error).message };
+  }
+}
+
+/**
  * The return pads of the executable at `path` from its symbol ranges (all of them: a chain needs every
  * depth), a chunk at a time in address order of the functions. Throws `ReturnPadError` when the file has no
  * code or a machine we cannot decode.

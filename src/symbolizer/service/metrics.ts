@@ -45,6 +45,22 @@ export class SymbolizerMetrics {
     registers: [this.registry],
   });
 
+  readonly returnPads = new Counter({
+    name: 'uniprof_symbolizer_return_pads_total',
+    help: 'Return pads generated and stored (one per call instruction in an executable with code at hand)',
+    registers: [this.registry],
+  });
+  readonly returnPadLookups = new Counter({
+    name: 'uniprof_symbolizer_return_pad_lookups_total',
+    help: 'Queued frames looked up in the return pads: hit (answered by the point lookup) or miss (range search)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly returnPadFailures = new Counter({
+    name: 'uniprof_symbolizer_return_pad_failures_total',
+    help: 'Executables whose return pads could not be generated or stored (their frames use the ranges)',
+    registers: [this.registry],
+  });
   readonly executableDuration = new Histogram({
     name: 'uniprof_symbolizer_executable_duration_seconds',
     help: 'Time spent on one leased executable (lookup, extraction, answering its queued frames).',

@@ -25,6 +25,11 @@ export type DebugInfoMissing = { notFound: string };
 
 export interface DebugInfoLookup {
   find(query: DebugInfoQuery): Promise<DebugInfoFound | DebugInfoMissing>;
+  /**
+   * The executable itself (its code, for return pads) when the debug information found is a separate debug
+   * file: a file with the same build ID, or undefined when no source has one. Never throws.
+   */
+  findExecutable?(query: DebugInfoQuery): Promise<string | undefined>;
 }
 
 /**

@@ -9,10 +9,13 @@ import type { Logger } from 'pino';
 import {
   framesAt,
   toStackFrameSymbols,
+  type ReturnPad,
   type SymbolRange,
   type StackFrameSymbols,
 } from '../../model/index.ts';
 import type { ExecutableWork, SymbolizationStore } from '../../store/symbolization.ts';
+import { RangeIndex } from '../ranges/range-index.ts';
+import { openExecutableCode, returnPadsFrom, type ExecutableCode } from '../returnpads/generate.ts';
 import { retryDelaySeconds, type RetrySettings } from './backoff.ts';
 import type { SymbolizerMetrics } from './metrics.ts';
 import { isMissing, type DebugInfoLookup, type RangeExtractor } from './sources.ts';
@@ -31,6 +34,11 @@ export interface WorkerOptions {
   frameBatchSize?: number;
   /** Log progress of a long extraction at most this often. */
   progressIntervalMs?: number;
+  /**
+   * Generate and store return pads when the executable's code is at hand (default true): most queued frames
+   * are return addresses, answered then by a point lookup. Holds the file's ranges in memory meanwhile.
+   */
+  returnPads?: boolean;
 }
 
 export interface WorkerDependencies {
@@ -50,6 +58,8 @@ export const FailureReason = {
 
 const DEFAULT_FRAME_BATCH = 2_000;
 const DEFAULT_PROGRESS_INTERVAL_MS = 10_000;
+/** Pads per chunk handed to the store: a few milliseconds of decoding between event-loop turns. */
+const PAD_CHUNK = 1024;
 /** Give the event loop a turn at least this often while extracting, so health checks and scrapes answer. */
 const YIELD_INTERVAL_MS = 50;
 
@@ -110,6 +120,7 @@ export class SymbolizerWorker {
     this.options = {
       frameBatchSize: DEFAULT_FRAME_BATCH,
       progressIntervalMs: DEFAULT_PROGRESS_INTERVAL_MS,
+      returnPads: true,
       ...options,
     };
     this.log = deps.logger.child({ component: 'symbolizer' });
@@ -224,7 +235,8 @@ export class SymbolizerWorker {
         }
         log.debug({ path: found.path, source: found.source }, 'debug information found; extracting symbols');
         const started = performance.now();
-        const ranges = this.extract(task, found.path, found.debugDirectories, log);
+        const kept: SymbolRange[] | undefined = this.options.returnPads ? [] : undefined;
+        const ranges = this.extract(task, found.path, found.debugDirectories, log, kept);
         const { ranges: stored } = await this.deps.store.putSymbols(work.fileId, ranges, {
           source: found.source,
           buildId: work.buildId,
@@ -235,6 +247,7 @@ export class SymbolizerWorker {
           { source: found.source, ranges: stored, ms: Math.round(performance.now() - started) },
           'symbols stored',
         );
+        if (kept) await this.storeReturnPads(task, found.path, kept, log);
       }
       const answered = await this.answerQueuedFrames(task);
       const released = await this.deps.store.releaseExecutable(task.work, {});
@@ -281,6 +294,8 @@ export class SymbolizerWorker {
     path: string,
     debugDirectories: string[] | undefined,
     log: Logger,
+    /** Receives every range too (for return pads). */
+    kept?: SymbolRange[],
   ): AsyncGenerator<readonly SymbolRange[]> {
     let iterator: Iterator<SymbolRange[]> | AsyncIterator<SymbolRange[]>;
     try {
@@ -310,6 +325,7 @@ export class SymbolizerWorker {
         ranges += next.value.length;
         chunks++;
         this.deps.metrics.symbolRanges.inc(next.value.length);
+        if (kept) for (const range of next.value) kept.push(range);
         yield next.value;
         await task.keepAlive();
         const now = performance.now();
@@ -338,8 +354,70 @@ export class SymbolizerWorker {
   }
 
   /**
+   * Return pads for the ranges just stored, from the executable's code: `symbolsPath` when it is the
+   * executable itself, else the executable the sources find by build ID (on this machine, or debuginfod's
+   * `/executable`). Without code there are no pads; a failure costs only the pads (frames then use ranges).
+   */
+  private async storeReturnPads(
+    task: LeasedTask,
+    symbolsPath: string,
+    ranges: SymbolRange[],
+    log: Logger,
+  ): Promise<void> {
+    const { store, metrics, lookup } = this.deps;
+    const work = task.work;
+    let opened = openExecutableCode(symbolsPath);
+    if ('notUsable' in opened && lookup.findExecutable) {
+      const executable = await lookup
+        .findExecutable({ buildId: work.buildId, fileName: work.fileName })
+        .catch(() => undefined);
+      if (executable !== undefined) opened = openExecutableCode(executable);
+    }
+    if ('notUsable' in opened) {
+      log.debug({ reason: opened.notUsable }, 'no executable code at hand: no return pads');
+      return;
+    }
+    const { executable } = opened;
+    const started = performance.now();
+    try {
+      const { pads } = await store.putReturnPads(work.fileId, this.padChunks(task, executable, ranges));
+      metrics.returnPads.inc(pads);
+      log.info(
+        { pads, executable: executable.elf.path, ms: Math.round(performance.now() - started) },
+        'return pads stored',
+      );
+    } catch (error) {
+      if (error instanceof Abandoned) throw error;
+      metrics.returnPadFailures.inc();
+      log.warn({ err: error }, 'return pads were not stored; frames are answered from the ranges');
+    } finally {
+      executable.elf.close();
+    }
+  }
+
+  /** Pads a chunk at a time, with the lease kept alive and the event loop given turns. */
+  private async *padChunks(
+    task: LeasedTask,
+    executable: ExecutableCode,
+    ranges: SymbolRange[],
+  ): AsyncGenerator<readonly ReturnPad[]> {
+    const index = RangeIndex.of(ranges);
+    let yieldedAt = performance.now();
+    for (const chunk of returnPadsFrom(executable, index, { chunkSize: PAD_CHUNK })) {
+      if (this.stopping) throw new Abandoned('the symbolizer is stopping');
+      yield chunk;
+      await task.keepAlive();
+      if (performance.now() - yieldedAt > YIELD_INTERVAL_MS) {
+        await yieldToEventLoop();
+        yieldedAt = performance.now();
+      }
+    }
+  }
+
+  /**
    * Answers the executable's queued frames from its stored symbols, a batch at a time: each frame gets the
-   * inline chain at its address, or leaves the queue without symbols when no range covers it.
+   * inline chain at its address, or leaves the queue without symbols when no range covers it. Return pads
+   * are asked first (point lookups); only the addresses without one are searched in the ranges.
    */
   private async answerQueuedFrames(
     task: LeasedTask,
@@ -357,13 +435,21 @@ export class SymbolizerWorker {
       const fresh = frames.filter((f) => !answered.has(f.frameId));
       if (fresh.length === 0) break;
       const addresses = [...new Set(fresh.map((f) => f.address))];
-      const ranges = await store.symbolRanges(fileId, addresses);
+      const pads = await store.returnPads(fileId, addresses);
+      const rest = addresses.filter((address) => !pads.has(address));
+      const ranges =
+        rest.length > 0 ? await store.symbolRanges(fileId, rest) : new Map<number, SymbolRange[]>();
       const symbols: StackFrameSymbols[] = [];
+      let padHits = 0;
       for (const frame of fresh) {
         answered.add(frame.frameId);
-        const chain = framesAt(ranges.get(frame.address) ?? [], frame.address);
+        const padded = pads.get(frame.address);
+        if (padded) padHits++;
+        const chain = padded ?? framesAt(ranges.get(frame.address) ?? [], frame.address);
         if (chain.length > 0) symbols.push(toStackFrameSymbols(frame.frameId, chain));
       }
+      metrics.returnPadLookups.inc({ result: 'hit' }, padHits);
+      metrics.returnPadLookups.inc({ result: 'miss' }, fresh.length - padHits);
       await store.resolveFrames(
         symbols,
         fresh.map((f) => f.frameId),

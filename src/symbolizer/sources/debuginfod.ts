@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DebugFileCache } from './debug-file-cache.ts';
 import { normalizeBuildId, readElfIdentity } from './elf-identity.ts';
 
@@ -141,9 +142,17 @@ class RequestFailure extends Error {
  * "not found" answers, retries with backoff, a concurrency limit and one shared download per build ID.
  * Outcomes are reported through `onEvent` and summed in `counters()` for the service's metrics.
  */
+/** What is fetched for a build ID: the debug file, or the executable itself (its code, for return pads). */
+export type DebuginfodArtifact = 'debuginfo' | 'executable';
+
 export class DebuginfodClient {
   readonly urls: readonly string[];
   readonly cache: DebugFileCache;
+  /**
+   * Executables, in a cache of their own (`<cache dir>/executables`, same cap): laid out like the debug
+   * files, they must not be where the engine looks for debug files by build ID.
+   */
+  readonly executableCache: DebugFileCache;
   private readonly options: DebuginfodOptions;
   private readonly now: () => number;
   private readonly negative = new Map<string, number>();
@@ -174,6 +183,7 @@ export class DebuginfodClient {
     this.options = options;
     this.urls = options.urls.map((url) => url.replace(/\/+$/, ''));
     this.cache = new DebugFileCache(options.cacheDir, options.cacheMaxBytes);
+    this.executableCache = new DebugFileCache(join(options.cacheDir, 'executables'), options.cacheMaxBytes);
     this.now = options.now ?? Date.now;
   }
 
@@ -207,20 +217,35 @@ export class DebuginfodClient {
 
   /** The debug file for a GNU build ID (hex, either case). Never throws. */
   fetchDebugInfo(requestedId: string): Promise<DebuginfodResult> {
+    return this.fetch(requestedId, 'debuginfo');
+  }
+
+  /** The executable for a GNU build ID (`/buildid/<id>/executable`), for its code. Never throws. */
+  fetchExecutable(requestedId: string): Promise<DebuginfodResult> {
+    return this.fetch(requestedId, 'executable');
+  }
+
+  private fetch(requestedId: string, artifact: DebuginfodArtifact): Promise<DebuginfodResult> {
     const buildId = normalizeBuildId(requestedId);
     if (!buildId) return Promise.resolve({ notFound: 'invalid-build-id' });
-    let pending = this.inflight.get(buildId);
+    const key = `${artifact}/${buildId}`;
+    let pending = this.inflight.get(key);
     if (!pending) {
-      pending = this.lookup(buildId).finally(() => this.inflight.delete(buildId));
-      this.inflight.set(buildId, pending);
+      pending = this.lookup(buildId, artifact).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, pending);
     }
     return pending;
   }
 
-  private async lookup(buildId: string): Promise<DebuginfodResult> {
+  private cacheOf(artifact: DebuginfodArtifact): DebugFileCache {
+    return artifact === 'executable' ? this.executableCache : this.cache;
+  }
+
+  private async lookup(buildId: string, artifact: DebuginfodArtifact): Promise<DebuginfodResult> {
+    const key = `${artifact}/${buildId}`;
     let cached: string | undefined;
     try {
-      cached = await this.cache.lookup(buildId);
+      cached = await this.cacheOf(artifact).lookup(buildId);
     } catch (error) {
       this.emit({
         type: 'error',
@@ -236,26 +261,26 @@ export class DebuginfodClient {
       this.emit({ type: 'cache-hit', buildId });
       return { path: cached };
     }
-    const notFoundUntil = this.negative.get(buildId);
+    const notFoundUntil = this.negative.get(key);
     if (notFoundUntil !== undefined) {
       if (notFoundUntil > this.now()) {
         this.emit({ type: 'negative-cache-hit', buildId });
         return { notFound: 'not-found' };
       }
-      this.negative.delete(buildId);
+      this.negative.delete(key);
     }
     await this.acquire();
     try {
-      return await this.askServers(buildId);
+      return await this.askServers(buildId, artifact);
     } finally {
       this.release();
     }
   }
 
-  private async askServers(buildId: string): Promise<DebuginfodResult> {
+  private async askServers(buildId: string, artifact: DebuginfodArtifact): Promise<DebuginfodResult> {
     const failures = new Set<DebuginfodErrorKind>();
     for (const server of this.urls) {
-      const answer = await this.askServer(server, buildId);
+      const answer = await this.askServer(server, buildId, artifact);
       if ('path' in answer) return answer;
       if ('failed' in answer) failures.add(answer.failed);
     }
@@ -265,25 +290,29 @@ export class DebuginfodClient {
       return { notFound: 'debuginfod-unreachable' };
     }
     if (failures.size > 0) return { notFound: 'debuginfod-invalid-response' };
-    this.rememberNotFound(buildId);
+    this.rememberNotFound(`${artifact}/${buildId}`);
     this.emit({ type: 'not-found', buildId });
     return { notFound: 'not-found' };
   }
 
-  private rememberNotFound(buildId: string): void {
+  private rememberNotFound(key: string): void {
     if (this.options.negativeCacheSeconds <= 0) return;
     if (this.negative.size >= MAX_NEGATIVE_ENTRIES) {
       const oldest = this.negative.keys().next();
       if (!oldest.done) this.negative.delete(oldest.value);
     }
-    this.negative.set(buildId, this.now() + this.options.negativeCacheSeconds * 1000);
+    this.negative.set(key, this.now() + this.options.negativeCacheSeconds * 1000);
   }
 
-  private async askServer(server: string, buildId: string): Promise<ServerAnswer> {
+  private async askServer(
+    server: string,
+    buildId: string,
+    artifact: DebuginfodArtifact,
+  ): Promise<ServerAnswer> {
     const firstDelay = this.options.retryDelayMs ?? 500;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.download(server, buildId);
+        return await this.download(server, buildId, artifact);
       } catch (error) {
         const failure =
           error instanceof RequestFailure
@@ -306,8 +335,13 @@ export class DebuginfodClient {
   }
 
   /** One request. Resolves to the cached file or a 404; throws `RequestFailure` otherwise. */
-  private async download(server: string, buildId: string): Promise<ServerAnswer> {
-    const url = `${server}/buildid/${buildId}/debuginfo`;
+  private async download(
+    server: string,
+    buildId: string,
+    artifact: DebuginfodArtifact,
+  ): Promise<ServerAnswer> {
+    const url = `${server}/buildid/${buildId}/${artifact}`;
+    const cache = this.cacheOf(artifact);
     // Wall time, not `now`: that clock only drives the negative cache (and is replaced in tests).
     const started = Date.now();
     const controller = new AbortController();
@@ -351,7 +385,7 @@ export class DebuginfodClient {
         throw new RequestFailure('too-large', `${url}: ${announced} bytes, more than the whole cache`, false);
       }
       try {
-        temporary = await this.cache.temporaryPath();
+        temporary = await cache.temporaryPath();
       } catch (error) {
         throw new RequestFailure('cache-io', (error as Error).message, false);
       }
@@ -364,7 +398,7 @@ export class DebuginfodClient {
       this.check(url, temporary, buildId);
       let committed: Awaited<ReturnType<DebugFileCache['commit']>>;
       try {
-        committed = await this.cache.commit(temporary, buildId, bytes);
+        committed = await cache.commit(temporary, buildId, bytes);
       } catch (error) {
         throw new RequestFailure('cache-io', (error as Error).message, false);
       }
@@ -374,7 +408,7 @@ export class DebuginfodClient {
       return { path: committed.path };
     } finally {
       clearTimeout(timer);
-      if (temporary) await this.cache.discard(temporary).catch(() => undefined);
+      if (temporary) await cache.discard(temporary).catch(() => undefined);
     }
   }
 

@@ -96,6 +96,20 @@ export class DebugInfoSources {
     return { notFound: reason };
   }
 
+  /**
+   * The executable itself, for its code (return pads), when what `find` gave is a separate debug file: the
+   * file at the reported path if it is here with this build ID, else debuginfod's `/executable`. Never throws.
+   */
+  async findExecutable(target: DebugInfoTarget): Promise<string | undefined> {
+    const buildId = target.buildId ? normalizeBuildId(target.buildId) : undefined;
+    if (!buildId) return undefined;
+    const local = this.local.executable(target.fileName, buildId);
+    if (local) return local.path;
+    if (!this.debuginfod) return undefined;
+    const result = await this.debuginfod.fetchExecutable(buildId);
+    return 'path' in result ? result.path : undefined;
+  }
+
   private found(path: string, source: DebugInfoFound['source']): DebugInfoFound {
     const directories = [...this.local.debugDirectories];
     if (this.debuginfod) directories.push(this.debuginfod.cache.dir);
