@@ -29,12 +29,11 @@ export class ElasticsearchReturnPads {
   constructor(private readonly client: Client) {}
 
   /**
-   * Replaces the file's pads: the old ones are deleted first (lookups then fall back to ranges until the new
-   * ones are written), then the new ones indexed in bulk. A failure part way leaves some new pads, each of
-   * them correct.
+   * Replaces the file's pads: the new ones are indexed in bulk over the old ones (same `_id` for the same
+   * address), then the old ones at other addresses are deleted. A failure part way leaves old and new pads
+   * side by side, each correct for the file's current ranges (`putSymbols` deletes pads of replaced ranges).
    */
   async put(fileId: string, pads: AsyncIterable<readonly ReturnPad[]>): Promise<{ pads: number }> {
-    await this.deleteFile(fileId);
     const created = Date.now();
     let count = 0;
     let operations: Document[] = [];
@@ -64,6 +63,7 @@ export class ElasticsearchReturnPads {
       }
     }
     await this.bulkOrThrow(operations);
+    await this.deleteFile(fileId, seen);
     return { pads: count };
   }
 
@@ -93,8 +93,11 @@ export class ElasticsearchReturnPads {
     return found;
   }
 
-  /** Deletes every pad of the file (search and bulk delete: the test distribution has no delete-by-query). */
-  async deleteFile(fileId: string): Promise<void> {
+  /**
+   * Deletes the file's pads, but those at the addresses in `keep` (search and bulk delete: the test
+   * distribution has no delete-by-query).
+   */
+  async deleteFile(fileId: string, keep?: ReadonlySet<number>): Promise<void> {
     try {
       await this.client.indices.refresh({ index: RETURNPADS_PRIVATE });
     } catch (error) {
@@ -114,7 +117,11 @@ export class ElasticsearchReturnPads {
         if (response._scroll_id) scrollIds.add(response._scroll_id);
         const hits = response.hits.hits;
         if (hits.length === 0) break;
-        await this.bulkOrThrow(hits.map((hit) => ({ delete: { _index: hit._index, _id: hit._id! } })));
+        const prefix = `${fileId}-`;
+        const doomed = hits.filter(
+          (hit) => !keep?.has(parseInt(hit._id!.slice(prefix.length), 16)) || !hit._id!.startsWith(prefix),
+        );
+        await this.bulkOrThrow(doomed.map((hit) => ({ delete: { _index: hit._index, _id: hit._id! } })));
         if (!response._scroll_id) break;
         response = await this.client.scroll<Document>({ scroll_id: response._scroll_id, scroll: '1m' });
       }
