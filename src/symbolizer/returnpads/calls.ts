@@ -36,6 +36,9 @@ export function callFinderFor(machine: number): CallFinder | undefined {
   return undefined;
 }
 
+/** `Code.INVALID`. */
+const INVALID = 0;
+
 // iced-x86 is a CommonJS wasm-bindgen build that loads its WebAssembly synchronously when first required:
 // only processes that decode pay for it.
 let iced: typeof Iced | undefined;
@@ -45,18 +48,27 @@ function loadIced(): typeof Iced {
 }
 
 /**
+ * iced's instruction codes (one per encoding) of the calls: every form of CALL (near, far, direct, indirect,
+ * all operand sizes: those invalid in 64-bit mode never decode there), SYSCALL, INT imm8 and INTO. INT3 and
+ * INT1 are traps, not calls (zydis, symblib's decoder, gives them mnemonics of their own too).
+ */
+function callCodes(Code: typeof Iced.Code): Uint8Array {
+  const calls = new Uint8Array(Object.keys(Code).length);
+  for (const [name, value] of Object.entries(Code)) {
+    if (typeof value === 'number' && /^(Call_|Syscall$|Int_imm8$|Into$)/.test(name)) calls[value] = 1;
+  }
+  return calls;
+}
+
+/**
  * x86-64 through iced-x86 (WebAssembly): a decoder per piece of code, one reused `Instruction`. Each
- * property read crosses into WebAssembly, so only the mnemonic and the length are read.
+ * property read crosses into WebAssembly, which is most of the cost: only the code (which encoding; 0 when
+ * the bytes are no instruction or cut off) and the length are read.
  */
 export class X86CallFinder implements CallFinder {
   private readonly iced = loadIced();
   private readonly instruction = new this.iced.Instruction();
-  private readonly callMnemonics: ReadonlySet<number>;
-
-  constructor() {
-    const { Mnemonic } = this.iced;
-    this.callMnemonics = new Set([Mnemonic.Call, Mnemonic.Syscall, Mnemonic.Int, Mnemonic.Into]);
-  }
+  private readonly isCall = callCodes(this.iced.Code);
 
   calls(code: Uint8Array, address: number, found: CallInstruction[]): void {
     if (code.length === 0) return;
@@ -68,9 +80,10 @@ export class X86CallFinder implements CallFinder {
       while (offset < code.length) {
         decoder.decodeOut(instruction);
         // A truncated instruction decodes as invalid too (iced reports `NoMoreBytes`).
-        if (instruction.isInvalid) return;
+        const code = instruction.code;
+        if (code === INVALID) return;
         const length = instruction.length;
-        if (this.callMnemonics.has(instruction.mnemonic)) found.push({ address: address + offset, length });
+        if (this.isCall[code] === 1) found.push({ address: address + offset, length });
         offset += length;
       }
     } finally {

@@ -1,0 +1,128 @@
+/**
+ * `npm run bench:returnpads`: return-pad generation (src/symbolizer/returnpads) per file, next to the range
+ * extraction it follows, against Elastic's symblib as reference (SQLite `gcc -O3 -g`, 36,451 ranges: 205 ms
+ * for the ranges, 256 ms with its 12,432 return pads, so about 51 ms for the pads; not built here).
+ *
+ * Each file is measured in a fresh child process: extract the ranges (kept, as the symbolizer worker keeps
+ * them for the pads), then generate the pads from the executable's code (counted, not kept) twice: cold
+ * (the process's first, compiling iced-x86's WebAssembly) and warm (as every later file in a running
+ * symbolizer). Best of 3 runs; peak RSS is the child's `maxRSS`, which includes the kept ranges.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SymbolRange } from '../src/model/symbols.ts';
+import { extractRanges } from '../src/symbolizer/ranges/extract.ts';
+import { returnPads } from '../src/symbolizer/returnpads/generate.ts';
+import { buildProgram, cacheRoot, canBuild } from '../test/peers/toolchains.ts';
+
+interface ChildResult {
+  rangesMs: number;
+  /** The first generation in the process: includes compiling iced-x86's WebAssembly and JIT warm-up. */
+  padsMs: number;
+  padsCpuMs: number;
+  /** The same again in the same process, as for every file after the first in a running symbolizer. */
+  warmMs: number;
+  warmCpuMs: number;
+  ranges: number;
+  pads: number;
+  maxRssMb: number;
+}
+
+const RUNS = 3;
+
+if (process.argv[2] === '--child') {
+  const path = process.argv[3];
+  const result: ChildResult = {
+    rangesMs: 0,
+    padsMs: 0,
+    padsCpuMs: 0,
+    warmMs: 0,
+    warmCpuMs: 0,
+    ranges: 0,
+    pads: 0,
+    maxRssMb: 0,
+  };
+  if (path !== '') {
+    const started = performance.now();
+    const ranges: SymbolRange[] = [];
+    for (const chunk of extractRanges(path)) for (const range of chunk) ranges.push(range);
+    result.rangesMs = performance.now() - started;
+    result.ranges = ranges.length;
+    const timed = (): { ms: number; cpuMs: number; pads: number } => {
+      const begun = performance.now();
+      const cpu = process.cpuUsage();
+      let pads = 0;
+      for (const chunk of returnPads(path, [ranges])) pads += chunk.length;
+      const used = process.cpuUsage(cpu);
+      return { ms: performance.now() - begun, cpuMs: (used.user + used.system) / 1000, pads };
+    };
+    const cold = timed();
+    const warm = timed();
+    result.pads = cold.pads;
+    result.padsMs = cold.ms;
+    result.padsCpuMs = cold.cpuMs;
+    result.warmMs = warm.ms;
+    result.warmCpuMs = warm.cpuMs;
+  }
+  result.maxRssMb = process.resourceUsage().maxRSS / 1024;
+  console.log(JSON.stringify(result));
+} else {
+  main();
+}
+
+function runChild(path: string): ChildResult {
+  const script = fileURLToPath(import.meta.url);
+  const out = spawnSync(process.execPath, ['--import', 'tsx', script, '--child', path], { encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`return pads of ${path} failed: ${out.stderr}`);
+  return JSON.parse(out.stdout.trim().split('\n').pop() as string) as ChildResult;
+}
+
+/** The SQLite-sized generated program `npm run bench:symbolizer` builds into the cache, if it did. */
+function generatedProgram(prefix: string): string | undefined {
+  const dir = join(cacheRoot, 'bench-ranges');
+  if (!existsSync(dir)) return undefined;
+  const found = readdirSync(dir).find((name) => name.startsWith(prefix) && !name.includes('.tmp-'));
+  return found && existsSync(join(dir, found, 'prog')) ? join(dir, found, 'prog') : undefined;
+}
+
+function main(): void {
+  const targets: { label: string; path: string; reference?: string }[] = [];
+  const libc = '/lib/x86_64-linux-gnu/libc.so.6';
+  if (existsSync(libc)) targets.push({ label: 'glibc (code: libc.so.6, ranges: libc6-dbg)', path: libc });
+  const medium = generatedProgram('gen-18x60-');
+  if (medium)
+    targets.push({
+      label: 'generated C, 18 units (gcc -O3 -g)',
+      path: medium,
+      reference: 'symblib, SQLite gcc -O3 -g (36,451 ranges, 12,432 pads): 256 − 205 = 51 ms for the pads',
+    });
+  else console.log('(run `npm run bench:symbolizer` once to build the SQLite-sized generated C program)');
+  const large = generatedProgram('gen-90x80-');
+  if (large) targets.push({ label: 'generated C, 90 units (gcc -O3 -g)', path: large });
+  if (canBuild('cpp-large'))
+    targets.push({ label: 'large C++ program (g++ -O2 -g)', path: buildProgram('cpp-large').binary });
+  if (canBuild('go-dwarf')) targets.push({ label: 'Go test program', path: buildProgram('go-dwarf').binary });
+
+  const baseline = runChild('');
+  console.log(`return pad generation, best of ${RUNS} runs, each in a fresh process`);
+  console.log(`Node baseline (modules loaded): ${baseline.maxRssMb.toFixed(1)} MB peak RSS\n`);
+  for (const target of targets) {
+    const runs = Array.from({ length: RUNS }, () => runChild(target.path));
+    const best = runs.reduce((a, b) => (b.padsMs < a.padsMs ? b : a));
+    const bestCpu = Math.min(...runs.map((r) => r.padsCpuMs));
+    const bestWarm = Math.min(...runs.map((r) => r.warmMs));
+    const bestWarmCpu = Math.min(...runs.map((r) => r.warmCpuMs));
+    const bestRanges = Math.min(...runs.map((r) => r.rangesMs));
+    const peak = Math.max(...runs.map((r) => r.maxRssMb));
+    console.log(`${target.label}: ${target.path}`);
+    console.log(
+      `  uniprof   pads ${best.padsMs.toFixed(0)} ms cold (CPU ${bestCpu.toFixed(0)} ms), ` +
+        `${bestWarm.toFixed(0)} ms warm (CPU ${bestWarmCpu.toFixed(0)} ms), ${best.pads.toLocaleString()} pads; ` +
+        `ranges ${bestRanges.toFixed(0)} ms, ${best.ranges.toLocaleString()} ranges; ` +
+        `peak RSS ${peak.toFixed(1)} MB (${(peak - baseline.maxRssMb).toFixed(1)} MB above baseline)`,
+    );
+    if (target.reference) console.log(`  reference ${target.reference}`);
+  }
+}
