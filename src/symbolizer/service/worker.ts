@@ -234,20 +234,26 @@ export class SymbolizerWorker {
           return;
         }
         log.debug({ path: found.path, source: found.source }, 'debug information found; extracting symbols');
-        const started = performance.now();
-        const kept: SymbolRange[] | undefined = this.options.returnPads ? [] : undefined;
-        const ranges = this.extract(task, found.path, found.debugDirectories, log, kept);
-        const { ranges: stored } = await this.deps.store.putSymbols(work.fileId, ranges, {
-          source: found.source,
-          buildId: work.buildId,
-          fileName: work.fileName,
-        });
-        metrics.executablesSymbolized.inc({ source: found.source });
-        log.info(
-          { source: found.source, ranges: stored, ms: Math.round(performance.now() - started) },
-          'symbols stored',
-        );
-        if (kept) await this.storeReturnPads(task, found.path, kept, log);
+        // Looked for first: without the executable's code there are no pads, and no ranges to keep for them.
+        const code = this.options.returnPads ? await this.executableCode(work, found.path, log) : undefined;
+        try {
+          const started = performance.now();
+          const kept: SymbolRange[] | undefined = code ? [] : undefined;
+          const ranges = this.extract(task, found.path, found.debugDirectories, log, kept);
+          const { ranges: stored } = await this.deps.store.putSymbols(work.fileId, ranges, {
+            source: found.source,
+            buildId: work.buildId,
+            fileName: work.fileName,
+          });
+          metrics.executablesSymbolized.inc({ source: found.source });
+          log.info(
+            { source: found.source, ranges: stored, ms: Math.round(performance.now() - started) },
+            'symbols stored',
+          );
+          if (code && kept) await this.storeReturnPads(task, code, kept, log);
+        } finally {
+          code?.elf.close();
+        }
       }
       const answered = await this.answerQueuedFrames(task);
       const released = await this.deps.store.releaseExecutable(task.work, {});
@@ -354,18 +360,16 @@ export class SymbolizerWorker {
   }
 
   /**
-   * Return pads for the ranges just stored, from the executable's code: `symbolsPath` when it is the
-   * executable itself, else the executable the sources find by build ID (on this machine, or debuginfod's
-   * `/executable`). Without code there are no pads; a failure costs only the pads (frames then use ranges).
+   * The executable's code, for return pads: `symbolsPath` when it is the executable itself, else the
+   * executable the sources find by build ID (on this machine, or debuginfod's `/executable`); undefined when
+   * there is none (a separate debug file has no code) or its machine has no decoder. The caller closes it.
    */
-  private async storeReturnPads(
-    task: LeasedTask,
+  private async executableCode(
+    work: ExecutableWork,
     symbolsPath: string,
-    ranges: SymbolRange[],
     log: Logger,
-  ): Promise<void> {
-    const { store, metrics, lookup } = this.deps;
-    const work = task.work;
+  ): Promise<ExecutableCode | undefined> {
+    const { lookup } = this.deps;
     let opened = openExecutableCode(symbolsPath);
     if ('notUsable' in opened && lookup.findExecutable) {
       const executable = await lookup
@@ -375,12 +379,25 @@ export class SymbolizerWorker {
     }
     if ('notUsable' in opened) {
       log.debug({ reason: opened.notUsable }, 'no executable code at hand: no return pads');
-      return;
+      return undefined;
     }
-    const { executable } = opened;
+    return opened.executable;
+  }
+
+  /**
+   * Return pads for the ranges just stored, from the executable's code. A failure costs only the pads (the
+   * frames then get their names from the ranges).
+   */
+  private async storeReturnPads(
+    task: LeasedTask,
+    executable: ExecutableCode,
+    ranges: SymbolRange[],
+    log: Logger,
+  ): Promise<void> {
+    const { store, metrics } = this.deps;
     const started = performance.now();
     try {
-      const { pads } = await store.putReturnPads(work.fileId, this.padChunks(task, executable, ranges));
+      const { pads } = await store.putReturnPads(task.work.fileId, this.padChunks(task, executable, ranges));
       metrics.returnPads.inc(pads);
       log.info(
         { pads, executable: executable.elf.path, ms: Math.round(performance.now() - started) },
@@ -390,8 +407,6 @@ export class SymbolizerWorker {
       if (error instanceof Abandoned) throw error;
       metrics.returnPadFailures.inc();
       log.warn({ err: error }, 'return pads were not stored; frames are answered from the ranges');
-    } finally {
-      executable.elf.close();
     }
   }
 
