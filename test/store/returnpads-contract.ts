@@ -54,25 +54,18 @@ export interface ContractOptions {
   settle?: () => Promise<void>;
 }
 
-const mark = (what: string) => {
-  if (process.env.UNIPROF_TEST_TIMING) console.log(new Date().toISOString(), what);
-};
-
 export async function checkReturnPadContract(
   q: SymbolizationStore,
   fileA: string,
   fileB: string,
   options: ContractOptions,
 ): Promise<void> {
-  mark('start');
   const settle = options.settle ?? (async () => undefined);
   const pads = randomPads(1, 3_000);
   const other = randomPads(2, 50);
   assert.deepEqual(await q.putReturnPads(fileA, inChunks(pads, 700)), { pads: pads.length });
   assert.deepEqual(await q.putReturnPads(fileB, inChunks(other)), { pads: other.length });
   await settle();
-
-  mark('Point lookups');
   // Point lookups: present addresses give their chains exactly, others (and other files' pads) nothing.
   const random = seededRandom(3);
   const asked = pads.filter(() => random() < 0.2);
@@ -82,8 +75,6 @@ export async function checkReturnPadContract(
   for (const pad of asked) assert.deepEqual(lookup.get(pad.address), pad.frames);
   assert.deepEqual(await q.returnPads(fileA, []), new Map());
   assert.deepEqual((await q.returnPads(fileB, [other[7].address])).get(other[7].address), other[7].frames);
-
-  mark('The same pads aga');
   // The same pads again, in other chunks: the same answers, nothing doubled.
   assert.deepEqual(await q.putReturnPads(fileA, inChunks(pads, 333)), { pads: pads.length });
   await settle();
@@ -93,8 +84,6 @@ export async function checkReturnPadContract(
   );
   assert.equal(again.size, pads.length);
   assert.deepEqual(again.get(pads[1234].address), pads[1234].frames);
-
-  mark('Bad input');
   // Bad input is refused with what was wrong.
   await assert.rejects(q.putReturnPads(fileB, inChunks([other[0], other[0]])), /two pads at address/);
   if (options.atomic) {
@@ -110,11 +99,8 @@ export async function checkReturnPadContract(
     );
     assert.equal(kept.size, pads.length, 'a failed put leaves the earlier pads as they were');
   }
-
-  mark('New symbols');
   // New symbols for a file drop its pads (they were computed from the old ranges), not another file's.
   await q.putSymbols(fileA, inChunks([range(0x400000, 0x500000, 'main')]), { source: 'upload' });
-  mark('putSymbols');
   await settle();
   assert.equal(
     (

@@ -13,8 +13,9 @@ import { ECS_VERSION, RETURNPADS_PRIVATE } from './layout.ts';
 
 type Document = Record<string, unknown>;
 
-/** Pads per bulk request: bounds what a put holds. */
+/** Pads per bulk request, and requests at once: bounds what a put holds. */
 const PUT_CHUNK = 2_000;
+const PUT_IN_FLIGHT = 2;
 const MGET_CHUNK = 5_000;
 const SCROLL_PAGE = 5_000;
 
@@ -38,31 +39,46 @@ export class ElasticsearchReturnPads {
     let count = 0;
     let operations: Document[] = [];
     const seen = new Set<number>();
-    for await (const chunk of pads) {
-      for (const pad of chunk) {
-        checkPad(pad, `putReturnPads(${fileId}): pad ${count}`);
-        if (seen.has(pad.address))
-          throw new Error(`putReturnPads(${fileId}): two pads at address ${pad.address}`);
-        seen.add(pad.address);
-        operations.push(
-          { index: { _index: RETURNPADS_PRIVATE, _id: padId(fileId, pad.address) } },
-          {
-            'ecs.version': ECS_VERSION,
-            'Symbfile.file.id': fileId,
-            'Symbfile.created': created,
-            'Symbfile.part': 1,
-            'Symbfile.parts': 1,
-            'Symbfile.data': Buffer.from(encodePadFrames(pad.frames)).toString('base64'),
-          },
-        );
-        count++;
-        if (operations.length >= 2 * PUT_CHUNK) {
-          await this.bulkOrThrow(operations);
-          operations = [];
+    // Bulk requests overlap (Elasticsearch indexes two at once on separate threads) but stay bounded.
+    const inFlight: Promise<void>[] = [];
+    const send = async (batch: Document[]): Promise<void> => {
+      const request = this.bulkOrThrow(batch);
+      request.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+      inFlight.push(request);
+      if (inFlight.length >= PUT_IN_FLIGHT) await inFlight.shift();
+    };
+    try {
+      for await (const chunk of pads) {
+        for (const pad of chunk) {
+          checkPad(pad, `putReturnPads(${fileId}): pad ${count}`);
+          if (seen.has(pad.address))
+            throw new Error(`putReturnPads(${fileId}): two pads at address ${pad.address}`);
+          seen.add(pad.address);
+          operations.push(
+            { index: { _index: RETURNPADS_PRIVATE, _id: padId(fileId, pad.address) } },
+            {
+              'ecs.version': ECS_VERSION,
+              'Symbfile.file.id': fileId,
+              'Symbfile.created': created,
+              'Symbfile.part': 1,
+              'Symbfile.parts': 1,
+              'Symbfile.data': Buffer.from(encodePadFrames(pad.frames)).toString('base64'),
+            },
+          );
+          count++;
+          if (operations.length >= 2 * PUT_CHUNK) {
+            await send(operations);
+            operations = [];
+          }
         }
       }
+      if (operations.length > 0) await send(operations);
+      await Promise.all(inFlight);
+    } catch (error) {
+      // Requests still running would write after the caller learnt of the failure.
+      await Promise.allSettled(inFlight);
+      throw error;
     }
-    await this.bulkOrThrow(operations);
     await this.deleteFile(fileId, seen);
     return { pads: count };
   }
