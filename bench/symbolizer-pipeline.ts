@@ -23,7 +23,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -39,6 +39,7 @@ import type { Store } from '../src/store/store.ts';
 import { ElfFile } from '../src/symbolizer/elf/elf.ts';
 import { extractRanges } from '../src/symbolizer/ranges/extract.ts';
 import { createSymbolizerService } from '../src/symbolizer/service/service.ts';
+import type { RangeExtractor } from '../src/symbolizer/service/sources.ts';
 import { pushSymbols } from '../src/symbolizer/upload/client.ts';
 import { grpcClient, grpcExport } from '../test/collector/helpers.ts';
 import { buildProgram, canBuild, type VariantName } from '../test/peers/toolchains.ts';
@@ -63,12 +64,17 @@ const UPLOAD_TOKEN = 'bench-symbol-upload-token';
 const DEFAULT_POLL_MS = loadConfig({ env: {} }).symbolizer.pollIntervalMs;
 const SHORT_POLL_MS = 50;
 
+type ExtractOptions = Parameters<RangeExtractor>[1];
+
 const silent = () => pino({ level: 'silent' });
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 const cpuSeconds = () => {
   const used = process.cpuUsage();
   return (used.user + used.system) / 1e6;
 };
+/** Other work on the machine moves wall times: printed with each part so runs can be compared. */
+const machineLoad = () =>
+  `machine load average ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function serviceConfig(dataDir: string, debugDirectory: string, pollIntervalMs = DEFAULT_POLL_MS): Config {
@@ -150,7 +156,11 @@ function installCopy(program: FleetProgram, debugDirectory: string): string {
   return hex;
 }
 
-async function fleet(): Promise<void> {
+/**
+ * `sameThread`: the extraction runs on the service's own thread instead of the service's worker thread per
+ * file, to show what the thread costs (start-up, module loading, cold JIT in every new thread).
+ */
+async function fleet(extraction: 'thread' | 'same-thread'): Promise<void> {
   const variants = (['c-dwarf5', 'c-dwarf4', 'cpp', 'cpp-large'] as const).filter((v) => canBuild(v));
   if (variants.length === 0) throw new Error('no C/C++ toolchain: the fleet cannot be built');
   const dir = mkdtempSync(join(tmpdir(), 'uniprof-bench-fleet-'));
@@ -200,7 +210,11 @@ async function fleet(): Promise<void> {
         manageStore: false,
         uploadToken: UPLOAD_TOKEN,
         owner: 'bench',
+        ...(extraction === 'same-thread'
+          ? { extractRanges: (path: string, options: ExtractOptions) => extractRanges(path, options) }
+          : {}),
       });
+      const load0 = os.loadavg()[0];
       const rssBefore = process.memoryUsage().rss;
       const cpu0 = cpuSeconds();
       const wall0 = performance.now();
@@ -214,6 +228,8 @@ async function fleet(): Promise<void> {
       });
       const wallSeconds = (performance.now() - wall0) / 1000;
       const cpu = cpuSeconds() - cpu0;
+      const load1 = os.loadavg()[0];
+      const rssAfter = process.memoryUsage().rss;
       await service.stop();
 
       let named = 0;
@@ -224,14 +240,16 @@ async function fleet(): Promise<void> {
       }
       const { concurrency } = config.symbolizer;
       console.log(
-        `  drained in ${wallSeconds.toFixed(1)} s wall (service concurrency ${concurrency}, poll ${config.symbolizer.pollIntervalMs} ms): ` +
+        `  extraction ${extraction === 'thread' ? "in the service's worker thread (as deployed)" : "on the service's own thread (for comparison)"}; ` +
+          `machine load average ${load0.toFixed(1)} → ${load1.toFixed(1)} on ${os.availableParallelism()} cores\n` +
+          `  drained in ${wallSeconds.toFixed(1)} s wall (service concurrency ${concurrency}, poll ${config.symbolizer.pollIntervalMs} ms): ` +
           `${Math.round(frames / wallSeconds).toLocaleString('en-US')} frames/s, ` +
           `${(FLEET_EXECUTABLES / wallSeconds).toFixed(1)} executables/s`,
       );
       console.log(
         `  CPU ${cpu.toFixed(1)} s (all threads; ${((cpu / FLEET_EXECUTABLES) * 1000).toFixed(0)} ms per executable, ` +
           `${Math.round(frames / cpu).toLocaleString('en-US')} frames/s per core); ` +
-          `RSS ${mib(rssBefore)} before, peak ${mib(peakRss)} while draining`,
+          `RSS ${mib(rssBefore)} before, peak ${mib(peakRss)} while draining, ${mib(rssAfter)} once drained`,
       );
       console.log(`  frames named: ${named.toLocaleString('en-US')} of ${frames.toLocaleString('en-US')}`);
     } finally {
@@ -360,16 +378,18 @@ async function latency(pollIntervalMs: number): Promise<void> {
       await sleep(200 + Math.random() * 400);
     }
     sending = false;
-    await Promise.race([
-      Promise.all(pollers),
-      sleep(Math.max(0, deadline - Date.now())).then(() => {
-        throw new Error('timed out waiting for the samples to be named');
-      }),
-    ]);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error('timed out waiting for the samples to be named')),
+        Math.max(0, deadline - Date.now()),
+      );
+    });
+    await Promise.race([Promise.all(pollers), timedOut]).finally(() => clearTimeout(timer));
     const values = (key: 'ackMs' | 'stored' | 'queried' | 'api') =>
       samples.map((s) => s[key]).filter((v): v is number => v !== undefined);
     console.log(
-      `latency, worker poll ${pollIntervalMs} ms: ${LATENCY_SAMPLES} samples, each with a new frame of an executable whose symbols were uploaded`,
+      `latency, worker poll ${pollIntervalMs} ms: ${LATENCY_SAMPLES} samples, each with a new frame of an executable whose symbols were uploaded (${machineLoad()})`,
     );
     console.log(`  export acknowledged (gRPC, stored)       ${summary(values('ackMs'))}`);
     console.log(`  frame named in the store                 ${summary(values('stored'))}`);
@@ -444,7 +464,8 @@ async function large(): Promise<void> {
   const run = runExtractChild(program.path);
   console.log(
     `large debug file: ${program.path}, ${(program.bytes / 1e6).toFixed(0)} MB (${mib(program.bytes)})` +
-      (program.buildSeconds > 0 ? ` (built in ${program.buildSeconds.toFixed(0)} s)` : ' (from the cache)'),
+      (program.buildSeconds > 0 ? ` (built in ${program.buildSeconds.toFixed(0)} s)` : ' (from the cache)') +
+      `; ${machineLoad()}`,
   );
   console.log(`  DWARF sections: ${sections.map((s) => `${s.name} ${mib(s.size)}`).join(', ')}`);
   console.log(
@@ -466,11 +487,13 @@ async function large(): Promise<void> {
 
 // ---- driver ----
 
-const PARTS: Record<string, () => Promise<void>> = {
-  fleet,
-  [`latency-${DEFAULT_POLL_MS}ms`]: () => latency(DEFAULT_POLL_MS),
-  [`latency-${SHORT_POLL_MS}ms`]: () => latency(SHORT_POLL_MS),
-  large,
+/** The parts; those not `byDefault` run only when named. */
+const PARTS: Record<string, { run: () => Promise<void>; byDefault: boolean }> = {
+  fleet: { run: () => fleet('thread'), byDefault: true },
+  'fleet-same-thread': { run: () => fleet('same-thread'), byDefault: false },
+  [`latency-${DEFAULT_POLL_MS}ms`]: { run: () => latency(DEFAULT_POLL_MS), byDefault: true },
+  [`latency-${SHORT_POLL_MS}ms`]: { run: () => latency(SHORT_POLL_MS), byDefault: true },
+  large: { run: large, byDefault: true },
 };
 
 if (process.argv[2] === '--extract') {
@@ -478,11 +501,13 @@ if (process.argv[2] === '--extract') {
 } else if (process.argv[2] === '--part') {
   const part = PARTS[process.argv[3] ?? ''];
   if (!part) throw new Error(`unknown part ${process.argv[3]}`);
-  await part();
+  await part.run();
 } else {
   const wanted = process.argv.slice(2);
   const names = Object.keys(PARTS).filter(
-    (name) => wanted.length === 0 || wanted.some((w) => name === w || name.startsWith(`${w}-`)),
+    (name) =>
+      wanted.includes(name) ||
+      (PARTS[name].byDefault && (wanted.length === 0 || wanted.some((w) => name.startsWith(`${w}-`)))),
   );
   if (names.length === 0)
     throw new Error(`no part matches ${wanted.join(' ')}; parts: ${Object.keys(PARTS).join(' ')}`);
