@@ -11,12 +11,15 @@
  *   latency  symbols already uploaded (`symbtool push-symbols`' endpoint); agent-shaped profiles sent one by
  *            one to the collector's gRPC receiver, each with a frame never seen before: the time from sending
  *            to the frame's name (a) in the store, (b) in a query with nothing cached, (c) in the query API's
- *            top functions over HTTP as a user polling it sees it; p50/p95, with the worker's default poll
- *            interval and with a short one.
+ *            top functions over HTTP as a user polling it sees it (`to=now`, so the current second is not
+ *            shown yet; a frame once answered without a name stays cached so for a while, see LookupCache);
+ *            p50/p95, with the worker's default poll interval and with a short one.
  *   large    peak RSS of symbol range extraction over a ≥ 500 MB debug file (generated once into the cache,
  *            see large-debug-program.ts), in a fresh process, against its largest DWARF section.
  *
- * `npm run bench:symbolizer-pipeline -- fleet` runs one part. Knobs (environment):
+ * `npm run bench:symbolizer-pipeline -- fleet` runs one part; `-- fleet-same-thread` (not run by default) runs
+ * the fleet with extraction on the service's own thread, to show what its extraction thread per file costs.
+ * Knobs (environment):
  * UNIPROF_BENCH_FLEET_EXECUTABLES (default 200), UNIPROF_BENCH_FLEET_FRAMES (frames per executable, 250),
  * UNIPROF_BENCH_LATENCY_SAMPLES (50), UNIPROF_BENCH_LARGE_MIB (size of the large file, 512).
  */
