@@ -132,8 +132,10 @@ class CachedLookup<V> {
 /**
  * Remembers what the store returned for IDs whose answer does not change: stack traces are content-addressed,
  * and a frame's symbols or an executable's name, once known, stay. Misses (frames the symbolizer has not
- * reached yet) are remembered for `missTtlMs` only, so its work shows up within that time. Maps are dropped
- * whole when they reach `limit`: simpler than an LRU, and the working set is "the stacks of recent queries".
+ * reached yet) are remembered for `missTtlMs` only, so its work shows up within that time. Short, because a
+ * user waiting for a name keeps asking, and every ask inside the window still shows the address. Maps are
+ * dropped whole when they reach `limit`: simpler than an LRU, and the working set is "the stacks of recent
+ * queries".
  */
 export class LookupCache {
   readonly stackTraces: CachedLookup<StackTrace>;
@@ -143,7 +145,7 @@ export class LookupCache {
 
   constructor(
     readonly limit = 300_000,
-    readonly missTtlMs = 30_000,
+    readonly missTtlMs = 2_000,
     readonly clock: () => number = Date.now,
   ) {
     // A stack trace ID the store does not know yet may be written any moment (events can arrive first).

@@ -1,13 +1,17 @@
 /**
- * Symbol range extraction in a worker thread. Extraction is synchronous CPU work (a large compilation unit
+ * Symbol range extraction in worker threads. Extraction is synchronous CPU work (a large compilation unit
  * takes seconds), and the symbolizer shares its process with the collector in `uniprof serve`: on the main
- * thread it would hold up ingest, health checks and scrapes for that long. The thread sends one chunk at a
- * time and waits for the consumer to ask for the next, so memory stays at a chunk or two.
+ * thread it would hold up ingest, health checks and scrapes for that long. A thread sends one chunk at a time
+ * and waits for the consumer to ask for the next, so memory stays at a chunk or two.
+ *
+ * Threads are kept for the next file: a new thread per file spent about as long starting and warming up as a
+ * typical file takes to extract (`npm run bench:symbolizer-pipeline -- fleet`, 1.1 s against 0.46 s of CPU per
+ * executable). One that sat idle for `IDLE_MS` ends, so an idle symbolizer holds no extra heap.
  */
 import { Worker } from 'node:worker_threads';
 import type { SymbolRange } from '../../model/symbols.ts';
 import type { RangeExtractor } from './sources.ts';
-import type { ExtractRequest, ExtractMessage } from './extract-thread.ts';
+import type { ExtractCommand, ExtractMessage, ExtractRequest } from './extract-thread.ts';
 
 const THREAD_SCRIPT = new URL('./extract-thread.ts', import.meta.url).href;
 /**
@@ -18,22 +22,54 @@ const THREAD_BOOTSTRAP = `
   import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
     .then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_SCRIPT)}); });
 `;
+const IDLE_MS = 30_000;
+
+interface IdleThread {
+  worker: Worker;
+  timer: NodeJS.Timeout;
+  /** Takes the thread off the idle list when it ends while waiting. */
+  forget: () => void;
+}
+
+const idle: IdleThread[] = [];
+
+function acquireThread(): Worker {
+  const reused = idle.pop();
+  if (!reused) return new Worker(THREAD_BOOTSTRAP, { eval: true, stdout: false, stderr: false });
+  clearTimeout(reused.timer);
+  reused.worker.off('error', reused.forget).off('exit', reused.forget).ref();
+  return reused.worker;
+}
+
+/** Keeps a thread that finished its file cleanly; it must not keep the process alive while it waits. */
+function releaseThread(worker: Worker): void {
+  const timer = setTimeout(() => void worker.terminate(), IDLE_MS).unref();
+  const entry: IdleThread = {
+    worker,
+    timer,
+    forget: () => {
+      clearTimeout(timer);
+      const at = idle.indexOf(entry);
+      if (at >= 0) idle.splice(at, 1);
+    },
+  };
+  worker.once('error', entry.forget).once('exit', entry.forget).unref();
+  idle.push(entry);
+}
 
 export const threadedRangeExtractor: RangeExtractor = (path, options) => ({
   [Symbol.asyncIterator]: () => extractInThread({ path, ...options }),
 });
 
 function extractInThread(request: ExtractRequest): AsyncIterator<SymbolRange[]> {
-  const worker = new Worker(THREAD_BOOTSTRAP, {
-    eval: true,
-    workerData: request,
-    stdout: false,
-    stderr: false,
-  });
+  const worker = acquireThread();
+  const command = (message: ExtractCommand) => worker.postMessage(message);
   // Messages not yet asked for, and the consumer waiting for one.
   const arrived: ExtractMessage[] = [];
   let waiting: ((message: ExtractMessage) => void) | undefined;
   let finished = false;
+  // The thread itself failed (not the file): it is not trusted with another one.
+  let broken = false;
   const deliver = (message: ExtractMessage) => {
     if (waiting) {
       const resolve = waiting;
@@ -41,15 +77,24 @@ function extractInThread(request: ExtractRequest): AsyncIterator<SymbolRange[]> 
       resolve(message);
     } else arrived.push(message);
   };
-  worker.on('message', (message: ExtractMessage) => deliver(message));
-  worker.on('error', (error: Error) => deliver({ type: 'error', message: error.message, name: error.name }));
-  worker.on('exit', (code) => {
-    if (!finished) deliver({ type: 'error', message: `the extraction thread exited with code ${code}` });
-  });
-  const stop = async () => {
-    finished = true;
-    await worker.terminate();
+  const onMessage = (message: ExtractMessage) => deliver(message);
+  const onError = (error: Error) => {
+    broken = true;
+    deliver({ type: 'error', message: error.message, name: error.name });
   };
+  const onExit = (code: number) => {
+    broken = true;
+    if (!finished) deliver({ type: 'error', message: `the extraction thread exited with code ${code}` });
+  };
+  worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+  /** A thread left mid-file, or one that failed, ends; one that finished a file (or refused it) is kept. */
+  const end = async (reusable: boolean) => {
+    finished = true;
+    worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+    if (reusable && !broken) releaseThread(worker);
+    else await worker.terminate();
+  };
+  command({ type: 'extract', request });
   return {
     async next(): Promise<IteratorResult<SymbolRange[]>> {
       if (finished) return { done: true, value: undefined };
@@ -57,13 +102,13 @@ function extractInThread(request: ExtractRequest): AsyncIterator<SymbolRange[]> 
         arrived.shift() ?? (await new Promise<ExtractMessage>((resolve) => (waiting = resolve)));
       switch (message.type) {
         case 'chunk':
-          worker.postMessage('next');
+          command({ type: 'next' });
           return { done: false, value: message.ranges };
         case 'done':
-          await stop();
+          await end(true);
           return { done: true, value: undefined };
         case 'error': {
-          await stop();
+          await end(true);
           const error = new Error(message.message);
           if (message.name) error.name = message.name;
           throw error;
@@ -71,7 +116,7 @@ function extractInThread(request: ExtractRequest): AsyncIterator<SymbolRange[]> 
       }
     },
     async return(): Promise<IteratorResult<SymbolRange[]>> {
-      await stop();
+      if (!finished) await end(false);
       return { done: true, value: undefined };
     },
   };

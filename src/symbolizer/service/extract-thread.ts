@@ -1,8 +1,9 @@
 /**
- * The worker thread of `threadedRangeExtractor` (extract-thread-main.ts): extracts a file's ranges and
- * posts them a chunk at a time, each after the main thread asked for the next.
+ * The worker thread of `threadedRangeExtractor` (extract-thread-main.ts). It serves one extraction at a time
+ * and stays up for the next: starting a thread and warming up the extractor's code costs more than extracting
+ * a typical file. Ranges go out a chunk at a time, each after the main thread asked for the next.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import type { SymbolRange } from '../../model/symbols.ts';
 import { extractRanges } from '../ranges/extract.ts';
 
@@ -12,26 +13,39 @@ export interface ExtractRequest {
   debugDirectories?: string[];
 }
 
+/** From the main thread: start a file, or send the next chunk of the current one. */
+export type ExtractCommand = { type: 'extract'; request: ExtractRequest } | { type: 'next' };
+
 export type ExtractMessage =
   | { type: 'chunk'; ranges: SymbolRange[] }
   | { type: 'done' }
   | { type: 'error'; message: string; name?: string };
 
-async function run(port: NonNullable<typeof parentPort>, request: ExtractRequest): Promise<void> {
-  const asked = () => new Promise<void>((resolve) => port.once('message', () => resolve()));
-  try {
-    for (const ranges of extractRanges(request.path, {
-      debugFile: request.debugFile,
-      debugDirectories: request.debugDirectories,
-    })) {
-      port.postMessage({ type: 'chunk', ranges } satisfies ExtractMessage);
-      await asked();
+function serve(port: NonNullable<typeof parentPort>): void {
+  let current: Iterator<SymbolRange[]> | undefined;
+  const send = (message: ExtractMessage) => port.postMessage(message);
+  const advance = () => {
+    if (!current) return;
+    try {
+      const step = current.next();
+      if (step.done) {
+        current = undefined;
+        send({ type: 'done' });
+      } else send({ type: 'chunk', ranges: step.value });
+    } catch (error) {
+      current = undefined;
+      const { message, name } = error instanceof Error ? error : new Error(String(error));
+      send({ type: 'error', message, name });
     }
-    port.postMessage({ type: 'done' } satisfies ExtractMessage);
-  } catch (error) {
-    const { message, name } = error instanceof Error ? error : new Error(String(error));
-    port.postMessage({ type: 'error', message, name } satisfies ExtractMessage);
-  }
+  };
+  port.on('message', (command: ExtractCommand) => {
+    if (command.type === 'extract') {
+      current?.return?.(); // never expected: the main thread hands out idle threads only
+      const { path, debugFile, debugDirectories } = command.request;
+      current = extractRanges(path, { debugFile, debugDirectories })[Symbol.iterator]();
+    }
+    advance();
+  });
 }
 
-if (parentPort) void run(parentPort, workerData as ExtractRequest);
+if (parentPort) serve(parentPort);
