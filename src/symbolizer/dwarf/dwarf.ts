@@ -4,7 +4,7 @@ import { FunctionIndex, readNameAttributes, type NameAttributes } from './functi
 import { LineTable } from './line.ts';
 import { lastAtOrBelow, RangeIndex } from './search.ts';
 import type { DwarfSections } from './sections.ts';
-import { pushRange, Unit, type AbbrevTable } from './unit.ts';
+import { AbbrevCache, pushRange, Unit } from './unit.ts';
 
 /** Finds and reads a .dwo file's sections (names without the `.dwo` suffix); undefined if not found. */
 export type DwoLoader = (dwoName: string, compDir: string) => DwarfSections | undefined;
@@ -53,7 +53,7 @@ export class DwarfContext {
   ) {
     this.sections = sections;
     this.loadDwo = loadDwo;
-    const abbrevCache = new Map<number, AbbrevTable>();
+    const abbrevCache = new AbbrevCache();
     let offset = 0;
     while (offset < sections.info.length) {
       if (this.units.length >= MAX_UNITS) throw formatError('too many units in .debug_info', offset);

@@ -1,5 +1,5 @@
 import { formatError } from '../errors.ts';
-import { ByteReader, stringAt } from '../reader.ts';
+import { ByteReader, checkStringOffset, stringAt } from '../reader.ts';
 import * as constants from './constants.ts';
 import type { Unit } from './unit.ts';
 import { lastAtOrBelow } from './search.ts';
@@ -10,8 +10,20 @@ const DW_FORM = constants.DW_FORM;
 const DW_LNCT_path = 1;
 const DW_LNCT_directory_index = 2;
 
+/**
+ * A file or directory name, kept as where its text is until a lookup needs it: a unit lists hundreds of
+ * headers, and a sweep names only the few its rows use.
+ */
+interface PathRef {
+  /** The string table holding the text (or the line section itself for inline strings). */
+  table: Uint8Array;
+  offset: number;
+  /** Text decoded already (forms that are not simple table offsets). */
+  text: string | undefined;
+}
+
 interface FileEntry {
-  name: string;
+  name: PathRef;
   directoryIndex: number;
 }
 
@@ -21,7 +33,7 @@ interface FileEntry {
  */
 export class LineTable {
   readonly version: number;
-  private readonly directories: string[] = [];
+  private readonly directories: PathRef[] = [];
   private readonly files: FileEntry[] = [];
   private readonly compDir: string;
   private readonly resolved = new Map<number, string>();
@@ -77,13 +89,13 @@ export class LineTable {
 
   private readLegacyEntries(r: ByteReader): void {
     for (;;) {
-      const dir = r.cstring();
-      if (dir === '') break;
+      const dir = inlinePath(r);
+      if (!dir) break;
       this.directories.push(dir);
     }
     for (;;) {
-      const name = r.cstring();
-      if (name === '') break;
+      const name = inlinePath(r);
+      if (!name) break;
       const directoryIndex = r.uleb();
       r.uleb();
       r.uleb();
@@ -92,41 +104,45 @@ export class LineTable {
   }
 
   private readV5Entries(r: ByteReader, unit: Unit, offsetSize: number): void {
-    const readEntries = (onEntry: (path: string, dirIndex: number) => void): void => {
+    for (let list = 0; list < 2; list++) {
       const formatCount = r.u8();
-      const format: [number, number][] = [];
-      for (let i = 0; i < formatCount; i++) format.push([r.uleb(), r.uleb()]);
+      const format: number[] = [];
+      for (let i = 0; i < formatCount; i++) format.push(r.uleb(), r.uleb());
       const count = r.uleb();
       if (count > r.remaining) throw formatError('line table entry count exceeds its data', r.offset);
       for (let i = 0; i < count; i++) {
-        let path = '';
+        let path: PathRef = { table: EMPTY, offset: 0, text: '' };
         let dirIndex = 0;
-        for (const [content, form] of format) {
-          if (content === DW_LNCT_path) path = this.readEntryString(r, unit, form, offsetSize);
+        for (let f = 0; f < format.length; f += 2) {
+          const content = format[f];
+          const form = format[f + 1];
+          if (content === DW_LNCT_path) path = this.readEntryPath(r, unit, form, offsetSize);
           else if (content === DW_LNCT_directory_index) dirIndex = unit.readNumber(r, form, 0);
           else unit.skipAttr(r, form);
         }
-        onEntry(path, dirIndex);
+        if (list === 0) this.directories.push(path);
+        else this.files.push({ name: path, directoryIndex: dirIndex });
       }
-    };
-    readEntries((path) => this.directories.push(path));
-    readEntries((name, directoryIndex) => this.files.push({ name, directoryIndex }));
+    }
   }
 
-  private readEntryString(r: ByteReader, unit: Unit, form: number, offsetSize: number): string {
+  private readEntryPath(r: ByteReader, unit: Unit, form: number, offsetSize: number): PathRef {
     // The line table's own offset size applies to its string forms.
-    if (form === DW_FORM.lineStrp) return stringAt(unit.sections.lineStr, r.uint(offsetSize));
-    if (form === DW_FORM.strp) return stringAt(unit.sections.str, r.uint(offsetSize));
-    return unit.readString(r, form);
+    if (form === DW_FORM.lineStrp || form === DW_FORM.strp) {
+      const table = form === DW_FORM.lineStrp ? unit.sections.lineStr : unit.sections.str;
+      const offset = r.uint(offsetSize);
+      // A bad offset fails the table now, as decoding it here would.
+      checkStringOffset(table, offset);
+      return { table, offset, text: undefined };
+    }
+    if (form === DW_FORM.string) return inlinePath(r) ?? { table: EMPTY, offset: 0, text: '' };
+    return { table: EMPTY, offset: 0, text: unit.readString(r, form) };
   }
 
   private runProgram(r: ByteReader, h: ProgramHeader): void {
-    // Every row costs at least one opcode byte, so the program's size bounds the row count: fill typed
-    // arrays directly instead of growing JS arrays (this runs for every unit a lookup touches).
-    const capacity = r.length - r.offset + 1;
-    const addresses = new Float64Array(capacity);
-    const files = new Uint32Array(capacity);
-    const lines = new Uint32Array(capacity);
+    // Rows go into typed arrays shared by every table (doubled when full), and each table keeps an exact
+    // copy. No closures here: this runs for every unit, mostly before the JIT has optimized it.
+    let { addresses, files, lines } = scratchRows;
     let rows = 0;
     const sequences: number[] = [];
     const initialFile = 1;
@@ -134,19 +150,6 @@ export class LineTable {
     let file = initialFile;
     let line = 1;
     let sequenceStart = 0;
-    const emit = (): void => {
-      addresses[rows] = address;
-      files[rows] = file > 0xffffffff ? 0xffffffff : file;
-      lines[rows] = line < 0 || line > 0xffffffff ? 0 : line;
-      rows++;
-    };
-    const endSequence = (): void => {
-      const first = sequenceStart;
-      const endRow = rows; // the end_sequence row itself is excluded
-      if (endRow > first && address > addresses[first])
-        sequences.push(addresses[first], address, first, endRow);
-      sequenceStart = endRow;
-    };
     // Special opcodes are most of a program: their address and line steps come from tables, and their
     // byte is read straight from the array (the loop condition is the bounds check).
     const addressStep = new Float64Array(256);
@@ -158,65 +161,81 @@ export class LineTable {
     }
     const bytes = r.bytes;
     const end = r.length;
+    const opcodeBase = h.opcodeBase;
+    let emitRow = false;
     while (r.offset < end) {
       const opcode = bytes[r.offset++];
-      if (opcode >= h.opcodeBase) {
+      if (opcode >= opcodeBase) {
         address += addressStep[opcode];
         line += lineStep[opcode];
-        emit();
-        continue;
-      }
-      switch (opcode) {
-        case 0: {
-          const length = r.uleb();
-          const next = r.offset + length;
-          if (length === 0) break;
-          const sub = r.u8();
-          if (sub === 1) {
-            endSequence();
-            address = 0;
-            file = initialFile;
-            line = 1;
-          } else if (sub === 2) {
-            address = r.uint(length - 1 >= 8 ? 8 : length - 1);
+        emitRow = true;
+      } else {
+        switch (opcode) {
+          case 0: {
+            const length = r.uleb();
+            const next = r.offset + length;
+            if (length === 0) break;
+            const sub = r.u8();
+            if (sub === 1) {
+              // End of sequence: the end_sequence row itself is not kept.
+              const first = sequenceStart;
+              if (rows > first && address > addresses[first])
+                sequences.push(addresses[first], address, first, rows);
+              sequenceStart = rows;
+              address = 0;
+              file = initialFile;
+              line = 1;
+            } else if (sub === 2) {
+              address = r.uint(length - 1 >= 8 ? 8 : length - 1);
+            }
+            r.seek(next);
+            break;
           }
-          r.seek(next);
-          break;
+          case 1:
+            emitRow = true;
+            break;
+          case 2:
+            address += r.uleb() * h.minInstLength;
+            break;
+          case 3:
+            line += r.sleb();
+            break;
+          case 4:
+            file = r.uleb();
+            break;
+          case 5:
+            r.uleb();
+            break;
+          case 8:
+            address += Math.floor((255 - opcodeBase) / h.lineRange) * h.minInstLength;
+            break;
+          case 9:
+            address += r.u16();
+            break;
+          case 6:
+          case 7:
+          case 10:
+          case 11:
+            break;
+          default:
+            for (let i = 0; i < (h.standardLengths[opcode - 1] ?? 0); i++) r.uleb();
         }
-        case 1:
-          emit();
-          break;
-        case 2:
-          address += r.uleb() * h.minInstLength;
-          break;
-        case 3:
-          line += r.sleb();
-          break;
-        case 4:
-          file = r.uleb();
-          break;
-        case 5:
-          r.uleb();
-          break;
-        case 8:
-          address += Math.floor((255 - h.opcodeBase) / h.lineRange) * h.minInstLength;
-          break;
-        case 9:
-          address += r.u16();
-          break;
-        case 6:
-        case 7:
-        case 10:
-        case 11:
-          break;
-        default:
-          for (let i = 0; i < (h.standardLengths[opcode - 1] ?? 0); i++) r.uleb();
+      }
+      if (emitRow) {
+        emitRow = false;
+        if (rows === addresses.length) ({ addresses, files, lines } = growScratchRows(rows));
+        addresses[rows] = address;
+        files[rows] = file > 0xffffffff ? 0xffffffff : file;
+        lines[rows] = line < 0 || line > 0xffffffff ? 0 : line;
+        rows++;
       }
     }
     // Rows from a sequence that was never ended are dropped, as they have no known end address.
     this.addresses = addresses.slice(0, sequenceStart);
     this.rowFiles = files.slice(0, sequenceStart);
     this.rowLines = lines.slice(0, sequenceStart);
+    // A huge unit's buffers are not kept for the rest of the process.
+    if (addresses.length > MAX_KEPT_SCRATCH_ROWS) scratchRows = newScratchRows(INITIAL_SCRATCH_ROWS);
     this.sortSequences(sequences);
   }
 
@@ -313,18 +332,44 @@ export class LineTable {
     const entry = this.version >= 5 ? this.files[index] : this.files[index - 1];
     let path = '';
     if (entry) {
-      if (isAbsolute(entry.name)) path = entry.name;
+      const name = pathText(entry.name);
+      if (isAbsolute(name)) path = name;
       else {
-        let dir = '';
-        if (this.version >= 5) dir = this.directories[entry.directoryIndex] ?? '';
-        else if (entry.directoryIndex > 0) dir = this.directories[entry.directoryIndex - 1] ?? '';
+        let dirRef: PathRef | undefined;
+        if (this.version >= 5) dirRef = this.directories[entry.directoryIndex];
+        else if (entry.directoryIndex > 0) dirRef = this.directories[entry.directoryIndex - 1];
+        let dir = dirRef ? pathText(dirRef) : '';
         if (!isAbsolute(dir)) dir = joinPath(this.compDir, dir);
-        path = joinPath(dir, entry.name);
+        path = joinPath(dir, name);
       }
     }
     this.resolved.set(index, path);
     return path;
   }
+}
+
+const INITIAL_SCRATCH_ROWS = 1 << 14;
+const MAX_KEPT_SCRATCH_ROWS = 1 << 20;
+
+function newScratchRows(size: number): {
+  addresses: Float64Array;
+  files: Uint32Array;
+  lines: Uint32Array;
+} {
+  return { addresses: new Float64Array(size), files: new Uint32Array(size), lines: new Uint32Array(size) };
+}
+
+/** Row buffers shared by every line program run (one runs at a time). */
+let scratchRows = newScratchRows(INITIAL_SCRATCH_ROWS);
+
+/** Doubles the shared row buffers, keeping the first `rows` rows. */
+function growScratchRows(rows: number): typeof scratchRows {
+  const grown = newScratchRows(Math.max(INITIAL_SCRATCH_ROWS, scratchRows.addresses.length * 2));
+  grown.addresses.set(scratchRows.addresses.subarray(0, rows));
+  grown.files.set(scratchRows.files.subarray(0, rows));
+  grown.lines.set(scratchRows.lines.subarray(0, rows));
+  scratchRows = grown;
+  return grown;
 }
 
 interface ProgramHeader {
@@ -336,6 +381,23 @@ interface ProgramHeader {
   opcodeBase: number;
   standardLengths: number[];
   addressSize: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * An inline NUL-terminated name at the reader (stepped over, not decoded); undefined for the empty name
+ * that ends a DWARF 2–4 list.
+ */
+function inlinePath(r: ByteReader): PathRef | undefined {
+  const offset = r.offset;
+  r.skipCString();
+  return r.offset - offset === 1 ? undefined : { table: r.bytes, offset, text: undefined };
+}
+
+function pathText(ref: PathRef): string {
+  if (ref.text === undefined) ref.text = stringAt(ref.table, ref.offset);
+  return ref.text;
 }
 
 function isAbsolute(path: string): boolean {
