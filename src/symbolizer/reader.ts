@@ -109,6 +109,13 @@ export class ByteReader {
   uleb(): number {
     const b = this.bytes;
     let at = this.offset;
+    // One byte is the common case (abbreviation codes, forms, attribute names); past the end the
+    // comparison with undefined fails and the loop below reports the truncation.
+    const first = b[at];
+    if (first < 0x80) {
+      this.offset = at + 1;
+      return first;
+    }
     let result = 0;
     let multiplier = 1;
     for (;;) {
@@ -126,6 +133,11 @@ export class ByteReader {
   sleb(): number {
     const b = this.bytes;
     let at = this.offset;
+    const first = b[at];
+    if (first < 0x80) {
+      this.offset = at + 1;
+      return first < 0x40 ? first : first - 0x80;
+    }
     let result = 0;
     let multiplier = 1;
     let byte: number;

@@ -226,6 +226,9 @@ export class SymbolizedBinary {
 
   /** Demangling costs microseconds per long C++ name: remember results, within a bound. */
   private demangled(name: string): string {
+    // Only Itanium and Rust names (and their versioned forms) change: C names need no cache entry.
+    if (name.charCodeAt(0) !== 0x5f || (name.charCodeAt(1) !== 0x5a && name.charCodeAt(1) !== 0x52))
+      return name;
     let result = this.demangleCache.get(name);
     if (result === undefined) {
       result = demangle(name);

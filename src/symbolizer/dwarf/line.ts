@@ -1,6 +1,7 @@
 import { formatError } from '../errors.ts';
 import { ByteReader, checkStringOffset, stringAt } from '../reader.ts';
 import * as constants from './constants.ts';
+import type { DwarfSections } from './sections.ts';
 import type { Unit } from './unit.ts';
 import { lastAtOrBelow } from './search.ts';
 
@@ -10,21 +11,46 @@ const DW_FORM = constants.DW_FORM;
 const DW_LNCT_path = 1;
 const DW_LNCT_directory_index = 2;
 
-/**
- * A file or directory name, kept as where its text is until a lookup needs it: a unit lists hundreds of
- * headers, and a sweep names only the few its rows use.
- */
-interface PathRef {
-  /** The string table holding the text (or the line section itself for inline strings). */
-  table: Uint8Array;
-  offset: number;
-  /** Text decoded already (forms that are not simple table offsets). */
-  text: string | undefined;
-}
+/** Where a header name's text is: in the line section itself (inline), in a string section, or decoded. */
+const IN_LINE_SECTION = 0;
+const IN_LINE_STR = 1;
+const IN_STR = 2;
+const DECODED = 3;
 
-interface FileEntry {
-  name: PathRef;
-  directoryIndex: number;
+/**
+ * The directory or file names of a line table header, kept as where their text is until a lookup needs
+ * it (a unit lists hundreds of headers; a sweep names the few its rows use). Parallel number columns: no
+ * object per name.
+ */
+class PathList {
+  private readonly kinds: number[] = [];
+  /** Offset in the section the kind names, or index in `decoded` for DECODED. */
+  private readonly offsets: number[] = [];
+  private readonly decoded: string[] = [];
+  /** DW_LNCT_directory_index of file entries (0 for directories). */
+  readonly directoryIndexes: number[] = [];
+
+  get length(): number {
+    return this.kinds.length;
+  }
+
+  add(kind: number, offset: number, directoryIndex: number): void {
+    this.kinds.push(kind);
+    this.offsets.push(offset);
+    this.directoryIndexes.push(directoryIndex);
+  }
+
+  addText(text: string, directoryIndex: number): void {
+    this.add(DECODED, this.decoded.length, directoryIndex);
+    this.decoded.push(text);
+  }
+
+  text(index: number, line: Uint8Array, lineStr: Uint8Array, str: Uint8Array): string {
+    const kind = this.kinds[index];
+    const offset = this.offsets[index];
+    if (kind === DECODED) return this.decoded[offset];
+    return stringAt(kind === IN_LINE_SECTION ? line : kind === IN_LINE_STR ? lineStr : str, offset);
+  }
 }
 
 /**
@@ -33,8 +59,9 @@ interface FileEntry {
  */
 export class LineTable {
   readonly version: number;
-  private readonly directories: PathRef[] = [];
-  private readonly files: FileEntry[] = [];
+  private readonly directories = new PathList();
+  private readonly files = new PathList();
+  private readonly sections: DwarfSections;
   private readonly compDir: string;
   private readonly resolved = new Map<number, string>();
   private addresses: Float64Array = new Float64Array(0);
@@ -48,6 +75,7 @@ export class LineTable {
   constructor(unit: Unit, offset: number, compDir: string) {
     this.compDir = compDir;
     const sections = unit.sections;
+    this.sections = sections;
     const r = new ByteReader(sections.line, sections.littleEndian);
     r.seek(offset);
     let length = r.u32();
@@ -89,54 +117,63 @@ export class LineTable {
 
   private readLegacyEntries(r: ByteReader): void {
     for (;;) {
-      const dir = inlinePath(r);
-      if (!dir) break;
-      this.directories.push(dir);
+      const offset = skipInlineName(r);
+      if (offset < 0) break;
+      this.directories.add(IN_LINE_SECTION, offset, 0);
     }
     for (;;) {
-      const name = inlinePath(r);
-      if (!name) break;
+      const offset = skipInlineName(r);
+      if (offset < 0) break;
       const directoryIndex = r.uleb();
       r.uleb();
       r.uleb();
-      this.files.push({ name, directoryIndex });
+      this.files.add(IN_LINE_SECTION, offset, directoryIndex);
     }
   }
 
   private readV5Entries(r: ByteReader, unit: Unit, offsetSize: number): void {
     for (let list = 0; list < 2; list++) {
+      const out = list === 0 ? this.directories : this.files;
       const formatCount = r.u8();
       const format: number[] = [];
       for (let i = 0; i < formatCount; i++) format.push(r.uleb(), r.uleb());
       const count = r.uleb();
       if (count > r.remaining) throw formatError('line table entry count exceeds its data', r.offset);
       for (let i = 0; i < count; i++) {
-        let path: PathRef = { table: EMPTY, offset: 0, text: '' };
+        let kind = DECODED;
+        let offset = -1;
+        let text = '';
         let dirIndex = 0;
         for (let f = 0; f < format.length; f += 2) {
           const content = format[f];
           const form = format[f + 1];
-          if (content === DW_LNCT_path) path = this.readEntryPath(r, unit, form, offsetSize);
-          else if (content === DW_LNCT_directory_index) dirIndex = unit.readNumber(r, form, 0);
+          if (content === DW_LNCT_path) {
+            // The line table's own offset size applies to its string forms. A bad offset fails the table
+            // now, as decoding it here would.
+            if (form === DW_FORM.lineStrp || form === DW_FORM.strp) {
+              kind = form === DW_FORM.lineStrp ? IN_LINE_STR : IN_STR;
+              offset = r.uint(offsetSize);
+              checkStringOffset(kind === IN_LINE_STR ? unit.sections.lineStr : unit.sections.str, offset);
+            } else if (form === DW_FORM.string) {
+              kind = IN_LINE_SECTION;
+              offset = skipInlineName(r);
+            } else {
+              kind = DECODED;
+              offset = -1;
+              text = unit.readString(r, form);
+            }
+          } else if (content === DW_LNCT_directory_index) dirIndex = unit.readNumber(r, form, 0);
           else unit.skipAttr(r, form);
         }
-        if (list === 0) this.directories.push(path);
-        else this.files.push({ name: path, directoryIndex: dirIndex });
+        if (offset < 0) out.addText(text, dirIndex);
+        else out.add(kind, offset, dirIndex);
       }
     }
   }
 
-  private readEntryPath(r: ByteReader, unit: Unit, form: number, offsetSize: number): PathRef {
-    // The line table's own offset size applies to its string forms.
-    if (form === DW_FORM.lineStrp || form === DW_FORM.strp) {
-      const table = form === DW_FORM.lineStrp ? unit.sections.lineStr : unit.sections.str;
-      const offset = r.uint(offsetSize);
-      // A bad offset fails the table now, as decoding it here would.
-      checkStringOffset(table, offset);
-      return { table, offset, text: undefined };
-    }
-    if (form === DW_FORM.string) return inlinePath(r) ?? { table: EMPTY, offset: 0, text: '' };
-    return { table: EMPTY, offset: 0, text: unit.readString(r, form) };
+  private pathText(list: PathList, index: number): string {
+    const { line, lineStr, str } = this.sections;
+    return list.text(index, line, lineStr, str);
   }
 
   private runProgram(r: ByteReader, h: ProgramHeader): void {
@@ -329,16 +366,18 @@ export class LineTable {
   fileName(index: number): string {
     const cached = this.resolved.get(index);
     if (cached !== undefined) return cached;
-    const entry = this.version >= 5 ? this.files[index] : this.files[index - 1];
+    const entry = this.version >= 5 ? index : index - 1;
     let path = '';
-    if (entry) {
-      const name = pathText(entry.name);
+    if (entry >= 0 && entry < this.files.length) {
+      const name = this.pathText(this.files, entry);
       if (isAbsolute(name)) path = name;
       else {
-        let dirRef: PathRef | undefined;
-        if (this.version >= 5) dirRef = this.directories[entry.directoryIndex];
-        else if (entry.directoryIndex > 0) dirRef = this.directories[entry.directoryIndex - 1];
-        let dir = dirRef ? pathText(dirRef) : '';
+        const directoryIndex = this.files.directoryIndexes[entry];
+        const dirEntry = this.version >= 5 ? directoryIndex : directoryIndex - 1;
+        let dir =
+          dirEntry >= 0 && dirEntry < this.directories.length
+            ? this.pathText(this.directories, dirEntry)
+            : '';
         if (!isAbsolute(dir)) dir = joinPath(this.compDir, dir);
         path = joinPath(dir, name);
       }
@@ -383,21 +422,14 @@ interface ProgramHeader {
   addressSize: number;
 }
 
-const EMPTY = new Uint8Array(0);
-
 /**
- * An inline NUL-terminated name at the reader (stepped over, not decoded); undefined for the empty name
- * that ends a DWARF 2–4 list.
+ * Steps over an inline NUL-terminated name at the reader and returns its offset; -1 for the empty name
+ * (which ends a DWARF 2–4 list, and names nothing in DWARF 5).
  */
-function inlinePath(r: ByteReader): PathRef | undefined {
+function skipInlineName(r: ByteReader): number {
   const offset = r.offset;
   r.skipCString();
-  return r.offset - offset === 1 ? undefined : { table: r.bytes, offset, text: undefined };
-}
-
-function pathText(ref: PathRef): string {
-  if (ref.text === undefined) ref.text = stringAt(ref.table, ref.offset);
-  return ref.text;
+  return r.offset - offset === 1 ? -1 : offset;
 }
 
 function isAbsolute(path: string): boolean {

@@ -18,16 +18,26 @@ export class Abbrev {
   /** Byte size of the DIE's attributes when every form has a fixed size, for the unit shape in `fixedKey`. */
   fixedSize = -1;
   fixedKey = -1;
+  /** The table's columns, set once the whole table is parsed. */
+  names: Int32Array = NO_INTS;
+  forms: Int32Array = NO_INTS;
+  implicitConsts: Float64Array = NO_FLOATS;
   constructor(
     readonly tag: number,
     readonly hasChildren: boolean,
-    readonly names: Int32Array,
-    readonly forms: Int32Array,
-    readonly implicitConsts: Float64Array,
     readonly first: number,
     readonly end: number,
   ) {}
+
+  setColumns(names: Int32Array, forms: Int32Array, consts: Float64Array): void {
+    this.names = names;
+    this.forms = forms;
+    this.implicitConsts = consts;
+  }
 }
+
+const NO_INTS = new Int32Array(0);
+const NO_FLOATS = new Float64Array(0);
 
 /** Codes below this sit in an array (compilers number abbreviations 1, 2, 3, …); others in a Map. */
 const DENSE_CODES = 1 << 16;
@@ -39,6 +49,15 @@ export class AbbrevTable {
 
   get(code: number): Abbrev | undefined {
     return code < DENSE_CODES ? this.dense[code] : this.sparse?.get(code);
+  }
+
+  /** Hands every abbreviation the table's attribute columns. */
+  setColumns(names: Int32Array, forms: Int32Array, consts: Float64Array): void {
+    for (let i = 0; i < this.dense.length; i++) {
+      const abbrev = this.dense[i];
+      if (abbrev) abbrev.setColumns(names, forms, consts);
+    }
+    this.sparse?.forEach((abbrev) => abbrev.setColumns(names, forms, consts));
   }
 
   set(code: number, abbrev: Abbrev): void {
@@ -104,10 +123,7 @@ export function parseAbbrevTable(
 ): AbbrevTable {
   const r = new ByteReader(data, littleEndian, 0);
   r.seek(offset);
-  const codes: number[] = [];
-  const tags: number[] = [];
-  const children: boolean[] = [];
-  const bounds: number[] = [];
+  const table = new AbbrevTable();
   let count = 0;
   for (;;) {
     const code = r.uleb();
@@ -138,10 +154,7 @@ export function parseAbbrevTable(
       scratchConsts[count] = form === DW_FORM.implicitConst ? r.sleb() : 0;
       count++;
     }
-    codes.push(code);
-    tags.push(tag);
-    children.push(hasChildren);
-    bounds.push(first, count);
+    table.set(code, new Abbrev(tag, hasChildren, first, count));
     if (code === stopAtCode) break;
   }
   const names = scratchNames.slice(0, count);
@@ -153,13 +166,7 @@ export function parseAbbrevTable(
     scratchForms = new Int32Array(1024);
     scratchConsts = new Float64Array(1024);
   }
-  const table = new AbbrevTable();
-  for (let i = 0; i < codes.length; i++) {
-    table.set(
-      codes[i],
-      new Abbrev(tags[i], children[i], names, forms, consts, bounds[i * 2], bounds[i * 2 + 1]),
-    );
-  }
+  table.setColumns(names, forms, consts);
   return table;
 }
 

@@ -313,6 +313,7 @@ class UnitSweep {
     let s = 0;
     let row = sequenceCount > 0 ? sequences[2] : 0;
     let current = -1;
+    let visited = -1;
     let c = 0;
     // The next row event: the next row's address, or the current sequence's end.
     let event = sequenceCount === 0 ? Infinity : row < sequences[3] ? lines.rowAddress(row) : sequences[1];
@@ -335,9 +336,22 @@ class UnitSweep {
               : sequences[s * 4 + 1];
       }
       while (c < changes.length && changes[c] <= address) c++;
-      const next = Math.min(event, c < changes.length ? changes[c] : Infinity);
+      const nextChange = c < changes.length ? changes[c] : Infinity;
+      const next = Math.min(event, nextChange);
       if (next === Infinity) break;
-      this.visit(address, next, current);
+      // A row that repeats the last visited row's file and line, strictly between structural points,
+      // changes nothing (the assembler would see the same step again): most rows of optimized code.
+      const repeat =
+        current >= 0 &&
+        visited >= 0 &&
+        next !== nextChange &&
+        (c === 0 || changes[c - 1] !== address) &&
+        lines.rowLine(current) === lines.rowLine(visited) &&
+        lines.rowFile(current) === lines.rowFile(visited);
+      if (!repeat) {
+        this.visit(address, next, current);
+        visited = current;
+      }
       address = next;
     }
   }
