@@ -87,7 +87,8 @@ export class SymbolizedBinary {
       this.debugFile = this.debugElf?.path;
       const dwarfSource =
         this.debugElf && this.debugElf.sectionHeader('.debug_info') ? this.debugElf : this.elf;
-      const sections = loadDwarfSections(dwarfSource);
+      // .debug_info is read a unit at a time (the file stays open until `close`).
+      const sections = loadDwarfSections(dwarfSource, { windowed: true });
       const alt = sections
         ? this.readSupplementary(dwarfSource, options.debugDirectories ?? DEFAULT_DEBUG_DIRECTORIES)
         : undefined;

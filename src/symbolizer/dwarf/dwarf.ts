@@ -55,7 +55,8 @@ export class DwarfContext {
     this.loadDwo = loadDwo;
     const abbrevCache = new AbbrevCache();
     let offset = 0;
-    while (offset < sections.info.length) {
+    const infoLength = sections.infoWindows ? sections.infoWindows.size : sections.info.length;
+    while (offset < infoLength) {
       if (this.units.length >= MAX_UNITS) throw formatError('too many units in .debug_info', offset);
       const unit = new Unit(sections, offset);
       unit.load(abbrevCache, inherited);
@@ -256,6 +257,7 @@ export class DwarfContext {
     if (dwo) this.unitErrors.push(...dwo.errors());
     this.dwoContexts.delete(unitIndex);
     this.units[unitIndex].releaseAbbrevs();
+    this.sections.infoWindows?.release(this.units[unitIndex].offset);
     // Cached names are keyed by the DIEs of the nodes that asked, which belong to this unit; decoded
     // origins are mostly its own too (and the supplementary file's, which are kept no longer).
     this.names.clear();

@@ -45,11 +45,13 @@ class PathList {
     this.decoded.push(text);
   }
 
-  text(index: number, line: Uint8Array, lineStr: Uint8Array, str: Uint8Array): string {
+  /** The text of entry `index`; inline names are in `line`, which starts at `lineBase` of the section. */
+  text(index: number, line: Uint8Array, lineBase: number, lineStr: Uint8Array, str: Uint8Array): string {
     const kind = this.kinds[index];
     const offset = this.offsets[index];
     if (kind === DECODED) return this.decoded[offset];
-    return stringAt(kind === IN_LINE_SECTION ? line : kind === IN_LINE_STR ? lineStr : str, offset);
+    if (kind === IN_LINE_SECTION) return stringAt(line, offset - lineBase);
+    return stringAt(kind === IN_LINE_STR ? lineStr : str, offset);
   }
 }
 
@@ -62,6 +64,9 @@ export class LineTable {
   private readonly directories = new PathList();
   private readonly files = new PathList();
   private readonly sections: DwarfSections;
+  /** The bytes holding the header's inline names, starting at offset `headerBase` of `.debug_line`. */
+  private headerBytes: Uint8Array = new Uint8Array(0);
+  private headerBase = 0;
   private readonly compDir: string;
   private readonly resolved = new Map<number, string>();
   private addresses: Float64Array = new Float64Array(0);
@@ -76,8 +81,7 @@ export class LineTable {
     this.compDir = compDir;
     const sections = unit.sections;
     this.sections = sections;
-    const r = new ByteReader(sections.line, sections.littleEndian);
-    r.seek(offset);
+    const r = lineReader(sections, offset);
     let length = r.u32();
     let offsetSize = 4;
     if (length === 0xffffffff) {
@@ -85,7 +89,7 @@ export class LineTable {
       offsetSize = 8;
     }
     const end = r.offset + length;
-    if (end > sections.line.length) throw formatError('line program extends past .debug_line', offset);
+    if (end > r.length) throw formatError('line program extends past .debug_line', offset);
     this.version = r.u16();
     if (this.version < 2 || this.version > 5)
       throw formatError(`unsupported line table version ${this.version}`, offset);
@@ -111,8 +115,18 @@ export class LineTable {
     if (this.version >= 5) this.readV5Entries(r, unit, offsetSize);
     else this.readLegacyEntries(r);
     if (programStart > end) throw formatError('line table header longer than the unit', offset);
-    r.seek(programStart);
-    this.runProgram(new ByteReader(r.sub(0, end), sections.littleEndian, programStart), header);
+    // Names are decoded later from the header's bytes: a window keeps only those, not the program.
+    this.headerBase = r.base;
+    this.headerBytes = r.base === 0 ? r.bytes : r.bytes.slice(0, programStart - r.base);
+    this.runProgram(
+      new ByteReader(
+        r.sub(programStart, end - programStart),
+        sections.littleEndian,
+        programStart,
+        programStart,
+      ),
+      header,
+    );
   }
 
   private readLegacyEntries(r: ByteReader): void {
@@ -172,8 +186,8 @@ export class LineTable {
   }
 
   private pathText(list: PathList, index: number): string {
-    const { line, lineStr, str } = this.sections;
-    return list.text(index, line, lineStr, str);
+    const { lineStr, str } = this.sections;
+    return list.text(index, this.headerBytes, this.headerBase, lineStr, str);
   }
 
   private runProgram(r: ByteReader, h: ProgramHeader): void {
@@ -197,11 +211,12 @@ export class LineTable {
       lineStep[opcode] = h.lineBase + (adjusted % h.lineRange);
     }
     const bytes = r.bytes;
+    const base = r.base;
     const end = r.length;
     const opcodeBase = h.opcodeBase;
     let emitRow = false;
     while (r.offset < end) {
-      const opcode = bytes[r.offset++];
+      const opcode = bytes[r.offset++ - base];
       if (opcode >= opcodeBase) {
         address += addressStep[opcode];
         line += lineStep[opcode];
@@ -426,6 +441,30 @@ interface ProgramHeader {
  * Steps over an inline NUL-terminated name at the reader and returns its offset; -1 for the empty name
  * (which ends a DWARF 2–4 list, and names nothing in DWARF 5).
  */
+/**
+ * A reader at the line program at `offset`: over the whole `.debug_line`, or over just that program read
+ * from the file when the section is read a unit at a time.
+ */
+function lineReader(sections: DwarfSections, offset: number): ByteReader {
+  const file = sections.lineWindows;
+  if (!file) {
+    const r = new ByteReader(sections.line, sections.littleEndian);
+    r.seek(offset);
+    return r;
+  }
+  const head = new ByteReader(
+    file.read(offset, Math.max(0, Math.min(12, file.size - offset))),
+    sections.littleEndian,
+    offset,
+    offset,
+  );
+  let length = head.u32();
+  if (length === 0xffffffff) length = head.u64();
+  const end = head.offset + length;
+  if (end > file.size) throw formatError('line program extends past .debug_line', offset);
+  return new ByteReader(file.read(offset, end - offset), sections.littleEndian, offset, offset);
+}
+
 function skipInlineName(r: ByteReader): number {
   const offset = r.offset;
   r.skipCString();

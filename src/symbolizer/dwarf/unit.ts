@@ -70,6 +70,10 @@ export class AbbrevTable {
 }
 
 const MAX_ABBREV_ATTRS = 1024;
+/** Bytes enough for any unit header (64-bit DWARF 5 type unit: 12 + 2 + 1 + 1 + 8 + 8 + 8). */
+const MAX_UNIT_HEADER = 48;
+/** Bytes of a large windowed unit read first for its root DIE when listing units. */
+const ROOT_WINDOW = 1 << 16;
 
 /**
  * Recently parsed abbreviation tables by offset, shared by the units of one file. Bounded: a one-pass
@@ -206,7 +210,17 @@ export class Unit {
   constructor(sections: DwarfSections, offset: number) {
     this.sections = sections;
     this.offset = offset;
-    const r = new ByteReader(sections.info, sections.littleEndian, offset);
+    const windows = sections.infoWindows;
+    const infoLength = windows ? windows.size : sections.info.length;
+    // A windowed section: only the header's bytes now (the unit is read when it is walked).
+    const r = windows
+      ? new ByteReader(
+          windows.read(offset, Math.max(0, Math.min(MAX_UNIT_HEADER, infoLength - offset))),
+          sections.littleEndian,
+          offset,
+          offset,
+        )
+      : new ByteReader(sections.info, sections.littleEndian, offset);
     let length = r.u32();
     this.offsetSize = 4;
     if (length === 0xffffffff) {
@@ -216,7 +230,7 @@ export class Unit {
       throw formatError(`reserved unit length 0x${length.toString(16)}`, offset);
     }
     this.end = r.offset + length;
-    if (this.end > sections.info.length) throw formatError('unit extends past .debug_info', offset);
+    if (this.end > infoLength) throw formatError('unit extends past .debug_info', offset);
     this.version = r.u16();
     if (this.version < 2 || this.version > 5)
       throw formatError(`unsupported DWARF version ${this.version}`, offset);
@@ -255,7 +269,29 @@ export class Unit {
     }
     this.abbrevTable = abbrevCache.get(this.abbrevOffset);
     if (this.firstDie >= this.end) return;
-    const r = this.reader(this.firstDie);
+    const windows = this.sections.infoWindows;
+    const unitBytes = this.end - this.firstDie;
+    if (!windows || unitBytes <= ROOT_WINDOW) {
+      this.readRoot(this.reader(this.firstDie));
+      return;
+    }
+    // Listing units must stay cheap: the root DIE is near the start of a large unit, rarely past it.
+    try {
+      this.readRoot(
+        new ByteReader(
+          windows.read(this.firstDie, ROOT_WINDOW),
+          this.sections.littleEndian,
+          this.firstDie,
+          this.firstDie,
+        ),
+      );
+    } catch {
+      this.readRoot(this.reader(this.firstDie));
+    }
+  }
+
+  /** The root DIE's attributes, read from `r` at the first DIE. */
+  private readRoot(r: ByteReader): void {
     // Listing units must stay cheap: read only as much of the abbreviation table as the root DIE needs.
     const code = r.uleb();
     if (code === 0) return;
@@ -313,7 +349,7 @@ export class Unit {
     }
     if (this.rootLowPc) this.lowPc = this.resolveAddress(this.rootLowPc.value, this.rootLowPc.form);
     for (const s of strings) {
-      const sr = this.reader(s.at);
+      const sr = new ByteReader(r.bytes, this.sections.littleEndian, s.at, r.base);
       const text = this.readString(sr, s.form);
       if (s.name === DW_AT.name) this.name = text;
       else if (s.name === DW_AT.compDir) this.compDir = text;
@@ -342,14 +378,19 @@ export class Unit {
   }
 
   reader(offset: number): ByteReader {
-    return new ByteReader(this.sections.info, this.sections.littleEndian, offset);
+    const windows = this.sections.infoWindows;
+    if (!windows) return new ByteReader(this.sections.info, this.sections.littleEndian, offset);
+    const bytes = windows.unit(this.offset, this.end - this.offset);
+    return new ByteReader(bytes, this.sections.littleEndian, offset, this.offset);
   }
 
   /**
    * A reader of `.debug_info` at the offset, shared by every call on this unit (valid until the next
-   * call): decoding one DIE's attributes must not allocate a reader (and its DataView) per DIE.
+   * call): decoding one DIE's attributes must not allocate a reader (and its DataView) per DIE. A
+   * windowed unit gets a new one each time, so that no reader keeps a dropped window alive.
    */
   scratchReader(offset: number): ByteReader {
+    if (this.sections.infoWindows) return this.reader(offset);
     const r = (this.scratchInfo ??= new ByteReader(this.sections.info, this.sections.littleEndian));
     r.seek(offset);
     return r;
