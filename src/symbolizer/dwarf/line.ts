@@ -293,17 +293,20 @@ export class LineTable {
 
   private sortSequences(flat: number[]): void {
     const count = flat.length / 4;
-    const order = Array.from({ length: count }, (_, i) => i).sort((a, b) => flat[a * 4] - flat[b * 4]);
+    const order: number[] = [];
+    for (let i = 0; i < count; i++) order.push(i);
+    order.sort((a, b) => flat[a * 4] - flat[b * 4]);
     this.sequences = new Float64Array(flat.length);
     this.sequenceLows = new Float64Array(count);
     this.sequenceMaxHigh = new Float64Array(count);
     let maxHigh = 0;
-    order.forEach((from, to) => {
+    for (let to = 0; to < count; to++) {
+      const from = order[to];
       for (let k = 0; k < 4; k++) this.sequences[to * 4 + k] = flat[from * 4 + k];
       this.sequenceLows[to] = flat[from * 4];
       maxHigh = Math.max(maxHigh, flat[from * 4 + 1]);
       this.sequenceMaxHigh[to] = maxHigh;
-    });
+    }
   }
 
   /** The row for an address: file name and line, or undefined if no sequence covers it. */
