@@ -80,19 +80,28 @@ export class DwarfContext {
   }
 
   private buildUnitRanges(): RangeIndex {
-    const entries: { low: number; high: number; payload: number }[] = [];
+    // Columns rather than an object per range: sorting thousands of small objects whose fields change
+    // representation (small and large addresses) was the slowest part of opening glibc.
+    const lows: number[] = [];
+    const highs: number[] = [];
+    const payloads: number[] = [];
     const arangesByUnit = this.readAranges();
-    this.units.forEach((unit, index) => {
-      if (!unit.isCompileUnit) return;
+    for (let index = 0; index < this.units.length; index++) {
+      const unit = this.units[index];
+      if (!unit.isCompileUnit) continue;
       let ranges = unit.rootRangeList();
       if (ranges === undefined || ranges.length === 0) ranges = arangesByUnit.get(unit.offset);
       if (ranges === undefined) {
         // No ranges anywhere: index the unit now to learn them from its functions.
         ranges = this.functionIndex(index)?.subprogramRanges() ?? [];
       }
-      for (const [low, high] of ranges) entries.push({ low, high, payload: index });
-    });
-    return new RangeIndex(entries);
+      for (const [low, high] of ranges) {
+        lows.push(low);
+        highs.push(high);
+        payloads.push(index);
+      }
+    }
+    return RangeIndex.fromColumns(lows, highs, payloads);
   }
 
   private readAranges(): Map<number, [number, number][]> {
@@ -234,7 +243,11 @@ export class DwarfContext {
    * [low, high, unitIndex] triples in ascending order (where unit ranges overlap, the innermost wins).
    */
   unitPartition(): { low: number; high: number; unit: number }[] {
-    const points = [...this.unitRanges.lows, ...this.unitRanges.highs].sort((a, b) => a - b);
+    const { lows, highs } = this.unitRanges;
+    const points = new Float64Array(lows.length + highs.length);
+    points.set(lows);
+    points.set(highs, lows.length);
+    points.sort();
     const out: { low: number; high: number; unit: number }[] = [];
     for (let i = 0; i + 1 < points.length; i++) {
       const low = points[i];
