@@ -76,10 +76,13 @@ export function loadDwarfSections(
 
 /** Bytes of `.debug_info` kept from windowed reads: beyond this, the least recently used units go. */
 const MAX_WINDOW_BYTES = 16 << 20;
+/** Two units up to this size together are kept even past MAX_WINDOW_BYTES (see `unit`). */
+const MAX_PAIR_BYTES = 64 << 20;
 
 /**
  * `.debug_info` read a unit at a time: the units' bytes in use, least recently used dropped first once
- * they add up to more than MAX_WINDOW_BYTES (the one just read always stays).
+ * they add up to more than MAX_WINDOW_BYTES (the one just read always stays, and the two most recent
+ * while they add up to at most MAX_PAIR_BYTES).
  */
 export class InfoWindows {
   private readonly windows = new Map<number, Uint8Array>();
@@ -107,8 +110,11 @@ export class InfoWindows {
     bytes = this.reader.read(offset, length);
     this.windows.set(offset, bytes);
     this.total += bytes.length;
+    // The two most recent stay unless they are huge: a walk of one unit looking names up in another
+    // (abstract origins across units) must not read them in turn again and again.
     for (const [oldest, old] of this.windows) {
       if (this.total <= MAX_WINDOW_BYTES || oldest === offset) break;
+      if (this.windows.size <= 2 && this.total <= MAX_PAIR_BYTES) break;
       this.windows.delete(oldest);
       this.total -= old.length;
     }
