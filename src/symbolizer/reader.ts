@@ -10,43 +10,51 @@ const utf8 = new TextDecoder('utf-8', { fatal: false });
  * 64-bit values are returned as JS numbers: user-space addresses and section sizes fit in 53 bits. Larger
  * values (DWARF tombstones such as 0xffffffffffffffff) lose precision but stay huge, which is all we need to
  * recognise and skip them.
+ *
+ * With a `base`, the bytes are a window of a larger section that starts at that offset: offsets stay the
+ * section's (what DWARF references are relative to) while only the window is in memory.
  */
 export class ByteReader {
   readonly bytes: Uint8Array;
   readonly littleEndian: boolean;
+  readonly base: number;
   private readonly view: DataView;
   offset: number;
 
-  constructor(bytes: Uint8Array, littleEndian: boolean, offset = 0) {
+  constructor(bytes: Uint8Array, littleEndian: boolean, offset = 0, base = 0) {
     this.bytes = bytes;
     this.littleEndian = littleEndian;
+    this.base = base;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.offset = offset;
   }
 
+  /** The offset just past the bytes (their length when there is no base). */
   get length(): number {
-    return this.bytes.length;
+    return this.base + this.bytes.length;
   }
 
   get remaining(): number {
-    return this.bytes.length - this.offset;
+    return this.base + this.bytes.length - this.offset;
   }
 
   atEnd(): boolean {
-    return this.offset >= this.bytes.length;
+    return this.offset >= this.base + this.bytes.length;
   }
 
+  /** Advances over `count` bytes and returns the index (in `bytes`) of the first. */
   private need(count: number): number {
     const at = this.offset;
-    if (at < 0 || count < 0 || at + count > this.bytes.length) {
+    const index = at - this.base;
+    if (index < 0 || count < 0 || index + count > this.bytes.length) {
       throw formatError(`read of ${count} bytes past the end of a ${this.bytes.length}-byte buffer`, at);
     }
     this.offset = at + count;
-    return at;
+    return index;
   }
 
   seek(offset: number): void {
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset > this.bytes.length) {
+    if (!Number.isSafeInteger(offset) || offset < this.base || offset > this.base + this.bytes.length) {
       throw formatError(`offset out of range of a ${this.bytes.length}-byte buffer`, offset);
     }
     this.offset = offset;
@@ -108,82 +116,104 @@ export class ByteReader {
 
   uleb(): number {
     const b = this.bytes;
-    let at = this.offset;
+    const base = this.base;
+    let at = this.offset - base;
+    // One byte is the common case (abbreviation codes, forms, attribute names); past the end the
+    // comparison with undefined fails and the loop below reports the truncation.
+    const first = b[at];
+    if (first < 0x80) {
+      this.offset = base + at + 1;
+      return first;
+    }
     let result = 0;
     let multiplier = 1;
     for (;;) {
-      if (at >= b.length) throw formatError('truncated LEB128', this.offset);
+      if (at < 0 || at >= b.length) throw formatError('truncated LEB128', this.offset);
       const byte = b[at++];
       // Bits beyond 2^64 are dropped silently: they can only come from hostile input.
       if (multiplier < 2 ** 64) result += (byte & 0x7f) * multiplier;
       multiplier *= 128;
       if ((byte & 0x80) === 0) break;
     }
-    this.offset = at;
+    this.offset = base + at;
     return result;
   }
 
   sleb(): number {
     const b = this.bytes;
-    let at = this.offset;
+    const base = this.base;
+    let at = this.offset - base;
+    const first = b[at];
+    if (first < 0x80) {
+      this.offset = base + at + 1;
+      return first < 0x40 ? first : first - 0x80;
+    }
     let result = 0;
     let multiplier = 1;
     let byte: number;
     do {
-      if (at >= b.length) throw formatError('truncated LEB128', this.offset);
+      if (at < 0 || at >= b.length) throw formatError('truncated LEB128', this.offset);
       byte = b[at++];
       if (multiplier < 2 ** 64) result += (byte & 0x7f) * multiplier;
       multiplier *= 128;
     } while (byte & 0x80);
     if (byte & 0x40 && multiplier < 2 ** 70) result -= multiplier;
-    this.offset = at;
+    this.offset = base + at;
     return result;
   }
 
   /** A NUL-terminated string; throws if the terminator is missing. */
   cstring(): string {
-    const start = this.offset;
-    const end = this.bytes.indexOf(0, start);
-    if (end < 0) throw formatError('unterminated string', start);
-    this.offset = end + 1;
+    const start = this.offset - this.base;
+    const end = start < 0 ? -1 : this.bytes.indexOf(0, start);
+    if (end < 0) throw formatError('unterminated string', this.offset);
+    this.offset = this.base + end + 1;
     return decodeAscii(this.bytes, start, end);
   }
 
   /** Skip a NUL-terminated string. */
   skipCString(): void {
-    const end = this.bytes.indexOf(0, this.offset);
+    const start = this.offset - this.base;
+    const end = start < 0 ? -1 : this.bytes.indexOf(0, start);
     if (end < 0) throw formatError('unterminated string', this.offset);
-    this.offset = end + 1;
+    this.offset = this.base + end + 1;
   }
 
   sub(start: number, length: number): Uint8Array {
-    if (start < 0 || length < 0 || start + length > this.bytes.length) {
+    const index = start - this.base;
+    if (index < 0 || length < 0 || index + length > this.bytes.length) {
       throw formatError(`range of ${length} bytes out of a ${this.bytes.length}-byte buffer`, start);
     }
-    return this.bytes.subarray(start, start + length);
+    return this.bytes.subarray(index, index + length);
   }
 }
 
-/** Decode bytes [start, end) as text; a fast path for the ASCII that symbol names almost always are. */
+/**
+ * Node's own UTF-8 decoder, which Buffer uses and which accepts any Uint8Array: one native call giving a
+ * flat string. Building names a character at a time made cons strings that every Map lookup then had to
+ * flatten (glibc's names and file names took a tenth of range extraction's time and most of its garbage).
+ */
+const nativeUtf8Slice = (
+  Buffer.prototype as unknown as { utf8Slice?: (this: Uint8Array, start: number, end: number) => string }
+).utf8Slice;
+
+/** Decode bytes [start, end) as UTF-8 (invalid sequences become U+FFFD). */
 export function decodeAscii(bytes: Uint8Array, start: number, end: number): string {
-  if (end - start < 64) {
-    let s = '';
-    for (let i = start; i < end; i++) {
-      const c = bytes[i];
-      if (c >= 0x80) return utf8.decode(bytes.subarray(start, end));
-      s += String.fromCharCode(c);
-    }
-    return s;
-  }
+  if (nativeUtf8Slice) return nativeUtf8Slice.call(bytes, start, end);
   return utf8.decode(bytes.subarray(start, end));
 }
 
 /** Read the NUL-terminated string at `offset` of a string table. */
 export function stringAt(table: Uint8Array, offset: number): string {
-  if (!Number.isSafeInteger(offset) || offset < 0 || offset >= table.length) {
-    throw formatError(`string offset out of range of a ${table.length}-byte string table`, offset);
-  }
+  checkStringOffset(table, offset);
   let end = table.indexOf(0, offset);
   if (end < 0) end = table.length;
   return decodeAscii(table, offset, end);
+}
+
+/** Throws as `stringAt` would for an offset outside the table (for names decoded only later). */
+export function checkStringOffset(table: Uint8Array, offset: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset >= table.length) {
+    throw formatError(`string offset out of range of a ${table.length}-byte string table`, offset);
+  }
 }

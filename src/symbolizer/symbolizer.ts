@@ -87,7 +87,8 @@ export class SymbolizedBinary {
       this.debugFile = this.debugElf?.path;
       const dwarfSource =
         this.debugElf && this.debugElf.sectionHeader('.debug_info') ? this.debugElf : this.elf;
-      const sections = loadDwarfSections(dwarfSource);
+      // .debug_info is read a unit at a time (the file stays open until `close`).
+      const sections = loadDwarfSections(dwarfSource, { windowed: true });
       const alt = sections
         ? this.readSupplementary(dwarfSource, options.debugDirectories ?? DEFAULT_DEBUG_DIRECTORIES)
         : undefined;
@@ -226,6 +227,9 @@ export class SymbolizedBinary {
 
   /** Demangling costs microseconds per long C++ name: remember results, within a bound. */
   private demangled(name: string): string {
+    // Only Itanium and Rust names (and their versioned forms) change: C names need no cache entry.
+    if (name.charCodeAt(0) !== 0x5f || (name.charCodeAt(1) !== 0x5a && name.charCodeAt(1) !== 0x52))
+      return name;
     let result = this.demangleCache.get(name);
     if (result === undefined) {
       result = demangle(name);

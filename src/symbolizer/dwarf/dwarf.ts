@@ -4,7 +4,7 @@ import { FunctionIndex, readNameAttributes, type NameAttributes } from './functi
 import { LineTable } from './line.ts';
 import { lastAtOrBelow, RangeIndex } from './search.ts';
 import type { DwarfSections } from './sections.ts';
-import { pushRange, Unit, type AbbrevTable } from './unit.ts';
+import { AbbrevCache, pushRange, Unit } from './unit.ts';
 
 /** Finds and reads a .dwo file's sections (names without the `.dwo` suffix); undefined if not found. */
 export type DwoLoader = (dwoName: string, compDir: string) => DwarfSections | undefined;
@@ -53,9 +53,10 @@ export class DwarfContext {
   ) {
     this.sections = sections;
     this.loadDwo = loadDwo;
-    const abbrevCache = new Map<number, AbbrevTable>();
+    const abbrevCache = new AbbrevCache();
     let offset = 0;
-    while (offset < sections.info.length) {
+    const infoLength = sections.infoWindows ? sections.infoWindows.size : sections.info.length;
+    while (offset < infoLength) {
       if (this.units.length >= MAX_UNITS) throw formatError('too many units in .debug_info', offset);
       const unit = new Unit(sections, offset);
       unit.load(abbrevCache, inherited);
@@ -79,19 +80,28 @@ export class DwarfContext {
   }
 
   private buildUnitRanges(): RangeIndex {
-    const entries: { low: number; high: number; payload: number }[] = [];
+    // Columns rather than an object per range: sorting thousands of small objects whose fields change
+    // representation (small and large addresses) was the slowest part of opening glibc.
+    const lows: number[] = [];
+    const highs: number[] = [];
+    const payloads: number[] = [];
     const arangesByUnit = this.readAranges();
-    this.units.forEach((unit, index) => {
-      if (!unit.isCompileUnit) return;
+    for (let index = 0; index < this.units.length; index++) {
+      const unit = this.units[index];
+      if (!unit.isCompileUnit) continue;
       let ranges = unit.rootRangeList();
       if (ranges === undefined || ranges.length === 0) ranges = arangesByUnit.get(unit.offset);
       if (ranges === undefined) {
         // No ranges anywhere: index the unit now to learn them from its functions.
         ranges = this.functionIndex(index)?.subprogramRanges() ?? [];
       }
-      for (const [low, high] of ranges) entries.push({ low, high, payload: index });
-    });
-    return new RangeIndex(entries);
+      for (const [low, high] of ranges) {
+        lows.push(low);
+        highs.push(high);
+        payloads.push(index);
+      }
+    }
+    return RangeIndex.fromColumns(lows, highs, payloads);
   }
 
   private readAranges(): Map<number, [number, number][]> {
@@ -233,7 +243,11 @@ export class DwarfContext {
    * [low, high, unitIndex] triples in ascending order (where unit ranges overlap, the innermost wins).
    */
   unitPartition(): { low: number; high: number; unit: number }[] {
-    const points = [...this.unitRanges.lows, ...this.unitRanges.highs].sort((a, b) => a - b);
+    const { lows, highs } = this.unitRanges;
+    const points = new Float64Array(lows.length + highs.length);
+    points.set(lows);
+    points.set(highs, lows.length);
+    points.sort();
     const out: { low: number; high: number; unit: number }[] = [];
     for (let i = 0; i + 1 < points.length; i++) {
       const low = points[i];
@@ -256,6 +270,7 @@ export class DwarfContext {
     if (dwo) this.unitErrors.push(...dwo.errors());
     this.dwoContexts.delete(unitIndex);
     this.units[unitIndex].releaseAbbrevs();
+    this.sections.infoWindows?.release(this.units[unitIndex].offset);
     // Cached names are keyed by the DIEs of the nodes that asked, which belong to this unit; decoded
     // origins are mostly its own too (and the supplementary file's, which are kept no longer).
     this.names.clear();

@@ -2,7 +2,7 @@ import { formatError } from '../errors.ts';
 import type { ByteReader } from '../reader.ts';
 import * as constants from './constants.ts';
 import { RangeIndex } from './search.ts';
-import type { Unit } from './unit.ts';
+import type { Abbrev, Unit } from './unit.ts';
 
 // Module-local copies: an imported binding may be read through an accessor on every use (hot loops).
 const DW_AT = constants.DW_AT;
@@ -55,7 +55,7 @@ export class FunctionIndex {
       let childContext = context;
       const tag = abbrev.tag;
       if (tag === DW_TAG.subprogram || tag === DW_TAG.inlinedSubroutine || tag === DW_TAG.entryPoint) {
-        const attrs = readCodeAttributes(unit, r, abbrev.names, abbrev.forms, abbrev.implicitConsts);
+        const attrs = readCodeAttributes(unit, r, abbrev);
         ranges.length = 0;
         codeRanges(unit, attrs, ranges);
         if (tag !== DW_TAG.inlinedSubroutine) {
@@ -77,7 +77,7 @@ export class FunctionIndex {
         if (size >= 0) r.skip(size);
         else {
           const forms = abbrev.forms;
-          for (let i = 0; i < forms.length; i++) unit.skipAttr(r, forms[i]);
+          for (let i = abbrev.first; i < abbrev.end; i++) unit.skipAttr(r, forms[i]);
         }
       }
       if (abbrev.hasChildren) {
@@ -184,13 +184,8 @@ const scratch: CodeAttributes = {
   callLine: 0,
 };
 
-function readCodeAttributes(
-  unit: Unit,
-  r: ByteReader,
-  names: readonly number[],
-  forms: readonly number[],
-  consts: readonly number[],
-): CodeAttributes {
+function readCodeAttributes(unit: Unit, r: ByteReader, abbrev: Abbrev): CodeAttributes {
+  const { names, forms, implicitConsts: consts } = abbrev;
   // One object reused for every DIE: it is read before the next DIE is decoded.
   const a = scratch;
   a.lowPc = -1;
@@ -201,7 +196,7 @@ function readCodeAttributes(
   a.rangesForm = 0;
   a.callFile = 0;
   a.callLine = 0;
-  for (let i = 0; i < names.length; i++) {
+  for (let i = abbrev.first; i < abbrev.end; i++) {
     const form = forms[i];
     switch (names[i]) {
       case DW_AT.lowPc:
@@ -257,7 +252,7 @@ export function readNameAttributes(unit: Unit, dieOffset: number): NameAttribute
   const abbrev = unit.abbrevAt(r);
   const out: NameAttributes = { origins: [], altOrigins: [] };
   if (!abbrev) return out;
-  for (let i = 0; i < abbrev.names.length; i++) {
+  for (let i = abbrev.first; i < abbrev.end; i++) {
     const form = abbrev.forms[i];
     switch (abbrev.names[i]) {
       case DW_AT.name:

@@ -73,9 +73,10 @@ export class RangeIndex {
       p.set(payloads);
     } else {
       // Array.prototype.sort is stable, as the constructor's sort of entries is.
-      const order = Array.from({ length: n }, (_, i) => i).sort(
-        (a, b) => lows[a] - lows[b] || highs[b] - highs[a],
-      );
+      // A plain loop: Array.from over `{ length }` reads every index as a generic property.
+      const order: number[] = [];
+      for (let i = 0; i < n; i++) order.push(i);
+      order.sort((a, b) => lows[a] - lows[b] || highs[b] - highs[a]);
       for (let i = 0; i < n; i++) {
         const from = order[i];
         l[i] = lows[from];

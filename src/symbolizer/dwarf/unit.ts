@@ -9,22 +9,111 @@ const DW_FORM = constants.DW_FORM;
 const DW_TAG = constants.DW_TAG;
 const DW_UT = constants.DW_UT;
 
-/** Plain arrays on purpose: thousands of tiny typed arrays cost far more memory than small JS arrays. */
-export interface Abbrev {
-  tag: number;
-  hasChildren: boolean;
-  names: readonly number[];
-  forms: readonly number[];
-  implicitConsts: readonly number[];
+/**
+ * One abbreviation: its attributes are `names[first .. end)`, `forms[…]`, `implicitConsts[…]` of its
+ * table's flat arrays (one allocation per abbreviation instead of four: glibc's debug file has tens of
+ * thousands). A class so that every abbreviation has the same shape for the DIE walk.
+ */
+export class Abbrev {
   /** Byte size of the DIE's attributes when every form has a fixed size, for the unit shape in `fixedKey`. */
-  fixedSize?: number;
-  fixedKey?: number;
+  fixedSize = -1;
+  fixedKey = -1;
+  /** The table's columns, set once the whole table is parsed. */
+  names: Int32Array = NO_INTS;
+  forms: Int32Array = NO_INTS;
+  implicitConsts: Float64Array = NO_FLOATS;
+  constructor(
+    readonly tag: number,
+    readonly hasChildren: boolean,
+    readonly first: number,
+    readonly end: number,
+  ) {}
+
+  setColumns(names: Int32Array, forms: Int32Array, consts: Float64Array): void {
+    this.names = names;
+    this.forms = forms;
+    this.implicitConsts = consts;
+  }
 }
 
-/** Abbreviations by code; dense codes (the usual case) sit in an array. */
-export type AbbrevTable = Map<number, Abbrev>;
+const NO_INTS = new Int32Array(0);
+const NO_FLOATS = new Float64Array(0);
+
+/** Codes below this sit in an array (compilers number abbreviations 1, 2, 3, …); others in a Map. */
+const DENSE_CODES = 1 << 16;
+
+/** Abbreviations by code: one array read per DIE instead of a Map lookup. */
+export class AbbrevTable {
+  private readonly dense: (Abbrev | undefined)[] = [];
+  private sparse: Map<number, Abbrev> | undefined;
+
+  get(code: number): Abbrev | undefined {
+    return code < DENSE_CODES ? this.dense[code] : this.sparse?.get(code);
+  }
+
+  /** Hands every abbreviation the table's attribute columns. */
+  setColumns(names: Int32Array, forms: Int32Array, consts: Float64Array): void {
+    for (let i = 0; i < this.dense.length; i++) {
+      const abbrev = this.dense[i];
+      if (abbrev) abbrev.setColumns(names, forms, consts);
+    }
+    this.sparse?.forEach((abbrev) => abbrev.setColumns(names, forms, consts));
+  }
+
+  set(code: number, abbrev: Abbrev): void {
+    if (code < DENSE_CODES) {
+      // Fill holes first so the array stays packed.
+      while (this.dense.length < code) this.dense.push(undefined);
+      this.dense[code] = abbrev;
+    } else (this.sparse ??= new Map()).set(code, abbrev);
+  }
+}
 
 const MAX_ABBREV_ATTRS = 1024;
+/** Bytes enough for any unit header (64-bit DWARF 5 type unit: 12 + 2 + 1 + 1 + 8 + 8 + 8). */
+const MAX_UNIT_HEADER = 48;
+/** Bytes of a large windowed unit read first for its root DIE when listing units. */
+const ROOT_WINDOW = 1 << 16;
+
+/**
+ * Recently parsed abbreviation tables by offset, shared by the units of one file. Bounded: a one-pass
+ * sweep must not keep every table, yet units that share a table (dwz, or neighbours compiled alike) parse
+ * it once.
+ */
+export class AbbrevCache {
+  private readonly tables = new Map<number, AbbrevTable>();
+  constructor(private readonly limit = 32) {}
+
+  get(offset: number): AbbrevTable | undefined {
+    return this.tables.get(offset);
+  }
+
+  set(offset: number, table: AbbrevTable): void {
+    if (this.tables.size >= this.limit) {
+      const oldest = this.tables.keys().next().value as number;
+      this.tables.delete(oldest);
+    }
+    this.tables.set(offset, table);
+  }
+}
+
+/** Attribute columns shared by every table being parsed (one at a time), doubled when full. */
+let scratchNames = new Int32Array(1024);
+let scratchForms = new Int32Array(1024);
+let scratchConsts = new Float64Array(1024);
+
+function growScratchAttributes(): void {
+  const size = scratchNames.length * 2;
+  const names = new Int32Array(size);
+  const forms = new Int32Array(size);
+  const consts = new Float64Array(size);
+  names.set(scratchNames);
+  forms.set(scratchForms);
+  consts.set(scratchConsts);
+  scratchNames = names;
+  scratchForms = forms;
+  scratchConsts = consts;
+}
 
 /**
  * Parse an abbreviation table; with `stopAtCode`, only that code's abbreviation (enough for a unit's root
@@ -38,38 +127,50 @@ export function parseAbbrevTable(
 ): AbbrevTable {
   const r = new ByteReader(data, littleEndian, 0);
   r.seek(offset);
-  const table: AbbrevTable = new Map();
+  const table = new AbbrevTable();
+  let count = 0;
   for (;;) {
     const code = r.uleb();
     if (code === 0) break;
     const tag = r.uleb();
     const hasChildren = r.u8() !== 0;
     if (stopAtCode !== undefined && code !== stopAtCode) {
-      for (let count = 0; ; count++) {
+      // Only the root DIE's abbreviation is wanted: step over the others without keeping them.
+      for (let attrs = 0; ; attrs++) {
         const name = r.uleb();
         const form = r.uleb();
         if (name === 0 && form === 0) break;
-        if (count >= MAX_ABBREV_ATTRS) throw formatError('abbreviation with too many attributes', r.offset);
+        if (attrs >= MAX_ABBREV_ATTRS) throw formatError('abbreviation with too many attributes', r.offset);
         if (form === DW_FORM.implicitConst) r.sleb();
       }
       continue;
     }
-    const names: number[] = [];
-    const forms: number[] = [];
-    const consts: number[] = [];
+    const first = count;
     for (;;) {
       const name = r.uleb();
       const form = r.uleb();
       if (name === 0 && form === 0) break;
-      if (names.length >= MAX_ABBREV_ATTRS)
+      if (count - first >= MAX_ABBREV_ATTRS)
         throw formatError('abbreviation with too many attributes', r.offset);
-      names.push(name);
-      forms.push(form);
-      consts.push(form === DW_FORM.implicitConst ? r.sleb() : 0);
+      if (count === scratchNames.length) growScratchAttributes();
+      scratchNames[count] = name;
+      scratchForms[count] = form;
+      scratchConsts[count] = form === DW_FORM.implicitConst ? r.sleb() : 0;
+      count++;
     }
-    table.set(code, { tag, hasChildren, names, forms, implicitConsts: consts });
+    table.set(code, new Abbrev(tag, hasChildren, first, count));
     if (code === stopAtCode) break;
   }
+  const names = scratchNames.slice(0, count);
+  const forms = scratchForms.slice(0, count);
+  const consts = scratchConsts.slice(0, count);
+  // A huge table's columns are not kept for the rest of the process.
+  if (scratchNames.length > 1 << 16) {
+    scratchNames = new Int32Array(1024);
+    scratchForms = new Int32Array(1024);
+    scratchConsts = new Float64Array(1024);
+  }
+  table.setColumns(names, forms, consts);
   return table;
 }
 
@@ -87,7 +188,7 @@ export class Unit {
   readonly firstDie: number;
   /** The full abbreviation table, parsed when the unit is first indexed (shared between units). */
   private abbrevTable: AbbrevTable | undefined;
-  private abbrevCache: Map<number, AbbrevTable> | undefined;
+  private abbrevCache: AbbrevCache | undefined;
   rootTag = 0;
   name = '';
   compDir = '';
@@ -109,7 +210,17 @@ export class Unit {
   constructor(sections: DwarfSections, offset: number) {
     this.sections = sections;
     this.offset = offset;
-    const r = new ByteReader(sections.info, sections.littleEndian, offset);
+    const windows = sections.infoWindows;
+    const infoLength = windows ? windows.size : sections.info.length;
+    // A windowed section: only the header's bytes now (the unit is read when it is walked).
+    const r = windows
+      ? new ByteReader(
+          windows.read(offset, Math.max(0, Math.min(MAX_UNIT_HEADER, infoLength - offset))),
+          sections.littleEndian,
+          offset,
+          offset,
+        )
+      : new ByteReader(sections.info, sections.littleEndian, offset);
     let length = r.u32();
     this.offsetSize = 4;
     if (length === 0xffffffff) {
@@ -119,7 +230,7 @@ export class Unit {
       throw formatError(`reserved unit length 0x${length.toString(16)}`, offset);
     }
     this.end = r.offset + length;
-    if (this.end > sections.info.length) throw formatError('unit extends past .debug_info', offset);
+    if (this.end > infoLength) throw formatError('unit extends past .debug_info', offset);
     this.version = r.u16();
     if (this.version < 2 || this.version > 5)
       throw formatError(`unsupported DWARF version ${this.version}`, offset);
@@ -145,7 +256,7 @@ export class Unit {
    * (from a .dwo file) inherits its skeleton's address base and base address.
    */
   load(
-    abbrevCache: Map<number, AbbrevTable>,
+    abbrevCache: AbbrevCache,
     inherited?: { addrBase: number; lowPc: number; gnuRangesBase: number },
   ): void {
     this.abbrevCache = abbrevCache;
@@ -158,7 +269,29 @@ export class Unit {
     }
     this.abbrevTable = abbrevCache.get(this.abbrevOffset);
     if (this.firstDie >= this.end) return;
-    const r = this.reader(this.firstDie);
+    const windows = this.sections.infoWindows;
+    const unitBytes = this.end - this.firstDie;
+    if (!windows || unitBytes <= ROOT_WINDOW) {
+      this.readRoot(this.reader(this.firstDie));
+      return;
+    }
+    // Listing units must stay cheap: the root DIE is near the start of a large unit, rarely past it.
+    try {
+      this.readRoot(
+        new ByteReader(
+          windows.read(this.firstDie, ROOT_WINDOW),
+          this.sections.littleEndian,
+          this.firstDie,
+          this.firstDie,
+        ),
+      );
+    } catch {
+      this.readRoot(this.reader(this.firstDie));
+    }
+  }
+
+  /** The root DIE's attributes, read from `r` at the first DIE. */
+  private readRoot(r: ByteReader): void {
     // Listing units must stay cheap: read only as much of the abbreviation table as the root DIE needs.
     const code = r.uleb();
     if (code === 0) return;
@@ -169,7 +302,7 @@ export class Unit {
     if (!abbrev) throw formatError(`unknown abbreviation code ${code}`, this.firstDie);
     this.rootTag = abbrev.tag;
     const strings: { name: number; form: number; at: number }[] = [];
-    for (let i = 0; i < abbrev.names.length; i++) {
+    for (let i = abbrev.first; i < abbrev.end; i++) {
       const name = abbrev.names[i];
       const form = abbrev.forms[i];
       switch (name) {
@@ -216,7 +349,7 @@ export class Unit {
     }
     if (this.rootLowPc) this.lowPc = this.resolveAddress(this.rootLowPc.value, this.rootLowPc.form);
     for (const s of strings) {
-      const sr = this.reader(s.at);
+      const sr = new ByteReader(r.bytes, this.sections.littleEndian, s.at, r.base);
       const text = this.readString(sr, s.form);
       if (s.name === DW_AT.name) this.name = text;
       else if (s.name === DW_AT.compDir) this.compDir = text;
@@ -245,14 +378,19 @@ export class Unit {
   }
 
   reader(offset: number): ByteReader {
-    return new ByteReader(this.sections.info, this.sections.littleEndian, offset);
+    const windows = this.sections.infoWindows;
+    if (!windows) return new ByteReader(this.sections.info, this.sections.littleEndian, offset);
+    const bytes = windows.unit(this.offset, this.end - this.offset);
+    return new ByteReader(bytes, this.sections.littleEndian, offset, this.offset);
   }
 
   /**
    * A reader of `.debug_info` at the offset, shared by every call on this unit (valid until the next
-   * call): decoding one DIE's attributes must not allocate a reader (and its DataView) per DIE.
+   * call): decoding one DIE's attributes must not allocate a reader (and its DataView) per DIE. A
+   * windowed unit gets a new one each time, so that no reader keeps a dropped window alive.
    */
   scratchReader(offset: number): ByteReader {
+    if (this.sections.infoWindows) return this.reader(offset);
     const r = (this.scratchInfo ??= new ByteReader(this.sections.info, this.sections.littleEndian));
     r.seek(offset);
     return r;
@@ -267,7 +405,7 @@ export class Unit {
 
   private abbrevs(): AbbrevTable {
     if (!this.abbrevTable) {
-      const cache = this.abbrevCache ?? new Map<number, AbbrevTable>();
+      const cache = (this.abbrevCache ??= new AbbrevCache());
       this.abbrevTable = cache.get(this.abbrevOffset);
       if (!this.abbrevTable) {
         this.abbrevTable = parseAbbrevTable(
@@ -281,9 +419,8 @@ export class Unit {
     return this.abbrevTable;
   }
 
-  /** Forgets the unit's abbreviation table (parsed again if needed): a one-pass sweep must not keep them all. */
+  /** Lets go of the unit's abbreviation table (the bounded cache may still hold it for a neighbour). */
   releaseAbbrevs(): void {
-    if (this.abbrevTable) this.abbrevCache?.delete(this.abbrevOffset);
     this.abbrevTable = undefined;
   }
 
@@ -418,10 +555,10 @@ export class Unit {
    */
   fixedSize(abbrev: Abbrev): number {
     const key = this.version * 256 + this.offsetSize * 16 + this.addressSize;
-    if (abbrev.fixedKey === key) return abbrev.fixedSize as number;
+    if (abbrev.fixedKey === key) return abbrev.fixedSize;
     let size = 0;
-    for (const form of abbrev.forms) {
-      const formSize = this.fixedFormSize(form);
+    for (let i = abbrev.first; i < abbrev.end; i++) {
+      const formSize = this.fixedFormSize(abbrev.forms[i]);
       if (formSize < 0) {
         size = -1;
         break;

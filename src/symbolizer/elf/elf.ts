@@ -61,6 +61,12 @@ export const STT_FILE = 4;
 export const STT_GNU_IFUNC = 10;
 export const STB_LOCAL = 0;
 
+/** Positional reads of one section (offsets relative to the section's start). */
+export interface SectionReader {
+  size: number;
+  read(offset: number, length: number): Uint8Array;
+}
+
 /** Byte source an ELF file is read from: a file descriptor (read on demand) or bytes already in memory. */
 interface ByteSource {
   size: number;
@@ -310,6 +316,30 @@ export class ElfFile {
     }
     this.sectionCache.set(name, data);
     return data;
+  }
+
+  /**
+   * Positional reads of a section stored as it is (not compressed, not SHT_NOBITS), for callers that need
+   * only parts of a large section at a time; undefined otherwise (then `section` reads it whole).
+   * Reads fail once the file is closed.
+   */
+  sectionReader(name: string): SectionReader | undefined {
+    const header = this.sectionHeader(name);
+    if (!header || header.type === SHT_NOBITS || header.flags & SHF_COMPRESSED) return undefined;
+    if (header.size > MAX_SECTION_BYTES)
+      throw this.error(`section ${header.name} too large (${header.size} bytes)`);
+    // A section past the file's end: `section` reports it as it always has.
+    if (header.offset + header.size > this.source.size) return undefined;
+    const { offset: start, size } = header;
+    return {
+      size,
+      read: (offset: number, length: number): Uint8Array => {
+        if (this.closed) throw this.error('file is closed');
+        if (offset < 0 || length < 0 || offset + length > size)
+          throw formatError(`range of ${length} bytes out of the ${size}-byte section ${name}`, offset);
+        return this.source.read(start + offset, length);
+      },
+    };
   }
 
   /** Drop cached section contents (the bounded cache calls this for files it keeps only the index of). */

@@ -192,12 +192,11 @@ function sweepUnit(
   assembler: RangeAssembler,
 ): void {
   const { lines, functions, names } = dwarf.unitParts(unit);
-  const symbols = source.symbols;
   // Where the chain or the symbol may change; between these only the line row does.
   const structural: number[] = [];
   for (const [low, high] of intervals) {
     structural.push(low, high);
-    symbols.boundariesIn(low, high, structural);
+    source.symbols.boundariesIn(low, high, structural);
   }
   if (functions) {
     for (const index of [functions.subprograms, ...functions.inlines]) {
@@ -205,104 +204,156 @@ function sweepUnit(
     }
   }
   const changes = sortedPoints(structural);
-  const unitLevels = functions ? new UnitLevels(source, names, functions, lines) : undefined;
-  const levels: Level[] = [];
-  const chain: number[] = [];
-  let depthCount = 0;
-  let symbolFile: string | undefined;
-  let k = 0;
-  let c = 0;
-  // Rows mostly repeat the previous row's file: resolve the name only when the file index changes.
-  let lastFileIndex = -1;
-  let lastFile = '';
-  const visit = (address: number, next: number, row: number): void => {
-    while (k < intervals.length && intervals[k][1] <= address) k++;
-    if (k === intervals.length || address < intervals[k][0]) return;
-    while (c < changes.length && changes[c] < address) c++;
-    // Interval starts are structural points too, so the chain is computed before its first use.
-    if (c < changes.length && changes[c] === address) {
-      const symbol = symbols.indexAt(address);
-      depthCount = functions ? functions.chainInto(address, chain) : 0;
-      if (depthCount === 0 || !unitLevels) {
-        // A unit covers the address but no function does: the symbol table may name it.
-        depthCount = 1;
-        levels[0] = symbol >= 0 ? symbolLevel(source, symbol) : NO_LEVEL;
-      } else {
-        for (let d = 0; d < depthCount; d++) levels[d] = unitLevels.level(chain[d], d);
-        if (symbol >= 0 && (source.functionNames === 'symtab' || unitLevels.rawName(chain[0]) === '')) {
-          levels[0] = { ...levels[0], functionName: source.displayName(symbols.nameOf(symbol)) };
-        }
-      }
-      // The outermost frame's file, when nothing else gives one, is the local symbol's STT_FILE.
-      symbolFile = symbol >= 0 ? symbols.fileOf(symbol) : undefined;
-      if (symbolFile && depthCount > 1 && levels[1].callFileName === '')
-        levels[1] = { ...levels[1], callFileName: symbolFile };
-    }
-    let fileName = '';
-    let line = 0;
-    if (row >= 0 && lines) {
-      line = lines.rowLine(row);
-      const fileIndex = lines.rowFile(row);
-      if (fileIndex !== lastFileIndex) {
-        lastFile = lines.fileName(fileIndex);
-        lastFileIndex = fileIndex;
-      }
-      fileName = lastFile;
-    }
-    if (symbolFile && depthCount === 1 && fileName === '') fileName = symbolFile;
-    assembler.step(address, levels, depthCount, fileName, line);
-    if (next === intervals[k][1]) assembler.closeAll(next);
-  };
+  const sweep = new UnitSweep(source, lines, functions, names, intervals, changes, assembler);
   const sequences = lines?.orderedSequences();
-  if (lines && sequences) walkRows(lines, sequences, changes, visit);
+  if (lines && sequences) sweep.walkRows(lines, sequences);
   else {
     const rowPoints: number[] = [];
     lines?.boundaries(rowPoints);
     const points = sortedPoints(rowPoints.concat(Array.from(changes)));
     for (let i = 0; i + 1 < points.length; i++) {
-      visit(points[i], points[i + 1], lines ? lines.rowAt(points[i]) : -1);
+      sweep.visit(points[i], points[i + 1], lines ? lines.rowAt(points[i]) : -1);
     }
   }
   assembler.closeAll(changes.length > 0 ? changes[changes.length - 1] : 0);
 }
 
 /**
- * Visits, in ascending order, every row address, sequence end and structural change (but the last
- * point), with the next point and the row in effect, walking the rows of disjoint ascending sequences
- * instead of sorting them.
+ * One unit's sweep state. A class rather than closures: its methods run once per row of the whole file,
+ * mostly before the JIT has optimized them, and closures are rebuilt (and renamed by the loader) per unit.
  */
-function walkRows(
-  lines: LineTable,
-  sequences: Float64Array,
-  changes: Float64Array,
-  visit: (address: number, next: number, row: number) => void,
-): void {
-  const sequenceCount = sequences.length / 4;
-  let s = 0;
-  let row = sequenceCount > 0 ? sequences[2] : 0;
-  let current = -1;
-  let c = 0;
-  const nextRowEvent = (): number => {
-    if (s >= sequenceCount) return Infinity;
-    return row < sequences[s * 4 + 3] ? lines.rowAddress(row) : sequences[s * 4 + 1];
-  };
-  let address = Math.min(nextRowEvent(), changes.length > 0 ? changes[0] : Infinity);
-  while (address !== Infinity) {
-    // Apply every row event up to the address: for equal addresses the last row wins; a sequence's end
-    // leaves no row until the next one starts.
-    for (let event = nextRowEvent(); event <= address; event = nextRowEvent()) {
-      if (row < sequences[s * 4 + 3]) current = row++;
-      else {
-        current = -1;
-        s++;
-        if (s < sequenceCount) row = sequences[s * 4 + 2];
+class UnitSweep {
+  private readonly symbols: RangeSource['symbols'];
+  private readonly unitLevels: UnitLevels | undefined;
+  private readonly levels: Level[] = [];
+  private readonly chain: number[] = [];
+  private depthCount = 0;
+  private symbolFile: string | undefined;
+  /** The interval (of `intervals`) and the structural change the sweep has reached. */
+  private k = 0;
+  private c = 0;
+  // Rows mostly repeat the previous row's file: resolve the name only when the file index changes.
+  private lastFileIndex = -1;
+  private lastFile = '';
+
+  constructor(
+    private readonly source: RangeSource,
+    private readonly lines: LineTable | undefined,
+    private readonly functions: FunctionIndex | undefined,
+    names: DwarfContext,
+    private readonly intervals: [number, number][],
+    private readonly changes: Float64Array,
+    private readonly assembler: RangeAssembler,
+  ) {
+    this.symbols = source.symbols;
+    this.unitLevels = functions ? new UnitLevels(source, names, functions, lines) : undefined;
+  }
+
+  /** The interval [address, next) with the row in effect there (-1 for none). */
+  visit(address: number, next: number, row: number): void {
+    const intervals = this.intervals;
+    const changes = this.changes;
+    let k = this.k;
+    while (k < intervals.length && intervals[k][1] <= address) k++;
+    this.k = k;
+    if (k === intervals.length || address < intervals[k][0]) return;
+    let c = this.c;
+    while (c < changes.length && changes[c] < address) c++;
+    this.c = c;
+    // Interval starts are structural points too, so the chain is computed before its first use.
+    if (c < changes.length && changes[c] === address) this.structuralChange(address);
+    let fileName = '';
+    let line = 0;
+    const lines = this.lines;
+    if (row >= 0 && lines) {
+      line = lines.rowLine(row);
+      const fileIndex = lines.rowFile(row);
+      if (fileIndex !== this.lastFileIndex) {
+        this.lastFile = lines.fileName(fileIndex);
+        this.lastFileIndex = fileIndex;
+      }
+      fileName = this.lastFile;
+    }
+    if (this.symbolFile && this.depthCount === 1 && fileName === '') fileName = this.symbolFile;
+    this.assembler.step(address, this.levels, this.depthCount, fileName, line);
+    if (next === intervals[k][1]) this.assembler.closeAll(next);
+  }
+
+  /** The chain and symbol from a structural point on. */
+  private structuralChange(address: number): void {
+    const { source, symbols, functions, unitLevels, levels, chain } = this;
+    const symbol = symbols.indexAt(address);
+    let depthCount = functions ? functions.chainInto(address, chain) : 0;
+    if (depthCount === 0 || !unitLevels) {
+      // A unit covers the address but no function does: the symbol table may name it.
+      depthCount = 1;
+      levels[0] = symbol >= 0 ? symbolLevel(source, symbol) : NO_LEVEL;
+    } else {
+      for (let d = 0; d < depthCount; d++) levels[d] = unitLevels.level(chain[d], d);
+      if (symbol >= 0 && (source.functionNames === 'symtab' || unitLevels.rawName(chain[0]) === '')) {
+        levels[0] = { ...levels[0], functionName: source.displayName(symbols.nameOf(symbol)) };
       }
     }
-    while (c < changes.length && changes[c] <= address) c++;
-    const next = Math.min(nextRowEvent(), c < changes.length ? changes[c] : Infinity);
-    if (next === Infinity) break;
-    visit(address, next, current);
-    address = next;
+    // The outermost frame's file, when nothing else gives one, is the local symbol's STT_FILE.
+    const symbolFile = symbol >= 0 ? symbols.fileOf(symbol) : undefined;
+    if (symbolFile && depthCount > 1 && levels[1].callFileName === '')
+      levels[1] = { ...levels[1], callFileName: symbolFile };
+    this.depthCount = depthCount;
+    this.symbolFile = symbolFile;
+  }
+
+  /**
+   * Visits, in ascending order, every row address, sequence end and structural change (but the last
+   * point), with the next point and the row in effect, walking the rows of disjoint ascending sequences
+   * instead of sorting them.
+   */
+  walkRows(lines: LineTable, sequences: Float64Array): void {
+    const changes = this.changes;
+    const sequenceCount = sequences.length / 4;
+    let s = 0;
+    let row = sequenceCount > 0 ? sequences[2] : 0;
+    let current = -1;
+    let visited = -1;
+    let c = 0;
+    // The next row event: the next row's address, or the current sequence's end.
+    let event = sequenceCount === 0 ? Infinity : row < sequences[3] ? lines.rowAddress(row) : sequences[1];
+    let address = Math.min(event, changes.length > 0 ? changes[0] : Infinity);
+    while (address !== Infinity) {
+      // Apply every row event up to the address: for equal addresses the last row wins; a sequence's end
+      // leaves no row until the next one starts.
+      while (event <= address) {
+        if (row < sequences[s * 4 + 3]) current = row++;
+        else {
+          current = -1;
+          s++;
+          if (s < sequenceCount) row = sequences[s * 4 + 2];
+        }
+        event =
+          s >= sequenceCount
+            ? Infinity
+            : row < sequences[s * 4 + 3]
+              ? lines.rowAddress(row)
+              : sequences[s * 4 + 1];
+      }
+      while (c < changes.length && changes[c] <= address) c++;
+      const nextChange = c < changes.length ? changes[c] : Infinity;
+      const next = Math.min(event, nextChange);
+      if (next === Infinity) break;
+      // A row that repeats the last visited row's file and line, strictly between structural points,
+      // changes nothing (the assembler would see the same step again): most rows of optimized code.
+      const repeat =
+        current >= 0 &&
+        visited >= 0 &&
+        next !== nextChange &&
+        (c === 0 || changes[c - 1] !== address) &&
+        lines.rowLine(current) === lines.rowLine(visited) &&
+        lines.rowFile(current) === lines.rowFile(visited);
+      if (!repeat) {
+        this.visit(address, next, current);
+        visited = current;
+      }
+      address = next;
+    }
   }
 }
 
