@@ -6,7 +6,7 @@
 import { MAX_SAMPLING_LEVEL } from '../../model/index.ts';
 
 /** Bumped whenever a definition below changes; templates with an older version are replaced at start-up. */
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 /**
  * The version in concrete index names (`.profiling-X-v001`). Kept apart from LAYOUT_VERSION: a template change
  * that only adds fields is applied to the existing indices (see setup.ts) instead of starting new ones.
@@ -290,6 +290,7 @@ export function queueProperties(kind: 'executables' | 'leafframes'): Mapping {
     'uniprof.lease.until': { type: 'date' },
     'uniprof.reason': keyword(),
     'uniprof.queued': { type: 'date' },
+    'uniprof.frames_queued': { type: 'boolean' },
   };
 }
 

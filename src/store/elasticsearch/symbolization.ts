@@ -3,10 +3,13 @@
  *
  * Queue: one `profiling-sq-executables` document per file (`_id` = file ID) and one `profiling-sq-leafframes`
  * document per queued frame (`_id` = frame ID). An executable is due when `Symbolization.time.next` has passed
- * and it holds no live lease (`uniprof.lease.until` in the future). Leases are taken and ended with
- * conditional writes (`if_seq_no` / `if_primary_term`), so several symbolizer processes can share a cluster:
- * of two workers writing over the same version only one succeeds. The collector's queue update always bumps
- * the sequence number, which is how a worker learns at release that frames came in while it worked.
+ * (a retry, stored symbols) or the collector queued frames for it since it was last worked on
+ * (`uniprof.frames_queued`) and its last attempt did not fail (`Symbolization.retries` 0: a failed one waits
+ * for its retry time, frames or not), and it holds no live lease (`uniprof.lease.until` in the future).
+ * Leases are taken and ended with conditional writes (`if_seq_no` / `if_primary_term`), so several
+ * symbolizer processes can share a cluster: of two workers writing over the same version only one succeeds.
+ * The collector's queue update always bumps the sequence number, which is how a worker learns at release
+ * that frames came in while it worked.
  *
  * Symbols: each upload writes its ranges under a new generation, then points a marker document (`_id` = file
  * ID, no `Symbol.exec.pcrange`, so range queries never see it) at that generation; readers read the marker
@@ -37,11 +40,12 @@ import {
   addressToIp,
   checkRange,
   dateMillis,
-  makeDueUpdate,
+  FRAMES_QUEUED_FIELD,
   nested,
   pendingFrameFromSource,
   rangeDocument,
   rangeFromSource,
+  symbolsStoredUpdate,
   text,
 } from './symbol-documents.ts';
 
@@ -331,7 +335,6 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     const proof = decodeLease(work.lease);
     if (!proof) return false;
     this.leasesInProgress.delete(proof.id);
-    const noLease = { 'uniprof.lease.owner': null, 'uniprof.lease.id': null, 'uniprof.lease.until': null };
     // Frames resolved by resolveFrames are gone from the queue once it is refreshed; any left were queued by
     // a bulk request the lease did not see (its items land in no fixed order) or not taken by the worker.
     const framesLeft = outcome.retryAt === undefined && (await this.countQueuedFrames(work.fileId, true)) > 0;
@@ -340,28 +343,30 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       if (!current || sourceField(current.source, 'uniprof.lease.id') !== proof.id) return false;
       const changed =
         proof.changed || current.seqNo !== proof.seqNo || current.primaryTerm !== proof.primaryTerm;
+      if (changed && outcome.retryAt !== undefined && !(await this.hasMarker(work.fileId))) {
+        // Frames came, but this attempt found no symbols and none were stored since: it still waits for its
+        // retry (the contract). Checked after reading `current`: symbols stored later bump its version (their
+        // due update comes after the marker), so this write then fails and the next round sees them.
+        if (await this.conditionalUpdate(work.fileId, current, retryFields(current.source, outcome)))
+          return false;
+        continue;
+      }
       if (changed || framesLeft) {
-        // Stays due (the collector set its time) and free for any worker.
-        const doc = framesLeft && !changed ? { ...noLease, 'Symbolization.time.next': Date.now() } : noLease;
+        // Stays due (queued frames or stored symbols made it so) and free for any worker.
+        const doc =
+          framesLeft && !changed ? { ...NO_LEASE, 'Symbolization.time.next': Date.now() } : NO_LEASE;
         if (await this.conditionalUpdate(work.fileId, current, doc)) return false;
         continue;
       }
       const doc: Document =
         outcome.retryAt !== undefined
-          ? {
-              ...noLease,
-              'Symbolization.time.next': outcome.retryAt,
-              'Symbolization.retries': Math.min(
-                32_767,
-                (Number(sourceField(current.source, 'Symbolization.retries')) || 0) + 1,
-              ),
-              'uniprof.reason': outcome.reason ?? 'unknown',
-            }
+          ? retryFields(current.source, outcome)
           : {
-              ...noLease,
+              ...NO_LEASE,
               'Symbolization.time.next': null,
               'Symbolization.retries': 0,
               'uniprof.reason': null,
+              [FRAMES_QUEUED_FIELD]: false,
             };
       if (await this.conditionalUpdate(work.fileId, current, doc)) return true;
     }
@@ -514,10 +519,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     await this.deleteRanges(index, fileId, (g) => g < generation);
     await this.deleteRanges(other, fileId, (g) => g < generation);
     await this.deleteOlderMarker(other, fileId, generation);
-    const due = makeDueUpdate(fileId, Date.now(), info, {
-      'Symbolization.retries': 0,
-      'uniprof.reason': null,
-    });
+    const due = symbolsStoredUpdate(fileId, Date.now(), info);
     await this.bulkOrThrow([due.action, due.body]);
     return { ranges: count };
   }
@@ -606,6 +608,10 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       }
     }
     return result;
+  }
+
+  private async hasMarker(fileId: string): Promise<boolean> {
+    return (await this.markers([fileId])).has(fileId);
   }
 
   async filesWithSymbols(fileIds: readonly string[]): Promise<Set<string>> {
@@ -784,6 +790,21 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
   }
 }
 
+const NO_LEASE = { 'uniprof.lease.owner': null, 'uniprof.lease.id': null, 'uniprof.lease.until': null };
+
+/** A released lease whose attempt found no symbols: one more attempt counted, the next at `retryAt`. */
+function retryFields(source: Document, outcome: { retryAt?: number; reason?: string }): Document {
+  return {
+    ...NO_LEASE,
+    'Symbolization.time.next': outcome.retryAt,
+    'Symbolization.retries': Math.min(
+      32_767,
+      (Number(sourceField(source, 'Symbolization.retries')) || 0) + 1,
+    ),
+    'uniprof.reason': outcome.reason ?? 'unknown',
+  };
+}
+
 /**
  * Due and not leased by another worker: a lease `owner` itself holds counts as free (the contract), so a
  * symbolizer restarted under its stable owner takes back at once what it held when it died.
@@ -792,7 +813,20 @@ function dueQuery(now: number, owner: string): estypes.QueryDslQueryContainer {
   return {
     bool: {
       filter: [
-        { range: { 'Symbolization.time.next': { lte: now } } },
+        {
+          bool: {
+            should: [
+              { range: { 'Symbolization.time.next': { lte: now } } },
+              {
+                bool: {
+                  filter: [{ term: { [FRAMES_QUEUED_FIELD]: true } }],
+                  must_not: [{ range: { 'Symbolization.retries': { gt: 0 } } }],
+                },
+              },
+            ],
+            minimum_should_match: 1,
+          },
+        },
         {
           bool: {
             should: [
@@ -814,5 +848,7 @@ function isDue(source: Document, now: number, owner: string, inProgress: Readonl
     sourceField(source, 'uniprof.lease.owner') === owner &&
     !inProgress.has(text(sourceField(source, 'uniprof.lease.id')));
   const free = until === undefined || until <= now || ownEarlierLease;
-  return next !== undefined && next <= now && free;
+  const waitingForRetry = (Number(sourceField(source, 'Symbolization.retries')) || 0) > 0;
+  const framesQueued = sourceField(source, FRAMES_QUEUED_FIELD) === true && !waitingForRetry;
+  return ((next !== undefined && next <= now) || framesQueued) && free;
 }
