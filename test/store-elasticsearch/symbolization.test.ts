@@ -366,6 +366,8 @@ test('release: false when frames were queued meanwhile (it stays due); a retry w
   // Nothing found: try again later, with the reason kept.
   const retryAt = Date.now() + 1500;
   assert.equal(await a.symbolization.releaseExecutable(again, { retryAt, reason: 'no-debuginfo' }), true);
+  // The backlog counts as of the last refresh (it is read on every metrics scrape).
+  await refresh();
   assert.deepEqual((await a.symbolization.backlog()).waitingByReason, { 'no-debuginfo': 1 });
   assert.deepEqual(await b.symbolization.leaseExecutables('replica-b', 10, 60_000), [], 'waits');
   await new Promise((resolve) => setTimeout(resolve, retryAt - Date.now() + 100));
@@ -380,6 +382,7 @@ test('release: false when frames were queued meanwhile (it stays due); a retry w
   );
   assert.equal(await b.symbolization.releaseExecutable(retried, {}), true);
   assert.deepEqual(await b.symbolization.pendingFrames(x, 10), []);
+  await refresh();
   const backlog = await a.symbolization.backlog();
   assert.equal(backlog.pendingFrames, 0);
   assert.deepEqual(backlog.waitingByReason, {});

@@ -65,6 +65,8 @@ const CONFLICT_ATTEMPTS = 8;
 const LEASE_PAGES = 5;
 const SEARCH_OPTIONS = { ignore_unavailable: true, allow_no_indices: true } as const;
 const SYMBOL_INDICES = [SYMBOLS_PRIVATE, SYMBOLS_GLOBAL] as const;
+/** How long one backlog count answers later calls (metrics scrapes, status pages). */
+const BACKLOG_CACHE_MS = 1_000;
 
 type Document = Record<string, unknown>;
 
@@ -133,6 +135,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
    * process is still doing would take the place of new work in the lease call.
    */
   private readonly leasesInProgress = new Set<string>();
+  private backlogCache?: { at: number; pending: boolean; result: Promise<SymbolizationBacklog> };
 
   constructor(private readonly client: Client) {}
 
@@ -410,9 +413,30 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     return this.count(SQ_LEAFFRAMES, { term: { 'Executable.file.id': fileId } });
   }
 
-  async backlog(): Promise<SymbolizationBacklog> {
-    // Counted as of now rather than the last refresh: the queue is small next to the data it describes.
-    await this.refresh(`${SQ_LEAFFRAMES},${SQ_EXECUTABLES},${SYMBOL_INDICES.join(',')}`);
+  /**
+   * Counted as of the last refresh (at most the indices' refresh interval behind): this is read on every
+   * metrics scrape and status page view, and forcing a refresh of four indices each time made segments and
+   * work for Elasticsearch out of every reader. Callers that ask at once share one count, and a count is
+   * kept for BACKLOG_CACHE_MS.
+   */
+  backlog(): Promise<SymbolizationBacklog> {
+    const cached = this.backlogCache;
+    if (cached && (cached.pending || performance.now() - cached.at < BACKLOG_CACHE_MS)) return cached.result;
+    const entry = { at: performance.now(), pending: true, result: this.countBacklog() };
+    this.backlogCache = entry;
+    void entry.result.then(
+      () => {
+        entry.pending = false;
+        entry.at = performance.now();
+      },
+      () => {
+        if (this.backlogCache === entry) this.backlogCache = undefined;
+      },
+    );
+    return entry.result;
+  }
+
+  private async countBacklog(): Promise<SymbolizationBacklog> {
     const pendingFrames = await this.count(SQ_LEAFFRAMES);
     const filesWithFrames: string[] = [];
     let after: Record<string, estypes.FieldValue> | undefined;
