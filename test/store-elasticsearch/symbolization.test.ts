@@ -541,6 +541,17 @@ test('symbolRanges equals brute force over random ranges, addresses above 2^32 a
     ranges.length + 1,
     'ranges and the marker',
   );
+
+  // Looked up by bucket: the marker lists the ranges' size levels. Symbols stored before buckets existed
+  // (a marker without them) are looked up by their ip_range, with the same answer.
+  const marker = await getDoc(layout.SYMBOLS_GLOBAL, x);
+  const levels = field(marker?.source, 'uniprof.symbols.levels') as number[];
+  assert.ok(Array.isArray(levels) && levels.length > 1, `levels ${JSON.stringify(levels)}`);
+  const { ['uniprof.symbols.levels']: dropped, ...older } = marker!.source;
+  assert.ok(dropped, 'stored flat, as written');
+  const rewritten = await peer.request('PUT', `/${layout.SYMBOLS_GLOBAL}/_doc/${x}`, older);
+  assert.equal(rewritten.status, 200, JSON.stringify(rewritten.body));
+  assert.deepEqual(await b.symbolization.symbolRanges(x, addresses), expected);
 });
 
 test('putSymbols: all or nothing when the ranges throw, idempotent on re-upload, replaced across sources', async () => {

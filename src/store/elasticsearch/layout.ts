@@ -259,9 +259,15 @@ function symbolsComponent(settings: LayoutSettings): Mapping {
         'Symbol.linetable.lines': keyword(sourceOnly),
         'Symbol.file.id': { type: 'keyword', index: true, doc_values: false, store: false },
         'Symbol.exec.pcrange': { type: 'ip_range', index: true, doc_values: false, store: false },
+        ...symbolsLookupProperties(),
       },
     },
   };
+}
+
+/** Ours on the symbols indices: the lookup buckets of a range (see symbol-documents.ts). */
+export function symbolsLookupProperties(): Mapping {
+  return { 'uniprof.symbols.buckets': keyword({ index: true, doc_values: false }) };
 }
 
 /**

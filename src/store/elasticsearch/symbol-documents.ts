@@ -21,6 +21,39 @@ type Document = Record<string, unknown>;
 
 /** Our own fields of a symbols document (unmapped: the symbols indices keep their whole _source). */
 export const GENERATION_FIELD = 'uniprof.symbols.generation';
+/**
+ * Our lookup key of a range document (a keyword, indexed): the aligned buckets its range touches at its size
+ * level L, the smallest with 2^L ≥ its length, so at most two. An address's candidates are the ranges in its
+ * bucket at each level the file has (the marker lists them): one `terms` query for thousands of addresses,
+ * where an `ip_range` query per address cost Elasticsearch about 0.3 ms each (a BKD walk per address).
+ * Exact containment is checked locally; the extra candidates are the few same-size neighbours sharing a bucket.
+ */
+export const BUCKETS_FIELD = 'uniprof.symbols.buckets';
+/** On the marker: the size levels of the file's ranges. Absent on symbols stored before buckets existed. */
+export const LEVELS_FIELD = 'uniprof.symbols.levels';
+
+/** The smallest L with 2^L ≥ length. */
+export function bucketLevel(length: number): number {
+  let level = 0;
+  while (2 ** level < length) level++;
+  return level;
+}
+
+function bucketKey(level: number, address: number): string {
+  return `${level.toString(36)}:${Math.floor(address / 2 ** level).toString(36)}`;
+}
+
+export function rangeBuckets(start: number, end: number): string[] {
+  const level = bucketLevel(end - start);
+  const first = bucketKey(level, start);
+  const last = bucketKey(level, end - 1);
+  return first === last ? [first] : [first, last];
+}
+
+/** The buckets in which ranges containing `address` are, one per level. */
+export function addressBuckets(address: number, levels: readonly number[]): string[] {
+  return levels.map((level) => bucketKey(level, address));
+}
 
 const MAX_ADDRESS = 2n ** 64n - 1n;
 
@@ -107,6 +140,7 @@ export function rangeDocument(fileId: string, generation: string, range: SymbolR
     'Symbol.linetable.base': range.start,
     'Symbol.linetable.length': range.end - range.start,
     [GENERATION_FIELD]: generation,
+    [BUCKETS_FIELD]: rangeBuckets(range.start, range.end),
   };
   // Unknowns are left out rather than written as '' / 0: most ranges lack some of them.
   if (range.functionLine > 0) doc['Symbol.function.line'] = range.functionLine;

@@ -36,8 +36,12 @@ import {
   SYMBOLS_PRIVATE,
 } from './layout.ts';
 import {
+  BUCKETS_FIELD,
   GENERATION_FIELD,
+  LEVELS_FIELD,
+  addressBuckets,
   addressToIp,
+  bucketLevel,
   checkRange,
   dateMillis,
   FRAMES_QUEUED_FIELD,
@@ -52,8 +56,15 @@ import {
 /** Range documents per bulk request of an upload: bounds the memory an upload holds. */
 const UPLOAD_CHUNK = 2_000;
 const UPLOAD_IN_FLIGHT = 2;
-/** Addresses per search of `symbolRanges`, and searches per msearch. */
+/** Addresses per search of `symbolRanges` (by `ip_range`), and searches per msearch. */
 const ADDRESSES_PER_SEARCH = 256;
+/**
+ * Addresses and bucket terms per search of `symbolRanges` by bucket (Elasticsearch allows 65,536 terms in
+ * one `terms`). Searches of one msearch run side by side, so a few hundred addresses each keep the node's
+ * search threads busy (on 5,000 addresses 625 a search was faster than 2,730 or 250).
+ */
+const ADDRESSES_PER_BUCKET_SEARCH = 512;
+const BUCKETS_PER_SEARCH = 8_192;
 const SEARCHES_PER_REQUEST = 16;
 /** Elasticsearch's default `index.max_result_window`. */
 const MAX_HITS = 10_000;
@@ -106,6 +117,8 @@ function decodeLease(lease: string): LeaseProof | undefined {
 interface Marker {
   index: string;
   generation: string;
+  /** The size levels of the file's ranges' lookup buckets; absent for symbols stored before they existed. */
+  levels?: number[];
   seqNo?: number;
   primaryTerm?: number;
 }
@@ -499,6 +512,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     const other = index === SYMBOLS_PRIVATE ? SYMBOLS_GLOBAL : SYMBOLS_PRIVATE;
     const generation = newGeneration();
     let count = 0;
+    const levels = new Set<number>();
     // Bulk requests overlap (Elasticsearch indexes two at once on separate threads) but stay bounded.
     const inFlight: Promise<void>[] = [];
     const send = async (operations: Document[]): Promise<void> => {
@@ -512,6 +526,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       for await (const chunk of ranges) {
         for (const range of chunk) {
           checkRange(range);
+          levels.add(bucketLevel(range.end - range.start));
           operations.push(
             { index: { _index: index, _id: `${fileId}.${generation}.${count.toString(36)}` } },
             rangeDocument(fileId, generation, range),
@@ -529,7 +544,8 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       // Readers search ranges (refresh-bound) but read the marker in real time: the ranges must be
       // searchable before the marker points at them.
       await this.refresh(index);
-      if (!(await this.pointMarker(fileId, index, generation, count, info))) {
+      const marker = { generation, ranges: count, levels: [...levels].sort((x, y) => x - y) };
+      if (!(await this.pointMarker(fileId, index, marker, info))) {
         // A newer upload of the same file won meanwhile; ours is superseded.
         await this.deleteRanges(index, fileId, (g) => g === generation);
         return { ranges: count };
@@ -552,14 +568,14 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
   private async pointMarker(
     fileId: string,
     index: string,
-    generation: string,
-    ranges: number,
+    { generation, ranges, levels }: { generation: string; ranges: number; levels: number[] },
     info: PutSymbolsInfo,
   ): Promise<boolean> {
     const doc: Document = {
       'ecs.version': ECS_VERSION,
       'Symbol.file.id': fileId,
       [GENERATION_FIELD]: generation,
+      [LEVELS_FIELD]: levels,
       'uniprof.symbols.ranges': ranges,
       'uniprof.symbols.source': info.source,
       'uniprof.symbols.created': Date.now(),
@@ -619,15 +635,24 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
   private async markers(fileIds: readonly string[]): Promise<Map<string, Marker>> {
     const result = new Map<string, Marker>();
     if (fileIds.length === 0) return result;
-    for (const index of SYMBOL_INDICES) {
-      for (const { docs } of await this.mgetChunks(index, fileIds)) {
+    // Both indices at once: every lookup reads the markers twice (before and after its search).
+    const responses = await Promise.all(SYMBOL_INDICES.map((index) => this.mgetChunks(index, fileIds)));
+    for (const [i, index] of SYMBOL_INDICES.entries()) {
+      for (const { docs } of responses[i]) {
         for (const doc of docs) {
           if (!('found' in doc) || !doc.found) continue;
           const generation = text(sourceField(doc._source, GENERATION_FIELD));
           if (!generation) continue;
           const known = result.get(doc._id);
           if (known && known.generation > generation) continue;
-          result.set(doc._id, { index, generation, seqNo: doc._seq_no, primaryTerm: doc._primary_term });
+          const levels = sourceField(doc._source, LEVELS_FIELD);
+          result.set(doc._id, {
+            index,
+            generation,
+            seqNo: doc._seq_no,
+            primaryTerm: doc._primary_term,
+            ...(Array.isArray(levels) ? { levels: levels.map(Number) } : {}),
+          });
         }
       }
     }
@@ -663,7 +688,13 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       .filter((a) => Number.isSafeInteger(a) && a >= 0)
       .sort((a, b) => a - b);
     const found = new Map<string, SymbolRange>();
-    const pending = chunks(unique, ADDRESSES_PER_SEARCH);
+    const levels = marker.levels;
+    const pending = chunks(
+      unique,
+      levels
+        ? Math.max(1, Math.min(ADDRESSES_PER_BUCKET_SEARCH, Math.floor(BUCKETS_PER_SEARCH / levels.length)))
+        : ADDRESSES_PER_SEARCH,
+    );
     while (pending.length > 0) {
       const requests = pending.splice(0, SEARCHES_PER_REQUEST);
       const response = await this.client.msearch<Document>({
@@ -678,14 +709,20 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
               bool: {
                 filter: [
                   { term: { 'Symbol.file.id': fileId } },
-                  {
-                    bool: {
-                      should: group.map((address) => ({
-                        term: { 'Symbol.exec.pcrange': addressToIp(address) },
-                      })),
-                      minimum_should_match: 1,
-                    },
-                  },
+                  levels
+                    ? {
+                        terms: {
+                          [BUCKETS_FIELD]: [...new Set(group.flatMap((a) => addressBuckets(a, levels)))],
+                        },
+                      }
+                    : {
+                        bool: {
+                          should: group.map((address) => ({
+                            term: { 'Symbol.exec.pcrange': addressToIp(address) },
+                          })),
+                          minimum_should_match: 1,
+                        },
+                      },
                 ],
               },
             },
