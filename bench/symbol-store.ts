@@ -8,9 +8,16 @@
  *   3. the ingest cost of queueing: writes of batches with 200 new pending frames each, against the same
  *      writes without pending frames (CPU time per write, whole process).
  *
- * Knobs (environment): UNIPROF_BENCH_SYMBOL_RANGES (ranges uploaded, default 500,000).
+ * Then the same on Elasticsearch (`ElasticsearchSymbolization`, the test peer unless UNIPROF_BENCH_ES_URL
+ * (+ _USERNAME / _PASSWORD / _CA) names a cluster): putSymbols; symbolRanges for 5,000 addresses (first and
+ * second call), for 20,000, and for 50 (a worker answering a trickle of new frames), each checked against the
+ * ranges the generator made; backlog() three times.
+ *
+ * Knobs (environment): UNIPROF_BENCH_SYMBOL_RANGES (ranges uploaded, default 500,000),
+ * UNIPROF_BENCH_ES_SYMBOL_RANGES (on Elasticsearch, default 90,000), UNIPROF_BENCH_SYMBOL_STORES (which
+ * stores, default `embedded,elasticsearch`).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -22,20 +29,24 @@ import {
   type SymbolRange,
 } from '../src/model/index.ts';
 import { EmbeddedStore } from '../src/store/embedded/index.ts';
+import { ElasticsearchStore } from '../src/store/elasticsearch/index.ts';
+import { startElasticsearch } from '../test/peers/elasticsearch.ts';
 
 const RANGES = Number(process.env.UNIPROF_BENCH_SYMBOL_RANGES ?? 500_000);
+const ES_RANGES = Number(process.env.UNIPROF_BENCH_ES_SYMBOL_RANGES ?? 90_000);
+const STORES = (process.env.UNIPROF_BENCH_SYMBOL_STORES ?? 'embedded,elasticsearch').split(',');
 const LOOKUPS = 5000;
 const FILE = fileIdFromHex('00112233445566778899aabbccddeeff');
 const BASE = 0x40_0000;
 
 /** About 3 ranges per function (one inlined call holding another), 6 line entries each. */
-function* ranges(): Generator<SymbolRange[]> {
+function* ranges(total = RANGES): Generator<SymbolRange[]> {
   let chunk: SymbolRange[] = [];
   const lineTable = (size: number) => {
     const lineOffsets = Array.from({ length: 6 }, (_, i) => Math.floor((i * size) / 6));
     return { lineOffsets, lines: lineOffsets.map((o) => 100 + o) };
   };
-  for (let i = 0, produced = 0; produced < RANGES; i++) {
+  for (let i = 0, produced = 0; produced < total; i++) {
     const start = BASE + i * 256;
     const file = `/usr/src/project/module${i % 300}/file${i % 7}.cc`;
     const base = { functionLine: 90, fileName: file, callFileName: '', callLine: 0 };
@@ -76,8 +87,27 @@ function* ranges(): Generator<SymbolRange[]> {
   if (chunk.length > 0) yield chunk;
 }
 
-async function* asyncRanges(): AsyncIterable<readonly SymbolRange[]> {
-  yield* ranges();
+async function* asyncRanges(total = RANGES): AsyncIterable<readonly SymbolRange[]> {
+  yield* ranges(total);
+}
+
+/** How many ranges the generator made contain `address` (function i at BASE + 256·i, see ranges()). */
+function expectedDepths(address: number, total: number): number {
+  const offset = (address - BASE) % 256;
+  const first = Math.floor((address - BASE) / 256) * 3;
+  let depths = 0;
+  if (offset < 240 && first < total) depths++;
+  if (offset >= 16 && offset < 112 && first + 1 < total) depths++;
+  if (offset >= 32 && offset < 64 && first + 2 < total) depths++;
+  return depths;
+}
+
+function check(found: Map<number, SymbolRange[]>, addresses: readonly number[], total: number): void {
+  for (const address of new Set(addresses)) {
+    const want = expectedDepths(address, total);
+    const got = found.get(address)?.length ?? 0;
+    if (got !== want) throw new Error(`0x${address.toString(16)}: ${got} ranges, expected ${want}`);
+  }
 }
 
 function cpuMs(): number {
@@ -104,65 +134,115 @@ async function timed<T>(
   return result;
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'uniprof-bench-symbols-'));
-try {
-  const path = join(dir, 'store.duckdb');
-  let store = new EmbeddedStore({ path });
-  await store.open();
-  const q = store.symbolization;
-  const rssBefore = process.memoryUsage().rss;
-  const { ranges: stored } = await timed(
-    'putSymbols',
-    () => q.putSymbols(FILE, asyncRanges(), { source: 'local' }),
-    {
-      count: RANGES,
-      unit: 'ranges',
-    },
-  );
-  console.log(
-    `  ${stored.toLocaleString('en-US')} ranges; RSS +${Math.round((process.memoryUsage().rss - rssBefore) / 2 ** 20)} MiB`,
-  );
-
-  const random = seededRandom(1);
-  const functions = Math.ceil(RANGES / 3);
-  const addresses = Array.from({ length: LOOKUPS }, () => BASE + Math.floor(random() * functions * 256));
-  const cold = await timed(`symbolRanges ×${LOOKUPS}, cold (loads the file)`, () =>
-    q.symbolRanges(FILE, addresses),
-  );
-  await timed(`symbolRanges ×${LOOKUPS}, warm`, () => q.symbolRanges(FILE, addresses));
-  await store.close();
-
-  store = new EmbeddedStore({ path, symbolCacheRanges: 1000 });
-  await store.open();
-  const bySql = await timed(`symbolRanges ×${LOOKUPS}, SQL range join`, () =>
-    store.symbolization.symbolRanges(FILE, addresses),
-  );
-  if (bySql.size !== cold.size) throw new Error(`SQL found ${bySql.size} addresses, memory ${cold.size}`);
-
-  // Ingest: the same writes with and without pending frames, one at a time (each its own transaction).
-  const WRITES = 300;
-  const FRAMES = 200;
-  let next = 0;
-  const batch = (withFrames: boolean) => {
-    const frames: PendingFrame[] = [];
-    for (let i = 0; withFrames && i < FRAMES; i++, next++) {
-      frames.push({ frameId: frameId(FILE, BigInt(BASE + next)), fileId: FILE, address: BASE + next });
-    }
-    return { ...emptyBatch(), pendingFrames: frames };
-  };
-  for (const withFrames of [false, true, false, true]) {
-    await timed(
-      `${WRITES} writes ${withFrames ? `with ${FRAMES} new pending frames` : 'without pending frames'}`,
-      async () => {
-        for (let i = 0; i < WRITES; i++) await store.write(batch(withFrames));
+async function embedded(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'uniprof-bench-symbols-'));
+  try {
+    const path = join(dir, 'store.duckdb');
+    let store = new EmbeddedStore({ path });
+    await store.open();
+    const q = store.symbolization;
+    const rssBefore = process.memoryUsage().rss;
+    const { ranges: stored } = await timed(
+      'putSymbols',
+      () => q.putSymbols(FILE, asyncRanges(), { source: 'local' }),
+      {
+        count: RANGES,
+        unit: 'ranges',
       },
-      { count: WRITES, unit: 'writes' },
     );
+    console.log(
+      `  ${stored.toLocaleString('en-US')} ranges; RSS +${Math.round((process.memoryUsage().rss - rssBefore) / 2 ** 20)} MiB`,
+    );
+
+    const random = seededRandom(1);
+    const functions = Math.ceil(RANGES / 3);
+    const addresses = Array.from({ length: LOOKUPS }, () => BASE + Math.floor(random() * functions * 256));
+    const cold = await timed(`symbolRanges ×${LOOKUPS}, cold (loads the file)`, () =>
+      q.symbolRanges(FILE, addresses),
+    );
+    check(cold, addresses, RANGES);
+    await timed(`symbolRanges ×${LOOKUPS}, warm`, () => q.symbolRanges(FILE, addresses));
+    await store.close();
+
+    store = new EmbeddedStore({ path, symbolCacheRanges: 1000 });
+    await store.open();
+    const bySql = await timed(`symbolRanges ×${LOOKUPS}, SQL range join`, () =>
+      store.symbolization.symbolRanges(FILE, addresses),
+    );
+    if (bySql.size !== cold.size) throw new Error(`SQL found ${bySql.size} addresses, memory ${cold.size}`);
+
+    // Ingest: the same writes with and without pending frames, one at a time (each its own transaction).
+    const WRITES = 300;
+    const FRAMES = 200;
+    let next = 0;
+    const batch = (withFrames: boolean) => {
+      const frames: PendingFrame[] = [];
+      for (let i = 0; withFrames && i < FRAMES; i++, next++) {
+        frames.push({ frameId: frameId(FILE, BigInt(BASE + next)), fileId: FILE, address: BASE + next });
+      }
+      return { ...emptyBatch(), pendingFrames: frames };
+    };
+    for (const withFrames of [false, true, false, true]) {
+      await timed(
+        `${WRITES} writes ${withFrames ? `with ${FRAMES} new pending frames` : 'without pending frames'}`,
+        async () => {
+          for (let i = 0; i < WRITES; i++) await store.write(batch(withFrames));
+        },
+        { count: WRITES, unit: 'writes' },
+      );
+    }
+    console.log(
+      `  queued: ${(await store.symbolization.backlog()).pendingFrames.toLocaleString('en-US')} frames`,
+    );
+    await store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  console.log(
-    `  queued: ${(await store.symbolization.backlog()).pendingFrames.toLocaleString('en-US')} frames`,
-  );
-  await store.close();
-} finally {
-  rmSync(dir, { recursive: true, force: true });
 }
+
+async function elasticsearch(): Promise<void> {
+  const url = process.env.UNIPROF_BENCH_ES_URL;
+  const ca = process.env.UNIPROF_BENCH_ES_CA;
+  const peer = url ? undefined : await startElasticsearch();
+  const spoolDir = mkdtempSync(join(tmpdir(), 'uniprof-bench-es-symbols-'));
+  const store = new ElasticsearchStore({
+    hosts: [url ?? peer!.url],
+    username: url ? process.env.UNIPROF_BENCH_ES_USERNAME : peer!.username,
+    password: url ? process.env.UNIPROF_BENCH_ES_PASSWORD : peer!.password,
+    tls: { caPem: url ? (ca ? readFileSync(ca, 'utf8') : undefined) : peer!.caPem },
+    spoolDir,
+    shards: { events: 1, keyValue: 1 },
+  });
+  try {
+    await store.open();
+    const q = store.symbolization;
+    console.log(`Elasticsearch, ${ES_RANGES.toLocaleString('en-US')} ranges:`);
+    await timed('putSymbols', () => q.putSymbols(FILE, asyncRanges(ES_RANGES), { source: 'local' }), {
+      count: ES_RANGES,
+      unit: 'ranges',
+    });
+    const random = seededRandom(2);
+    const span = Math.ceil(ES_RANGES / 3) * 256;
+    const pick = (n: number) => Array.from({ length: n }, () => BASE + Math.floor(random() * span));
+    for (const [label, addresses] of [
+      [`symbolRanges ×${LOOKUPS}, first call`, pick(LOOKUPS)],
+      [`symbolRanges ×${LOOKUPS}, other addresses`, pick(LOOKUPS)],
+      [`symbolRanges ×20000`, pick(20_000)],
+      [`symbolRanges ×50`, pick(50)],
+    ] as const) {
+      check(await timed(label, () => q.symbolRanges(FILE, addresses)), addresses, ES_RANGES);
+    }
+    for (let i = 0; i < 3; i++) {
+      // Past the store's short cache of the last count: each call counts.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      await timed('backlog()', () => q.backlog());
+    }
+  } finally {
+    await store.close();
+    await peer?.dispose();
+    rmSync(spoolDir, { recursive: true, force: true });
+  }
+}
+
+if (STORES.includes('embedded')) await embedded();
+if (STORES.includes('elasticsearch')) await elasticsearch();

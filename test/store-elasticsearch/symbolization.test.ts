@@ -366,6 +366,8 @@ test('release: false when frames were queued meanwhile (it stays due); a retry w
   // Nothing found: try again later, with the reason kept.
   const retryAt = Date.now() + 1500;
   assert.equal(await a.symbolization.releaseExecutable(again, { retryAt, reason: 'no-debuginfo' }), true);
+  // The backlog counts as of the last refresh (it is read on every metrics scrape).
+  await refresh();
   assert.deepEqual((await a.symbolization.backlog()).waitingByReason, { 'no-debuginfo': 1 });
   assert.deepEqual(await b.symbolization.leaseExecutables('replica-b', 10, 60_000), [], 'waits');
   await new Promise((resolve) => setTimeout(resolve, retryAt - Date.now() + 100));
@@ -380,9 +382,78 @@ test('release: false when frames were queued meanwhile (it stays due); a retry w
   );
   assert.equal(await b.symbolization.releaseExecutable(retried, {}), true);
   assert.deepEqual(await b.symbolization.pendingFrames(x, 10), []);
+  await refresh();
   const backlog = await a.symbolization.backlog();
   assert.equal(backlog.pendingFrames, 0);
   assert.deepEqual(backlog.waitingByReason, {});
+});
+
+test('an executable waiting for its retry keeps waiting when frames come (from racing collectors too); stored symbols make it due', async () => {
+  const [x, y, z] = [fileIdOf(11), fileIdOf(12), fileIdOf(13)];
+  await writeAndSend(a, queueBatch([pending(x, 0x1000), pending(y, 0x1000), pending(z, 0x1000)]));
+  const leased = await b.symbolization.leaseExecutables('replica-b', 10, 60_000);
+  const work = new Map(leased.map((w) => [w.fileId, w]));
+  assert.deepEqual([...work.keys()].sort(), [x, y, z].sort());
+  const retryAt = Date.now() + 120_000;
+
+  // x: nothing found, released at once.
+  assert.equal(await b.symbolization.releaseExecutable(work.get(x)!, { retryAt, reason: 'not found' }), true);
+  // y: frames queued by two collectors while the worker has it, some racing with the release itself. The
+  // release says so, but the attempt found nothing, so y waits for its retry all the same.
+  await writeAndSend(a, queueBatch([pending(y, 0x2000)]));
+  const [releasedY] = await Promise.all([
+    b.symbolization.releaseExecutable(work.get(y)!, { retryAt, reason: 'not found' }),
+    writeAndSend(a, queueBatch([pending(y, 0x3000), pending(x, 0x3000)])),
+    writeAndSend(b, queueBatch([pending(y, 0x4000), pending(x, 0x4000)])),
+  ]);
+  assert.equal(releasedY, false, 'frames came while the worker had y');
+  // z: symbols stored while the worker has it: it stays due, retry or not.
+  await a.symbolization.putSymbols(z, yieldChunks([range(0x1000, 0x1100, 0, 'z_main')]), {
+    source: 'upload',
+  });
+  assert.equal(
+    await b.symbolization.releaseExecutable(work.get(z)!, { retryAt, reason: 'store error' }),
+    false,
+  );
+
+  // More frames for the waiting executables, from both collectors at once.
+  await Promise.all([
+    writeAndSend(a, queueBatch([pending(x, 0x5000), pending(y, 0x5000)], { [x]: 'libx.so' })),
+    writeAndSend(b, queueBatch([pending(x, 0x6000), pending(y, 0x6000)])),
+  ]);
+  await refresh();
+  for (const fileId of [x, y]) {
+    const queued = (await getDoc(layout.SQ_EXECUTABLES, fileId))!.source;
+    assert.equal(Date.parse(String(field(queued, 'Symbolization.time.next'))), retryAt, `${fileId} waits`);
+    assert.equal(field(queued, 'Symbolization.retries'), 1, 'the attempt counted once');
+    assert.equal(field(queued, 'uniprof.reason'), 'not found');
+    assert.equal(field(queued, 'uniprof.lease.until'), undefined);
+    // Every field keeps one value (the script writes nested objects, as synthetic source returns them).
+    for (const name of ['Symbolization.time.next', 'uniprof.queued'])
+      assert.ok(typeof field(queued, name) === 'string', `${name}: ${JSON.stringify(field(queued, name))}`);
+  }
+  assert.equal(field((await getDoc(layout.SQ_EXECUTABLES, x))!.source, 'Executable.file.name'), 'libx.so');
+  const due = await a.symbolization.leaseExecutables('replica-a', 10, 60_000);
+  assert.deepEqual(
+    due.map((w) => [w.fileId, w.hasSymbols]),
+    [[z, true]],
+    'only z, whose symbols came, is due: new frames do not cut the backoff',
+  );
+  await a.symbolization.resolveFrames(
+    [],
+    (await a.symbolization.pendingFrames(z, 10)).map((f) => f.frameId),
+  );
+  assert.equal(await a.symbolization.releaseExecutable(due[0], {}), true);
+
+  // Symbols stored for a waiting executable make it due at once, its attempts forgotten.
+  await b.symbolization.putSymbols(x, yieldChunks([range(0x1000, 0x7000, 0, 'x_main')]), { source: 'local' });
+  await refresh();
+  const [symbolized] = await a.symbolization.leaseExecutables('replica-a', 10, 60_000);
+  assert.equal(symbolized?.fileId, x);
+  assert.equal(symbolized.hasSymbols, true);
+  assert.equal(symbolized.attempts, 0);
+  assert.equal(symbolized.lastReason, undefined);
+  assert.deepEqual(await a.symbolization.leaseExecutables('replica-a', 10, 60_000), [], 'y still waits');
 });
 
 /** Random well-formed symbols: functions side by side, inlined calls nested inside them to depth 3. */
@@ -470,6 +541,17 @@ test('symbolRanges equals brute force over random ranges, addresses above 2^32 a
     ranges.length + 1,
     'ranges and the marker',
   );
+
+  // Looked up by bucket: the marker lists the ranges' size levels. Symbols stored before buckets existed
+  // (a marker without them) are looked up by their ip_range, with the same answer.
+  const marker = await getDoc(layout.SYMBOLS_GLOBAL, x);
+  const levels = field(marker?.source, 'uniprof.symbols.levels') as number[];
+  assert.ok(Array.isArray(levels) && levels.length > 1, `levels ${JSON.stringify(levels)}`);
+  const { ['uniprof.symbols.levels']: dropped, ...older } = marker!.source;
+  assert.ok(dropped, 'stored flat, as written');
+  const rewritten = await peer.request('PUT', `/${layout.SYMBOLS_GLOBAL}/_doc/${x}`, older);
+  assert.equal(rewritten.status, 200, JSON.stringify(rewritten.body));
+  assert.deepEqual(await b.symbolization.symbolRanges(x, addresses), expected);
 });
 
 test('putSymbols: all or nothing when the ranges throw, idempotent on re-upload, replaced across sources', async () => {

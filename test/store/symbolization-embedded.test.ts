@@ -495,6 +495,19 @@ describe('embedded store: symbolization queue and symbols', () => {
     const [again] = await q.leaseExecutables('w', 10, 1000);
     assert.equal(again.fileId, FILE_B);
     assert.equal(again.hasSymbols, true);
+    assert.equal(await q.releaseExecutable(again, {}), true);
+
+    // Symbols stored for an executable waiting for its retry make it due at once, its attempts forgotten.
+    const fileC = fileIdFromHex('0123456789abcdef0123456789abcdef');
+    await store.write(batchWith([pending(fileC, 0x10)]));
+    const [c] = await q.leaseExecutables('w', 10, 1000);
+    assert.equal(c.fileId, fileC);
+    assert.equal(await q.releaseExecutable(c, { retryAt: clock.now + 60_000, reason: 'not found' }), true);
+    await store.write(batchWith([pending(fileC, 0x20)]));
+    assert.deepEqual(await q.leaseExecutables('w', 10, 1000), [], 'new frames do not cut the backoff');
+    await q.putSymbols(fileC, chunks([range(0x0, 0x100, 0, 'c')]), { source: 'upload' });
+    const [symbolized] = await q.leaseExecutables('w', 10, 1000);
+    assert.deepEqual([symbolized?.fileId, symbolized?.hasSymbols, symbolized?.attempts], [fileC, true, 0]);
     await store.close();
   });
 

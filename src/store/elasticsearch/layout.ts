@@ -6,7 +6,7 @@
 import { MAX_SAMPLING_LEVEL } from '../../model/index.ts';
 
 /** Bumped whenever a definition below changes; templates with an older version are replaced at start-up. */
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 /**
  * The version in concrete index names (`.profiling-X-v001`). Kept apart from LAYOUT_VERSION: a template change
  * that only adds fields is applied to the existing indices (see setup.ts) instead of starting new ones.
@@ -259,9 +259,15 @@ function symbolsComponent(settings: LayoutSettings): Mapping {
         'Symbol.linetable.lines': keyword(sourceOnly),
         'Symbol.file.id': { type: 'keyword', index: true, doc_values: false, store: false },
         'Symbol.exec.pcrange': { type: 'ip_range', index: true, doc_values: false, store: false },
+        ...symbolsLookupProperties(),
       },
     },
   };
+}
+
+/** Ours on the symbols indices: the lookup buckets of a range (see symbol-documents.ts). */
+export function symbolsLookupProperties(): Mapping {
+  return { 'uniprof.symbols.buckets': keyword({ index: true, doc_values: false }) };
 }
 
 /**
@@ -290,6 +296,7 @@ export function queueProperties(kind: 'executables' | 'leafframes'): Mapping {
     'uniprof.lease.until': { type: 'date' },
     'uniprof.reason': keyword(),
     'uniprof.queued': { type: 'date' },
+    'uniprof.frames_queued': { type: 'boolean' },
   };
 }
 

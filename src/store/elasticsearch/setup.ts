@@ -12,11 +12,14 @@ import {
   PLAIN_INDICES,
   SQ_EXECUTABLES,
   SQ_LEAFFRAMES,
+  SYMBOLS_GLOBAL,
+  SYMBOLS_PRIVATE,
   componentTemplates,
   concreteIndexName,
   ilmPolicy,
   indexTemplates,
   queueProperties,
+  symbolsLookupProperties,
   type ClusterCapabilities,
   type LayoutSettings,
 } from './layout.ts';
@@ -194,6 +197,11 @@ async function ensureIndices(client: Client, changed: string[]): Promise<void> {
     if (queue && (await addMissingFields(client, index, queueProperties(queue)))) {
       changed.push(`mapping of ${index}`);
     }
+  }
+  // Layout version 2 made the symbols indices without the lookup buckets (their symbols are still read,
+  // the slower way: see symbolization.ts).
+  for (const alias of [SYMBOLS_PRIVATE, SYMBOLS_GLOBAL]) {
+    if (await addMissingFields(client, alias, symbolsLookupProperties())) changed.push(`mapping of ${alias}`);
   }
 }
 

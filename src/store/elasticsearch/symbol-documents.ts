@@ -21,6 +21,39 @@ type Document = Record<string, unknown>;
 
 /** Our own fields of a symbols document (unmapped: the symbols indices keep their whole _source). */
 export const GENERATION_FIELD = 'uniprof.symbols.generation';
+/**
+ * Our lookup key of a range document (a keyword, indexed): the aligned buckets its range touches at its size
+ * level L, the smallest with 2^L ≥ its length, so at most two. An address's candidates are the ranges in its
+ * bucket at each level the file has (the marker lists them): one `terms` query for thousands of addresses,
+ * where an `ip_range` query per address cost Elasticsearch about 0.3 ms each (a BKD walk per address).
+ * Exact containment is checked locally; the extra candidates are the few same-size neighbours sharing a bucket.
+ */
+export const BUCKETS_FIELD = 'uniprof.symbols.buckets';
+/** On the marker: the size levels of the file's ranges. Absent on symbols stored before buckets existed. */
+export const LEVELS_FIELD = 'uniprof.symbols.levels';
+
+/** The smallest L with 2^L ≥ length. */
+export function bucketLevel(length: number): number {
+  let level = 0;
+  while (2 ** level < length) level++;
+  return level;
+}
+
+function bucketKey(level: number, address: number): string {
+  return `${level.toString(36)}:${Math.floor(address / 2 ** level).toString(36)}`;
+}
+
+export function rangeBuckets(start: number, end: number): string[] {
+  const level = bucketLevel(end - start);
+  const first = bucketKey(level, start);
+  const last = bucketKey(level, end - 1);
+  return first === last ? [first] : [first, last];
+}
+
+/** The buckets in which ranges containing `address` are, one per level. */
+export function addressBuckets(address: number, levels: readonly number[]): string[] {
+  return levels.map((level) => bucketKey(level, address));
+}
 
 const MAX_ADDRESS = 2n ** 64n - 1n;
 
@@ -107,6 +140,7 @@ export function rangeDocument(fileId: string, generation: string, range: SymbolR
     'Symbol.linetable.base': range.start,
     'Symbol.linetable.length': range.end - range.start,
     [GENERATION_FIELD]: generation,
+    [BUCKETS_FIELD]: rangeBuckets(range.start, range.end),
   };
   // Unknowns are left out rather than written as '' / 0: most ranges lack some of them.
   if (range.functionLine > 0) doc['Symbol.function.line'] = range.functionLine;
@@ -207,6 +241,7 @@ export function queuedExecutableDocument(
     'Time.created': now,
     'Symbolization.time.next': now,
     'Symbolization.retries': 0,
+    [FRAMES_QUEUED_FIELD]: true,
     'uniprof.queued': now,
     ...nameFields(names),
   };
@@ -220,21 +255,52 @@ function nameFields(names: { fileName?: string; buildId?: string }): Document {
 }
 
 /**
- * The update that makes an executable due: created if missing, otherwise due now (an active lease is left
- * alone: it lives in other fields). `detect_noop: false` so that even an identical update bumps the
- * document's sequence number, which is how a worker holding a lease learns that frames came in.
+ * Set by the collector whenever it queues frames of an executable, cleared when a worker has answered them.
+ * The collector never touches `Symbolization.time.next`: an executable with queued frames is due unless its
+ * last attempt found no symbols (`Symbolization.retries` > 0) — then it waits for its retry time, however
+ * many frames come (else one nobody has symbols for would be tried on every agent report). Blind partial
+ * updates cannot ask "is it waiting?" (the test distribution has no scripting, and a read before each write
+ * would cost the collector a round trip), so the waiting is decided where the queue is read (see the store).
  */
-export function makeDueUpdate(
+export const FRAMES_QUEUED_FIELD = 'uniprof.frames_queued';
+
+/**
+ * The collector's queue update: created if missing (due now), otherwise marked as having queued frames. It
+ * writes only fields no one else decides from (an active lease and the retry state are left alone), so
+ * concurrent collectors cannot undo each other or a worker. `detect_noop: false` so that even an identical
+ * update bumps the document's sequence number, which is how a worker holding a lease learns that frames
+ * came in.
+ */
+export function framesQueuedUpdate(
   fileId: string,
   now: number,
   names: { fileName?: string; buildId?: string },
-  extra: Document = {},
 ): { action: Document; body: Document } {
   return {
     action: { update: { _index: SQ_EXECUTABLES, _id: fileId, retry_on_conflict: 5 } },
     body: {
-      doc: nested({ 'Symbolization.time.next': now, 'uniprof.queued': now, ...nameFields(names), ...extra }),
-      upsert: nested({ ...queuedExecutableDocument(fileId, now, names), ...extra }),
+      doc: nested({ [FRAMES_QUEUED_FIELD]: true, 'uniprof.queued': now, ...nameFields(names) }),
+      upsert: nested(queuedExecutableDocument(fileId, now, names)),
+      detect_noop: false,
+    },
+  };
+}
+
+/**
+ * Symbols were stored: the executable is due now whatever it waited for, its failed attempts forgotten
+ * (created if the file was never queued).
+ */
+export function symbolsStoredUpdate(
+  fileId: string,
+  now: number,
+  names: { fileName?: string; buildId?: string },
+): { action: Document; body: Document } {
+  const fields = { 'Symbolization.time.next': now, 'Symbolization.retries': 0, 'uniprof.reason': null };
+  return {
+    action: { update: { _index: SQ_EXECUTABLES, _id: fileId, retry_on_conflict: 5 } },
+    body: {
+      doc: nested({ ...fields, ...nameFields(names) }),
+      upsert: nested({ ...queuedExecutableDocument(fileId, now, names), ...fields }),
       detect_noop: false,
     },
   };
@@ -242,7 +308,7 @@ export function makeDueUpdate(
 
 /**
  * Bulk lines queueing a batch's pending frames: one `create` per frame (its ID is the document ID, so a
- * resend or a frame queued twice conflicts harmlessly) and one update per executable making it due.
+ * resend or a frame queued twice conflicts harmlessly) and one update per executable saying frames came.
  */
 export function queueLines(batch: ProfileBatch, now: number): string[] {
   const frames = batch.pendingFrames ?? [];
@@ -267,7 +333,7 @@ export function queueLines(batch: ProfileBatch, now: number): string[] {
   const executables = new Map(batch.executables.map((e) => [e.fileId, e]));
   for (const fileId of files) {
     const executable = executables.get(fileId);
-    const update = makeDueUpdate(fileId, now, {
+    const update = framesQueuedUpdate(fileId, now, {
       fileName: executable?.fileName,
       buildId: executable?.buildId,
     });

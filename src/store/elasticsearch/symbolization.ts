@@ -3,10 +3,13 @@
  *
  * Queue: one `profiling-sq-executables` document per file (`_id` = file ID) and one `profiling-sq-leafframes`
  * document per queued frame (`_id` = frame ID). An executable is due when `Symbolization.time.next` has passed
- * and it holds no live lease (`uniprof.lease.until` in the future). Leases are taken and ended with
- * conditional writes (`if_seq_no` / `if_primary_term`), so several symbolizer processes can share a cluster:
- * of two workers writing over the same version only one succeeds. The collector's queue update always bumps
- * the sequence number, which is how a worker learns at release that frames came in while it worked.
+ * (a retry, stored symbols) or the collector queued frames for it since it was last worked on
+ * (`uniprof.frames_queued`) and its last attempt did not fail (`Symbolization.retries` 0: a failed one waits
+ * for its retry time, frames or not), and it holds no live lease (`uniprof.lease.until` in the future).
+ * Leases are taken and ended with conditional writes (`if_seq_no` / `if_primary_term`), so several
+ * symbolizer processes can share a cluster: of two workers writing over the same version only one succeeds.
+ * The collector's queue update always bumps the sequence number, which is how a worker learns at release
+ * that frames came in while it worked.
  *
  * Symbols: each upload writes its ranges under a new generation, then points a marker document (`_id` = file
  * ID, no `Symbol.exec.pcrange`, so range queries never see it) at that generation; readers read the marker
@@ -40,23 +43,35 @@ import {
 } from './layout.ts';
 import { ElasticsearchReturnPads } from './returnpads.ts';
 import {
+  BUCKETS_FIELD,
   GENERATION_FIELD,
+  LEVELS_FIELD,
+  addressBuckets,
   addressToIp,
+  bucketLevel,
   checkRange,
   dateMillis,
-  makeDueUpdate,
+  FRAMES_QUEUED_FIELD,
   nested,
   pendingFrameFromSource,
   rangeDocument,
   rangeFromSource,
+  symbolsStoredUpdate,
   text,
 } from './symbol-documents.ts';
 
 /** Range documents per bulk request of an upload: bounds the memory an upload holds. */
 const UPLOAD_CHUNK = 2_000;
 const UPLOAD_IN_FLIGHT = 2;
-/** Addresses per search of `symbolRanges`, and searches per msearch. */
+/** Addresses per search of `symbolRanges` (by `ip_range`), and searches per msearch. */
 const ADDRESSES_PER_SEARCH = 256;
+/**
+ * Addresses and bucket terms per search of `symbolRanges` by bucket (Elasticsearch allows 65,536 terms in
+ * one `terms`). Searches of one msearch run side by side, so a few hundred addresses each keep the node's
+ * search threads busy (on 5,000 addresses 625 a search was faster than 2,730 or 250).
+ */
+const ADDRESSES_PER_BUCKET_SEARCH = 512;
+const BUCKETS_PER_SEARCH = 8_192;
 const SEARCHES_PER_REQUEST = 16;
 /** Elasticsearch's default `index.max_result_window`. */
 const MAX_HITS = 10_000;
@@ -68,6 +83,8 @@ const CONFLICT_ATTEMPTS = 8;
 const LEASE_PAGES = 5;
 const SEARCH_OPTIONS = { ignore_unavailable: true, allow_no_indices: true } as const;
 const SYMBOL_INDICES = [SYMBOLS_PRIVATE, SYMBOLS_GLOBAL] as const;
+/** How long one backlog count answers later calls (metrics scrapes, status pages). */
+const BACKLOG_CACHE_MS = 1_000;
 
 type Document = Record<string, unknown>;
 
@@ -107,6 +124,8 @@ function decodeLease(lease: string): LeaseProof | undefined {
 interface Marker {
   index: string;
   generation: string;
+  /** The size levels of the file's ranges' lookup buckets; absent for symbols stored before they existed. */
+  levels?: number[];
   seqNo?: number;
   primaryTerm?: number;
 }
@@ -136,6 +155,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
    * process is still doing would take the place of new work in the lease call.
    */
   private readonly leasesInProgress = new Set<string>();
+  private backlogCache?: { at: number; pending: boolean; result: Promise<SymbolizationBacklog> };
 
   private readonly pads: ElasticsearchReturnPads;
 
@@ -342,7 +362,6 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     const proof = decodeLease(work.lease);
     if (!proof) return false;
     this.leasesInProgress.delete(proof.id);
-    const noLease = { 'uniprof.lease.owner': null, 'uniprof.lease.id': null, 'uniprof.lease.until': null };
     // Frames resolved by resolveFrames are gone from the queue once it is refreshed; any left were queued by
     // a bulk request the lease did not see (its items land in no fixed order) or not taken by the worker.
     const framesLeft = outcome.retryAt === undefined && (await this.countQueuedFrames(work.fileId, true)) > 0;
@@ -351,28 +370,30 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       if (!current || sourceField(current.source, 'uniprof.lease.id') !== proof.id) return false;
       const changed =
         proof.changed || current.seqNo !== proof.seqNo || current.primaryTerm !== proof.primaryTerm;
+      if (changed && outcome.retryAt !== undefined && !(await this.hasMarker(work.fileId))) {
+        // Frames came, but this attempt found no symbols and none were stored since: it still waits for its
+        // retry (the contract). Checked after reading `current`: symbols stored later bump its version (their
+        // due update comes after the marker), so this write then fails and the next round sees them.
+        if (await this.conditionalUpdate(work.fileId, current, retryFields(current.source, outcome)))
+          return false;
+        continue;
+      }
       if (changed || framesLeft) {
-        // Stays due (the collector set its time) and free for any worker.
-        const doc = framesLeft && !changed ? { ...noLease, 'Symbolization.time.next': Date.now() } : noLease;
+        // Stays due (queued frames or stored symbols made it so) and free for any worker.
+        const doc =
+          framesLeft && !changed ? { ...NO_LEASE, 'Symbolization.time.next': Date.now() } : NO_LEASE;
         if (await this.conditionalUpdate(work.fileId, current, doc)) return false;
         continue;
       }
       const doc: Document =
         outcome.retryAt !== undefined
-          ? {
-              ...noLease,
-              'Symbolization.time.next': outcome.retryAt,
-              'Symbolization.retries': Math.min(
-                32_767,
-                (Number(sourceField(current.source, 'Symbolization.retries')) || 0) + 1,
-              ),
-              'uniprof.reason': outcome.reason ?? 'unknown',
-            }
+          ? retryFields(current.source, outcome)
           : {
-              ...noLease,
+              ...NO_LEASE,
               'Symbolization.time.next': null,
               'Symbolization.retries': 0,
               'uniprof.reason': null,
+              [FRAMES_QUEUED_FIELD]: false,
             };
       if (await this.conditionalUpdate(work.fileId, current, doc)) return true;
     }
@@ -416,9 +437,30 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     return this.count(SQ_LEAFFRAMES, { term: { 'Executable.file.id': fileId } });
   }
 
-  async backlog(): Promise<SymbolizationBacklog> {
-    // Counted as of now rather than the last refresh: the queue is small next to the data it describes.
-    await this.refresh(`${SQ_LEAFFRAMES},${SQ_EXECUTABLES},${SYMBOL_INDICES.join(',')}`);
+  /**
+   * Counted as of the last refresh (at most the indices' refresh interval behind): this is read on every
+   * metrics scrape and status page view, and forcing a refresh of four indices each time made segments and
+   * work for Elasticsearch out of every reader. Callers that ask at once share one count, and a count is
+   * kept for BACKLOG_CACHE_MS.
+   */
+  backlog(): Promise<SymbolizationBacklog> {
+    const cached = this.backlogCache;
+    if (cached && (cached.pending || performance.now() - cached.at < BACKLOG_CACHE_MS)) return cached.result;
+    const entry = { at: performance.now(), pending: true, result: this.countBacklog() };
+    this.backlogCache = entry;
+    void entry.result.then(
+      () => {
+        entry.pending = false;
+        entry.at = performance.now();
+      },
+      () => {
+        if (this.backlogCache === entry) this.backlogCache = undefined;
+      },
+    );
+    return entry.result;
+  }
+
+  private async countBacklog(): Promise<SymbolizationBacklog> {
     const pendingFrames = await this.count(SQ_LEAFFRAMES);
     const filesWithFrames: string[] = [];
     let after: Record<string, estypes.FieldValue> | undefined;
@@ -489,6 +531,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     const other = index === SYMBOLS_PRIVATE ? SYMBOLS_GLOBAL : SYMBOLS_PRIVATE;
     const generation = newGeneration();
     let count = 0;
+    const levels = new Set<number>();
     // Bulk requests overlap (Elasticsearch indexes two at once on separate threads) but stay bounded.
     const inFlight: Promise<void>[] = [];
     const send = async (operations: Document[]): Promise<void> => {
@@ -502,6 +545,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       for await (const chunk of ranges) {
         for (const range of chunk) {
           checkRange(range);
+          levels.add(bucketLevel(range.end - range.start));
           operations.push(
             { index: { _index: index, _id: `${fileId}.${generation}.${count.toString(36)}` } },
             rangeDocument(fileId, generation, range),
@@ -519,7 +563,8 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       // Readers search ranges (refresh-bound) but read the marker in real time: the ranges must be
       // searchable before the marker points at them.
       await this.refresh(index);
-      if (!(await this.pointMarker(fileId, index, generation, count, info))) {
+      const marker = { generation, ranges: count, levels: [...levels].sort((x, y) => x - y) };
+      if (!(await this.pointMarker(fileId, index, marker, info))) {
         // A newer upload of the same file won meanwhile; ours is superseded.
         await this.deleteRanges(index, fileId, (g) => g === generation);
         return { ranges: count };
@@ -535,10 +580,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     // Pads were computed from the ranges just replaced: the caller stores new ones after.
     await this.pads.deleteFile(fileId);
     await this.deleteOlderMarker(other, fileId, generation);
-    const due = makeDueUpdate(fileId, Date.now(), info, {
-      'Symbolization.retries': 0,
-      'uniprof.reason': null,
-    });
+    const due = symbolsStoredUpdate(fileId, Date.now(), info);
     await this.bulkOrThrow([due.action, due.body]);
     return { ranges: count };
   }
@@ -547,14 +589,14 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
   private async pointMarker(
     fileId: string,
     index: string,
-    generation: string,
-    ranges: number,
+    { generation, ranges, levels }: { generation: string; ranges: number; levels: number[] },
     info: PutSymbolsInfo,
   ): Promise<boolean> {
     const doc: Document = {
       'ecs.version': ECS_VERSION,
       'Symbol.file.id': fileId,
       [GENERATION_FIELD]: generation,
+      [LEVELS_FIELD]: levels,
       'uniprof.symbols.ranges': ranges,
       'uniprof.symbols.source': info.source,
       'uniprof.symbols.created': Date.now(),
@@ -614,19 +656,32 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
   private async markers(fileIds: readonly string[]): Promise<Map<string, Marker>> {
     const result = new Map<string, Marker>();
     if (fileIds.length === 0) return result;
-    for (const index of SYMBOL_INDICES) {
-      for (const { docs } of await this.mgetChunks(index, fileIds)) {
+    // Both indices at once: every lookup reads the markers twice (before and after its search).
+    const responses = await Promise.all(SYMBOL_INDICES.map((index) => this.mgetChunks(index, fileIds)));
+    for (const [i, index] of SYMBOL_INDICES.entries()) {
+      for (const { docs } of responses[i]) {
         for (const doc of docs) {
           if (!('found' in doc) || !doc.found) continue;
           const generation = text(sourceField(doc._source, GENERATION_FIELD));
           if (!generation) continue;
           const known = result.get(doc._id);
           if (known && known.generation > generation) continue;
-          result.set(doc._id, { index, generation, seqNo: doc._seq_no, primaryTerm: doc._primary_term });
+          const levels = sourceField(doc._source, LEVELS_FIELD);
+          result.set(doc._id, {
+            index,
+            generation,
+            seqNo: doc._seq_no,
+            primaryTerm: doc._primary_term,
+            ...(Array.isArray(levels) ? { levels: levels.map(Number) } : {}),
+          });
         }
       }
     }
     return result;
+  }
+
+  private async hasMarker(fileId: string): Promise<boolean> {
+    return (await this.markers([fileId])).has(fileId);
   }
 
   async filesWithSymbols(fileIds: readonly string[]): Promise<Set<string>> {
@@ -654,7 +709,13 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       .filter((a) => Number.isSafeInteger(a) && a >= 0)
       .sort((a, b) => a - b);
     const found = new Map<string, SymbolRange>();
-    const pending = chunks(unique, ADDRESSES_PER_SEARCH);
+    const levels = marker.levels;
+    const pending = chunks(
+      unique,
+      levels
+        ? Math.max(1, Math.min(ADDRESSES_PER_BUCKET_SEARCH, Math.floor(BUCKETS_PER_SEARCH / levels.length)))
+        : ADDRESSES_PER_SEARCH,
+    );
     while (pending.length > 0) {
       const requests = pending.splice(0, SEARCHES_PER_REQUEST);
       const response = await this.client.msearch<Document>({
@@ -669,14 +730,20 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
               bool: {
                 filter: [
                   { term: { 'Symbol.file.id': fileId } },
-                  {
-                    bool: {
-                      should: group.map((address) => ({
-                        term: { 'Symbol.exec.pcrange': addressToIp(address) },
-                      })),
-                      minimum_should_match: 1,
-                    },
-                  },
+                  levels
+                    ? {
+                        terms: {
+                          [BUCKETS_FIELD]: [...new Set(group.flatMap((a) => addressBuckets(a, levels)))],
+                        },
+                      }
+                    : {
+                        bool: {
+                          should: group.map((address) => ({
+                            term: { 'Symbol.exec.pcrange': addressToIp(address) },
+                          })),
+                          minimum_should_match: 1,
+                        },
+                      },
                 ],
               },
             },
@@ -805,6 +872,21 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
   }
 }
 
+const NO_LEASE = { 'uniprof.lease.owner': null, 'uniprof.lease.id': null, 'uniprof.lease.until': null };
+
+/** A released lease whose attempt found no symbols: one more attempt counted, the next at `retryAt`. */
+function retryFields(source: Document, outcome: { retryAt?: number; reason?: string }): Document {
+  return {
+    ...NO_LEASE,
+    'Symbolization.time.next': outcome.retryAt,
+    'Symbolization.retries': Math.min(
+      32_767,
+      (Number(sourceField(source, 'Symbolization.retries')) || 0) + 1,
+    ),
+    'uniprof.reason': outcome.reason ?? 'unknown',
+  };
+}
+
 /**
  * Due and not leased by another worker: a lease `owner` itself holds counts as free (the contract), so a
  * symbolizer restarted under its stable owner takes back at once what it held when it died.
@@ -813,7 +895,20 @@ function dueQuery(now: number, owner: string): estypes.QueryDslQueryContainer {
   return {
     bool: {
       filter: [
-        { range: { 'Symbolization.time.next': { lte: now } } },
+        {
+          bool: {
+            should: [
+              { range: { 'Symbolization.time.next': { lte: now } } },
+              {
+                bool: {
+                  filter: [{ term: { [FRAMES_QUEUED_FIELD]: true } }],
+                  must_not: [{ range: { 'Symbolization.retries': { gt: 0 } } }],
+                },
+              },
+            ],
+            minimum_should_match: 1,
+          },
+        },
         {
           bool: {
             should: [
@@ -835,5 +930,7 @@ function isDue(source: Document, now: number, owner: string, inProgress: Readonl
     sourceField(source, 'uniprof.lease.owner') === owner &&
     !inProgress.has(text(sourceField(source, 'uniprof.lease.id')));
   const free = until === undefined || until <= now || ownEarlierLease;
-  return next !== undefined && next <= now && free;
+  const waitingForRetry = (Number(sourceField(source, 'Symbolization.retries')) || 0) > 0;
+  const framesQueued = sourceField(source, FRAMES_QUEUED_FIELD) === true && !waitingForRetry;
+  return ((next !== undefined && next <= now) || framesQueued) && free;
 }
