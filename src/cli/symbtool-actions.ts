@@ -1,7 +1,10 @@
 /** What `uniprof symbtool` does (symbtool.ts declares the commands and loads this on use). */
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
+import type { ReturnPad, SymbolRange } from '../model/symbols.ts';
 import { ElfFile } from '../symbolizer/elf/elf.ts';
+import { RangeIndex } from '../symbolizer/ranges/range-index.ts';
+import { openExecutableCode, returnPadsFrom } from '../symbolizer/returnpads/generate.ts';
 import { SymbolizerFormatError } from '../symbolizer/errors.ts';
 import { DEFAULT_DEBUG_DIRECTORIES, findDebugFile } from '../symbolizer/symbolizer.ts';
 import type { PushProgress } from '../symbolizer/upload/client.ts';
@@ -106,7 +109,7 @@ function progressReporter(codeBytes: number): {
   let last = 0;
   let latest: PushProgress | undefined;
   const status = (p: PushProgress) =>
-    `${number(p.ranges)} ranges extracted, ${bytes(p.bytesSent)} sent, ${((Date.now() - started) / 1000).toFixed(0)} s`;
+    `${number(p.ranges)} ranges extracted, ${p.pads > 0 ? `${number(p.pads)} return pads, ` : ''}${bytes(p.bytesSent)} sent, ${((Date.now() - started) / 1000).toFixed(0)} s`;
   return {
     update(p) {
       latest = p;
@@ -140,6 +143,23 @@ export interface PushCommandOptions {
   debugFile?: string;
   debugDir?: string[];
   force?: boolean;
+  /** false with --no-return-pads. */
+  returnPads?: boolean;
+}
+
+/** Pads per chunk handed to the encoder (it re-chunks them for the wire). */
+const PAD_BATCH = 4096;
+
+/**
+ * Ranges as they are extracted, kept too: return pads are made from all of a file's ranges (a call's chain
+ * needs every depth) once extraction is done. Memory: the ranges as objects, a few hundred bytes each
+ * (docs/symbolizer.md has the figures); --no-return-pads keeps nothing.
+ */
+function* keeping(ranges: Iterable<SymbolRange[]>, kept: SymbolRange[]): Generator<SymbolRange[]> {
+  for (const batch of ranges) {
+    for (const range of batch) kept.push(range);
+    yield batch;
+  }
 }
 
 export async function runPushSymbols(options: PushCommandOptions): Promise<void> {
@@ -162,6 +182,23 @@ export async function runPushSymbols(options: PushCommandOptions): Promise<void>
       return;
     }
     process.stderr.write(`push-symbols: ${describe}: reading debug info from ${source}\n`);
+    let ranges = extractRanges(exe.path, {
+      debugFile: source === exe.path ? undefined : source,
+      debugDirectories,
+    });
+    // Return pads from the executable's code, by the worker's generator: a file without code (a separate
+    // debug file given as -e) or of a machine without a decoder gets ranges only.
+    let pads: (() => Iterable<readonly ReturnPad[]>) | undefined;
+    let padsNote: string | undefined;
+    const opened = options.returnPads === false ? undefined : openExecutableCode(exe.path);
+    if (opened === undefined) padsNote = 'no return pads (--no-return-pads)';
+    else if ('notUsable' in opened) {
+      padsNote = `no return pads: ${opened.notUsable.replace(`${exe.path}: `, '')} (give the executable as deployed with -e for pads)`;
+    } else {
+      const kept: SymbolRange[] = [];
+      ranges = keeping(ranges, kept);
+      pads = () => returnPadsFrom(opened.executable, RangeIndex.of(kept), { chunkSize: PAD_BATCH });
+    }
     const progress = progressReporter(exe.codeBytes);
     const result = await pushSymbols({
       url: options.url,
@@ -169,12 +206,13 @@ export async function runPushSymbols(options: PushCommandOptions): Promise<void>
       fileId: exe.fileId,
       buildId: exe.buildId,
       fileName: basename(exe.path),
-      ranges: extractRanges(exe.path, {
-        debugFile: source === exe.path ? undefined : source,
-        debugDirectories,
-      }),
+      ranges,
+      pads,
       onProgress: (p) => progress.update(p),
-    }).finally(() => progress.done());
+    }).finally(() => {
+      progress.done();
+      if (opened && 'executable' in opened) opened.executable.elf.close();
+    });
     const debugSize = statSync(source).size;
     console.log(`uploaded symbols for ${describe}`);
     console.log(
@@ -182,6 +220,14 @@ export async function runPushSymbols(options: PushCommandOptions): Promise<void>
         `(${bytes(result.decompressedBytes)} uncompressed) for ${bytes(debugSize)} of debug file ${source} ` +
         `(${((100 * result.compressedBytes) / debugSize).toFixed(1)} %)`,
     );
+    if (pads) {
+      console.log(
+        `  ${number(result.pads)} return pads from the code of ${exe.path}` +
+          (result.padsSkipped > 0
+            ? ` (${number(result.padsSkipped)} left out: calls in overlapping functions, answered from the ranges)`
+            : ''),
+      );
+    } else console.log(`  ${padsNote}`);
   } catch (error) {
     if (error instanceof PushError) throw new SymbtoolError(error.message);
     if (error instanceof SymbolizerFormatError) {

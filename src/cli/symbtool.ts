@@ -63,6 +63,10 @@ export function symbtoolCommand(): Command {
       collect,
     )
     .option('-f, --force', 'upload even if the server already has symbols for this file')
+    .option(
+      '--no-return-pads',
+      "send ranges only: no return pads (saves the client's memory for the ranges, which pads are made from)",
+    )
     .action(
       guarded('push-symbols', async (options: PushCommandOptions) => {
         const { runPushSymbols } = await import('./symbtool-actions.ts');

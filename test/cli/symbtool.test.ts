@@ -9,8 +9,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { framesAt } from '../../src/model/symbols.ts';
+import { framesAt, type ReturnPad } from '../../src/model/symbols.ts';
 import { ElfFile } from '../../src/symbolizer/elf/elf.ts';
+import { extractRanges } from '../../src/symbolizer/ranges/extract.ts';
+import { returnPads } from '../../src/symbolizer/returnpads/generate.ts';
 import { fileIdOfExecutable } from '../../src/symbolizer/upload/file-id.ts';
 import { buildProgram, canBuild, haveTool } from '../peers/toolchains.ts';
 import { llvmSymbolize, testAddresses, type OracleFrame } from '../symbolizer/oracle.ts';
@@ -286,6 +288,63 @@ describe(
       const fileId = fileIdOfExecutable(bare).fileId;
       const { inlined } = await compareWithLlvm(full, fileId, 'prog.cpp');
       assert.ok(inlined > 500, `inlined code at ${inlined} addresses`);
+    });
+
+    it("pushes return pads: the store answers the program's return addresses with the pads the worker makes", async () => {
+      const built = buildProgram('cpp'); // g++ -O2 -g: many calls inside inlined code
+      const dir = mkdtempSync(join(work, 'pads-'));
+      const full = join(dir, 'prog');
+      const bare = join(dir, 'prog.stripped');
+      copyFileSync(built.binary, full);
+      execFileSync('strip', ['-o', bare, full]);
+      const run = await push(['-t', server.token, '-e', bare, '-d', full, '--force']);
+      assert.equal(run.code, 0, show(run));
+      const count = /([\d,]+) return pads from the code of .*prog\.stripped/.exec(run.stdout);
+      assert.ok(count, run.stdout);
+      // What the symbolizer's worker makes for this file: its generator over the executable's code and the
+      // ranges of the debug file.
+      const expected: ReturnPad[] = [];
+      for (const chunk of returnPads(bare, extractRanges(bare, { debugFile: full }))) expected.push(...chunk);
+      assert.ok(expected.length > 100, `${expected.length} pads`);
+      assert.equal(Number(count[1].replace(/,/g, '')), expected.length, 'every pad sent');
+      const fileId = fileIdOfExecutable(bare).fileId;
+      const addresses = expected.map((p) => p.address);
+      // Addresses next to the pads have none.
+      const others = addresses.map((a) => a - 1).filter((a) => !addresses.includes(a));
+      const padsStored = await server.store.symbolization.returnPads(fileId, [...addresses, ...others]);
+      assert.equal(padsStored.size, expected.length, 'a pad at every return address - 1, and only there');
+      let inlined = 0;
+      for (const pad of expected) {
+        assert.deepEqual(padsStored.get(pad.address), pad.frames, `pad at 0x${pad.address.toString(16)}`);
+        if (pad.frames.length > 1) inlined++;
+      }
+      assert.ok(inlined > 20, `${inlined} pads with inline chains`);
+      console.log(`# prog.cpp: ${expected.length} return pads pushed (${inlined} with inline chains)`);
+
+      // A separate debug file given as -e has no code: ranges only, and the output says why.
+      const debugOnly = join(dir, 'prog.debug');
+      execFileSync('objcopy', ['--only-keep-debug', full, debugOnly]);
+      const noCode = await push(['-t', server.token, '-e', debugOnly]);
+      assert.equal(noCode.code, 0, show(noCode));
+      assert.match(noCode.stdout, /no return pads: no executable code in the file/);
+      const debugId = fileIdOfExecutable(debugOnly).fileId;
+      assert.equal(await stored(debugId), true, 'its ranges are stored');
+      assert.equal((await server.store.symbolization.returnPads(debugId, addresses)).size, 0);
+
+      // --no-return-pads sends ranges only; the file's earlier pads go with its earlier ranges.
+      const rangesOnly = await push([
+        '-t',
+        server.token,
+        '-e',
+        bare,
+        '-d',
+        full,
+        '--force',
+        '--no-return-pads',
+      ]);
+      assert.equal(rangesOnly.code, 0, show(rangesOnly));
+      assert.match(rangesOnly.stdout, /no return pads \(--no-return-pads\)/);
+      assert.equal((await server.store.symbolization.returnPads(fileId, addresses)).size, 0);
     });
 
     it('says "already uploaded"; with --force uploads again and the answers stay the same', async () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import protobuf from 'protobufjs';
 import { fileIdToHex } from '../../src/model/ids.ts';
-import { framesAt, type SymbolRange } from '../../src/model/symbols.ts';
+import { framesAt, type ReturnPad, type SymbolRange } from '../../src/model/symbols.ts';
 import { PushError, pushSymbols } from '../../src/symbolizer/upload/client.ts';
 import { fileIdOfExecutable } from '../../src/symbolizer/upload/file-id.ts';
 import {
@@ -666,4 +666,304 @@ describe('symbol upload client against a refusing server', { timeout: 120_000 },
       await stalling.close();
     }
   });
+});
+
+/** Pads for syntheticRanges: a call at offset 0x18 of each function (inside the inlined helper). */
+function syntheticPads(count: number, base = 0x10000): ReturnPad[] {
+  const pads: ReturnPad[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = base + i * 0x40 + 0x1c;
+    pads.push({
+      address: at,
+      frames: [
+        { functionName: 'inlined_helper', fileName: 'src/helper.h', line: 5, startLine: 3 },
+        { functionName: `function_${i}`, fileName: `src/file${i % 50}.c`, line: 12 + i, startLine: 10 + i },
+      ],
+    });
+  }
+  return pads;
+}
+
+function uploadWithPads(ranges: SymbolRange[], pads: ReturnPad[], fileId = FILE_ID): Buffer {
+  return Buffer.concat([
+    ...encodeSymbolUpload({ fileId, buildId: 'abcd01', fileName: 'prog' }, [ranges], undefined, () => [pads]),
+  ]);
+}
+
+const headerV2 = (fileId = FILE_ID) =>
+  Buffer.concat([
+    SYMBOL_UPLOAD_MAGIC,
+    encodeHeader({ formatVersion: 2, fileId, buildId: 'abcd01', fileName: 'prog' }),
+  ]);
+
+/** One range chunk (one range at 0x1000) and then the given pad chunk messages, with a trailer that counts them. */
+function withPadChunks(
+  padChunks: Array<Record<string, unknown>>,
+  padCount: number,
+  formatVersion = 2,
+): Buffer {
+  return gzipSync(
+    Buffer.concat([
+      formatVersion === 2 ? headerV2(HOSTILE_ID) : header(HOSTILE_ID),
+      message({ chunk: { strings: ['f', 'a.c'], ranges: [goodRange] } }),
+      ...padChunks.map((pads) => message({ pads })),
+      encodeTrailer(1, 1, padCount, padChunks.length),
+    ]),
+  );
+}
+
+/** The file the hostile uploads are for: nothing of it may ever be stored. */
+const HOSTILE_ID = 'YGFiY2RlZmdoaWprbG1ubw';
+const goodPad = { addressDelta: 0x1008, frames: [1, 2, 7, 3] };
+
+describe('return pads in symbol uploads', { timeout: 120_000 }, () => {
+  let server: UploadServer;
+  before(async () => {
+    server = await startUploadServer({ limits: { maxPads: 1000, maxDepth: 8, maxStringBytes: 1024 } });
+  });
+  after(() => server.close());
+
+  async function assertNoPads(fileId: string, addresses: number[]): Promise<void> {
+    const pads = await server.store.symbolization.returnPads(fileId, addresses);
+    assert.equal(pads.size, 0, 'no return pads stored for the file');
+  }
+
+  it('stores the pads after the ranges; the store answers each pad address with its chain', async () => {
+    const ranges = syntheticRanges(900);
+    const pads = syntheticPads(900);
+    const answer = await post(server, gzipSync(uploadWithPads(ranges, pads)));
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.equal((answer.body as { pads?: number }).pads, 900);
+    const addresses = pads.map((p) => p.address);
+    const stored = await server.store.symbolization.returnPads(FILE_ID, [...addresses, 0x10000, 0x10001]);
+    assert.equal(stored.size, 900, 'every pad, and nothing at the other addresses');
+    for (const pad of pads) assert.deepEqual(stored.get(pad.address), pad.frames);
+    // The pads agree with the ranges they were made from.
+    const ranged = await server.store.symbolization.symbolRanges(FILE_ID, [pads[417].address]);
+    assert.deepEqual(framesAt(ranged.get(pads[417].address) ?? [], pads[417].address), pads[417].frames);
+  });
+
+  it('a rejected upload leaves the earlier ranges and pads as they were', async () => {
+    const pads = syntheticPads(900);
+    const before = await server.store.symbolization.returnPads(FILE_ID, [pads[3].address]);
+    assert.equal(before.size, 1, 'the previous test stored pads');
+    // New ranges, then a pad whose chain is too deep: neither the ranges nor any pad of it may stay.
+    const ranges = syntheticRanges(10, 0x900000);
+    const bad = gzipSync(
+      Buffer.concat([
+        headerV2(),
+        ...[...encodeSymbolUpload({ fileId: FILE_ID }, [ranges])].slice(1, -1),
+        message({ pads: { strings: ['f', 'a.c'], pads: [goodPad] } }),
+        message({
+          pads: { strings: ['f', 'a.c'], pads: [{ addressDelta: 0x2000, frames: Array(40).fill(1) }] },
+        }),
+        encodeTrailer(20, 1, 2, 2),
+      ]),
+    );
+    assertRejected(
+      await post(server, bad),
+      400,
+      'pad_too_deep',
+      /pad chunk 2, pad 1: a chain of more than 9 frames/,
+    );
+    assert.equal(
+      (await server.store.symbolization.symbolRanges(FILE_ID, [0x900010])).size,
+      0,
+      'no new ranges',
+    );
+    await assertNoPads(FILE_ID, [0x1008]);
+    const after = await server.store.symbolization.returnPads(FILE_ID, [pads[3].address]);
+    assert.deepEqual(after.get(pads[3].address), before.get(pads[3].address), 'the old pads stay');
+    assert.equal(
+      (await server.store.symbolization.symbolRanges(FILE_ID, [0x10010])).size,
+      1,
+      'the old ranges stay',
+    );
+  });
+
+  it('uploading the same symbols and pads again is idempotent', async () => {
+    const fileId = 'MDEyMzQ1Njc4OTo7PD0-Pw';
+    const ranges = syntheticRanges(300);
+    const pads = syntheticPads(300);
+    for (let i = 0; i < 2; i++) {
+      const answer = await post(server, gzipSync(uploadWithPads(ranges, pads, fileId)), { fileId });
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    }
+    const stored = await server.store.symbolization.returnPads(
+      fileId,
+      pads.map((p) => p.address),
+    );
+    assert.equal(stored.size, 300);
+    assert.deepEqual(stored.get(pads[299].address), pads[299].frames);
+  });
+
+  it('accepts an upload in format version 1 (ranges only, as clients before pads send it)', async () => {
+    const fileId = 'QEFCQ0RFRkdISUpLTE1OTw';
+    const body = upload(syntheticRanges(50), fileId);
+    // Byte 8 after the magic is the header's length; the version is the header's first field.
+    assert.equal(uploadSchema.message.decode(body.subarray(9, 9 + body[8])).toJSON().header.formatVersion, 1);
+    const answer = await post(server, gzipSync(body), { fileId });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.equal((answer.body as { pads?: number }).pads, 0);
+    assert.equal((await get(server, fileId)).body.hasSymbols, true);
+    await assertNoPads(
+      fileId,
+      syntheticPads(50).map((p) => p.address),
+    );
+  });
+
+  const hostile: Array<{
+    name: string;
+    body: () => Buffer;
+    status: number;
+    reason: string;
+    message: RegExp;
+  }> = [
+    {
+      name: 'pads in a format version 1 upload',
+      body: () => withPadChunks([{ strings: ['f'], pads: [goodPad] }], 1, 1),
+      status: 400,
+      reason: 'bad_sequence',
+      message: /holds return pads, which need format version 2 \(the header says 1\)/,
+    },
+    {
+      name: 'a range chunk after pads',
+      body: () =>
+        gzipSync(
+          Buffer.concat([
+            headerV2(HOSTILE_ID),
+            message({ chunk: { strings: ['f'], ranges: [goodRange] } }),
+            message({ pads: { strings: ['f', 'a.c'], pads: [goodPad] } }),
+            message({ chunk: { strings: ['f'], ranges: [{ ...goodRange, startDelta: 0x3000 }] } }),
+            encodeTrailer(2, 2, 1, 1),
+          ]),
+        ),
+      status: 400,
+      reason: 'bad_sequence',
+      message: /range chunk after return pads/,
+    },
+    {
+      name: 'more pads than the limit',
+      body: () =>
+        withPadChunks(
+          [
+            {
+              strings: ['f'],
+              pads: Array.from({ length: 1001 }, () => ({ addressDelta: 4, frames: [1, 0, 1, 1] })),
+            },
+          ],
+          1001,
+        ),
+      status: 413,
+      reason: 'too_many_pads',
+      message: /more than 1000 return pads/,
+    },
+    {
+      name: 'a chain deeper than the inline depth limit',
+      body: () =>
+        withPadChunks(
+          [{ strings: ['f'], pads: [{ addressDelta: 0x1008, frames: Array(4 * 10).fill(1) }] }],
+          1,
+        ),
+      status: 400,
+      reason: 'pad_too_deep',
+      message: /a chain of more than 9 frames \(inline depth limit 8\)/,
+    },
+    {
+      name: 'a string index outside the chunk table',
+      body: () =>
+        withPadChunks([{ strings: ['f'], pads: [{ addressDelta: 0x1008, frames: [1, 5, 1, 1] }] }], 1),
+      status: 400,
+      reason: 'bad_string_index',
+      message: /string index 5 outside the chunk's table of 1 strings/,
+    },
+    {
+      name: 'a string over the length limit',
+      body: () => withPadChunks([{ strings: ['x'.repeat(2000)], pads: [goodPad] }], 1),
+      status: 400,
+      reason: 'string_too_long',
+      message: /pad chunk 1, string 1 is 2000 bytes long, over the limit of 1024/,
+    },
+    {
+      name: 'two pads at one address (across chunks)',
+      body: () =>
+        withPadChunks(
+          [
+            { strings: ['f', 'a.c'], pads: [goodPad] },
+            { strings: ['f', 'a.c'], pads: [goodPad] },
+          ],
+          2,
+        ),
+      status: 400,
+      reason: 'bad_pad',
+      message: /pad chunk 2, pad 1: address 0x1008 does not follow the previous pad's 0x1008/,
+    },
+    {
+      name: 'a pad without frames',
+      body: () => withPadChunks([{ strings: ['f'], pads: [{ addressDelta: 0x1008, frames: [] }] }], 1),
+      status: 400,
+      reason: 'bad_pad',
+      message: /a pad without frames/,
+    },
+    {
+      name: 'frame numbers not four per frame',
+      body: () => withPadChunks([{ strings: ['f'], pads: [{ addressDelta: 0x1008, frames: [1, 0, 1] }] }], 1),
+      status: 400,
+      reason: 'bad_pad',
+      message: /3 frame numbers, not four per frame/,
+    },
+    {
+      name: 'a negative pad address',
+      body: () => withPadChunks([{ strings: ['f'], pads: [{ addressDelta: -5, frames: [1, 0, 1, 1] }] }], 1),
+      status: 400,
+      reason: 'bad_pad',
+      message: /address -5 is out of range/,
+    },
+    {
+      name: 'a line beyond what the stores keep',
+      body: () =>
+        withPadChunks([{ strings: ['f'], pads: [{ addressDelta: 0x1008, frames: [1, 0, 2 ** 31, 1] }] }], 1),
+      status: 400,
+      reason: 'bad_pad',
+      message: /frame 1 has a line over 2147483647/,
+    },
+    {
+      name: 'a trailer whose pad counts disagree',
+      body: () =>
+        gzipSync(
+          Buffer.concat([
+            headerV2(HOSTILE_ID),
+            message({ chunk: { strings: ['f'], ranges: [goodRange] } }),
+            message({ pads: { strings: ['f', 'a.c'], pads: [goodPad] } }),
+            encodeTrailer(1, 1, 5, 1),
+          ]),
+        ),
+      status: 400,
+      reason: 'count_mismatch',
+      message: /the trailer counts 5 return pads in 1 chunks, the upload held 1 in 1/,
+    },
+    {
+      name: 'an upload cut after its pads (no trailer)',
+      body: () =>
+        gzipSync(
+          Buffer.concat([
+            headerV2(HOSTILE_ID),
+            message({ chunk: { strings: ['f'], ranges: [goodRange] } }),
+            message({ pads: { strings: ['f', 'a.c'], pads: [goodPad] } }),
+          ]),
+        ),
+      status: 400,
+      reason: 'truncated',
+      message: /1 pad chunks \(1 pads\) without its trailer/,
+    },
+  ];
+
+  for (const h of hostile) {
+    it(`refuses ${h.name}: ${h.status} naming the problem, neither ranges nor pads stored`, async () => {
+      const answer = await post(server, h.body(), { fileId: HOSTILE_ID });
+      assertRejected(answer, h.status, h.reason, h.message);
+      await assertNothingStored(server, HOSTILE_ID);
+      await assertNoPads(HOSTILE_ID, [0x1008, 0x100c]);
+    });
+  }
 });

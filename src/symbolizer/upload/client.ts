@@ -1,19 +1,22 @@
 /**
  * The client side of symbol upload (`uniprof symbtool push-symbols`): extract ranges from the debug info on
  * this machine, encode and gzip them as they come, and stream them to the symbolizer service. Nothing is
- * staged on disk or in memory: extraction runs only as fast as the network takes the bytes.
+ * staged on disk: extraction runs only as fast as the network takes the bytes. Return pads, when the caller
+ * gives them, follow the ranges (they are made from them: the caller keeps the ranges for that).
  */
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import type { SymbolRange } from '../../model/symbols.ts';
+import type { ReturnPad, SymbolRange } from '../../model/symbols.ts';
 import { SYMBOL_UPLOAD_CONTENT_TYPE, encodeSymbolUpload, type EncodeProgress } from './format.ts';
 import { SYMBOLS_PATH } from './routes.ts';
 
 export interface PushProgress {
   ranges: number;
+  /** Return pads encoded so far (they follow the ranges). */
+  pads: number;
   /** Compressed bytes handed to the network so far. */
   bytesSent: number;
   /** Sum of the lengths of depth-0 ranges: how much code is covered so far. */
@@ -25,6 +28,10 @@ export interface PushResult {
   fileId: string;
   ranges: number;
   chunks: number;
+  /** Return pads the server stored (0 for an upload without pads). */
+  pads: number;
+  /** Pads the client left out: addresses out of order where functions overlap. */
+  padsSkipped: number;
   compressedBytes: number;
   decompressedBytes: number;
 }
@@ -48,6 +55,8 @@ export interface PushOptions {
   buildId?: string;
   fileName?: string;
   ranges: Iterable<readonly SymbolRange[]>;
+  /** Return pads, asked for once every range is sent (format version 2); without it, ranges only. */
+  pads?: () => Iterable<readonly ReturnPad[]>;
   onProgress?: (progress: PushProgress) => void;
 }
 
@@ -116,9 +125,12 @@ class Counter extends Transform {
 /** Streams the upload; resolves with the server's counts, rejects with a PushError naming the problem. */
 export async function pushSymbols(options: PushOptions): Promise<PushResult> {
   const url = endpoint(options.url, options.fileId);
-  const progress: PushProgress = { ranges: 0, bytesSent: 0, bytesCovered: 0 };
+  const progress: PushProgress = { ranges: 0, pads: 0, bytesSent: 0, bytesCovered: 0 };
+  let padsSkipped = 0;
   const onEncoded = (encoded: EncodeProgress, batch: readonly SymbolRange[]) => {
     progress.ranges = encoded.ranges;
+    progress.pads = encoded.pads;
+    padsSkipped = encoded.padsSkipped;
     for (const range of batch) if (range.depth === 0) progress.bytesCovered += range.end - range.start;
     options.onProgress?.(progress);
   };
@@ -127,6 +139,7 @@ export async function pushSymbols(options: PushOptions): Promise<PushResult> {
       { fileId: options.fileId, buildId: options.buildId, fileName: options.fileName },
       options.ranges,
       onEncoded,
+      options.pads,
     ),
   );
   const counter = new Counter((bytes) => {
@@ -150,9 +163,10 @@ export async function pushSymbols(options: PushOptions): Promise<PushResult> {
   body.destroy();
   const status = response.statusCode ?? 0;
   if (status !== 200) throw new PushError(serverMessage(status, text), status);
-  const parsed = JSON.parse(text) as Omit<PushResult, 'status'>;
+  const parsed = JSON.parse(text) as Omit<PushResult, 'status' | 'padsSkipped'>;
   options.onProgress?.(progress);
-  return { status, ...parsed };
+  // A server from before return pads answers without a count.
+  return { status, ...parsed, pads: parsed.pads ?? 0, padsSkipped };
 }
 
 /** After the body ended (or failed): wait for the answer, unless the connection is already gone. */

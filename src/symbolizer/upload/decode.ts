@@ -7,13 +7,14 @@
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { FILE_ID_BYTES } from '../../model/ids.ts';
-import type { SymbolRange } from '../../model/symbols.ts';
+import type { ReturnPad, SymbolizedFrame, SymbolRange } from '../../model/symbols.ts';
 import { InvalidRequestError } from '../../protocol/errors.ts';
 import { WireCursor, WireType } from '../../protocol/wire.ts';
 import {
   DEFAULT_UPLOAD_LIMITS,
   Field,
-  SYMBOL_UPLOAD_FORMAT_VERSION,
+  SYMBOL_UPLOAD_FORMAT_VERSIONS,
+  SYMBOL_UPLOAD_FORMAT_VERSION_PADS,
   SYMBOL_UPLOAD_MAGIC,
   type UploadHeader,
   type UploadLimits,
@@ -40,11 +41,15 @@ export interface UploadStats {
   chunks: number;
   ranges: number;
   strings: number;
+  pads: number;
+  padChunks: number;
 }
 
 const TWO_POW_32 = 4294967296;
 /** Addresses and lengths are numbers: user-space addresses are far below 2^53. */
 const MAX_ADDRESS = Number.MAX_SAFE_INTEGER;
+/** Lines as both stores keep them (32-bit signed). */
+const MAX_LINE = 2 ** 31 - 1;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Counts and checks the compressed bytes on their way into gunzip. */
@@ -105,6 +110,8 @@ export class SymbolUploadDecoder {
     chunks: 0,
     ranges: 0,
     strings: 0,
+    pads: 0,
+    padChunks: 0,
   };
   private readonly limits: UploadLimits;
   private readonly gate: CompressedGate;
@@ -115,7 +122,12 @@ export class SymbolUploadDecoder {
   private available = 0;
   private ended = false;
   private failure: SymbolUploadError | undefined;
-  private headerRead = false;
+  private formatVersion = 0;
+  /** The first pad chunk, read by `chunks()` where the ranges end. */
+  private firstPads: Buffer | undefined;
+  /** The trailer has been read and checked, and nothing followed it. */
+  private complete = false;
+  private readonly padOrder: PadOrder = { previous: -1 };
 
   constructor(compressed: Readable | AsyncIterable<Uint8Array>, limits: Partial<UploadLimits> = {}) {
     this.limits = { ...DEFAULT_UPLOAD_LIMITS, ...limits };
@@ -246,27 +258,52 @@ export class SymbolUploadDecoder {
     const { kind, start, end } = messageKind(bytes, 'the first message');
     if (kind !== Field.message.header)
       throw bad('no_header', 'the first message of an upload must be its header');
-    this.headerRead = true;
-    return parseHeader(bytes, start, end);
+    const header = parseHeader(bytes, start, end);
+    this.formatVersion = header.formatVersion;
+    return header;
   }
 
-  /** Batches of ranges as they arrive; ends after a valid trailer and the end of the stream. */
+  /** The next message after the header, or a `truncated` error naming what was read. */
+  private async next(): Promise<{ what: string; bytes: Buffer; kind: number; start: number; end: number }> {
+    const what = `message ${this.stats.chunks + this.stats.padChunks + 2}`;
+    const bytes = await this.message(what);
+    if (!bytes) {
+      throw bad(
+        'truncated',
+        `truncated upload: the stream ends after ${this.stats.chunks} chunks (${this.stats.ranges} ranges) and ${this.stats.padChunks} pad chunks (${this.stats.pads} pads) without its trailer`,
+      );
+    }
+    const { kind, start, end } = messageKind(bytes, what);
+    if (kind === Field.message.header) throw bad('bad_sequence', `${what} is a second header`);
+    return { what, bytes, kind, start, end };
+  }
+
+  private async finish(bytes: Buffer, start: number, end: number): Promise<void> {
+    this.checkTrailer(bytes, start, end);
+    if (!(await this.atEnd())) throw bad('trailing_data', 'data follows the upload trailer');
+    this.complete = true;
+  }
+
+  /**
+   * Batches of ranges as they arrive. Ends after a valid trailer and the end of the stream, or at the first
+   * pad chunk: then `padChunks()` reads the rest.
+   */
   async *chunks(): AsyncGenerator<SymbolRange[]> {
-    if (!this.headerRead) throw new Error('readHeader() first');
+    if (this.formatVersion === 0) throw new Error('readHeader() first');
     for (;;) {
-      const what = `message ${this.stats.chunks + 2}`;
-      const bytes = await this.message(what);
-      if (!bytes) {
-        throw bad(
-          'truncated',
-          `truncated upload: the stream ends after ${this.stats.chunks} chunks (${this.stats.ranges} ranges) without its trailer`,
-        );
-      }
-      const { kind, start, end } = messageKind(bytes, what);
-      if (kind === Field.message.header) throw bad('bad_sequence', `${what} is a second header`);
+      const { what, bytes, kind, start, end } = await this.next();
       if (kind === Field.message.trailer) {
-        this.checkTrailer(bytes, start, end);
-        if (!(await this.atEnd())) throw bad('trailing_data', 'data follows the upload trailer');
+        await this.finish(bytes, start, end);
+        return;
+      }
+      if (kind === Field.message.pads) {
+        if (this.formatVersion < SYMBOL_UPLOAD_FORMAT_VERSION_PADS) {
+          throw bad(
+            'bad_sequence',
+            `${what} holds return pads, which need format version ${SYMBOL_UPLOAD_FORMAT_VERSION_PADS} (the header says ${this.formatVersion})`,
+          );
+        }
+        this.firstPads = bytes;
         return;
       }
       const ranges = parseChunk(bytes, start, end, this.stats.chunks + 1, this.limits, this.stats);
@@ -275,17 +312,61 @@ export class SymbolUploadDecoder {
     }
   }
 
+  /**
+   * After `chunks()`: the return pads, a chunk at a time, each with its message's bytes (to keep without
+   * decoding it twice over: `decodePadMessage` reads them back); ends after a valid trailer and the end of the
+   * stream. Nothing when the upload has no pads.
+   */
+  async *padChunks(): AsyncGenerator<{ pads: ReturnPad[]; message: Buffer }> {
+    for (;;) {
+      if (this.complete) return;
+      let message = this.firstPads;
+      this.firstPads = undefined;
+      if (message === undefined) {
+        const next = await this.next();
+        if (next.kind === Field.message.trailer) {
+          await this.finish(next.bytes, next.start, next.end);
+          return;
+        }
+        if (next.kind === Field.message.chunk) {
+          throw bad(
+            'bad_sequence',
+            `${next.what} is a range chunk after return pads: ranges must all come first`,
+          );
+        }
+        message = next.bytes;
+      }
+      const index = this.stats.padChunks + 1;
+      const { start, end } = messageKind(message, `pad chunk ${index}`);
+      const pads = parsePadChunk(
+        message,
+        start,
+        end,
+        `pad chunk ${index}`,
+        this.limits,
+        this.stats,
+        this.padOrder,
+      );
+      this.stats.padChunks++;
+      yield { pads, message };
+    }
+  }
+
   private checkTrailer(bytes: Buffer, start: number, end: number): void {
     const cursor = wireCursor(bytes, start);
     let ranges = 0;
     let chunks = 0;
+    let pads = 0;
+    let padChunks = 0;
     wrap('the trailer', () => {
       while (cursor.pos < end) {
         const tag = cursor.varint32(end);
         const field = tag >>> 3;
-        if (field === Field.trailer.ranges && (tag & 7) === WireType.Varint) ranges = unsigned(cursor, end);
-        else if (field === Field.trailer.chunks && (tag & 7) === WireType.Varint)
-          chunks = unsigned(cursor, end);
+        if ((tag & 7) !== WireType.Varint) cursor.skip(tag & 7, end, field);
+        else if (field === Field.trailer.ranges) ranges = unsigned(cursor, end);
+        else if (field === Field.trailer.chunks) chunks = unsigned(cursor, end);
+        else if (field === Field.trailer.pads) pads = unsigned(cursor, end);
+        else if (field === Field.trailer.padChunks) padChunks = unsigned(cursor, end);
         else cursor.skip(tag & 7, end, field);
       }
     });
@@ -293,6 +374,12 @@ export class SymbolUploadDecoder {
       throw bad(
         'count_mismatch',
         `the trailer counts ${ranges} ranges in ${chunks} chunks, the upload held ${this.stats.ranges} in ${this.stats.chunks}`,
+      );
+    }
+    if (pads !== this.stats.pads || padChunks !== this.stats.padChunks) {
+      throw bad(
+        'count_mismatch',
+        `the trailer counts ${pads} return pads in ${padChunks} chunks, the upload held ${this.stats.pads} in ${this.stats.padChunks}`,
       );
     }
   }
@@ -332,14 +419,15 @@ function messageKind(bytes: Buffer, what: string): { kind: number; start: number
     while (cursor.pos < bytes.length) {
       const tag = cursor.varint32(bytes.length);
       const field = tag >>> 3;
-      if (field >= 1 && field <= 3 && (tag & 7) === WireType.Len) {
-        if (found) throw bad('bad_sequence', `${what} holds more than one of header, chunk and trailer`);
+      if (field >= 1 && field <= 4 && (tag & 7) === WireType.Len) {
+        if (found)
+          throw bad('bad_sequence', `${what} holds more than one of header, chunk, pad chunk and trailer`);
         const end = cursor.delimited(bytes.length);
         found = { kind: field, start: cursor.pos, end };
         cursor.pos = end;
       } else cursor.skip(tag & 7, bytes.length, field);
     }
-    if (!found) throw bad('bad_sequence', `${what} is neither a header, a chunk nor a trailer`);
+    if (!found) throw bad('bad_sequence', `${what} is neither a header, a chunk, a pad chunk nor a trailer`);
     return found;
   });
 }
@@ -386,10 +474,10 @@ function parseHeader(bytes: Buffer, start: number, end: number): UploadHeader {
       } else cursor.skip(wire, end, field);
     }
   });
-  if (header.formatVersion !== SYMBOL_UPLOAD_FORMAT_VERSION) {
+  if (!SYMBOL_UPLOAD_FORMAT_VERSIONS.includes(header.formatVersion)) {
     throw bad(
       'bad_version',
-      `upload format version ${header.formatVersion} is not supported (this server reads version ${SYMBOL_UPLOAD_FORMAT_VERSION})`,
+      `upload format version ${header.formatVersion} is not supported (this server reads versions ${SYMBOL_UPLOAD_FORMAT_VERSIONS.join(' and ')})`,
     );
   }
   if (!header.fileId) throw bad('bad_file_id', 'the header has no file ID');
@@ -563,4 +651,139 @@ function parseRange(
     lineOffsets,
     lines,
   };
+}
+
+/** The last pad address of an upload: addresses must strictly increase, so none is stored twice. */
+interface PadOrder {
+  previous: number;
+}
+
+/**
+ * One pad chunk, checked against the limits: string table and index bounds, chain depth, addresses in
+ * strictly increasing order over the whole upload, the number of pads.
+ */
+function parsePadChunk(
+  bytes: Buffer,
+  start: number,
+  end: number,
+  where: string,
+  limits: UploadLimits,
+  stats: Pick<UploadStats, 'pads' | 'strings'>,
+  order: PadOrder,
+): ReturnPad[] {
+  const strings: string[] = [''];
+  const padSpans: number[] = [];
+  wrap(where, () => {
+    const cursor = wireCursor(bytes, start);
+    while (cursor.pos < end) {
+      const tag = cursor.varint32(end);
+      const field = tag >>> 3;
+      const wire = tag & 7;
+      if (field === Field.padChunk.strings && wire === WireType.Len) {
+        const stop = cursor.delimited(end);
+        strings.push(
+          text(bytes, cursor.pos, stop, limits.maxStringBytes, `${where}, string ${strings.length}`),
+        );
+        cursor.pos = stop;
+      } else if (field === Field.padChunk.pads && wire === WireType.Len) {
+        const stop = cursor.delimited(end);
+        padSpans.push(cursor.pos, stop);
+        cursor.pos = stop;
+        if (stats.pads + padSpans.length / 2 > limits.maxPads) {
+          throw new SymbolUploadError(
+            413,
+            'too_many_pads',
+            `upload holds more than ${limits.maxPads} return pads, the limit for one file`,
+          );
+        }
+      } else cursor.skip(wire, end, field);
+    }
+  });
+  stats.strings += strings.length - 1;
+  const pads: ReturnPad[] = [];
+  let previousAddress = 0;
+  const maxFrames = limits.maxDepth + 1;
+  for (let i = 0; i < padSpans.length; i += 2) {
+    const what = `${where}, pad ${i / 2 + 1}`;
+    let addressDelta = 0;
+    const numbers: number[] = [];
+    wrap(what, () => {
+      const cursor = wireCursor(bytes, padSpans[i]);
+      const stop = padSpans[i + 1];
+      while (cursor.pos < stop) {
+        const tag = cursor.varint32(stop);
+        const field = tag >>> 3;
+        const wire = tag & 7;
+        if (field === Field.pad.addressDelta && wire === WireType.Varint)
+          addressDelta = zigzag64(cursor, stop);
+        else if (field === Field.pad.frames) {
+          // Packed or not; checked number by number, so a hostile chain costs no more than the limit.
+          const one = (limit: number) => {
+            numbers.push(cursor.varint32(limit) >>> 0);
+            if (numbers.length > 4 * maxFrames) {
+              throw bad(
+                'pad_too_deep',
+                `${what}: a chain of more than ${maxFrames} frames (inline depth limit ${limits.maxDepth})`,
+              );
+            }
+          };
+          if (wire === WireType.Len) {
+            const packedEnd = cursor.delimited(stop);
+            while (cursor.pos < packedEnd) one(packedEnd);
+          } else if (wire === WireType.Varint) one(stop);
+          else cursor.fail(`wire type ${wire} for a repeated varint field`);
+        } else cursor.skip(wire, stop, field);
+      }
+    });
+    const address = previousAddress + addressDelta;
+    if (!Number.isSafeInteger(address) || address < 0 || address > MAX_ADDRESS)
+      throw bad('bad_pad', `${what}: address ${address} is out of range`);
+    if (address <= order.previous) {
+      throw bad(
+        'bad_pad',
+        `${what}: address 0x${address.toString(16)} does not follow the previous pad's 0x${order.previous.toString(16)} (pads must come in increasing address order, each address once)`,
+      );
+    }
+    if (numbers.length === 0) throw bad('bad_pad', `${what}: a pad without frames`);
+    if (numbers.length % 4 !== 0)
+      throw bad('bad_pad', `${what}: ${numbers.length} frame numbers, not four per frame`);
+    const frames: SymbolizedFrame[] = [];
+    for (let n = 0; n < numbers.length; n += 4) {
+      for (const index of [numbers[n], numbers[n + 1]]) {
+        if (index >= strings.length) {
+          throw bad(
+            'bad_string_index',
+            `${what}: string index ${index} outside the chunk's table of ${strings.length - 1} strings`,
+          );
+        }
+      }
+      if (numbers[n + 2] > MAX_LINE || numbers[n + 3] > MAX_LINE)
+        throw bad('bad_pad', `${what}: frame ${n / 4 + 1} has a line over ${MAX_LINE}`);
+      frames.push({
+        functionName: strings[numbers[n]],
+        fileName: strings[numbers[n + 1]],
+        line: numbers[n + 2],
+        startLine: numbers[n + 3],
+      });
+    }
+    previousAddress = address;
+    order.previous = address;
+    pads.push({ address, frames });
+  }
+  stats.pads += pads.length;
+  return pads;
+}
+
+/** A pad chunk's message as `padChunks()` gave it, decoded again (it was checked then). */
+export function decodePadMessage(message: Buffer, limits: Partial<UploadLimits> = {}): ReturnPad[] {
+  const { start, end } = messageKind(message, 'a kept pad chunk');
+  return parsePadChunk(
+    message,
+    start,
+    end,
+    'a kept pad chunk',
+    { ...DEFAULT_UPLOAD_LIMITS, ...limits },
+    { pads: 0, strings: 0 },
+    { previous: -1 },
+  );
 }

@@ -5,16 +5,23 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
-import type { SymbolRange } from '../../model/symbols.ts';
+import type { ReturnPad, SymbolRange } from '../../model/symbols.ts';
 
-export const SYMBOL_UPLOAD_FORMAT_VERSION = 1;
+/** Ranges only: what clients before return pads send, still accepted. */
+export const SYMBOL_UPLOAD_FORMAT_VERSION_RANGES = 1;
+/** Ranges, then return pads. */
+export const SYMBOL_UPLOAD_FORMAT_VERSION_PADS = 2;
+export const SYMBOL_UPLOAD_FORMAT_VERSIONS: readonly number[] = [
+  SYMBOL_UPLOAD_FORMAT_VERSION_RANGES,
+  SYMBOL_UPLOAD_FORMAT_VERSION_PADS,
+];
 /** First bytes of the decompressed stream: tells our format from anything else before any parsing. */
 export const SYMBOL_UPLOAD_MAGIC = Buffer.from('UPSYMBOL', 'ascii');
 export const SYMBOL_UPLOAD_CONTENT_TYPE = 'application/vnd.uniprof.symbols+gzip';
 
 /** Field numbers, shared by the hand-written decoder. */
 export const Field = {
-  message: { header: 1, chunk: 2, trailer: 3 },
+  message: { header: 1, chunk: 2, trailer: 3, pads: 4 },
   header: { formatVersion: 1, fileId: 2, buildId: 3, fileName: 4 },
   chunk: { strings: 1, ranges: 2 },
   range: {
@@ -29,7 +36,9 @@ export const Field = {
     lineOffsetDeltas: 9,
     lineDeltas: 10,
   },
-  trailer: { ranges: 1, chunks: 2 },
+  padChunk: { strings: 1, pads: 2 },
+  pad: { addressDelta: 1, frames: 2 },
+  trailer: { ranges: 1, chunks: 2, pads: 3, padChunks: 4 },
 } as const;
 
 export interface UploadLimits {
@@ -41,8 +50,10 @@ export interface UploadLimits {
   maxStringBytes: number;
   /** Ranges over the whole upload. */
   maxRanges: number;
-  /** Inline depth (the symbolizer gives up at the same depth when reading DWARF). */
+  /** Inline depth (the symbolizer gives up at the same depth when reading DWARF); a pad's chain has at most maxDepth + 1 frames. */
   maxDepth: number;
+  /** Return pads over the whole upload. */
+  maxPads: number;
   /** Longest wait for the next bytes of the body before the upload is given up (408). */
   idleTimeoutMs: number;
 }
@@ -53,6 +64,7 @@ export const DEFAULT_UPLOAD_LIMITS: UploadLimits = {
   maxStringBytes: 256 * 1024,
   maxRanges: 100_000_000,
   maxDepth: 512,
+  maxPads: 100_000_000,
   idleTimeoutMs: 60_000,
 };
 
@@ -102,8 +114,8 @@ export function encodeHeader(header: UploadHeader): Buffer {
   );
 }
 
-export function encodeTrailer(ranges: number, chunks: number): Buffer {
-  return frame(uploadSchema.message.encode({ trailer: { ranges, chunks } }).finish());
+export function encodeTrailer(ranges: number, chunks: number, pads = 0, padChunks = 0): Buffer {
+  return frame(uploadSchema.message.encode({ trailer: { ranges, chunks, pads, padChunks } }).finish());
 }
 
 interface RangeMessage {
@@ -187,25 +199,81 @@ class ChunkBuilder {
   }
 }
 
+/** Pads per chunk; a pad is ~10 bytes and a few names, so chunks stay far under maxMessageBytes. */
+const PAD_CHUNK_PADS = 16384;
+
+/** Collects return pads into chunks with a per-chunk string table (a function's calls share its names). */
+class PadChunkBuilder {
+  private strings = new Map<string, number>();
+  private list: string[] = [];
+  private pads: Array<{ addressDelta: number; frames: number[] }> = [];
+  private previousAddress = 0;
+
+  get size(): number {
+    return this.pads.length;
+  }
+
+  get full(): boolean {
+    return this.pads.length >= PAD_CHUNK_PADS;
+  }
+
+  private index(text: string): number {
+    if (text === '') return 0;
+    let i = this.strings.get(text);
+    if (i === undefined) {
+      this.list.push(text);
+      i = this.list.length;
+      this.strings.set(text, i);
+    }
+    return i;
+  }
+
+  add(pad: ReturnPad): void {
+    const frames = new Array<number>(pad.frames.length * 4);
+    pad.frames.forEach((f, i) => {
+      frames[4 * i] = this.index(f.functionName);
+      frames[4 * i + 1] = this.index(f.fileName);
+      frames[4 * i + 2] = f.line;
+      frames[4 * i + 3] = f.startLine;
+    });
+    this.pads.push({ addressDelta: pad.address - this.previousAddress, frames });
+    this.previousAddress = pad.address;
+  }
+
+  finish(): Buffer {
+    const bytes = uploadSchema.message.encode({ pads: { strings: this.list, pads: this.pads } }).finish();
+    this.strings = new Map();
+    this.list = [];
+    this.pads = [];
+    this.previousAddress = 0;
+    return frame(bytes);
+  }
+}
+
 export interface EncodeProgress {
   ranges: number;
   chunks: number;
+  pads: number;
+  padChunks: number;
+  /** Pads left out because their address did not follow the previous pad's (overlapping functions). */
+  padsSkipped: number;
 }
 
 /**
  * The decompressed upload stream for a file's ranges, lazily: each yielded buffer is produced only when the
- * consumer asks for it, so extraction, compression and sending proceed at the pace of the network.
+ * consumer asks for it, so extraction, compression and sending proceed at the pace of the network. With
+ * `pads`, the stream is format version 2 and `pads()` is called once every range is encoded (pads are made
+ * from the ranges); pads must come in increasing address order, one not above the previous is left out.
  */
 export function* encodeSymbolUpload(
   header: Omit<UploadHeader, 'formatVersion'>,
   batches: Iterable<readonly SymbolRange[]>,
   onProgress?: (progress: EncodeProgress, batch: readonly SymbolRange[]) => void,
+  pads?: () => Iterable<readonly ReturnPad[]>,
 ): Generator<Buffer> {
-  yield Buffer.concat([
-    SYMBOL_UPLOAD_MAGIC,
-    encodeHeader({ ...header, formatVersion: SYMBOL_UPLOAD_FORMAT_VERSION }),
-  ]);
-  const progress: EncodeProgress = { ranges: 0, chunks: 0 };
+  const formatVersion = pads ? SYMBOL_UPLOAD_FORMAT_VERSION_PADS : SYMBOL_UPLOAD_FORMAT_VERSION_RANGES;
+  yield Buffer.concat([SYMBOL_UPLOAD_MAGIC, encodeHeader({ ...header, formatVersion })]);
+  const progress: EncodeProgress = { ranges: 0, chunks: 0, pads: 0, padChunks: 0, padsSkipped: 0 };
   const chunk = new ChunkBuilder();
   for (const batch of batches) {
     for (const range of batch) {
@@ -222,5 +290,32 @@ export function* encodeSymbolUpload(
     progress.chunks++;
     yield chunk.finish();
   }
-  yield encodeTrailer(progress.ranges, progress.chunks);
+  if (pads) {
+    const padChunk = new PadChunkBuilder();
+    let previous = -1;
+    for (const batch of pads()) {
+      for (const pad of batch) {
+        // The server wants strictly increasing addresses (its duplicate check costs no memory that way).
+        // The generator gives them in order except where depth-0 ranges overlap (inconsistent DWARF); such a
+        // pad is left out and counted, and its frame is answered from the ranges as without pads.
+        if (pad.address <= previous) {
+          progress.padsSkipped++;
+          continue;
+        }
+        previous = pad.address;
+        padChunk.add(pad);
+        progress.pads++;
+        if (padChunk.full) {
+          progress.padChunks++;
+          yield padChunk.finish();
+        }
+      }
+      onProgress?.(progress, []);
+    }
+    if (padChunk.size > 0) {
+      progress.padChunks++;
+      yield padChunk.finish();
+    }
+  }
+  yield encodeTrailer(progress.ranges, progress.chunks, progress.pads, progress.padChunks);
 }

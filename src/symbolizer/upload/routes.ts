@@ -3,7 +3,9 @@
  *
  * - `POST /api/v1/symbols/{fileId}`: a symbol upload (format.ts) for the executable with that file ID
  *   (base64url or 32 hex digits). The body is decoded as it arrives and streamed into `putSymbols`, so
- *   memory does not grow with the upload and a rejected upload leaves nothing stored.
+ *   memory does not grow with the upload and a rejected upload leaves nothing stored. Return pads in the
+ *   upload (format version 2) are checked and kept on disk (pad-spool.ts) while the ranges are written, so a
+ *   bad pad rolls the ranges back too, and stored with `putReturnPads` once the ranges are.
  * - `GET /api/v1/symbols/{fileId}`: whether the store holds symbols for the file.
  *
  * Both want `Authorization: Bearer <symbolizer.uploadToken>`, a token of its own: the agents' secret token
@@ -18,6 +20,7 @@ import type { SymbolRange } from '../../model/symbols.ts';
 import type { SymbolizationStore } from '../../store/symbolization.ts';
 import { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from './format.ts';
 import { SymbolUploadDecoder, SymbolUploadError, type UploadStats } from './decode.ts';
+import { PadSpool } from './pad-spool.ts';
 
 export const SYMBOLS_PATH = '/api/v1/symbols';
 
@@ -42,6 +45,8 @@ export interface SymbolUploadDeps {
   onUpload?: (event: SymbolUploadEvent) => void;
   /** Other limits, mostly for tests (defaults in format.ts). */
   limits?: Partial<UploadLimits>;
+  /** Where an upload's return pads wait while its ranges are stored (default: the system's temp directory). */
+  spoolDirectory?: string;
 }
 
 /** The file ID in a path: base64url (22 characters) or the agent's 32 hex digits. */
@@ -71,6 +76,8 @@ const emptyStats = (): UploadStats => ({
   chunks: 0,
   ranges: 0,
   strings: 0,
+  pads: 0,
+  padChunks: 0,
 });
 
 /** How much of a refused body is read and dropped after the answer, so the client can read the answer. */
@@ -166,9 +173,16 @@ export async function registerSymbolUploadRoutes(
       const decoder = new SymbolUploadDecoder(body, limits);
       // The decoder's error, if the store passes it on wrapped or replaced.
       let uploadError: SymbolUploadError | undefined;
+      let spool: PadSpool | undefined;
+      // The ranges end where the pads begin, but the ranges' write stays open until the pads are read to the
+      // trailer: a bad pad or a truncated end rolls the ranges back as well.
       async function* checked(): AsyncGenerator<SymbolRange[]> {
         try {
           yield* decoder.chunks();
+          for await (const { message } of decoder.padChunks()) {
+            spool ??= await PadSpool.create(deps.spoolDirectory);
+            await spool.write(message);
+          }
           if (decoder.stats.ranges === 0) {
             throw new SymbolUploadError(400, 'no_ranges', 'the upload holds no symbol ranges');
           }
@@ -191,6 +205,15 @@ export async function registerSymbolUploadRoutes(
           buildId: header.buildId,
           fileName: header.fileName,
         });
+        let pads = 0;
+        if (spool) {
+          try {
+            pads = (await deps.symbolization.putReturnPads(fileId, spool.pads(limits))).pads;
+          } catch (error) {
+            // The ranges are stored (frames get their names from them); uploading again stores both.
+            throw new PadStoreError((error as Error).message);
+          }
+        }
         const stats = decoder.stats;
         event('stored', 200, stats);
         deps.logger.info(
@@ -202,6 +225,8 @@ export async function registerSymbolUploadRoutes(
           fileIdHex: fileIdToHex(fileId),
           ranges: result.ranges,
           chunks: stats.chunks,
+          pads,
+          padChunks: stats.padChunks,
           strings: stats.strings,
           compressedBytes: stats.compressedBytes,
           decompressedBytes: stats.decompressedBytes,
@@ -217,6 +242,17 @@ export async function registerSymbolUploadRoutes(
           );
           return reject(request, reply, problem.status, problem.reason, problem.message);
         }
+        if (error instanceof PadStoreError) {
+          event('failed', 500, decoder.stats, 'store_pads');
+          deps.logger.error({ err: error, fileId }, 'storing uploaded return pads failed');
+          return reject(
+            request,
+            reply,
+            500,
+            'store_pads',
+            `the symbols were stored but their return pads were not (${error.message}); upload again to store both`,
+          );
+        }
         event('failed', 500, decoder.stats, 'store');
         deps.logger.error({ err: error, fileId }, 'symbol upload failed');
         return reject(
@@ -226,9 +262,15 @@ export async function registerSymbolUploadRoutes(
           'store',
           `storing the symbols failed: ${(error as Error).message}`,
         );
+      } finally {
+        await spool?.close();
       }
     });
   });
+}
+
+class PadStoreError extends Error {
+  override readonly name = 'PadStoreError';
 }
 
 function fileIdProblem(text: string): string {
