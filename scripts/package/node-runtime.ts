@@ -23,9 +23,11 @@ function cacheRoot(): string {
   return process.env.UNIPROF_CACHE ?? join(homedir(), '.cache', 'uniprof');
 }
 
-/** A directory holding `bin/node` and `LICENSE` of the pinned runtime for `arch`, fetched on first use. */
-export function nodeRuntime(arch: Arch): string {
-  const version = nodeRuntimeVersion();
+/**
+ * A directory holding `bin/node` and `LICENSE` of Node.js `version` (default: the pinned runtime) for `arch`,
+ * fetched on first use.
+ */
+export function nodeRuntime(arch: Arch, version = nodeRuntimeVersion()): string {
   const dir = join(cacheRoot(), 'node-runtime', `node-v${version}-linux-${arch}`);
   if (existsSync(join(dir, 'bin', 'node'))) return dir;
   mkdirSync(join(cacheRoot(), 'node-runtime'), { recursive: true });
