@@ -1,6 +1,15 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly: tsx compiles on load, so there is no separate build step to forget.
-import { register } from 'tsx/esm/api';
+// An installed Uniprof (npm package, release archive) runs the JavaScript that `npm run build` compiled into
+// dist/: no TypeScript compiler at run time. A source checkout (src/ beside bin/) runs the TypeScript sources
+// through tsx even when dist/ was built, so a stale build never hides an edit (tests start this file).
+import { existsSync } from 'node:fs';
+import { URL } from 'node:url';
 
-register();
-await import('../src/cli/main.ts');
+const sources = new URL('../src/cli/main.ts', import.meta.url);
+if (existsSync(sources)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(sources.href);
+} else {
+  await import('../dist/cli/main.js');
+}

@@ -1,11 +1,17 @@
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../config/config.ts';
 import { addConfigOptions, configFromOptions } from './options.ts';
 import { symbtoolCommand } from './symbtool.ts';
 
+/** package.json is two levels up from both src/cli/main.ts and its compiled dist/cli/main.js. */
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
 const program = new Command('uniprof')
   .description('Self-hostable continuous profiling backend for the OpenTelemetry eBPF profiler')
-  .version('0.1.0')
+  .version(version)
   .showHelpAfterError();
 
 addConfigOptions(

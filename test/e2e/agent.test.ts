@@ -83,6 +83,7 @@ import {
 import {
   WORKLOAD_DIR,
   buildNativeWorkload,
+  nodeForWorkload,
   pythonInterpreter,
   runningKernel,
   type KernelIdentity,
@@ -577,6 +578,7 @@ async function runAgainstRealAgent(t: TestContext, binary: string, memlockShim?:
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'uniprof-e2e-agent-'));
   t.after(() => rm(workDir, { recursive: true, force: true }));
   const native = await buildNativeWorkload(workDir);
+  const workloadNode = nodeForWorkload();
   const kernel = await runningKernel();
   const libc = await systemLibc();
 
@@ -621,7 +623,7 @@ async function runAgainstRealAgent(t: TestContext, binary: string, memlockShim?:
   // Started through a symlink so that its main thread's name (the kernel takes it from the path that was
   // executed) tells it apart from the other Node.js processes here, uniprof serve and the test itself.
   const node = path.join(workDir, 'uprof-node');
-  await symlink(process.execPath, node);
+  await symlink(workloadNode, node);
   const runStartSeconds = Math.floor(Date.now() / 1000);
   const workloads = [
     runWorkload(native.withSymbols, ['cpu', String(RUN_SECONDS)]),

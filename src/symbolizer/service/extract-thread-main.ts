@@ -13,12 +13,17 @@ import type { SymbolRange } from '../../model/symbols.ts';
 import type { RangeExtractor } from './sources.ts';
 import type { ExtractCommand, ExtractMessage, ExtractRequest } from './extract-thread.ts';
 
-const THREAD_SCRIPT = new URL('./extract-thread.ts', import.meta.url).href;
 /**
- * The thread loads TypeScript as bin/uniprof.mjs does (tsx's `register`), whatever flags the process was
- * started with: a worker inherits no module hooks.
+ * Compiled (the installed program), this module is `.js` and its thread script is plain JavaScript next to it.
+ * From a source checkout it is `.ts`, and the thread loads TypeScript as bin/uniprof.mjs does (tsx's
+ * `register`), whatever flags the process was started with: a worker inherits no module hooks. tsx is resolved
+ * only then, because an installed program has no tsx.
  */
-const THREAD_BOOTSTRAP = `
+const COMPILED = import.meta.url.endsWith('.js');
+const THREAD_SCRIPT = new URL(COMPILED ? './extract-thread.js' : './extract-thread.ts', import.meta.url).href;
+const THREAD_BOOTSTRAP = COMPILED
+  ? `import(${JSON.stringify(THREAD_SCRIPT)});`
+  : `
   import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
     .then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_SCRIPT)}); });
 `;

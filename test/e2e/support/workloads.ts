@@ -9,6 +9,7 @@ import { copyFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { nodeRuntime, type Arch } from '../../../scripts/package/node-runtime.ts';
 
 const run = promisify(execFile);
 export const WORKLOAD_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workloads');
@@ -115,4 +116,15 @@ export function pythonInterpreter(): string {
   const python = '/usr/bin/python3';
   if (!existsSync(python)) throw new Error(`${python} is missing: install the Debian package python3`);
   return realpathSync(python);
+}
+
+/**
+ * Node.js 22.21.1 (the official binary, fetched from the npm registry into the test cache) for the Node.js
+ * workload, rather than the Node.js 24 that runs the tests and Uniprof: the agent cannot unwind V8 frames of
+ * Node.js from 24.11.1 on, whose V8 is built with hidden symbol visibility (open-telemetry/opentelemetry-ebpf-
+ * profiler issue 981); 22.21.1 is a version that issue reports working.
+ */
+export function nodeForWorkload(): string {
+  const arch: Arch = process.arch === 'arm64' ? 'arm64' : 'x64';
+  return path.join(nodeRuntime(arch, '22.21.1'), 'bin', 'node');
 }
