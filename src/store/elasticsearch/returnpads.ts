@@ -7,20 +7,15 @@
  * chain as `encodePadFrames` JSON, base64 as the `binary` type wants), `Symbfile.created`, and
  * `Symbfile.part`/`parts` 1/1 (a pad is always one part). The address is in the `_id` only.
  */
-import { errors, type Client, type estypes } from '@elastic/elasticsearch';
+import type { Client, estypes } from '@elastic/elasticsearch';
 import { decodePadFrames, encodePadFrames, type ReturnPad, type SymbolizedFrame } from '../../model/index.ts';
+import { bulkOrThrow, deleteMatching, isMissing, type Document } from './bulk.ts';
 import { ECS_VERSION, RETURNPADS_PRIVATE } from './layout.ts';
-
-type Document = Record<string, unknown>;
 
 /** Pads per bulk request, and requests at once: bounds what a put holds. */
 const PUT_CHUNK = 2_000;
 const PUT_IN_FLIGHT = 2;
 const MGET_CHUNK = 5_000;
-const SCROLL_PAGE = 5_000;
-
-const isMissing = (error: unknown): boolean =>
-  error instanceof errors.ResponseError && error.statusCode === 404;
 
 export function padId(fileId: string, address: number): string {
   return `${fileId}-${address.toString(16)}`;
@@ -42,7 +37,7 @@ export class ElasticsearchReturnPads {
     // Bulk requests overlap (Elasticsearch indexes two at once on separate threads) but stay bounded.
     const inFlight: Promise<void>[] = [];
     const send = async (batch: Document[]): Promise<void> => {
-      const request = this.bulkOrThrow(batch);
+      const request = bulkOrThrow(this.client, batch);
       request.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
       inFlight.push(request);
       if (inFlight.length >= PUT_IN_FLIGHT) await inFlight.shift();
@@ -120,45 +115,12 @@ export class ElasticsearchReturnPads {
       if (isMissing(error)) return;
       throw error;
     }
-    let response = await this.client.search<Document>({
-      index: RETURNPADS_PRIVATE,
-      scroll: '1m',
-      size: SCROLL_PAGE,
-      _source: false,
-      query: { term: { 'Symbfile.file.id': fileId } },
-    });
-    const scrollIds = new Set<string>();
-    try {
-      for (;;) {
-        if (response._scroll_id) scrollIds.add(response._scroll_id);
-        const hits = response.hits.hits;
-        if (hits.length === 0) break;
-        const prefix = `${fileId}-`;
-        const doomed = hits.filter(
-          (hit) => !keep?.has(parseInt(hit._id!.slice(prefix.length), 16)) || !hit._id!.startsWith(prefix),
-        );
-        await this.bulkOrThrow(doomed.map((hit) => ({ delete: { _index: hit._index, _id: hit._id! } })));
-        if (!response._scroll_id) break;
-        response = await this.client.scroll<Document>({ scroll_id: response._scroll_id, scroll: '1m' });
-      }
-    } finally {
-      if (scrollIds.size > 0)
-        await this.client.clearScroll({ scroll_id: [...scrollIds] }).catch(() => undefined);
-    }
-  }
-
-  private async bulkOrThrow(operations: Document[]): Promise<void> {
-    if (operations.length === 0) return;
-    const response = await this.client.bulk({ operations });
-    if (!response.errors) return;
-    for (const item of response.items) {
-      const [opType, result] = Object.entries(item)[0];
-      if (!result || result.status < 300) continue;
-      if (opType === 'delete' && result.status === 404) continue;
-      throw new Error(
-        `Elasticsearch refused a ${opType} of ${result._index}/${result._id}: ${JSON.stringify(result.error)}`,
-      );
-    }
+    const prefix = `${fileId}-`;
+    await deleteMatching(
+      this.client,
+      { index: RETURNPADS_PRIVATE, _source: false, query: { term: { 'Symbfile.file.id': fileId } } },
+      (hit) => !hit._id!.startsWith(prefix) || !keep?.has(parseInt(hit._id!.slice(prefix.length), 16)),
+    );
   }
 }
 

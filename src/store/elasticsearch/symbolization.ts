@@ -41,6 +41,7 @@ import {
   SYMBOLS_GLOBAL,
   SYMBOLS_PRIVATE,
 } from './layout.ts';
+import { bulkOrThrow, deleteMatching, type Document } from './bulk.ts';
 import { ElasticsearchReturnPads } from './returnpads.ts';
 import {
   BUCKETS_FIELD,
@@ -75,7 +76,6 @@ const BUCKETS_PER_SEARCH = 8_192;
 const SEARCHES_PER_REQUEST = 16;
 /** Elasticsearch's default `index.max_result_window`. */
 const MAX_HITS = 10_000;
-const SCROLL_PAGE = 5_000;
 const MGET_CHUNK = 5_000;
 /** Conditional writes lost to concurrent writers (mostly the collector's queue updates) are tried again. */
 const CONFLICT_ATTEMPTS = 8;
@@ -85,8 +85,6 @@ const SEARCH_OPTIONS = { ignore_unavailable: true, allow_no_indices: true } as c
 const SYMBOL_INDICES = [SYMBOLS_PRIVATE, SYMBOLS_GLOBAL] as const;
 /** How long one backlog count answers later calls (metrics scrapes, status pages). */
 const BACKLOG_CACHE_MS = 1_000;
-
-type Document = Record<string, unknown>;
 
 interface Candidate {
   id: string;
@@ -423,12 +421,16 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     // Symbols first: a frame leaves the queue only once its name is stored.
     const frameLines = stackFrameOverwriteLines(symbols);
     for (let i = 0; i < frameLines.length; i += 2 * MGET_CHUNK) {
-      await this.bulkOrThrow(
+      await bulkOrThrow(
+        this.client,
         frameLines.slice(i, i + 2 * MGET_CHUNK).map((line) => JSON.parse(line) as Document),
       );
     }
     for (const ids of chunks(frameIds, MGET_CHUNK)) {
-      await this.bulkOrThrow(ids.map((id) => ({ delete: { _index: SQ_LEAFFRAMES, _id: id } })));
+      await bulkOrThrow(
+        this.client,
+        ids.map((id) => ({ delete: { _index: SQ_LEAFFRAMES, _id: id } })),
+      );
     }
   }
 
@@ -535,7 +537,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     // Bulk requests overlap (Elasticsearch indexes two at once on separate threads) but stay bounded.
     const inFlight: Promise<void>[] = [];
     const send = async (operations: Document[]): Promise<void> => {
-      const request = this.bulkOrThrow(operations);
+      const request = bulkOrThrow(this.client, operations);
       request.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
       inFlight.push(request);
       if (inFlight.length >= UPLOAD_IN_FLIGHT) await inFlight.shift();
@@ -581,7 +583,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     await this.pads.deleteFile(fileId);
     await this.deleteOlderMarker(other, fileId, generation);
     const due = symbolsStoredUpdate(fileId, Date.now(), info);
-    await this.bulkOrThrow([due.action, due.body]);
+    await bulkOrThrow(this.client, [due.action, due.body]);
     return { ranges: count };
   }
 
@@ -795,56 +797,22 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     drop: (generation: string) => boolean,
   ): Promise<void> {
     await this.refresh(index);
-    let response;
-    try {
-      response = await this.client.search<Document>({
+    await deleteMatching(
+      this.client,
+      {
         index,
-        scroll: '1m',
-        size: SCROLL_PAGE,
         _source: [GENERATION_FIELD],
         query: {
           bool: {
             filter: [{ term: { 'Symbol.file.id': fileId } }, { exists: { field: 'Symbol.exec.pcrange' } }],
           },
         },
-      });
-    } catch (error) {
-      if (isMissing(error)) return;
-      throw error;
-    }
-    const scrollIds = new Set<string>();
-    try {
-      for (;;) {
-        if (response._scroll_id) scrollIds.add(response._scroll_id);
-        const hits = response.hits.hits;
-        if (hits.length === 0) break;
-        const doomed = hits.filter((hit) => drop(text(sourceField(hit._source, GENERATION_FIELD))));
-        if (doomed.length > 0)
-          await this.bulkOrThrow(doomed.map((hit) => ({ delete: { _index: hit._index, _id: hit._id! } })));
-        if (!response._scroll_id) break;
-        response = await this.client.scroll<Document>({ scroll_id: response._scroll_id, scroll: '1m' });
-      }
-    } finally {
-      if (scrollIds.size > 0)
-        await this.client.clearScroll({ scroll_id: [...scrollIds] }).catch(() => undefined);
-    }
+      },
+      (hit) => drop(text(sourceField(hit._source, GENERATION_FIELD))),
+    );
   }
 
   // ---- helpers ----
-
-  private async bulkOrThrow(operations: Document[]): Promise<void> {
-    if (operations.length === 0) return;
-    const response = await this.client.bulk({ operations });
-    if (!response.errors) return;
-    for (const item of response.items) {
-      const [opType, result] = Object.entries(item)[0];
-      if (!result || result.status < 300) continue;
-      if (opType === 'delete' && result.status === 404) continue; // already gone
-      throw new Error(
-        `Elasticsearch refused a ${opType} of ${result._index}/${result._id}: ${JSON.stringify(result.error)}`,
-      );
-    }
-  }
 
   private async mgetChunks(index: string, ids: readonly string[]): Promise<estypes.MgetResponse<Document>[]> {
     const responses: estypes.MgetResponse<Document>[] = [];
