@@ -509,6 +509,44 @@ function repeatedVarint32(
   else cursor.fail(`wire type ${wire} for a repeated varint field`);
 }
 
+/**
+ * A chunk's string table and the [start, end) spans of its items, whose fields may come in any order
+ * (items are decoded after, against the whole table). `checkCount` sees the running number of items.
+ */
+function scanChunk(
+  bytes: Buffer,
+  start: number,
+  end: number,
+  where: string,
+  limits: UploadLimits,
+  fields: { strings: number; items: number },
+  checkCount: (items: number) => void,
+): { strings: string[]; spans: number[] } {
+  const strings: string[] = [''];
+  const spans: number[] = [];
+  wrap(where, () => {
+    const cursor = wireCursor(bytes, start);
+    while (cursor.pos < end) {
+      const tag = cursor.varint32(end);
+      const field = tag >>> 3;
+      const wire = tag & 7;
+      if (field === fields.strings && wire === WireType.Len) {
+        const stop = cursor.delimited(end);
+        strings.push(
+          text(bytes, cursor.pos, stop, limits.maxStringBytes, `${where}, string ${strings.length}`),
+        );
+        cursor.pos = stop;
+      } else if (field === fields.items && wire === WireType.Len) {
+        const stop = cursor.delimited(end);
+        spans.push(cursor.pos, stop);
+        cursor.pos = stop;
+        checkCount(spans.length / 2);
+      } else cursor.skip(wire, end, field);
+    }
+  });
+  return { strings, spans };
+}
+
 function parseChunk(
   bytes: Buffer,
   start: number,
@@ -518,35 +556,22 @@ function parseChunk(
   stats: UploadStats,
 ): SymbolRange[] {
   const where = `chunk ${index}`;
-  // Fields may come in any order: find the strings and ranges first, then decode the ranges.
-  const strings: string[] = [''];
-  const rangeSpans: number[] = [];
-  wrap(where, () => {
-    const cursor = wireCursor(bytes, start);
-    while (cursor.pos < end) {
-      const tag = cursor.varint32(end);
-      const field = tag >>> 3;
-      const wire = tag & 7;
-      if (field === Field.chunk.strings && wire === WireType.Len) {
-        const stop = cursor.delimited(end);
-        strings.push(
-          text(bytes, cursor.pos, stop, limits.maxStringBytes, `${where}, string ${strings.length}`),
+  const { strings, spans: rangeSpans } = scanChunk(
+    bytes,
+    start,
+    end,
+    where,
+    limits,
+    { strings: Field.chunk.strings, items: Field.chunk.ranges },
+    (count) => {
+      if (stats.ranges + count > limits.maxRanges)
+        throw new SymbolUploadError(
+          413,
+          'too_many_ranges',
+          `upload holds more than ${limits.maxRanges} ranges, the limit for one file`,
         );
-        cursor.pos = stop;
-      } else if (field === Field.chunk.ranges && wire === WireType.Len) {
-        const stop = cursor.delimited(end);
-        rangeSpans.push(cursor.pos, stop);
-        cursor.pos = stop;
-        if (stats.ranges + rangeSpans.length / 2 > limits.maxRanges) {
-          throw new SymbolUploadError(
-            413,
-            'too_many_ranges',
-            `upload holds more than ${limits.maxRanges} ranges, the limit for one file`,
-          );
-        }
-      } else cursor.skip(wire, end, field);
-    }
-  });
+    },
+  );
   stats.strings += strings.length - 1;
   const ranges: SymbolRange[] = [];
   let previousStart = 0;
@@ -671,34 +696,22 @@ function parsePadChunk(
   stats: Pick<UploadStats, 'pads' | 'strings'>,
   order: PadOrder,
 ): ReturnPad[] {
-  const strings: string[] = [''];
-  const padSpans: number[] = [];
-  wrap(where, () => {
-    const cursor = wireCursor(bytes, start);
-    while (cursor.pos < end) {
-      const tag = cursor.varint32(end);
-      const field = tag >>> 3;
-      const wire = tag & 7;
-      if (field === Field.padChunk.strings && wire === WireType.Len) {
-        const stop = cursor.delimited(end);
-        strings.push(
-          text(bytes, cursor.pos, stop, limits.maxStringBytes, `${where}, string ${strings.length}`),
+  const { strings, spans: padSpans } = scanChunk(
+    bytes,
+    start,
+    end,
+    where,
+    limits,
+    { strings: Field.padChunk.strings, items: Field.padChunk.pads },
+    (count) => {
+      if (stats.pads + count > limits.maxPads)
+        throw new SymbolUploadError(
+          413,
+          'too_many_pads',
+          `upload holds more than ${limits.maxPads} return pads, the limit for one file`,
         );
-        cursor.pos = stop;
-      } else if (field === Field.padChunk.pads && wire === WireType.Len) {
-        const stop = cursor.delimited(end);
-        padSpans.push(cursor.pos, stop);
-        cursor.pos = stop;
-        if (stats.pads + padSpans.length / 2 > limits.maxPads) {
-          throw new SymbolUploadError(
-            413,
-            'too_many_pads',
-            `upload holds more than ${limits.maxPads} return pads, the limit for one file`,
-          );
-        }
-      } else cursor.skip(wire, end, field);
-    }
-  });
+    },
+  );
   stats.strings += strings.length - 1;
   const pads: ReturnPad[] = [];
   let previousAddress = 0;
