@@ -8,7 +8,6 @@
  * (the process's first, compiling iced-x86's WebAssembly) and warm (as every later file in a running
  * symbolizer). Best of 3 runs; peak RSS is the child's `maxRSS`, which includes the kept ranges.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +15,7 @@ import type { SymbolRange } from '../src/model/symbols.ts';
 import { extractRanges } from '../src/symbolizer/ranges/extract.ts';
 import { returnPads } from '../src/symbolizer/returnpads/generate.ts';
 import { buildProgram, cacheRoot, canBuild } from '../test/peers/toolchains.ts';
+import { peakRssMb, runChild, timed } from './child.ts';
 
 interface ChildResult {
   rangesMs: number;
@@ -45,38 +45,35 @@ if (process.argv[2] === '--child') {
     maxRssMb: 0,
   };
   if (path !== '') {
-    const started = performance.now();
-    const ranges: SymbolRange[] = [];
-    for (const chunk of extractRanges(path)) for (const range of chunk) ranges.push(range);
-    result.rangesMs = performance.now() - started;
+    const extracted = timed(() => {
+      const ranges: SymbolRange[] = [];
+      for (const chunk of extractRanges(path)) for (const range of chunk) ranges.push(range);
+      return ranges;
+    });
+    const ranges = extracted.value;
+    result.rangesMs = extracted.ms;
     result.ranges = ranges.length;
-    const timed = (): { ms: number; cpuMs: number; pads: number } => {
-      const begun = performance.now();
-      const cpu = process.cpuUsage();
+    const generate = () => {
       let pads = 0;
       for (const chunk of returnPads(path, [ranges])) pads += chunk.length;
-      const used = process.cpuUsage(cpu);
-      return { ms: performance.now() - begun, cpuMs: (used.user + used.system) / 1000, pads };
+      return pads;
     };
-    const cold = timed();
-    const warm = timed();
-    result.pads = cold.pads;
+    const cold = timed(generate);
+    const warm = timed(generate);
+    result.pads = cold.value;
     result.padsMs = cold.ms;
     result.padsCpuMs = cold.cpuMs;
     result.warmMs = warm.ms;
     result.warmCpuMs = warm.cpuMs;
   }
-  result.maxRssMb = process.resourceUsage().maxRSS / 1024;
+  result.maxRssMb = peakRssMb();
   console.log(JSON.stringify(result));
 } else {
   main();
 }
 
-function runChild(path: string): ChildResult {
-  const script = fileURLToPath(import.meta.url);
-  const out = spawnSync(process.execPath, ['--import', 'tsx', script, '--child', path], { encoding: 'utf8' });
-  if (out.status !== 0) throw new Error(`return pads of ${path} failed: ${out.stderr}`);
-  return JSON.parse(out.stdout.trim().split('\n').pop() as string) as ChildResult;
+function padsChild(path: string): ChildResult {
+  return runChild(fileURLToPath(import.meta.url), ['--child', path], `return pads of ${path}`);
 }
 
 /** The SQLite-sized generated program `npm run bench:symbolizer` builds into the cache, if it did. */
@@ -105,11 +102,11 @@ function main(): void {
     targets.push({ label: 'large C++ program (g++ -O2 -g)', path: buildProgram('cpp-large').binary });
   if (canBuild('go-dwarf')) targets.push({ label: 'Go test program', path: buildProgram('go-dwarf').binary });
 
-  const baseline = runChild('');
+  const baseline = padsChild('');
   console.log(`return pad generation, best of ${RUNS} runs, each in a fresh process`);
   console.log(`Node baseline (modules loaded): ${baseline.maxRssMb.toFixed(1)} MB peak RSS\n`);
   for (const target of targets) {
-    const runs = Array.from({ length: RUNS }, () => runChild(target.path));
+    const runs = Array.from({ length: RUNS }, () => padsChild(target.path));
     const best = runs.reduce((a, b) => (b.padsMs < a.padsMs ? b : a));
     const bestCpu = Math.min(...runs.map((r) => r.padsCpuMs));
     const bestWarm = Math.min(...runs.map((r) => r.warmMs));

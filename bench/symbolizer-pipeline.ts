@@ -30,6 +30,7 @@ import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { peakRssMb, runChild, timed } from './child.ts';
 import { registerQueryApi } from '../src/api/index.ts';
 import { createCollector } from '../src/collector/collector.ts';
 import { ProfileTranslator } from '../src/collector/translate.ts';
@@ -434,28 +435,19 @@ interface ExtractionResult {
 function extractChild(path: string): void {
   const result: ExtractionResult = { ms: 0, cpuMs: 0, ranges: 0, maxRssMb: 0 };
   if (path !== '') {
-    const started = performance.now();
-    const cpu = process.cpuUsage();
-    for (const chunk of extractRanges(path)) result.ranges += chunk.length;
-    result.ms = performance.now() - started;
-    const used = process.cpuUsage(cpu);
-    result.cpuMs = (used.user + used.system) / 1000;
+    const extracted = timed(() => {
+      let ranges = 0;
+      for (const chunk of extractRanges(path)) ranges += chunk.length;
+      return ranges;
+    });
+    Object.assign(result, { ms: extracted.ms, cpuMs: extracted.cpuMs, ranges: extracted.value });
   }
-  result.maxRssMb = process.resourceUsage().maxRSS / 1024;
+  result.maxRssMb = peakRssMb();
   console.log(JSON.stringify(result));
 }
 
 function runExtractChild(path: string): ExtractionResult {
-  const out = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), '--extract', path],
-    {
-      encoding: 'utf8',
-      maxBuffer: 1 << 20,
-    },
-  );
-  if (out.status !== 0) throw new Error(`extraction of ${path} failed: ${out.stderr}`);
-  return JSON.parse(out.stdout.trim().split('\n').pop() as string) as ExtractionResult;
+  return runChild(fileURLToPath(import.meta.url), ['--extract', path], `extraction of ${path}`);
 }
 
 async function large(): Promise<void> {

@@ -7,13 +7,14 @@
  * open the file and its debug file, sweep every unit, count the ranges (not kept). A child that only loads
  * the modules gives the Node baseline; "extraction" RSS is the peak above it. Best time of 3 runs.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { extractRanges } from '../src/symbolizer/ranges/extract.ts';
 import { SymbolizedBinary } from '../src/symbolizer/symbolizer.ts';
+import { peakRssMb, runChild, timed } from './child.ts';
 import { buildProgram, cacheRoot, canBuild, haveTool } from '../test/peers/toolchains.ts';
 
 interface ChildResult {
@@ -41,34 +42,28 @@ if (process.argv[2] === '--child') {
     maxRssMb: 0,
     debugBytes: 0,
   };
+  const extractAll = () => {
+    let ranges = 0;
+    for (const chunk of extractRanges(path)) ranges += chunk.length;
+    return ranges;
+  };
   if (path !== '') {
-    const started = performance.now();
-    const cpu = process.cpuUsage();
-    for (const chunk of extractRanges(path)) result.ranges += chunk.length;
-    result.ms = performance.now() - started;
-    const used = process.cpuUsage(cpu);
-    result.cpuMs = (used.user + used.system) / 1000;
+    const cold = timed(extractAll);
+    Object.assign(result, { ms: cold.ms, cpuMs: cold.cpuMs, ranges: cold.value });
   }
   // Peak RSS is the cold extraction's: the warm run below may add the first run's not yet collected garbage.
-  result.maxRssMb = process.resourceUsage().maxRSS / 1024;
+  result.maxRssMb = peakRssMb();
   if (path !== '') {
-    const started = performance.now();
-    const cpu = process.cpuUsage();
-    for (const chunk of extractRanges(path)) void chunk;
-    result.warmMs = performance.now() - started;
-    const used = process.cpuUsage(cpu);
-    result.warmCpuMs = (used.user + used.system) / 1000;
+    const warm = timed(extractAll);
+    Object.assign(result, { warmMs: warm.ms, warmCpuMs: warm.cpuMs });
   }
   console.log(JSON.stringify(result));
 } else {
   main();
 }
 
-function runChild(path: string): ChildResult {
-  const script = fileURLToPath(import.meta.url);
-  const out = spawnSync(process.execPath, ['--import', 'tsx', script, '--child', path], { encoding: 'utf8' });
-  if (out.status !== 0) throw new Error(`extraction of ${path} failed: ${out.stderr}`);
-  return JSON.parse(out.stdout.trim().split('\n').pop() as string) as ChildResult;
+function extractionChild(path: string): ChildResult {
+  return runChild(fileURLToPath(import.meta.url), ['--child', path], `extraction of ${path}`);
 }
 
 /**
@@ -192,13 +187,13 @@ function main(): void {
   if (canBuild('cpp-large'))
     targets.push({ label: 'large C++ program (g++ -O2 -g)', path: buildProgram('cpp-large').binary });
 
-  const baseline = runChild('');
+  const baseline = extractionChild('');
   console.log(`symbol range extraction, best of ${RUNS} runs, each in a fresh process`);
   console.log(
     `Node baseline (modules loaded, nothing extracted): ${baseline.maxRssMb.toFixed(1)} MB peak RSS\n`,
   );
   for (const target of targets) {
-    const runs = Array.from({ length: RUNS }, () => runChild(target.path));
+    const runs = Array.from({ length: RUNS }, () => extractionChild(target.path));
     const best = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
     const bestCpu = Math.min(...runs.map((r) => r.cpuMs));
     const peak = Math.max(...runs.map((r) => r.maxRssMb));
