@@ -35,6 +35,10 @@ export function addConfigOptions(command: Command): Command {
     ),
   );
   command.option('--insecure-disable-auth', 'accept agents without a secret token (collector.auth.disabled)');
+  command.option(
+    '--insecure-disable-reader-auth',
+    'serve the UI and query API to anyone, without credentials (api.auth.disabled)',
+  );
   return command;
 }
 
@@ -54,6 +58,7 @@ export function configFromOptions(
     if (value !== undefined) overrides.push(`${s.key}=${String(value)}`);
   }
   if (options.insecureDisableAuth === true) overrides.push('collector.auth.disabled=true');
+  if (options.insecureDisableReaderAuth === true) overrides.push('api.auth.disabled=true');
   overrides.push(...((options.set as string[] | undefined) ?? []));
   const file = (options.config as string | undefined) ?? env.UNIPROF_CONFIG;
   return loadConfig({ file, env, overrides });

@@ -1,9 +1,10 @@
 import { join } from 'node:path';
-import { registerQueryApi, registerUi, symbolUploadTarget } from '../api/index.ts';
+import { registerQueryApi, registerReaderAuth, registerUi, symbolUploadTarget } from '../api/index.ts';
 import { createCollector, type Collector } from '../collector/collector.ts';
 import type { Config } from '../config/config.ts';
 import { createStore, describeStore } from '../store/open-store.ts';
 import { createLogger } from './logger.ts';
+import { resolveReaderAccess } from './reader-access.ts';
 import { resolveSecretToken } from './secret-token.ts';
 import { startSymbolizerService, symbolizerBanner, type StartedSymbolizer } from './symbolizer-service.ts';
 
@@ -15,7 +16,7 @@ export interface ServerRun {
 }
 
 /**
- * Starts the collector with the query API and UI on its HTTP server, prints where everything is, and stops
+ * Starts the collector with the query API and UI (behind reader authentication) on its HTTP server, prints where everything is, and stops
  * cleanly on SIGTERM/SIGINT: receivers close, acknowledged data is flushed, the process exits 0.
  */
 export async function runServer(
@@ -28,12 +29,17 @@ export async function runServer(
     config.collector.auth.disabled,
     config.dataDir,
   );
+  const readers = await resolveReaderAccess(config, token);
   const store = createStore(config, logger);
   const collector = createCollector(
     { ...config.collector, auth: { secretToken: token, disabled: config.collector.auth.disabled } },
     store,
     logger,
   );
+  await registerReaderAuth(collector.http, readers.access);
+  if (!readers.access.enabled) {
+    logger.warn('reader authentication is disabled: anyone who reaches the HTTP port reads every profile');
+  }
   await registerQueryApi(collector.http, {
     store,
     options: { impact: config.query, symbolUpload: symbolUploadTarget(config) },
@@ -54,6 +60,8 @@ export async function runServer(
 
   console.log(`${options.title} is running`);
   console.log(`  web UI      ${addresses.httpAddress}/`);
+  const loginLine = readers.loginLine(addresses.httpAddress);
+  if (loginLine) console.log(loginLine);
   console.log(
     `  query API   ${addresses.httpAddress}/api  (OpenAPI: ${addresses.httpAddress}/api/openapi.yaml)`,
   );
@@ -65,6 +73,7 @@ export async function runServer(
   console.log(`  store       ${describeStore(config)}`);
   if (config.collector.auth.disabled) console.log('  agent auth  disabled');
   else console.log(`  agent auth  bearer token${generatedAt ? ` (in ${generatedAt})` : ''}`);
+  console.log(readers.authLine);
   console.log(`  data dir    ${join(config.dataDir)}`);
 
   let stopping: Promise<void> | undefined;

@@ -87,6 +87,37 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** The query API and the web UI: who may read profiles. */
+    api: z
+      .object({
+        auth: z
+          .object({
+            /** Serve the UI and API to anyone who reaches the port. Only ever on when asked for explicitly. */
+            disabled: z.boolean().default(false),
+            /**
+             * User name → scrypt password hash (`uniprof hash-password`). With none, the first start generates
+             * a password for the user "admin" into <dataDir>/admin-password.
+             */
+            users: z.record(z.string().min(1), z.string().min(1)).default({}),
+            /** Bearer tokens that may read (never ingest). With none, one is generated into <dataDir>/read-token. */
+            tokens: z
+              .preprocess(
+                (v) => (typeof v === 'string' ? v.split(/[\s,]+/).filter(Boolean) : v),
+                z.array(z.string().min(16, 'a read token must be at least 16 characters long')),
+              )
+              .prefault([]),
+            /** How long a browser stays logged in. */
+            sessionHours: z
+              .number()
+              .positive()
+              .max(24 * 365)
+              .default(12),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     output: z
       .object({
         /** `embedded` (one DuckDB file under dataDir) or `elasticsearch`. */
@@ -212,6 +243,7 @@ export function envName(path: readonly string[]): string {
 /** Paths that have no default and so are not found by walking the defaults. */
 const OPTIONAL_PATHS = [
   ['collector', 'auth', 'secretToken'],
+  ['api', 'auth', 'users'],
   ['collector', 'grpc', 'tls', 'cert'],
   ['collector', 'grpc', 'tls', 'key'],
   ['output', 'embedded', 'path'],

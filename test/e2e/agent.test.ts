@@ -35,6 +35,7 @@ import {
   type StackTrace,
 } from '../../src/model/index.ts';
 import type { StatusResponse } from '../../src/api/index.ts';
+import { bearer, TEST_READ_TOKEN } from '../support/reader-auth.ts';
 import type {
   CompactFlamegraph,
   ElasticFlamegraph,
@@ -162,6 +163,7 @@ async function startServe(workDir: string, debuginfodUrl: string): Promise<Serve
       `  grpc: { host: 127.0.0.1, port: ${grpcPort} }`,
       `  http: { host: 127.0.0.1, port: ${httpPort} }`,
       '  auth: { disabled: true }',
+      `api: { auth: { tokens: [${JSON.stringify(TEST_READ_TOKEN)}] } }`,
       'output:',
       '  type: embedded',
       `  embedded: { path: ${JSON.stringify(storePath)} }`,
@@ -243,7 +245,7 @@ async function runMarker(
   while (Date.now() < deadline) {
     const response = await fetch(
       `${collector.http}/api/fields/process.thread.name/values?from=${fromSeconds}&limit=10000`,
-      { signal: AbortSignal.timeout(5000) },
+      { headers: bearer(), signal: AbortSignal.timeout(5000) },
     ).catch(() => undefined);
     const body = response?.ok ? ((await response.json()) as { values?: string[] }) : undefined;
     if (body?.values?.includes(threadName)) {
@@ -422,8 +424,9 @@ function nativeFrameArrivals(requests: readonly TappedRequest[]): Map<string, nu
   return arrivals;
 }
 
+/** GETs with the test read token: the query API needs it, and the open routes ignore it. */
 async function getText(url: string): Promise<{ status: number; text: string }> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  const response = await fetch(url, { headers: bearer(), signal: AbortSignal.timeout(10_000) });
   return { status: response.status, text: await response.text() };
 }
 

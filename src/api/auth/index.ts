@@ -1,0 +1,4 @@
+export { registerReaderAuth, OPEN_ROUTES, SESSION_COOKIE, LOGIN_PAGE } from './register.ts';
+export { ReaderAccess, type Reader, type ReaderAccessOptions } from './reader-access.ts';
+export { hashPassword, parsePasswordHash, PasswordHashError } from './passwords.ts';
+export { randomSecret } from './secrets.ts';
