@@ -8,6 +8,7 @@ export {
   OPEN_ROUTES,
   SESSION_COOKIE,
   LOGIN_PAGE,
+  LOGIN_ATTEMPTS_PER_MINUTE,
   hashPassword,
   PasswordHashError,
   type Reader,

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import {
+  LOGIN_ATTEMPTS_PER_MINUTE,
   ReaderAccess,
   registerQueryApi,
   registerReaderAuth,
@@ -272,6 +273,25 @@ describe('reader auth, explicitly off', () => {
     await assert.rejects(registerQueryApi(app, { store }), /reader authentication registered first/);
     await assert.rejects(registerUi(app), /reader authentication registered first/);
     await app.close();
+  });
+});
+
+describe('login attempts', () => {
+  it('are limited per client address: guessing passwords meets 429', async () => {
+    const app = Fastify();
+    try {
+      await registerReaderAuth(app, await testReaderAccess());
+      const attempt = () =>
+        app.inject({ method: 'POST', url: '/api/auth/login', payload: { user: TEST_USER.name } });
+      for (let i = 0; i < LOGIN_ATTEMPTS_PER_MINUTE; i++) assert.equal((await attempt()).statusCode, 400);
+      const limited = await attempt();
+      assert.equal(limited.statusCode, 429);
+      assert.match(limited.body, /retry in/i);
+      // Reading with a token is not a login attempt: it is not limited.
+      assert.equal((await app.inject({ url: '/api/auth/session', headers: bearer() })).statusCode, 200);
+    } finally {
+      await app.close();
+    }
   });
 });
 

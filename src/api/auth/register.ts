@@ -1,4 +1,5 @@
 import fastifyCookie from '@fastify/cookie';
+import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { OTLP_HTTP_PROFILES_PATH } from '../../protocol/otlp-profiles.ts';
@@ -39,6 +40,9 @@ export const OPEN_ROUTES: ReadonlySet<string> = new Set([
 
 const BEARER = /^Bearer[ \t]+(\S+)\s*$/i;
 
+/** Login attempts one client address may make a minute: enough for typos, too few to guess a password. */
+export const LOGIN_ATTEMPTS_PER_MINUTE = 20;
+
 const loginBody = z.union([
   z.object({ user: z.string().min(1).max(200), password: z.string().min(1).max(1000) }).strict(),
   z.object({ token: z.string().min(1).max(200) }).strict(),
@@ -50,6 +54,7 @@ const loginBody = z.union([
  */
 export async function registerReaderAuth(app: FastifyInstance, access: ReaderAccess): Promise<void> {
   await app.register(fastifyCookie);
+  await app.register(fastifyRateLimit, { global: false });
   app.decorate('readerAccess', access);
 
   app.addHook('onRequest', async (request, reply) => {
@@ -70,7 +75,8 @@ export async function registerReaderAuth(app: FastifyInstance, access: ReaderAcc
     return unauthorized(reply, verdict.problem);
   });
 
-  app.post('/api/auth/login', async (request, reply) => {
+  const loginLimit = { rateLimit: { max: LOGIN_ATTEMPTS_PER_MINUTE, timeWindow: 60_000 } };
+  app.post('/api/auth/login', { config: loginLimit }, async (request, reply) => {
     if (!access.enabled) return reply.send({ user: null, auth: 'disabled' });
     const parsed = loginBody.safeParse(request.body);
     if (!parsed.success) {
@@ -83,15 +89,22 @@ export async function registerReaderAuth(app: FastifyInstance, access: ReaderAcc
     if ('token' in body) {
       const sessionId = access.redeemLoginLink(body.token);
       if (!sessionId) {
+        request.log.warn({ ip: request.ip }, 'login refused: a used, expired or unknown login link');
         return unauthorized(
           reply,
           'this login link was already used or has expired (each link works once, for an hour): log in with a user name and password',
         );
       }
+      request.log.info({ ip: request.ip }, 'reader logged in with the one-time login link');
       return startSession(request, reply, access, sessionId);
     }
     const sessionId = await access.login(body.user, body.password);
-    if (!sessionId) return unauthorized(reply, 'wrong user name or password');
+    if (!sessionId) {
+      // No user name in the log: people type passwords into the wrong field.
+      request.log.warn({ ip: request.ip }, 'login refused: wrong user name or password');
+      return unauthorized(reply, 'wrong user name or password');
+    }
+    request.log.info({ ip: request.ip, user: body.user }, 'reader logged in');
     return startSession(request, reply, access, sessionId);
   });
 
