@@ -1,8 +1,10 @@
 import { join } from 'node:path';
 import { registerQueryApi, registerReaderAuth, registerUi, symbolUploadTarget } from '../api/index.ts';
 import { createCollector, type Collector } from '../collector/collector.ts';
+import { DEFAULT_COLLECTOR_OPTIONS } from '../collector/options.ts';
 import type { Config } from '../config/config.ts';
 import { createStore, describeStore } from '../store/open-store.ts';
+import { createApiServer, type ApiServer } from './api-server.ts';
 import { createLogger } from './logger.ts';
 import { resolveReaderAccess } from './reader-access.ts';
 import { resolveSecretToken } from './secret-token.ts';
@@ -10,14 +12,16 @@ import { startSymbolizerService, symbolizerBanner, type StartedSymbolizer } from
 
 export interface ServerRun {
   collector: Collector;
+  api: ApiServer;
   /** The in-process symbolizer (`uniprof serve` with symbolizer.enabled). */
   symbolizer?: StartedSymbolizer;
   stop(): Promise<void>;
 }
 
 /**
- * Starts the collector with the query API and UI (behind reader authentication) on its HTTP server, prints where everything is, and stops
- * cleanly on SIGTERM/SIGINT: receivers close, acknowledged data is flushed, the process exits 0.
+ * Starts the collector (agents' ports) and the web UI and query API (behind reader authentication, on their own
+ * port), prints where everything is, and stops cleanly on SIGTERM/SIGINT: listeners close, acknowledged data
+ * is flushed, the process exits 0.
  */
 export async function runServer(
   config: Config,
@@ -36,16 +40,28 @@ export async function runServer(
     store,
     logger,
   );
-  await registerReaderAuth(collector.http, readers.access);
+  const api = createApiServer(config.api.http, collector, logger);
+  await registerReaderAuth(api.app, readers.access);
   if (!readers.access.enabled) {
-    logger.warn('reader authentication is disabled: anyone who reaches the HTTP port reads every profile');
+    logger.warn('reader authentication is disabled: anyone who reaches the API port reads every profile');
   }
-  await registerQueryApi(collector.http, {
+  await registerQueryApi(api.app, {
     store,
     options: { impact: config.query, symbolUpload: symbolUploadTarget(config) },
   });
-  await registerUi(collector.http);
+  await registerUi(api.app);
   const addresses = await collector.start();
+  const shutdownMs = DEFAULT_COLLECTOR_OPTIONS.shutdownTimeoutMs;
+  let apiAddress: string;
+  try {
+    apiAddress = await api.start();
+  } catch (error) {
+    await collector.stop();
+    throw new Error(
+      `cannot listen for the web UI and API on ${config.api.http.host}:${config.api.http.port} (api.http): ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
   // The symbolizer shares the collector's store (one DuckDB file can be open in one process only): the
   // collector opens and closes it, the symbolizer starts after it and stops before it.
   let symbolizer: StartedSymbolizer | undefined;
@@ -53,21 +69,21 @@ export async function runServer(
     try {
       symbolizer = await startSymbolizerService(config, store, logger, false);
     } catch (error) {
+      await api.stop(shutdownMs);
       await collector.stop();
       throw error;
     }
   }
 
+  const { httpAddress, grpcAddress } = addresses;
   console.log(`${options.title} is running`);
-  console.log(`  web UI      ${addresses.httpAddress}/`);
-  const loginLine = readers.loginLine(addresses.httpAddress);
+  console.log(`  web UI      ${apiAddress}/`);
+  const loginLine = readers.loginLine(apiAddress);
   if (loginLine) console.log(loginLine);
-  console.log(
-    `  query API   ${addresses.httpAddress}/api  (OpenAPI: ${addresses.httpAddress}/api/openapi.yaml)`,
-  );
-  console.log(`  OTLP gRPC   ${addresses.grpcAddress}${config.collector.grpc.tls ? ' (TLS)' : ''}`);
-  console.log(`  OTLP HTTP   ${addresses.httpAddress}/v1development/profiles`);
-  console.log(`  health      ${addresses.httpAddress}/health  metrics: ${addresses.httpAddress}/metrics`);
+  console.log(`  query API   ${apiAddress}/api  (OpenAPI: ${apiAddress}/api/openapi.yaml)`);
+  console.log(`  OTLP gRPC   ${grpcAddress}${config.collector.grpc.tls ? ' (TLS)' : ''}`);
+  console.log(`  OTLP HTTP   ${httpAddress}/v1development/profiles`);
+  console.log(`  health      ${httpAddress}/health  metrics: ${httpAddress}/metrics  (also on the UI port)`);
   if (symbolizer) for (const line of symbolizerBanner(symbolizer)) console.log(line);
   else if (options.symbolizer) console.log('  symbolizer  disabled (symbolizer.enabled)');
   console.log(`  store       ${describeStore(config)}`);
@@ -79,6 +95,7 @@ export async function runServer(
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (symbolizer?.service.stop() ?? Promise.resolve())
+      .then(() => api.stop(shutdownMs))
       .then(() => collector.stop())
       .then(
         () => logger.info('stopped cleanly'),
@@ -88,5 +105,5 @@ export async function runServer(
         },
       ));
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void stop());
-  return { collector, symbolizer, stop };
+  return { collector, api, symbolizer, stop };
 }

@@ -52,6 +52,22 @@ export function createHttpApp(logger: Logger): FastifyInstance {
   }) as unknown as FastifyInstance;
 }
 
+/** Closes a server, cutting connections still busy after `timeoutMs` (a stuck client cannot hold a stop). */
+export async function closeHttp(http: FastifyInstance, timeoutMs: number, log: Logger): Promise<void> {
+  const timer = setTimeout(() => {
+    log.warn(
+      { timeoutMs },
+      'HTTP requests still running at the shutdown deadline; closing their connections',
+    );
+    http.server.closeAllConnections();
+  }, timeoutMs);
+  try {
+    await http.close();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export interface Readiness {
   ready: boolean;
   checks: Record<string, boolean>;

@@ -87,9 +87,16 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    /** The query API and the web UI: who may read profiles. */
+    /** The query API and the web UI: their own listener (agents' ports carry no profiles), and who may read. */
     api: z
       .object({
+        http: z
+          .object({
+            host: z.string().default('127.0.0.1'),
+            port: port.default(4320),
+          })
+          .strict()
+          .prefault({}),
         auth: z
           .object({
             /** Serve the UI and API to anyone who reaches the port. Only ever on when asked for explicitly. */

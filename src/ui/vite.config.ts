@@ -19,6 +19,7 @@ export default defineConfig({
     },
   },
   server: {
-    proxy: { '/api': 'http://127.0.0.1:8080' },
+    // `vite dev` against a running `uniprof serve`: the API on its default port.
+    proxy: { '/api': 'http://127.0.0.1:4320' },
   },
 });

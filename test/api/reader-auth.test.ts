@@ -1,7 +1,7 @@
 /**
- * Reader authentication over real HTTP on the collector's server, as `uniprof serve` wires it: the query API
- * (with pprof, `_profiling` and the status), the UI and the login routes behind it; probes, metrics and the
- * agents' OTLP route outside it; each credential good for its own scope only.
+ * Reader authentication over real HTTP, wired as `uniprof serve` wires it: the agents' server (OTLP, probes,
+ * metrics) and the readers' server (the query API with pprof, `_profiling` and the status, the UI, the login
+ * routes, probes and metrics); each credential good for its own scope only.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -19,6 +19,7 @@ import {
   registerUi,
   SESSION_COOKIE,
 } from '../../src/api/index.ts';
+import { createApiServer, type ApiServer } from '../../src/cli/api-server.ts';
 import { createCollector, type Collector } from '../../src/collector/collector.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import { agentLikeBytes, httpExport, quietLogger, storedCounts, TOKEN } from '../collector/helpers.ts';
@@ -57,31 +58,37 @@ function sessionCookie(response: Response): string {
   return `${SESSION_COOKIE}=${match[1]}`;
 }
 
-describe('reader authentication on the collector HTTP server', () => {
+describe("reader authentication on the readers' server", () => {
   let collector: Collector;
+  let api: ApiServer;
   let store: EmbeddedStore;
+  /** The readers' server. */
   let url: string;
+  /** The agents' server (OTLP/HTTP). */
+  let agentsUrl: string;
   let now = Date.now();
   let access: ReaderAccess;
 
   before(async () => {
     store = new EmbeddedStore({ path: join(work, 'uniprof.duckdb'), seed: 1 });
+    const listen = { host: '127.0.0.1', port: 0 };
     collector = createCollector(
-      {
-        grpc: { host: '127.0.0.1', port: 0 },
-        http: { host: '127.0.0.1', port: 0 },
-        auth: { secretToken: TOKEN },
-      },
+      { grpc: listen, http: listen, auth: { secretToken: TOKEN } },
       store,
       quietLogger(),
     );
+    api = createApiServer(listen, collector, quietLogger());
     access = await testReaderAccess({ now: () => now });
-    await registerReaderAuth(collector.http, access);
-    await registerQueryApi(collector.http, { store });
-    await registerUi(collector.http, { directory: fakeUiDir() });
-    url = (await collector.start()).httpAddress;
+    await registerReaderAuth(api.app, access);
+    await registerQueryApi(api.app, { store });
+    await registerUi(api.app, { directory: fakeUiDir() });
+    agentsUrl = (await collector.start()).httpAddress;
+    url = await api.start();
   });
-  after(() => collector.stop());
+  after(async () => {
+    await api.stop(1000);
+    await collector.stop();
+  });
 
   const get = (path: string, headers: Record<string, string> = {}) =>
     fetch(`${url}${path}`, { headers, redirect: 'manual' });
@@ -150,15 +157,26 @@ describe('reader authentication on the collector HTTP server', () => {
     assert.equal(profiling.status, 200, await profiling.clone().text());
 
     const before = await storedCounts(store);
-    const refused = await httpExport(url, { body: agentLikeBytes(), token: TEST_READ_TOKEN });
+    const refused = await httpExport(agentsUrl, { body: agentLikeBytes(), token: TEST_READ_TOKEN });
     assert.equal(refused.status, 401);
     assert.deepEqual(await storedCounts(store), before, 'nothing stored for a read token');
-    const accepted = await httpExport(url, { body: agentLikeBytes() });
+    const accepted = await httpExport(agentsUrl, { body: agentLikeBytes() });
     assert.equal(accepted.status, 200, 'the agent token still ingests');
+    // Neither server offers the other's routes: no OTLP among the readers, no profiles among the agents.
+    assert.equal((await httpExport(url, { body: agentLikeBytes() })).status, 401);
+    const onAgentsPort = await fetch(`${agentsUrl}/api/status`, { headers: bearer() });
+    assert.equal(onAgentsPort.status, 404);
   });
 
-  it('keeps health, readiness and metrics open', async () => {
-    for (const path of ['/health', '/ready', '/metrics']) assert.equal((await get(path)).status, 200, path);
+  it('keeps health, readiness and metrics open, on both servers', async () => {
+    for (const base of [url, agentsUrl]) {
+      for (const path of ['/health', '/ready', '/metrics']) {
+        assert.equal((await fetch(`${base}${path}`)).status, 200, `${base}${path}`);
+      }
+    }
+    const ready = (await (await get('/ready')).json()) as { checks: Record<string, boolean> };
+    assert.deepEqual(ready.checks, { store: true, grpc: true, http: true, accepting: true, api: true });
+    assert.match(await (await get('/metrics')).text(), /^uniprof_collector_requests_total/m);
   });
 
   it('logs a user in with name and password: an HttpOnly, SameSite=Strict session cookie that reads, until logout', async () => {

@@ -15,7 +15,10 @@ after(() => rmSync(dataDir, { recursive: true, force: true }));
 interface Running {
   child: ChildProcess;
   grpc: string;
+  /** The web UI and query API. */
   http: string;
+  /** The agents' OTLP/HTTP server. */
+  otlpHttp: string;
   stdout: () => string;
   stderr: () => string;
 }
@@ -36,6 +39,8 @@ async function startServe(
       '--grpc-port',
       '0',
       '--http-port',
+      '0',
+      '--api-port',
       '0',
       '--log-level',
       'warn',
@@ -64,8 +69,10 @@ async function startServe(
   });
   const grpc = /OTLP gRPC\s+(\S+)/.exec(banner)?.[1];
   const http = /web UI\s+(http:\/\/\S+?)\/\s/.exec(banner)?.[1];
-  assert.ok(grpc && http, `banner names the addresses:\n${banner}`);
-  return { child, grpc, http, stdout: () => stdout, stderr: () => stderr };
+  const otlpHttp = /OTLP HTTP\s+(http:\/\/\S+?)\/v1development\/profiles/.exec(banner)?.[1];
+  assert.ok(grpc && http && otlpHttp, `banner names the addresses:\n${banner}`);
+  assert.notEqual(http, otlpHttp, 'the UI and API listen apart from the agents');
+  return { child, grpc, http, otlpHttp, stdout: () => stdout, stderr: () => stderr };
 }
 
 async function stopServe(run: Running): Promise<number | null> {
@@ -182,12 +189,18 @@ describe('uniprof serve', { timeout: 240_000 }, () => {
       assert.equal(await status(bearer(agentToken)), 401, 'an agent token cannot read');
       assert.equal(await status(bearer(uploadToken)), 401, 'the symbol upload token cannot read');
       assert.equal(await status(bearer(readToken)), 200);
-      const ingest = await fetch(`${run.http}/v1development/profiles`, {
+      const ingest = await fetch(`${run.otlpHttp}/v1development/profiles`, {
         method: 'POST',
         headers: { ...bearer(readToken), 'content-type': 'application/x-protobuf' },
         body: new Uint8Array(0),
       });
       assert.equal(ingest.status, 401, 'a read token cannot ingest');
+      const agentsPort = await fetch(`${run.otlpHttp}/api/status`, { headers: bearer(readToken) });
+      assert.equal(agentsPort.status, 404, "the agents' port serves no profiles");
+      for (const base of [run.http, run.otlpHttp]) {
+        assert.equal((await fetch(`${base}/ready`)).status, 200, `${base}/ready`);
+        assert.match(await (await fetch(`${base}/metrics`)).text(), /uniprof_collector_requests_total/);
+      }
 
       const login = (body: string) =>
         fetch(`${run.http}/api/auth/login`, {

@@ -133,7 +133,7 @@ async function freePort(): Promise<number> {
 interface Serve {
   process: ChildProcess;
   grpcPort: number;
-  /** The collector's HTTP server: query API, UI, health, metrics. */
+  /** The readers' HTTP server: query API, UI, and the collector's health and metrics. */
   http: string;
   /** The symbolizer's HTTP server: health, readiness, metrics, symbol upload. */
   symbolizer: string;
@@ -149,7 +149,12 @@ interface Serve {
  * passes (the latency figures are read from them).
  */
 async function startServe(workDir: string, debuginfodUrl: string): Promise<Serve> {
-  const [grpcPort, httpPort, symbolizerPort] = [await freePort(), await freePort(), await freePort()];
+  const [grpcPort, httpPort, apiPort, symbolizerPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const dataDir = path.join(workDir, 'data');
   const storePath = path.join(dataDir, 'uniprof.duckdb');
   const configFile = path.join(workDir, 'uniprof.yaml');
@@ -163,7 +168,9 @@ async function startServe(workDir: string, debuginfodUrl: string): Promise<Serve
       `  grpc: { host: 127.0.0.1, port: ${grpcPort} }`,
       `  http: { host: 127.0.0.1, port: ${httpPort} }`,
       '  auth: { disabled: true }',
-      `api: { auth: { tokens: [${JSON.stringify(TEST_READ_TOKEN)}] } }`,
+      'api:',
+      `  http: { host: 127.0.0.1, port: ${apiPort} }`,
+      `  auth: { tokens: [${JSON.stringify(TEST_READ_TOKEN)}] }`,
       'output:',
       '  type: embedded',
       `  embedded: { path: ${JSON.stringify(storePath)} }`,
@@ -183,7 +190,7 @@ async function startServe(workDir: string, debuginfodUrl: string): Promise<Serve
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const http = `http://127.0.0.1:${httpPort}`;
+  const http = `http://127.0.0.1:${apiPort}`;
   const symbolizer = `http://127.0.0.1:${symbolizerPort}`;
   const deadline = Date.now() + 90_000;
   const ready = (url: string) =>

@@ -42,6 +42,8 @@ export async function serveRoundTrip(installed: Installed): Promise<void> {
       '0',
       '--http-port',
       '0',
+      '--api-port',
+      '0',
       '--set',
       'symbolizer.http.port=0',
       '--log-level',

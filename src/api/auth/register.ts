@@ -2,7 +2,6 @@ import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { OTLP_HTTP_PROFILES_PATH } from '../../protocol/otlp-profiles.ts';
 import { type Reader, type ReaderAccess } from './reader-access.ts';
 
 declare module 'fastify' {
@@ -20,7 +19,7 @@ export const SESSION_COOKIE = 'uniprof_session';
 export const LOGIN_PAGE = '/ui/login';
 
 /**
- * Routes anyone may call. Everything else (the query API, pprof, `_profiling`, the status, the UI, and any
+ * Routes anyone may call on the readers' server. Everything else (the query API, pprof, `_profiling`, the status, the UI, and any
  * route added later) needs reader credentials: deny by default. Matched on the route the router chose, so
  * no spelling of a URL (`/%68ealth`, `/health/../api/…`) reaches a protected handler through this list.
  */
@@ -29,8 +28,6 @@ export const OPEN_ROUTES: ReadonlySet<string> = new Set([
   '/health',
   '/ready',
   '/metrics',
-  // Agents' OTLP/HTTP export: checked against the agent token by its own route, never a reader's credential.
-  OTLP_HTTP_PROFILES_PATH,
   // The login page, the UI's static code (no data in it) and logging in and out.
   LOGIN_PAGE,
   '/ui/assets/*',
