@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Collector } from '../collector/collector.ts';
+import type { TlsFiles } from '../collector/options.ts';
 import {
   closeHttp,
   createHttpApp,
@@ -23,12 +24,12 @@ export interface ApiServer {
 }
 
 export function createApiServer(
-  listen: { host: string; port: number },
+  listen: { host: string; port: number; tls?: TlsFiles },
   collector: Pick<Collector, 'metrics' | 'readiness'>,
   logger: Logger,
 ): ApiServer {
   const log = logger.child({ component: 'api' });
-  const app = createHttpApp(log);
+  const app = createHttpApp(log, listen.tls, 'api.http.tls');
   let listening = false;
   const readiness = (): Readiness => {
     const agents = collector.readiness();

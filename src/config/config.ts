@@ -73,6 +73,7 @@ export const configSchema = z
               .int()
               .positive()
               .default(32 * 1024 * 1024),
+            tls: tlsSchema.optional(),
           })
           .strict()
           .prefault({}),
@@ -94,6 +95,8 @@ export const configSchema = z
           .object({
             host: z.string().default('127.0.0.1'),
             port: port.default(4320),
+            /** HTTPS for the UI and API (the session cookie is then Secure). */
+            tls: tlsSchema.optional(),
           })
           .strict()
           .prefault({}),
@@ -253,6 +256,10 @@ const OPTIONAL_PATHS = [
   ['api', 'auth', 'users'],
   ['collector', 'grpc', 'tls', 'cert'],
   ['collector', 'grpc', 'tls', 'key'],
+  ['collector', 'http', 'tls', 'cert'],
+  ['collector', 'http', 'tls', 'key'],
+  ['api', 'http', 'tls', 'cert'],
+  ['api', 'http', 'tls', 'key'],
   ['output', 'embedded', 'path'],
   ['output', 'elasticsearch', 'apiKey'],
   ['output', 'elasticsearch', 'username'],

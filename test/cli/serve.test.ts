@@ -1,6 +1,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import https from 'node:https';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,11 +69,38 @@ async function startServe(
     child.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${stdout}\n${stderr}`)));
   });
   const grpc = /OTLP gRPC\s+(\S+)/.exec(banner)?.[1];
-  const http = /web UI\s+(http:\/\/\S+?)\/\s/.exec(banner)?.[1];
-  const otlpHttp = /OTLP HTTP\s+(http:\/\/\S+?)\/v1development\/profiles/.exec(banner)?.[1];
+  const http = /web UI\s+(https?:\/\/\S+?)\/\s/.exec(banner)?.[1];
+  const otlpHttp = /OTLP HTTP\s+(https?:\/\/\S+?)\/v1development\/profiles/.exec(banner)?.[1];
   assert.ok(grpc && http && otlpHttp, `banner names the addresses:\n${banner}`);
   assert.notEqual(http, otlpHttp, 'the UI and API listen apart from the agents');
   return { child, grpc, http, otlpHttp, stdout: () => stdout, stderr: () => stderr };
+}
+
+/** An HTTPS request trusting `ca` (fetch cannot be given a CA without another dependency). */
+function httpsRequest(
+  url: string,
+  ca: Buffer,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; body: string; setCookie: string }> {
+  return new Promise((resolve, reject) => {
+    const request = https.request(
+      url,
+      { method: options.method ?? 'GET', headers: options.headers, ca },
+      (response) => {
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            body,
+            setCookie: String(response.headers['set-cookie'] ?? ''),
+          }),
+        );
+      },
+    );
+    request.once('error', reject);
+    request.end(options.body);
+  });
 }
 
 async function stopServe(run: Running): Promise<number | null> {
@@ -302,6 +330,47 @@ describe('uniprof serve', { timeout: 240_000 }, () => {
       );
       assert.equal(shared.status, 2, shared.stderr);
       assert.match(shared.stderr, /api\.auth\.tokens: a read token is also the agents' token/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('serves the UI, API and OTLP/HTTP over TLS when given certificates, with a Secure session cookie', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'uniprof-serve-tls-'));
+    try {
+      const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+      execFileSync(
+        'openssl',
+        ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+          .concat(['-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'])
+          .concat(['-addext', 'subjectAltName=IP:127.0.0.1']),
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      const tls = (setting: string) => ['--set', `${setting}.cert=${cert}`, '--set', `${setting}.key=${key}`];
+      const run = await startServe([...tls('api.http.tls'), ...tls('collector.http.tls')], dir);
+      assert.match(run.http, /^https:\/\//, run.stdout());
+      assert.match(run.otlpHttp, /^https:\/\//, run.stdout());
+      const ca = readFileSync(cert);
+      const password = readFileSync(join(dir, 'admin-password'), 'utf8').trim();
+      const login = await httpsRequest(`${run.http}/api/auth/login`, ca, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user: 'admin', password }),
+      });
+      assert.equal(login.status, 200, login.body);
+      assert.match(login.setCookie, /; Secure/);
+      assert.match(login.setCookie, /HttpOnly/);
+      const cookie = login.setCookie.split(';')[0];
+      assert.equal((await httpsRequest(`${run.http}/api/status`, ca, { headers: { cookie } })).status, 200);
+      assert.equal((await httpsRequest(`${run.otlpHttp}/ready`, ca)).status, 200);
+      const agentToken = readFileSync(join(dir, 'secret-token'), 'utf8').trim();
+      const ingest = await httpsRequest(`${run.otlpHttp}/v1development/profiles`, ca, {
+        method: 'POST',
+        headers: { ...bearer(agentToken), 'content-type': 'application/json' },
+        body: '{}',
+      });
+      assert.equal(ingest.status, 200, ingest.body);
+      assert.equal(await stopServe(run), 0, run.stderr());
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
