@@ -28,11 +28,14 @@ export async function resolveReaderAccess(
   }
   const secrets = resolveReaderSecrets(auth, config.dataDir);
   const uploadToken = config.symbolizer.uploadToken ?? existingToken(config.dataDir, 'symbol-upload-token');
-  for (const token of secrets.tokens) {
-    if (token === agentToken || token === uploadToken) {
+  const otherScopes = [
+    { token: agentToken, name: "the agents' token (collector.auth.secretToken)" },
+    { token: uploadToken, name: 'the symbol upload token' },
+  ];
+  for (const other of otherScopes) {
+    if (other.token !== undefined && secrets.tokens.includes(other.token)) {
       throw new ConfigError(
-        `api.auth.tokens: a read token is also the ${token === agentToken ? "agents' token (collector.auth.secretToken)" : 'symbol upload token'}; ` +
-          'give readers a token of their own',
+        `api.auth.tokens: a read token is also ${other.name}; give readers a token of their own`,
       );
     }
   }

@@ -19,9 +19,10 @@ export const SESSION_COOKIE = 'uniprof_session';
 export const LOGIN_PAGE = '/ui/login';
 
 /**
- * Routes anyone may call on the readers' server. Everything else (the query API, pprof, `_profiling`, the status, the UI, and any
- * route added later) needs reader credentials: deny by default. Matched on the route the router chose, so
- * no spelling of a URL (`/%68ealth`, `/health/../api/…`) reaches a protected handler through this list.
+ * Routes anyone may call on the readers' server. Everything else (the query API, pprof, `_profiling`, the
+ * status, the UI, and any route added later) needs reader credentials: deny by default. Matched on the route
+ * the router chose, so no spelling of a URL (`/%68ealth`, `/health/../api/…`) reaches a protected handler
+ * through this list.
  */
 export const OPEN_ROUTES: ReadonlySet<string> = new Set([
   // Probes and Prometheus metrics: counters and readiness, no profile data.
