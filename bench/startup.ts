@@ -59,6 +59,8 @@ async function timeServeReady(command: string[]): Promise<number> {
       '0',
       '--http-port',
       '0',
+      '--api-port',
+      '0',
       '--set',
       'symbolizer.http.port=0',
       '--log-level',

@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { peakRssMb, runChild, timed } from './child.ts';
-import { registerQueryApi } from '../src/api/index.ts';
+import { ReaderAccess, registerQueryApi, registerReaderAuth } from '../src/api/index.ts';
 import { createCollector } from '../src/collector/collector.ts';
 import { ProfileTranslator } from '../src/collector/translate.ts';
 import { loadConfig, type Config } from '../src/config/config.ts';
@@ -302,6 +302,8 @@ async function latency(pollIntervalMs: number): Promise<void> {
     store,
     silent().child({}),
   );
+  // A benchmark on loopback, timing the query path alone: no reader credentials.
+  await registerReaderAuth(collector.http, ReaderAccess.disabled());
   await registerQueryApi(collector.http, { store });
   const { grpcAddress, httpAddress } = await collector.start();
   const service = createSymbolizerService({

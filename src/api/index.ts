@@ -2,3 +2,15 @@ export { registerQueryApi, type QueryApiDeps, type QueryApiOptions } from './rou
 export { registerUi, DEFAULT_UI_DIR } from './ui.ts';
 export { BadRequestError } from './params.ts';
 export { readBacklog, symbolUploadTarget, type BacklogStatus, type StatusResponse } from './symbolization.ts';
+export {
+  registerReaderAuth,
+  ReaderAccess,
+  OPEN_ROUTES,
+  SESSION_COOKIE,
+  LOGIN_PAGE,
+  LOGIN_ATTEMPTS_PER_MINUTE,
+  hashPassword,
+  PasswordHashError,
+  type Reader,
+  type ReaderAccessOptions,
+} from './auth/index.ts';

@@ -6,6 +6,7 @@ import type { ImpactFactors } from '../query/impact.ts';
 import type { SymbolUploadTarget } from '../query/missing-symbols.ts';
 import { QueryError } from '../query/run.ts';
 import { StoreBusyError, StoreUnavailableError, type StoreReader } from '../store/store.ts';
+import { requireReaderAuth } from './auth/require.ts';
 import { registerElasticCompat } from './elastic-compat.ts';
 import { BadRequestError, intParam, parseField, parseTime, toProfileQuery } from './params.ts';
 import { readBacklog, type BacklogSource, type StatusResponse } from './symbolization.ts';
@@ -61,8 +62,9 @@ function handle(
   };
 }
 
-/** Registers the query API under `/api` on a fastify instance (the collector's or a test's). */
+/** Registers the query API under `/api` on a fastify instance (the collector's or a test's), after registerReaderAuth. */
 export async function registerQueryApi(app: FastifyInstance, deps: QueryApiDeps): Promise<void> {
+  requireReaderAuth(app, 'the query API');
   const uploadTarget = deps.options?.symbolUpload ?? UNKNOWN_UPLOAD_TARGET;
   const backlogTimeoutMs = deps.options?.backlogTimeoutMs ?? 5000;
   const queries = new ProfilingQueries(deps.store, deps.options?.impact, uploadTarget);

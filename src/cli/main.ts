@@ -78,6 +78,17 @@ program
     await runLoadgenCommand(options);
   });
 
+program
+  .command('hash-password')
+  .description(
+    'read a password on standard input and print its hash, for api.auth.users in the configuration',
+  )
+  .addHelpText('after', `\nExample:\n  printf '%s' "$PASSWORD" | uniprof hash-password`)
+  .action(async () => {
+    const { runHashPassword } = await import('./hash-password.ts');
+    await runHashPassword();
+  });
+
 program.addCommand(symbtoolCommand());
 
 try {

@@ -10,11 +10,21 @@ const SHORTHANDS: ReadonlyArray<{ flag: string; key: string; description: string
   },
   { flag: '--grpc-host <host>', key: 'collector.grpc.host', description: 'address the gRPC receiver binds' },
   { flag: '--grpc-port <port>', key: 'collector.grpc.port', description: 'gRPC (OTLP) port agents send to' },
-  { flag: '--http-host <host>', key: 'collector.http.host', description: 'address the HTTP server binds' },
+  {
+    flag: '--http-host <host>',
+    key: 'collector.http.host',
+    description: 'address the OTLP/HTTP receiver binds',
+  },
   {
     flag: '--http-port <port>',
     key: 'collector.http.port',
-    description: 'HTTP port: UI, API, OTLP/HTTP, health, metrics',
+    description: 'OTLP/HTTP port agents send to (also health, metrics)',
+  },
+  { flag: '--api-host <host>', key: 'api.http.host', description: 'address the web UI and query API bind' },
+  {
+    flag: '--api-port <port>',
+    key: 'api.http.port',
+    description: 'web UI and query API port (also health, metrics)',
   },
   {
     flag: '--secret-token <token>',
@@ -35,6 +45,10 @@ export function addConfigOptions(command: Command): Command {
     ),
   );
   command.option('--insecure-disable-auth', 'accept agents without a secret token (collector.auth.disabled)');
+  command.option(
+    '--insecure-disable-reader-auth',
+    'serve the UI and query API to anyone, without credentials (api.auth.disabled)',
+  );
   return command;
 }
 
@@ -54,6 +68,7 @@ export function configFromOptions(
     if (value !== undefined) overrides.push(`${s.key}=${String(value)}`);
   }
   if (options.insecureDisableAuth === true) overrides.push('collector.auth.disabled=true');
+  if (options.insecureDisableReaderAuth === true) overrides.push('api.auth.disabled=true');
   overrides.push(...((options.set as string[] | undefined) ?? []));
   const file = (options.config as string | undefined) ?? env.UNIPROF_CONFIG;
   return loadConfig({ file, env, overrides });

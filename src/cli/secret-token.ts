@@ -33,15 +33,42 @@ export function resolveUploadToken(
   return { token: resolved.token!, generatedAt: resolved.generatedAt };
 }
 
+/**
+ * The read token generated into `<dataDir>/read-token` when the configuration names none (`api.auth.tokens`),
+ * and the password of the user "admin" in `<dataDir>/admin-password` when it names no users (`api.auth.users`).
+ */
+export function resolveReaderSecrets(
+  configured: { users: Record<string, string>; tokens: string[] },
+  dataDir: string,
+): { tokens: string[]; generatedToken?: string; adminPassword?: { password: string; file: string } } {
+  const generatedToken =
+    configured.tokens.length === 0 ? resolveToken(undefined, dataDir, 'read-token') : undefined;
+  const admin =
+    Object.keys(configured.users).length === 0
+      ? resolveToken(undefined, dataDir, 'admin-password')
+      : undefined;
+  return {
+    tokens: generatedToken ? [generatedToken.token!] : configured.tokens,
+    generatedToken: generatedToken?.generatedAt,
+    adminPassword: admin ? { password: admin.token!, file: admin.generatedAt! } : undefined,
+  };
+}
+
+/** A token already kept under the data directory, without generating one. */
+export function existingToken(dataDir: string, fileName: string): string | undefined {
+  try {
+    return readFileSync(join(dataDir, fileName), 'utf8').trim() || undefined;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
 function resolveToken(configured: string | undefined, dataDir: string, fileName: string): ResolvedToken {
   if (configured) return { token: configured };
   const file = join(dataDir, fileName);
-  try {
-    const existing = readFileSync(file, 'utf8').trim();
-    if (existing) return { token: existing, generatedAt: file };
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
+  const existing = existingToken(dataDir, fileName);
+  if (existing) return { token: existing, generatedAt: file };
   mkdirSync(dataDir, { recursive: true });
   const token = randomBytes(24).toString('base64url');
   writeFileSync(file, `${token}\n`, { mode: 0o600 });

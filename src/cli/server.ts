@@ -1,22 +1,27 @@
 import { join } from 'node:path';
-import { registerQueryApi, registerUi, symbolUploadTarget } from '../api/index.ts';
+import { registerQueryApi, registerReaderAuth, registerUi, symbolUploadTarget } from '../api/index.ts';
 import { createCollector, type Collector } from '../collector/collector.ts';
+import { DEFAULT_COLLECTOR_OPTIONS } from '../collector/options.ts';
 import type { Config } from '../config/config.ts';
 import { createStore, describeStore } from '../store/open-store.ts';
+import { createApiServer, type ApiServer } from './api-server.ts';
 import { createLogger } from './logger.ts';
+import { resolveReaderAccess } from './reader-access.ts';
 import { resolveSecretToken } from './secret-token.ts';
 import { startSymbolizerService, symbolizerBanner, type StartedSymbolizer } from './symbolizer-service.ts';
 
 export interface ServerRun {
   collector: Collector;
+  api: ApiServer;
   /** The in-process symbolizer (`uniprof serve` with symbolizer.enabled). */
   symbolizer?: StartedSymbolizer;
   stop(): Promise<void>;
 }
 
 /**
- * Starts the collector with the query API and UI on its HTTP server, prints where everything is, and stops
- * cleanly on SIGTERM/SIGINT: receivers close, acknowledged data is flushed, the process exits 0.
+ * Starts the collector (agents' ports) and the web UI and query API (behind reader authentication, on their own
+ * port), prints where everything is, and stops cleanly on SIGTERM/SIGINT: listeners close, acknowledged data
+ * is flushed, the process exits 0.
  */
 export async function runServer(
   config: Config,
@@ -28,18 +33,35 @@ export async function runServer(
     config.collector.auth.disabled,
     config.dataDir,
   );
+  const readers = await resolveReaderAccess(config, token);
   const store = createStore(config, logger);
   const collector = createCollector(
     { ...config.collector, auth: { secretToken: token, disabled: config.collector.auth.disabled } },
     store,
     logger,
   );
-  await registerQueryApi(collector.http, {
+  const api = createApiServer(config.api.http, collector, logger);
+  await registerReaderAuth(api.app, readers.access);
+  if (!readers.access.enabled) {
+    logger.warn('reader authentication is disabled: anyone who reaches the API port reads every profile');
+  }
+  await registerQueryApi(api.app, {
     store,
     options: { impact: config.query, symbolUpload: symbolUploadTarget(config) },
   });
-  await registerUi(collector.http);
+  await registerUi(api.app);
   const addresses = await collector.start();
+  const shutdownMs = DEFAULT_COLLECTOR_OPTIONS.shutdownTimeoutMs;
+  let apiAddress: string;
+  try {
+    apiAddress = await api.start();
+  } catch (error) {
+    await collector.stop();
+    throw new Error(
+      `cannot listen for the web UI and API on ${config.api.http.host}:${config.api.http.port} (api.http): ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
   // The symbolizer shares the collector's store (one DuckDB file can be open in one process only): the
   // collector opens and closes it, the symbolizer starts after it and stops before it.
   let symbolizer: StartedSymbolizer | undefined;
@@ -47,29 +69,33 @@ export async function runServer(
     try {
       symbolizer = await startSymbolizerService(config, store, logger, false);
     } catch (error) {
+      await api.stop(shutdownMs);
       await collector.stop();
       throw error;
     }
   }
 
+  const { httpAddress, grpcAddress } = addresses;
   console.log(`${options.title} is running`);
-  console.log(`  web UI      ${addresses.httpAddress}/`);
-  console.log(
-    `  query API   ${addresses.httpAddress}/api  (OpenAPI: ${addresses.httpAddress}/api/openapi.yaml)`,
-  );
-  console.log(`  OTLP gRPC   ${addresses.grpcAddress}${config.collector.grpc.tls ? ' (TLS)' : ''}`);
-  console.log(`  OTLP HTTP   ${addresses.httpAddress}/v1development/profiles`);
-  console.log(`  health      ${addresses.httpAddress}/health  metrics: ${addresses.httpAddress}/metrics`);
+  console.log(`  web UI      ${apiAddress}/`);
+  const loginLine = readers.loginLine(apiAddress);
+  if (loginLine) console.log(loginLine);
+  console.log(`  query API   ${apiAddress}/api  (OpenAPI: ${apiAddress}/api/openapi.yaml)`);
+  console.log(`  OTLP gRPC   ${grpcAddress}${config.collector.grpc.tls ? ' (TLS)' : ''}`);
+  console.log(`  OTLP HTTP   ${httpAddress}/v1development/profiles`);
+  console.log(`  health      ${httpAddress}/health  metrics: ${httpAddress}/metrics  (also on the UI port)`);
   if (symbolizer) for (const line of symbolizerBanner(symbolizer)) console.log(line);
   else if (options.symbolizer) console.log('  symbolizer  disabled (symbolizer.enabled)');
   console.log(`  store       ${describeStore(config)}`);
   if (config.collector.auth.disabled) console.log('  agent auth  disabled');
   else console.log(`  agent auth  bearer token${generatedAt ? ` (in ${generatedAt})` : ''}`);
+  console.log(readers.authLine);
   console.log(`  data dir    ${join(config.dataDir)}`);
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (symbolizer?.service.stop() ?? Promise.resolve())
+      .then(() => api.stop(shutdownMs))
       .then(() => collector.stop())
       .then(
         () => logger.info('stopped cleanly'),
@@ -79,5 +105,5 @@ export async function runServer(
         },
       ));
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void stop());
-  return { collector, symbolizer, stop };
+  return { collector, api, symbolizer, stop };
 }

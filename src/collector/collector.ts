@@ -4,6 +4,7 @@ import type { Store } from '../store/store.ts';
 import { createAgentAuthenticator } from './auth.ts';
 import { createGrpcReceiver } from './grpc-server.ts';
 import {
+  closeHttp,
   createHttpApp,
   registerOperationalRoutes,
   registerOtlpHttpRoute,
@@ -23,9 +24,11 @@ export interface CollectorAddresses {
 }
 
 export interface Collector {
-  /** Register routes here (query API, UI) before `start()`. */
+  /** The agents' HTTP server (OTLP/HTTP, health, metrics): register more routes here before `start()`. */
   readonly http: FastifyInstance;
   readonly metrics: CollectorMetrics;
+  /** What `/ready` reports: the store open, both receivers listening, not stopping. */
+  readiness(): Readiness;
   start(): Promise<CollectorAddresses>;
   /**
    * Graceful stop: refuses new connections, lets in-flight requests finish (each acknowledged only after its
@@ -67,7 +70,7 @@ export function createCollector(
   const pipeline = new IngestPipeline({ auth, translator, queue, metrics, logger: log });
 
   const grpc = createGrpcReceiver(options.grpc, pipeline, metrics, log.child({ transport: 'grpc' }));
-  const http = createHttpApp(logger.child({ component: 'http' }));
+  const http = createHttpApp(logger.child({ component: 'http' }), options.http.tls, 'collector.http.tls');
   const state = { storeOpen: !options.manageStore, httpListening: false, stopping: false, started: false };
 
   const readiness = (): Readiness => {
@@ -106,6 +109,7 @@ export function createCollector(
   return {
     http,
     metrics,
+    readiness,
     async start() {
       if (state.started) throw new Error('the collector was already started');
       state.started = true;
@@ -139,21 +143,6 @@ async function withDeadline(work: Promise<void>, timeoutMs: number, onTimeout: (
   });
   try {
     await Promise.race([work, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function closeHttp(http: FastifyInstance, timeoutMs: number, log: Logger): Promise<void> {
-  const timer = setTimeout(() => {
-    log.warn(
-      { timeoutMs },
-      'HTTP requests still running at the shutdown deadline; closing their connections',
-    );
-    http.server.closeAllConnections();
-  }, timeoutMs);
-  try {
-    await http.close();
   } finally {
     clearTimeout(timer);
   }

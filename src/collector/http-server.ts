@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import Fastify, {
@@ -19,6 +20,7 @@ import {
 import { failureFromError, invalidArgument, type Failure } from './failure.ts';
 import type { BodyFormat, IngestPipeline } from './ingest.ts';
 import type { CollectorMetrics } from './metrics.ts';
+import { CollectorConfigError, type TlsFiles } from './options.ts';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -42,14 +44,45 @@ class QuietRequestLog extends LogController {
   }
 }
 
-/** The HTTP server every HTTP-facing module (OTLP/HTTP, health, metrics, query API, UI) registers on. */
-export function createHttpApp(logger: Logger): FastifyInstance {
+/**
+ * The HTTP server every HTTP-facing module (OTLP/HTTP, health, metrics, query API, UI) registers on; HTTPS
+ * with `tls` (PEM files, read once here: a changed certificate needs a restart). `setting` names the
+ * configuration key in errors.
+ */
+export function createHttpApp(logger: Logger, tls?: TlsFiles, setting = 'tls'): FastifyInstance {
   return Fastify({
     loggerInstance: logger,
+    ...(tls ? { https: readTlsFiles(tls, setting) } : {}),
     logController: new QuietRequestLog(),
     // Idle keep-alive connections would otherwise hold `close()` open until they time out.
     forceCloseConnections: 'idle',
   }) as unknown as FastifyInstance;
+}
+
+/** Closes a server, cutting connections still busy after `timeoutMs` (a stuck client cannot hold a stop). */
+export async function closeHttp(http: FastifyInstance, timeoutMs: number, log: Logger): Promise<void> {
+  const timer = setTimeout(() => {
+    log.warn(
+      { timeoutMs },
+      'HTTP requests still running at the shutdown deadline; closing their connections',
+    );
+    http.server.closeAllConnections();
+  }, timeoutMs);
+  try {
+    await http.close();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function readTlsFiles(tls: TlsFiles, setting: string): { cert: Buffer; key: Buffer } {
+  try {
+    return { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
+  } catch (error) {
+    throw new CollectorConfigError(
+      `cannot read the TLS certificate or key of ${setting}: ${(error as Error).message}`,
+    );
+  }
 }
 
 export interface Readiness {

@@ -28,6 +28,8 @@ export interface HttpServerOptions {
   port: number;
   /** Largest OTLP/HTTP body accepted, in bytes, as received and after gzip decompression. */
   maxBodyBytes: number;
+  /** Serve HTTPS with these files; plain HTTP when absent. */
+  tls?: TlsFiles;
 }
 
 export interface AgentAuthOptions {
@@ -104,9 +106,13 @@ function validate(options: CollectorOptions): void {
   requirePositiveInteger('collector.http.maxBodyBytes', options.http.maxBodyBytes);
   requirePositiveInteger('collector.writeQueue.maxPendingRequests', options.writeQueue.maxPendingRequests);
   requirePositiveInteger('collector.shutdownTimeoutMs', options.shutdownTimeoutMs);
-  const tls = options.grpc.tls;
-  if (tls && (!tls.cert || !tls.key)) {
-    throw new CollectorConfigError('collector.grpc.tls needs both cert and key (PEM files)');
+  for (const [name, tls] of [
+    ['collector.grpc.tls', options.grpc.tls],
+    ['collector.http.tls', options.http.tls],
+  ] as const) {
+    if (tls && (!tls.cert || !tls.key)) {
+      throw new CollectorConfigError(`${name} needs both cert and key (PEM files)`);
+    }
   }
 }
 

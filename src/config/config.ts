@@ -73,6 +73,7 @@ export const configSchema = z
               .int()
               .positive()
               .default(32 * 1024 * 1024),
+            tls: tlsSchema.optional(),
           })
           .strict()
           .prefault({}),
@@ -81,6 +82,46 @@ export const configSchema = z
             secretToken: z.string().min(1).optional(),
             /** Accept agents without a token. Only ever on when asked for explicitly. */
             disabled: z.boolean().default(false),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    /** The query API and the web UI: their own listener (agents' ports carry no profiles), and who may read. */
+    api: z
+      .object({
+        http: z
+          .object({
+            host: z.string().default('127.0.0.1'),
+            port: port.default(4320),
+            /** HTTPS for the UI and API (the session cookie is then Secure). */
+            tls: tlsSchema.optional(),
+          })
+          .strict()
+          .prefault({}),
+        auth: z
+          .object({
+            /** Serve the UI and API to anyone who reaches the port. Only ever on when asked for explicitly. */
+            disabled: z.boolean().default(false),
+            /**
+             * User name → scrypt password hash (`uniprof hash-password`). With none, the first start generates
+             * a password for the user "admin" into <dataDir>/admin-password.
+             */
+            users: z.record(z.string().min(1), z.string().min(1)).default({}),
+            /** Bearer tokens that may read (never ingest). With none, one is generated into <dataDir>/read-token. */
+            tokens: z
+              .preprocess(
+                (v) => (typeof v === 'string' ? v.split(/[\s,]+/).filter(Boolean) : v),
+                z.array(z.string().min(16, 'a read token must be at least 16 characters long')),
+              )
+              .prefault([]),
+            /** How long a browser stays logged in. */
+            sessionHours: z
+              .number()
+              .positive()
+              .max(24 * 365)
+              .default(12),
           })
           .strict()
           .prefault({}),
@@ -212,8 +253,13 @@ export function envName(path: readonly string[]): string {
 /** Paths that have no default and so are not found by walking the defaults. */
 const OPTIONAL_PATHS = [
   ['collector', 'auth', 'secretToken'],
+  ['api', 'auth', 'users'],
   ['collector', 'grpc', 'tls', 'cert'],
   ['collector', 'grpc', 'tls', 'key'],
+  ['collector', 'http', 'tls', 'cert'],
+  ['collector', 'http', 'tls', 'key'],
+  ['api', 'http', 'tls', 'cert'],
+  ['api', 'http', 'tls', 'key'],
   ['output', 'embedded', 'path'],
   ['output', 'elasticsearch', 'apiKey'],
   ['output', 'elasticsearch', 'username'],

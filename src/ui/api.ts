@@ -8,8 +8,14 @@ export class ApiError extends Error {
   }
 }
 
+/** Off to the login page, back to this view afterwards (the session ended or never was). */
+export function toLoginPage(): void {
+  location.assign(`/ui/login?next=${encodeURIComponent(location.pathname)}${location.hash}`);
+}
+
 export async function getJson<T>(path: string, params: URLSearchParams): Promise<T> {
   const response = await fetch(`${path}?${params.toString()}`);
+  if (response.status === 401) toLoginPage();
   const text = await response.text();
   let body: unknown;
   try {

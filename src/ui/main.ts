@@ -3,7 +3,7 @@ import { renderFlamegraph } from './pages/flamegraph.ts';
 import { renderStacks } from './pages/stacks.ts';
 import { renderStatus } from './pages/status.ts';
 import { renderTopN } from './pages/topn.ts';
-import { getJson } from './api.ts';
+import { getJson, toLoginPage } from './api.ts';
 import { escapeHtml } from './format.ts';
 import { readState, stateUrl, updateState } from './state.ts';
 
@@ -127,5 +127,20 @@ async function route(): Promise<void> {
   if (current === generation) root.dataset.ready = 'true';
 }
 
+/** A logged-in user gets a way out; token readers and an auth-off server have no session to end. */
+async function offerLogout(): Promise<void> {
+  const response = await fetch('/api/auth/session');
+  if (!response.ok) return;
+  const session = (await response.json()) as { reader?: { kind: string; name?: string } };
+  if (session.reader?.kind !== 'user') return;
+  const button = element<HTMLButtonElement>('logout');
+  button.title = `Logged in as ${session.reader.name ?? ''}`;
+  button.hidden = false;
+  button.addEventListener('click', () => {
+    void fetch('/api/auth/logout', { method: 'POST' }).then(toLoginPage);
+  });
+}
+
+void offerLogout();
 window.addEventListener('hashchange', () => void route());
 void route();

@@ -10,8 +10,16 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     sourcemap: true,
+    // Two pages: the UI, and the login page (served without credentials, so it loads none of the UI's code).
+    rollupOptions: {
+      input: {
+        main: fileURLToPath(new URL('./index.html', import.meta.url)),
+        login: fileURLToPath(new URL('./login.html', import.meta.url)),
+      },
+    },
   },
   server: {
-    proxy: { '/api': 'http://127.0.0.1:8080' },
+    // `vite dev` against a running `uniprof serve`: the API on its default port.
+    proxy: { '/api': 'http://127.0.0.1:4320' },
   },
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
 import { parse } from 'yaml';
 import {
   readBacklog,
@@ -26,6 +26,7 @@ import {
   expectedCount,
   fixtureStore,
 } from '../query/fixture.ts';
+import { bearer, withTestReaders } from '../support/reader-auth.ts';
 
 /** The server's configuration as a user would write it: a symbolizer on its own host and port. */
 const CONFIG = loadConfig({
@@ -78,6 +79,7 @@ describe('query API over the embedded store', () => {
   before(async () => {
     store = await fixtureStore();
     app = Fastify();
+    await withTestReaders(app);
     await registerQueryApi(app, {
       store,
       options: { now: () => T0 + 120, symbolUpload: symbolUploadTarget(CONFIG) },
@@ -90,8 +92,12 @@ describe('query API over the embedded store', () => {
     await store.close();
   });
 
+  /** Every request of these tests reads with the test read token. */
+  const inject = (options: InjectOptions) =>
+    app.inject({ ...options, headers: { ...bearer(), ...options.headers } });
+
   async function get(url: string) {
-    const response = await app.inject({ method: 'GET', url });
+    const response = await inject({ method: 'GET', url });
     return { status: response.statusCode, body: response.json() as unknown };
   }
 
@@ -165,7 +171,7 @@ describe('query API over the embedded store', () => {
   });
 
   it('exports pprof', async () => {
-    const response = await app.inject({ method: 'GET', url: `/api/pprof?${range}` });
+    const response = await inject({ method: 'GET', url: `/api/pprof?${range}` });
     assert.equal(response.statusCode, 200);
     assert.equal(response.headers['content-type'], 'application/octet-stream');
     assert.ok(gunzipSync(response.rawPayload).length > 100);
@@ -334,7 +340,7 @@ describe('query API over the embedded store', () => {
       ['POST', '/_profiling/flamegraph'],
       ['GET', viaSource],
     ] as const) {
-      const response = await app.inject({ method, url, payload: method === 'POST' ? body : undefined });
+      const response = await inject({ method, url, payload: method === 'POST' ? body : undefined });
       assert.equal(response.statusCode, 200, response.body);
       const es = response.json() as ElasticLevels & {
         TotalSamples: number;
@@ -348,20 +354,20 @@ describe('query API over the embedded store', () => {
       const annualCoreHours = ((expected / 20) * ((365 * 86400) / 120)) / 3600;
       assert.ok(Math.abs(es.AnnualCostsUSDInclusive[0] - annualCoreHours) < 1e-3);
     }
-    const top = await app.inject({
+    const top = await inject({
       method: 'POST',
       url: '/_profiling/topn/functions',
       payload: { ...body, limit: 3 },
     });
     assert.equal((top.json() as { topn: unknown[] }).topn.length, 3);
-    const bad = await app.inject({
+    const bad = await inject({
       method: 'POST',
       url: '/_profiling/flamegraph',
       payload: { query: { term: { 'host.name': 'web-1' } } },
     });
     assert.equal(bad.statusCode, 400);
     assert.match((bad.json() as { message: string }).message, /range on @timestamp/);
-    const unsupported = await app.inject({
+    const unsupported = await inject({
       method: 'POST',
       url: '/_profiling/flamegraph',
       payload: { query: { geo_shape: {} } },
@@ -370,7 +376,7 @@ describe('query API over the embedded store', () => {
   });
 
   it('serves its OpenAPI description, listing every route', async () => {
-    const response = await app.inject({ method: 'GET', url: '/api/openapi.yaml' });
+    const response = await inject({ method: 'GET', url: '/api/openapi.yaml' });
     const spec = parse(response.body) as { paths: Record<string, unknown> };
     for (const path of [
       '/api/flamegraph',
@@ -386,7 +392,7 @@ describe('query API over the embedded store', () => {
   });
 
   it('says clearly when the UI was not built', async () => {
-    const response = await app.inject({ method: 'GET', url: '/ui/' });
+    const response = await inject({ method: 'GET', url: '/ui/' });
     assert.equal(response.statusCode, 503);
     assert.match(response.body, /npm run build:ui/);
   });

@@ -6,6 +6,7 @@ import { ProfileTranslator } from '../../src/collector/translate.ts';
 import { Workload } from '../../src/loadgen/index.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import { emptyBatch, type ProfileBatch } from '../../src/model/index.ts';
+import { bearer, withTestReaders } from '../support/reader-auth.ts';
 
 /**
  * The API over a store filled the way the collector fills it: load-generator requests translated and written.
@@ -39,6 +40,7 @@ describe('query API over load-generator data', () => {
     }
     await store.write(all);
     app = Fastify();
+    await withTestReaders(app);
     await registerQueryApi(app, { store, options: { now: () => start + 1000 } });
     await app.ready();
   });
@@ -49,7 +51,7 @@ describe('query API over load-generator data', () => {
 
   const range = `from=${start}&to=${start + 1000}&samplingLevel=0`;
   const get = async <T>(url: string): Promise<T> => {
-    const response = await app.inject({ method: 'GET', url });
+    const response = await app.inject({ method: 'GET', url, headers: bearer() });
     assert.equal(response.statusCode, 200, response.body);
     return response.json() as T;
   };

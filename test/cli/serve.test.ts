@@ -1,11 +1,13 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import https from 'node:https';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { runLoadgen } from '../../src/loadgen/index.ts';
+import { bearer, generatedReadToken } from '../support/reader-auth.ts';
 
 const BIN = new URL('../../bin/uniprof.mjs', import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), 'uniprof-serve-'));
@@ -14,23 +16,32 @@ after(() => rmSync(dataDir, { recursive: true, force: true }));
 interface Running {
   child: ChildProcess;
   grpc: string;
+  /** The web UI and query API. */
   http: string;
+  /** The agents' OTLP/HTTP server. */
+  otlpHttp: string;
   stdout: () => string;
   stderr: () => string;
 }
 
 /** Starts `uniprof serve` as a user would and reads the addresses from the banner it prints. */
-async function startServe(extra: string[] = []): Promise<Running> {
+async function startServe(
+  extra: string[] = [],
+  dir = dataDir,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Running> {
   const child = spawn(
     process.execPath,
     [
       BIN,
       'serve',
       '--data-dir',
-      dataDir,
+      dir,
       '--grpc-port',
       '0',
       '--http-port',
+      '0',
+      '--api-port',
       '0',
       '--log-level',
       'warn',
@@ -38,7 +49,7 @@ async function startServe(extra: string[] = []): Promise<Running> {
       'symbolizer.http.port=0',
       ...extra,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env },
   );
   let stdout = '';
   let stderr = '';
@@ -58,9 +69,38 @@ async function startServe(extra: string[] = []): Promise<Running> {
     child.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${stdout}\n${stderr}`)));
   });
   const grpc = /OTLP gRPC\s+(\S+)/.exec(banner)?.[1];
-  const http = /web UI\s+(http:\/\/\S+?)\/\s/.exec(banner)?.[1];
-  assert.ok(grpc && http, `banner names the addresses:\n${banner}`);
-  return { child, grpc, http, stdout: () => stdout, stderr: () => stderr };
+  const http = /web UI\s+(https?:\/\/\S+?)\/\s/.exec(banner)?.[1];
+  const otlpHttp = /OTLP HTTP\s+(https?:\/\/\S+?)\/v1development\/profiles/.exec(banner)?.[1];
+  assert.ok(grpc && http && otlpHttp, `banner names the addresses:\n${banner}`);
+  assert.notEqual(http, otlpHttp, 'the UI and API listen apart from the agents');
+  return { child, grpc, http, otlpHttp, stdout: () => stdout, stderr: () => stderr };
+}
+
+/** An HTTPS request trusting `ca` (fetch cannot be given a CA without another dependency). */
+function httpsRequest(
+  url: string,
+  ca: Buffer,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; body: string; setCookie: string }> {
+  return new Promise((resolve, reject) => {
+    const request = https.request(
+      url,
+      { method: options.method ?? 'GET', headers: options.headers, ca },
+      (response) => {
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            body,
+            setCookie: String(response.headers['set-cookie'] ?? ''),
+          }),
+        );
+      },
+    );
+    request.once('error', reject);
+    request.end(options.body);
+  });
 }
 
 async function stopServe(run: Running): Promise<number | null> {
@@ -70,7 +110,9 @@ async function stopServe(run: Running): Promise<number | null> {
 }
 
 async function flamegraphTotal(http: string): Promise<number> {
-  const response = await fetch(`${http}/api/flamegraph?from=0&to=4000000000&samplingLevel=0`);
+  const response = await fetch(`${http}/api/flamegraph?from=0&to=4000000000&samplingLevel=0`, {
+    headers: bearer(generatedReadToken(dataDir)),
+  });
   assert.equal(response.status, 200, await response.clone().text());
   const body = (await response.json()) as { totalCount: number };
   return body.totalCount;
@@ -131,7 +173,7 @@ describe('uniprof serve', { timeout: 240_000 }, () => {
     assert.ok(failedAttempts() > 0, `the symbolizer looked for the load's executables:\n${metrics}`);
     assert.match(metrics, /^uniprof_symbolizer_pending_frames [1-9]\d*$/m);
 
-    const ui = await fetch(`${run.http}/`);
+    const ui = await fetch(`${run.http}/ui/`, { headers: bearer(generatedReadToken(dataDir)) });
     assert.equal(ui.status, 200);
     assert.match(await ui.text(), /<html/i);
 
@@ -144,6 +186,194 @@ describe('uniprof serve', { timeout: 240_000 }, () => {
       'nothing acknowledged was lost across the restart',
     );
     assert.equal(await stopServe(run), 0, run.stderr());
+  });
+
+  it('guards every profile with reader credentials: 0600 secrets, a one-time link, one scope per secret, nothing secret logged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'uniprof-serve-auth-'));
+    try {
+      // Trace level: every request line is logged, so the check below covers them.
+      const run = await startServe(['--log-level', 'trace'], dir);
+      const secret = (name: string) => readFileSync(join(dir, name), 'utf8').trim();
+      for (const name of ['secret-token', 'read-token', 'admin-password', 'symbol-upload-token']) {
+        assert.equal(statSync(join(dir, name)).mode & 0o777, 0o600, name);
+      }
+      const [agentToken, readToken, adminPassword, uploadToken] = [
+        secret('secret-token'),
+        secret('read-token'),
+        secret('admin-password'),
+        secret('symbol-upload-token'),
+      ];
+      assert.equal(new Set([agentToken, readToken, adminPassword, uploadToken]).size, 4);
+      const banner = run.stdout();
+      const link = /log in\s+(http:\/\/\S+\/ui\/login#token=(\S+))/.exec(banner);
+      assert.ok(link, banner);
+      assert.ok(link[1].startsWith(`${run.http}/ui/login#token=`), banner);
+      assert.ok(banner.includes(`user "admin", password in ${join(dir, 'admin-password')}`), banner);
+      assert.ok(banner.includes(`read token in ${join(dir, 'read-token')}`), banner);
+
+      const status = (headers: Record<string, string> = {}) =>
+        fetch(`${run.http}/api/status`, { headers }).then((r) => r.status);
+      assert.equal(await status(), 401, 'loopback is no exception');
+      assert.equal(await status(bearer(agentToken)), 401, 'an agent token cannot read');
+      assert.equal(await status(bearer(uploadToken)), 401, 'the symbol upload token cannot read');
+      assert.equal(await status(bearer(readToken)), 200);
+      const ingest = await fetch(`${run.otlpHttp}/v1development/profiles`, {
+        method: 'POST',
+        headers: { ...bearer(readToken), 'content-type': 'application/x-protobuf' },
+        body: new Uint8Array(0),
+      });
+      assert.equal(ingest.status, 401, 'a read token cannot ingest');
+      const agentsPort = await fetch(`${run.otlpHttp}/api/status`, { headers: bearer(readToken) });
+      assert.equal(agentsPort.status, 404, "the agents' port serves no profiles");
+      for (const base of [run.http, run.otlpHttp]) {
+        assert.equal((await fetch(`${base}/ready`)).status, 200, `${base}/ready`);
+        assert.match(await (await fetch(`${base}/metrics`)).text(), /uniprof_collector_requests_total/);
+      }
+
+      const login = (body: string) =>
+        fetch(`${run.http}/api/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+      const byLink = await login(JSON.stringify({ token: link[2] }));
+      assert.equal(byLink.status, 200);
+      const cookie = (byLink.headers.get('set-cookie') ?? '').split(';')[0];
+      const pprof = await fetch(`${run.http}/api/pprof?from=0&to=4000000000`, { headers: { cookie } });
+      assert.equal(pprof.status, 200, 'the link logged a browser in');
+      assert.equal((await login(JSON.stringify({ token: link[2] }))).status, 401, 'a link works once');
+      const byPassword = await login(JSON.stringify({ user: 'admin', password: adminPassword }));
+      assert.equal(byPassword.status, 200);
+      const passwordCookie = (byPassword.headers.get('set-cookie') ?? '').split(';')[0];
+      assert.equal((await login(JSON.stringify({ user: 'admin', password: 'nope' }))).status, 401);
+      // Broken JSON around a real password: the parser's error must not carry it into a log line.
+      assert.equal((await login(`{"user":"admin","password":"${adminPassword}`)).status, 400);
+      const wrongAgent = await runLoadgen({
+        target: run.grpc,
+        token: readToken,
+        rate: 200,
+        duration: 1,
+        hosts: 1,
+      });
+      assert.equal(wrongAgent.samples, 0, 'a read token cannot ingest over gRPC either');
+      const sent = await runLoadgen({
+        target: run.grpc,
+        token: agentToken,
+        rate: 500,
+        duration: 1,
+        hosts: 1,
+      });
+      assert.equal(sent.errors, 0);
+
+      assert.equal(await stopServe(run), 0, run.stderr());
+      const log = run.stderr();
+      assert.match(
+        log,
+        /"msg":"incoming request"/,
+        'request lines were logged: the check below means something',
+      );
+      const secrets = {
+        agentToken,
+        readToken,
+        adminPassword,
+        uploadToken,
+        loginLink: link[2],
+        session: cookie.split('=')[1],
+        passwordSession: passwordCookie.split('=')[1],
+      };
+      for (const [name, value] of Object.entries(secrets)) {
+        assert.ok(value && value.length >= 16, name);
+        assert.ok(!log.includes(value), `the log holds the ${name}`);
+        if (name !== 'loginLink') assert.ok(!banner.includes(value), `the banner holds the ${name}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads users and tokens from the configuration, and serves everyone only when told to', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'uniprof-serve-readers-'));
+    try {
+      const hashed = spawnSync(process.execPath, [BIN, 'hash-password'], {
+        input: 'alice password\n',
+        encoding: 'utf8',
+      });
+      assert.equal(hashed.status, 0, hashed.stderr);
+      const hash = hashed.stdout.trim();
+      assert.match(hash, /^\$scrypt\$ln=15,r=8,p=1\$/);
+      const token = 'grafana-read-token-0123456789';
+      const env = { ...process.env, UNIPROF_API_AUTH_USERS: `{alice: "${hash}"}` };
+      let run = await startServe(['--set', `api.auth.tokens=${token}`], dir, env);
+      assert.match(run.stdout(), /users from api\.auth\.users \(alice\)/);
+      assert.throws(() => readFileSync(join(dir, 'admin-password')), /ENOENT/, 'no generated admin');
+      assert.throws(() => readFileSync(join(dir, 'read-token')), /ENOENT/, 'no generated read token');
+      const loggedIn = await fetch(`${run.http}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user: 'alice', password: 'alice password' }),
+      });
+      assert.equal(loggedIn.status, 200);
+      assert.equal((await fetch(`${run.http}/api/status`, { headers: bearer(token) })).status, 200);
+      assert.equal(await stopServe(run), 0, run.stderr());
+
+      run = await startServe(['--insecure-disable-reader-auth'], dir);
+      assert.match(run.stdout(), /reader auth disabled/);
+      assert.doesNotMatch(run.stdout(), /log in /);
+      assert.equal((await fetch(`${run.http}/api/status`)).status, 200);
+      assert.equal((await fetch(`${run.http}/ui/`)).status, 200);
+      assert.equal(await stopServe(run), 0, run.stderr());
+
+      const shared = spawnSync(
+        process.execPath,
+        [BIN, 'serve', '--data-dir', dir, '--secret-token', token, '--set', `api.auth.tokens=${token}`],
+        { encoding: 'utf8', env },
+      );
+      assert.equal(shared.status, 2, shared.stderr);
+      assert.match(shared.stderr, /api\.auth\.tokens: a read token is also the agents' token/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('serves the UI, API and OTLP/HTTP over TLS when given certificates, with a Secure session cookie', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'uniprof-serve-tls-'));
+    try {
+      const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+      execFileSync(
+        'openssl',
+        ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+          .concat(['-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'])
+          .concat(['-addext', 'subjectAltName=IP:127.0.0.1']),
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      const tls = (setting: string) => ['--set', `${setting}.cert=${cert}`, '--set', `${setting}.key=${key}`];
+      const run = await startServe([...tls('api.http.tls'), ...tls('collector.http.tls')], dir);
+      assert.match(run.http, /^https:\/\//, run.stdout());
+      assert.match(run.otlpHttp, /^https:\/\//, run.stdout());
+      const ca = readFileSync(cert);
+      const password = readFileSync(join(dir, 'admin-password'), 'utf8').trim();
+      const login = await httpsRequest(`${run.http}/api/auth/login`, ca, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user: 'admin', password }),
+      });
+      assert.equal(login.status, 200, login.body);
+      assert.match(login.setCookie, /; Secure/);
+      assert.match(login.setCookie, /HttpOnly/);
+      const cookie = login.setCookie.split(';')[0];
+      assert.equal((await httpsRequest(`${run.http}/api/status`, ca, { headers: { cookie } })).status, 200);
+      assert.equal((await httpsRequest(`${run.otlpHttp}/ready`, ca)).status, 200);
+      const agentToken = readFileSync(join(dir, 'secret-token'), 'utf8').trim();
+      const ingest = await httpsRequest(`${run.otlpHttp}/v1development/profiles`, ca, {
+        method: 'POST',
+        headers: { ...bearer(agentToken), 'content-type': 'application/json' },
+        body: '{}',
+      });
+      assert.equal(ingest.status, 200, ingest.body);
+      assert.equal(await stopServe(run), 0, run.stderr());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('explains itself: help, configuration errors, when to run the symbolizer alone', () => {

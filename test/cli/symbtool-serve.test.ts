@@ -46,6 +46,8 @@ async function startServe(dataDir: string): Promise<{ child: ChildProcess; symbo
       '0',
       '--http-port',
       '0',
+      '--api-port',
+      '0',
       '--set',
       'symbolizer.http.port=0',
       '--log-level',

@@ -20,8 +20,26 @@ describe('configuration', () => {
     const config = loadConfig();
     assert.equal(config.collector.grpc.port, 4317);
     assert.equal(config.collector.http.port, 4318);
+    assert.equal(config.api.http.port, 4320, 'the UI and API on a port of their own');
     assert.equal(config.output.type, 'embedded');
     assert.equal(config.collector.auth.disabled, false);
+    assert.equal(config.api.auth.disabled, false, 'readers need credentials by default');
+  });
+
+  it('takes reader users and tokens from the environment, and the UI port and reader switch from flags', () => {
+    const config = configFromOptions(
+      { apiPort: '5000', apiHost: '0.0.0.0', insecureDisableReaderAuth: true },
+      {
+        UNIPROF_API_AUTH_USERS: '{alice: "$scrypt$ln=15,r=8,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5"}',
+        UNIPROF_API_AUTH_TOKENS: 'first-read-token-0123456789, second-read-token-0123456789',
+      },
+    );
+    assert.equal(config.api.http.port, 5000);
+    assert.equal(config.api.http.host, '0.0.0.0');
+    assert.equal(config.api.auth.disabled, true);
+    assert.deepEqual(Object.keys(config.api.auth.users), ['alice']);
+    assert.deepEqual(config.api.auth.tokens, ['first-read-token-0123456789', 'second-read-token-0123456789']);
+    assert.throws(() => loadConfig({ overrides: ['api.auth.tokens=short'] }), /at least 16 characters/);
   });
 
   it('takes flags over environment over file', () => {

@@ -35,6 +35,7 @@ import {
   type StackTrace,
 } from '../../src/model/index.ts';
 import type { StatusResponse } from '../../src/api/index.ts';
+import { bearer, TEST_READ_TOKEN } from '../support/reader-auth.ts';
 import type {
   CompactFlamegraph,
   ElasticFlamegraph,
@@ -132,7 +133,7 @@ async function freePort(): Promise<number> {
 interface Serve {
   process: ChildProcess;
   grpcPort: number;
-  /** The collector's HTTP server: query API, UI, health, metrics. */
+  /** The readers' HTTP server: query API, UI, and the collector's health and metrics. */
   http: string;
   /** The symbolizer's HTTP server: health, readiness, metrics, symbol upload. */
   symbolizer: string;
@@ -148,7 +149,12 @@ interface Serve {
  * passes (the latency figures are read from them).
  */
 async function startServe(workDir: string, debuginfodUrl: string): Promise<Serve> {
-  const [grpcPort, httpPort, symbolizerPort] = [await freePort(), await freePort(), await freePort()];
+  const [grpcPort, httpPort, apiPort, symbolizerPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const dataDir = path.join(workDir, 'data');
   const storePath = path.join(dataDir, 'uniprof.duckdb');
   const configFile = path.join(workDir, 'uniprof.yaml');
@@ -162,6 +168,9 @@ async function startServe(workDir: string, debuginfodUrl: string): Promise<Serve
       `  grpc: { host: 127.0.0.1, port: ${grpcPort} }`,
       `  http: { host: 127.0.0.1, port: ${httpPort} }`,
       '  auth: { disabled: true }',
+      'api:',
+      `  http: { host: 127.0.0.1, port: ${apiPort} }`,
+      `  auth: { tokens: [${JSON.stringify(TEST_READ_TOKEN)}] }`,
       'output:',
       '  type: embedded',
       `  embedded: { path: ${JSON.stringify(storePath)} }`,
@@ -181,7 +190,7 @@ async function startServe(workDir: string, debuginfodUrl: string): Promise<Serve
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const http = `http://127.0.0.1:${httpPort}`;
+  const http = `http://127.0.0.1:${apiPort}`;
   const symbolizer = `http://127.0.0.1:${symbolizerPort}`;
   const deadline = Date.now() + 90_000;
   const ready = (url: string) =>
@@ -243,7 +252,7 @@ async function runMarker(
   while (Date.now() < deadline) {
     const response = await fetch(
       `${collector.http}/api/fields/process.thread.name/values?from=${fromSeconds}&limit=10000`,
-      { signal: AbortSignal.timeout(5000) },
+      { headers: bearer(), signal: AbortSignal.timeout(5000) },
     ).catch(() => undefined);
     const body = response?.ok ? ((await response.json()) as { values?: string[] }) : undefined;
     if (body?.values?.includes(threadName)) {
@@ -422,8 +431,9 @@ function nativeFrameArrivals(requests: readonly TappedRequest[]): Map<string, nu
   return arrivals;
 }
 
+/** GETs with the test read token: the query API needs it, and the open routes ignore it. */
 async function getText(url: string): Promise<{ status: number; text: string }> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  const response = await fetch(url, { headers: bearer(), signal: AbortSignal.timeout(10_000) });
   return { status: response.status, text: await response.text() };
 }
 

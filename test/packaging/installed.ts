@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { runLoadgen } from '../../src/loadgen/index.ts';
+import { bearer, generatedReadToken } from '../support/reader-auth.ts';
 
 export const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -40,6 +41,8 @@ export async function serveRoundTrip(installed: Installed): Promise<void> {
       '--grpc-port',
       '0',
       '--http-port',
+      '0',
+      '--api-port',
       '0',
       '--set',
       'symbolizer.http.port=0',
@@ -85,7 +88,9 @@ export async function serveRoundTrip(installed: Installed): Promise<void> {
     assert.equal(sent.errors, 0, JSON.stringify(sent.errorMessages));
     assert.ok(sent.samples > 500, `sent ${sent.samples} samples`);
 
-    const response = await fetch(`${http}/api/flamegraph?from=0&to=4000000000&samplingLevel=0`);
+    const reader = { headers: bearer(generatedReadToken(dataDir)) };
+    assert.equal((await fetch(`${http}/api/status`)).status, 401, 'profiles need reader credentials');
+    const response = await fetch(`${http}/api/flamegraph?from=0&to=4000000000&samplingLevel=0`, reader);
     assert.equal(response.status, 200, await response.clone().text());
     const flamegraph = (await response.json()) as {
       totalCount: number;
@@ -103,13 +108,13 @@ export async function serveRoundTrip(installed: Installed): Promise<void> {
     );
 
     // Files read at run time from beside the compiled modules.
-    const ui = await fetch(`${http}/`);
+    const ui = await fetch(`${http}/`, reader);
     assert.equal(ui.status, 200);
     assert.match(await ui.text(), /<html/i, 'the UI bundle is served');
-    const openApi = await fetch(`${http}/api/openapi.yaml`);
+    const openApi = await fetch(`${http}/api/openapi.yaml`, reader);
     assert.equal(openApi.status, 200);
     assert.match(await openApi.text(), /^openapi:/m);
-    const pprof = await fetch(`${http}/api/pprof?from=0&to=4000000000`);
+    const pprof = await fetch(`${http}/api/pprof?from=0&to=4000000000`, reader);
     assert.equal(pprof.status, 200, await pprof.clone().text());
     assert.ok(
       gunzipSync(Buffer.from(await pprof.arrayBuffer())).length > 100,

@@ -470,6 +470,8 @@ describe(
             http: { host: '127.0.0.1', port: httpPort },
             auth: { disabled: true },
           },
+          // The UI and API are not under test here: any free port, so parallel runs never collide on 4320.
+          api: { http: { host: '127.0.0.1', port: 0 } },
           output: elasticsearchOutput(peer, caFile),
         }),
       );

@@ -6,13 +6,20 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { registerQueryApi, registerUi, symbolUploadTarget } from '../../src/api/index.ts';
+import {
+  registerQueryApi,
+  registerReaderAuth,
+  registerUi,
+  symbolUploadTarget,
+  type ReaderAccess,
+} from '../../src/api/index.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import type { CompactFlamegraph } from '../../src/query/index.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import type { SymbolizationBacklog } from '../../src/store/symbolization.ts';
 import { LABELS, LIBZ_BUILD_ID, NATIVE_RANGE, writeFixture } from '../query/fixture.ts';
 import { HOT_FUNCTION, wideProfile, type WideProfile } from '../query/wide-fixture.ts';
+import { bearer, TEST_USER, testReaderAccess } from '../support/reader-auth.ts';
 
 const CHROMIUM = process.env.UNIPROF_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = 'test-artifacts';
@@ -88,6 +95,8 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
   let nativeStore: FixedBacklogStore;
   let nativeApp: FastifyInstance;
   let nativeBase: string;
+  /** One set of readers for both servers: a browser's cookie for 127.0.0.1 goes to either port. */
+  let access: ReaderAccess;
 
   before(async () => {
     // The UI under test is what the build script produces, built into a directory of its own so that other
@@ -101,7 +110,9 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
     store = new EmbeddedStore({ path: ':memory:', seed: 3 });
     await store.open();
     await store.write(wide.batch);
+    access = await testReaderAccess();
     app = Fastify();
+    await registerReaderAuth(app, access);
     await registerQueryApi(app, { store, options: { now: () => wide.to } });
     await registerUi(app, { directory: uiDir });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -109,6 +120,7 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
     await nativeStore.open();
     await writeFixture(nativeStore);
     nativeApp = Fastify();
+    await registerReaderAuth(nativeApp, access);
     await registerQueryApi(nativeApp, {
       store: nativeStore,
       options: { now: () => NATIVE_RANGE.to, symbolUpload: UPLOAD },
@@ -143,6 +155,30 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
       (canvas) => ({ ...(canvas as HTMLCanvasElement).dataset }) as Record<string, string>,
     );
   }
+
+  it('sends the browser to the login page, logs in with user and password, and returns to the view asked for', async () => {
+    const view = `flamegraph?${range()}`;
+    await page.goto(`${base}/ui/#/${view}`);
+    await page.waitForURL(/\/ui\/login\?next=/);
+    await page.fill('#user', TEST_USER.name);
+    await page.fill('#password', 'not the password');
+    await page.click('#login-submit');
+    await page.waitForSelector('#login-error:not([hidden])');
+    assert.equal((await page.textContent('#login-error'))?.trim(), 'wrong user name or password');
+    await page.screenshot({ path: `${ARTIFACTS}/login.png` });
+
+    await page.fill('#password', TEST_USER.password);
+    await page.click('#login-submit');
+    await page.waitForSelector('#page[data-ready="true"]', { timeout: 30_000 });
+    assert.equal(page.url(), `${base}/ui/#/${view}`);
+    assert.equal(await page.$('#page .error'), null);
+    const [cookie] = await page.context().cookies(base);
+    assert.equal(cookie?.httpOnly, true);
+    assert.equal(cookie?.sameSite, 'Strict');
+    assert.equal(cookie?.secure, false);
+    assert.equal(await page.evaluate(() => document.cookie), '', 'page scripts cannot read the session');
+    assert.equal(await page.isVisible('#logout'), true);
+  });
 
   it('draws a 100,000+ node flamegraph with the expected root total, first paint under 200 ms', async (t) => {
     // The machine is shared with parallel test files: the best of three page loads is the paint time, so a
@@ -297,7 +333,7 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
   it('names symbolized native frames in flamegraph tooltips, marks inlined ones, and tells how to add missing symbols', async () => {
     await open(`flamegraph?${nativeRange}`, nativeBase);
     const graph = (await (
-      await fetch(`${nativeBase}/api/flamegraph?${nativeRange}`)
+      await fetch(`${nativeBase}/api/flamegraph?${nativeRange}`, { headers: bearer() })
     ).json()) as CompactFlamegraph;
     const { main, compress, copyWords, load8, libz } = LABELS;
     const compressTip = await hover(graph, [main, compress]);
@@ -391,5 +427,31 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
     ]);
     assert.equal(await page.$('#backlog-unavailable'), null);
     await page.screenshot({ path: `${ARTIFACTS}/status-backlog.png`, fullPage: true });
+  });
+
+  it('logs a fresh browser in with the one-time link, once, and logs out', async () => {
+    const link = `${base}/ui/login#token=${access.issueLoginLink()}`;
+    const first = await browser.newPage();
+    try {
+      await first.goto(link);
+      await first.waitForSelector('#page[data-ready="true"]', { timeout: 30_000 });
+      assert.equal(new URL(first.url()).pathname, '/ui/');
+      assert.equal(await first.evaluate(() => history.length > 0 && !location.href.includes('token')), true);
+      await first.click('#logout');
+      await first.waitForURL(/\/ui\/login/);
+      const status = await first.evaluate(async () => (await fetch('/api/status')).status);
+      assert.equal(status, 401, 'logged out: the cookie no longer reads');
+    } finally {
+      await first.close();
+    }
+    const second = await browser.newPage();
+    try {
+      await second.goto(link);
+      await second.waitForSelector('#login-error:not([hidden])');
+      assert.match((await second.textContent('#login-error')) ?? '', /already used or has expired/);
+      assert.equal(await second.$('#page'), null, 'still on the login page');
+    } finally {
+      await second.close();
+    }
   });
 });
