@@ -104,13 +104,16 @@ async function answer(
   store: Store,
   executable: ProfiledExecutable,
   addresses: number[],
+  nudge: () => Promise<unknown>,
 ): Promise<Map<string, StackFrameSymbols>> {
   const batch = { ...executable, addresses };
   await store.write(nativeProfileBatch([batch], NOW));
   const ids = addresses.map((a) => nativeFrameId(batch, a));
   return until('every queued frame answered', async () => {
     const stored = await store.getStackFrames(ids);
-    return stored.size === ids.length ? stored : undefined;
+    if (stored.size === ids.length) return stored;
+    await nudge();
+    return undefined;
   });
 }
 
@@ -132,9 +135,16 @@ function checkNames(
 }
 
 /**
- * `other` is a second handle on the same store where the store allows one (another replica), else the same.
+ * `other` is a second handle on the same store where the store allows one (another replica), else the same;
+ * `nudge` makes queued frames visible to the worker's lease at once (Elasticsearch: a refresh of the queue,
+ * else the test would wait out the refresh interval each time).
  */
-async function hotFileScenario(t: TestContext, store: Store, other: Store): Promise<void> {
+async function hotFileScenario(
+  t: TestContext,
+  store: Store,
+  other: Store,
+  nudge: () => Promise<unknown> = async () => undefined,
+): Promise<void> {
   const { program, ranges, returns, others } = programFixture();
   const fileIdHex = randomFileIdHex();
   const fileId = fileIdFromHex(fileIdHex);
@@ -179,7 +189,7 @@ async function hotFileScenario(t: TestContext, store: Store, other: Store): Prom
 
   // 1. Frames of the file: answered from the ranges; then its pads are made from the stored ranges.
   const first = [...returns[0], ...others[0]];
-  checkNames(await answer(store, executable, first), executable, first, ranges);
+  checkNames(await answer(store, executable, first, nudge), executable, first, ranges);
   await until('pads made', async () => ((await q.hasReturnPads(fileId)) ? true : undefined));
   const pads = await q.returnPads(fileId, returns.flat());
   assert.equal(pads.size, returns.flat().length, 'a pad at every return address');
@@ -191,7 +201,7 @@ async function hotFileScenario(t: TestContext, store: Store, other: Store): Prom
   // 2. More frames of the now hot file: pads for callers, the cached ranges for the rest.
   const hitsBefore = await counter(metrics, 'uniprof_symbolizer_return_pad_lookups_total{result="hit"}');
   const second = [...returns[1], ...others[1]];
-  checkNames(await answer(store, executable, second), executable, second, ranges);
+  checkNames(await answer(store, executable, second, nudge), executable, second, ranges);
   const padHits =
     (await counter(metrics, 'uniprof_symbolizer_return_pad_lookups_total{result="hit"}')) - hitsBefore;
   assert.equal(padHits, returns[1].length, 'every caller frame is a pad hit');
@@ -204,14 +214,14 @@ async function hotFileScenario(t: TestContext, store: Store, other: Store): Prom
   const renamed = ranges.map((r) => ({ ...r, functionName: `v2::${r.functionName}` }));
   await other.symbolization.putSymbols(fileId, chunked(renamed), info);
   const third = [...returns[2], ...others[2]];
-  checkNames(await answer(store, executable, third), executable, third, renamed);
+  checkNames(await answer(store, executable, third, nudge), executable, third, renamed);
   await until('pads made again', async () => ((await q.hasReturnPads(fileId)) ? true : undefined));
   const padsAgain = await q.returnPads(fileId, returns[3]);
   assert.equal(padsAgain.size, returns[3].length);
   assert.ok([...padsAgain.values()].every((chain) => chain.at(-1)!.functionName.startsWith('v2::')));
   // 4. And the next frames are answered from the new symbols (pads and, held again, ranges).
   const fourth = [...returns[3], ...others[3]];
-  checkNames(await answer(store, executable, fourth), executable, fourth, renamed);
+  checkNames(await answer(store, executable, fourth, nudge), executable, fourth, renamed);
   assert.equal(await counter(metrics, 'uniprof_symbolizer_return_pad_backfills_total{result="stored"}'), 2);
   t.diagnostic(
     `${ranges.length} ranges, ${returns.flat().length} return addresses; range cache: ` +
@@ -258,7 +268,9 @@ describe(
           await store.close();
           await replica.close();
         });
-        await hotFileScenario(t, store, replica);
+        await hotFileScenario(t, store, replica, () =>
+          peer.request('POST', '/.profiling-sq-*/_refresh?expand_wildcards=all'),
+        );
       });
     });
   },

@@ -14,14 +14,18 @@
  * page's pads as JSON `[[offset in page, chain as encodePadFrames writes it], …]`, base64 as the `binary`
  * type wants), `Symbfile.created`, and `Symbfile.part`/`parts` 1/1.
  *
- * A file's pad marker (`_id` `<file ID>.pads`, with the count) is written once its pages are, and deleted
- * first when they are: it says the file's pads were made (`hasReturnPads`), even when there were none.
- * Documents of the earlier layout (one per pad, `_id` `<file ID>-<address hex>`) are not read; a file that
- * has only those has no marker, so the worker makes its pads again, and their put deletes the old ones.
+ * A file's pad marker (`_id` `<file ID>.pads`, no `Symbfile.file.id`, so searches never find it) says
+ * whether its pads were made (`hasReturnPads`: `made`, even when there were none) and which pages it has.
+ * With the page list known, replacing or dropping a file's pads deletes the pages by `_id`; only without it
+ * (no marker yet, or a put cut short) are they found by a search, which needs a refresh of the index first —
+ * the slowest step of a put once its pages are few. Documents of the earlier layout (one per pad, `_id`
+ * `<file ID>-<address hex>`) are not read; a file that has only those has no marker, so the worker makes its
+ * pads again, and that put's search deletes the old ones.
  */
 import type { Client, estypes } from '@elastic/elasticsearch';
 import { encodePadFrames, padFramesFrom, type ReturnPad, type SymbolizedFrame } from '../../model/index.ts';
 import { bulkOrThrow, deleteMatching, isMissing, type Document } from './bulk.ts';
+import { sourceField } from './documents.ts';
 import { ECS_VERSION, RETURNPADS_PRIVATE } from './layout.ts';
 
 /** Bytes of address space per pad document. */
@@ -31,6 +35,14 @@ const PUT_CHUNK = 4_000;
 const PUT_IN_FLIGHT = 2;
 const MGET_CHUNK = 1_000;
 const MARKER_SUFFIX = 'pads';
+/** A marker lists at most this many pages; a file with more is searched for when its pads are replaced. */
+const MARKER_MAX_PAGES = 100_000;
+
+/** What a file's pad marker says. `pages` undefined: not known (pads may be anywhere, search for them). */
+interface PadMarker {
+  made: boolean;
+  pages?: number[];
+}
 
 const pageOf = (address: number): number => Math.floor(address / PAGE_BYTES);
 
@@ -64,10 +76,11 @@ export class ElasticsearchReturnPads {
   constructor(private readonly client: Client) {}
 
   /**
-   * Replaces the file's pads: the marker goes, the new pages are indexed in bulk over the old ones (same
-   * `_id` for the same page), the file's other pad documents are deleted, and the marker is written. A
-   * failure part way leaves old and new pads side by side, each correct for the file's current ranges
-   * (`putSymbols` deletes pads of replaced ranges), and no marker.
+   * Replaces the file's pads: the marker is set to "not made, pages unknown", the new pages are indexed in
+   * bulk over the old ones (same `_id` for the same page), the file's other pad pages are deleted, and the
+   * marker says "made" with the new pages. A failure part way leaves old and new pads side by side, each
+   * correct for the file's current ranges (`putSymbols` deletes pads of replaced ranges), and the file's pads
+   * not made.
    */
   async put(fileId: string, pads: AsyncIterable<readonly ReturnPad[]>): Promise<{ pads: number }> {
     const created = Date.now();
@@ -120,8 +133,9 @@ export class ElasticsearchReturnPads {
       }
       await send(ready);
     };
+    const before = await this.marker(fileId);
     try {
-      await this.deleteMarker(fileId);
+      await this.writeMarker(fileId, { made: false }, created);
       for await (const chunk of pads) {
         for (const pad of chunk) {
           checkPad(pad, `putReturnPads(${fileId}): pad ${count}`);
@@ -148,24 +162,14 @@ export class ElasticsearchReturnPads {
       await Promise.allSettled(inFlight);
       throw error;
     }
-    const pages = new Set([...written].map((page) => padPageId(fileId, page)));
-    await this.deletePages(fileId, pages);
-    await this.client.index({
-      index: RETURNPADS_PRIVATE,
-      id: padMarkerId(fileId),
-      document: { 'ecs.version': ECS_VERSION, 'Symbfile.created': created, 'uniprof.pads': count },
-    });
+    await this.deletePages(fileId, before?.pages, written);
+    await this.writeMarker(fileId, { made: true, pages: [...written].sort((a, b) => a - b) }, created, count);
     return { pads: count };
   }
 
-  /** Whether the file's pads were stored (its marker exists); a real-time read. */
+  /** Whether the file's pads were made (its marker says so); a real-time read. */
   async stored(fileId: string): Promise<boolean> {
-    try {
-      return (await this.client.exists({ index: RETURNPADS_PRIVATE, id: padMarkerId(fileId) })) === true;
-    } catch (error) {
-      if (isMissing(error)) return false;
-      throw error;
-    }
+    return (await this.marker(fileId))?.made === true;
   }
 
   async lookup(fileId: string, addresses: readonly number[]): Promise<Map<number, SymbolizedFrame[]>> {
@@ -226,35 +230,83 @@ export class ElasticsearchReturnPads {
     }
   }
 
-  /** Deletes the file's pads and their marker (the marker first: no marker ever says pads that are gone). */
+  /**
+   * Deletes the file's pads (new symbols: they were made from the ranges replaced). The marker first says
+   * "not made, pages unknown", so no marker ever claims pads that are gone, and last "not made, no pages", so
+   * the next put deletes nothing and needs no search.
+   */
   async deleteFile(fileId: string): Promise<void> {
-    await this.deleteMarker(fileId);
-    await this.deletePages(fileId);
+    const created = Date.now();
+    const before = await this.marker(fileId);
+    if (before?.made === false && before.pages?.length === 0) return;
+    await this.writeMarker(fileId, { made: false }, created);
+    await this.deletePages(fileId, before?.pages, new Set());
+    await this.writeMarker(fileId, { made: false, pages: [] }, created);
   }
 
-  private async deleteMarker(fileId: string): Promise<void> {
+  private async marker(fileId: string): Promise<PadMarker | undefined> {
+    let doc: estypes.GetGetResult<Document>;
     try {
-      await this.client.delete({ index: RETURNPADS_PRIVATE, id: padMarkerId(fileId) });
+      doc = await this.client.get<Document>({ index: RETURNPADS_PRIVATE, id: padMarkerId(fileId) });
     } catch (error) {
-      if (!isMissing(error)) throw error;
+      if (isMissing(error)) return undefined;
+      throw error;
     }
+    if (!doc.found) return undefined;
+    const made = sourceField(doc._source, 'uniprof.pads.made');
+    const pages = sourceField(doc._source, 'uniprof.pads.pages');
+    return {
+      made: made === true,
+      ...(Array.isArray(pages) && pages.every((p) => Number.isSafeInteger(p))
+        ? { pages: pages as number[] }
+        : {}),
+    };
+  }
+
+  private async writeMarker(fileId: string, marker: PadMarker, created: number, count = 0): Promise<void> {
+    const document: Document = {
+      'ecs.version': ECS_VERSION,
+      'Symbfile.created': created,
+      'uniprof.pads.made': marker.made,
+      'uniprof.pads.count': count,
+    };
+    if (marker.pages && marker.pages.length <= MARKER_MAX_PAGES)
+      document['uniprof.pads.pages'] = marker.pages;
+    await this.client.index({ index: RETURNPADS_PRIVATE, id: padMarkerId(fileId), document });
   }
 
   /**
-   * Deletes the file's pad documents but those in `keep` (search and bulk delete: the test distribution has
-   * no delete-by-query). The marker has no `Symbfile.file.id`: the search never finds it.
+   * Deletes the file's pad pages but those in `keep`: by `_id` when the pages there are known (`known`),
+   * else found by a search after a refresh (the test distribution has no delete-by-query).
    */
-  private async deletePages(fileId: string, keep?: ReadonlySet<string>): Promise<void> {
+  private async deletePages(
+    fileId: string,
+    known: readonly number[] | undefined,
+    keep: ReadonlySet<number>,
+  ): Promise<void> {
+    if (known) {
+      const doomed = known.filter((page) => !keep.has(page));
+      for (let i = 0; i < doomed.length; i += 2 * MGET_CHUNK) {
+        await bulkOrThrow(
+          this.client,
+          doomed
+            .slice(i, i + 2 * MGET_CHUNK)
+            .map((page) => ({ delete: { _index: RETURNPADS_PRIVATE, _id: padPageId(fileId, page) } })),
+        );
+      }
+      return;
+    }
     try {
       await this.client.indices.refresh({ index: RETURNPADS_PRIVATE });
     } catch (error) {
       if (isMissing(error)) return;
       throw error;
     }
+    const kept = new Set([...keep].map((page) => padPageId(fileId, page)));
     await deleteMatching(
       this.client,
       { index: RETURNPADS_PRIVATE, _source: false, query: { term: { 'Symbfile.file.id': fileId } } },
-      (hit) => !keep?.has(hit._id!),
+      (hit) => !kept.has(hit._id!),
     );
   }
 }
