@@ -11,7 +11,9 @@
  * Then the same on Elasticsearch (`ElasticsearchSymbolization`, the test peer unless UNIPROF_BENCH_ES_URL
  * (+ _USERNAME / _PASSWORD / _CA) names a cluster): putSymbols; symbolRanges for 5,000 addresses (first and
  * second call), for 20,000, and for 50 (a worker answering a trickle of new frames), each checked against the
- * ranges the generator made; backlog() three times.
+ * ranges the generator made; backlog() three times; putReturnPads of 3,000 pads (a call every 64 bytes on
+ * average, chains of 1–4 frames) for a file without pads, again for the same file, and returnPads of all of
+ * them (checked).
  *
  * Knobs (environment): UNIPROF_BENCH_SYMBOL_RANGES (ranges uploaded, default 500,000),
  * UNIPROF_BENCH_ES_SYMBOL_RANGES (on Elasticsearch, default 90,000), UNIPROF_BENCH_SYMBOL_STORES (which
@@ -22,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   emptyBatch,
+  type ReturnPad,
   fileIdFromHex,
   frameId,
   seededRandom,
@@ -36,6 +39,7 @@ const RANGES = Number(process.env.UNIPROF_BENCH_SYMBOL_RANGES ?? 500_000);
 const ES_RANGES = Number(process.env.UNIPROF_BENCH_ES_SYMBOL_RANGES ?? 90_000);
 const STORES = (process.env.UNIPROF_BENCH_SYMBOL_STORES ?? 'embedded,elasticsearch').split(',');
 const LOOKUPS = 5000;
+const PADS = 3000;
 const FILE = fileIdFromHex('00112233445566778899aabbccddeeff');
 const BASE = 0x40_0000;
 
@@ -85,6 +89,32 @@ function* ranges(total = RANGES): Generator<SymbolRange[]> {
     }
   }
   if (chunk.length > 0) yield chunk;
+}
+
+/** Pads as a compiled file has them: a call every 8–128 bytes, chains of 1–4 frames. */
+function benchPads(count: number): ReturnPad[] {
+  const random = seededRandom(4);
+  const pads: ReturnPad[] = [];
+  let address = BASE;
+  for (let i = 0; i < count; i++) {
+    address += 8 + Math.floor(random() * 120);
+    const depth = 1 + Math.floor(random() * 4);
+    pads.push({
+      address,
+      frames: Array.from({ length: depth }, (_, d) => ({
+        functionName:
+          d === depth - 1 ? `ns::Class${i % 700}::method(int)` : `inlined_helper${(i + d) % 1000}`,
+        fileName: `/usr/src/project/module${i % 300}/file${d}.cc`,
+        line: 100 + ((i * 7 + d) % 900),
+        startLine: 90,
+      })),
+    });
+  }
+  return pads;
+}
+
+async function* padChunks(pads: readonly ReturnPad[]): AsyncIterable<readonly ReturnPad[]> {
+  for (let i = 0; i < pads.length; i += 1024) yield pads.slice(i, i + 1024);
 }
 
 async function* asyncRanges(total = RANGES): AsyncIterable<readonly SymbolRange[]> {
@@ -236,6 +266,24 @@ async function elasticsearch(): Promise<void> {
       // Past the store's short cache of the last count: each call counts.
       await new Promise((resolve) => setTimeout(resolve, 1_100));
       await timed('backlog()', () => q.backlog());
+    }
+    const pads = benchPads(PADS);
+    for (const [n, padFile] of [FILE, fileIdFromHex('ffeeddccbbaa99887766554433221100')].entries()) {
+      await timed(`putReturnPads ×${PADS} (file ${n + 1}, none before)`, () =>
+        q.putReturnPads(padFile, padChunks(pads)),
+      );
+      await timed(`putReturnPads ×${PADS} again (same pads)`, () =>
+        q.putReturnPads(padFile, padChunks(pads)),
+      );
+      const found = await timed(`returnPads ×${PADS} (every pad)`, () =>
+        q.returnPads(
+          padFile,
+          pads.map((p) => p.address),
+        ),
+      );
+      for (const pad of pads)
+        if (JSON.stringify(found.get(pad.address)) !== JSON.stringify(pad.frames))
+          throw new Error(`the pad at 0x${pad.address.toString(16)} did not come back as stored`);
     }
   } finally {
     await store.close();

@@ -16,12 +16,18 @@
  *            p50/p95, with the worker's default poll interval and with a short one.
  *   large    peak RSS of symbol range extraction over a ≥ 500 MB debug file (generated once into the cache,
  *            see large-debug-program.ts), in a fresh process, against its largest DWARF section.
+ *   hot-elasticsearch (not run by default: it starts the Elasticsearch test peer, or uses UNIPROF_BENCH_ES_URL
+ *            + _USERNAME / _PASSWORD / _CA) an executable already symbolized on Elasticsearch (the large C++
+ *            program's ranges, no return pads) gets rounds of 5,000 new frames, each round queued as the
+ *            collector queues them and answered by a worker: time per round until every frame has its name,
+ *            with the worker's range cache off (every batch searched in the store) and on.
  *
  * `npm run bench:symbolizer-pipeline -- fleet` runs one part; `-- fleet-same-thread` (not run by default) runs
  * the fleet with extraction on the service's own thread, to show what its extraction thread per file costs.
  * Knobs (environment):
  * UNIPROF_BENCH_FLEET_EXECUTABLES (default 200), UNIPROF_BENCH_FLEET_FRAMES (frames per executable, 250),
- * UNIPROF_BENCH_LATENCY_SAMPLES (50), UNIPROF_BENCH_LARGE_MIB (size of the large file, 512).
+ * UNIPROF_BENCH_LATENCY_SAMPLES (50), UNIPROF_BENCH_LARGE_MIB (size of the large file, 512),
+ * UNIPROF_BENCH_HOT_ROUNDS (rounds of new frames per setting, 4).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -38,14 +44,21 @@ import { loadConfig, type Config } from '../src/config/config.ts';
 import { fileIdFromHex, type SymbolRange } from '../src/model/index.ts';
 import { encodeExportRequest } from '../src/protocol/index.ts';
 import { LookupCache, ProfilingQueries, topNFunctions, type TopNResponse } from '../src/query/index.ts';
+import { ElasticsearchStore } from '../src/store/elasticsearch/index.ts';
+import { createClient } from '../src/store/elasticsearch/options.ts';
 import { createStore } from '../src/store/open-store.ts';
 import type { Store } from '../src/store/store.ts';
+import type { SymbolizationStore } from '../src/store/symbolization.ts';
 import { ElfFile } from '../src/symbolizer/elf/elf.ts';
 import { extractRanges } from '../src/symbolizer/ranges/extract.ts';
+import { SymbolizerMetrics } from '../src/symbolizer/service/metrics.ts';
 import { createSymbolizerService } from '../src/symbolizer/service/service.ts';
+import { createDebugInfoLookup, defaultRangeExtractor } from '../src/symbolizer/service/wiring.ts';
+import { SymbolizerWorker } from '../src/symbolizer/service/worker.ts';
 import type { RangeExtractor } from '../src/symbolizer/service/sources.ts';
 import { pushSymbols } from '../src/symbolizer/upload/client.ts';
 import { grpcClient, grpcExport } from '../test/collector/helpers.ts';
+import { startElasticsearch } from '../test/peers/elasticsearch.ts';
 import { buildProgram, canBuild, type VariantName } from '../test/peers/toolchains.ts';
 import {
   buildIdOf,
@@ -62,6 +75,8 @@ const FLEET_EXECUTABLES = Number(process.env.UNIPROF_BENCH_FLEET_EXECUTABLES ?? 
 const FLEET_FRAMES = Number(process.env.UNIPROF_BENCH_FLEET_FRAMES ?? 250);
 const LATENCY_SAMPLES = Number(process.env.UNIPROF_BENCH_LATENCY_SAMPLES ?? 50);
 const LARGE_BYTES = Number(process.env.UNIPROF_BENCH_LARGE_MIB ?? 512) * 2 ** 20;
+const HOT_ROUNDS = Number(process.env.UNIPROF_BENCH_HOT_ROUNDS ?? 4);
+const HOT_FRAMES = 5_000;
 /** Executables a host runs: one export request carries the samples of this many. */
 const EXECUTABLES_PER_HOST = 10;
 const UPLOAD_TOKEN = 'bench-symbol-upload-token';
@@ -487,6 +502,142 @@ async function large(): Promise<void> {
   );
 }
 
+// ---- hot-elasticsearch: new frames of an executable already symbolized, on Elasticsearch ----
+
+async function hotElasticsearch(): Promise<void> {
+  if (!canBuild('cpp-large')) throw new Error('g++ missing: no program to symbolize');
+  const url = process.env.UNIPROF_BENCH_ES_URL;
+  const ca = process.env.UNIPROF_BENCH_ES_CA;
+  const peer = url ? undefined : await startElasticsearch();
+  const dir = mkdtempSync(join(tmpdir(), 'uniprof-bench-hot-'));
+  const options = {
+    hosts: [url ?? peer!.url],
+    username: url ? process.env.UNIPROF_BENCH_ES_USERNAME : peer!.username,
+    password: url ? process.env.UNIPROF_BENCH_ES_PASSWORD : peer!.password,
+    tls: { caPem: url ? (ca ? readFileSync(ca, 'utf8') : undefined) : peer!.caPem },
+    spoolDir: join(dir, 'spool'),
+    shards: { events: 1, keyValue: 1 },
+    bulk: { maxAgeMs: 100 },
+  };
+  const store = new ElasticsearchStore(options);
+  // The worker leases by search, which sees queued frames at the next refresh (10 s by default): the bench
+  // refreshes the queue while it waits, so the rounds time the answering, not the refresh interval.
+  const client = createClient(options);
+  try {
+    await store.open();
+    const program = buildProgram('cpp-large').binary;
+    const ranges: SymbolRange[] = [];
+    for (const chunk of extractRanges(program, { functionNames: 'dwarf' })) ranges.push(...chunk);
+    // Addresses inside the program's functions, a new set for every round of both settings.
+    const addresses = programAddresses(program, HOT_FRAMES * HOT_ROUNDS * 2 * 2);
+    if (addresses.length < HOT_FRAMES * HOT_ROUNDS * 2)
+      throw new Error(`only ${addresses.length} distinct addresses in ${program}`);
+    console.log(
+      `hot-elasticsearch: an executable with ${ranges.length.toLocaleString('en-US')} ranges stored (no pads), ` +
+        `${HOT_ROUNDS} rounds of ${HOT_FRAMES.toLocaleString('en-US')} new frames per setting (${machineLoad()})`,
+    );
+    let next = 0;
+    for (const [label, rangeCacheBytes] of [
+      ['range cache off (each batch searched)', 0],
+      ['range cache on (default size)', undefined],
+    ] as const) {
+      const fileIdHex = randomFileIdHex();
+      const fileId = fileIdFromHex(fileIdHex);
+      await store.symbolization.putSymbols(
+        fileId,
+        (async function* () {
+          for (let i = 0; i < ranges.length; i += 8192) yield ranges.slice(i, i + 8192);
+        })(),
+        { source: 'upload', fileName: '/opt/hot' },
+      );
+      const config = serviceConfig(dir, join(dir, 'no-debug-files'), 50);
+      const metrics = new SymbolizerMetrics({ processMetrics: false });
+      const { store: timedStore, lookups } = timedLookups(store.symbolization);
+      const worker = new SymbolizerWorker(
+        {
+          owner: `bench-hot-${fileIdHex}`,
+          concurrency: 1,
+          pollIntervalMs: 50,
+          leaseMs: 300_000,
+          retry: config.symbolizer.retry,
+          debugDirectories: [],
+          // No executable here to make pads from: the frames are answered from the ranges.
+          returnPads: false,
+          ...(rangeCacheBytes === undefined ? {} : { rangeCacheBytes }),
+        },
+        {
+          store: timedStore,
+          lookup: createDebugInfoLookup(config, metrics, {}),
+          extractRanges: defaultRangeExtractor,
+          metrics,
+          logger: silent(),
+        },
+      );
+      worker.start();
+      const times: number[] = [];
+      const lookupTimes: number[] = [];
+      try {
+        for (let round = 0; round < HOT_ROUNDS; round++) {
+          const executable = {
+            fileIdHex,
+            fileName: '/opt/hot',
+            addresses: addresses.slice(next, (next += HOT_FRAMES)),
+          };
+          const ids = executable.addresses.map((a) => nativeFrameId(executable, a));
+          const started = performance.now();
+          const translation = new ProfileTranslator().translate(
+            nativeProfileRequest([executable], Math.floor(Date.now() / 1000)),
+            { now: Math.floor(Date.now() / 1000) },
+          );
+          await store.write(translation.batch);
+          const lookupBefore = lookups.ms;
+          for (;;) {
+            if ((await store.getStackFrames(ids)).size === ids.length) break;
+            await client.indices.refresh({ index: '.profiling-sq-*', expand_wildcards: 'all' });
+            await sleep(100);
+          }
+          times.push(performance.now() - started);
+          lookupTimes.push(lookups.ms - lookupBefore);
+        }
+      } finally {
+        await worker.stop();
+      }
+      console.log(
+        `  ${label}; per round of ${HOT_FRAMES.toLocaleString('en-US')} new frames:\n` +
+          `    worker's symbol lookups (store calls and cache): ${lookupTimes.map((ms) => `${(ms / 1000).toFixed(2)} s`).join(', ')}\n` +
+          `    queued to every frame named: ${times.map((ms) => `${(ms / 1000).toFixed(2)} s`).join(', ')} (${machineLoad()})`,
+      );
+    }
+  } finally {
+    await client.close();
+    await store.close();
+    await peer?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The worker's ways to its symbols, timed: the store calls it makes to answer frames from ranges. */
+const LOOKUP_CALLS = new Set(['symbolRanges', 'symbolsVersion', 'allSymbolRanges']);
+
+function timedLookups(store: SymbolizationStore): { store: SymbolizationStore; lookups: { ms: number } } {
+  const lookups = { ms: 0 };
+  const timed = new Proxy(store, {
+    get(target, name, receiver) {
+      const value: unknown = Reflect.get(target, name, receiver);
+      if (typeof name !== 'string' || !LOOKUP_CALLS.has(name) || typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        const started = performance.now();
+        try {
+          return (await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args)) as unknown;
+        } finally {
+          lookups.ms += performance.now() - started;
+        }
+      };
+    },
+  });
+  return { store: timed, lookups };
+}
+
 // ---- driver ----
 
 /** The parts; those not `byDefault` run only when named. */
@@ -496,6 +647,7 @@ const PARTS: Record<string, { run: () => Promise<void>; byDefault: boolean }> = 
   [`latency-${DEFAULT_POLL_MS}ms`]: { run: () => latency(DEFAULT_POLL_MS), byDefault: true },
   [`latency-${SHORT_POLL_MS}ms`]: { run: () => latency(SHORT_POLL_MS), byDefault: true },
   large: { run: large, byDefault: true },
+  'hot-elasticsearch': { run: hotElasticsearch, byDefault: false },
 };
 
 if (process.argv[2] === '--extract') {

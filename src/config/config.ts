@@ -199,6 +199,15 @@ export const configSchema = z
           .prefault({}),
         /** Executables worked on at once. */
         concurrency: z.number().int().positive().max(64).default(2),
+        /**
+         * Memory (estimated bytes) for the worker's copy of hot files' symbol ranges, so new frames of a
+         * symbolized executable are answered without searching the store; 0 turns it off.
+         */
+        rangeCacheBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(128 * 1024 * 1024),
         /** How often the queue is polled when idle. */
         pollIntervalMs: z.number().int().positive().default(500),
         /** A worker's claim on an executable; a crashed worker's work is taken up again after this. */

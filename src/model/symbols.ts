@@ -103,7 +103,11 @@ export function encodePadFrames(frames: readonly SymbolizedFrame[]): string {
 
 /** The chain `encodePadFrames` stored; throws on anything else (a damaged or foreign document). */
 export function decodePadFrames(text: string): SymbolizedFrame[] {
-  const parsed: unknown = JSON.parse(text);
+  return padFramesFrom(JSON.parse(text));
+}
+
+/** The chain `encodePadFrames` stored, already parsed from JSON; throws on anything else. */
+export function padFramesFrom(parsed: unknown): SymbolizedFrame[] {
   if (!Array.isArray(parsed) || parsed.length === 0) throw new Error('a return pad holds no frames');
   return parsed.map((entry: unknown) => {
     if (

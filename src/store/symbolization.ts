@@ -40,6 +40,13 @@ export interface SymbolizationBacklog {
   waitingByReason: Record<string, number>;
 }
 
+/** Which symbols a file has now: `version` changes with every `putSymbols` of the file, by any process. */
+export interface SymbolsVersion {
+  version: string;
+  /** How many ranges they are. */
+  ranges: number;
+}
+
 export interface PutSymbolsInfo {
   source: SymbolSource;
   buildId?: string;
@@ -90,6 +97,24 @@ export interface SymbolizationStore {
   returnPads(fileId: string, addresses: readonly number[]): Promise<Map<number, SymbolizedFrame[]>>;
   /** Which of these files the store holds symbols for. */
   filesWithSymbols(fileIds: readonly string[]): Promise<Set<string>>;
+  /**
+   * The version of the file's current symbols, undefined when it has none. Real time: symbols stored by
+   * another process show at once, so a copy of the ranges kept under this version is known to be current.
+   */
+  symbolsVersion(fileId: string): Promise<SymbolsVersion | undefined>;
+  /**
+   * Every range of the file's current symbols and their version, all of one version (an upload finishing
+   * meanwhile is read again); undefined when it has none or more than `maxRanges`.
+   */
+  allSymbolRanges(
+    fileId: string,
+    maxRanges: number,
+  ): Promise<{ version: string; ranges: SymbolRange[] } | undefined>;
+  /**
+   * Whether return pads were stored for the file since its symbols were (`putReturnPads`, even of no pads):
+   * false for files stored before pads existed, uploaded without them, or whose pad step never ran.
+   */
+  hasReturnPads(fileId: string): Promise<boolean>;
   /** For each address, the ranges of `fileId` that contain it (every depth); absent when none does. */
   symbolRanges(fileId: string, addresses: readonly number[]): Promise<Map<number, SymbolRange[]>>;
   /**

@@ -63,9 +63,12 @@ export async function checkReturnPadContract(
   const settle = options.settle ?? (async () => undefined);
   const pads = randomPads(1, 3_000);
   const other = randomPads(2, 50);
+  assert.equal(await q.hasReturnPads(fileA), false, 'no pads stored yet');
   assert.deepEqual(await q.putReturnPads(fileA, inChunks(pads, 700)), { pads: pads.length });
   assert.deepEqual(await q.putReturnPads(fileB, inChunks(other)), { pads: other.length });
   await settle();
+  assert.equal(await q.hasReturnPads(fileA), true);
+  assert.equal(await q.hasReturnPads(fileB), true);
   // Point lookups: present addresses give their chains exactly, others (and other files' pads) nothing.
   const random = seededRandom(3);
   const asked = pads.filter(() => random() < 0.2);
@@ -102,6 +105,9 @@ export async function checkReturnPadContract(
   // New symbols for a file drop its pads (they were computed from the old ranges), not another file's.
   await q.putSymbols(fileA, inChunks([range(0x400000, 0x500000, 'main')]), { source: 'upload' });
   await settle();
+  assert.equal(await q.hasReturnPads(fileA), false, 'new symbols: their pads are not made yet');
+  // Another file's mark stays; on a store without all-or-nothing puts, B's refused put above took it away.
+  assert.equal(await q.hasReturnPads(fileB), options.atomic);
   assert.equal(
     (
       await q.returnPads(
@@ -120,4 +126,37 @@ export async function checkReturnPadContract(
     ).size,
     other.length,
   );
+}
+
+/**
+ * What the worker's range cache and pad backfill read: `symbolsVersion` changes with every `putSymbols` of a
+ * file (also of the same ranges), `allSymbolRanges` gives every range of the current version with that
+ * version, or nothing past `maxRanges`; a put of no pads still counts as pads made.
+ */
+export async function checkSymbolsVersionContract(q: SymbolizationStore, fileId: string): Promise<void> {
+  assert.equal(await q.symbolsVersion(fileId), undefined);
+  assert.equal(await q.allSymbolRanges(fileId, 1000), undefined);
+  const first = [range(0x1000, 0x1100, 'a'), range(0x1100, 0x1200, 'b'), range(0x1200, 0x1300, 'c')];
+  await q.putSymbols(fileId, inChunks(first, 2), { source: 'local' });
+  const v1 = await q.symbolsVersion(fileId);
+  assert.equal(v1?.ranges, 3);
+  const all = await q.allSymbolRanges(fileId, 3);
+  assert.equal(all?.version, v1!.version);
+  assert.deepEqual(
+    [...all!.ranges].sort((x, y) => x.start - y.start),
+    first,
+  );
+  assert.equal(await q.allSymbolRanges(fileId, 2), undefined, 'more ranges than asked for');
+  // The same file again (same ranges, at once): another version.
+  await q.putSymbols(fileId, inChunks(first), { source: 'local' });
+  const v2 = await q.symbolsVersion(fileId);
+  assert.notEqual(v2?.version, v1!.version);
+  const second = [range(0x2000, 0x2400, 'd')];
+  await q.putSymbols(fileId, inChunks(second), { source: 'upload' });
+  const v3 = await q.symbolsVersion(fileId);
+  assert.ok(v3 && v3.version !== v2!.version && v3.ranges === 1);
+  assert.deepEqual(await q.allSymbolRanges(fileId, 10), { version: v3.version, ranges: second });
+  assert.equal(await q.hasReturnPads(fileId), false);
+  assert.deepEqual(await q.putReturnPads(fileId, inChunks([])), { pads: 0 });
+  assert.equal(await q.hasReturnPads(fileId), true, 'pads made, none found: made all the same');
 }

@@ -9,7 +9,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileIdFromHex } from '../../src/model/index.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
-import { checkReturnPadContract, inChunks, randomPads } from './returnpads-contract.ts';
+import {
+  checkReturnPadContract,
+  checkSymbolsVersionContract,
+  inChunks,
+  randomPads,
+} from './returnpads-contract.ts';
 
 const FILE_A = fileIdFromHex('00112233445566778899aabbccddeeff');
 const FILE_B = fileIdFromHex('ffeeddccbbaa99887766554433221100');
@@ -34,7 +39,16 @@ describe('embedded store: return pads', () => {
     }
   });
 
-  it('pads survive close and reopen', async () => {
+  it("symbols versions, whole reads of a file's ranges and the pads-made mark keep the contract", async () => {
+    const store = await open(join(dir, 'versions.duckdb'));
+    try {
+      await checkSymbolsVersionContract(store.symbolization, FILE_A);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('pads survive close and reopen, and count as made after it', async () => {
     const path = join(dir, 'reopen.duckdb');
     const pads = randomPads(5, 200);
     let store = await open(path);
@@ -48,6 +62,7 @@ describe('embedded store: return pads', () => {
       );
       assert.equal(found.size, pads.length);
       assert.deepEqual(found.get(pads[17].address), pads[17].frames);
+      assert.equal(await store.symbolization.hasReturnPads(FILE_A), true);
     } finally {
       await store.close();
     }

@@ -51,7 +51,7 @@ export interface TestProgram {
 /** The C test program, stripped and split with objcopy into `dir`. */
 export function splitProgram(
   dir: string,
-  variant: 'c-dwarf5' | 'c-dwarf4' | 'cpp-large' = 'c-dwarf5',
+  variant: 'c-dwarf5' | 'c-dwarf4' | 'cpp' | 'cpp-large' = 'c-dwarf5',
   name = 'prog',
 ): TestProgram {
   const unstripped = buildProgram(variant).binary;

@@ -31,6 +31,7 @@ import type {
   PutSymbolsInfo,
   SymbolizationBacklog,
   SymbolizationStore,
+  SymbolsVersion,
 } from '../symbolization.ts';
 import { executableFromSource, sourceField, stackFrameOverwriteLines } from './documents.ts';
 import {
@@ -83,6 +84,10 @@ const CONFLICT_ATTEMPTS = 8;
 const LEASE_PAGES = 5;
 const SEARCH_OPTIONS = { ignore_unavailable: true, allow_no_indices: true } as const;
 const SYMBOL_INDICES = [SYMBOLS_PRIVATE, SYMBOLS_GLOBAL] as const;
+/** The marker's count of its generation's ranges. */
+const RANGES_FIELD = 'uniprof.symbols.ranges';
+/** Range documents per page when a file's ranges are read whole. */
+const ALL_RANGES_PAGE = 5_000;
 /** How long one backlog count answers later calls (metrics scrapes, status pages). */
 const BACKLOG_CACHE_MS = 1_000;
 
@@ -124,6 +129,8 @@ interface Marker {
   generation: string;
   /** The size levels of the file's ranges' lookup buckets; absent for symbols stored before they existed. */
   levels?: number[];
+  /** How many ranges the generation has. */
+  ranges?: number;
   seqNo?: number;
   primaryTerm?: number;
 }
@@ -599,7 +606,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       'Symbol.file.id': fileId,
       [GENERATION_FIELD]: generation,
       [LEVELS_FIELD]: levels,
-      'uniprof.symbols.ranges': ranges,
+      [RANGES_FIELD]: ranges,
       'uniprof.symbols.source': info.source,
       'uniprof.symbols.created': Date.now(),
     };
@@ -669,12 +676,14 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
           const known = result.get(doc._id);
           if (known && known.generation > generation) continue;
           const levels = sourceField(doc._source, LEVELS_FIELD);
+          const ranges = Number(sourceField(doc._source, RANGES_FIELD));
           result.set(doc._id, {
             index,
             generation,
             seqNo: doc._seq_no,
             primaryTerm: doc._primary_term,
             ...(Array.isArray(levels) ? { levels: levels.map(Number) } : {}),
+            ...(Number.isSafeInteger(ranges) ? { ranges } : {}),
           });
         }
       }
@@ -688,6 +697,71 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
 
   async filesWithSymbols(fileIds: readonly string[]): Promise<Set<string>> {
     return new Set((await this.markers([...new Set(fileIds)])).keys());
+  }
+
+  hasReturnPads(fileId: string): Promise<boolean> {
+    return this.pads.stored(fileId);
+  }
+
+  async symbolsVersion(fileId: string): Promise<SymbolsVersion | undefined> {
+    const marker = (await this.markers([fileId])).get(fileId);
+    return marker && { version: marker.generation, ranges: marker.ranges ?? 0 };
+  }
+
+  async allSymbolRanges(
+    fileId: string,
+    maxRanges: number,
+  ): Promise<{ version: string; ranges: SymbolRange[] } | undefined> {
+    // As symbolRanges: an upload finishing while we read could delete the generation we started with.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const marker = (await this.markers([fileId])).get(fileId);
+      if (!marker || (marker.ranges ?? 0) > maxRanges) return undefined;
+      const ranges = await this.generationRanges(fileId, marker, maxRanges);
+      if (ranges === undefined) return undefined;
+      const after = (await this.markers([fileId])).get(fileId);
+      if (after?.generation === marker.generation) return { version: marker.generation, ranges };
+    }
+    throw new Error(`symbols of ${fileId} kept changing while being read`);
+  }
+
+  /** Every range of the marker's generation, scrolled in index order; undefined past `maxRanges`. */
+  private async generationRanges(
+    fileId: string,
+    marker: Marker,
+    maxRanges: number,
+  ): Promise<SymbolRange[] | undefined> {
+    const ranges: SymbolRange[] = [];
+    let response = await this.client.search<Document>({
+      index: marker.index,
+      ...SEARCH_OPTIONS,
+      scroll: '1m',
+      size: ALL_RANGES_PAGE,
+      sort: ['_doc'],
+      _source_excludes: [BUCKETS_FIELD],
+      query: {
+        bool: {
+          filter: [{ term: { 'Symbol.file.id': fileId } }, { exists: { field: 'Symbol.exec.pcrange' } }],
+        },
+      },
+    });
+    const scrollIds = new Set<string>();
+    try {
+      for (;;) {
+        if (response._scroll_id) scrollIds.add(response._scroll_id);
+        const hits = response.hits.hits;
+        if (hits.length === 0) return ranges;
+        for (const hit of hits) {
+          if (sourceField(hit._source, GENERATION_FIELD) !== marker.generation) continue;
+          ranges.push(rangeFromSource(hit._source));
+        }
+        if (ranges.length > maxRanges) return undefined;
+        if (!response._scroll_id) return ranges;
+        response = await this.client.scroll<Document>({ scroll_id: response._scroll_id, scroll: '1m' });
+      }
+    } finally {
+      if (scrollIds.size > 0)
+        await this.client.clearScroll({ scroll_id: [...scrollIds] }).catch(() => undefined);
+    }
   }
 
   async symbolRanges(fileId: string, addresses: readonly number[]): Promise<Map<number, SymbolRange[]>> {

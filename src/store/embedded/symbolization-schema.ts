@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS symbol_ranges (
 -- Return pads (see ReturnPad): the inline chain at each call instruction under return address - 1, replaced
 -- with the file's symbols. \`frames\` is encodePadFrames' JSON.
 CREATE TABLE IF NOT EXISTS return_pads (file_id VARCHAR NOT NULL, address UBIGINT NOT NULL, frames VARCHAR NOT NULL);
+-- Files whose pads were made for their current symbols (even none): dropped with the symbols, so a file
+-- without a row gets its pads made when its code is at hand.
+CREATE TABLE IF NOT EXISTS return_pad_files (file_id VARCHAR PRIMARY KEY, pads BIGINT NOT NULL, created BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS symbol_files (
   file_id VARCHAR PRIMARY KEY,
   source VARCHAR NOT NULL,

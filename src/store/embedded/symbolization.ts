@@ -15,6 +15,7 @@ import type {
   SymbolizationBacklog,
   SymbolizationStore,
   SymbolSource,
+  SymbolsVersion,
 } from '../symbolization.ts';
 import { QueuedFrames } from './queued-frames.ts';
 import { FileSymbols, SymbolCache } from './symbol-lookup.ts';
@@ -84,7 +85,8 @@ export class EmbeddedSymbolization implements SymbolizationStore {
   /**
    * Run once when the store opens, before anything else writes. Leases of an earlier process are void (only
    * one process opens the file). An upload whose queue update was cut short by a crash left ranges without
-   * `has_symbols`; an executable with queued frames must never rest. Then the queued frames are loaded.
+   * `has_symbols`; an executable with queued frames must never rest. Files with pads from before
+   * `return_pad_files` existed are entered there. Then the queued frames are loaded.
    */
   async open(writer: DuckDBConnection): Promise<void> {
     await writer.run(
@@ -96,7 +98,10 @@ export class EmbeddedSymbolization implements SymbolizationStore {
        UPDATE symbolization_queue SET has_symbols = true
         WHERE NOT has_symbols AND file_id IN (SELECT file_id FROM symbol_files);
        UPDATE symbolization_queue SET next_time = ${Math.floor(this.host.now())}, version = version + 1
-        WHERE next_time IS NULL AND file_id IN (SELECT file_id FROM symbolization_frames);`,
+        WHERE next_time IS NULL AND file_id IN (SELECT file_id FROM symbolization_frames);
+       INSERT INTO return_pad_files
+         SELECT file_id, count(*), 0 FROM return_pads
+          WHERE file_id NOT IN (SELECT file_id FROM return_pad_files) GROUP BY file_id;`,
     );
     const frames = await writer.runAndReadAll('SELECT file_id, address::DOUBLE FROM symbolization_frames');
     if (frames.currentRowCount === 0) return;
@@ -363,6 +368,11 @@ export class EmbeddedSymbolization implements SymbolizationStore {
       }
       appender.closeSync();
       appender = undefined;
+      await connection.run('INSERT OR REPLACE INTO return_pad_files VALUES (?, ?::BIGINT, ?::BIGINT)', [
+        fileId,
+        count,
+        Math.floor(this.host.now()),
+      ]);
       await connection.run('COMMIT');
     } catch (error) {
       appender?.clear();
@@ -423,6 +433,7 @@ export class EmbeddedSymbolization implements SymbolizationStore {
       await connection.run('DELETE FROM symbol_ranges WHERE file_id = ?', [fileId]);
       // Pads were computed from the ranges replaced here: the caller stores new ones after.
       await connection.run('DELETE FROM return_pads WHERE file_id = ?', [fileId]);
+      await connection.run('DELETE FROM return_pad_files WHERE file_id = ?', [fileId]);
       appender = await connection.createAppender('stage_symbol_ranges', 'main', 'temp');
       const stage = appender;
       const move = async () => {
@@ -448,14 +459,19 @@ export class EmbeddedSymbolization implements SymbolizationStore {
         }
       }
       await move();
-      await connection.run('INSERT OR REPLACE INTO symbol_files VALUES (?, ?, ?, ?, ?::BIGINT, ?::BIGINT)', [
-        fileId,
-        info.source,
-        info.buildId ?? null,
-        info.fileName ?? null,
-        count,
-        Math.floor(this.host.now()),
-      ]);
+      // `created` grows with every upload of the file (it is the symbols' version, see symbolsVersion).
+      await connection.run(
+        `INSERT OR REPLACE INTO symbol_files VALUES ($file, $source, $build, $name, $ranges::BIGINT,
+           greatest($now::BIGINT, coalesce((SELECT created + 1 FROM symbol_files WHERE file_id = $file), 0)))`,
+        {
+          file: fileId,
+          source: info.source,
+          build: info.buildId ?? null,
+          name: info.fileName ?? null,
+          ranges: count,
+          now: Math.floor(this.host.now()),
+        },
+      );
       await connection.run('COMMIT');
     } catch (error) {
       appender?.clear();
@@ -503,6 +519,58 @@ export class EmbeddedSymbolization implements SymbolizationStore {
         [fileIds.join(',')],
       );
     return new Set(reader.getRowObjectsJS().map((row) => String(row.file_id)));
+  }
+
+  async hasReturnPads(fileId: string): Promise<boolean> {
+    requireId(fileId, 'hasReturnPads: fileId');
+    const reader = await this.host
+      .reader()
+      .runAndReadAll('SELECT 1 FROM return_pad_files WHERE file_id = ?', [fileId]);
+    return reader.currentRowCount > 0;
+  }
+
+  async symbolsVersion(fileId: string): Promise<SymbolsVersion | undefined> {
+    requireId(fileId, 'symbolsVersion: fileId');
+    const reader = await this.host
+      .reader()
+      .runAndReadAll('SELECT created::DOUBLE, ranges::DOUBLE FROM symbol_files WHERE file_id = ?', [fileId]);
+    if (reader.currentRowCount === 0) return undefined;
+    const [created, ranges] = reader.getRows()[0] as [number, number];
+    return { version: String(created), ranges };
+  }
+
+  /** In one transaction, so the version and the ranges are of the same upload. */
+  async allSymbolRanges(
+    fileId: string,
+    maxRanges: number,
+  ): Promise<{ version: string; ranges: SymbolRange[] } | undefined> {
+    requireId(fileId, 'allSymbolRanges: fileId');
+    const connection = await this.host.connect();
+    try {
+      await connection.run('BEGIN TRANSACTION');
+      const counted = await connection.runAndReadAll(
+        'SELECT created::DOUBLE, ranges::DOUBLE FROM symbol_files WHERE file_id = ?',
+        [fileId],
+      );
+      if (counted.currentRowCount === 0) return undefined;
+      const [created, count] = counted.getRows()[0] as [number, number];
+      if (count > maxRanges) return undefined;
+      const ranges: SymbolRange[] = [];
+      const result = await connection.stream(`SELECT ${PACKED_RANGE} FROM symbol_ranges WHERE file_id = ?`, [
+        fileId,
+      ]);
+      for (
+        let chunk = await result.fetchChunk();
+        chunk && chunk.rowCount > 0;
+        chunk = await result.fetchChunk()
+      ) {
+        for (const packed of chunk.getColumnValues(0) as string[]) ranges.push(unpackRange(packed));
+      }
+      return { version: String(created), ranges };
+    } finally {
+      await connection.run('ROLLBACK').catch(() => undefined);
+      connection.closeSync();
+    }
   }
 
   async symbolRanges(fileId: string, addresses: readonly number[]): Promise<Map<number, SymbolRange[]>> {

@@ -61,6 +61,32 @@ export class SymbolizerMetrics {
     help: 'Executables whose return pads could not be generated or stored (their frames use the ranges)',
     registers: [this.registry],
   });
+  readonly rangeCacheLookups = new Counter({
+    name: 'uniprof_symbolizer_range_cache_lookups_total',
+    help:
+      "Batches of queued frames looked up in the worker's cache of symbol ranges: hit (held, same symbols " +
+      'version), miss (read from the store and held), too-big (searched in the store: over the cache size)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly rangeCacheBytes = new Gauge({
+    name: 'uniprof_symbolizer_range_cache_bytes',
+    help: "Estimated bytes of symbol ranges in the worker's cache (symbolizer.rangeCacheBytes bounds it)",
+    registers: [this.registry],
+  });
+  readonly rangeCacheFiles = new Gauge({
+    name: 'uniprof_symbolizer_range_cache_files',
+    help: "Files whose symbol ranges the worker's cache holds",
+    registers: [this.registry],
+  });
+  readonly returnPadBackfills = new Counter({
+    name: 'uniprof_symbolizer_return_pad_backfills_total',
+    help:
+      'Files with symbols but no return pads whose pads were made later from stored ranges: stored, ' +
+      'or no-code (the executable could not be found; tried again after an hour)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
   readonly executableDuration = new Histogram({
     name: 'uniprof_symbolizer_executable_duration_seconds',
     help: 'Time spent on one leased executable (lookup, extraction, answering its queued frames).',

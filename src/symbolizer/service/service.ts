@@ -58,6 +58,7 @@ export function createSymbolizerService(options: SymbolizerServiceOptions): Symb
       leaseMs: settings.leaseSeconds * 1000,
       retry: settings.retry,
       debugDirectories: settings.debugDirectories,
+      rangeCacheBytes: settings.rangeCacheBytes,
     },
     {
       store: store.symbolization,

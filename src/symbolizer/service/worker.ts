@@ -13,11 +13,12 @@ import {
   type SymbolRange,
   type StackFrameSymbols,
 } from '../../model/index.ts';
-import type { ExecutableWork, SymbolizationStore } from '../../store/symbolization.ts';
+import type { ExecutableWork, SymbolizationStore, SymbolsVersion } from '../../store/symbolization.ts';
 import { RangeIndex } from '../ranges/range-index.ts';
 import { openExecutableCode, returnPadsFrom, type ExecutableCode } from '../returnpads/generate.ts';
 import { retryDelaySeconds, type RetrySettings } from './backoff.ts';
 import type { SymbolizerMetrics } from './metrics.ts';
+import { RangeCache } from './range-cache.ts';
 import { isMissing, type DebugInfoLookup, type RangeExtractor } from './sources.ts';
 
 export interface WorkerOptions {
@@ -39,6 +40,11 @@ export interface WorkerOptions {
    * are return addresses, answered then by a point lookup. Holds the file's ranges in memory meanwhile.
    */
   returnPads?: boolean;
+  /**
+   * Estimated bytes of hot files' symbol ranges the worker keeps (see range-cache.ts): batches of frames of
+   * a file it answered before are then looked up in memory. 0 turns the cache off.
+   */
+  rangeCacheBytes?: number;
 }
 
 export interface WorkerDependencies {
@@ -57,6 +63,16 @@ export const FailureReason = {
 } as const;
 
 const DEFAULT_FRAME_BATCH = 2_000;
+const DEFAULT_RANGE_CACHE_BYTES = 128 * 1024 * 1024;
+/**
+ * A file's ranges are read whole into the cache the second time its frames are answered (it is hot), or at
+ * once when one batch asks for at least this share of its ranges' count (a search would fetch as much).
+ */
+const LOAD_WHOLE_SHARE = 1 / 16;
+/** Files remembered as looked up once (for the rule above), and as tried for pads without code. */
+const REMEMBERED_FILES = 10_000;
+/** A file whose executable was not found for its pads is tried again after this long. */
+const PAD_BACKFILL_RETRY_MS = 3_600_000;
 const DEFAULT_PROGRESS_INTERVAL_MS = 10_000;
 /** Pads per chunk handed to the store: a few milliseconds of decoding between event-loop turns. */
 const PAD_CHUNK = 1024;
@@ -112,6 +128,11 @@ export class SymbolizerWorker {
   private wakeUp?: () => void;
   private leaseWarnedAt = -Infinity;
   private readonly log: Logger;
+  private readonly rangeCache: RangeCache;
+  /** Files (and their symbols' version) whose frames were answered once from a store search. */
+  private readonly searchedOnce = new Map<string, string>();
+  /** Files whose pads were tried without the executable at hand: when, for which symbols' version. */
+  private readonly padsTried = new Map<string, { version: string; at: number }>();
 
   constructor(
     options: WorkerOptions,
@@ -121,8 +142,10 @@ export class SymbolizerWorker {
       frameBatchSize: DEFAULT_FRAME_BATCH,
       progressIntervalMs: DEFAULT_PROGRESS_INTERVAL_MS,
       returnPads: true,
+      rangeCacheBytes: DEFAULT_RANGE_CACHE_BYTES,
       ...options,
     };
+    this.rangeCache = new RangeCache(this.options.rangeCacheBytes);
     this.log = deps.logger.child({ component: 'symbolizer' });
   }
 
@@ -250,12 +273,13 @@ export class SymbolizerWorker {
             { source: found.source, ranges: stored, ms: Math.round(performance.now() - started) },
             'symbols stored',
           );
-          if (code && kept) await this.storeReturnPads(task, code, kept, log);
+          if (code && kept) await this.storeReturnPads(task, code, RangeIndex.of(kept), log);
         } finally {
           code?.elf.close();
         }
       }
       const answered = await this.answerQueuedFrames(task);
+      if (work.hasSymbols && this.options.returnPads) await this.backfillReturnPads(task, log);
       const released = await this.deps.store.releaseExecutable(task.work, {});
       log.debug({ ...answered, released }, 'executable done');
     } catch (error) {
@@ -366,11 +390,14 @@ export class SymbolizerWorker {
    */
   private async executableCode(
     work: ExecutableWork,
-    symbolsPath: string,
+    symbolsPath: string | undefined,
     log: Logger,
   ): Promise<ExecutableCode | undefined> {
     const { lookup } = this.deps;
-    let opened = openExecutableCode(symbolsPath);
+    let opened: ReturnType<typeof openExecutableCode> =
+      symbolsPath === undefined
+        ? { notUsable: 'no file with symbols at hand' }
+        : openExecutableCode(symbolsPath);
     if ('notUsable' in opened && lookup.findExecutable) {
       const executable = await lookup
         .findExecutable({ buildId: work.buildId, fileName: work.fileName })
@@ -391,9 +418,9 @@ export class SymbolizerWorker {
   private async storeReturnPads(
     task: LeasedTask,
     executable: ExecutableCode,
-    ranges: SymbolRange[],
+    ranges: RangeIndex,
     log: Logger,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const { store, metrics } = this.deps;
     const started = performance.now();
     try {
@@ -403,10 +430,12 @@ export class SymbolizerWorker {
         { pads, executable: executable.elf.path, ms: Math.round(performance.now() - started) },
         'return pads stored',
       );
+      return true;
     } catch (error) {
       if (error instanceof Abandoned) throw error;
       metrics.returnPadFailures.inc();
       log.warn({ err: error }, 'return pads were not stored; frames are answered from the ranges');
+      return false;
     }
   }
 
@@ -414,9 +443,8 @@ export class SymbolizerWorker {
   private async *padChunks(
     task: LeasedTask,
     executable: ExecutableCode,
-    ranges: SymbolRange[],
+    index: RangeIndex,
   ): AsyncGenerator<readonly ReturnPad[]> {
-    const index = RangeIndex.of(ranges);
     let yieldedAt = performance.now();
     for (const chunk of returnPadsFrom(executable, index, { chunkSize: PAD_CHUNK })) {
       if (this.stopping) throw new Abandoned('the symbolizer is stopping');
@@ -452,15 +480,18 @@ export class SymbolizerWorker {
       const addresses = [...new Set(fresh.map((f) => f.address))];
       const pads = await store.returnPads(fileId, addresses);
       const rest = addresses.filter((address) => !pads.has(address));
+      const held = rest.length > 0 ? await this.heldRanges(fileId, rest.length) : undefined;
       const ranges =
-        rest.length > 0 ? await store.symbolRanges(fileId, rest) : new Map<number, SymbolRange[]>();
+        rest.length > 0 && !held ? await store.symbolRanges(fileId, rest) : new Map<number, SymbolRange[]>();
       const symbols: StackFrameSymbols[] = [];
       let padHits = 0;
       for (const frame of fresh) {
         answered.add(frame.frameId);
         const padded = pads.get(frame.address);
         if (padded) padHits++;
-        const chain = padded ?? framesAt(ranges.get(frame.address) ?? [], frame.address);
+        const chain =
+          padded ??
+          (held ? held.symbolize(frame.address) : framesAt(ranges.get(frame.address) ?? [], frame.address));
         if (chain.length > 0) symbols.push(toStackFrameSymbols(frame.frameId, chain));
       }
       metrics.returnPadLookups.inc({ result: 'hit' }, padHits);
@@ -478,4 +509,98 @@ export class SymbolizerWorker {
     }
     return { symbolized, withoutSymbols };
   }
+
+  /**
+   * The file's ranges from the cache when it holds its current symbols; read whole into it when the file is
+   * hot (answered before) or this batch needs a good share of them; else undefined (the caller searches the
+   * store for this batch's addresses only). One `symbolsVersion` read per batch keeps it current.
+   */
+  private async heldRanges(fileId: string, addresses: number): Promise<RangeIndex | undefined> {
+    if (this.options.rangeCacheBytes <= 0) return undefined;
+    const { store, metrics } = this.deps;
+    const current = await store.symbolsVersion(fileId);
+    if (current === undefined) return undefined;
+    const held = this.rangeCache.get(fileId, current.version);
+    if (held) {
+      metrics.rangeCacheLookups.inc({ result: 'hit' });
+      return held;
+    }
+    if (!this.rangeCache.couldHold(current.ranges)) {
+      metrics.rangeCacheLookups.inc({ result: 'too-big' });
+      return undefined;
+    }
+    const hot = this.searchedOnce.get(fileId) === current.version;
+    if (!hot && addresses < current.ranges * LOAD_WHOLE_SHARE) {
+      remember(this.searchedOnce, fileId, current.version);
+      metrics.rangeCacheLookups.inc({ result: 'miss' });
+      return undefined;
+    }
+    this.searchedOnce.delete(fileId);
+    metrics.rangeCacheLookups.inc({ result: 'miss' });
+    return this.loadRanges(fileId, current, this.rangeCache.maxBytes);
+  }
+
+  /** Reads the file's current ranges whole into the cache (which keeps them if they fit); undefined if none. */
+  private async loadRanges(
+    fileId: string,
+    current: SymbolsVersion,
+    maxBytes: number,
+  ): Promise<RangeIndex | undefined> {
+    // The count bound only stops a file the marker undercounts; the cache checks the bytes.
+    const loaded = await this.deps.store.allSymbolRanges(fileId, Math.max(current.ranges, maxBytes / 100));
+    if (loaded === undefined) return undefined;
+    const index = this.rangeCache.set(fileId, loaded.version, loaded.ranges);
+    this.deps.metrics.rangeCacheBytes.set(this.rangeCache.bytes);
+    this.deps.metrics.rangeCacheFiles.set(this.rangeCache.files);
+    return index;
+  }
+
+  /**
+   * Return pads for a file that has symbols but none (stored before pads existed, uploaded without them, or a
+   * worker stopped between the two steps), made once from its stored ranges when its executable can be had
+   * (this machine, by build ID; debuginfod's `/executable`). A file whose executable cannot be had is tried
+   * again after an hour, or at once when its symbols change. Never throws but Abandoned.
+   */
+  private async backfillReturnPads(task: LeasedTask, log: Logger): Promise<void> {
+    const { store, metrics } = this.deps;
+    const fileId = task.work.fileId;
+    try {
+      const current = await store.symbolsVersion(fileId);
+      if (current === undefined) return;
+      const tried = this.padsTried.get(fileId);
+      if (tried?.version === current.version && Date.now() - tried.at < PAD_BACKFILL_RETRY_MS) return;
+      if (await store.hasReturnPads(fileId)) return;
+      remember(this.padsTried, fileId, { version: current.version, at: Date.now() });
+      const code = await this.executableCode(task.work, undefined, log);
+      if (code === undefined) {
+        metrics.returnPadBackfills.inc({ result: 'no-code' });
+        return;
+      }
+      try {
+        // Every range is needed (a call's chain needs every depth), cached or not.
+        const index =
+          this.rangeCache.get(fileId, current.version) ??
+          (await this.loadRanges(fileId, current, Number.MAX_SAFE_INTEGER));
+        if (index === undefined) return;
+        await task.keepAlive();
+        if (await this.storeReturnPads(task, code, index, log)) {
+          this.padsTried.delete(fileId);
+          metrics.returnPadBackfills.inc({ result: 'stored' });
+        }
+      } finally {
+        code.elf.close();
+      }
+    } catch (error) {
+      if (error instanceof Abandoned) throw error;
+      metrics.returnPadFailures.inc();
+      log.warn({ err: error }, 'return pads could not be made from the stored symbols');
+    }
+  }
+}
+
+/** Sets `key` in a map used as a bounded memo, dropping the oldest entry past REMEMBERED_FILES. */
+function remember<T>(map: Map<string, T>, key: string, value: T): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > REMEMBERED_FILES) map.delete(map.keys().next().value!);
 }
