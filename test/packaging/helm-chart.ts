@@ -3,7 +3,7 @@
  * the strict Kubernetes API schemas of one release.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -55,6 +55,39 @@ export function helmLint(helm: string, options: HelmOptions): Outcome {
 /** `helm template`, as `helm install` would render it into NAMESPACE. */
 export function helmTemplate(helm: string, options: HelmOptions): Outcome {
   return runTool(helm, ['template', RELEASE, CHART, '--namespace', NAMESPACE, ...valueArgs(options)]);
+}
+
+/**
+ * The install notes (templates/NOTES.txt) as `helm install` would print them. `helm template` leaves the notes
+ * out and `helm install --dry-run` has no --kube-version, so a copy of the chart renders them into a ConfigMap
+ * with `tpl` (same values, same named templates).
+ */
+export function helmNotes(helm: string, options: HelmOptions): Outcome & { notes?: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'uniprof-helm-notes-'));
+  try {
+    const chart = join(dir, 'uniprof');
+    cpSync(CHART, chart, { recursive: true });
+    copyFileSync(join(chart, 'templates', 'NOTES.txt'), join(chart, 'notes.txt'));
+    writeFileSync(
+      join(chart, 'templates', 'zz-notes.yaml'),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: notes }\ndata:\n  notes: {{ tpl (.Files.Get "notes.txt") . | quote }}\n',
+    );
+    const outcome = runTool(helm, [
+      'template',
+      RELEASE,
+      chart,
+      '--namespace',
+      NAMESPACE,
+      '--show-only',
+      'templates/zz-notes.yaml',
+      ...valueArgs(options),
+    ]);
+    if (outcome.status !== 0) return outcome;
+    const [configMap] = parseManifests(outcome.stdout) as (Manifest & { data: { notes: string } })[];
+    return { ...outcome, notes: configMap.data.notes };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** A Kubernetes object as rendered; fields are read through the accessors of the tests. */

@@ -22,6 +22,7 @@ import {
 import {
   CHART,
   helmLint,
+  helmNotes,
   helmTemplate,
   kubeconform,
   parseManifests,
@@ -523,6 +524,27 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
       optional: false,
     });
     assert.equal(envOf(container, 'UNIPROF_OUTPUT_ELASTICSEARCH_USERNAME'), undefined);
+  });
+
+  it('prints install notes that name the Secret and keys the pods read, and where to connect', () => {
+    for (const set of valueSets()) {
+      const outcome = helmNotes(helm, { valuesFile: set, kubeVersion: NEWEST });
+      assert.equal(outcome.status, 0, `${set}: ${outcome.stderr}`);
+      const notes = outcome.notes ?? '';
+      const manifests = manifestsOf(set);
+      const collector = one<Deployment>(manifests, 'Deployment', '-collector').spec.template.spec
+        .containers[0];
+      const service = one<Service>(manifests, 'Service', 'uniprof');
+      assert.ok(notes.includes(`${service.metadata.name}.profiling.svc:4317`), `${set}:\n${notes}`);
+      const agentToken = envOf(collector, 'UNIPROF_COLLECTOR_AUTH_SECRET_TOKEN')?.valueFrom?.secretKeyRef;
+      if (agentToken) {
+        assert.ok(
+          notes.includes(`get secret ${agentToken.name} -o jsonpath='{.data.${agentToken.key}}'`),
+          set,
+        );
+      } else assert.match(notes, /without a token/, set);
+      assert.match(notes, set.startsWith('embedded-') ? /Mode: embedded/ : /Mode: elasticsearch/, set);
+    }
   });
 
   it('refuses contradictory or misspelt values with a message saying what to change', () => {
