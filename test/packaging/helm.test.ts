@@ -69,7 +69,10 @@ type Deployment = Manifest & {
     replicas?: number;
     strategy?: { type: string };
     selector: { matchLabels: Record<string, string> };
-    template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+    template: {
+      metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+      spec: PodSpec;
+    };
   };
 };
 type Service = Manifest & {
@@ -545,6 +548,22 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
       } else assert.match(notes, /without a token/, set);
       assert.match(notes, set.startsWith('embedded-') ? /Mode: embedded/ : /Mode: elasticsearch/, set);
     }
+  });
+
+  it('rolls the pods when configuration or secret values change, not on a re-render of the same values', () => {
+    const annotations = (set: string[]) => {
+      const outcome = helmTemplate(helm, { set, kubeVersion: NEWEST });
+      assert.equal(outcome.status, 0, outcome.stderr);
+      const deployment = one<Deployment>(parseManifests(outcome.stdout), 'Deployment');
+      return deployment.spec.template.metadata.annotations;
+    };
+    const base = annotations([]);
+    assert.deepEqual(annotations([]), base, 'generated tokens do not roll the pods');
+    assert.notEqual(annotations(['logLevel=debug'])['checksum/config'], base['checksum/config']);
+    assert.notEqual(
+      annotations(['auth.agentToken=new'])['checksum/secret-values'],
+      base['checksum/secret-values'],
+    );
   });
 
   it('refuses contradictory or misspelt values with a message saying what to change', () => {

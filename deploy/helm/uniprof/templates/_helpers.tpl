@@ -229,7 +229,11 @@ readinessProbe:
   {{- toYaml $p.readiness | nindent 2 }}
 {{- end }}
 
-{{/* Rolls the pods when the configuration or the chart's Secrets change. */}}
+{{/*
+Rolls the pods when the configuration or the secrets given as values change (environment variables from a
+Secret are read only when a container starts). Generated tokens do not count: they stay the same on upgrades.
+*/}}
 {{- define "uniprof.checksums" -}}
 checksum/config: {{ include "uniprof.config" . | sha256sum }}
+checksum/secret-values: {{ toJson (list .Values.auth .Values.elasticsearch.auth) | sha256sum }}
 {{- end }}
