@@ -6,12 +6,15 @@
  * manifests a cluster would reject.
  */
 import { before, describe, it } from 'node:test';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/config.ts';
+import { runLoadgen } from '../../src/loadgen/index.ts';
 import { ROOT } from '../../scripts/package/inputs.ts';
 import {
   KUBERNETES_VERSIONS,
@@ -395,6 +398,92 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
     assert.ok(one<Service>(manifests, 'Service').spec.ports.some((p) => p.name === 'symbolizer'));
     secretRef(pod.containers[0], 'UNIPROF_SYMBOLIZER_UPLOAD_TOKEN');
     secretRef(pod.containers[0], 'UNIPROF_COLLECTOR_AUTH_SECRET_TOKEN');
+  });
+
+  it("embedded mode's pod settings start the real `uniprof serve`: probes answer, the Secret's token admits agents", async () => {
+    // The rendered pod as a process: its args, its configuration file, its plain environment and the values of
+    // the Secret keys it reads. What the pod gets from Kubernetes instead is replaced: the data volume by a
+    // temporary directory, the pod's own network by loopback and free ports.
+    const manifests = manifestsOf('embedded-default-values.yaml');
+    const container = one<Deployment>(manifests, 'Deployment').spec.template.spec.containers[0];
+    const secrets = new Map(ofKind<Secret>(manifests, 'Secret').map((s) => [s.metadata.name, s]));
+    const work = mkdtempSync(join(tmpdir(), 'uniprof-helm-pod-'));
+    const configFile = join(work, 'config.yaml');
+    writeFileSync(configFile, one<ConfigMap>(manifests, 'ConfigMap', '-config').data['config.yaml']);
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: work };
+    for (const variable of container.env) {
+      const ref = variable.valueFrom?.secretKeyRef;
+      env[variable.name] = ref
+        ? Buffer.from(secrets.get(ref.name)!.data[ref.key], 'base64').toString()
+        : variable.value;
+    }
+    env.UNIPROF_CONFIG = configFile;
+    Object.assign(env, {
+      UNIPROF_DATA_DIR: join(work, 'data'),
+      UNIPROF_COLLECTOR_GRPC_HOST: '127.0.0.1',
+      UNIPROF_COLLECTOR_GRPC_PORT: '0',
+      UNIPROF_COLLECTOR_HTTP_HOST: '127.0.0.1',
+      UNIPROF_COLLECTOR_HTTP_PORT: '0',
+      UNIPROF_SYMBOLIZER_HTTP_HOST: '127.0.0.1',
+      UNIPROF_SYMBOLIZER_HTTP_PORT: '0',
+      UNIPROF_LOG_LEVEL: 'warn',
+    });
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'uniprof.mjs'), ...container.args], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`serve did not start:\n${stdout}\n${stderr}`)),
+          60_000,
+        );
+        child.stdout.on('data', () => {
+          if (/data dir/.test(stdout)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${stdout}\n${stderr}`)));
+      });
+      const addresses: Record<string, string | undefined> = {
+        grpc: /OTLP gRPC\s+(\S+)/.exec(stdout)?.[1],
+        http: /web UI\s+(http:\/\/\S+?)\/\s/.exec(stdout)?.[1],
+        symbolizer: /symbolizer\s+(http:\/\/\S+)/.exec(stdout)?.[1],
+      };
+      assert.ok(addresses.grpc && addresses.http && addresses.symbolizer, stdout);
+      assert.match(
+        stdout,
+        /agent auth\s+bearer token\n/,
+        'the token comes from the environment, none generated',
+      );
+      assert.match(stdout, /symbol upload token from symbolizer.uploadToken/);
+      for (const probe of [container.startupProbe, container.livenessProbe, container.readinessProbe]) {
+        const response = await fetch(`${addresses[probe!.httpGet.port]}${probe!.httpGet.path}`);
+        assert.equal(response.status, 200, `${probe!.httpGet.port} ${probe!.httpGet.path}`);
+      }
+      const agentToken = env.UNIPROF_COLLECTOR_AUTH_SECRET_TOKEN!;
+      const options = { target: addresses.grpc!, rate: 500, duration: 1, hosts: 2, timeoutMs: 30_000 };
+      const admitted = await runLoadgen({ ...options, token: agentToken });
+      assert.equal(admitted.errors, 0, JSON.stringify(admitted.errorMessages));
+      assert.ok(admitted.samples > 0, 'samples acknowledged');
+      const refused = await runLoadgen({ ...options, token: `${agentToken}x` });
+      assert.equal(refused.samples, 0, 'a wrong token is refused');
+      assert.ok(
+        refused.errors > 0 && /UNAUTHENTICATED|unauth/i.test(JSON.stringify(refused.errorMessages)),
+        JSON.stringify(refused.errorMessages),
+      );
+      child.kill('SIGTERM');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 0, stderr);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it('embedded mode on an existing claim, and without persistence or auth', () => {
