@@ -94,9 +94,10 @@ async function provisionGoTool(name: string, tool: GoTool): Promise<string> {
   const go = await findGo();
   if (existsSync(binary) && (await builtModuleVersion(go, binary, tool.module)) === tool.version)
     return binary;
-  const staging = path.join(dir, 'staging');
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true });
+  // A staging directory of this run's own: two test processes provisioning at once each build, the last
+  // rename wins, and both binaries are the same.
+  await mkdir(dir, { recursive: true });
+  const staging = await mkdtemp(path.join(dir, 'staging-'));
   try {
     await run(go, ['install', '-trimpath', `-ldflags=${tool.ldflags}`, `${tool.package}@${tool.version}`], {
       env: {
@@ -110,13 +111,14 @@ async function provisionGoTool(name: string, tool: GoTool): Promise<string> {
       maxBuffer: 16 << 20,
       timeout: 20 * 60_000,
     });
+    await rename(path.join(staging, name), binary);
   } catch (error) {
     throw new KubernetesToolUnavailableError(
       `${name}: go install ${tool.package}@${tool.version} failed: ${describeFailure(error)}`,
     );
+  } finally {
+    await rm(staging, { recursive: true, force: true });
   }
-  await rename(path.join(staging, name), binary);
-  await rm(staging, { recursive: true, force: true });
   return binary;
 }
 
