@@ -16,7 +16,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { debianRootfsTar } from '../../scripts/package/debian-rootfs.ts';
@@ -296,6 +296,12 @@ describe('container image (OCI archive, podman)', { timeout: 900_000, skip }, ()
     buildah(['add', base, debianRootfsTar({ arch: 'x64', variant: 'minbase' }), '/']);
     buildah(['commit', '--quiet', '--rm', base, 'localhost/debian:bookworm-local']);
     const dockerfile = join(import.meta.dirname, '../../deploy/docker/Dockerfile');
+    // A build context of the x64 archive alone: artifacts/ also holds the image archive, which buildah
+    // would read in for nothing.
+    const context = join(work, 'docker-context');
+    mkdirSync(context);
+    const x64 = `uniprof-${VERSION}-linux-x64.tar.gz`;
+    copyFileSync(join(archive, '..', x64), join(context, x64));
     buildah([
       'build',
       '--quiet',
@@ -311,7 +317,7 @@ describe('container image (OCI archive, podman)', { timeout: 900_000, skip }, ()
       dockerfile,
       '--tag',
       'localhost/uniprof-dockerfile:test',
-      join(archive, '..'),
+      context,
     ]);
     const [inspected] = JSON.parse(podman(['image', 'inspect', 'localhost/uniprof-dockerfile:test'])) as {
       Config: ImageConfig['config'];
