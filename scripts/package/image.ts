@@ -157,6 +157,7 @@ function buildArch(
   const base = buildah(['from', ...platform, 'scratch']);
   // A local tar archive is unpacked with its owners kept (/data belongs to the uniprof user).
   buildah(['add', base, baseTar, '/']);
+  buildah(['config', '--created-by', `Debian ${DEBIAN_SUITE} packages: ${BASE_PACKAGES.join(', ')}`, base]);
   const baseImage = `localhost/uniprof-debian-base:${DEBIAN_SUITE}-${DEBIAN_ARCH[arch]}`;
   buildah(['commit', '--quiet', '--format', 'oci', ...timestamp, '--rm', base, baseImage]);
 
@@ -165,7 +166,7 @@ function buildArch(
   const { uid, gid } = IMAGE.user;
   const config = [
     '--created-by',
-    `uniprof ${inputs.version} release archive on Debian ${DEBIAN_SUITE} (${BASE_PACKAGES.join(', ')})`,
+    `uniprof ${inputs.version} release archive, linux-${arch}`,
     '--user',
     `${uid}:${gid}`,
     '--workingdir',
