@@ -5,6 +5,8 @@
  *   - uniprof-<version>-linux-<x64|arm64>.tar.gz — self-contained: the pinned Node.js runtime for that
  *     architecture, the compiled program and its production dependencies with that architecture's native
  *     DuckDB binding, and one entry point, bin/uniprof;
+ *   - uniprof-<version>-oci.tar — the container image for linux/amd64 and linux/arm64, an OCI archive built
+ *     from the release archives on Debian packages without a daemon (image.ts);
  *   - SHA256SUMS.
  *
  * Cross-architecture: dependencies are installed for the target with npm's --os/--cpu/--libc, and each
@@ -24,6 +26,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { elfArch } from './elf.ts';
+import { buildImage } from './image.ts';
 import { inputsHash, ROOT } from './inputs.ts';
 import { ARCHES, nodeRuntime, type Arch } from './node-runtime.ts';
 
@@ -106,6 +109,17 @@ run('npm', ['run', 'build']);
 run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', OUT]);
 const artifacts = [`uniprof-${version}.tgz`];
 for (const arch of ARCHES) artifacts.push(buildArchive(join(OUT, artifacts[0]!), arch));
+artifacts.push(
+  buildImage({
+    version,
+    archives: {
+      x64: join(OUT, `uniprof-${version}-linux-x64.tar.gz`),
+      arm64: join(OUT, `uniprof-${version}-linux-arm64.tar.gz`),
+    },
+    outDir: OUT,
+    workDir: join(STAGE, 'image'),
+  }),
+);
 rmSync(STAGE, { recursive: true, force: true });
 
 const sums = artifacts.map((file) => {

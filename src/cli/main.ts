@@ -62,6 +62,21 @@ function positiveNumber(text: string): number {
   return value;
 }
 
+addConfigOptions(
+  program
+    .command('healthcheck')
+    .description(
+      "ask the running server on this machine for /health (the collector's, or with --symbolizer the symbolizer's); exit status 0 when healthy: a container health check",
+    ),
+)
+  .option('--symbolizer', "check the symbolizer's HTTP server (symbolizer.http) instead of the collector's")
+  .option('--timeout <seconds>', 'how long to wait for the answer', positiveNumber, 5)
+  .action(async (options: Record<string, unknown>) => {
+    const { runHealthcheck } = await import('./healthcheck-command.ts');
+    const target = options.symbolizer === true ? 'symbolizer' : 'collector';
+    await runHealthcheck(configFromOptions(options), target, (options.timeout as number) * 1000);
+  });
+
 program
   .command('loadgen')
   .description('send realistic OTLP profiles to a collector at a chosen rate')
