@@ -800,6 +800,11 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
         ['readerAuth.existingSecret=mine', 'readerAuth.readToken=a-read-token-of-20-chars'],
         /with readerAuth.existingSecret put them in that Secret/,
       ],
+      [['readerAuth.readTokenKey=agent-token'], /give it a key of its own/],
+      [
+        ['auth.agentToken=one-token-for-everything', 'readerAuth.readToken=one-token-for-everything'],
+        /give readers a token of their own/,
+      ],
       [
         [
           'mode=elasticsearch',

@@ -65,6 +65,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and .existingSecret (or .readToken .users) }}
 {{- fail "readerAuth.readToken and readerAuth.users go into the chart's Secret: with readerAuth.existingSecret put them in that Secret (keys readerAuth.readTokenKey, readerAuth.usersKey)" }}
 {{- end }}
+{{- if and .enabled (not .existingSecret) (not $.Values.auth.existingSecret) (has .readTokenKey (list $.Values.auth.agentTokenKey $.Values.auth.symbolUploadTokenKey)) }}
+{{- fail (printf "readerAuth.readTokenKey %q is also a key of the agents' or the symbol-upload token in the same Secret: give it a key of its own" .readTokenKey) }}
+{{- end }}
+{{- if and .enabled .readToken (has .readToken (list $.Values.auth.agentToken $.Values.auth.symbolUploadToken)) }}
+{{- fail "readerAuth.readToken equals the agents' or the symbol-upload token: give readers a token of their own (one secret, one scope)" }}
+{{- end }}
 {{- end }}
 {{- if eq .Values.mode "embedded" }}
 {{- if .Values.collector.autoscaling.enabled }}
