@@ -79,7 +79,10 @@ type Deployment = Manifest & {
   };
 };
 type Service = Manifest & {
-  spec: { selector: Record<string, string>; ports: { name: string; port: number; targetPort: string }[] };
+  spec: {
+    selector: Record<string, string>;
+    ports: { name: string; port: number; targetPort: string; nodePort?: number }[];
+  };
 };
 type Secret = Manifest & { data: Record<string, string> };
 type ConfigMap = Manifest & { data: Record<string, string> };
@@ -108,7 +111,7 @@ type Ingress = Manifest & {
 };
 
 const NEWEST = KUBERNETES_VERSIONS[KUBERNETES_VERSIONS.length - 1];
-const SECRET_ENV = /TOKEN|API_KEY|PASSWORD|USERNAME/;
+const SECRET_ENV = /TOKEN|API_KEY|PASSWORD|USERNAME|USERS/;
 
 let helm = '';
 let kubeconformBinary = '';
@@ -245,6 +248,8 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
           ] as const) {
             assert.equal(probe?.httpGet.path, path, where);
             assert.ok(portNames.includes(probe.httpGet.port), `${where}: probe port ${probe.httpGet.port}`);
+            // The collector's api port: its /ready covers the agents' receivers and the UI/API listener.
+            if (container.args[0] !== 'symbolizer') assert.equal(probe.httpGet.port, 'api', where);
           }
           // The only writable places: /tmp and the data directory.
           const mounts = container.volumeMounts.map((m) => m.mountPath);
@@ -260,11 +265,14 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
       const secrets = new Map(ofKind<Secret>(manifests, 'Secret').map((s) => [s.metadata.name, s]));
       const values = parseYaml(readFileSync(join(CHART, 'ci', set), 'utf8')) as {
         auth?: { existingSecret?: string };
+        readerAuth?: { existingSecret?: string };
         elasticsearch?: { auth?: { existingSecret?: string } };
       } | null;
-      const external = [values?.auth?.existingSecret, values?.elasticsearch?.auth?.existingSecret].filter(
-        Boolean,
-      );
+      const external = [
+        values?.auth?.existingSecret,
+        values?.readerAuth?.existingSecret,
+        values?.elasticsearch?.auth?.existingSecret,
+      ].filter(Boolean);
       for (const deployment of ofKind<Deployment>(manifests, 'Deployment')) {
         for (const container of deployment.spec.template.spec.containers) {
           for (const env of container.env.filter((e) => SECRET_ENV.test(e.name))) {
@@ -291,15 +299,64 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
       Buffer.from(secret.data['symbol-upload-token'], 'base64').toString(),
       'upload-token-from-values',
     );
+    assert.ok(!text.includes('read-token-from-values'), 'a read token appears in clear');
+    assert.equal(
+      Buffer.from(secret.data['read-token'], 'base64').toString(),
+      'read-token-from-values-1,read-token-from-values-2',
+    );
+    assert.deepEqual(JSON.parse(Buffer.from(secret.data.users, 'base64').toString()), {
+      alice: '$scrypt$ln=15,r=8,p=1$RRKGOSd8cOolrGeELB8Sdg$eC4YRQqsUtNXVXIktiSAlK81yPNbjhhX4ADCrCA4LwY',
+    });
+  });
+
+  it('gives the read token and users to the pods serving the UI/API only, through secretKeyRef', () => {
+    for (const set of valueSets()) {
+      for (const deployment of ofKind<Deployment>(manifestsOf(set), 'Deployment')) {
+        const container = deployment.spec.template.spec.containers[0];
+        const where = `${set} ${container.name}`;
+        const tokens = envOf(container, 'UNIPROF_API_AUTH_TOKENS');
+        if (container.args[0] === 'symbolizer' || set === 'embedded-ephemeral-values.yaml') {
+          assert.equal(tokens, undefined, where);
+          continue;
+        }
+        assert.ok(tokens?.valueFrom?.secretKeyRef && tokens.value === undefined, where);
+      }
+    }
+    const external = one<Deployment>(
+      manifestsOf('elasticsearch-existing-secrets-values.yaml'),
+      'Deployment',
+      '-collector',
+    ).spec.template.spec.containers[0];
+    assert.deepEqual(secretRef(external, 'UNIPROF_API_AUTH_TOKENS'), {
+      name: 'uniprof-readers-from-vault',
+      key: 'api-tokens',
+    });
+    // A Secret of yours may hold users or not; without them each pod generates its admin password.
+    assert.deepEqual(secretRef(external, 'UNIPROF_API_AUTH_USERS'), {
+      name: 'uniprof-readers-from-vault',
+      key: 'people',
+      optional: true,
+    });
+    const defaults = one<Deployment>(manifestsOf('embedded-default-values.yaml'), 'Deployment').spec.template
+      .spec.containers[0];
+    assert.equal(envOf(defaults, 'UNIPROF_API_AUTH_USERS'), undefined, 'no users: admin password generated');
+    const scaled = one<Deployment>(
+      manifestsOf('elasticsearch-scaled-values.yaml'),
+      'Deployment',
+      '-collector',
+    ).spec.template.spec.containers[0];
+    assert.equal(secretRef(scaled, 'UNIPROF_API_AUTH_USERS').optional, false);
   });
 
   it('generates strong tokens when none are given', () => {
     const secret = one<Secret>(manifestsOf('embedded-default-values.yaml'), 'Secret', '-tokens');
     const agent = Buffer.from(secret.data['agent-token'], 'base64').toString();
     const upload = Buffer.from(secret.data['symbol-upload-token'], 'base64').toString();
+    const read = Buffer.from(secret.data['read-token'], 'base64').toString();
     assert.match(agent, /^[A-Za-z0-9]{40}$/);
     assert.match(upload, /^[A-Za-z0-9]{40}$/);
-    assert.notEqual(agent, upload);
+    assert.match(read, /^[A-Za-z0-9]{40}$/);
+    assert.equal(new Set([agent, upload, read]).size, 3);
   });
 
   it("writes a configuration that Uniprof's own loader accepts, matching the pods' ports and mounts", () => {
@@ -323,6 +380,13 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
           } else {
             assert.equal(ports.grpc, config.collector.grpc.port, where);
             assert.equal(ports.http, config.collector.http.port, where);
+            assert.equal(ports.api, config.api.http.port, where);
+            assert.equal(ports.api, 4320, where);
+            assert.equal(config.api.http.host, '0.0.0.0', where);
+            const values = parseYaml(readFileSync(join(CHART, 'ci', set), 'utf8')) as {
+              readerAuth?: { enabled?: boolean };
+            } | null;
+            assert.equal(config.api.auth.disabled, values?.readerAuth?.enabled === false, where);
             if (ports.symbolizer !== undefined)
               assert.equal(ports.symbolizer, config.symbolizer.http.port, where);
           }
@@ -400,7 +464,7 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
     secretRef(pod.containers[0], 'UNIPROF_COLLECTOR_AUTH_SECRET_TOKEN');
   });
 
-  it("embedded mode's pod settings start the real `uniprof serve`: probes answer, the Secret's token admits agents", async () => {
+  it("embedded mode's pod settings start the real `uniprof serve`: probes answer, the Secret's tokens admit agents and readers", async () => {
     // The rendered pod as a process: its args, its configuration file, its plain environment and the values of
     // the Secret keys it reads. What the pod gets from Kubernetes instead is replaced: the data volume by a
     // temporary directory, the pod's own network by loopback and free ports.
@@ -424,6 +488,8 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
       UNIPROF_COLLECTOR_GRPC_PORT: '0',
       UNIPROF_COLLECTOR_HTTP_HOST: '127.0.0.1',
       UNIPROF_COLLECTOR_HTTP_PORT: '0',
+      UNIPROF_API_HTTP_HOST: '127.0.0.1',
+      UNIPROF_API_HTTP_PORT: '0',
       UNIPROF_SYMBOLIZER_HTTP_HOST: '127.0.0.1',
       UNIPROF_SYMBOLIZER_HTTP_PORT: '0',
       UNIPROF_LOG_LEVEL: 'warn',
@@ -452,21 +518,44 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
       });
       const addresses: Record<string, string | undefined> = {
         grpc: /OTLP gRPC\s+(\S+)/.exec(stdout)?.[1],
-        http: /web UI\s+(http:\/\/\S+?)\/\s/.exec(stdout)?.[1],
+        http: /OTLP HTTP\s+(http:\/\/\S+?)\/v1development/.exec(stdout)?.[1],
+        api: /web UI\s+(http:\/\/\S+?)\/\s/.exec(stdout)?.[1],
         symbolizer: /symbolizer\s+(http:\/\/\S+)/.exec(stdout)?.[1],
       };
-      assert.ok(addresses.grpc && addresses.http && addresses.symbolizer, stdout);
+      assert.ok(addresses.grpc && addresses.http && addresses.api && addresses.symbolizer, stdout);
+      assert.notEqual(addresses.api, addresses.http, 'the UI/API listens apart from the agents');
       assert.match(
         stdout,
         /agent auth\s+bearer token\n/,
         'the token comes from the environment, none generated',
       );
       assert.match(stdout, /symbol upload token from symbolizer.uploadToken/);
+      assert.match(
+        stdout,
+        /read tokens from api\.auth\.tokens \(1\)/,
+        'the read token comes from the Secret',
+      );
       for (const probe of [container.startupProbe, container.livenessProbe, container.readinessProbe]) {
         const response = await fetch(`${addresses[probe!.httpGet.port]}${probe!.httpGet.path}`);
         assert.equal(response.status, 200, `${probe!.httpGet.port} ${probe!.httpGet.path}`);
       }
+      const readToken = env.UNIPROF_API_AUTH_TOKENS!;
       const agentToken = env.UNIPROF_COLLECTOR_AUTH_SECRET_TOKEN!;
+      const query = `${addresses.api}/api/topn/functions?from=now-1h`;
+      const withToken = (token: string) => fetch(query, { headers: { authorization: `Bearer ${token}` } });
+      const anonymous = await fetch(query);
+      assert.equal(anonymous.status, 401, 'the API refuses a request without credentials');
+      assert.equal((await withToken(agentToken)).status, 401, "the agents' token does not read");
+      assert.equal((await withToken(`${readToken}x`)).status, 401, 'a wrong read token is refused');
+      const read = await withToken(readToken);
+      const body = await read.text();
+      assert.equal(read.status, 200, body);
+      const { self_count: before } = JSON.parse(body) as { self_count: number };
+      assert.equal(before, 0, 'nothing ingested yet');
+      const notOnAgentsPort = await fetch(`${addresses.http}/api/topn/functions?from=now-1h`, {
+        headers: { authorization: `Bearer ${readToken}` },
+      });
+      assert.equal(notOnAgentsPort.status, 404, "the agents' port serves no profiles");
       const options = { target: addresses.grpc!, rate: 500, duration: 1, hosts: 2, timeoutMs: 30_000 };
       const admitted = await runLoadgen({ ...options, token: agentToken });
       assert.equal(admitted.errors, 0, JSON.stringify(admitted.errorMessages));
@@ -477,6 +566,8 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
         refused.errors > 0 && /UNAUTHENTICATED|unauth/i.test(JSON.stringify(refused.errorMessages)),
         JSON.stringify(refused.errorMessages),
       );
+      const after = (await (await withToken(readToken)).json()) as { self_count: number };
+      assert.ok(after.self_count > 0, 'the read token reads what the agents sent');
       child.kill('SIGTERM');
       const [code] = (await once(child, 'exit')) as [number | null];
       assert.equal(code, 0, stderr);
@@ -504,7 +595,16 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
     assert.deepEqual(pod.volumes.find((v) => v.name === 'data')?.emptyDir, {});
     assert.equal(envOf(pod.containers[0], 'UNIPROF_COLLECTOR_AUTH_SECRET_TOKEN'), undefined);
     assert.equal(envOf(pod.containers[0], 'UNIPROF_SYMBOLIZER_UPLOAD_TOKEN'), undefined);
+    assert.equal(envOf(pod.containers[0], 'UNIPROF_API_AUTH_TOKENS'), undefined);
     assert.ok(!pod.containers[0].ports.some((p) => p.name === 'symbolizer'));
+    assert.deepEqual(
+      one<Service>(ephemeral, 'Service').spec.ports.map((p) => [p.name, p.nodePort]),
+      [
+        ['grpc', 30417],
+        ['http', 30418],
+        ['api', 30420],
+      ],
+    );
   });
 
   it('Elasticsearch mode: autoscaled collectors with a budget, symbolizer replicas, ingresses, CA and API key', () => {
@@ -557,12 +657,27 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
         ['policy/v1', 'symbolizer', undefined, 1],
       ],
     );
+    // The readers' Ingress goes to the UI/API port; the agents' OTLP/HTTP and gRPC ingresses to theirs.
     assert.deepEqual(
-      ofKind<Ingress>(manifests, 'Ingress').map(
-        (i) => i.spec.rules[0].http.paths[0].backend.service.port.name,
-      ),
-      ['grpc', 'http'],
+      ofKind<Ingress>(manifests, 'Ingress').map((i) => [
+        i.metadata.name,
+        i.spec.rules[0].host,
+        i.spec.rules[0].http.paths[0].backend.service.port.name,
+      ]),
+      [
+        ['prof-uniprof', 'profiling.example.com', 'api'],
+        ['prof-uniprof-otlp-http', 'otlp-http.profiling.example.com', 'http'],
+        ['prof-uniprof-grpc', 'otlp.profiling.example.com', 'grpc'],
+      ],
     );
+    // Every collector replica serves the UI/API and accepts the same read token and users.
+    assert.deepEqual(secretRef(collectorContainer, 'UNIPROF_API_AUTH_TOKENS'), {
+      name: 'prof-uniprof-tokens',
+      key: 'read-token',
+    });
+    assert.ok(collectorContainer.ports.some((p) => p.name === 'api' && p.containerPort === 4320));
+    assert.equal(envOf(symbolizerContainer, 'UNIPROF_API_AUTH_TOKENS'), undefined);
+    assert.ok(!symbolizerContainer.ports.some((p) => p.name === 'api'));
 
     for (const deployment of [collector, symbolizer]) {
       const pod = deployment.spec.template.spec;
@@ -635,6 +750,16 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
           set,
         );
       } else assert.match(notes, /without a token/, set);
+      const readToken = envOf(collector, 'UNIPROF_API_AUTH_TOKENS')?.valueFrom?.secretKeyRef;
+      if (readToken) {
+        assert.ok(
+          notes.includes(`get secret ${readToken.name} -o jsonpath='{.data.${readToken.key}}'`),
+          `${set}:\n${notes}`,
+        );
+        assert.match(notes, /Authorization: Bearer \$READ_TOKEN/, set);
+      } else assert.match(notes, /Reader authentication is OFF/, set);
+      assert.match(notes, /port-forward \S+ 4320\n/, set);
+      assert.match(notes, /open http:\/\/127\.0\.0\.1:4320\//, set);
       assert.match(notes, set.startsWith('embedded-') ? /Mode: embedded/ : /Mode: elasticsearch/, set);
     }
   });
@@ -649,10 +774,17 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
     const base = annotations([]);
     assert.deepEqual(annotations([]), base, 'generated tokens do not roll the pods');
     assert.notEqual(annotations(['logLevel=debug'])['checksum/config'], base['checksum/config']);
-    assert.notEqual(
-      annotations(['auth.agentToken=new'])['checksum/secret-values'],
-      base['checksum/secret-values'],
-    );
+    for (const changed of [
+      'auth.agentToken=new',
+      'readerAuth.readToken=a-new-read-token-0123',
+      'readerAuth.enabled=false',
+    ]) {
+      assert.notEqual(
+        annotations([changed])['checksum/secret-values'],
+        base['checksum/secret-values'],
+        changed,
+      );
+    }
   });
 
   it('refuses contradictory or misspelt values with a message saying what to change', () => {
@@ -662,6 +794,17 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
       [['collector.replica=3'], /additional properties 'replica' not allowed/],
       [['mode=duckdb'], /mode/],
       [['ports.grpc=70000'], /ports\/grpc/],
+      [['readerAuth.readToken=short'], /readerAuth\/readToken/],
+      [['readerAuth.users.alice=plaintext'], /readerAuth\/users\/alice/],
+      [
+        ['readerAuth.existingSecret=mine', 'readerAuth.readToken=a-read-token-of-20-chars'],
+        /with readerAuth.existingSecret put them in that Secret/,
+      ],
+      [['readerAuth.readTokenKey=agent-token'], /give it a key of its own/],
+      [
+        ['auth.agentToken=one-token-for-everything', 'readerAuth.readToken=one-token-for-everything'],
+        /give readers a token of their own/,
+      ],
       [
         [
           'mode=elasticsearch',

@@ -61,6 +61,17 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{- define "uniprof.validate" -}}
+{{- with .Values.readerAuth }}
+{{- if and .existingSecret (or .readToken .users) }}
+{{- fail "readerAuth.readToken and readerAuth.users go into the chart's Secret: with readerAuth.existingSecret put them in that Secret (keys readerAuth.readTokenKey, readerAuth.usersKey)" }}
+{{- end }}
+{{- if and .enabled (not .existingSecret) (not $.Values.auth.existingSecret) (has .readTokenKey (list $.Values.auth.agentTokenKey $.Values.auth.symbolUploadTokenKey)) }}
+{{- fail (printf "readerAuth.readTokenKey %q is also a key of the agents' or the symbol-upload token in the same Secret: give it a key of its own" .readTokenKey) }}
+{{- end }}
+{{- if and .enabled .readToken (has .readToken (list $.Values.auth.agentToken $.Values.auth.symbolUploadToken)) }}
+{{- fail "readerAuth.readToken equals the agents' or the symbol-upload token: give readers a token of their own (one secret, one scope)" }}
+{{- end }}
+{{- end }}
 {{- if eq .Values.mode "embedded" }}
 {{- if .Values.collector.autoscaling.enabled }}
 {{- fail "collector.autoscaling.enabled needs mode: elasticsearch (the embedded DuckDB store can be open in one process only, so embedded mode runs exactly one pod)" }}
@@ -78,6 +89,16 @@ app.kubernetes.io/component: {{ .component }}
 {{/* The Secret the tokens are read from. */}}
 {{- define "uniprof.tokenSecretName" -}}
 {{- default (printf "%s-tokens" (include "uniprof.fullname" .)) .Values.auth.existingSecret }}
+{{- end }}
+
+{{/* The Secret the read token(s) and users are read from: one of yours, else the chart's token Secret. */}}
+{{- define "uniprof.readerSecretName" -}}
+{{- default (printf "%s-tokens" (include "uniprof.fullname" .)) .Values.readerAuth.existingSecret }}
+{{- end }}
+
+{{/* Whether the chart's token Secret exists: it holds what no Secret of yours does. */}}
+{{- define "uniprof.chartSecretNeeded" -}}
+{{- if or (not .Values.auth.existingSecret) (and .Values.readerAuth.enabled (not .Values.readerAuth.existingSecret)) }}true{{ end }}
 {{- end }}
 
 {{/* The Secret the Elasticsearch credentials are read from; empty when there are none. */}}
@@ -107,6 +128,9 @@ addresses and ports must match the volumes, probes and Services, and secrets com
     "grpc" (dict "host" $v.listenHost "port" (int $v.ports.grpc))
     "http" (dict "host" $v.listenHost "port" (int $v.ports.http))
     "auth" (dict "disabled" $v.auth.disabled))
+  "api" (dict
+    "http" (dict "host" $v.listenHost "port" (int $v.ports.api))
+    "auth" (dict "disabled" (not $v.readerAuth.enabled)))
   "symbolizer" (dict
     "enabled" $v.symbolizer.enabled
     "http" (dict "host" $v.listenHost "port" (int $v.ports.symbolizer)))
@@ -162,6 +186,30 @@ addresses and ports must match the volumes, probes and Services, and secrets com
     secretKeyRef:
       name: {{ include "uniprof.tokenSecretName" . }}
       key: {{ .Values.auth.agentTokenKey }}
+{{- end }}
+{{- end }}
+
+{{/*
+Reader credentials for the web UI and query API, on the pods that serve them (the collectors). The read token
+is always given, so every replica accepts the same one; users only when some are configured (or may be, in a
+Secret of yours), otherwise each pod generates its own admin password.
+*/}}
+{{- define "uniprof.readerAuthEnv" -}}
+{{- $r := .Values.readerAuth }}
+{{- if $r.enabled -}}
+- name: UNIPROF_API_AUTH_TOKENS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "uniprof.readerSecretName" . }}
+      key: {{ $r.readTokenKey }}
+{{- if or $r.existingSecret $r.users }}
+- name: UNIPROF_API_AUTH_USERS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "uniprof.readerSecretName" . }}
+      key: {{ $r.usersKey }}
+      optional: {{ ternary "true" "false" (empty $r.users) }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -235,5 +283,5 @@ Secret are read only when a container starts). Generated tokens do not count: th
 */}}
 {{- define "uniprof.checksums" -}}
 checksum/config: {{ include "uniprof.config" . | sha256sum }}
-checksum/secret-values: {{ toJson (list .Values.auth .Values.elasticsearch.auth) | sha256sum }}
+checksum/secret-values: {{ toJson (list .Values.auth .Values.readerAuth .Values.elasticsearch.auth) | sha256sum }}
 {{- end }}
