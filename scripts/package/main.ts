@@ -5,6 +5,9 @@
  *   - uniprof-<version>-linux-<x64|arm64>.tar.gz — self-contained: the pinned Node.js runtime for that
  *     architecture, the compiled program and its production dependencies with that architecture's native
  *     DuckDB binding, and one entry point, bin/uniprof;
+ *   - uniprof_<version>-1_<amd64|arm64>.deb and uniprof-<version>-1.<x86_64|aarch64>.rpm — that archive's tree
+ *     as a system package with a `uniprof` user, /etc/uniprof configuration and systemd units
+ *     (system-packages.ts);
  *   - SHA256SUMS.
  *
  * Cross-architecture: dependencies are installed for the target with npm's --os/--cpu/--libc, and each
@@ -26,6 +29,7 @@ import { join } from 'node:path';
 import { elfArch } from './elf.ts';
 import { inputsHash, ROOT } from './inputs.ts';
 import { ARCHES, nodeRuntime, type Arch } from './node-runtime.ts';
+import { buildReleaseSystemPackages } from './system-packages.ts';
 
 const OUT = join(ROOT, 'artifacts');
 const STAGE = join(OUT, '.stage');
@@ -106,6 +110,7 @@ run('npm', ['run', 'build']);
 run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', OUT]);
 const artifacts = [`uniprof-${version}.tgz`];
 for (const arch of ARCHES) artifacts.push(buildArchive(join(OUT, artifacts[0]!), arch));
+artifacts.push(...buildReleaseSystemPackages(OUT, version));
 rmSync(STAGE, { recursive: true, force: true });
 
 const sums = artifacts.map((file) => {
