@@ -237,13 +237,13 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** The gRPC and HTTP addresses `uniprof serve` prints. */
-export function servedAddresses(stdout: string): { grpc: string; http: string } {
+/** The gRPC address and the web UI's and query API's address that `uniprof serve` prints. */
+export function servedAddresses(stdout: string): { grpc: string; api: string } {
   const grpc = /OTLP gRPC\s+(\S+)/.exec(stdout)?.[1];
-  const http = /web UI\s+(http:\/\/\S+?)\/\s/.exec(stdout)?.[1];
-  assert.ok(grpc && http, `the banner names the addresses:\n${stdout}`);
+  const api = /web UI\s+(http:\/\/\S+?)\/\s/.exec(stdout)?.[1];
+  assert.ok(grpc && api, `the banner names the addresses:\n${stdout}`);
   // The collector may listen on every interface; the test reaches it on the loopback one.
-  return { grpc: grpc.replace(/^0\.0\.0\.0:/, '127.0.0.1:'), http };
+  return { grpc: grpc.replace(/^0\.0\.0\.0:/, '127.0.0.1:'), api };
 }
 
 /** Sends load-generator profiles with `token`; returns the samples the collector acknowledged. */
@@ -261,9 +261,17 @@ export async function sendProfiles(grpc: string, token: string): Promise<number>
   return sent.samples;
 }
 
-/** The flamegraph over all time: its sample count, and how many nodes its tree has. */
-export async function flamegraph(http: string): Promise<{ totalCount: number; nodes: number }> {
-  const response = await fetch(`${http}/api/flamegraph?from=0&to=4000000000&samplingLevel=0`);
+/**
+ * The flamegraph over all time, read from the query API at `api` with a reader's bearer token: its sample count,
+ * and how many nodes its tree has.
+ */
+export async function flamegraph(
+  api: string,
+  readToken: string,
+): Promise<{ totalCount: number; nodes: number }> {
+  const response = await fetch(`${api}/api/flamegraph?from=0&to=4000000000&samplingLevel=0`, {
+    headers: { authorization: `Bearer ${readToken}` },
+  });
   assert.equal(response.status, 200, await response.clone().text());
   const body = (await response.json()) as { totalCount: number; nodes: { parent: number[] } };
   return { totalCount: body.totalCount, nodes: body.nodes.parent.length };

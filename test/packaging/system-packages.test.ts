@@ -168,7 +168,8 @@ describe('.deb on Debian Bookworm without Node.js', { skip, timeout: 900_000 }, 
     assert.equal(collector.user, 'uniprof');
     // Free ports instead of the defaults, as an administrator edits the configuration; the upgrade keeps it.
     const [grpc, http, symbolizer] = [await freePort(), await freePort(), await freePort()];
-    editPorts(root, '/etc/uniprof/collector.yaml', { 4317: grpc, 4318: http, 4319: symbolizer });
+    const api = await freePort();
+    editPorts(root, '/etc/uniprof/collector.yaml', { 4317: grpc, 4318: http, 4319: symbolizer, 4320: api });
     const service = await RunningService.start(root, collector, /data dir/);
     try {
       assert.match(service.stdout, /store\s+embedded DuckDB at \/var\/lib\/uniprof\/uniprof\.duckdb/);
@@ -177,7 +178,10 @@ describe('.deb on Debian Bookworm without Node.js', { skip, timeout: 900_000 }, 
       assert.equal(addresses.grpc, `127.0.0.1:${grpc}`);
       // The token postinst generated is the one the service asks agents for.
       samples = await sendProfiles(addresses.grpc, root.read('/var/lib/uniprof/secret-token').trim());
-      const served = await flamegraph(addresses.http);
+      assert.equal(addresses.api, `http://127.0.0.1:${api}`);
+      // The UI and query API need a reader's credentials: the read token the first start generated.
+      assert.equal(root.stat('/var/lib/uniprof/read-token'), '600 uniprof uniprof');
+      const served = await flamegraph(addresses.api, root.read('/var/lib/uniprof/read-token').trim());
       assert.equal(served.totalCount, samples, 'every acknowledged sample is in the flamegraph');
       assert.ok(served.nodes > 10, `a tree, not just a root: ${served.nodes} nodes`);
       assert.equal(await service.stop(), 0, service.stderr);
@@ -229,7 +233,8 @@ describe('.deb on Debian Bookworm without Node.js', { skip, timeout: 900_000 }, 
     // The upgraded service serves what the old one stored.
     const service = await RunningService.start(root, serviceCommand(root.read(COLLECTOR_UNIT)), /data dir/);
     try {
-      assert.equal((await flamegraph(servedAddresses(service.stdout).http)).totalCount, samples);
+      const readToken = root.read('/var/lib/uniprof/read-token').trim();
+      assert.equal((await flamegraph(servedAddresses(service.stdout).api, readToken)).totalCount, samples);
       assert.equal(await service.stop(), 0, service.stderr);
     } finally {
       service.kill();
@@ -271,7 +276,8 @@ describe('release archive on Debian Bookworm without Node.js', { skip, timeout: 
     root.run(['install', '-d', '-o', 'nobody', '-g', 'nogroup', '-m', '750', '/srv/uniprof']);
     const [grpc, http, symbolizer] = [await freePort(), await freePort(), await freePort()];
     const argv = ['uniprof', 'serve', '--data-dir', '/srv/uniprof', '--grpc-port', `${grpc}`];
-    argv.push('--http-port', `${http}`, '--set', `symbolizer.http.port=${symbolizer}`);
+    argv.push('--http-port', `${http}`, '--api-port', `${await freePort()}`);
+    argv.push('--set', `symbolizer.http.port=${symbolizer}`);
     const command = {
       argv,
       user: 'nobody',
@@ -284,7 +290,8 @@ describe('release archive on Debian Bookworm without Node.js', { skip, timeout: 
     try {
       const addresses = servedAddresses(service.stdout);
       const samples = await sendProfiles(addresses.grpc, root.read('/srv/uniprof/secret-token').trim());
-      assert.equal((await flamegraph(addresses.http)).totalCount, samples);
+      const readToken = root.read('/srv/uniprof/read-token').trim();
+      assert.equal((await flamegraph(addresses.api, readToken)).totalCount, samples);
       assert.equal(await service.stop(), 0, service.stderr);
     } finally {
       service.kill();
