@@ -7,6 +7,9 @@
  *     DuckDB binding, and one entry point, bin/uniprof;
  *   - uniprof-<version>-oci.tar — the container image for linux/amd64 and linux/arm64, an OCI archive built
  *     from the release archives on Debian packages without a daemon (image.ts);
+ *   - uniprof_<version>-1_<amd64|arm64>.deb and uniprof-<version>-1.<x86_64|aarch64>.rpm — that archive's tree
+ *     as a system package with a `uniprof` user, /etc/uniprof configuration and systemd units
+ *     (system-packages.ts);
  *   - SHA256SUMS.
  *
  * Cross-architecture: dependencies are installed for the target with npm's --os/--cpu/--libc, and each
@@ -29,6 +32,7 @@ import { elfArch } from './elf.ts';
 import { buildImage } from './image.ts';
 import { inputsHash, ROOT } from './inputs.ts';
 import { ARCHES, nodeRuntime, type Arch } from './node-runtime.ts';
+import { buildReleaseSystemPackages } from './system-packages.ts';
 
 const OUT = join(ROOT, 'artifacts');
 const STAGE = join(OUT, '.stage');
@@ -120,6 +124,7 @@ artifacts.push(
     workDir: join(STAGE, 'image'),
   }),
 );
+artifacts.push(...buildReleaseSystemPackages(OUT, version));
 rmSync(STAGE, { recursive: true, force: true });
 
 const sums = artifacts.map((file) => {
