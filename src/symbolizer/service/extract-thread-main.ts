@@ -28,6 +28,14 @@ const THREAD_BOOTSTRAP = COMPILED
     .then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_SCRIPT)}); });
 `;
 const IDLE_MS = 30_000;
+/**
+ * The thread's young generation, in MB. V8 sizes it by the machine's memory (much larger on Node 24 than on
+ * Node 20), and an extraction's short-lived garbage then fills all of it: extracting a 516 MB debug file, the
+ * process peaked at 2.2× its largest DWARF section with the default and 1.6× with this bound (and the main
+ * thread's semi-spaces at 8 MB, as the release launcher sets them), at the same CPU time; a smaller young
+ * generation did not cost glibc's extraction time either (`npm run bench:symbolizer-pipeline -- large`).
+ */
+const YOUNG_GENERATION_MB = 8;
 
 interface IdleThread {
   worker: Worker;
@@ -40,7 +48,13 @@ const idle: IdleThread[] = [];
 
 function acquireThread(): Worker {
   const reused = idle.pop();
-  if (!reused) return new Worker(THREAD_BOOTSTRAP, { eval: true, stdout: false, stderr: false });
+  if (!reused)
+    return new Worker(THREAD_BOOTSTRAP, {
+      eval: true,
+      stdout: false,
+      stderr: false,
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    });
   clearTimeout(reused.timer);
   reused.worker.off('error', reused.forget).off('exit', reused.forget).ref();
   return reused.worker;
