@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import type { SymbolRange } from '../../model/symbols.ts';
 import type { RangeExtractor } from './sources.ts';
 import type { ExtractCommand, ExtractMessage, ExtractRequest } from './extract-thread.ts';
+import { transferablesOf, unpackRanges } from './range-transfer.ts';
 
 /**
  * Compiled (the installed program), this module is `.js` and its thread script is plain JavaScript next to it.
@@ -82,7 +83,8 @@ export const threadedRangeExtractor: RangeExtractor = (path, options) => ({
 
 function extractInThread(request: ExtractRequest): AsyncIterator<SymbolRange[]> {
   const worker = acquireThread();
-  const command = (message: ExtractCommand) => worker.postMessage(message);
+  const command = (message: ExtractCommand, transfer: ArrayBuffer[] = []) =>
+    worker.postMessage(message, transfer);
   // Messages not yet asked for, and the consumer waiting for one.
   const arrived: ExtractMessage[] = [];
   let waiting: ((message: ExtractMessage) => void) | undefined;
@@ -120,9 +122,12 @@ function extractInThread(request: ExtractRequest): AsyncIterator<SymbolRange[]> 
       const message =
         arrived.shift() ?? (await new Promise<ExtractMessage>((resolve) => (waiting = resolve)));
       switch (message.type) {
-        case 'chunk':
-          command({ type: 'next' });
-          return { done: false, value: message.ranges };
+        case 'chunk': {
+          const ranges = unpackRanges(message.ranges);
+          const spare = transferablesOf(message.ranges);
+          command({ type: 'next', spare }, spare);
+          return { done: false, value: ranges };
+        }
         case 'done':
           await end(true);
           return { done: true, value: undefined };
