@@ -24,9 +24,12 @@ export function peakRssMb(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
 
-/** Runs `script` (a TypeScript file) with `args` in a fresh Node process and parses its last output line. */
-export function runChild<T>(script: string, args: string[], what: string): T {
-  const out = spawnSync(process.execPath, ['--import', 'tsx', script, ...args], {
+/**
+ * Runs `script` (a TypeScript file) with `args` in a fresh Node process (with `nodeFlags`) and parses its
+ * last output line.
+ */
+export function runChild<T>(script: string, args: string[], what: string, nodeFlags: string[] = []): T {
+  const out = spawnSync(process.execPath, [...nodeFlags, '--import', 'tsx', script, ...args], {
     encoding: 'utf8',
     maxBuffer: 1 << 20,
   });

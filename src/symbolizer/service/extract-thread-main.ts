@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import type { SymbolRange } from '../../model/symbols.ts';
 import type { RangeExtractor } from './sources.ts';
 import type { ExtractCommand, ExtractMessage, ExtractRequest } from './extract-thread.ts';
+import { transferablesOf, unpackRanges } from './range-transfer.ts';
 
 /**
  * Compiled (the installed program), this module is `.js` and its thread script is plain JavaScript next to it.
@@ -28,6 +29,14 @@ const THREAD_BOOTSTRAP = COMPILED
     .then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_SCRIPT)}); });
 `;
 const IDLE_MS = 30_000;
+/**
+ * The thread's young generation, in MB. V8 sizes it by the machine's memory (much larger on Node 24 than on
+ * Node 20), and an extraction's short-lived garbage then fills all of it: extracting a 516 MB debug file, the
+ * process peaked at 2.2× its largest DWARF section with the default and 1.6× with this bound (and the main
+ * thread's semi-spaces at 8 MB, as the release launcher sets them), at the same CPU time; a smaller young
+ * generation did not cost glibc's extraction time either (`npm run bench:symbolizer-pipeline -- large`).
+ */
+const YOUNG_GENERATION_MB = 8;
 
 interface IdleThread {
   worker: Worker;
@@ -40,7 +49,13 @@ const idle: IdleThread[] = [];
 
 function acquireThread(): Worker {
   const reused = idle.pop();
-  if (!reused) return new Worker(THREAD_BOOTSTRAP, { eval: true, stdout: false, stderr: false });
+  if (!reused)
+    return new Worker(THREAD_BOOTSTRAP, {
+      eval: true,
+      stdout: false,
+      stderr: false,
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    });
   clearTimeout(reused.timer);
   reused.worker.off('error', reused.forget).off('exit', reused.forget).ref();
   return reused.worker;
@@ -68,7 +83,8 @@ export const threadedRangeExtractor: RangeExtractor = (path, options) => ({
 
 function extractInThread(request: ExtractRequest): AsyncIterator<SymbolRange[]> {
   const worker = acquireThread();
-  const command = (message: ExtractCommand) => worker.postMessage(message);
+  const command = (message: ExtractCommand, transfer: ArrayBuffer[] = []) =>
+    worker.postMessage(message, transfer);
   // Messages not yet asked for, and the consumer waiting for one.
   const arrived: ExtractMessage[] = [];
   let waiting: ((message: ExtractMessage) => void) | undefined;
@@ -106,9 +122,12 @@ function extractInThread(request: ExtractRequest): AsyncIterator<SymbolRange[]> 
       const message =
         arrived.shift() ?? (await new Promise<ExtractMessage>((resolve) => (waiting = resolve)));
       switch (message.type) {
-        case 'chunk':
-          command({ type: 'next' });
-          return { done: false, value: message.ranges };
+        case 'chunk': {
+          const ranges = unpackRanges(message.ranges);
+          const spare = transferablesOf(message.ranges);
+          command({ type: 'next', spare }, spare);
+          return { done: false, value: ranges };
+        }
         case 'done':
           await end(true);
           return { done: true, value: undefined };

@@ -6,6 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import type { SymbolRange } from '../../model/symbols.ts';
 import { extractRanges } from '../ranges/extract.ts';
+import { BufferPool, packRanges, transferablesOf, type PackedRanges } from './range-transfer.ts';
 
 export interface ExtractRequest {
   path: string;
@@ -13,16 +14,21 @@ export interface ExtractRequest {
   debugDirectories?: string[];
 }
 
-/** From the main thread: start a file, or send the next chunk of the current one. */
-export type ExtractCommand = { type: 'extract'; request: ExtractRequest } | { type: 'next' };
+/**
+ * From the main thread: start a file, or send the next chunk of the current one (with the buffers of the
+ * chunk before it, moved back to be packed into again).
+ */
+export type ExtractCommand =
+  { type: 'extract'; request: ExtractRequest } | { type: 'next'; spare: ArrayBuffer[] };
 
 export type ExtractMessage =
-  | { type: 'chunk'; ranges: SymbolRange[] }
+  | { type: 'chunk'; ranges: PackedRanges }
   | { type: 'done' }
   | { type: 'error'; message: string; name?: string };
 
 function serve(port: NonNullable<typeof parentPort>): void {
   let current: Iterator<SymbolRange[]> | undefined;
+  const pool = new BufferPool();
   const send = (message: ExtractMessage) => port.postMessage(message);
   const advance = () => {
     if (!current) return;
@@ -31,7 +37,10 @@ function serve(port: NonNullable<typeof parentPort>): void {
       if (step.done) {
         current = undefined;
         send({ type: 'done' });
-      } else send({ type: 'chunk', ranges: step.value });
+      } else {
+        const ranges = packRanges(step.value, pool);
+        port.postMessage({ type: 'chunk', ranges } satisfies ExtractMessage, transferablesOf(ranges));
+      }
     } catch (error) {
       current = undefined;
       const { message, name } = error instanceof Error ? error : new Error(String(error));
@@ -39,7 +48,8 @@ function serve(port: NonNullable<typeof parentPort>): void {
     }
   };
   port.on('message', (command: ExtractCommand) => {
-    if (command.type === 'extract') {
+    if (command.type === 'next') pool.give(command.spare);
+    else {
       current?.return?.(); // never expected: the main thread hands out idle threads only
       const { path, debugFile, debugDirectories } = command.request;
       current = extractRanges(path, { debugFile, debugDirectories })[Symbol.iterator]();
