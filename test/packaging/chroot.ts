@@ -2,8 +2,7 @@
  * A fresh Debian Bookworm root file system with no Node.js in it (scripts/package/debian-rootfs.ts, `minbase`),
  * unpacked for one test, and a way to run a service in it the way systemd would — its unit's command line, user,
  * working directory and environment — with `chroot` in a private mount namespace that has its own /proc and
- * goes away with the process. Plus the round trip a running Uniprof must serve: load-generator profiles in over
- * OTLP/gRPC, a flamegraph back out of the query API. Needs root, as mmdebstrap and dpkg do.
+ * goes away with the process. Needs root, as mmdebstrap and dpkg do.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -12,7 +11,7 @@ import { lstatSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { unpackDebianRootfs } from '../../scripts/package/debian-rootfs.ts';
-import { runLoadgen } from '../../src/loadgen/index.ts';
+import { ProcessOutput } from './round-trip.ts';
 
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -142,12 +141,18 @@ export function serviceCommand(unitText: string): ServiceCommand {
 
 /** A service started in a root file system; stdout and stderr are collected. */
 export class RunningService {
-  stdout = '';
-  stderr = '';
+  private readonly output: ProcessOutput;
 
   private constructor(private readonly child: ChildProcessWithoutNullStreams) {
-    child.stdout.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
+    this.output = new ProcessOutput(child);
+  }
+
+  get stdout(): string {
+    return this.output.stdout;
+  }
+
+  get stderr(): string {
+    return this.output.stderr;
   }
 
   /**
@@ -189,26 +194,10 @@ export class RunningService {
     child.stdin.end();
     const service = new RunningService(child);
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('did not start in 60 s')), 60_000);
-        const check = () => {
-          if (ready.test(service.stdout)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        };
-        child.stdout.on('data', check);
-        child.once('exit', (code) => {
-          clearTimeout(timer);
-          reject(new Error(`exited with ${code}`));
-        });
-      });
+      await service.output.until(ready);
     } catch (error) {
       service.kill();
-      throw new Error(
-        `${command.argv.join(' ')}: ${(error as Error).message}\n${service.stdout}\n${service.stderr}`,
-        { cause: error },
-      );
+      throw new Error(`${command.argv.join(' ')}: ${(error as Error).message}`, { cause: error });
     }
     return service;
   }
@@ -235,44 +224,4 @@ export async function freePort(): Promise<number> {
   server.close();
   await once(server, 'close');
   return port;
-}
-
-/** The gRPC address and the web UI's and query API's address that `uniprof serve` prints. */
-export function servedAddresses(stdout: string): { grpc: string; api: string } {
-  const grpc = /OTLP gRPC\s+(\S+)/.exec(stdout)?.[1];
-  const api = /web UI\s+(http:\/\/\S+?)\/\s/.exec(stdout)?.[1];
-  assert.ok(grpc && api, `the banner names the addresses:\n${stdout}`);
-  // The collector may listen on every interface; the test reaches it on the loopback one.
-  return { grpc: grpc.replace(/^0\.0\.0\.0:/, '127.0.0.1:'), api };
-}
-
-/** Sends load-generator profiles with `token`; returns the samples the collector acknowledged. */
-export async function sendProfiles(grpc: string, token: string): Promise<number> {
-  const sent = await runLoadgen({
-    target: grpc,
-    token,
-    rate: 2000,
-    duration: 2,
-    hosts: 3,
-    timeoutMs: 30_000,
-  });
-  assert.equal(sent.errors, 0, JSON.stringify(sent.errorMessages));
-  assert.ok(sent.samples > 500, `sent ${sent.samples} samples`);
-  return sent.samples;
-}
-
-/**
- * The flamegraph over all time, read from the query API at `api` with a reader's bearer token: its sample count,
- * and how many nodes its tree has.
- */
-export async function flamegraph(
-  api: string,
-  readToken: string,
-): Promise<{ totalCount: number; nodes: number }> {
-  const response = await fetch(`${api}/api/flamegraph?from=0&to=4000000000&samplingLevel=0`, {
-    headers: { authorization: `Bearer ${readToken}` },
-  });
-  assert.equal(response.status, 200, await response.clone().text());
-  const body = (await response.json()) as { totalCount: number; nodes: { parent: number[] } };
-  return { totalCount: body.totalCount, nodes: body.nodes.parent.length };
 }

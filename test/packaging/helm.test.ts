@@ -16,6 +16,7 @@ import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/config.ts';
 import { runLoadgen } from '../../src/loadgen/index.ts';
 import { ROOT } from '../../scripts/package/inputs.ts';
+import { ProcessOutput, SERVE_READY, servedAddresses } from './round-trip.ts';
 import {
   KUBERNETES_VERSIONS,
   provisionHelm,
@@ -498,31 +499,13 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const output = new ProcessOutput(child);
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`serve did not start:\n${stdout}\n${stderr}`)),
-          60_000,
-        );
-        child.stdout.on('data', () => {
-          if (/data dir/.test(stdout)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        child.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${stdout}\n${stderr}`)));
-      });
-      const addresses: Record<string, string | undefined> = {
-        grpc: /OTLP gRPC\s+(\S+)/.exec(stdout)?.[1],
-        http: /OTLP HTTP\s+(http:\/\/\S+?)\/v1development/.exec(stdout)?.[1],
-        api: /web UI\s+(http:\/\/\S+?)\/\s/.exec(stdout)?.[1],
-        symbolizer: /symbolizer\s+(http:\/\/\S+)/.exec(stdout)?.[1],
-      };
-      assert.ok(addresses.grpc && addresses.http && addresses.api && addresses.symbolizer, stdout);
+      await output.until(SERVE_READY);
+      const stdout = output.stdout;
+      const served = servedAddresses(stdout);
+      assert.ok(served.symbolizer, 'serve runs the symbolizer');
+      const addresses: Record<string, string | undefined> = { ...served, http: served.otlpHttp };
       assert.notEqual(addresses.api, addresses.http, 'the UI/API listens apart from the agents');
       assert.match(
         stdout,
@@ -570,7 +553,7 @@ describe('Helm chart deploy/helm/uniprof', { timeout: 900_000 }, () => {
       assert.ok(after.self_count > 0, 'the read token reads what the agents sent');
       child.kill('SIGTERM');
       const [code] = (await once(child, 'exit')) as [number | null];
-      assert.equal(code, 0, stderr);
+      assert.equal(code, 0, output.stderr);
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       rmSync(work, { recursive: true, force: true });

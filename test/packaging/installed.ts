@@ -11,8 +11,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { runLoadgen } from '../../src/loadgen/index.ts';
 import { bearer, generatedReadToken } from '../support/reader-auth.ts';
+import { flamegraph, ProcessOutput, SERVE_READY, sendProfiles, servedAddresses } from './round-trip.ts';
 
 export const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -51,61 +51,22 @@ export async function serveRoundTrip(installed: Installed): Promise<void> {
     ],
     { env: installed.env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const output = new ProcessOutput(child);
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`serve did not start in 60 s:\n${stdout}\n${stderr}`)),
-        60_000,
-      );
-      child.stdout.on('data', () => {
-        if (/data dir/.test(stdout)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${stdout}\n${stderr}`)));
-    });
-    const grpc = /OTLP gRPC\s+(\S+)/.exec(stdout)?.[1];
-    const http = /web UI\s+(http:\/\/\S+?)\/\s/.exec(stdout)?.[1];
-    const symbolizer = /symbolizer\s+(http:\/\/\S+)/.exec(stdout)?.[1];
-    assert.ok(grpc && http && symbolizer, `the banner names the addresses:\n${stdout}`);
+    await output.until(SERVE_READY);
+    const { grpc, api: http, symbolizer } = servedAddresses(output.stdout);
+    assert.ok(symbolizer, 'serve runs the symbolizer');
     assert.equal((await fetch(`${http}/ready`)).status, 200);
     assert.equal((await fetch(`${symbolizer}/ready`)).status, 200);
 
-    const token = readFileSync(join(dataDir, 'secret-token'), 'utf8').trim();
-    const sent = await runLoadgen({
-      target: grpc,
-      token,
-      rate: 2000,
-      duration: 2,
-      hosts: 3,
-      timeoutMs: 30_000,
-    });
-    assert.equal(sent.errors, 0, JSON.stringify(sent.errorMessages));
-    assert.ok(sent.samples > 500, `sent ${sent.samples} samples`);
-
-    const reader = { headers: bearer(generatedReadToken(dataDir)) };
+    const samples = await sendProfiles(grpc, readFileSync(join(dataDir, 'secret-token'), 'utf8').trim());
+    const readToken = generatedReadToken(dataDir);
+    const reader = { headers: bearer(readToken) };
     assert.equal((await fetch(`${http}/api/status`)).status, 401, 'profiles need reader credentials');
-    const response = await fetch(`${http}/api/flamegraph?from=0&to=4000000000&samplingLevel=0`, reader);
-    assert.equal(response.status, 200, await response.clone().text());
-    const flamegraph = (await response.json()) as {
-      totalCount: number;
-      frames: { label: string[] };
-      nodes: { parent: number[] };
-    };
-    assert.equal(flamegraph.totalCount, sent.samples, 'every acknowledged sample is in the flamegraph');
-    assert.ok(
-      flamegraph.nodes.parent.length > 10,
-      `a tree, not just a root: ${flamegraph.nodes.parent.length}`,
-    );
-    assert.ok(
-      flamegraph.frames.label.some((label) => label.length > 0),
-      'frames have names',
-    );
+    const graph = await flamegraph(http, readToken);
+    assert.equal(graph.totalCount, samples, 'every acknowledged sample is in the flamegraph');
+    assert.ok(graph.nodes > 10, `a tree, not just a root: ${graph.nodes}`);
+    assert.ok(graph.namedFrames > 0, 'frames have names');
 
     // Files read at run time from beside the compiled modules.
     const ui = await fetch(`${http}/`, reader);
@@ -123,7 +84,7 @@ export async function serveRoundTrip(installed: Installed): Promise<void> {
 
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number | null];
-    assert.equal(code, 0, stderr);
+    assert.equal(code, 0, output.stderr);
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });

@@ -18,17 +18,9 @@ import { join, relative } from 'node:path';
 import { elfArch } from '../../scripts/package/elf.ts';
 import { buildSystemPackages, systemPackageName } from '../../scripts/package/system-packages.ts';
 import { releaseArtifacts } from './artifacts.ts';
-import {
-  chrootBlocker,
-  DebianRoot,
-  flamegraph,
-  freePort,
-  RunningService,
-  sendProfiles,
-  servedAddresses,
-  serviceCommand,
-} from './chroot.ts';
+import { chrootBlocker, DebianRoot, freePort, RunningService, serviceCommand } from './chroot.ts';
 import { VERSION } from './installed.ts';
+import { flamegraph, sendProfiles, servedAddresses } from './round-trip.ts';
 
 const blocker = chrootBlocker([
   'mmdebstrap',
