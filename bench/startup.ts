@@ -14,6 +14,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ProcessOutput, SERVE_READY, serveOnFreePorts, servedAddresses } from '../test/support/serve.ts';
 
 const RUNS = Number(process.env.UNIPROF_BENCH_STARTUP_RUNS ?? 5);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -48,36 +49,13 @@ function timeVersion(command: string[]): number {
 async function timeServeReady(command: string[]): Promise<number> {
   const dataDir = mkdtempSync(join(tmpdir(), 'uniprof-bench-startup-'));
   const start = performance.now();
-  const child = spawn(
-    command[0]!,
-    [
-      ...command.slice(1),
-      'serve',
-      '--data-dir',
-      dataDir,
-      '--grpc-port',
-      '0',
-      '--http-port',
-      '0',
-      '--api-port',
-      '0',
-      '--set',
-      'symbolizer.http.port=0',
-      '--log-level',
-      'warn',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const child = spawn(command[0]!, [...command.slice(1), ...serveOnFreePorts(dataDir)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   try {
-    let banner = '';
-    const http = await new Promise<string>((resolve, reject) => {
-      child.stdout.on('data', (chunk: Buffer) => {
-        banner += chunk.toString();
-        const url = /web UI\s+(http:\/\/\S+?)\/\s/.exec(banner)?.[1];
-        if (url) resolve(url);
-      });
-      child.once('exit', (code) => reject(new Error(`serve exited with ${code} before it was ready`)));
-    });
+    const output = new ProcessOutput(child);
+    await output.until(SERVE_READY);
+    const http = servedAddresses(output.stdout).api;
     for (;;) {
       const response = await fetch(`${http}/ready`).catch(() => undefined);
       if (response?.status === 200) return performance.now() - start;

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { runLoadgen } from '../../src/loadgen/index.ts';
 import { bearer, generatedReadToken } from '../support/reader-auth.ts';
+import { ProcessOutput, SERVE_READY, serveOnFreePorts, servedAddresses } from '../support/serve.ts';
 
 const BIN = new URL('../../bin/uniprof.mjs', import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), 'uniprof-serve-'));
@@ -30,50 +31,15 @@ async function startServe(
   dir = dataDir,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Running> {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      'serve',
-      '--data-dir',
-      dir,
-      '--grpc-port',
-      '0',
-      '--http-port',
-      '0',
-      '--api-port',
-      '0',
-      '--log-level',
-      'warn',
-      '--set',
-      'symbolizer.http.port=0',
-      ...extra,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const banner = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`serve did not start in 60 s:\n${stdout}\n${stderr}`)),
-      60_000,
-    );
-    child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (/data dir/.test(stdout)) {
-        clearTimeout(timer);
-        resolve(stdout);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${stdout}\n${stderr}`)));
+  const child = spawn(process.execPath, [BIN, ...serveOnFreePorts(dir), ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
   });
-  const grpc = /OTLP gRPC\s+(\S+)/.exec(banner)?.[1];
-  const http = /web UI\s+(https?:\/\/\S+?)\/\s/.exec(banner)?.[1];
-  const otlpHttp = /OTLP HTTP\s+(https?:\/\/\S+?)\/v1development\/profiles/.exec(banner)?.[1];
-  assert.ok(grpc && http && otlpHttp, `banner names the addresses:\n${banner}`);
+  const output = new ProcessOutput(child);
+  await output.until(SERVE_READY);
+  const { grpc, api: http, otlpHttp } = servedAddresses(output.stdout);
   assert.notEqual(http, otlpHttp, 'the UI and API listen apart from the agents');
-  return { child, grpc, http, otlpHttp, stdout: () => stdout, stderr: () => stderr };
+  return { child, grpc, http, otlpHttp, stdout: () => output.stdout, stderr: () => output.stderr };
 }
 
 /** An HTTPS request trusting `ca` (fetch cannot be given a CA without another dependency). */

@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildProgram, canBuild, haveTool } from '../peers/toolchains.ts';
+import { ProcessOutput, SERVE_READY, serveOnFreePorts, servedAddresses } from '../support/serve.ts';
 import { fileIdOfExecutable } from '../../src/symbolizer/upload/file-id.ts';
 
 const BIN = new URL('../../bin/uniprof.mjs', import.meta.url).pathname;
@@ -35,45 +36,13 @@ function run(
 }
 
 async function startServe(dataDir: string): Promise<{ child: ChildProcess; symbolizer: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      'serve',
-      '--data-dir',
-      dataDir,
-      '--grpc-port',
-      '0',
-      '--http-port',
-      '0',
-      '--api-port',
-      '0',
-      '--set',
-      'symbolizer.http.port=0',
-      '--log-level',
-      'warn',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`serve did not start in 60 s:\n${stdout}\n${stderr}`)),
-      60_000,
-    );
-    child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (/data dir/.test(stdout)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${stdout}\n${stderr}`)));
+  const child = spawn(process.execPath, [BIN, ...serveOnFreePorts(dataDir)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const symbolizer = /symbolizer\s+(http:\/\/\S+)/.exec(stdout)?.[1];
-  assert.ok(symbolizer, `the banner names the symbolizer's address:\n${stdout}`);
+  const output = new ProcessOutput(child);
+  await output.until(SERVE_READY);
+  const { symbolizer } = servedAddresses(output.stdout);
+  assert.ok(symbolizer, `the banner names the symbolizer's address:\n${output.stdout}`);
   return { child, symbolizer };
 }
 

@@ -11,7 +11,7 @@ import { lstatSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { unpackDebianRootfs } from '../../scripts/package/debian-rootfs.ts';
-import { ProcessOutput } from './round-trip.ts';
+import { ProcessOutput } from '../support/serve.ts';
 
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 

@@ -16,7 +16,7 @@ import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/config.ts';
 import { runLoadgen } from '../../src/loadgen/index.ts';
 import { ROOT } from '../../scripts/package/inputs.ts';
-import { ProcessOutput, SERVE_READY, servedAddresses } from './round-trip.ts';
+import { ProcessOutput, SERVE_READY, servedAddresses } from '../support/serve.ts';
 import {
   KUBERNETES_VERSIONS,
   provisionHelm,

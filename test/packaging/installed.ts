@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { bearer, generatedReadToken } from '../support/reader-auth.ts';
-import { flamegraph, ProcessOutput, SERVE_READY, sendProfiles, servedAddresses } from './round-trip.ts';
+import { ProcessOutput, SERVE_READY, serveOnFreePorts, servedAddresses } from '../support/serve.ts';
+import { flamegraph, sendProfiles } from './round-trip.ts';
 
 export const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -32,25 +33,10 @@ export function version(installed: Installed): string {
 
 export async function serveRoundTrip(installed: Installed): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'uniprof-installed-'));
-  const child = spawn(
-    installed.command,
-    [
-      'serve',
-      '--data-dir',
-      dataDir,
-      '--grpc-port',
-      '0',
-      '--http-port',
-      '0',
-      '--api-port',
-      '0',
-      '--set',
-      'symbolizer.http.port=0',
-      '--log-level',
-      'warn',
-    ],
-    { env: installed.env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn(installed.command, serveOnFreePorts(dataDir), {
+    env: installed.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output = new ProcessOutput(child);
   try {
     await output.until(SERVE_READY);

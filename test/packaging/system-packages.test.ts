@@ -20,7 +20,8 @@ import { buildSystemPackages, systemPackageName } from '../../scripts/package/sy
 import { releaseArtifacts } from './artifacts.ts';
 import { chrootBlocker, DebianRoot, freePort, RunningService, serviceCommand } from './chroot.ts';
 import { VERSION } from './installed.ts';
-import { flamegraph, sendProfiles, servedAddresses } from './round-trip.ts';
+import { servedAddresses } from '../support/serve.ts';
+import { flamegraph, sendProfiles } from './round-trip.ts';
 
 const blocker = chrootBlocker([
   'mmdebstrap',
