@@ -24,12 +24,12 @@ export interface ApiServer {
 }
 
 export function createApiServer(
-  listen: { host: string; port: number; tls?: TlsFiles },
+  listen: { host: string; port: number; tls?: TlsFiles; trustProxy?: boolean | string },
   collector: Pick<Collector, 'metrics' | 'readiness'>,
   logger: Logger,
 ): ApiServer {
   const log = logger.child({ component: 'api' });
-  const app = createHttpApp(log, listen.tls, 'api.http.tls');
+  const app = createHttpApp(log, { tls: listen.tls, setting: 'api.http.tls', trustProxy: listen.trustProxy });
   let listening = false;
   const readiness = (): Readiness => {
     const agents = collector.readiness();

@@ -70,7 +70,10 @@ export function createCollector(
   const pipeline = new IngestPipeline({ auth, translator, queue, metrics, logger: log });
 
   const grpc = createGrpcReceiver(options.grpc, pipeline, metrics, log.child({ transport: 'grpc' }));
-  const http = createHttpApp(logger.child({ component: 'http' }), options.http.tls, 'collector.http.tls');
+  const http = createHttpApp(logger.child({ component: 'http' }), {
+    tls: options.http.tls,
+    setting: 'collector.http.tls',
+  });
   const state = { storeOpen: !options.manageStore, httpListening: false, stopping: false, started: false };
 
   const readiness = (): Readiness => {

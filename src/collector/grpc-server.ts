@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { Logger } from 'pino';
 import { EXPORT_METHOD_PATH, encodeExportResponse } from '../protocol/otlp-profiles.ts';
 import { failureFromError, invalidArgument, type Failure } from './failure.ts';
 import type { IngestPipeline } from './ingest.ts';
+import { CertificateWatcher, type CertificatePair } from './certificates.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import type { GrpcReceiverOptions } from './options.ts';
 
@@ -51,13 +51,18 @@ export function createGrpcReceiver(
   });
   server.addService(profilesService, { Export: exportHandler(pipeline, metrics) });
   let listening = false;
+  let certificates: CertificateWatcher | undefined;
 
   return {
     get listening() {
       return listening;
     },
     async start() {
-      const credentials = await serverCredentials(options);
+      let credentials = grpc.ServerCredentials.createInsecure();
+      if (options.tls) {
+        certificates = new CertificateWatcher(options.tls, 'collector.grpc.tls', logger);
+        credentials = new WatchedServerCredentials(certificates);
+      }
       const port = await new Promise<number>((resolve, reject) =>
         server.bindAsync(`${options.host}:${options.port}`, credentials, (error, bound) =>
           error
@@ -71,6 +76,7 @@ export function createGrpcReceiver(
       return address;
     },
     async stop(timeoutMs) {
+      certificates?.close();
       if (!listening) return;
       listening = false;
       const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
@@ -219,14 +225,24 @@ function tooLarge(details: string, maxBytes: number): Failure {
   );
 }
 
-async function serverCredentials(options: GrpcReceiverOptions): Promise<grpc.ServerCredentials> {
-  if (!options.tls) return grpc.ServerCredentials.createInsecure();
-  const [cert, key] = await Promise.all([readFile(options.tls.cert), readFile(options.tls.key)]).catch(
-    (error: Error) => {
-      throw new Error(`cannot read the gRPC TLS certificate or key: ${error.message}`);
-    },
-  );
-  return grpc.ServerCredentials.createSsl(null, [{ cert_chain: cert, private_key: key }], false);
+/**
+ * TLS credentials that follow the certificate files: grpc-js re-reads the secure context of credentials whose
+ * options change (its documented extension point, `updateSecureContextOptions`), so new connections get a renewed
+ * certificate without a restart.
+ */
+class WatchedServerCredentials extends grpc.ServerCredentials {
+  constructor(certificates: CertificateWatcher) {
+    super({}, contextOptions(certificates.current));
+    certificates.subscribe((pair) => this.updateSecureContextOptions(contextOptions(pair)));
+  }
+
+  override _equals(other: grpc.ServerCredentials): boolean {
+    return this === other;
+  }
+}
+
+function contextOptions(pair: CertificatePair): { cert: Buffer[]; key: Buffer[] } {
+  return { cert: [pair.cert], key: [pair.key] };
 }
 
 function formatHost(host: string): string {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import type { Server as HttpsServer } from 'node:https';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import Fastify, {
@@ -20,7 +20,8 @@ import {
 import { failureFromError, invalidArgument, type Failure } from './failure.ts';
 import type { BodyFormat, IngestPipeline } from './ingest.ts';
 import type { CollectorMetrics } from './metrics.ts';
-import { CollectorConfigError, type TlsFiles } from './options.ts';
+import { CertificateWatcher } from './certificates.ts';
+import type { TlsFiles } from './options.ts';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -44,19 +45,37 @@ class QuietRequestLog extends LogController {
   }
 }
 
+export interface HttpAppOptions {
+  /** Serve HTTPS with these PEM files, reloaded when they change. */
+  tls?: TlsFiles;
+  /** The configuration key of `tls`, for messages (e.g. `api.http.tls`). */
+  setting?: string;
+  /**
+   * Believe X-Forwarded-For/-Proto from these proxies (Fastify's `trustProxy`: `true`, or their addresses and
+   * CIDRs): the client address and scheme are then the proxy's report, not the proxy itself.
+   */
+  trustProxy?: boolean | string;
+}
+
 /**
- * The HTTP server every HTTP-facing module (OTLP/HTTP, health, metrics, query API, UI) registers on; HTTPS
- * with `tls` (PEM files, read once here: a changed certificate needs a restart). `setting` names the
- * configuration key in errors.
+ * The HTTP server every HTTP-facing module (OTLP/HTTP, health, metrics, query API, UI) registers on.
  */
-export function createHttpApp(logger: Logger, tls?: TlsFiles, setting = 'tls'): FastifyInstance {
-  return Fastify({
+export function createHttpApp(logger: Logger, options: HttpAppOptions = {}): FastifyInstance {
+  const { tls, setting = 'tls', trustProxy = false } = options;
+  const certificates = tls ? new CertificateWatcher(tls, setting, logger) : undefined;
+  const app = Fastify({
     loggerInstance: logger,
-    ...(tls ? { https: readTlsFiles(tls, setting) } : {}),
+    ...(certificates ? { https: certificates.current } : {}),
     logController: new QuietRequestLog(),
+    trustProxy,
     // Idle keep-alive connections would otherwise hold `close()` open until they time out.
     forceCloseConnections: 'idle',
   }) as unknown as FastifyInstance;
+  if (certificates) {
+    certificates.subscribe((pair) => (app.server as HttpsServer).setSecureContext(pair));
+    app.addHook('onClose', async () => certificates.close());
+  }
+  return app;
 }
 
 /** Closes a server, cutting connections still busy after `timeoutMs` (a stuck client cannot hold a stop). */
@@ -72,16 +91,6 @@ export async function closeHttp(http: FastifyInstance, timeoutMs: number, log: L
     await http.close();
   } finally {
     clearTimeout(timer);
-  }
-}
-
-function readTlsFiles(tls: TlsFiles, setting: string): { cert: Buffer; key: Buffer } {
-  try {
-    return { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
-  } catch (error) {
-    throw new CollectorConfigError(
-      `cannot read the TLS certificate or key of ${setting}: ${(error as Error).message}`,
-    );
   }
 }
 

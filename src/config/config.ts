@@ -6,6 +6,7 @@ const port = z.number().int().min(0).max(65535);
 
 const tlsSchema = z
   .object({
+    /** Both files are watched: a renewed pair is served to new connections without a restart. */
     cert: z.string().describe('PEM certificate file'),
     key: z.string().describe('PEM private key file'),
   })
@@ -97,6 +98,12 @@ export const configSchema = z
             port: port.default(4320),
             /** HTTPS for the UI and API (the session cookie is then Secure). */
             tls: tlsSchema.optional(),
+            /**
+             * Behind a reverse proxy: believe its X-Forwarded-For/-Proto (`true`, or the proxy's addresses/CIDRs,
+             * comma-separated), so the login rate limit counts readers, not the proxy, and the cookie is Secure
+             * when readers came over HTTPS.
+             */
+            trustProxy: z.union([z.boolean(), z.string().min(1)]).default(false),
           })
           .strict()
           .prefault({}),
@@ -155,6 +162,8 @@ export const configSchema = z
           .object({
             host: z.string().default('127.0.0.1'),
             port: port.default(4319),
+            /** HTTPS for the symbol upload endpoint (`symbtool push-symbols` then takes an https:// URL). */
+            tls: tlsSchema.optional(),
           })
           .strict()
           .prefault({}),
@@ -269,6 +278,8 @@ const OPTIONAL_PATHS = [
   ['collector', 'http', 'tls', 'key'],
   ['api', 'http', 'tls', 'cert'],
   ['api', 'http', 'tls', 'key'],
+  ['symbolizer', 'http', 'tls', 'cert'],
+  ['symbolizer', 'http', 'tls', 'key'],
   ['output', 'embedded', 'path'],
   ['output', 'elasticsearch', 'apiKey'],
   ['output', 'elasticsearch', 'username'],

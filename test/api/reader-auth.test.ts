@@ -4,12 +4,11 @@
  * routes, probes and metrics); each credential good for its own scope only.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import Fastify from 'fastify';
 import {
   LOGIN_ATTEMPTS_PER_MINUTE,
@@ -23,6 +22,7 @@ import { createApiServer, type ApiServer } from '../../src/cli/api-server.ts';
 import { createCollector, type Collector } from '../../src/collector/collector.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import { agentLikeBytes, httpExport, quietLogger, storedCounts, TOKEN } from '../collector/helpers.ts';
+import { writeSelfSignedCertificate } from '../support/certificates.ts';
 import { bearer, TEST_READ_TOKEN, TEST_USER, testReaderAccess } from '../support/reader-auth.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'uniprof-reader-auth-'));
@@ -313,17 +313,57 @@ describe('login attempts', () => {
   });
 });
 
+describe('behind a reverse proxy (api.http.trustProxy)', () => {
+  /** The readers' server as `serve` builds it, with reader auth only: a login's answer is what is looked at. */
+  async function readersServer(t: TestContext, trustProxy?: string): Promise<string> {
+    const collector = createCollector(
+      { grpc: { host: '127.0.0.1', port: 0 }, auth: { secretToken: TOKEN } },
+      new EmbeddedStore({ path: ':memory:', seed: 1 }),
+      quietLogger(),
+    );
+    const api = createApiServer({ host: '127.0.0.1', port: 0, trustProxy }, collector, quietLogger());
+    t.after(() => api.stop(1000));
+    await registerReaderAuth(api.app, await testReaderAccess());
+    return api.start();
+  }
+  const login = (url: string, forwardedFor: string, password = TEST_USER.password) =>
+    fetch(`${url}/api/auth/login`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-forwarded-for': forwardedFor,
+        'x-forwarded-proto': 'https',
+      },
+      body: JSON.stringify({ user: TEST_USER.name, password }),
+    });
+
+  it('takes the scheme and client address from the trusted proxy: Secure cookie, rate limit per reader', async (t) => {
+    const url = await readersServer(t, '127.0.0.1');
+    const ok = await login(url, '10.0.0.1');
+    assert.equal(ok.status, 200);
+    assert.match(ok.headers.get('set-cookie') ?? '', /; Secure/);
+    for (let i = 0; i < LOGIN_ATTEMPTS_PER_MINUTE; i++)
+      assert.equal((await login(url, '10.0.0.2', 'wrong')).status, 401);
+    assert.equal((await login(url, '10.0.0.2', 'wrong')).status, 429, 'the guessing reader is limited');
+    assert.equal((await login(url, '10.0.0.3')).status, 200, 'another reader behind the same proxy is not');
+  });
+
+  it('ignores forwarding headers by default: a client cannot claim another address or scheme', async (t) => {
+    const url = await readersServer(t);
+    const ok = await login(url, '10.0.0.1');
+    assert.equal(ok.status, 200);
+    assert.doesNotMatch(ok.headers.get('set-cookie') ?? '', /Secure/);
+    for (let i = 1; i < LOGIN_ATTEMPTS_PER_MINUTE; i++)
+      assert.equal((await login(url, `10.0.1.${i}`, 'wrong')).status, 401);
+    assert.equal((await login(url, '10.0.2.1')).status, 429, 'every attempt counted against the real peer');
+  });
+});
+
 describe('reader auth over TLS', () => {
   it('marks the session cookie Secure', async (t) => {
     const cert = join(work, 'cert.pem');
     const key = join(work, 'key.pem');
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key]
-        .concat(['-out', cert, '-days', '1', '-subj', '/CN=localhost'])
-        .concat(['-addext', 'subjectAltName=IP:127.0.0.1']),
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    writeSelfSignedCertificate(cert, key);
     const app = Fastify({ https: { cert: readFileSync(cert), key: readFileSync(key) } });
     t.after(() => app.close());
     await registerReaderAuth(app, await testReaderAccess());

@@ -1,6 +1,6 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import https from 'node:https';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { runLoadgen } from '../../src/loadgen/index.ts';
 import { bearer, generatedReadToken } from '../support/reader-auth.ts';
 import { ProcessOutput, SERVE_READY, serveOnFreePorts, servedAddresses } from '../support/serve.ts';
+import { writeSelfSignedCertificate } from '../support/certificates.ts';
 
 const BIN = new URL('../../bin/uniprof.mjs', import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), 'uniprof-serve-'));
@@ -301,19 +302,16 @@ describe('uniprof serve', { timeout: 240_000 }, () => {
     }
   });
 
-  it('serves the UI, API and OTLP/HTTP over TLS when given certificates, with a Secure session cookie', async () => {
+  it('serves the UI, API, OTLP/HTTP and symbol upload over TLS when given certificates, with a Secure session cookie', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'uniprof-serve-tls-'));
     try {
       const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
-      execFileSync(
-        'openssl',
-        ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-          .concat(['-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'])
-          .concat(['-addext', 'subjectAltName=IP:127.0.0.1']),
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
+      writeSelfSignedCertificate(cert, key);
       const tls = (setting: string) => ['--set', `${setting}.cert=${cert}`, '--set', `${setting}.key=${key}`];
-      const run = await startServe([...tls('api.http.tls'), ...tls('collector.http.tls')], dir);
+      const run = await startServe(
+        [...tls('api.http.tls'), ...tls('collector.http.tls'), ...tls('symbolizer.http.tls')],
+        dir,
+      );
       assert.match(run.http, /^https:\/\//, run.stdout());
       assert.match(run.otlpHttp, /^https:\/\//, run.stdout());
       const ca = readFileSync(cert);
@@ -329,6 +327,9 @@ describe('uniprof serve', { timeout: 240_000 }, () => {
       const cookie = login.setCookie.split(';')[0];
       assert.equal((await httpsRequest(`${run.http}/api/status`, ca, { headers: { cookie } })).status, 200);
       assert.equal((await httpsRequest(`${run.otlpHttp}/ready`, ca)).status, 200);
+      const symbolizer = servedAddresses(run.stdout()).symbolizer;
+      assert.match(symbolizer ?? '', /^https:\/\//, run.stdout());
+      assert.equal((await httpsRequest(`${symbolizer}/health`, ca)).status, 200);
       const agentToken = readFileSync(join(dir, 'secret-token'), 'utf8').trim();
       const ingest = await httpsRequest(`${run.otlpHttp}/v1development/profiles`, ca, {
         method: 'POST',

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect, constants as http2 } from 'node:http2';
@@ -18,6 +17,7 @@ import {
   startCollector,
   tempDir,
 } from './helpers.ts';
+import { writeSelfSignedCertificate } from '../support/certificates.ts';
 
 test('gRPC Export stores the request and answers OK', async (t) => {
   const { store, addresses } = await startCollector(t);
@@ -182,7 +182,7 @@ test('gRPC over TLS with a self-signed certificate', async (t) => {
   const dir = tempDir(t);
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  makeSelfSignedCertificate(cert, key);
+  writeSelfSignedCertificate(cert, key);
   const { store, addresses } = await startCollector(t, { grpc: { tls: { cert, key } } });
 
   const trusted = grpcClient(addresses.grpcAddress, {
@@ -202,21 +202,6 @@ test('gRPC over TLS with a self-signed certificate', async (t) => {
   const refused = await grpcExport(plain, agentLikeBytes());
   assert.equal(refused.code, grpc.status.UNAVAILABLE);
 });
-
-function makeSelfSignedCertificate(cert: string, key: string): void {
-  const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  args.push('-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost');
-  args.push('-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1');
-  try {
-    execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (error) {
-    throw new Error(
-      'the TLS test makes its certificate with openssl (Debian package "openssl", listed in ' +
-        `.ci/apt-packages.txt): ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-}
 
 /** A valid request still gets through: the server survived whatever the test threw at it. */
 async function assertStillServing(address: string): Promise<void> {

@@ -80,7 +80,7 @@ export function servedAddresses(banner: string): ServedAddresses {
   const grpc = loopback(/OTLP gRPC\s+(\S+)/.exec(banner)?.[1]);
   const otlpHttp = loopback(/OTLP HTTP\s+(https?:\/\/\S+?)\/v1development/.exec(banner)?.[1]);
   const api = loopback(/web UI\s+(https?:\/\/\S+?)\/\s/.exec(banner)?.[1]);
-  const symbolizer = loopback(/symbolizer\s+(http:\/\/\S+)/.exec(banner)?.[1]);
+  const symbolizer = loopback(/symbolizer\s+(https?:\/\/\S+)/.exec(banner)?.[1]);
   assert.ok(grpc && otlpHttp && api, `the banner names the gRPC, OTLP/HTTP and UI addresses:\n${banner}`);
   return { grpc, otlpHttp, api, symbolizer };
 }

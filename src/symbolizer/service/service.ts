@@ -80,7 +80,12 @@ export function createSymbolizerService(options: SymbolizerServiceOptions): Symb
     };
     return { ready: Object.values(checks).every(Boolean), checks };
   };
-  const http = createSymbolizerHttp(logger.child({ component: 'symbolizer-http' }), metrics, readiness);
+  const http = createSymbolizerHttp(
+    logger.child({ component: 'symbolizer-http' }),
+    metrics,
+    readiness,
+    settings.http.tls,
+  );
 
   async function stop(): Promise<void> {
     if (state.stopping) return;
