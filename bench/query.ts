@@ -197,6 +197,8 @@ interface Row {
   nodes: number;
   flamegraph: { first: number; warm: number };
   topN: { first: number; warm: number };
+  /** Samples over time by thread (the chart above the views): 100 buckets, 8 groups. */
+  timeline: number;
   floor?: number;
   samplingLevel: number;
 }
@@ -216,6 +218,9 @@ async function measure(events: number, path: string): Promise<Row[]> {
     const warmFlame = await time(() => queries.flamegraph(query));
     const coldTop = await time(() => fresh().topN(query, 1000));
     const warmTop = await time(() => queries.topN(query, 1000));
+    const overTime = await time(() =>
+      queries.timeline(query, { groupBy: 'process.thread.name', maxBuckets: 100, topGroups: 8 }),
+    );
     rows.push({
       events,
       level: level === undefined ? 'auto' : String(level),
@@ -224,6 +229,7 @@ async function measure(events: number, path: string): Promise<Row[]> {
       nodes: graph.size,
       flamegraph: { first: coldFlame.warm, warm: warmFlame.warm },
       topN: { first: coldTop.warm, warm: warmTop.warm },
+      timeline: overTime.warm,
     });
   }
   await store.close();
@@ -249,14 +255,16 @@ function ms(value: number): string {
 }
 
 async function main(): Promise<void> {
-  console.log('query benchmark: embedded store, flamegraph and top-N over the whole range, median of 5');
+  console.log(
+    'query benchmark: embedded store, flamegraph, top-N and timeline over the whole range, median of 5',
+  );
   console.log(
     '  cold = new query layer each time (no cached stacks/frames); warm = repeated on one instance',
   );
   console.log('  floor = one SQL statement: events grouped by stack joined with frame lists, same level\n');
   const all: Row[] = [];
   for (const events of sizes) all.push(...(await measure(events, await ensureDataset(events))));
-  const header = `${'events'.padStart(11)} ${'level'.padStart(9)} ${'read'.padStart(9)} ${'nodes'.padStart(7)} ${'flame cold'.padStart(10)} ${'flame warm'.padStart(10)} ${'topN cold'.padStart(10)} ${'topN warm'.padStart(10)} ${'floor'.padStart(10)} ${'cold/floor'.padStart(10)} ${'warm/floor'.padStart(10)}`;
+  const header = `${'events'.padStart(11)} ${'level'.padStart(9)} ${'read'.padStart(9)} ${'nodes'.padStart(7)} ${'flame cold'.padStart(10)} ${'flame warm'.padStart(10)} ${'topN cold'.padStart(10)} ${'topN warm'.padStart(10)} ${'timeline'.padStart(10)} ${'floor'.padStart(10)} ${'cold/floor'.padStart(10)} ${'warm/floor'.padStart(10)}`;
   console.log(header);
   for (const row of all) {
     const ratio = row.floor ? (row.flamegraph.warm / row.floor).toFixed(2) : '-';
@@ -270,7 +278,7 @@ async function main(): Promise<void> {
         row.topN.first,
       ).padStart(
         10,
-      )} ${ms(row.topN.warm).padStart(10)} ${ms(row.floor ?? 0).padStart(10)} ${coldRatio.padStart(10)} ${ratio.padStart(10)}`,
+      )} ${ms(row.topN.warm).padStart(10)} ${ms(row.timeline).padStart(10)} ${ms(row.floor ?? 0).padStart(10)} ${coldRatio.padStart(10)} ${ratio.padStart(10)}`,
     );
   }
 }

@@ -106,6 +106,19 @@ export async function registerQueryApi(app: FastifyInstance, deps: QueryApiDeps)
   );
 
   app.get(
+    '/api/timeline',
+    handle(async (query) => {
+      const maxBuckets = intParam(query.buckets, 'buckets', 120, 1, 2000);
+      const topGroups = intParam(query.groups, 'groups', 10, 1, 100);
+      return queries.timeline(toProfileQuery(query, '', now()), {
+        groupBy: groupByParam(query),
+        maxBuckets,
+        topGroups,
+      });
+    }),
+  );
+
+  app.get(
     '/api/diff/flamegraph',
     handle(async (query) => {
       const comparison = toProfileQuery(query, '', now());

@@ -15,6 +15,7 @@ import { UNKNOWN_UPLOAD_TARGET, type SymbolUploadTarget } from './missing-symbol
 import { toPprof } from './pprof.ts';
 import { runQuery, type ProfileQuery, type QueryResult } from './run.ts';
 import { groupStacks, type GroupedStacksResponse } from './stacks.ts';
+import { timeline, type Timeline } from './timeline.ts';
 import { diffTopN, topNFunctions, type DiffTopNResponse, type TopNResponse } from './topn.ts';
 
 export * from './filter.ts';
@@ -24,6 +25,7 @@ export * from './impact.ts';
 export * from './missing-symbols.ts';
 export * from './run.ts';
 export * from './stacks.ts';
+export * from './timeline.ts';
 export * from './topn.ts';
 export { toPprof } from './pprof.ts';
 
@@ -122,6 +124,15 @@ export class ProfilingQueries {
       return [await this.run(comparison, undefined, shared), await this.run(baseline, undefined, shared)];
     }
     return [now, before];
+  }
+
+  /** Samples over the query's range, in at most `maxBuckets` buckets, split by `groupBy`'s largest groups. */
+  async timeline(
+    query: ProfileQuery,
+    options: { groupBy?: EventField; maxBuckets: number; topGroups: number },
+  ): Promise<Timeline> {
+    const { from, to, filter, samplingLevel } = query;
+    return timeline(this.reader, { from, to, filter, samplingLevel, ...options });
   }
 
   async diffFlamegraph(comparison: ProfileQuery, baseline: ProfileQuery): Promise<CompactFlamegraph> {

@@ -68,6 +68,34 @@ export interface EventAggregation {
   rows: StackTraceCount[];
 }
 
+export interface TimeCountQuery {
+  /** Inclusive start, exclusive end. */
+  from: EpochSeconds;
+  to: EpochSeconds;
+  filter?: EventFilter;
+  /** Width of a bucket; buckets start at multiples of it since the epoch. */
+  bucketSeconds: number;
+  /** Split each bucket's count by this field (an event with several tags counts for each). */
+  groupBy?: EventField;
+  /** Read this downsampling level instead of choosing one from the range's size. */
+  samplingLevel?: number;
+}
+
+export interface TimeCount {
+  /** Start of the bucket. */
+  start: EpochSeconds;
+  /** The group's value; absent without a group-by, or for events that lack the field. */
+  group?: string;
+  /** Estimated full count: the stored count at the level read, times 5^level. */
+  count: number;
+}
+
+export interface TimeCounts {
+  samplingLevel: number;
+  /** Only buckets (and groups) that have events, in no particular order. */
+  points: TimeCount[];
+}
+
 export interface StoreStats {
   events: number;
   stackTraces: number;
@@ -105,6 +133,8 @@ export function groupFieldList(fields: readonly EventField[]): readonly EventFie
 /** Read side: everything the query layer needs, and no more. */
 export interface StoreReader {
   aggregateEvents(query: EventQuery): Promise<EventAggregation>;
+  /** Sample counts over time, bucketed (and grouped), for timelines. */
+  countOverTime(query: TimeCountQuery): Promise<TimeCounts>;
   getStackTraces(ids: readonly string[]): Promise<Map<string, StackTrace>>;
   getStackFrames(ids: readonly string[]): Promise<Map<string, StackFrameSymbols>>;
   getExecutables(fileIds: readonly string[]): Promise<Map<string, Executable>>;

@@ -157,6 +157,28 @@ describe('query API over the embedded store', () => {
     assert.deepEqual(new Map(groups.map((g) => [g.value, g.count])), expected);
   });
 
+  it('serves samples over time by thread, the series adding up to the totals', async () => {
+    const { status, body } = await get(`/api/timeline?${range}&groupBy=thread&buckets=4&groups=1`);
+    assert.equal(status, 200);
+    const line = body as {
+      bucketSeconds: number;
+      totals: number[];
+      series: { counts: number[] }[];
+      other: number[];
+    };
+    assert.equal(line.bucketSeconds, 60, '120 s in at most 4 aligned buckets');
+    assert.equal(line.series.length, 1);
+    const total = EVENTS.filter((e) => e.timestamp >= T0 && e.timestamp < T0 + 120).reduce(
+      (s, e) => s + e.count,
+      0,
+    );
+    assert.equal(
+      line.totals.reduce((s, n) => s + n, 0),
+      total,
+    );
+    line.totals.forEach((n, i) => assert.equal(line.series[0].counts[i] + line.other[i], n));
+  });
+
   it('serves differential views with a separate baseline', async () => {
     const url = `/api/diff/topn?from=${T0 + 60}&to=${T0 + 120}&baselineFrom=${T0}&baselineTo=${T0 + 60}&samplingLevel=0`;
     const { status, body } = await get(url);
@@ -313,6 +335,9 @@ describe('query API over the embedded store', () => {
       [`/api/topn/functions?${range}&limit=0`, /limit/],
       [`/api/stacktraces?${range}&groupBy=nosuch`, /groupBy/],
       [`/api/flamegraph?samplingLevel=99`, /samplingLevel/],
+      [`/api/timeline?${range}&buckets=0`, /buckets/],
+      [`/api/timeline?${range}&groups=101`, /groups/],
+      [`/api/timeline?${range}&groupBy=nosuch`, /groupBy/],
     ];
     for (const [url, message] of cases) {
       const { status, body } = await get(url);
@@ -382,6 +407,7 @@ describe('query API over the embedded store', () => {
       '/api/flamegraph',
       '/api/topn/functions',
       '/api/stacktraces',
+      '/api/timeline',
       '/api/diff/flamegraph',
       '/api/diff/topn',
       '/api/pprof',

@@ -171,6 +171,7 @@ class GatedStore implements Store {
   close = () => this.inner.close();
   writeStackFrames: Store['writeStackFrames'] = (frames) => this.inner.writeStackFrames(frames);
   aggregateEvents: Store['aggregateEvents'] = (query) => this.inner.aggregateEvents(query);
+  countOverTime: Store['countOverTime'] = (query) => this.inner.countOverTime(query);
   getStackTraces: Store['getStackTraces'] = (ids) => this.inner.getStackTraces(ids);
   getStackFrames: Store['getStackFrames'] = (ids) => this.inner.getStackFrames(ids);
   getExecutables: Store['getExecutables'] = (ids) => this.inner.getExecutables(ids);

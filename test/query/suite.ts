@@ -151,6 +151,67 @@ export function queryLayerSuite(name: string, open: () => Promise<OpenedStore>):
       );
     });
 
+    it('counts samples over time: every bucket of the range, the largest groups, the rest as other', async () => {
+      // 300 s in at most 12 buckets: 30 s is the smallest round width whose aligned buckets fit (T0 is not a
+      // multiple of 30, so the first bucket starts 20 s before it and there are 11).
+      const range = { from: T0, to: T0 + 300, samplingLevel: 0 };
+      const plain = await queries.timeline(range, { maxBuckets: 12, topGroups: 10 });
+      assert.equal(plain.bucketSeconds, 30);
+      assert.deepEqual(
+        plain.starts,
+        Array.from({ length: 11 }, (_, i) => T0 - 20 + 30 * i),
+      );
+      assert.deepEqual(
+        plain.totals,
+        plain.starts.map((start) => expectedCount(Math.max(start, T0), start + 30)),
+      );
+      assert.deepEqual(plain.series, []);
+
+      const byThread = await queries.timeline(range, {
+        groupBy: 'process.thread.name',
+        maxBuckets: 12,
+        topGroups: 2,
+      });
+      const threadTotal = (name: string | undefined) =>
+        expectedCount(range.from, range.to, (e) => e.threadName === name);
+      // main (7+4+8) ranks first, worker (5+3+2+6) second; the rest (python3, kworker and the events with no
+      // thread name) is summed as other.
+      assert.deepEqual(
+        byThread.series.map((s) => [s.group, s.total]),
+        [
+          ['main', threadTotal('main')],
+          ['worker', threadTotal('worker')],
+        ],
+      );
+      assert.ok(threadTotal('main') > threadTotal('worker'));
+      const workerAt = (start: number) =>
+        expectedCount(Math.max(start, T0), start + 30, (e) => e.threadName === 'worker');
+      assert.deepEqual(byThread.series[1].counts, byThread.starts.map(workerAt));
+      for (let i = 0; i < byThread.starts.length; i++) {
+        const stacked = byThread.series.reduce((sum, s) => sum + s.counts[i], byThread.other![i]);
+        assert.equal(stacked, byThread.totals[i], `bucket ${i}: series and other add up to the total`);
+      }
+
+      const filtered = await queries.timeline(
+        { ...range, filter: parseFilter('host.name:web-2') },
+        { groupBy: 'host.name', maxBuckets: 12, topGroups: 5 },
+      );
+      assert.deepEqual(
+        filtered.series.map((s) => s.group),
+        ['web-2'],
+      );
+      assert.equal(
+        filtered.series[0].total,
+        expectedCount(range.from, range.to, (e) => e.hostName === 'web-2'),
+      );
+    });
+
+    it('scales a downsampled timeline by 5^level', async () => {
+      const line = await queries.timeline({ ...RANGE, samplingLevel: 1 }, { maxBuckets: 4, topGroups: 1 });
+      assert.equal(line.samplingLevel, 1);
+      for (const total of line.totals) assert.equal(total % 5, 0);
+    });
+
     it('normalises the baseline of a differential view by total samples', async () => {
       const comparison = { from: T0 + 60, to: T0 + 120, samplingLevel: 0 };
       const baseline = { from: T0, to: T0 + 60, samplingLevel: 0 };

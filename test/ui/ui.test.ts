@@ -289,6 +289,41 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
     await page.screenshot({ path: `${ARTIFACTS}/stacks.png` });
   });
 
+  it('charts samples over time above the views, stacked by group, and zooms to a dragged range', async () => {
+    await open(`stacks?${range()}&groupBy=process.thread.name`);
+    const legend = await page.$$eval('#timeline .legend-item', (items) =>
+      items.map((item) => (item as HTMLElement).dataset.group),
+    );
+    assert.deepEqual([...legend].sort(), ['thread-0', 'thread-1', 'thread-2', 'thread-3', 'thread-4']);
+    // 600 s in 10 s buckets, each with samples of every thread: one bar segment per thread and bucket.
+    assert.equal(await page.$$eval('#timeline svg rect', (rects) => rects.length), 60 * 5);
+    await page.screenshot({ path: `${ARTIFACTS}/timeline-stacks.png` });
+
+    const plot = (await page.$('#timeline .timeline-plot'))!;
+    const box = (await plot.boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.25, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.move(box.x + box.width * 0.75, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForFunction((from) => !location.hash.includes(`from=${from}&`), wide.from);
+    await page.waitForSelector('#page[data-ready="true"]');
+    const hash = new URLSearchParams((await page.evaluate(() => location.hash)).split('?')[1]);
+    const [from, to] = [Number(hash.get('from')), Number(hash.get('to'))];
+    assert.ok(Math.abs(from - (wide.from + 150)) <= 3, `zoomed from ${from}`);
+    assert.ok(Math.abs(to - (wide.from + 450)) <= 3, `zoomed to ${to}`);
+    assert.equal(hash.get('groupBy'), 'process.thread.name', 'the rest of the view is kept');
+    // The chart now spans the zoomed range only: 300 s in 5 s buckets.
+    const bars = await page.$$eval('#timeline svg rect', (rects) => rects.length);
+    assert.ok(bars > 0 && bars <= 61 * 5, `${bars} bars after the zoom`);
+
+    await open(`flamegraph?${range()}`);
+    assert.deepEqual(
+      await page.$$eval('#timeline .legend-item', (items) => items.map((item) => item.textContent?.trim())),
+      [`samples ${wide.totalCount >= 1e4 ? `${(wide.totalCount / 1e3).toFixed(1)}k` : wide.totalCount}`],
+    );
+  });
+
   it('shows a differential flamegraph and table', async () => {
     const half = wide.from + 300;
     await open(

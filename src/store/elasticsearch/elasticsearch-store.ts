@@ -21,6 +21,8 @@ import {
   type EventAggregation,
   type EventField,
   type EventQuery,
+  type TimeCountQuery,
+  type TimeCounts,
   type Store,
   type StoreStats,
   type StackTraceCount,
@@ -293,6 +295,27 @@ export class ElasticsearchStore implements Store {
       rows.push(row);
     }
     return { samplingLevel: level, eventsRead, totalCount, rows };
+  }
+
+  async countOverTime(query: TimeCountQuery): Promise<TimeCounts> {
+    const filter = eventsQuery(query.from, query.to, query.filter);
+    const level = query.samplingLevel ?? chooseSamplingLevel(await this.countEvents(0, filter));
+    const scale = samplingScale(level);
+    const width = Math.max(1, Math.floor(query.bucketSeconds));
+    const sources: CompositeSource[] = [
+      { t: { date_histogram: { field: '@timestamp', fixed_interval: `${width}s` } } },
+    ];
+    if (query.groupBy) sources.push({ group: { terms: { field: query.groupBy, missing_bucket: true } } });
+    const points: TimeCounts['points'] = [];
+    for await (const bucket of this.compositeBuckets(eventsIndex(level), filter, sources)) {
+      const point: TimeCounts['points'][number] = {
+        start: Math.floor(Number(bucket.key.t) / 1000),
+        count: bucket.sum * scale,
+      };
+      if (bucket.key.group !== null && bucket.key.group !== undefined) point.group = String(bucket.key.group);
+      points.push(point);
+    }
+    return { samplingLevel: level, points };
   }
 
   /** Pages through a composite aggregation (exact, unlike a terms aggregation over several shards). */

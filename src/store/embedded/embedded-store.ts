@@ -39,6 +39,8 @@ import {
   type EventQuery,
   type Store,
   type StoreStats,
+  type TimeCountQuery,
+  type TimeCounts,
   groupFieldList,
 } from '../store.ts';
 import { filterToSql, type SqlFragment } from './filter-sql.ts';
@@ -666,6 +668,26 @@ export class EmbeddedStore implements Store {
       totalCount,
       rows: rows.map(({ stackTraceId, groups, count }) => ({ stackTraceId, groups, count })),
     };
+  }
+
+  async countOverTime(query: TimeCountQuery): Promise<TimeCounts> {
+    const where = this.eventConditions(query);
+    const level = query.samplingLevel ?? chooseSamplingLevel(await this.countEvents(0, where));
+    const width = Math.max(1, Math.floor(query.bucketSeconds));
+    const bucket = `(e.ts // ${width}) * ${width}`;
+    const sql = query.groupBy
+      ? `SELECT ${bucket} AS t, g.value AS grp, sum(e.count)::BIGINT AS n
+           FROM ${eventsTable(level)} e LEFT JOIN (${groupColumn(query.groupBy)}) g ON g.id = e.dims_id
+          WHERE ${where.sql} GROUP BY t, grp`
+      : `SELECT ${bucket} AS t, NULL AS grp, sum(e.count)::BIGINT AS n
+           FROM ${eventsTable(level)} e WHERE ${where.sql} GROUP BY t`;
+    const scale = samplingScale(level);
+    const points = (await this.rows(sql, where.params)).map((row) => {
+      const point: TimeCounts['points'][number] = { start: Number(row.t), count: Number(row.n) * scale };
+      if (row.grp !== null && row.grp !== undefined) point.group = String(row.grp);
+      return point;
+    });
+    return { samplingLevel: level, points };
   }
 
   private eventConditions(query: { from: EpochSeconds; to: EpochSeconds; filter?: EventQuery['filter'] }) {

@@ -4,6 +4,7 @@ import { FlameGraphView } from '../flamegraph-view.ts';
 import { escapeHtml, formatCount, formatPercent, samplingNote } from '../format.ts';
 import type { PageContext } from '../main.ts';
 import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
+import { fetchTimeline, renderTimeline } from '../timeline-chart.ts';
 
 const GROUP_OPTIONS: [string, string][] = [
   ['', 'none'],
@@ -81,10 +82,14 @@ export function mountFlamegraph(
 export async function renderFlamegraph({ root, params, tooltip }: PageContext): Promise<void> {
   const query = apiParams(params, [...QUERY_KEYS, 'groupBy']);
   const started = performance.now();
-  const graph = await getJson<CompactFlamegraph>('/api/flamegraph', query);
+  const [graph, line] = await Promise.all([
+    getJson<CompactFlamegraph>('/api/flamegraph', query),
+    fetchTimeline(params),
+  ]);
   const fetched = performance.now();
   const groupBy = params.get('groupBy') ?? '';
   root.innerHTML = `
+    <section id="timeline" class="timeline"></section>
     <div class="summary">
       <span><strong>${formatCount(graph.totalCount)}</strong> samples</span>
       <span>${formatCount(graph.size)} nodes</span>
@@ -95,6 +100,7 @@ export async function renderFlamegraph({ root, params, tooltip }: PageContext): 
       <a id="pprof" href="/api/pprof?${query.toString()}" download>Download pprof</a>
       <span class="legend">${legendHtml()}</span>
     </div>`;
+  renderTimeline(root.querySelector<HTMLElement>('#timeline')!, line);
   root.querySelector<HTMLSelectElement>('#group-by')!.addEventListener('change', (event) => {
     updateState({ groupBy: (event.target as HTMLSelectElement).value });
   });

@@ -5,6 +5,7 @@ import { escapeHtml, formatCount, formatPercent, samplingNote } from '../format.
 import type { PageContext } from '../main.ts';
 import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
 import { missingSymbolsDetails, sourcePosition } from '../symbols.ts';
+import { fetchTimeline, renderTimeline } from '../timeline-chart.ts';
 
 type GroupedStacks = GroupedStacksResponse;
 
@@ -51,8 +52,12 @@ export async function renderStacks({ root, params }: PageContext): Promise<void>
   const query = apiParams(params, QUERY_KEYS);
   query.set('groupBy', groupBy);
   query.set('stacks', '5');
-  const data = await getJson<GroupedStacks>('/api/stacktraces', query);
+  const [data, line] = await Promise.all([
+    getJson<GroupedStacks>('/api/stacktraces', query),
+    fetchTimeline(params, groupBy),
+  ]);
   root.innerHTML = `
+    <section id="timeline" class="timeline"></section>
     <div class="summary">
       <label>Group by <select id="dimension">${DIMENSIONS.map(
         ([value, name]) => `<option value="${value}"${value === groupBy ? ' selected' : ''}>${name}</option>`,
@@ -80,6 +85,7 @@ export async function renderStacks({ root, params }: PageContext): Promise<void>
         </details>`,
       )
       .join('')}</div>`;
+  renderTimeline(root.querySelector<HTMLElement>('#timeline')!, line);
   root.querySelector<HTMLSelectElement>('#dimension')!.addEventListener('change', (event) => {
     updateState({ groupBy: (event.target as HTMLSelectElement).value });
   });

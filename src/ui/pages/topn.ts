@@ -13,6 +13,7 @@ import {
 import type { PageContext } from '../main.ts';
 import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
 import { missingSymbolsDetails, sourcePosition } from '../symbols.ts';
+import { fetchTimeline, renderTimeline } from '../timeline-chart.ts';
 
 /** The function cell: name, inline marker, then where it is, or that its symbols are missing and how to add them. */
 function functionCell(f: TopNFunction): string {
@@ -43,7 +44,10 @@ const COLUMNS: Column[] = [
 export async function renderTopN({ root, params }: PageContext): Promise<void> {
   const query = apiParams(params, QUERY_KEYS);
   query.set('limit', params.get('limit') ?? '500');
-  const data = await getJson<TopNResponse>('/api/topn/functions', query);
+  const [data, line] = await Promise.all([
+    getJson<TopNResponse>('/api/topn/functions', query),
+    fetchTimeline(params),
+  ]);
   const sortKey = params.get('sort') ?? 'self';
   const direction = params.get('dir') === 'asc' ? 1 : -1;
   const column = COLUMNS.find((c) => c.key === sortKey) ?? COLUMNS[3];
@@ -56,6 +60,7 @@ export async function renderTopN({ root, params }: PageContext): Promise<void> {
   const total = data.total_count;
   const perSample = data.impact_per_sample;
   root.innerHTML = `
+    <section id="timeline" class="timeline"></section>
     <div class="summary">
       <span><strong>${formatCount(total)}</strong> samples</span>
       <span>${data.topn.length} functions</span>
@@ -82,6 +87,7 @@ export async function renderTopN({ root, params }: PageContext): Promise<void> {
         )
         .join('')}</tbody>
     </table>`;
+  renderTimeline(root.querySelector<HTMLElement>('#timeline')!, line);
   root.querySelectorAll<HTMLElement>('th[data-sort]').forEach((th) =>
     th.addEventListener('click', () => {
       const key = th.dataset.sort!;
