@@ -18,6 +18,14 @@ const CHAR_WIDTH = 6.2;
 const MIN_WIDTH_PX = 0.35;
 const MAX_CANVAS_HEIGHT = 16_000;
 
+const EMPTY_MESSAGE = 'No samples in this range and filter.';
+
+/** Where the drawing loop draws: the canvas on screen, or an SVG document for export. */
+interface Painter {
+  rect(x: number, y: number, width: number, height: number, fill: string, title: string): void;
+  text(text: string, x: number, y: number, color: string): void;
+}
+
 /** Positions of every node, computed once per data set in O(n) from the preorder arrays. */
 interface Layout {
   depth: Int32Array;
@@ -190,22 +198,80 @@ export class FlameGraphView {
     const ctx = this.context;
     ctx.fillStyle = '#ffffff';
     ctx.fillRect(0, 0, this.width, this.height);
-    const graph = this.graph;
-    const lay = this.layout;
-    if (!graph || !lay || graph.size === 0 || graph.nodes.total[0] <= 0) {
+    if (this.isEmpty()) {
       ctx.fillStyle = '#555';
       ctx.font = '14px system-ui, sans-serif';
-      ctx.fillText('No samples in this range and filter.', 12, 24);
+      ctx.fillText(EMPTY_MESSAGE, 12, 24);
       this.finishRender(started);
       return;
     }
     ctx.font = FONT;
     ctx.textBaseline = 'middle';
+    this.paint(
+      {
+        rect: (x, y, w, h, fill) => {
+          ctx.fillStyle = fill;
+          ctx.fillRect(x, y, w, h);
+        },
+        text: (text, x, y, color) => {
+          ctx.fillStyle = color;
+          ctx.fillText(text, x, y);
+        },
+      },
+      Math.floor(this.height / ROW_HEIGHT),
+    );
+    this.finishRender(started);
+  }
+
+  /** The graph as drawn now (zoom, search highlight, diff colours) as a standalone SVG document. */
+  toSvg(): string {
+    const rows = Math.min((this.layout?.maxDepth ?? 0) + 1, Math.floor(MAX_CANVAS_HEIGHT / ROW_HEIGHT));
+    const height = Math.max(ROW_HEIGHT * 4, rows * ROW_HEIGHT);
+    const parts: string[] = [];
+    if (this.isEmpty()) parts.push(`<text x="12" y="24" font-size="14">${escapeHtml(EMPTY_MESSAGE)}</text>`);
+    else
+      this.paint(
+        {
+          rect: (x, y, w, h, fill, title) =>
+            parts.push(
+              `<rect x="${x.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${h}" fill="${fill}"><title>${escapeHtml(title)}</title></rect>`,
+            ),
+          text: (text, x, y, color) =>
+            parts.push(
+              `<text x="${x.toFixed(1)}" y="${y}" fill="${color}" dominant-baseline="middle">${escapeHtml(text)}</text>`,
+            ),
+        },
+        rows,
+      );
+    return (
+      `<svg xmlns="http://www.w3.org/2000/svg" width="${this.width}" height="${height}" viewBox="0 0 ${this.width} ${height}" ` +
+      `font-family="system-ui, sans-serif" font-size="11"><rect width="100%" height="100%" fill="#ffffff"/>${parts.join('')}</svg>`
+    );
+  }
+
+  /** The canvas as a PNG, at the screen's pixel density. */
+  toPng(): Promise<Blob> {
+    return new Promise((resolve, reject) =>
+      this.canvas.toBlob(
+        (blob) => (blob ? resolve(blob) : reject(new Error('the browser made no PNG'))),
+        'image/png',
+      ),
+    );
+  }
+
+  private isEmpty(): boolean {
+    const graph = this.graph;
+    return !graph || !this.layout || graph.size === 0 || graph.nodes.total[0] <= 0;
+  }
+
+  /** Draws every node wide enough to see in the current view, on the first `maxRows` rows. */
+  private paint(painter: Painter, maxRows: number): void {
+    const graph = this.graph!;
+    const lay = this.layout!;
     const scale = this.width / (this.viewEnd - this.viewStart);
     const { total, frame } = graph.nodes;
     const labels = graph.frames.label;
     const types = graph.frames.frameType;
-    const maxRows = Math.floor(this.height / ROW_HEIGHT);
     const diff = this.diffShares();
     for (let i = 0; i < graph.size;) {
       const x = (lay.x0[i] - this.viewStart) * scale;
@@ -220,18 +286,16 @@ export class FlameGraphView {
       const right = Math.min(this.width, x + w);
       const y = d * ROW_HEIGHT;
       const label = i === 0 ? 'all' : labels[frame[i]];
-      ctx.fillStyle = this.fillFor(i, label, i === 0 ? 0x100 : types[frame[i]], diff);
-      ctx.fillRect(left, y, Math.max(MIN_WIDTH_PX, right - left - 0.5), ROW_HEIGHT - 1);
+      const fill = this.fillFor(i, label, i === 0 ? 0x100 : types[frame[i]], diff);
+      painter.rect(left, y, Math.max(MIN_WIDTH_PX, right - left - 0.5), ROW_HEIGHT - 1, fill, label);
       const visible = right - left;
       if (visible > 24) {
         const chars = Math.floor((visible - 6) / CHAR_WIDTH);
         const text = label.length > chars ? `${label.slice(0, Math.max(1, chars - 1))}…` : label;
-        ctx.fillStyle = i === this.hovered ? '#000' : '#1a1a1a';
-        ctx.fillText(text, left + 3, y + ROW_HEIGHT / 2);
+        painter.text(text, left + 3, y + ROW_HEIGHT / 2, i === this.hovered ? '#000' : '#1a1a1a');
       }
       i++;
     }
-    this.finishRender(started);
   }
 
   private finishRender(started: number): void {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -212,6 +212,31 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
     assert.match(page.url(), new RegExp(`search=${HOT_FUNCTION}`));
     await page.screenshot({ path: `${ARTIFACTS}/flamegraph-search.png` });
     await page.fill('#search', '');
+  });
+
+  it('exports the flamegraph as JSON, SVG and PNG', async () => {
+    const exported = async (selector: string) => {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click(selector)]);
+      return { name: download.suggestedFilename(), bytes: readFileSync((await download.path())!) };
+    };
+    const json = await exported('#export-json');
+    assert.equal(json.name, 'uniprof-flamegraph.json');
+    const graph = JSON.parse(json.bytes.toString('utf8')) as CompactFlamegraph;
+    assert.equal(graph.nodes.total[0], wide.totalCount, 'the JSON is the graph on screen');
+
+    const svg = await exported('#export-svg');
+    assert.equal(svg.name, 'uniprof-flamegraph.svg');
+    const text = svg.bytes.toString('utf8');
+    assert.match(text, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    const rects = text.match(/<rect /g)?.length ?? 0;
+    assert.ok(rects > 1000, `${rects} frames in the SVG`);
+    assert.ok(text.includes(`<title>${HOT_FUNCTION}</title>`), 'frames carry their names');
+
+    const png = await exported('#export-png');
+    assert.equal(png.name, 'uniprof-flamegraph.png');
+    assert.deepEqual([...png.bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const canvasWidth = await page.$eval('canvas.flamegraph', (c) => (c as HTMLCanvasElement).width);
+    assert.equal(png.bytes.readUInt32BE(16), canvasWidth, 'the PNG is the canvas, pixel for pixel');
   });
 
   it('zooms on click, shows a tooltip, zooms with the wheel and resets', async () => {

@@ -57,7 +57,7 @@ export async function renderDiff({ root, params, tooltip }: PageContext): Promis
       baselineFilter: String(data.get('baselineFilter') ?? ''),
     });
   });
-  mountFlamegraph(root, tooltip, graph, params);
+  mountFlamegraph(root, tooltip, graph, params, `/api/diff/flamegraph?${query.toString()}`);
   root.insertAdjacentHTML(
     'beforeend',
     `<h3>Largest changes (self share)</h3>

@@ -28,6 +28,8 @@ export function mountFlamegraph(
   tooltip: HTMLElement,
   graph: CompactFlamegraph,
   params: URLSearchParams,
+  /** The API request the graph came from, offered as the JSON export. */
+  jsonUrl: string,
 ): FlameGraphView {
   container.insertAdjacentHTML(
     'beforeend',
@@ -35,6 +37,11 @@ export function mountFlamegraph(
        <input id="search" type="search" placeholder="Search functions (text or /regex/)" value="${escapeHtml(params.get('search') ?? '')}">
        <button type="button" id="reset">Reset zoom</button>
        <span id="search-result" class="muted"></span>
+       <span class="exports">Export
+         <a id="export-json" href="${escapeHtml(jsonUrl)}" download="uniprof-flamegraph.json">JSON</a>
+         <button type="button" id="export-svg">SVG</button>
+         <button type="button" id="export-png">PNG</button>
+       </span>
      </div>
      <div class="graph-container" id="graph"></div>
      <div id="frame-details" class="frame-details" hidden></div>`,
@@ -75,8 +82,25 @@ export function mountFlamegraph(
     }, 120);
   });
   container.querySelector('#reset')!.addEventListener('click', () => view.resetZoom());
+  container
+    .querySelector('#export-svg')!
+    .addEventListener('click', () =>
+      download(new Blob([view.toSvg()], { type: 'image/svg+xml' }), 'uniprof-flamegraph.svg'),
+    );
+  container.querySelector('#export-png')!.addEventListener('click', () => {
+    void view.toPng().then((png) => download(png, 'uniprof-flamegraph.png'));
+  });
   if (searchInput.value) runSearch();
   return view;
+}
+
+/** Saves a file the page made (an export) through the browser's download. */
+function download(blob: Blob, name: string): void {
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(blob);
+  link.download = name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
 }
 
 export async function renderFlamegraph({ root, params, tooltip }: PageContext): Promise<void> {
@@ -104,7 +128,7 @@ export async function renderFlamegraph({ root, params, tooltip }: PageContext): 
   root.querySelector<HTMLSelectElement>('#group-by')!.addEventListener('change', (event) => {
     updateState({ groupBy: (event.target as HTMLSelectElement).value });
   });
-  const view = mountFlamegraph(root, tooltip, graph, params);
+  const view = mountFlamegraph(root, tooltip, graph, params, `/api/flamegraph?${query.toString()}`);
   const painted = performance.now();
   view.canvas.dataset.firstPaintMs = (painted - fetched).toFixed(1);
   view.canvas.dataset.fetchMs = (fetched - started).toFixed(1);
