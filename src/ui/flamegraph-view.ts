@@ -107,6 +107,7 @@ export class FlameGraphView {
     window.addEventListener('mouseup', (event) => this.onMouseUp(event));
     this.canvas.addEventListener('wheel', (event) => this.onWheel(event), { passive: false });
     new ResizeObserver(() => this.render()).observe(this.container);
+    matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => this.render());
   }
 
   setData(graph: CompactFlamegraph): void {
@@ -196,10 +197,11 @@ export class FlameGraphView {
     const started = performance.now();
     this.resize();
     const ctx = this.context;
-    ctx.fillStyle = '#ffffff';
+    const theme = this.theme();
+    ctx.fillStyle = theme.background;
     ctx.fillRect(0, 0, this.width, this.height);
     if (this.isEmpty()) {
-      ctx.fillStyle = '#555';
+      ctx.fillStyle = theme.text;
       ctx.font = '14px system-ui, sans-serif';
       ctx.fillText(EMPTY_MESSAGE, 12, 24);
       this.finishRender(started);
@@ -228,7 +230,11 @@ export class FlameGraphView {
     const rows = Math.min((this.layout?.maxDepth ?? 0) + 1, Math.floor(MAX_CANVAS_HEIGHT / ROW_HEIGHT));
     const height = Math.max(ROW_HEIGHT * 4, rows * ROW_HEIGHT);
     const parts: string[] = [];
-    if (this.isEmpty()) parts.push(`<text x="12" y="24" font-size="14">${escapeHtml(EMPTY_MESSAGE)}</text>`);
+    const theme = this.theme();
+    if (this.isEmpty())
+      parts.push(
+        `<text x="12" y="24" font-size="14" fill="${theme.text}">${escapeHtml(EMPTY_MESSAGE)}</text>`,
+      );
     else
       this.paint(
         {
@@ -245,7 +251,7 @@ export class FlameGraphView {
       );
     return (
       `<svg xmlns="http://www.w3.org/2000/svg" width="${this.width}" height="${height}" viewBox="0 0 ${this.width} ${height}" ` +
-      `font-family="system-ui, sans-serif" font-size="11"><rect width="100%" height="100%" fill="#ffffff"/>${parts.join('')}</svg>`
+      `font-family="system-ui, sans-serif" font-size="11"><rect width="100%" height="100%" fill="${theme.background}"/>${parts.join('')}</svg>`
     );
   }
 
@@ -257,6 +263,15 @@ export class FlameGraphView {
         'image/png',
       ),
     );
+  }
+
+  /** The page's colours (light or dark, as the system asks), so the graph's ground matches its panel. */
+  private theme(): { background: string; text: string } {
+    const style = getComputedStyle(this.container);
+    return {
+      background: style.getPropertyValue('--surface').trim() || '#ffffff',
+      text: style.getPropertyValue('--muted').trim() || '#555555',
+    };
   }
 
   private isEmpty(): boolean {

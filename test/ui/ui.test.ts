@@ -239,6 +239,39 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
     assert.equal(png.bytes.readUInt32BE(16), canvasWidth, 'the PNG is the canvas, pixel for pixel');
   });
 
+  it('follows a dark system theme, the flamegraph and its exports included', async () => {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    try {
+      const background = (selector: string) =>
+        page.$eval(selector, (element) => getComputedStyle(element).backgroundColor);
+      assert.equal(await background('html'), 'rgb(17, 20, 24)');
+      assert.equal(await background('.graph-container'), 'rgb(26, 30, 36)');
+      // The canvas' ground is the panel's: a pixel right of the deepest frames' row ends is background.
+      const corner = await page.$eval('canvas.flamegraph', (canvas) => {
+        const c = canvas as HTMLCanvasElement;
+        return [
+          ...c
+            .getContext('2d')!
+            .getImageData(c.width - 1, c.height - 1, 1, 1)
+            .data.slice(0, 3),
+        ];
+      });
+      assert.deepEqual(corner, [26, 30, 36]);
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-svg')]);
+      assert.match(
+        readFileSync((await download.path())!, 'utf8'),
+        /<rect width="100%" height="100%" fill="#1a1e24"\/>/,
+      );
+      await page.screenshot({ path: `${ARTIFACTS}/flamegraph-dark.png` });
+    } finally {
+      await page.emulateMedia({ colorScheme: 'light' });
+    }
+    assert.equal(
+      await page.$eval('html', (element) => getComputedStyle(element).backgroundColor),
+      'rgb(246, 247, 249)',
+    );
+  });
+
   it('zooms on click, shows a tooltip, zooms with the wheel and resets', async () => {
     const rect = (await (await page.$('canvas.flamegraph'))!.boundingBox())!;
     // Row 1 (depth 1) at the left edge: the first child of the root.
