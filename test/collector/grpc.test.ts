@@ -9,7 +9,6 @@ import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { EXPORT_METHOD_PATH, encodeExportRequest } from '../../src/protocol/otlp-profiles.ts';
 import { ProfilingQueries } from '../../src/query/index.ts';
-import { makeSelfSignedCertificate } from '../support/self-signed.ts';
 import {
   TOKEN,
   agentLikeBytes,

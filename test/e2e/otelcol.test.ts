@@ -21,7 +21,7 @@ import type { GroupedStacksResponse } from '../../src/query/stacks.ts';
 import { AgentUnavailableError, buildMemlockShim, prepareAgentHost } from '../peers/agent.ts';
 import { provisionOtelcol, startOtelcol, type RunningOtelcol } from '../peers/otelcol.ts';
 import { bearer, generatedReadToken } from '../support/reader-auth.ts';
-import { makeSelfSignedCertificate } from '../support/self-signed.ts';
+import { writeSelfSignedCertificate } from '../support/certificates.ts';
 import { ProcessOutput, SERVE_READY, servedAddresses, serveOnFreePorts } from '../support/serve.ts';
 import { buildNativeWorkload } from './support/workloads.ts';
 import { metricValue } from './support/symbolization.ts';
@@ -178,7 +178,7 @@ test(
     const workDir = await mkdtemp(path.join(os.tmpdir(), 'uniprof-e2e-otelcol-'));
     t.after(() => rm(workDir, { recursive: true, force: true }));
     const tls = { cert: path.join(workDir, 'uniprof.pem'), key: path.join(workDir, 'uniprof-key.pem') };
-    makeSelfSignedCertificate(tls.cert, tls.key);
+    writeSelfSignedCertificate(tls.cert, tls.key);
     const serve = await startServe(t, path.join(workDir, 'data'), tls);
     const native = await buildNativeWorkload(workDir);
     const workload = spawn(native.withSymbols, ['cpu', '600'], { stdio: 'ignore' });
