@@ -28,6 +28,8 @@ export const Attr = {
   hostArch: 'host.arch',
   osKernel: 'os.kernel',
   osVersion: 'os.version',
+  osDescription: 'os.description',
+  osType: 'os.type',
   projectId: 'profiling.project.id',
   /** Prefix of the custom labels a process attaches to its samples (e.g. Go pprof labels): become tags. */
   labelPrefix: 'process.context.label.',

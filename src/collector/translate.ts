@@ -50,6 +50,7 @@ import {
   type DedupCapacities,
 } from './dedup.ts';
 import { xxh64 } from './hashes.ts';
+import { hostIdentity, type PeerHost } from './host-identity.ts';
 
 export interface TranslatorOptions {
   /** How many IDs of each kind to remember as stored. */
@@ -60,13 +61,6 @@ export interface TranslatorOptions {
   executableRefreshSeconds?: number;
   /** Write a host's metadata again after this long (host lists are per time range). */
   hostRefreshSeconds?: number;
-}
-
-/** Host fields for requests whose resource attributes name no host (the standalone agent sends none). */
-export interface PeerHost {
-  hostId?: string;
-  hostName?: string;
-  hostIp?: string;
 }
 
 export interface TranslateContext {
@@ -94,7 +88,6 @@ const nanosHalvesToSeconds = importedNanosHalvesToSeconds;
 const DEFAULT_PROJECT_ID = 1;
 const DEFAULT_EXECUTABLE_REFRESH_SECONDS = 3600;
 const DEFAULT_HOST_REFRESH_SECONDS = 60;
-const UNKNOWN_HOST = 'unknown';
 
 /** Keeps the dedup caches between requests; one per collector. */
 export class ProfileTranslator {
@@ -490,18 +483,16 @@ class RequestScope {
     agentVersion: string | undefined,
     profile: ProfileView,
   ): EventContext {
-    const peer = this.settings.peer;
-    const hostIp = attributes.get(Attr.hostIp) || peer.hostIp;
-    const hostName = attributes.get(Attr.hostName) || peer.hostName;
+    const host = hostIdentity(attributes, this.settings.peer);
     const projectText = attributes.get(Attr.projectId);
     const project = projectText ? Number(projectText) : NaN;
     const hasTime = profile.timeLo !== 0 || profile.timeHi !== 0;
     return {
       index: this.contextCount++,
       dimensionsByThread: new Map(),
-      hostId: attributes.get(Attr.hostId) || peer.hostId || hostName || hostIp || UNKNOWN_HOST,
-      hostName,
-      hostIp,
+      hostId: host.hostId,
+      hostName: host.hostName,
+      hostIp: host.hostIp,
       processName: attributes.get(Attr.executableName) || undefined,
       containerId: attributes.get(Attr.containerId) || undefined,
       containerName: attributes.get(Attr.containerName) || undefined,
@@ -510,7 +501,7 @@ class RequestScope {
       serviceName: attributes.get(Attr.serviceName) || undefined,
       projectId: Number.isSafeInteger(project) && project >= 0 ? project : this.settings.defaultProjectId,
       agentVersion,
-      osKernel: attributes.get(Attr.osKernel) || attributes.get(Attr.osVersion) || undefined,
+      osKernel: host.osKernel,
       profileSecond: hasTime ? nanosHalvesToSeconds(profile.timeLo, profile.timeHi) : this.settings.now,
     };
   }

@@ -31,7 +31,17 @@ export { toPprof } from './pprof.ts';
 
 export interface StatusReport {
   stats: StoreStats;
-  hosts: { hostId: string; hostName?: string; arch?: string; agentVersion?: string; lastSeen: number }[];
+  hosts: {
+    hostId: string;
+    hostName?: string;
+    hostIp?: string;
+    arch?: string;
+    /** `os.type` as the sender reported it (e.g. `linux`), and the kernel release. */
+    osType?: string;
+    osKernel?: string;
+    agentVersion?: string;
+    lastSeen: number;
+  }[];
   /** Share of sampled frames (by distinct frame, last hour) that have symbols. */
   symbolization: { frames: number; symbolized: number; coverage: number };
   /** The factors behind the CPU-time, cost and CO2 estimates. */
@@ -173,7 +183,10 @@ export class ProfilingQueries {
       hosts: hosts.map((host) => ({
         hostId: host.hostId,
         hostName: host.hostName,
+        hostIp: host.hostIp,
         arch: host.arch,
+        osType: host.attributes['os.type'],
+        osKernel: host.osKernel,
         agentVersion: host.agentVersion,
         lastSeen: host.timestamp,
       })),

@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect, constants as http2 } from 'node:http2';
+import net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { EXPORT_METHOD_PATH, encodeExportRequest } from '../../src/protocol/otlp-profiles.ts';
+import { ProfilingQueries } from '../../src/query/index.ts';
 import {
   TOKEN,
   agentLikeBytes,
@@ -50,6 +52,31 @@ test('a request that names no host (the standalone agent) is attributed to the p
   assert.equal((await grpcExport(client, Buffer.from(encodeExportRequest(request)))).code, grpc.status.OK);
   assert.deepEqual(await store.fieldValues('host.id', 0, 2 ** 31, 10), ['127.0.0.1']);
   assert.deepEqual(await store.fieldValues('host.ip', 0, 2 ** 31, 10), ['127.0.0.1']);
+  assert.deepEqual(await store.fieldValues('host.name', 0, 2 ** 31, 10), ['127.0.0.1']);
+});
+
+test('standalone agents on two machines are two hosts, named by their addresses, when grouped by host', async (t) => {
+  const { store, addresses } = await startCollector(t);
+  const request = agentLikeRequest({ stacks: 2, samplesPerStack: 3 });
+  const resource = request.resourceProfiles![0].resource!;
+  resource.attributes = resource.attributes!.filter((attribute) => !attribute.key!.startsWith('host.'));
+  const bytes = Buffer.from(encodeExportRequest(request));
+  // Two clients on two loopback addresses stand for two machines.
+  for (const localAddress of ['127.0.0.2', '127.0.0.3']) {
+    const answer = await rawGrpcCall(addresses.grpcAddress, bytes, { compressed: false, localAddress });
+    assert.equal(answer.status, grpc.status.OK, answer.message);
+  }
+  // What the UI's "Stack traces → Group by Host" asks for: stacks grouped by host.name.
+  const grouped = await new ProfilingQueries(store).stacks({ from: 0, to: 2 ** 31 }, 'host.name', 20, 10);
+  assert.deepEqual(grouped.groups.map((group) => [group.value, group.count]).sort(), [
+    ['127.0.0.2', 6],
+    ['127.0.0.3', 6],
+  ]);
+  const hosts = await store.listHosts(0, 2 ** 31);
+  assert.deepEqual(hosts.map((host) => [host.hostId, host.hostName, host.hostIp]).sort(), [
+    ['127.0.0.2', '127.0.0.2', '127.0.0.2'],
+    ['127.0.0.3', '127.0.0.3', '127.0.0.3'],
+  ]);
 });
 
 test('gRPC accepts gzip-compressed requests (grpc-encoding: gzip), as the agent sends them', async (t) => {
@@ -226,9 +253,16 @@ interface RawAnswer {
 async function rawGrpcCall(
   address: string,
   message: Buffer,
-  options: { compressed: boolean },
+  options: { compressed: boolean; localAddress?: string },
 ): Promise<RawAnswer> {
-  const session = connect(`http://${address}`);
+  const [host, port] = [
+    address.slice(0, address.lastIndexOf(':')),
+    Number(address.slice(address.lastIndexOf(':') + 1)),
+  ];
+  const session = connect(`http://${address}`, {
+    // The source address of the connection: what the collector sees as the peer.
+    createConnection: () => net.connect({ host, port, localAddress: options.localAddress }),
+  });
   try {
     const frame = Buffer.alloc(5 + message.byteLength);
     frame.writeUInt8(options.compressed ? 1 : 0, 0);

@@ -210,6 +210,9 @@ describe('translation of an agent request', () => {
     );
     const result = translateRequest(plain, { now: NOW, peer: { hostIp: '10.1.2.3' } });
     assert.ok(result.batch.events.every((e) => e.hostId === '10.1.2.3' && e.hostIp === '10.1.2.3'));
+    // Named by the address too: grouping by host name must not put such hosts into one unnamed group.
+    assert.ok(result.batch.events.every((e) => e.hostName === '10.1.2.3'));
+    assert.equal(result.batch.hosts[0].hostName, '10.1.2.3');
   });
 });
 

@@ -43,6 +43,7 @@ import type {
   TopNResponse,
 } from '../../src/query/index.ts';
 import type { MissingSymbols } from '../../src/query/missing-symbols.ts';
+import type { GroupedStacksResponse } from '../../src/query/stacks.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import type { EventFilter, EventQuery, StoreReader } from '../../src/store/store.ts';
 import {
@@ -411,6 +412,8 @@ interface RunResult {
   symbolization: Symbolization;
   /** Where the symbolizer of uniprof serve listens. */
   symbolizerUrl: string;
+  /** The stack-traces API grouped by host name, over the run. */
+  stacksByHost: GroupedStacksResponse;
 }
 
 const nativeKey = (fileIdHex: string, address: bigint) => `${fileIdHex}:${address.toString(16)}`;
@@ -682,6 +685,10 @@ async function runAgainstRealAgent(t: TestContext, binary: string, memlockShim?:
   );
 
   const metrics = (await getText(`${serve.http}/metrics`)).text;
+  // What the UI's "Stack traces → Group by Host" asks for.
+  const stacksByHost = await getJson<GroupedStacksResponse>(
+    `${serve.http}/api/stacktraces?from=${runStartSeconds - 5}&to=${runEndSeconds + 4 * REPORT_INTERVAL_SECONDS}&groupBy=host.name`,
+  );
   const symbolization = await pushAndWatch(serve, native, debuginfod, {
     from: runStartSeconds - 5,
     to: runEndSeconds + 4 * REPORT_INTERVAL_SECONDS,
@@ -721,6 +728,7 @@ async function runAgainstRealAgent(t: TestContext, binary: string, memlockShim?:
     outage,
     symbolization,
     symbolizerUrl: serve.symbolizer,
+    stacksByHost,
   };
 }
 
@@ -1112,6 +1120,14 @@ test(
       const host = hosts.find((h) => h.hostId === '127.0.0.1');
       assert.ok(host, `host 127.0.0.1 among ${JSON.stringify(hosts.map((h) => h.hostId))}`);
       assert.equal(host.hostIp, '127.0.0.1');
+      // Named by that address too, so "Group by Host" shows the agent's machine and never one "(none)" group.
+      assert.equal(host.hostName, '127.0.0.1');
+      assert.deepEqual(await store.fieldValues('host.name', window.from, window.to, 10), ['127.0.0.1']);
+      assert.deepEqual(
+        run.stacksByHost.groups.map((group) => group.value),
+        ['127.0.0.1'],
+      );
+      assert.ok(run.stacksByHost.totalCount > 0);
       assert.equal(host.agentVersion, AGENT_VERSION);
       assert.deepEqual(await store.fieldValues('host.id', window.from, window.to, 10), ['127.0.0.1']);
       const threads = await store.fieldValues('process.thread.name', window.from, window.to, 10_000);

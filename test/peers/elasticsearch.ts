@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { withCacheLock } from './cache-lock.ts';
 
 const run = promisify(execFile);
 
@@ -60,48 +61,9 @@ async function download(url: string, target: string): Promise<void> {
   await rename(partial, target);
 }
 
-const processAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
-/**
- * Test files may run in parallel: one of them downloads and unpacks while the others wait. A lock left by a
- * dead process is taken over.
- */
-async function withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
-  const dir = path.join(cacheRoot(), 'elasticsearch');
-  await mkdir(dir, { recursive: true });
-  const lock = path.join(dir, `${name}.lock`);
-  const deadline = Date.now() + 15 * 60_000;
-  for (;;) {
-    try {
-      await writeFile(lock, String(process.pid), { flag: 'wx' });
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number(await readFile(lock, 'utf8').catch(() => '0'));
-      if (owner > 0 && !processAlive(owner)) {
-        await rm(lock, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`Elasticsearch test peer: ${lock} held by process ${owner} for too long`, {
-          cause: error,
-        });
-      }
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-  }
-  try {
-    return await work();
-  } finally {
-    await rm(lock, { force: true });
-  }
+/** Test files may run in parallel: one of them downloads and unpacks while the others wait. */
+function withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
+  return withCacheLock(path.join(cacheRoot(), 'elasticsearch'), name, work);
 }
 
 /** The unpacked distribution, shared by every test; under root it lives where `nobody` can read it. */

@@ -61,11 +61,11 @@ export async function renderStatus({ root }: PageContext): Promise<void> {
     <h3>Symbolization backlog</h3>
     ${backlogHtml(status.symbolizer.backlog, status.symbolizer.command)}
     <h3>Hosts seen in the last 24 hours</h3>
-    <table class="grid"><thead><tr><th>Host</th><th>ID</th><th>Arch</th><th>Agent</th><th>Last seen</th></tr></thead>
+    <table class="grid"><thead><tr><th>Host</th><th>ID</th><th>Address</th><th>OS</th><th>Arch</th><th>Agent</th><th>Last seen</th></tr></thead>
     <tbody>${status.hosts
       .map(
         (h) =>
-          `<tr><td>${escapeHtml(h.hostName ?? '')}</td><td class="muted">${escapeHtml(h.hostId)}</td><td>${escapeHtml(h.arch ?? '')}</td><td>${escapeHtml(h.agentVersion ?? '')}</td><td>${date(h.lastSeen)}</td></tr>`,
+          `<tr><td>${escapeHtml(h.hostName ?? '')}</td><td class="muted">${escapeHtml(h.hostId)}</td><td>${escapeHtml(h.hostIp ?? '')}</td><td>${escapeHtml([h.osType, h.osKernel].filter(Boolean).join(' '))}</td><td>${escapeHtml(h.arch ?? '')}</td><td>${escapeHtml(h.agentVersion ?? '')}</td><td>${date(h.lastSeen)}</td></tr>`,
       )
       .join('')}</tbody></table>
     <h3>Estimation factors</h3>
