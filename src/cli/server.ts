@@ -1,5 +1,13 @@
-import { join } from 'node:path';
-import { registerQueryApi, registerReaderAuth, registerUi, symbolUploadTarget } from '../api/index.ts';
+import { join, resolve } from 'node:path';
+import {
+  registerQueryApi,
+  registerReaderAuth,
+  registerSetupRoute,
+  registerUi,
+  symbolUploadTarget,
+  type AgentEndpoints,
+} from '../api/index.ts';
+import { AGENT_VERSION } from '../loadgen/index.ts';
 import { createCollector, type Collector } from '../collector/collector.ts';
 import { DEFAULT_COLLECTOR_OPTIONS } from '../collector/options.ts';
 import type { Config } from '../config/config.ts';
@@ -49,8 +57,11 @@ export async function runServer(
     store,
     options: { impact: config.query, symbolUpload: symbolUploadTarget(config) },
   });
+  let endpoints: AgentEndpoints | undefined;
+  registerSetupRoute(api.app, () => endpoints);
   await registerUi(api.app);
   const addresses = await collector.start();
+  endpoints = agentEndpoints(config, addresses, token, generatedAt);
   const shutdownMs = DEFAULT_COLLECTOR_OPTIONS.shutdownTimeoutMs;
   let apiAddress: string;
   try {
@@ -106,4 +117,29 @@ export async function runServer(
       ));
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void stop());
   return { collector, api, symbolizer, stop };
+}
+
+/** Where agents send profiles, as bound, for the "Add data" instructions. */
+function agentEndpoints(
+  config: Config,
+  addresses: { grpcAddress: string; httpAddress: string },
+  token: string | undefined,
+  tokenFile: string | undefined,
+): AgentEndpoints {
+  const portOf = (address: string) => Number(/:(\d+)\/?$/.exec(address)?.[1] ?? 0);
+  return {
+    grpc: {
+      host: config.collector.grpc.host,
+      port: portOf(addresses.grpcAddress),
+      tls: config.collector.grpc.tls !== undefined,
+    },
+    otlpHttp: {
+      host: config.collector.http.host,
+      port: portOf(addresses.httpAddress),
+      tls: config.collector.http.tls !== undefined,
+    },
+    token: token === undefined ? undefined : { value: token, file: tokenFile && resolve(tokenFile) },
+    agentVersion: AGENT_VERSION,
+    symbolUpload: symbolUploadTarget(config),
+  };
 }

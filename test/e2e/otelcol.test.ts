@@ -16,7 +16,8 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { StatusResponse } from '../../src/api/index.ts';
+import { parse as parseYaml } from 'yaml';
+import type { SetupInstructions, StatusResponse } from '../../src/api/index.ts';
 import type { GroupedStacksResponse } from '../../src/query/stacks.ts';
 import { AgentUnavailableError, buildMemlockShim, prepareAgentHost } from '../peers/agent.ts';
 import { provisionOtelcol, startOtelcol, type RunningOtelcol } from '../peers/otelcol.ts';
@@ -74,49 +75,34 @@ async function startServe(
   };
 }
 
-/** The collector configuration of docs/collector.md ("In the OpenTelemetry Collector"), with test timings. */
-function collectorConfig(uniprofGrpc: string, caFile: string, retry: boolean): unknown {
-  return {
-    extensions: { 'bearertokenauth/uniprof': { token: '${env:UNIPROF_TOKEN}' } },
-    receivers: {
-      profiling: { reporter_interval: REPORT_INTERVAL, reporter_jitter: 0, samples_per_second: 50 },
-    },
-    processors: {
-      resourcedetection: {
-        detectors: ['system'],
-        system: {
-          // The OS's own name, not a DNS lookup: this machine has no resolver to ask.
-          hostname_sources: ['os'],
-          resource_attributes: {
-            'host.id': { enabled: true },
-            'host.arch': { enabled: true },
-            'os.description': { enabled: true },
-          },
-        },
-      },
-    },
-    exporters: {
-      'otlp/uniprof': {
-        endpoint: uniprofGrpc,
-        // bearertokenauth sends its token over TLS only (it refuses to start on a plaintext connection).
-        tls: { ca_file: caFile },
-        auth: { authenticator: 'bearertokenauth/uniprof' },
-        retry_on_failure: { enabled: retry },
-      },
-    },
-    service: {
-      extensions: ['bearertokenauth/uniprof'],
-      // No metrics server of its own (it would take port 8888).
-      telemetry: { metrics: { level: 'none' } },
-      pipelines: {
-        profiles: {
-          receivers: ['profiling'],
-          processors: ['resourcedetection'],
-          exporters: ['otlp/uniprof'],
-        },
-      },
-    },
+/**
+ * The collector configuration the UI's "Add data" page gives for this server (`/api/setup`), run as a user would
+ * copy it, with only what a test must change: its CA file, short report intervals, no DNS lookup for the host
+ * name (this machine has no resolver), no retries for the wrong token, and no metrics port of its own.
+ */
+function collectorConfig(fromSetupPage: string, caFile: string, retry: boolean): Config {
+  const config = parseYaml(fromSetupPage) as Config;
+  const exporter = section(section(config, 'exporters'), 'otlp/uniprof');
+  assert.deepEqual(section(exporter, 'tls'), { ca_file: '/etc/otelcol/uniprof-ca.pem' });
+  assert.deepEqual(section(exporter, 'auth'), { authenticator: 'bearertokenauth/uniprof' });
+  exporter.tls = { ca_file: caFile };
+  exporter.retry_on_failure = { enabled: retry };
+  section(config, 'receivers').profiling = {
+    reporter_interval: REPORT_INTERVAL,
+    reporter_jitter: 0,
+    samples_per_second: 50,
   };
+  section(section(section(config, 'processors'), 'resourcedetection'), 'system').hostname_sources = ['os'];
+  section(config, 'service').telemetry = { metrics: { level: 'none' } };
+  return config;
+}
+
+type Config = Record<string, unknown>;
+
+function section(parent: Config, key: string): Config {
+  const value = parent[key];
+  assert.ok(value && typeof value === 'object', `the setup page's configuration has no "${key}"`);
+  return value as Config;
 }
 
 async function getJson<T>(url: string, token: string): Promise<T> {
@@ -189,10 +175,13 @@ test(
     t.after(async () => {
       for (const collector of collectors) await collector.stop();
     });
+    const setup = await getJson<SetupInstructions>(`${serve.api}/api/setup`, serve.readToken);
+    assert.equal(setup.grpcEndpoint, serve.grpc);
+    assert.equal(setup.auth.token, undefined, "a read token is not shown the agents' token");
     const run = async (token: string, retry: boolean) => {
       const collector = await startOtelcol({
         binary,
-        config: collectorConfig(serve.grpc, tls.cert, retry),
+        config: collectorConfig(setup.collectorConfig, tls.cert, retry),
         workDir,
         env: { UNIPROF_TOKEN: token },
         memlockShim,

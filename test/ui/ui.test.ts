@@ -9,6 +9,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import {
   registerQueryApi,
   registerReaderAuth,
+  registerSetupRoute,
   registerUi,
   symbolUploadTarget,
   type ReaderAccess,
@@ -114,6 +115,13 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
     app = Fastify();
     await registerReaderAuth(app, access);
     await registerQueryApi(app, { store, options: { now: () => wide.to } });
+    registerSetupRoute(app, () => ({
+      grpc: { host: '0.0.0.0', port: 4317, tls: true },
+      otlpHttp: { host: '0.0.0.0', port: 4318, tls: true },
+      token: { value: 'the-agents-token-for-the-ui-test', file: '/var/lib/uniprof/secret-token' },
+      agentVersion: 'v0.0.202633',
+      symbolUpload: UPLOAD,
+    }));
     await registerUi(app, { directory: uiDir });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
     nativeStore = new FixedBacklogStore({ path: ':memory:', seed: 7 });
@@ -391,6 +399,21 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
     assert.equal(Number((await canvasData()).rootTotal), expected);
     assert.ok((await page.$$('#diff-table tbody tr')).length > 0);
     await page.screenshot({ path: `${ARTIFACTS}/diff.png` });
+  });
+
+  it('leads an empty view to "Add data", which fills in this server and the token for a logged-in user', async () => {
+    await open(`flamegraph?from=${wide.to + 3600}&to=${wide.to + 7200}`);
+    await page.click('.empty-state a[href="#/setup"]');
+    await page.waitForFunction(() => location.hash === '#/setup');
+    await page.waitForSelector('#page[data-ready="true"][data-page="setup"]');
+    assert.equal(await page.textContent('#grpc-endpoint'), '127.0.0.1:4317', 'the address the browser used');
+    assert.equal(await page.textContent('#agent-token'), 'the-agents-token-for-the-ui-test');
+    const config = (await page.textContent('#collector-config')) ?? '';
+    assert.match(config, /endpoint: 127\.0\.0\.1:4317/);
+    assert.match(config, /authenticator: bearertokenauth\/uniprof/);
+    assert.match((await page.textContent('#symbols-command')) ?? '', /^uniprof symbtool push-symbols /);
+    assert.ok(await page.$('nav a[data-page="setup"].active'));
+    await page.screenshot({ path: `${ARTIFACTS}/add-data.png`, fullPage: true });
   });
 
   it('shows a bad filter as an error that names the problem', async () => {

@@ -3,6 +3,7 @@ import { LEGEND, frameColor } from '../colors.ts';
 import { FlameGraphView } from '../flamegraph-view.ts';
 import { escapeHtml, formatCount, formatPercent, samplingNote } from '../format.ts';
 import type { PageContext } from '../main.ts';
+import { emptyStateHtml } from './setup.ts';
 import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
 import { fetchTimeline, renderTimeline } from '../timeline-chart.ts';
 
@@ -114,6 +115,7 @@ export async function renderFlamegraph({ root, params, tooltip }: PageContext): 
   const groupBy = params.get('groupBy') ?? '';
   root.innerHTML = `
     <section id="timeline" class="timeline"></section>
+    ${graph.totalCount === 0 ? emptyStateHtml() : ''}
     <div class="summary">
       <span><strong>${formatCount(graph.totalCount)}</strong> samples</span>
       <span>${formatCount(graph.size)} nodes</span>

@@ -3,6 +3,7 @@ import { getJson } from '../api.ts';
 import { frameColor } from '../colors.ts';
 import { escapeHtml, formatCount, formatPercent, samplingNote } from '../format.ts';
 import type { PageContext } from '../main.ts';
+import { emptyStateHtml } from './setup.ts';
 import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
 import { missingSymbolsDetails, sourcePosition } from '../symbols.ts';
 import { fetchTimeline, renderTimeline } from '../timeline-chart.ts';
@@ -58,6 +59,7 @@ export async function renderStacks({ root, params }: PageContext): Promise<void>
   ]);
   root.innerHTML = `
     <section id="timeline" class="timeline"></section>
+    ${data.totalCount === 0 ? emptyStateHtml() : ''}
     <div class="summary">
       <label>Group by <select id="dimension">${DIMENSIONS.map(
         ([value, name]) => `<option value="${value}"${value === groupBy ? ' selected' : ''}>${name}</option>`,

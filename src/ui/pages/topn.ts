@@ -11,6 +11,7 @@ import {
   samplingNote,
 } from '../format.ts';
 import type { PageContext } from '../main.ts';
+import { emptyStateHtml } from './setup.ts';
 import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
 import { missingSymbolsDetails, sourcePosition } from '../symbols.ts';
 import { fetchTimeline, renderTimeline } from '../timeline-chart.ts';
@@ -61,6 +62,7 @@ export async function renderTopN({ root, params }: PageContext): Promise<void> {
   const perSample = data.impact_per_sample;
   root.innerHTML = `
     <section id="timeline" class="timeline"></section>
+    ${total === 0 ? emptyStateHtml() : ''}
     <div class="summary">
       <span><strong>${formatCount(total)}</strong> samples</span>
       <span>${data.topn.length} functions</span>
