@@ -1,0 +1,170 @@
+/**
+ * The servers, over real HTTP to a real `uniprof serve`: the symbol-upload endpoint (POST
+ * /api/v1/symbols/{fileId}, gzip-compressed upload streams made from the ranges and return pads of programs
+ * built in the test run, mutated before compression or after it) and the OTLP/HTTP receiver (the OTLP
+ * targets' protobuf and JSON cases). Every answer must come within the case budget, be below 500, carry a
+ * message when it is a 4xx, and leave the server running.
+ */
+import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import { OTLP_HTTP_PROFILES_PATH } from '../../../src/protocol/otlp-profiles.ts';
+import { RangeIndex } from '../../../src/symbolizer/ranges/range-index.ts';
+import { extractRanges } from '../../../src/symbolizer/ranges/extract.ts';
+import { openExecutableCode, returnPadsFrom } from '../../../src/symbolizer/returnpads/generate.ts';
+import { fileIdOfExecutable } from '../../../src/symbolizer/upload/file-id.ts';
+import {
+  encodeSymbolUpload,
+  SYMBOL_UPLOAD_CONTENT_TYPE,
+  SYMBOL_UPLOAD_MAGIC,
+} from '../../../src/symbolizer/upload/format.ts';
+import { buildProgram, canBuild, MissingToolError } from '../../peers/toolchains.ts';
+import { mutatedBytes, protobufHotSpots, type Seed } from '../support/mutate.ts';
+import { fetchWithin, judgeAnswer, startFuzzServe } from '../support/serve-peer.ts';
+import type { FuzzTarget, PreparedTarget } from '../support/target.ts';
+import { otlpJsonInputs } from './otlp-json.ts';
+import { otlpProtobufInputs } from './otlp-protobuf.ts';
+
+/** First byte of an upload case: send the rest gzip-compressed, or as it is (a damaged gzip stream). */
+const COMPRESS = 0;
+const AS_IS = 1;
+
+/** Frame length prefixes and the protobuf fields inside each frame of an upload stream. */
+function uploadHotSpots(stream: Uint8Array): number[] {
+  const spots: number[] = [];
+  let at = SYMBOL_UPLOAD_MAGIC.length;
+  while (at < stream.length && spots.length < 20_000) {
+    spots.push(at);
+    let length = 0;
+    let scale = 1;
+    let p = at;
+    for (; p < stream.length; p++) {
+      length += (stream[p] & 0x7f) * scale;
+      scale *= 128;
+      if (stream[p] < 0x80) break;
+    }
+    const start = p + 1;
+    for (const s of protobufHotSpots(stream.subarray(start, start + length), 2_000)) spots.push(start + s);
+    at = start + length;
+  }
+  return spots;
+}
+
+function uploadSeeds(): { seeds: Seed[]; fileIds: string[] } {
+  const variants = (['c-dwarf5', 'cpp'] as const).filter((v) => canBuild(v));
+  if (variants.length === 0) throw new MissingToolError('no program to make symbol uploads from');
+  const seeds: Seed[] = [];
+  const fileIds: string[] = [];
+  for (const variant of variants) {
+    const path = buildProgram(variant).binary;
+    const { fileId, hex } = fileIdOfExecutable(path);
+    fileIds.push(hex);
+    const ranges = [...extractRanges(path)].flat();
+    const opened = openExecutableCode(path);
+    const pads =
+      'executable' in opened
+        ? () => returnPadsFrom(opened.executable, RangeIndex.of(ranges), { chunkSize: 256 })
+        : undefined;
+    for (const withPads of pads ? [false, true] : [false]) {
+      const stream = Buffer.concat([
+        ...encodeSymbolUpload(
+          { fileId, fileName: variant },
+          [ranges],
+          undefined,
+          withPads ? pads : undefined,
+        ),
+      ]);
+      const hotSpots = uploadHotSpots(stream).map((s) => s + 2);
+      // The first byte picks the file ID of the path (the seed's own: a mutation there makes it disagree with
+      // the header), the second how the body is sent.
+      const id = fileIds.length - 1;
+      const name = `${variant}${withPads ? ' with pads' : ''}`;
+      seeds.push({ name, bytes: Buffer.concat([Uint8Array.of(id, COMPRESS), stream]), hotSpots });
+      const gzip = gzipSync(stream);
+      seeds.push({
+        name: `${name}, gzip`,
+        bytes: Buffer.concat([Uint8Array.of(id, AS_IS), gzip]),
+        hotSpots: [5, 6, 11, 12, 13],
+      });
+    }
+    if ('executable' in opened) opened.executable.elf.close();
+  }
+  return { seeds, fileIds };
+}
+
+export const symbolUploadTarget: FuzzTarget = {
+  name: 'symbol-upload',
+  description: 'symbol-upload endpoint of uniprof serve (HTTP, gzip upload streams with ranges and pads)',
+  caseBudgetMs: 10_000,
+  async prepare(): Promise<PreparedTarget> {
+    const { seeds, fileIds } = uploadSeeds();
+    const serve = await startFuzzServe();
+    const base = serve.addresses.symbolizer;
+    if (!base) throw new Error('uniprof serve printed no symbolizer address');
+    return {
+      arbitrary: mutatedBytes(seeds, { hotWeight: 60 }),
+      childPids: serve.child.pid ? [serve.child.pid] : [],
+      async run(input) {
+        const fileId = fileIds[(input[0] ?? 0) % fileIds.length];
+        const mode = (input[1] ?? 0) & 1;
+        const rest = input.subarray(2);
+        const body = Buffer.from(mode === AS_IS ? rest : gzipSync(rest, { level: 1 }));
+        const response = await fetchWithin(
+          `${base}/api/v1/symbols/${fileId}`,
+          {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${serve.uploadToken}`,
+              'content-type': SYMBOL_UPLOAD_CONTENT_TYPE,
+            },
+            body,
+          },
+          symbolUploadTarget.caseBudgetMs,
+        );
+        const outcome = await judgeAnswer(response, 'symbol upload');
+        serve.assertUp();
+        return outcome;
+      },
+      close: () => serve.close(),
+    };
+  },
+};
+
+const PROTOBUF = 0;
+const JSON_BODY = 1;
+
+export const otlpHttpTarget: FuzzTarget = {
+  name: 'otlp-http',
+  description: 'OTLP/HTTP receiver of uniprof serve (protobuf and JSON bodies, real store behind it)',
+  caseBudgetMs: 10_000,
+  async prepare(): Promise<PreparedTarget> {
+    const serve = await startFuzzServe();
+    const url = `${serve.addresses.otlpHttp}${OTLP_HTTP_PROFILES_PATH}`;
+    const tagged = (tag: number) => (bytes: Uint8Array) => Buffer.concat([Uint8Array.of(tag), bytes]);
+    return {
+      arbitrary: fc.oneof(
+        otlpProtobufInputs().map(tagged(PROTOBUF)),
+        otlpJsonInputs().map(tagged(JSON_BODY)),
+      ),
+      childPids: serve.child.pid ? [serve.child.pid] : [],
+      async run(input) {
+        const json = input[0] === JSON_BODY;
+        const response = await fetchWithin(
+          url,
+          {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${serve.agentToken}`,
+              'content-type': json ? 'application/json' : 'application/x-protobuf',
+            },
+            body: Buffer.from(input.subarray(1)),
+          },
+          otlpHttpTarget.caseBudgetMs,
+        );
+        const outcome = await judgeAnswer(response, `OTLP/HTTP ${json ? 'JSON' : 'protobuf'}`);
+        serve.assertUp();
+        return outcome;
+      },
+      close: () => serve.close(),
+    };
+  },
+};
