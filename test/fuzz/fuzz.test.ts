@@ -9,6 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { canBuild, type VariantName } from '../peers/toolchains.ts';
+import {
+  dwarfDeclaredSizes,
+  elfDeclaredSizes,
+  pclntabDeclaredSizes,
+  protobufDeclaredSizes,
+  uploadDeclaredSizes,
+} from './support/declared-sizes.ts';
 import { readInput, regressionFiles } from './support/inputs.ts';
 import { runTarget, type FuzzReport } from './support/runner.ts';
 import { TARGETS } from './targets/index.ts';
@@ -16,14 +23,16 @@ import { TARGETS } from './targets/index.ts';
 const SEED = 20261128;
 /** Per target: 8 targets, a few tens of seconds in all. */
 const BUDGET_MS = Number(process.env.FUZZ_TEST_MS ?? 3_000);
-const failureDir = mkdtempSync(join(tmpdir(), 'uniprof-fuzz-failures-'));
-after(() => rmSync(failureDir, { recursive: true, force: true }));
+/** Failing inputs are kept for a look after the run (test-artifacts/ is git-ignored, as for the UI test). */
+const failureDir = process.env.FUZZ_FAILURE_DIR ?? join('test-artifacts', 'fuzz-failures');
+const harnessDir = mkdtempSync(join(tmpdir(), 'uniprof-fuzz-harness-'));
+after(() => rmSync(harnessDir, { recursive: true, force: true }));
 
 /** Programs each target builds its seeds from (none: the seeds are in the repository or generated). */
 const NEEDS: Record<string, VariantName[]> = {
-  elf: ['c-dwarf5'],
+  elf: ['c-dwarf5', 'c-gz-zlib'],
   dwarf: ['c-dwarf5'],
-  pclntab: ['go-stripped'],
+  pclntab: ['go-stripped', 'go-386'],
   'symbol-upload': ['c-dwarf5'],
 };
 
@@ -74,9 +83,36 @@ describe('fuzz regressions (inputs that once failed)', { timeout: 120_000 }, () 
   }
 });
 
+/** Each input must be refused (never accepted as something else) with its buffers bounded. */
+const DECLARED_SIZES: [string, () => Uint8Array[]][] = [
+  ['otlp-protobuf', protobufDeclaredSizes],
+  ['symbol-upload', uploadDeclaredSizes],
+  ['elf', elfDeclaredSizes],
+  ['dwarf', dwarfDeclaredSizes],
+  ['pclntab', pclntabDeclaredSizes],
+];
+
+describe('declared sizes of 4 GiB and more are refused before allocating', { timeout: 120_000 }, () => {
+  for (const [target, inputs] of DECLARED_SIZES) {
+    const missing = (NEEDS[target] ?? []).find((v) => !canBuild(v));
+    it(target, { skip: missing && `cannot build ${missing}` }, async () => {
+      const replay = inputs();
+      const report = await runTarget(target, {
+        seed: 0,
+        durationMs: 0,
+        replay,
+        maxCaseBuffersMiB: 64,
+        failureDir,
+      });
+      assert.ok(!report.failure, explain(report));
+      assert.equal(report.outcomes.rejected, replay.length, JSON.stringify(report.outcomes));
+    });
+  }
+});
+
 describe('the fuzz runner notices', { timeout: 120_000 }, () => {
   it('a case that hangs, and keeps its input', async () => {
-    const report = await runTarget('harness-hang', { seed: 1, durationMs: 20_000, failureDir });
+    const report = await runTarget('harness-hang', { seed: 1, durationMs: 20_000, failureDir: harnessDir });
     assert.equal(report.failure?.kind, 'hang', JSON.stringify(report));
     assert.ok(report.failure.input[0] > 200, `kept input ${report.failure.input[0]}`);
     assert.ok(report.failureFile);

@@ -19,6 +19,8 @@ export interface WorkerJob {
   maxCases?: number;
   /** Run exactly these inputs instead of generating cases. */
   replay?: Uint8Array[];
+  /** ArrayBuffer bytes one case may leave allocated (collected or not) before it counts as unbounded. */
+  maxCaseBuffersMiB: number;
   control: SharedArrayBuffer;
   input: SharedArrayBuffer;
 }
@@ -29,6 +31,10 @@ export interface FuzzFailure {
   input: Uint8Array;
   shrinks?: number;
 }
+
+/** What the worker is doing, in the control area: for the message when it stops answering. */
+export const Phase = { generating: 0, case: 1, closing: 2 } as const;
+const PHASE_NAMES = ['between cases (generating the next)', 'running a case', 'closing the target'];
 
 export interface WorkerReady {
   type: 'ready';
@@ -67,6 +73,8 @@ export interface RunOptions {
   maxRssGrowthMiB?: number;
   /** The worker's V8 heap limit. */
   maxHeapMiB?: number;
+  /** ArrayBuffers one case may allocate (default 256 MiB; the largest seed is a few MiB). */
+  maxCaseBuffersMiB?: number;
   failureDir?: string;
 }
 
@@ -76,7 +84,7 @@ const MIB = 1024 * 1024;
 
 export async function runTarget(name: string, options: RunOptions): Promise<FuzzReport> {
   const target = targetByName(name);
-  const control = new SharedArrayBuffer(8);
+  const control = new SharedArrayBuffer(12);
   const inputArea = new SharedArrayBuffer(INPUT_AREA_BYTES);
   const job: WorkerJob = {
     target: name,
@@ -84,6 +92,7 @@ export async function runTarget(name: string, options: RunOptions): Promise<Fuzz
     durationMs: options.durationMs,
     maxCases: options.maxCases,
     replay: options.replay,
+    maxCaseBuffersMiB: options.maxCaseBuffersMiB ?? 256,
     control,
     input: inputArea,
   };
@@ -133,7 +142,8 @@ export async function runTarget(name: string, options: RunOptions): Promise<Fuzz
         seen = count;
         seenAt = now;
       } else if (now - seenAt > 4 * target.caseBudgetMs + 2_000) {
-        stop('hang', `a case ran for more than ${now - seenAt} ms (budget ${target.caseBudgetMs} ms)`);
+        const phase = PHASE_NAMES[Atomics.load(counter, 2)];
+        stop('hang', `no progress for ${now - seenAt} ms, ${phase} (case budget ${target.caseBudgetMs} ms)`);
       }
     }, 25);
     worker.on('message', (message: WorkerReady | WorkerDone) => {

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ProcessOutput,
   SERVE_READY,
@@ -15,6 +16,9 @@ import {
   type ServedAddresses,
 } from '../../support/serve.ts';
 import { FuzzViolation, type Outcome } from './target.ts';
+
+/** How long a SIGTERM may take to stop the server (it drains in-flight work first). */
+const STOP_TIMEOUT_MS = 15_000;
 
 const BIN = new URL('../../../bin/uniprof.mjs', import.meta.url).pathname;
 
@@ -49,9 +53,19 @@ export async function startFuzzServe(): Promise<FuzzServe> {
       }
     },
     async close() {
+      const exited = new Promise((resolve) =>
+        child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve),
+      );
       child.kill('SIGTERM');
-      await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
+      const stopped = await Promise.race([exited.then(() => true), sleep(STOP_TIMEOUT_MS).then(() => false)]);
+      if (!stopped) child.kill('SIGKILL');
+      await exited;
       rmSync(dir, { recursive: true, force: true });
+      if (!stopped) {
+        throw new FuzzViolation(
+          `uniprof serve did not stop within ${STOP_TIMEOUT_MS} ms of SIGTERM:\n${output.stderr.slice(-4000)}`,
+        );
+      }
     },
   };
 }

@@ -3,7 +3,7 @@ import { filterTarget } from './filter.ts';
 import { harnessTargets } from './harness.ts';
 import { otlpJsonTarget } from './otlp-json.ts';
 import { otlpProtobufTarget } from './otlp-protobuf.ts';
-import { otlpHttpTarget, symbolUploadTarget } from './servers.ts';
+import { otlpReceiversTarget, symbolUploadTarget } from './servers.ts';
 import { dwarfTarget, elfTarget, pclntabTarget } from './symbolizer.ts';
 import type { FuzzTarget } from '../support/target.ts';
 
@@ -15,7 +15,7 @@ export const TARGETS: readonly FuzzTarget[] = [
   dwarfTarget,
   pclntabTarget,
   symbolUploadTarget,
-  otlpHttpTarget,
+  otlpReceiversTarget,
 ];
 
 export function targetByName(name: string): FuzzTarget {

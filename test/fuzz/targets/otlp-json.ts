@@ -91,7 +91,7 @@ export function otlpJsonInputs(): fc.Arbitrary<Uint8Array> {
     { weight: 2, arbitrary: mutatedBytes(textSeeds, { maxMutations: 3, hotWeight: 0 }) },
     {
       weight: 1,
-      arbitrary: fc.integer({ min: 1, max: 100_000 }).map((d) => encoder.encode(deeplyNestedJson(d))),
+      arbitrary: fc.integer({ min: 1, max: 30_000 }).map((d) => encoder.encode(deeplyNestedJson(d))),
     },
   );
 }

@@ -61,7 +61,7 @@ export function otlpProtobufInputs(): fc.Arbitrary<Uint8Array> {
   return fc.oneof(
     { weight: 6, arbitrary: mutatedBytes(seeds) },
     { weight: 2, arbitrary: generatedRequest.map((request) => encodeExportRequest(request)) },
-    { weight: 1, arbitrary: fc.integer({ min: 1, max: 200_000 }).map(deeplyNestedRequest) },
+    { weight: 1, arbitrary: fc.integer({ min: 1, max: 50_000 }).map(deeplyNestedRequest) },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 256 }) },
   );
 }

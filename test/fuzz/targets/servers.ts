@@ -1,11 +1,12 @@
 /**
  * The servers, over real HTTP to a real `uniprof serve`: the symbol-upload endpoint (POST
  * /api/v1/symbols/{fileId}, gzip-compressed upload streams made from the ranges and return pads of programs
- * built in the test run, mutated before compression or after it) and the OTLP/HTTP receiver (the OTLP
- * targets' protobuf and JSON cases). Every answer must come within the case budget, be below 500, carry a
+ * built in the test run, mutated before compression or after it) and the OTLP receivers, HTTP and gRPC (the
+ * OTLP targets' protobuf and JSON cases). Every answer must come within the case budget, be below 500, carry a
  * message when it is a 4xx, and leave the server running.
  */
 import { gzipSync } from 'node:zlib';
+import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { OTLP_HTTP_PROFILES_PATH } from '../../../src/protocol/otlp-profiles.ts';
 import { RangeIndex } from '../../../src/symbolizer/ranges/range-index.ts';
@@ -18,9 +19,10 @@ import {
   SYMBOL_UPLOAD_MAGIC,
 } from '../../../src/symbolizer/upload/format.ts';
 import { buildProgram, canBuild, MissingToolError } from '../../peers/toolchains.ts';
+import { grpcClient, grpcExport } from '../../collector/helpers.ts';
 import { mutatedBytes, protobufHotSpots, type Seed } from '../support/mutate.ts';
 import { fetchWithin, judgeAnswer, startFuzzServe } from '../support/serve-peer.ts';
-import type { FuzzTarget, PreparedTarget } from '../support/target.ts';
+import { FuzzViolation, type FuzzTarget, type Outcome, type PreparedTarget } from '../support/target.ts';
 import { otlpJsonInputs } from './otlp-json.ts';
 import { otlpProtobufInputs } from './otlp-protobuf.ts';
 
@@ -129,42 +131,64 @@ export const symbolUploadTarget: FuzzTarget = {
   },
 };
 
-const PROTOBUF = 0;
-const JSON_BODY = 1;
+const HTTP_PROTOBUF = 0;
+const HTTP_JSON = 1;
+const GRPC = 2;
 
-export const otlpHttpTarget: FuzzTarget = {
-  name: 'otlp-http',
-  description: 'OTLP/HTTP receiver of uniprof serve (protobuf and JSON bodies, real store behind it)',
+/** gRPC answers a fuzzed Export may get: stored, refused as malformed, or the store's backpressure. */
+const GRPC_EXPECTED = new Set([grpc.status.OK, grpc.status.INVALID_ARGUMENT, grpc.status.RESOURCE_EXHAUSTED]);
+
+export const otlpReceiversTarget: FuzzTarget = {
+  name: 'otlp-receivers',
+  description: 'OTLP/HTTP (protobuf, JSON) and gRPC receivers of uniprof serve, real store behind them',
   caseBudgetMs: 10_000,
   async prepare(): Promise<PreparedTarget> {
     const serve = await startFuzzServe();
     const url = `${serve.addresses.otlpHttp}${OTLP_HTTP_PROFILES_PATH}`;
-    const tagged = (tag: number) => (bytes: Uint8Array) => Buffer.concat([Uint8Array.of(tag), bytes]);
+    const client = grpcClient(serve.addresses.grpc);
+    const tagged = (tags: number[]) => (bytes: Uint8Array, i: number) =>
+      Buffer.concat([Uint8Array.of(tags[i % tags.length]), bytes]);
+    const protobufCases = fc
+      .tuple(otlpProtobufInputs(), fc.nat())
+      .map(([bytes, i]) => tagged([HTTP_PROTOBUF, GRPC])(bytes, i));
     return {
       arbitrary: fc.oneof(
-        otlpProtobufInputs().map(tagged(PROTOBUF)),
-        otlpJsonInputs().map(tagged(JSON_BODY)),
+        protobufCases,
+        otlpJsonInputs().map((bytes) => tagged([HTTP_JSON])(bytes, 0)),
       ),
       childPids: serve.child.pid ? [serve.child.pid] : [],
       async run(input) {
-        const json = input[0] === JSON_BODY;
-        const response = await fetchWithin(
-          url,
-          {
-            method: 'POST',
-            headers: {
-              authorization: `Bearer ${serve.agentToken}`,
-              'content-type': json ? 'application/json' : 'application/x-protobuf',
+        const body = Buffer.from(input.subarray(1));
+        let outcome: Outcome;
+        if (input[0] === GRPC) {
+          const answer = await grpcExport(client, body, serve.agentToken);
+          if (!GRPC_EXPECTED.has(answer.code) || (answer.code !== grpc.status.OK && !answer.details)) {
+            throw new FuzzViolation(`gRPC Export: status ${grpc.status[answer.code]} ${answer.details}`);
+          }
+          outcome = answer.code === grpc.status.OK ? 'accepted' : 'rejected';
+        } else {
+          const json = input[0] === HTTP_JSON;
+          const response = await fetchWithin(
+            url,
+            {
+              method: 'POST',
+              headers: {
+                authorization: `Bearer ${serve.agentToken}`,
+                'content-type': json ? 'application/json' : 'application/x-protobuf',
+              },
+              body,
             },
-            body: Buffer.from(input.subarray(1)),
-          },
-          otlpHttpTarget.caseBudgetMs,
-        );
-        const outcome = await judgeAnswer(response, `OTLP/HTTP ${json ? 'JSON' : 'protobuf'}`);
+            otlpReceiversTarget.caseBudgetMs,
+          );
+          outcome = await judgeAnswer(response, `OTLP/HTTP ${json ? 'JSON' : 'protobuf'}`);
+        }
         serve.assertUp();
         return outcome;
       },
-      close: () => serve.close(),
+      close: async () => {
+        client.close();
+        await serve.close();
+      },
     };
   },
 };

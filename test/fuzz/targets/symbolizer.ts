@@ -157,6 +157,13 @@ function unitHeaderSpots(section: Uint8Array, base: number): number[] {
   return spots;
 }
 
+/** The DWARF reader refused part of the input (a unit's error) and answered for the rest. */
+class PartialRefusal extends Error {
+  constructor() {
+    super('a damaged unit was reported and left out');
+  }
+}
+
 export const dwarfTarget: FuzzTarget = {
   name: 'dwarf',
   description: 'DWARF reader (units, abbreviations, line programs, ranges, strings) over mutated sections',
@@ -191,8 +198,9 @@ export const dwarfTarget: FuzzTarget = {
           // index and line table, the line table's sequences.
           for (const { unit } of dwarf.unitPartition().slice(0, 64))
             dwarf.unitParts(unit).lines?.orderedSequences();
-          dwarf.errors();
-        }, [SymbolizerFormatError]),
+          // A damaged unit is reported, not thrown: the rest of the file still symbolizes.
+          if (dwarf.errors().length > 0) throw new PartialRefusal();
+        }, [SymbolizerFormatError, PartialRefusal]),
     };
   },
 };
