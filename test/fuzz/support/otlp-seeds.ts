@@ -6,6 +6,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
+import { ProfileTranslator } from '../../../src/collector/translate.ts';
 import { Workload } from '../../../src/loadgen/workload.ts';
 import { encodeExportRequest, schema } from '../../../src/protocol/otlp-profiles.ts';
 import type {
@@ -19,6 +20,16 @@ import { agentRequestBytes } from '../../protocol/agent-request.ts';
 import { protobufHotSpots, type Seed } from './mutate.ts';
 
 export const CORPUS_DIR = new URL('../corpus/', import.meta.url).pathname;
+
+/**
+ * One translator for a target's cases, as a collector keeps one for all requests (building one costs tens of
+ * milliseconds, more than a case). Its caches hold nothing, so a case does not depend on the ones before.
+ */
+export function caseTranslator(): ProfileTranslator {
+  return new ProfileTranslator({
+    capacities: { stackTraces: 0, stackFrames: 0, executables: 0, hosts: 0, queuedFrames: 0 },
+  });
+}
 
 export function otlpSeeds(): Seed[] {
   const named: [string, Uint8Array][] = readdirSync(CORPUS_DIR)

@@ -4,7 +4,7 @@
  * still up).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,7 +34,11 @@ export interface FuzzServe {
 
 export async function startFuzzServe(): Promise<FuzzServe> {
   const dir = mkdtempSync(join(tmpdir(), 'uniprof-fuzz-serve-'));
-  const child = spawn(process.execPath, [BIN, ...serveOnFreePorts(join(dir, 'data'))], {
+  const reports = join(dir, 'reports');
+  mkdirSync(reports);
+  // A diagnostic report on SIGUSR2 (JS stack, libuv handles): what a server that will not stop is waiting for.
+  const diagnostics = ['--report-on-signal', '--report-signal=SIGUSR2', `--report-directory=${reports}`];
+  const child = spawn(process.execPath, [...diagnostics, BIN, ...serveOnFreePorts(join(dir, 'data'))], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = new ProcessOutput(child);
@@ -58,16 +62,44 @@ export async function startFuzzServe(): Promise<FuzzServe> {
       );
       child.kill('SIGTERM');
       const stopped = await Promise.race([exited.then(() => true), sleep(STOP_TIMEOUT_MS).then(() => false)]);
-      if (!stopped) child.kill('SIGKILL');
+      let report = '';
+      if (!stopped) {
+        child.kill('SIGUSR2');
+        await sleep(2_000);
+        report = summarizeReport(reports);
+        child.kill('SIGKILL');
+      }
       await exited;
       rmSync(dir, { recursive: true, force: true });
       if (!stopped) {
         throw new FuzzViolation(
-          `uniprof serve did not stop within ${STOP_TIMEOUT_MS} ms of SIGTERM:\n${output.stderr.slice(-4000)}`,
+          `uniprof serve did not stop within ${STOP_TIMEOUT_MS} ms of SIGTERM:\n${report}\n` +
+            `--- log ---\n${output.stderr.slice(-2000)}`,
         );
       }
     },
   };
+}
+
+/** The JS stack and the open handles of the diagnostic report the server wrote, if it wrote one. */
+function summarizeReport(dir: string): string {
+  try {
+    const file = readdirSync(dir).find((name) => name.endsWith('.json'));
+    if (!file) return '(no diagnostic report)';
+    const report = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+      javascriptStack?: { message?: string; stack?: string[] };
+      libuv?: { type: string; is_active?: boolean; address?: string; remoteEndpoint?: unknown }[];
+    };
+    const handles = (report.libuv ?? [])
+      .filter((h) => h.is_active)
+      .map((h) => `${h.type}${h.remoteEndpoint ? ` ${JSON.stringify(h.remoteEndpoint)}` : ''}`);
+    return [
+      `JS stack: ${(report.javascriptStack?.stack ?? []).slice(0, 12).join(' | ') || report.javascriptStack?.message}`,
+      `active handles: ${handles.join(', ')}`,
+    ].join('\n');
+  } catch (error) {
+    return `(diagnostic report unreadable: ${String(error)})`;
+  }
 }
 
 /** A server's answer is fine when it is a success, or a 4xx whose JSON body says what was wrong. */

@@ -4,11 +4,10 @@
  * replaced by one of another type, an edge number, deep nesting) and then, sometimes, their text.
  */
 import fc from 'fast-check';
-import { translateRequest } from '../../../src/collector/translate.ts';
 import { InvalidRequestError } from '../../../src/protocol/errors.ts';
 import { decodeExportRequestJson } from '../../../src/protocol/otlp-profiles.ts';
 import { mutatedBytes, type Seed } from '../support/mutate.ts';
-import { otlpJsonSeeds, otlpSeeds } from '../support/otlp-seeds.ts';
+import { caseTranslator, otlpJsonSeeds, otlpSeeds } from '../support/otlp-seeds.ts';
 import { expectOnly, FuzzViolation, type FuzzTarget } from '../support/target.ts';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -96,6 +95,8 @@ export function otlpJsonInputs(): fc.Arbitrary<Uint8Array> {
   );
 }
 
+const translator = caseTranslator();
+
 /** What the receiver does with a body (src/collector/ingest.ts): a JSON syntax error is a bad_json rejection. */
 export function decodeJsonBody(input: Uint8Array): void {
   let parsed: unknown;
@@ -105,7 +106,7 @@ export function decodeJsonBody(input: Uint8Array): void {
     if (error instanceof SyntaxError) throw new InvalidRequestError('bad_json', error.message);
     throw new FuzzViolation(`JSON.parse threw ${String(error)}`);
   }
-  translateRequest(decodeExportRequestJson(parsed));
+  translator.translate(decodeExportRequestJson(parsed));
 }
 
 export const otlpJsonTarget: FuzzTarget = {

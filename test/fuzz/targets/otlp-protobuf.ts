@@ -3,11 +3,10 @@
  * (both wire revisions), then translation into the model. Bad bytes must end in InvalidRequestError.
  */
 import fc from 'fast-check';
-import { translateRequest } from '../../../src/collector/translate.ts';
 import { InvalidRequestError } from '../../../src/protocol/errors.ts';
 import { decodeExportRequestView, encodeExportRequest } from '../../../src/protocol/otlp-profiles.ts';
 import { mutatedBytes } from '../support/mutate.ts';
-import { generatedRequest, otlpSeeds } from '../support/otlp-seeds.ts';
+import { caseTranslator, generatedRequest, otlpSeeds } from '../support/otlp-seeds.ts';
 import { expectOnly, type FuzzTarget } from '../support/target.ts';
 
 /**
@@ -71,10 +70,11 @@ export const otlpProtobufTarget: FuzzTarget = {
   description: 'OTLP protobuf decoder (columnar view, both wire revisions) and translation',
   caseBudgetMs: 2_000,
   async prepare() {
+    const translator = caseTranslator();
     return {
       arbitrary: otlpProtobufInputs(),
       run: (input) =>
-        expectOnly(() => void translateRequest(decodeExportRequestView(input)), [InvalidRequestError]),
+        expectOnly(() => void translator.translate(decodeExportRequestView(input)), [InvalidRequestError]),
     };
   },
 };

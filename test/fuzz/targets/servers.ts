@@ -8,6 +8,7 @@
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
+import type { SymbolRange } from '../../../src/model/symbols.ts';
 import { OTLP_HTTP_PROFILES_PATH } from '../../../src/protocol/otlp-profiles.ts';
 import { RangeIndex } from '../../../src/symbolizer/ranges/range-index.ts';
 import { extractRanges } from '../../../src/symbolizer/ranges/extract.ts';
@@ -51,15 +52,17 @@ function uploadHotSpots(stream: Uint8Array): number[] {
   return spots;
 }
 
-function uploadSeeds(): { seeds: Seed[]; fileIds: string[] } {
+function uploadSeeds(): { seeds: Seed[]; fileIds: string[]; firstFileId: string } {
   const variants = (['c-dwarf5', 'cpp'] as const).filter((v) => canBuild(v));
   if (variants.length === 0) throw new MissingToolError('no program to make symbol uploads from');
   const seeds: Seed[] = [];
   const fileIds: string[] = [];
+  let firstFileId = '';
   for (const variant of variants) {
     const path = buildProgram(variant).binary;
     const { fileId, hex } = fileIdOfExecutable(path);
     fileIds.push(hex);
+    firstFileId ||= fileId;
     const ranges = [...extractRanges(path)].flat();
     const opened = openExecutableCode(path);
     const pads =
@@ -90,7 +93,66 @@ function uploadSeeds(): { seeds: Seed[]; fileIds: string[] } {
     }
     if ('executable' in opened) opened.executable.elf.close();
   }
-  return { seeds, fileIds };
+  return { seeds, fileIds, firstFileId };
+}
+
+const edgeName = fc.string({ maxLength: 24, unit: 'binary' });
+const plainName = fc.oneof(
+  fc.constantFrom('', 'main', '_ZN3foo3barEv', '_RNvCs1234_4core3fmt', 'inlined_helper', 'src/a.c'),
+  fc.string({ maxLength: 24 }),
+);
+const edgeLine = fc.constantFrom(-1, 2 ** 31 - 1, 2 ** 32, 2 ** 53 - 1);
+
+/** A range as the client would send it, or (one in five) with edge values in any field. */
+const generatedRange: fc.Arbitrary<SymbolRange> = fc.nat(4).chain((edge) => {
+  const pick = <T>(plain: fc.Arbitrary<T>, odd: fc.Arbitrary<T>) =>
+    edge === 0 ? fc.oneof(plain, odd) : plain;
+  const name = pick(plainName, edgeName);
+  const line = pick(fc.nat(10_000), edgeLine);
+  return fc
+    .record({
+      start: pick(fc.nat(0xfffff), fc.constantFrom(0, 2 ** 32, 2 ** 47, 2 ** 53 - 1)),
+      length: pick(fc.integer({ min: 1, max: 0x400 }), fc.constantFrom(0, -1, 2 ** 32)),
+      depth: pick(fc.nat(3), fc.constantFrom(511, 512, 513, 100_000)),
+      functionName: name,
+      functionLine: line,
+      fileName: name,
+      callFileName: name,
+      callLine: line,
+      table: fc.array(fc.tuple(fc.nat(0x400), line), { maxLength: 4 }),
+    })
+    .map((r) => {
+      // In order and inside the range unless this is an edge case.
+      const table = edge === 0 ? r.table : r.table.map(([o, l]): [number, number] => [o % r.length, l]);
+      if (edge !== 0) table.sort((a, b) => a[0] - b[0]);
+      return {
+        start: r.start,
+        end: r.start + r.length,
+        depth: r.depth,
+        functionName: r.functionName,
+        functionLine: r.functionLine,
+        fileName: r.fileName,
+        callFileName: r.callFileName,
+        callLine: r.callLine,
+        lineOffsets: table.map(([offset]) => offset),
+        lines: table.map(([, l]) => l),
+      };
+    });
+});
+
+/**
+ * Whole uploads of generated ranges (usually in address order, as the client sends them), encoded by the
+ * client's encoder: well-formed streams whose values are edge cases, which reach the checks and the store
+ * behind the framing that byte mutations mostly stop at.
+ */
+function generatedUploads(fileId: string): fc.Arbitrary<Uint8Array> {
+  return fc
+    .tuple(fc.array(generatedRange, { minLength: 1, maxLength: 40 }), fc.nat(9))
+    .map(([ranges, order]) => {
+      if (order < 8) ranges.sort((a, b) => a.start - b.start || a.depth - b.depth);
+      const stream = Buffer.concat([...encodeSymbolUpload({ fileId, fileName: 'fuzz' }, [ranges])]);
+      return Buffer.concat([Uint8Array.of(0, COMPRESS), stream]);
+    });
 }
 
 export const symbolUploadTarget: FuzzTarget = {
@@ -98,12 +160,15 @@ export const symbolUploadTarget: FuzzTarget = {
   description: 'symbol-upload endpoint of uniprof serve (HTTP, gzip upload streams with ranges and pads)',
   caseBudgetMs: 10_000,
   async prepare(): Promise<PreparedTarget> {
-    const { seeds, fileIds } = uploadSeeds();
+    const { seeds, fileIds, firstFileId } = uploadSeeds();
     const serve = await startFuzzServe();
     const base = serve.addresses.symbolizer;
     if (!base) throw new Error('uniprof serve printed no symbolizer address');
     return {
-      arbitrary: mutatedBytes(seeds, { hotWeight: 60 }),
+      arbitrary: fc.oneof(
+        { weight: 3, arbitrary: mutatedBytes(seeds, { hotWeight: 60 }) },
+        { weight: 1, arbitrary: generatedUploads(firstFileId) },
+      ),
       childPids: serve.child.pid ? [serve.child.pid] : [],
       async run(input) {
         const fileId = fileIds[(input[0] ?? 0) % fileIds.length];
