@@ -5,7 +5,13 @@ import { ProfilingQueries, UNKNOWN_UPLOAD_TARGET, pushSymbolsCommand } from '../
 import type { ImpactFactors } from '../query/impact.ts';
 import type { SymbolUploadTarget } from '../query/missing-symbols.ts';
 import { QueryError } from '../query/run.ts';
-import { StoreBusyError, StoreUnavailableError, type StoreReader } from '../store/store.ts';
+import {
+  StoreBusyError,
+  StoreUnavailableError,
+  UnsupportedFilterError,
+  UnsupportedGroupByError,
+  type StoreReader,
+} from '../store/store.ts';
 import { requireReaderAuth } from './auth/require.ts';
 import { registerElasticCompat } from './elastic-compat.ts';
 import { BadRequestError, intParam, parseField, parseTime, toProfileQuery } from './params.ts';
@@ -36,7 +42,12 @@ type Query = Record<string, unknown>;
 const openApiPath = fileURLToPath(new URL('./openapi.yaml', import.meta.url));
 
 function sendError(reply: FastifyReply, error: unknown): FastifyReply {
-  if (error instanceof BadRequestError || error instanceof QueryError) {
+  if (
+    error instanceof BadRequestError ||
+    error instanceof QueryError ||
+    error instanceof UnsupportedFilterError ||
+    error instanceof UnsupportedGroupByError
+  ) {
     return reply.code(400).send({ error: 'bad_request', message: error.message });
   }
   if (error instanceof StoreBusyError) {

@@ -35,10 +35,18 @@ function camelCase(name: string): string {
   return name.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
 }
 
-export function jsonToMessageObject(type: protobuf.Type, json: unknown, path: string): Plain {
+/**
+ * Deepest message nesting accepted. The schema's own nesting is a dozen levels; only attribute values
+ * (arrays and key-value lists of values) nest without end, and a request nesting them thousands deep would
+ * exhaust the stack of this recursive conversion (and of protobufjs after it).
+ */
+export const MAX_JSON_DEPTH = 64;
+
+export function jsonToMessageObject(type: protobuf.Type, json: unknown, path: string, depth = 0): Plain {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     fail(path, `expected an object, got ${show(json)}`);
   }
+  if (depth > MAX_JSON_DEPTH) fail(path, `messages nested more than ${MAX_JSON_DEPTH} levels deep`);
   const out: Plain = {};
   const oneofSeen = new Map<string, string>();
   for (const [rawKey, value] of Object.entries(json as Plain)) {
@@ -51,21 +59,23 @@ export function jsonToMessageObject(type: protobuf.Type, json: unknown, path: st
       if (other) fail(fieldPath, `only one of ${other} and ${key} may be set`);
       oneofSeen.set(field.partOf.name, key);
     }
-    out[key] = field.repeated ? convertList(field, value, fieldPath) : convertValue(field, value, fieldPath);
+    out[key] = field.repeated
+      ? convertList(field, value, fieldPath, depth)
+      : convertValue(field, value, fieldPath, depth);
   }
   return out;
 }
 
-function convertList(field: protobuf.Field, value: unknown, path: string): unknown[] {
+function convertList(field: protobuf.Field, value: unknown, path: string, depth: number): unknown[] {
   if (!Array.isArray(value)) fail(path, `expected an array, got ${show(value)}`);
   const result = new Array<unknown>(value.length);
-  for (let i = 0; i < value.length; i++) result[i] = convertValue(field, value[i], `${path}[${i}]`);
+  for (let i = 0; i < value.length; i++) result[i] = convertValue(field, value[i], `${path}[${i}]`, depth);
   return result;
 }
 
-function convertValue(field: protobuf.Field, value: unknown, path: string): unknown {
+function convertValue(field: protobuf.Field, value: unknown, path: string, depth: number): unknown {
   const resolved = field.resolvedType;
-  if (resolved instanceof protobuf.Type) return jsonToMessageObject(resolved, value, path);
+  if (resolved instanceof protobuf.Type) return jsonToMessageObject(resolved, value, path, depth + 1);
   if (resolved instanceof protobuf.Enum) return convertEnum(resolved, value, path);
   const type = field.type;
   if (INT32_TYPES.has(type)) return integer(value, path, -(2 ** 31), 2 ** 31 - 1);

@@ -144,7 +144,14 @@ export class WireCursor {
 
   /** Reads a length prefix and returns the end of the delimited range. */
   delimited(end: number): number {
+    const start = this.pos;
     const length = this.varint32(end) >>> 0;
+    // varint32 keeps the low 32 bits: a prefix of 2 GiB or more (protobuf's limit) would come out as
+    // whatever its low bits say, and the bytes after it would be read as other fields.
+    if (this.pos - start >= 5 && (this.pos - start > 5 || this.bytes[start + 4] > 0x07)) {
+      this.pos = start;
+      this.fail('length prefix of 2 GiB or more');
+    }
     const stop = this.pos + length;
     if (stop > end) this.fail(`length ${length} runs past the end of its message`);
     return stop;

@@ -76,8 +76,15 @@ function tokenize(source: string): Token[] {
   return tokens;
 }
 
+/**
+ * Deepest nesting of parentheses and `not`s: far beyond what a person writes, well below what exhausts the
+ * stack of the recursive descent (and of the SQL and query translations that walk the result).
+ */
+export const MAX_FILTER_DEPTH = 64;
+
 class Parser {
   private index = 0;
+  private depth = 0;
   constructor(private readonly tokens: Token[]) {}
 
   parse(): EventFilter {
@@ -119,18 +126,28 @@ class Parser {
   }
 
   private parseNot(): EventFilter {
-    if (this.isKeyword(this.peek(), 'not')) {
+    const token = this.peek();
+    if (this.isKeyword(token, 'not')) {
       this.index++;
-      return { kind: 'not', filter: this.parseNot() };
+      return { kind: 'not', filter: this.nested(token, () => this.parseNot()) };
     }
     return this.parsePrimary();
+  }
+
+  private nested(token: Token, parse: () => EventFilter): EventFilter {
+    if (++this.depth > MAX_FILTER_DEPTH) {
+      throw new FilterSyntaxError(`filter nested more than ${MAX_FILTER_DEPTH} levels deep`, token.position);
+    }
+    const filter = parse();
+    this.depth--;
+    return filter;
   }
 
   private parsePrimary(): EventFilter {
     const token = this.peek();
     if (token.type === '(') {
       this.index++;
-      const inner = this.parseOr();
+      const inner = this.nested(token, () => this.parseOr());
       this.expect(')');
       return inner;
     }

@@ -114,6 +114,15 @@ export class UnsupportedGroupByError extends Error {
 }
 
 /**
+ * Thrown for a filter a store cannot express, such as a `host.ip` pattern other than an address, a CIDR
+ * block or an octet prefix on Elasticsearch (an `ip` field has no wildcard search). The request is wrong,
+ * not the store: the API answers 400.
+ */
+export class UnsupportedFilterError extends Error {
+  override readonly name = 'UnsupportedFilterError';
+}
+
+/**
  * The fields of a multi-field group-by, checked. `tags` is refused: an event has several tags, so each one
  * would be counted once per tag and per combination of the other fields, which no tree level can show.
  */

@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { connect } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,6 +99,35 @@ describe(
       } finally {
         serve.child.kill('SIGTERM');
         await once(serve.child, 'exit');
+      }
+    });
+
+    // Found by fuzzing the upload endpoint: the symbolizer's server waited for every request at stop.
+    it('stops on SIGTERM within the shutdown deadline while an upload client stalls mid-body', async () => {
+      const dataDir = join(work, 'stall');
+      const serve = await startServe(dataDir);
+      const uploadToken = readFileSync(join(dataDir, 'symbol-upload-token'), 'utf8').trim();
+      const url = new URL(serve.symbolizer);
+      const client = connect(Number(url.port), url.hostname);
+      try {
+        await once(client, 'connect');
+        client.write(
+          `POST /api/v1/symbols/${'0'.repeat(32)} HTTP/1.1\r\nHost: ${url.host}\r\n` +
+            `Authorization: Bearer ${uploadToken}\r\nContent-Length: 100000\r\n\r\n`,
+        );
+        // The start of a gzip stream, and then nothing: the upload waits for the rest.
+        client.write(Buffer.from([0x1f, 0x8b, 8, 0]));
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const started = Date.now();
+        serve.child.kill('SIGTERM');
+        const [code] = (await once(serve.child, 'exit')) as [number | null];
+        const took = Date.now() - started;
+        assert.equal(code, 0);
+        // The shutdown deadline is 10 s; before, the stalled upload held the stop for its 60 s idle timeout.
+        assert.ok(took < 20_000, `uniprof serve took ${took} ms to stop`);
+      } finally {
+        client.destroy();
+        if (serve.child.exitCode === null) serve.child.kill('SIGKILL');
       }
     });
   },

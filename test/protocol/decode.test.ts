@@ -333,6 +333,14 @@ describe('OTLP/JSON', () => {
       { dictionary: { attributeTable: [{ value: { boolValue: 'yes' } }] } },
       /boolValue: expected true or false/,
     ],
+    [
+      // Found by fuzzing: nested deep enough, the recursive conversion used to exhaust the stack (a 500).
+      'attribute values nested 100,000 deep',
+      JSON.parse(
+        `{"dictionary":{"attributeTable":[{"value":${'{"arrayValue":{"values":['.repeat(100_000)}{"stringValue":"x"}${']}}'.repeat(100_000)}}]}}`,
+      ) as unknown,
+      /nested more than 64 levels deep/,
+    ],
   ];
   for (const [what, input, pattern] of bad) {
     it(`rejects ${what}`, () => rejects(() => decodeExportRequestJson(input), 'bad_json', pattern));

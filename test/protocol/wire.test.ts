@@ -69,4 +69,17 @@ describe('wire cursor varints', () => {
       assert.throws(() => new WireCursor(bytes).varint32(end), InvalidRequestError, `varint32 ${value}`);
     }
   });
+
+  it('takes length prefixes below 2 GiB and refuses larger ones instead of keeping their low bits', () => {
+    for (const value of VALUES) {
+      // The prefix, then as many bytes as its low 32 bits say (so a truncating reader would find them).
+      const low = Number(value & 0xffffn);
+      const bytes = Buffer.concat([encoded([value]), new Uint8Array(low)]);
+      const read = () => new WireCursor(bytes).delimited(bytes.length);
+      if (value < 2n ** 31n) {
+        if (value === BigInt(low)) assert.equal(read(), bytes.length, `length ${value}`);
+        else assert.throws(read, /runs past the end/, `length ${value}`);
+      } else assert.throws(read, /length prefix of 2 GiB or more/, `length ${value}`);
+    }
+  });
 });

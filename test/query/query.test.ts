@@ -45,4 +45,17 @@ describe('filter parser', () => {
     assert.throws(() => parseFilter('(host:a'), /expected "\)"/);
     assert.throws(() => parseFilter('host a'), /expected ":"/);
   });
+
+  it('refuses nesting deeper than it can walk, with a syntax error (found by fuzzing)', () => {
+    const deep = (open: string, close: string, depth: number) =>
+      `${open.repeat(depth)}host:a${close.repeat(depth)}`;
+    assert.ok(parseFilter(deep('(', ')', 64)));
+    assert.ok(parseFilter(deep('not ', '', 64)));
+    for (const filter of [deep('(', ')', 65), deep('not ', '', 65), deep('(not ', ')', 50_000)]) {
+      assert.throws(
+        () => parseFilter(filter),
+        (e: unknown) => e instanceof FilterSyntaxError && /nested more than 64 levels/.test(e.message),
+      );
+    }
+  });
 });

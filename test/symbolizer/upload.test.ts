@@ -443,6 +443,83 @@ describe('symbol upload endpoint', { timeout: 120_000 }, () => {
       reason: 'bad_line_table',
       message: /2 line offsets but 1 lines/,
     },
+    // Found by fuzzing: values the decoder let through and the store then refused, answered with a 500.
+    ...[
+      {
+        field: 'functionLine',
+        value: 2 ** 32 - 1,
+        reason: 'bad_range',
+        message: /function or call line over/,
+      },
+      { field: 'callLine', value: 2 ** 31, reason: 'bad_range', message: /function or call line over/ },
+      {
+        // Deltas are sint32: the line passes 2^31 - 1 as they add up.
+        field: 'lineDeltas',
+        value: [2 ** 31 - 1, 1],
+        reason: 'bad_line_table',
+        message: /line 2147483648 out of range/,
+      },
+    ].map(({ field, value, reason, message: pattern }) => ({
+      name: `a ${field} of ${JSON.stringify(value)}`,
+      body: () =>
+        gzipSync(
+          Buffer.concat([
+            header(),
+            message({
+              chunk: {
+                strings: ['f'],
+                ranges: [
+                  { ...goodRange, lineOffsetDeltas: field === 'lineDeltas' ? [0, 1] : [], [field]: value },
+                ],
+              },
+            }),
+            encodeTrailer(1, 1),
+          ]),
+        ),
+      status: 400,
+      reason,
+      message: pattern,
+    })),
+    {
+      name: 'a line offset past 2^32 in a long range',
+      body: () =>
+        gzipSync(
+          Buffer.concat([
+            header(),
+            message({
+              chunk: {
+                strings: ['f'],
+                ranges: [
+                  {
+                    ...goodRange,
+                    length: 2 ** 40,
+                    lineOffsetDeltas: [2 ** 32 - 1, 2 ** 32 - 1],
+                    lineDeltas: [1, 1],
+                  },
+                ],
+              },
+            }),
+            encodeTrailer(1, 1),
+          ]),
+        ),
+      status: 400,
+      reason: 'bad_line_table',
+      message: /line offset 8589934590 over 4294967295/,
+    },
+    {
+      name: 'a name with the control character U+0001',
+      body: () =>
+        gzipSync(
+          Buffer.concat([
+            header(),
+            message({ chunk: { strings: ['f\u0001g'], ranges: [goodRange] } }),
+            encodeTrailer(1, 1),
+          ]),
+        ),
+      status: 400,
+      reason: 'bad_string',
+      message: /chunk 1, string 1 contains the control character U\+0001/,
+    },
     {
       name: 'an inline depth of a million',
       body: () =>

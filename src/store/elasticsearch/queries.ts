@@ -1,6 +1,6 @@
 /** Event filters → Elasticsearch query DSL. */
 import { isIP } from 'node:net';
-import type { EventField, EventFilter } from '../store.ts';
+import { UnsupportedFilterError, type EventField, type EventFilter } from '../store.ts';
 
 type Query = Record<string, unknown>;
 
@@ -32,7 +32,7 @@ function ipMatch(pattern: string): Query {
     const address = [...octets, ...Array(4 - octets.length).fill('0')].join('.');
     return { term: { 'host.ip': `${address}/${octets.length * 8}` } };
   }
-  throw new Error(
+  throw new UnsupportedFilterError(
     `host.ip pattern "${pattern}": on Elasticsearch only addresses, CIDR blocks and "a.b.*" prefixes work`,
   );
 }

@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/config.ts';
 import type { Store } from '../../store/store.ts';
-import type { Readiness } from '../../collector/http-server.ts';
+import { closeHttp, type Readiness } from '../../collector/http-server.ts';
+import { DEFAULT_COLLECTOR_OPTIONS } from '../../collector/options.ts';
 import { createSymbolizerHttp } from './http.ts';
 import { SymbolizerMetrics } from './metrics.ts';
 import { symbolizerOwner } from './owner.ts';
@@ -31,6 +32,11 @@ export interface SymbolizerServiceOptions {
   routes?: readonly SymbolRoutes[];
   /** Lease owner; by default the one kept in the data directory. */
   owner?: string;
+  /**
+   * On stop, how long requests still running (an upload whose client stalls) may hold the HTTP server
+   * before their connections are cut (default: the collector's shutdown timeout).
+   */
+  shutdownTimeoutMs?: number;
 }
 
 export interface SymbolizerService {
@@ -91,7 +97,9 @@ export function createSymbolizerService(options: SymbolizerServiceOptions): Symb
     if (state.stopping) return;
     state.stopping = true;
     await worker.stop();
-    await http.close();
+    // Not http.close() alone: a client stalled in the middle of an upload would hold it until the upload's
+    // idle timeout (a minute), or for ever if it trickles bytes.
+    await closeHttp(http, options.shutdownTimeoutMs ?? DEFAULT_COLLECTOR_OPTIONS.shutdownTimeoutMs, log);
     state.listening = false;
     if (options.manageStore && state.storeOpen) {
       state.storeOpen = false;

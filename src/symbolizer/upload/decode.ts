@@ -50,6 +50,8 @@ const TWO_POW_32 = 4294967296;
 const MAX_ADDRESS = Number.MAX_SAFE_INTEGER;
 /** Lines as both stores keep them (32-bit signed). */
 const MAX_LINE = 2 ** 31 - 1;
+/** Line offsets within a range as the stores keep them (32-bit unsigned). */
+const MAX_LINE_OFFSET = 2 ** 32 - 1;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Counts and checks the compressed bytes on their way into gunzip. */
@@ -436,11 +438,15 @@ function text(bytes: Uint8Array, start: number, end: number, maxBytes: number, w
   if (end - start > maxBytes) {
     throw bad('string_too_long', `${what} is ${end - start} bytes long, over the limit of ${maxBytes}`);
   }
+  let decoded: string;
   try {
-    return utf8.decode(bytes.subarray(start, end));
+    decoded = utf8.decode(bytes.subarray(start, end));
   } catch {
     throw bad('bad_utf8', `${what} is not valid UTF-8`);
   }
+  // The embedded store packs a range's names into one text with U+0001 between them.
+  if (decoded.includes('\u0001')) throw bad('bad_string', `${what} contains the control character U+0001`);
+  return decoded;
 }
 
 function parseHeader(bytes: Buffer, start: number, end: number): UploadHeader {
@@ -637,6 +643,8 @@ function parseRange(
   if (rangeStart + length > MAX_ADDRESS) throw bad('bad_range', `${where}: end address beyond 2^53`);
   if (depth > limits.maxDepth)
     throw bad('bad_range', `${where}: inline depth ${depth} over the limit of ${limits.maxDepth}`);
+  if (functionLine > MAX_LINE || callLine > MAX_LINE)
+    throw bad('bad_range', `${where}: a function or call line over ${MAX_LINE}`);
   for (const n of names) {
     if (n >= strings.length) {
       throw bad(
@@ -660,7 +668,9 @@ function parseRange(
     line += lineDeltas[i];
     if (offset >= length)
       throw bad('bad_line_table', `${where}: line offset ${offset} outside the range's ${length} bytes`);
-    if (line < 0 || line > 0xffffffff) throw bad('bad_line_table', `${where}: line ${line} out of range`);
+    if (offset > MAX_LINE_OFFSET)
+      throw bad('bad_line_table', `${where}: line offset ${offset} over ${MAX_LINE_OFFSET}`);
+    if (line < 0 || line > MAX_LINE) throw bad('bad_line_table', `${where}: line ${line} out of range`);
     lineOffsets[i] = offset;
     lines[i] = line;
   }
