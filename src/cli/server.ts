@@ -57,11 +57,12 @@ export async function runServer(
     store,
     options: { impact: config.query, symbolUpload: symbolUploadTarget(config) },
   });
-  let endpoints: AgentEndpoints | undefined;
-  registerSetupRoute(api.app, () => endpoints);
+  // The agents' ports are known once the collector has bound them.
+  const bound: { endpoints?: AgentEndpoints } = {};
+  registerSetupRoute(api.app, () => bound.endpoints);
   await registerUi(api.app);
   const addresses = await collector.start();
-  endpoints = agentEndpoints(config, addresses, token, generatedAt);
+  bound.endpoints = agentEndpoints(config, addresses, token, generatedAt);
   const shutdownMs = DEFAULT_COLLECTOR_OPTIONS.shutdownTimeoutMs;
   let apiAddress: string;
   try {

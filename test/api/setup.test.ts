@@ -91,11 +91,11 @@ describe('Add data instructions', () => {
     t.after(() => app.close());
     const access = await testReaderAccess();
     await registerReaderAuth(app, access);
-    let endpoints: AgentEndpoints | undefined;
-    registerSetupRoute(app, () => endpoints);
+    const bound: { endpoints?: AgentEndpoints } = {};
+    registerSetupRoute(app, () => bound.endpoints);
     assert.equal((await app.inject({ url: '/api/setup' })).statusCode, 401);
     assert.equal((await app.inject({ url: '/api/setup', headers: bearer() })).statusCode, 503);
-    endpoints = ENDPOINTS;
+    bound.endpoints = ENDPOINTS;
     const byToken = await app.inject({
       url: '/api/setup',
       headers: { ...bearer(), host: 'ui.example:4320' },
