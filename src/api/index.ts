@@ -1,7 +1,12 @@
 export { registerQueryApi, type QueryApiDeps, type QueryApiOptions } from './routes.ts';
 export { registerUi, DEFAULT_UI_DIR } from './ui.ts';
 export { BadRequestError } from './params.ts';
-export { registerSetupRoute, setupInstructions, type AgentEndpoints, type SetupInstructions } from './setup.ts';
+export {
+  registerSetupRoute,
+  setupInstructions,
+  type AgentEndpoints,
+  type SetupInstructions,
+} from './setup.ts';
 export { readBacklog, symbolUploadTarget, type BacklogStatus, type StatusResponse } from './symbolization.ts';
 export {
   registerReaderAuth,
