@@ -14,6 +14,12 @@ import { writeSelfSignedCertificate } from '../support/certificates.ts';
 const BIN = new URL('../../bin/uniprof.mjs', import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), 'uniprof-serve-'));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
+/** Servers still up when the file ends (a test failed before stopping its own) would keep the run from ending. */
+const started = new Set<ChildProcess>();
+after(() => {
+  for (const child of started)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
 
 interface Running {
   child: ChildProcess;
@@ -36,6 +42,7 @@ async function startServe(
     stdio: ['ignore', 'pipe', 'pipe'],
     env,
   });
+  started.add(child);
   const output = new ProcessOutput(child);
   await output.until(SERVE_READY);
   const { grpc, api: http, otlpHttp } = servedAddresses(output.stdout);
