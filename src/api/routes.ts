@@ -5,7 +5,7 @@ import { ProfilingQueries, UNKNOWN_UPLOAD_TARGET, pushSymbolsCommand } from '../
 import type { ImpactFactors } from '../query/impact.ts';
 import type { SymbolUploadTarget } from '../query/missing-symbols.ts';
 import { QueryError } from '../query/run.ts';
-import { StoreBusyError, StoreUnavailableError, type StoreReader } from '../store/store.ts';
+import { StoreBusyError, StoreUnavailableError, type StoreHealth, type StoreReader } from '../store/store.ts';
 import { requireReaderAuth } from './auth/require.ts';
 import { registerElasticCompat } from './elastic-compat.ts';
 import { BadRequestError, intParam, parseField, parseTime, toProfileQuery } from './params.ts';
@@ -27,7 +27,7 @@ export interface QueryApiOptions {
 
 export interface QueryApiDeps {
   /** With its symbolization queue when it has one (a `Store` does): the status reports its backlog. */
-  store: StoreReader & { readonly symbolization?: BacklogSource };
+  store: StoreReader & { readonly symbolization?: BacklogSource; health?(): StoreHealth };
   options?: QueryApiOptions;
 }
 
@@ -166,7 +166,8 @@ export async function registerQueryApi(app: FastifyInstance, deps: QueryApiDeps)
         readBacklog(deps.store.symbolization, backlogTimeoutMs),
       ]);
       const command = pushSymbolsCommand(uploadTarget, '');
-      return { ...report, symbolizer: { upload: uploadTarget, command, backlog } };
+      const storage = deps.store.health?.() ?? { writable: true };
+      return { ...report, storage, symbolizer: { upload: uploadTarget, command, backlog } };
     }),
   );
 

@@ -10,14 +10,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { seededRandom } from '../../src/model/index.ts';
 import {
   answered,
   auditWindows,
+  embeddedStoreWindows,
   newLedger,
   sendLoad,
-  windowOf,
   type Ledger,
 } from '../support/acknowledged-load.ts';
 import { bearer, generatedReadToken } from '../support/reader-auth.ts';
@@ -37,29 +36,6 @@ async function startServe(): Promise<{ child: ReturnType<typeof spawn>; grpc: st
   await output.until(SERVE_READY);
   const { grpc, api } = servedAddresses(output.stdout);
   return { child, grpc, api };
-}
-
-/**
- * Samples per window in the database file, read as a second process would after the crash (read-only: the
- * write-ahead log is replayed in memory and left for the next `serve` to recover on its own).
- */
-async function storedWindows(ledger: Ledger): Promise<Map<number, number>> {
-  const instance = await DuckDBInstance.create(join(dataDir, 'uniprof.duckdb'), { access_mode: 'READ_ONLY' });
-  try {
-    const connection = await instance.connect();
-    const reader = await connection.runAndReadAll(
-      'SELECT ts::BIGINT AS ts, sum(count)::BIGINT AS n FROM events_all GROUP BY ts',
-    );
-    const windows = new Map<number, number>();
-    for (const [ts, n] of reader.getRows() as [bigint, bigint][]) {
-      const window = windowOf(ledger, Number(ts));
-      windows.set(window, (windows.get(window) ?? 0) + Number(n));
-    }
-    connection.closeSync();
-    return windows;
-  } finally {
-    instance.closeSync();
-  }
 }
 
 describe('crash safety of the embedded store', { timeout: 300_000 }, () => {
@@ -85,7 +61,10 @@ describe('crash safety of the embedded store', { timeout: 300_000 }, () => {
       serve.child.kill('SIGKILL');
       await once(serve.child, 'exit');
       await load.stop();
-      const problems = auditWindows(ledger, await storedWindows(ledger));
+      const problems = auditWindows(
+        ledger,
+        await embeddedStoreWindows(join(dataDir, 'uniprof.duckdb'), ledger),
+      );
       assert.deepEqual(problems, [], `after kill ${round + 1} (seed ${SEED})`);
       assert.ok(
         ledger.acknowledged.size > before,

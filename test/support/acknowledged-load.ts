@@ -4,6 +4,7 @@
  * what a store holds per window says exactly which requests it kept — and whether it kept any of them only in
  * part.
  */
+import { DuckDBInstance } from '@duckdb/node-api';
 import { ExportClient, Workload, nanosFromMillis } from '../../src/loadgen/index.ts';
 import { encodeExportRequest } from '../../src/protocol/otlp-profiles.ts';
 
@@ -39,6 +40,19 @@ export function windowOf(ledger: Ledger, timestamp: number): number {
   return Math.floor((timestamp - ledger.start) / WINDOW_SECONDS);
 }
 
+/** The next request of the ledger: its window number is taken, its samples entered as sent. */
+export function nextRequest(
+  ledger: Ledger,
+  workload: Workload,
+  samples: number,
+): { window: number; body: Uint8Array } {
+  const window = ledger.sent.size;
+  const end = (ledger.start + (window + 1) * WINDOW_SECONDS) * 1000;
+  const generated = workload.next(nanosFromMillis(end), samples, WINDOW_SECONDS);
+  ledger.sent.set(window, generated.samples);
+  return { window, body: encodeExportRequest(generated.request) };
+}
+
 export interface LoadOptions {
   target: string;
   token: string;
@@ -58,11 +72,8 @@ export function sendLoad(ledger: Ledger, options: LoadOptions): { stop(): Promis
   let running = true;
   const worker = async () => {
     while (running) {
-      const window = ledger.sent.size;
-      const end = (ledger.start + (window + 1) * WINDOW_SECONDS) * 1000;
-      const generated = workload.next(nanosFromMillis(end), options.samplesPerRequest, WINDOW_SECONDS);
-      ledger.sent.set(window, generated.samples);
-      const outcome = await client.export(encodeExportRequest(generated.request));
+      const { window, body } = nextRequest(ledger, workload, options.samplesPerRequest);
+      const outcome = await client.export(body);
       if (outcome.ok) ledger.acknowledged.add(window);
       else {
         ledger.refusals.set(outcome.status, (ledger.refusals.get(outcome.status) ?? 0) + 1);
@@ -97,4 +108,27 @@ export function auditWindows(ledger: Ledger, stored: Map<number, number>): strin
     else if (have !== want) problems.push(`request ${window} stored in part: ${have} of ${want} samples`);
   }
   return problems;
+}
+
+/**
+ * Samples per window in an embedded store's file, read as a second process would after a crash (read-only:
+ * the write-ahead log is replayed in memory and left for the next `serve` to recover on its own).
+ */
+export async function embeddedStoreWindows(file: string, ledger: Ledger): Promise<Map<number, number>> {
+  const instance = await DuckDBInstance.create(file, { access_mode: 'READ_ONLY' });
+  try {
+    const connection = await instance.connect();
+    const reader = await connection.runAndReadAll(
+      'SELECT ts::BIGINT AS ts, sum(count)::BIGINT AS n FROM events_all GROUP BY ts',
+    );
+    const windows = new Map<number, number>();
+    for (const [ts, n] of reader.getRows() as [bigint, bigint][]) {
+      const window = windowOf(ledger, Number(ts));
+      windows.set(window, (windows.get(window) ?? 0) + Number(n));
+    }
+    connection.closeSync();
+    return windows;
+  } finally {
+    instance.closeSync();
+  }
 }
