@@ -72,7 +72,13 @@ export async function createSmallDisk(sizeBytes: number): Promise<SmallDisk> {
   return {
     mountPoint,
     outside,
-    spawn: (command, args, options = {}) => spawn('nsenter', [...enter, '--', command, ...args], options),
+    // nsenter would start the program in the namespace's root directory: keep the caller's.
+    spawn: (command, args, options = {}) =>
+      spawn(
+        'nsenter',
+        [...enter, `--wd=${String(options.cwd ?? process.cwd())}`, '--', command, ...args],
+        options,
+      ),
     async fill() {
       const handle = await open(ballast, 'a');
       try {

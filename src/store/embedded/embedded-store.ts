@@ -68,6 +68,8 @@ export interface EmbeddedStoreOptions {
   symbolCacheRanges?: number;
   /** Epoch milliseconds for the symbolization queue's due times and leases; replaced in tests. */
   clock?: () => number;
+  /** Write-ahead log size past which DuckDB checkpoints into the file; DuckDB's own default when unset. */
+  checkpointThresholdBytes?: number;
 }
 
 export const DEFAULT_COMMIT_INTERVAL_MS = 50;
@@ -155,6 +157,7 @@ export class EmbeddedStore implements Store {
       seed: Date.now() & 0xffffffff,
       symbolCacheRanges: DEFAULT_SYMBOL_CACHE_RANGES,
       clock: Date.now,
+      checkpointThresholdBytes: 0,
       ...options,
     };
     this.random = seededRandom(this.options.seed);
@@ -200,6 +203,8 @@ export class EmbeddedStore implements Store {
     }
     this.writer = await this.instance.connect();
     this.reader = await this.instance.connect();
+    const threshold = this.options.checkpointThresholdBytes;
+    if (threshold > 0) await this.writer.run(`SET checkpoint_threshold = '${Math.floor(threshold)}B'`);
     await this.writer.run(SCHEMA_SQL);
     try {
       await this.checkSchemaVersion(this.writer);
