@@ -1,17 +1,26 @@
 /**
  * Run by embedded-disk-full.test.ts inside the small disk's mount namespace (DuckDB resolves the
  * /proc/<pid>/root path the test could reach it by): an embedded store on the small disk, writes until the
- * disk is full, then waits for the space to come back. Prints one JSON report on stdout.
+ * disk is full (or, with `read-only`, until its directory is made read-only), then waits for the storage to
+ * take writes again. Prints one JSON report on stdout.
+ *
+ * Read-only is a read-only bind mount of the directory onto itself: a file system cannot be remounted
+ * read-only while files on it are open for writing, but a new bind mount can be, and files opened through it
+ * (DuckDB's next write-ahead log) are refused with EROFS, as on a file system the kernel turned read-only.
+ * Unmounting it makes the directory writable again.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import { StoreUnavailableError } from '../../src/store/store.ts';
 import { makeBatch } from '../store-elasticsearch/helpers.ts';
 
-const [dir, leave] = process.argv.slice(2);
-const leaveBytes = Number(leave ?? 0);
+const [dir, mode] = process.argv.slice(2);
+const readOnly = mode === 'read-only';
+const leaveBytes = readOnly ? 0 : Number(mode ?? 0);
 await mkdir(dir, { recursive: true });
+const mount = (...args: string[]) => execFileSync('mount', [...args, dir]);
 const path = join(dir, 'store.duckdb');
 const ballast = join(dir, 'ballast');
 // A checkpoint every few batches, so that one comes while the disk is full (DuckDB then invalidates the database).
@@ -32,21 +41,31 @@ async function write(events: number): Promise<unknown> {
   }
 }
 
-for (let i = 0; i < 20; i++) if (await write(2000)) throw new Error('a write failed before the disk filled');
-
-const handle = await open(ballast, 'a');
-for (const size of [1 << 20, 64 << 10, 4 << 10, 1]) {
-  const chunk = Buffer.alloc(size, 1);
-  try {
-    for (;;) await handle.write(chunk);
-  } catch {
-    // ENOSPC: on to smaller writes.
-  }
+for (let i = 0; i < 20; i++) {
+  const error = await write(2000);
+  if (error) throw new Error('a write failed before the disk filled', { cause: error });
 }
-// Give a little back: room for a batch in the write-ahead log, not for the checkpoint it triggers.
-const { size } = await handle.stat();
-await handle.truncate(Math.max(0, size - leaveBytes));
-await handle.close();
+
+async function fill(): Promise<void> {
+  const handle = await open(ballast, 'a');
+  for (const size of [1 << 20, 64 << 10, 4 << 10, 1]) {
+    const chunk = Buffer.alloc(size, 1);
+    try {
+      for (;;) await handle.write(chunk);
+    } catch {
+      // ENOSPC: on to smaller writes.
+    }
+  }
+  // Give a little back: room for a batch in the write-ahead log, not for the checkpoint it triggers.
+  const { size } = await handle.stat();
+  await handle.truncate(Math.max(0, size - leaveBytes));
+  await handle.close();
+}
+if (readOnly) {
+  // Bound only now, so that the files the store holds open stay on the writable mount below.
+  mount('--bind', dir);
+  mount('-o', 'remount,bind,ro');
+} else await fill();
 
 const failures: string[] = [];
 let unavailable = 0;
@@ -58,7 +77,8 @@ for (let i = 0; i < 40; i++) {
 }
 const whileFull = store.health();
 
-await rm(ballast);
+if (readOnly) execFileSync('umount', [dir]);
+else await rm(ballast);
 const freedAt = Date.now();
 while (!store.health().writable && Date.now() - freedAt < 15_000)
   await new Promise((resolve) => setTimeout(resolve, 50));

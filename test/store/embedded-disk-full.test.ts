@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { ProcessOutput } from '../support/serve.ts';
 import { createSmallDisk, smallDiskUnsupported, type SmallDisk } from '../support/small-disk.ts';
@@ -30,27 +31,32 @@ interface Report {
 
 let disk: SmallDisk;
 before(async () => {
-  if (!unsupported) disk = await createSmallDisk(16 << 20);
+  if (!unsupported) disk = await createSmallDisk(48 << 20);
 });
 after(async () => {
   await disk?.dispose();
 });
 
-async function runChild(dir: string, leaveBytes: number): Promise<Report> {
-  const child = disk.spawn(process.execPath, ['--import', 'tsx', CHILD, dir, String(leaveBytes)], {
+/** `mode`: bytes to leave free once the disk is full, or `read-only`. */
+async function runChild(dir: string, mode: number | 'read-only'): Promise<Report> {
+  const child = disk.spawn(process.execPath, ['--import', 'tsx', CHILD, dir, String(mode)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = new ProcessOutput(child);
   const [code] = (await once(child, 'exit')) as [number | null];
   assert.equal(code, 0, output.stderr);
+  await rm(disk.outside(dir), { recursive: true, force: true });
   return JSON.parse(output.stdout) as Report;
 }
 
-function checkReport(report: Report): void {
-  assert.ok(report.failures.length > 0, 'writes failed on the full disk');
-  for (const failure of report.failures) assert.match(failure, /^StoreUnavailableError: .*the disk is full/);
+function checkReport(report: Report, problem = /the disk is full/): void {
+  assert.ok(report.failures.length > 0, 'writes failed');
+  for (const failure of report.failures) {
+    assert.match(failure, /^StoreUnavailableError: /);
+    assert.match(failure, problem);
+  }
   assert.equal(report.whileFull.writable, false);
-  assert.match(report.whileFull.problem ?? '', /the disk is full/);
+  assert.match(report.whileFull.problem ?? '', problem);
   assert.equal(report.writeAfterRecovery, 'ok', 'a write after the space came back');
   assert.ok(report.recoveredMs < 10_000, `writable again after ${report.recoveredMs} ms`);
   // Every acknowledged event is there; at most the one batch whose commit reached the log before the
@@ -63,7 +69,7 @@ function checkReport(report: Report): void {
   );
 }
 
-describe('embedded store on a full disk', { skip: unsupported, timeout: 120_000 }, () => {
+describe('embedded store on a full or read-only disk', { skip: unsupported, timeout: 120_000 }, () => {
   it('refuses while the write-ahead log cannot grow, and resumes once there is room', async () => {
     const report = await runChild(`${disk.mountPoint}/wal`, 0);
     checkReport(report);
@@ -74,5 +80,10 @@ describe('embedded store on a full disk', { skip: unsupported, timeout: 120_000 
     const report = await runChild(`${disk.mountPoint}/checkpoint`, 128 * 1024);
     checkReport(report);
     assert.match(report.whileFull.problem ?? '', /reopened/, 'the database was invalidated');
+  });
+
+  it('refuses while its directory is read-only, and resumes once it is writable', async () => {
+    const report = await runChild(`${disk.mountPoint}/read-only`, 'read-only');
+    checkReport(report, /the file system is read-only/);
   });
 });
