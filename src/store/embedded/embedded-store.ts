@@ -139,7 +139,7 @@ export class EmbeddedStore implements Store {
   private closed = false;
   /** close() began: symbol uploads in progress give up, though writes are still taken. */
   private closing = false;
-  /** Why the last write failed for want of storage (disk full, read-only); cleared by the next commit. */
+  /** Why the last write failed for want of storage (disk full, read-only); cleared by the recovery. */
   private storageFailure?: string;
   /**
    * DuckDB gives up on a database after a fatal error (a checkpoint that could not write, say): every later
@@ -188,9 +188,11 @@ export class EmbeddedStore implements Store {
   }
 
   health(): StoreHealth {
-    if (this.closed || !this.writer) return { writable: false, problem: 'the embedded store is not open' };
-    if (this.storageFailure === undefined) return { writable: true };
-    return { writable: false, problem: this.storageFailure };
+    if (this.closed) return { writable: false, problem: 'the embedded store is closed' };
+    // Before the open check: a reopen that failed (the disk still full) leaves no connection.
+    if (this.storageFailure !== undefined) return { writable: false, problem: this.storageFailure };
+    if (!this.writer) return { writable: false, problem: 'the embedded store is not open' };
+    return { writable: true };
   }
 
   private async openDatabase(): Promise<void> {
@@ -293,12 +295,12 @@ export class EmbeddedStore implements Store {
     task?: WriteTask,
     probe = false,
   ): Promise<void> {
+    // Refused at once until the recovery found the storage writable again: no flapping in between.
+    if (this.storageFailure !== undefined && !probe && !this.closed)
+      return Promise.reject(new StoreUnavailableError(this.storageFailure));
     if (this.closed || !this.writer) {
       return Promise.reject(new StoreUnavailableError('the embedded store is not open'));
     }
-    // Refused at once until the recovery found the storage writable again: no flapping in between.
-    if (this.storageFailure !== undefined && !probe)
-      return Promise.reject(new StoreUnavailableError(this.storageFailure));
     const events = eventCount(batch);
     if (this.pendingEvents + events > this.options.maxPendingEvents && this.pendingEvents > 0) {
       return Promise.reject(
