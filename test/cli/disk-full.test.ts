@@ -71,7 +71,7 @@ async function postOtlpHttp(otlpHttp: string, token: string, ledger: Ledger, wor
   return { status: response.status, retryAfter: response.headers.get('retry-after') };
 }
 
-describe('uniprof serve on a full disk', { skip: unsupported, timeout: 180_000 }, () => {
+describe('uniprof serve on a full disk', { skip: unsupported, timeout: 300_000 }, () => {
   it('refuses with UNAVAILABLE / 503, says why, resumes by itself and loses nothing acknowledged', async () => {
     const dataDir = disk.mountPoint;
     const child = disk.spawn(process.execPath, [BIN, ...serveOnFreePorts(dataDir)], {
