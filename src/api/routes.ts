@@ -10,6 +10,7 @@ import {
   StoreUnavailableError,
   UnsupportedFilterError,
   UnsupportedGroupByError,
+  type StoreHealth,
   type StoreReader,
 } from '../store/store.ts';
 import { requireReaderAuth } from './auth/require.ts';
@@ -33,7 +34,7 @@ export interface QueryApiOptions {
 
 export interface QueryApiDeps {
   /** With its symbolization queue when it has one (a `Store` does): the status reports its backlog. */
-  store: StoreReader & { readonly symbolization?: BacklogSource };
+  store: StoreReader & { readonly symbolization?: BacklogSource; health?(): StoreHealth };
   options?: QueryApiOptions;
 }
 
@@ -177,7 +178,8 @@ export async function registerQueryApi(app: FastifyInstance, deps: QueryApiDeps)
         readBacklog(deps.store.symbolization, backlogTimeoutMs),
       ]);
       const command = pushSymbolsCommand(uploadTarget, '');
-      return { ...report, symbolizer: { upload: uploadTarget, command, backlog } };
+      const storage = deps.store.health?.() ?? { writable: true };
+      return { ...report, storage, symbolizer: { upload: uploadTarget, command, backlog } };
     }),
   );
 

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { Config } from '../config/config.ts';
 import type { StatusReport } from '../query/index.ts';
 import type { SymbolUploadTarget } from '../query/missing-symbols.ts';
+import type { StoreHealth } from '../store/store.ts';
 import type { SymbolizationBacklog, SymbolizationStore } from '../store/symbolization.ts';
 
 /** The store's symbolization backlog, or why it could not be read (the rest of the status still is). */
@@ -11,6 +12,8 @@ export type BacklogStatus =
 
 /** `GET /api/status`: the query layer's report, plus the symbolizer's address and backlog. */
 export interface StatusResponse extends StatusReport {
+  /** Whether the store takes writes; when not, why (disk full, read-only file system). */
+  storage: StoreHealth;
   symbolizer: {
     /** Where `uniprof symbtool push-symbols` sends symbols, and where its token is (never the token). */
     upload: SymbolUploadTarget;

@@ -34,7 +34,7 @@ export function createApiServer(
   const readiness = (): Readiness => {
     const agents = collector.readiness();
     const checks = { ...agents.checks, api: listening };
-    return { ready: agents.ready && listening, checks };
+    return { ...agents, ready: agents.ready && listening, checks };
   };
   registerOperationalRoutes(app, collector.metrics, readiness);
   return {

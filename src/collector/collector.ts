@@ -27,7 +27,7 @@ export interface Collector {
   /** The agents' HTTP server (OTLP/HTTP, health, metrics): register more routes here before `start()`. */
   readonly http: FastifyInstance;
   readonly metrics: CollectorMetrics;
-  /** What `/ready` reports: the store open, both receivers listening, not stopping. */
+  /** What `/ready` reports: the store open and writable, both receivers listening, not stopping. */
   readiness(): Readiness;
   start(): Promise<CollectorAddresses>;
   /**
@@ -77,13 +77,16 @@ export function createCollector(
   const state = { storeOpen: !options.manageStore, httpListening: false, stopping: false, started: false };
 
   const readiness = (): Readiness => {
+    // A store whose disk is full or read-only is open but refuses writes: not ready, and it says why.
+    const health = state.storeOpen ? store.health() : undefined;
     const checks = {
-      store: state.storeOpen,
+      store: health?.writable ?? false,
       grpc: grpc.listening,
       http: state.httpListening,
       accepting: !state.stopping,
     };
-    return { ready: Object.values(checks).every(Boolean), checks };
+    const ready = Object.values(checks).every(Boolean);
+    return health?.problem ? { ready, checks, storeProblem: health.problem } : { ready, checks };
   };
   registerOperationalRoutes(http, metrics, readiness);
   registerOtlpHttpRoute(http, pipeline, metrics, options.http.maxBodyBytes);

@@ -97,6 +97,8 @@ export async function closeHttp(http: FastifyInstance, timeoutMs: number, log: L
 export interface Readiness {
   ready: boolean;
   checks: Record<string, boolean>;
+  /** Why the store takes no writes, when it knows (disk full, read-only file system). */
+  storeProblem?: string;
 }
 
 /** `/health`, `/ready` and Prometheus `/metrics`: every service of ours serves these the same way. */

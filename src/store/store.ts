@@ -163,8 +163,21 @@ export interface StoreWriter {
   writeStackFrames(frames: readonly StackFrameSymbols[]): Promise<void>;
 }
 
+/** Whether a store can take writes now; /ready and the status page show `problem` when it cannot. */
+export interface StoreHealth {
+  writable: boolean;
+  /** What is wrong, for an operator: "the disk is full at /var/lib/uniprof/uniprof.duckdb", … */
+  problem?: string;
+}
+
 export interface Store extends StoreReader, StoreWriter {
   readonly kind: string;
+  /**
+   * Where writes stand after the last attempt. A store that found its storage failing (disk full, file system
+   * read-only) says so here, refuses writes with StoreUnavailableError and keeps checking on its own: it is
+   * writable again, without a restart, once the storage is.
+   */
+  health(): StoreHealth;
   /** The symbolization queue and symbols (see symbolization.ts). */
   readonly symbolization: SymbolizationStore;
   open(): Promise<void>;

@@ -167,6 +167,7 @@ class GatedStore implements Store {
     return this.inner.write(batch);
   }
 
+  health: Store['health'] = () => this.inner.health();
   open = () => this.inner.open();
   close = () => this.inner.close();
   writeStackFrames: Store['writeStackFrames'] = (frames) => this.inner.writeStackFrames(frames);

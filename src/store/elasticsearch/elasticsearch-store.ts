@@ -24,6 +24,7 @@ import {
   type TimeCountQuery,
   type TimeCounts,
   type Store,
+  type StoreHealth,
   type StoreStats,
   type StackTraceCount,
   groupFieldList,
@@ -42,6 +43,7 @@ import { createClient, silentLogger, type ElasticsearchStoreOptions, type StoreL
 import { eventsQuery } from './queries.ts';
 import { BulkSender, type SenderCounters } from './sender.ts';
 import { ensureLayout, type SetupResult } from './setup.ts';
+import { hasHeadroom, storageProblem } from '../storage-failure.ts';
 import { Spool, SpoolBusyError, SpoolFullError } from './spool.ts';
 import { queueLines } from './symbol-documents.ts';
 import { ElasticsearchSymbolization } from './symbolization.ts';
@@ -56,6 +58,7 @@ const DEFAULTS = {
   keyValueShards: 16,
   closeTimeoutMs: 10_000,
   setupRetryMs: 5_000,
+  spoolProbeMs: 1_000,
 };
 /** Buckets per page of a composite aggregation. */
 const COMPOSITE_PAGE = 10_000;
@@ -100,6 +103,9 @@ export class ElasticsearchStore implements Store {
   /** Writes wait for the spool's recovery: a segment opened during it would be taken for an earlier run's. */
   private spoolRecovered = false;
   private setup: SetupResult | undefined;
+  /** Why the last append to the spool failed for want of storage; cleared once the spool takes writes. */
+  private spoolFailure: string | undefined;
+  private spoolProbeTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ElasticsearchStoreOptions) {
     this.client = createClient(options);
@@ -206,10 +212,26 @@ export class ElasticsearchStore implements Store {
     if (frames.length > 0) await this.appendToSpool(stackFrameOverwriteLines(frames));
   }
 
+  health(): StoreHealth {
+    if (this.closed || !this.spoolRecovered)
+      return { writable: false, problem: 'the Elasticsearch store is not open' };
+    if (this.spoolFailure !== undefined) return { writable: false, problem: this.spoolFailure };
+    return { writable: true };
+  }
+
   private async appendToSpool(lines: string[]): Promise<void> {
+    // Refused at once until the probe found the disk writable again: no flapping in between.
+    if (this.spoolFailure !== undefined) throw new StoreUnavailableError(this.spoolFailure);
     try {
       await this.spool.append(lines);
     } catch (error) {
+      const problem = storageProblem(error);
+      if (problem !== undefined) {
+        this.spoolFailure = `cannot write to the spool at ${this.spool.dir}: ${problem}`;
+        this.logger.error({ err: error }, `${this.spoolFailure}; refusing writes until it can`);
+        this.watchSpoolDisk();
+        throw new StoreUnavailableError(this.spoolFailure, { cause: error });
+      }
       if (error instanceof SpoolFullError) {
         if (this.layoutReady && this.sender.reachable)
           throw new StoreBusyError(`Elasticsearch is behind: ${error.message}`);
@@ -218,6 +240,27 @@ export class ElasticsearchStore implements Store {
       if (error instanceof SpoolBusyError) throw new StoreBusyError(error.message);
       throw error;
     }
+  }
+
+  /** Probes the spool's disk until it has room and takes writes again; then the store takes writes again. */
+  private watchSpoolDisk(): void {
+    if (this.spoolProbeTimer || this.closed) return;
+    let probing = false;
+    this.spoolProbeTimer = setInterval(() => {
+      if (probing) return;
+      probing = true;
+      (async () => {
+        if (!(await hasHeadroom(this.spool.dir))) return;
+        await this.spool.probe();
+        this.spoolFailure = undefined;
+        clearInterval(this.spoolProbeTimer);
+        this.spoolProbeTimer = undefined;
+        this.logger.info({ spool: this.spool.dir }, 'the spool takes writes again');
+      })()
+        .catch(() => undefined)
+        .finally(() => (probing = false));
+    }, DEFAULTS.spoolProbeMs);
+    this.spoolProbeTimer.unref();
   }
 
   private ensureOpen(): void {
@@ -245,6 +288,7 @@ export class ElasticsearchStore implements Store {
     if (this.closed) return;
     this.closed = true;
     if (this.setupTimer) clearTimeout(this.setupTimer);
+    clearInterval(this.spoolProbeTimer);
     await this.spool.sealNow();
     // Waiting for an unreachable cluster would only delay the restart; the spool keeps the data either way.
     if (this.layoutReady && this.sender.reachable) {

@@ -143,9 +143,10 @@ export class Spool {
       const group = this.pending;
       this.pending = [];
       const data = Buffer.concat(group.map((p) => p.data));
+      let segment: OpenSegment | undefined;
       try {
-        const segment = await this.openSegment();
-        await segment.handle.write(data);
+        segment = await this.openSegment();
+        await writeAll(segment.handle, data);
         await segment.handle.datasync();
         segment.bytes += data.length;
         this.reserved -= data.length;
@@ -153,10 +154,42 @@ export class Spool {
         if (segment.bytes >= this.options.segmentMaxBytes) await this.sealCurrent();
       } catch (error) {
         this.reserved -= data.length;
+        if (segment) await this.dropTornTail(segment);
         for (const p of group) p.reject(error);
       }
     }
     this.writing = undefined;
+  }
+
+  /**
+   * A write that failed part way (the disk filled up) may have left part of its records in the segment; the
+   * records appended after them would be read as their continuation. Cut the segment back to what was
+   * acknowledged; if even that fails, leave it to the next start's recovery, which does the same, and carry
+   * on in a new segment.
+   */
+  private async dropTornTail(segment: OpenSegment): Promise<void> {
+    try {
+      await segment.handle.truncate(segment.bytes);
+    } catch {
+      if (this.current === segment) this.current = undefined;
+      await segment.handle.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Whether the spool's disk takes writes again: writes, syncs and removes a small file. For a store whose
+   * appends failed for want of space, so that it can tell when to take writes again without risking any.
+   */
+  async probe(bytes = 64 * 1024): Promise<void> {
+    const file = path.join(this.options.dir, 'probe.tmp');
+    const handle = await open(file, 'w');
+    try {
+      await writeAll(handle, Buffer.alloc(bytes));
+      await handle.datasync();
+    } finally {
+      await handle.close();
+      await rm(file, { force: true });
+    }
   }
 
   private async openSegment(): Promise<OpenSegment> {
@@ -268,6 +301,16 @@ async function completeLength(file: string): Promise<number> {
     offset = newline + 1 + length;
   }
   return offset;
+}
+
+/** FileHandle.write may write less than asked (a disk filling up): go on until all is written or it throws. */
+async function writeAll(handle: FileHandle, data: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) {
+    const { bytesWritten } = await handle.write(data, offset, data.length - offset);
+    if (bytesWritten === 0) throw new Error(`wrote nothing of ${data.length - offset} bytes`);
+    offset += bytesWritten;
+  }
 }
 
 async function syncDirectory(dir: string): Promise<void> {

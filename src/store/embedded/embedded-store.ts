@@ -38,11 +38,13 @@ import {
   type EventField,
   type EventQuery,
   type Store,
+  type StoreHealth,
   type StoreStats,
   type TimeCountQuery,
   type TimeCounts,
   groupFieldList,
 } from '../store.ts';
+import { hasHeadroom, storageProblem } from '../storage-failure.ts';
 import { filterToSql, type SqlFragment } from './filter-sql.ts';
 import { StackNumbers } from './stack-numbers.ts';
 import { DIMENSION_COLUMNS, EVENT_LEVELS, SCHEMA_SQL, SCHEMA_VERSION, eventsTable } from './schema.ts';
@@ -66,6 +68,8 @@ export interface EmbeddedStoreOptions {
   symbolCacheRanges?: number;
   /** Epoch milliseconds for the symbolization queue's due times and leases; replaced in tests. */
   clock?: () => number;
+  /** Write-ahead log size past which DuckDB checkpoints into the file; DuckDB's own default when unset. */
+  checkpointThresholdBytes?: number;
 }
 
 export const DEFAULT_COMMIT_INTERVAL_MS = 50;
@@ -89,6 +93,9 @@ interface PendingWrite {
 }
 
 type Row = Record<string, unknown>;
+
+/** How often a store whose storage failed checks whether it can write again. */
+const RECOVERY_INTERVAL_MS = 1000;
 
 /** Rows of a multi-row INSERT per statement; keeps parameter lists a sane size. */
 const INSERT_CHUNK_ROWS = 500;
@@ -132,6 +139,15 @@ export class EmbeddedStore implements Store {
   private closed = false;
   /** close() began: symbol uploads in progress give up, though writes are still taken. */
   private closing = false;
+  /** Why the last write failed for want of storage (disk full, read-only); cleared by the recovery. */
+  private storageFailure?: string;
+  /**
+   * DuckDB gives up on a database after a fatal error (a checkpoint that could not write, say): every later
+   * statement fails until the database is opened again, which the recovery timer does.
+   */
+  private invalidated = false;
+  private recoveryTimer?: NodeJS.Timeout;
+  private recovering = false;
 
   constructor(options: EmbeddedStoreOptions) {
     this.options = {
@@ -141,6 +157,7 @@ export class EmbeddedStore implements Store {
       seed: Date.now() & 0xffffffff,
       symbolCacheRanges: DEFAULT_SYMBOL_CACHE_RANGES,
       clock: Date.now,
+      checkpointThresholdBytes: 0,
       ...options,
     };
     this.random = seededRandom(this.options.seed);
@@ -148,14 +165,11 @@ export class EmbeddedStore implements Store {
       {
         transact: (task, frames) => this.transact(task, frames),
         connect: () => {
-          if (!this.instance || this.closed)
+          if (!this.instance || this.closed || this.invalidated)
             return Promise.reject(new StoreUnavailableError('the embedded store is not open'));
           return this.instance.connect();
         },
-        reader: () => {
-          if (!this.reader) throw new StoreUnavailableError('the embedded store is not open');
-          return this.reader;
-        },
+        reader: () => this.readable(),
         now: () => this.options.clock(),
         closing: () => this.closing || this.closed,
       },
@@ -170,6 +184,18 @@ export class EmbeddedStore implements Store {
 
   async open(): Promise<void> {
     if (this.options.path !== ':memory:') mkdirSync(dirname(this.options.path), { recursive: true });
+    await this.openDatabase();
+  }
+
+  health(): StoreHealth {
+    if (this.closed) return { writable: false, problem: 'the embedded store is closed' };
+    // Before the open check: a reopen that failed (the disk still full) leaves no connection.
+    if (this.storageFailure !== undefined) return { writable: false, problem: this.storageFailure };
+    if (!this.writer) return { writable: false, problem: 'the embedded store is not open' };
+    return { writable: true };
+  }
+
+  private async openDatabase(): Promise<void> {
     try {
       this.instance = await DuckDBInstance.create(this.options.path);
     } catch (error) {
@@ -179,6 +205,8 @@ export class EmbeddedStore implements Store {
     }
     this.writer = await this.instance.connect();
     this.reader = await this.instance.connect();
+    const threshold = this.options.checkpointThresholdBytes;
+    if (threshold > 0) await this.writer.run(`SET checkpoint_threshold = '${Math.floor(threshold)}B'`);
     await this.writer.run(SCHEMA_SQL);
     try {
       await this.checkSchemaVersion(this.writer);
@@ -249,15 +277,27 @@ export class EmbeddedStore implements Store {
   private async transact<T>(
     task: (writer: DuckDBConnection) => Promise<T>,
     frames: readonly StackFrameSymbols[] = [],
+    probe = false,
   ): Promise<T> {
     let result: { value: T } | undefined;
-    await this.enqueue({ ...emptyBatch(), stackFrames: [...frames] }, true, async (writer) => {
+    const batch = { ...emptyBatch(), stackFrames: [...frames] };
+    const run: WriteTask = async (writer) => {
       result = { value: await task(writer) };
-    });
+    };
+    await this.enqueue(batch, true, run, probe);
     return result!.value;
   }
 
-  private enqueue(batch: ProfileBatch, replaceFrames: boolean, task?: WriteTask): Promise<void> {
+  /** `probe`: the recovery's test write, which alone goes through while the storage is failing. */
+  private enqueue(
+    batch: ProfileBatch,
+    replaceFrames: boolean,
+    task?: WriteTask,
+    probe = false,
+  ): Promise<void> {
+    // Refused at once until the recovery found the storage writable again: no flapping in between.
+    if (this.storageFailure !== undefined && !probe && !this.closed)
+      return Promise.reject(new StoreUnavailableError(this.storageFailure));
     if (this.closed || !this.writer) {
       return Promise.reject(new StoreUnavailableError('the embedded store is not open'));
     }
@@ -307,8 +347,11 @@ export class EmbeddedStore implements Store {
       await this.writeInTransaction(group);
       for (const w of group) w.resolve();
     } catch (error) {
+      const unavailable = this.asStorageFailure(error);
+      // Storage that cannot take this group will not take its batches one by one either.
+      if (unavailable) for (const w of group) w.reject(unavailable);
       // One bad batch must not fail the others that happened to share its commit.
-      if (group.length === 1) group[0].reject(error);
+      else if (group.length === 1) group[0].reject(error);
       else for (const w of group) await this.writeAlone(w);
     } finally {
       for (const w of group) this.pendingEvents -= w.events;
@@ -320,8 +363,91 @@ export class EmbeddedStore implements Store {
       await this.writeInTransaction([w]);
       w.resolve();
     } catch (error) {
-      w.reject(error);
+      w.reject(this.asStorageFailure(error) ?? error);
     }
+  }
+
+  /**
+   * A failed write that says the storage failed (or DuckDB gave up on the database) becomes
+   * StoreUnavailableError; the store then reports the problem and checks until it can write again.
+   */
+  private asStorageFailure(error: unknown): StoreUnavailableError | undefined {
+    const message = error instanceof Error ? error.message : String(error);
+    const fatal = /database has been invalidated|FATAL Error/i.test(message);
+    const problem = storageProblem(error);
+    if (!fatal && problem === undefined) return undefined;
+    if (fatal) this.invalidated = true;
+    this.storageFailure =
+      `cannot write to ${this.options.path}: ${problem ?? 'the database hit a fatal error'}` +
+      (fatal ? '; it is reopened once writing works again' : '');
+    this.startRecovery();
+    return new StoreUnavailableError(this.storageFailure, { cause: error });
+  }
+
+  private startRecovery(): void {
+    if (this.recoveryTimer || this.closed) return;
+    this.recoveryTimer = setInterval(() => void this.recover(), RECOVERY_INTERVAL_MS);
+    this.recoveryTimer.unref();
+  }
+
+  /**
+   * One attempt to write again: reopen an invalidated database, then commit a one-row write. Agents retry on
+   * their own, but a store that waited for them would stay unready (and get no traffic) for good.
+   */
+  private async recover(): Promise<void> {
+    if (this.recovering || this.closed) return;
+    this.recovering = true;
+    try {
+      if (this.options.path !== ':memory:' && !(await hasHeadroom(dirname(this.options.path)))) return;
+      if (this.invalidated) await this.reopen();
+      await this.transact(
+        (writer) =>
+          writer.run(`INSERT OR REPLACE INTO uniprof_meta VALUES ('writable_at', ?)`, [
+            new Date().toISOString(),
+          ]),
+        [],
+        true,
+      );
+      this.storageFailure = undefined;
+      clearInterval(this.recoveryTimer);
+      this.recoveryTimer = undefined;
+    } catch {
+      // Still failing: health() says why; the next tick tries again.
+    } finally {
+      this.recovering = false;
+    }
+  }
+
+  /**
+   * Lets go of the invalidated database and opens the file again; what was committed is there (DuckDB
+   * replays its write-ahead log), so the in-memory maps are rebuilt from it.
+   */
+  private async reopen(): Promise<void> {
+    // No new transaction starts while invalidated (enqueue refuses); let the one in progress fail first.
+    while (this.flushing) await this.flushing;
+    this.releaseDatabase();
+    this.dimsIds.clear();
+    this.nextDimsId = 1;
+    this.symbolization.reset();
+    await this.openDatabase();
+    this.invalidated = false;
+  }
+
+  /** Closes every handle on the database, whatever state it is in. */
+  private releaseDatabase(): void {
+    for (const handle of [...this.allAppenders(), this.writer, this.reader, this.instance]) {
+      try {
+        handle?.closeSync();
+      } catch {
+        // An invalidated database fails the flush that closing an appender does: nothing to keep there.
+      }
+    }
+    this.appenders = [];
+    this.eventColumns = [];
+    this.dimsAppender = this.stackNumbersAppender = this.stageAppender = undefined;
+    this.frameStageAppender = this.pendingFramesAppender = undefined;
+    this.stackNumbers = undefined;
+    this.writer = this.reader = this.instance = undefined;
   }
 
   private async writeInTransaction(writes: readonly PendingWrite[]): Promise<void> {
@@ -568,10 +694,14 @@ export class EmbeddedStore implements Store {
     this.closing = true;
     await this.symbolization.drain();
     this.closed = true;
+    clearInterval(this.recoveryTimer);
+    this.recoveryTimer = undefined;
+    while (this.recovering) await new Promise((resolve) => setTimeout(resolve, 10));
     // Whatever waits for the interval is committed now.
     this.scheduleFlush();
     while (this.flushing) await this.flushing;
     if (!this.instance) return;
+    if (this.invalidated) return this.releaseDatabase();
     for (const appender of this.allAppenders()) appender.closeSync();
     await this.writer?.run('CHECKPOINT').catch(() => undefined);
     this.writer?.closeSync();
@@ -607,7 +737,7 @@ export class EmbeddedStore implements Store {
           WHERE ${where.sql} GROUP BY e.stack_no, g.value`
       : `SELECT e.stack_no AS id, sum(e.count)::BIGINT AS n, count(*)::BIGINT AS rows
            FROM ${table} e WHERE ${where.sql} GROUP BY e.stack_no`;
-    const reader = await this.reader!.runAndReadAll(sql, where.params);
+    const reader = await this.readable().runAndReadAll(sql, where.params);
     // A result with no rows has no columns at all.
     const columns = reader.currentRowCount === 0 ? [[], [], [], []] : reader.getColumnsJS();
     const [ids, groupsOrCounts] = columns;
@@ -645,7 +775,7 @@ export class EmbeddedStore implements Store {
                         ${values.map((value, i) => `${value} AS v${i}`).join(', ')}
                    FROM ${table} e ${joins.join(' ')}
                   WHERE ${where.sql} GROUP BY e.stack_no, ${values.join(', ')}`;
-    const reader = await this.reader!.runAndReadAll(sql, where.params);
+    const reader = await this.readable().runAndReadAll(sql, where.params);
     const scale = samplingScale(level);
     const rows = reader.getRowObjectsJS().map((row) => ({
       stackTraceId: this.stackNumbers!.idOf(row.id as number),
@@ -817,9 +947,8 @@ export class EmbeddedStore implements Store {
    * commas): binding a list of tens of thousands of values costs more than the lookup itself.
    */
   private async columnsByIds(select: string, column: string, ids: readonly string[]) {
-    if (!this.reader) throw new Error('the embedded store is not open');
     const columns: Record<string, unknown[]> = {};
-    const reader = await this.reader.runAndReadAll(
+    const reader = await this.readable().runAndReadAll(
       `${select} WHERE ${column} IN (SELECT unnest(string_split(?, ',')))`,
       [ids.join(',')],
     );
@@ -830,8 +959,18 @@ export class EmbeddedStore implements Store {
   }
 
   private rows(sql: string, params: DuckDBValue[] = []): Promise<Row[]> {
-    if (!this.reader) return Promise.reject(new Error('the embedded store is not open'));
-    return this.rowsOn(this.reader, sql, params);
+    try {
+      return this.rowsOn(this.readable(), sql, params);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The reader connection, or why there is none to read with. */
+  private readable(): DuckDBConnection {
+    if (this.invalidated) throw new StoreUnavailableError(this.storageFailure);
+    if (!this.reader) throw new StoreUnavailableError('the embedded store is not open');
+    return this.reader;
   }
 
   private async rowsOn(

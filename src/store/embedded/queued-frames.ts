@@ -29,6 +29,14 @@ export class QueuedFrames {
     return true;
   }
 
+  /** Forgets everything, before `load` reads the table again (the store reopened its database). */
+  clear(): void {
+    this.byFile.clear();
+    this.added = [];
+    this.removed = [];
+    this.count = 0;
+  }
+
   /** The running transaction deleted the frame. */
   remove(fileId: string, address: number): void {
     this.removed.push([fileId, address]);

@@ -82,6 +82,11 @@ export class EmbeddedSymbolization implements SymbolizationStore {
     this.cache = new SymbolCache(cacheRanges);
   }
 
+  /** The store lost its database and opens it again: `open` reloads the queue from the table. */
+  reset(): void {
+    this.queued.clear();
+  }
+
   /**
    * Run once when the store opens, before anything else writes. Leases of an earlier process are void (only
    * one process opens the file). An upload whose queue update was cut short by a crash left ranges without

@@ -45,7 +45,10 @@ export async function renderStatus({ root }: PageContext): Promise<void> {
   const status = await getJson<Status>('/api/status', new URLSearchParams());
   const s = status.stats;
   const cover = status.symbolization;
-  root.innerHTML = `
+  const storage = status.storage.writable
+    ? ''
+    : `<p id="storage-problem" class="notice">Not storing new profiles: ${escapeHtml(status.storage.problem ?? 'the store refuses writes')}. Agents are told to retry; storing resumes by itself once the storage takes writes again.</p>`;
+  root.innerHTML = `${storage}
     <section class="cards">
       <div class="card"><div class="muted">Events</div><div class="big" id="status-events">${formatCount(s.events)}</div></div>
       <div class="card"><div class="muted">Stack traces</div><div class="big">${formatCount(s.stackTraces)}</div></div>
