@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
@@ -38,8 +38,12 @@ test('a renewed certificate is served by both agent listeners without a restart;
   assert.equal(answer.code, grpc.status.OK, answer.details);
   assert.equal((await store.aggregateEvents({ from: 0, to: 2 ** 31 })).totalCount, 3);
 
-  // A half-written renewal (a key that does not match) is refused; the last good certificate stays in service.
-  writeFileSync(key, readFileSync(key, 'utf8').replace(/[A-Za-z]{8}\n/, 'AAAAAAAA\n'));
+  // A half-done renewal (a key that does not match the certificate) is refused; the last good pair stays in
+  // service. The other key is a whole, valid one: a corrupted key could still pass the pair check and only fail
+  // handshakes.
+  const [otherCert, otherKey] = [join(dir, 'other.pem'), join(dir, 'other-key.pem')];
+  writeSelfSignedCertificate(otherCert, otherKey, 'third');
+  copyFileSync(otherKey, key);
   await sleep(2_500);
   assert.equal(await servedCommonName(grpcPort), 'second');
   assert.equal(await servedCommonName(httpPort), 'second');
