@@ -684,6 +684,31 @@ describe('EmbeddedStore group commit', () => {
     const store = createStore(config, pino({ level: 'silent' }));
     assert.ok(store instanceof EmbeddedStore);
   });
+
+  it('bounds DuckDB: a memory limit and thread count from the configuration, applied when the store opens', async () => {
+    const defaults = loadConfig({}).output.embedded;
+    assert.equal(defaults.memoryLimit, '256MB');
+    assert.equal(defaults.threads, 2);
+    const config = loadConfig({
+      overrides: [`output.embedded.path=${join(dir, 'bounded.duckdb')}`, 'output.embedded.memoryLimit=100MB'],
+      env: { UNIPROF_OUTPUT_EMBEDDED_THREADS: '1' },
+    });
+    const store = createStore(config, pino({ level: 'silent' }));
+    assert.ok(store instanceof EmbeddedStore);
+    await store.open();
+    try {
+      const settings = await store.engineSettings();
+      // DuckDB reports the limit in its own units (100 MB = 95.3 MiB).
+      assert.match(settings.memoryLimit, /^95\.3 MiB$|^100\.0 MB$/);
+      assert.equal(settings.threads, 1);
+    } finally {
+      await store.close();
+    }
+    assert.throws(
+      () => loadConfig({ overrides: ['output.embedded.memoryLimit=lots'] }),
+      (e: unknown) => e instanceof ConfigError && /memoryLimit/.test(e.message),
+    );
+  });
 });
 
 describe('EmbeddedStore stack numbers', () => {

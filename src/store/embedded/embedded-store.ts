@@ -64,10 +64,21 @@ export interface EmbeddedStoreOptions {
   symbolCacheRanges?: number;
   /** Epoch milliseconds for the symbolization queue's due times and leases; replaced in tests. */
   clock?: () => number;
+  /**
+   * DuckDB's memory limit (its buffer pool, caches and query working memory; beyond it queries spill to
+   * `<path>.tmp`), as DuckDB spells sizes: `256MB`, `1GiB`. DuckDB's own default is 80 % of the machine's RAM,
+   * which leaves the collector's memory unbounded for all practical purposes.
+   */
+  memoryLimit?: string;
+  /** DuckDB's worker threads. */
+  threads?: number;
 }
 
 export const DEFAULT_COMMIT_INTERVAL_MS = 50;
 export const DEFAULT_COMMIT_EVENT_THRESHOLD = 50_000;
+export const DEFAULT_MEMORY_LIMIT = '256MB';
+/** Ingest and the UI's queries rarely use more; each thread adds its own working memory. */
+export const DEFAULT_THREADS = 2;
 /** About 150 MB of ranges in memory; a file with more is looked up in SQL. */
 export const DEFAULT_SYMBOL_CACHE_RANGES = 500_000;
 
@@ -139,6 +150,8 @@ export class EmbeddedStore implements Store {
       seed: Date.now() & 0xffffffff,
       symbolCacheRanges: DEFAULT_SYMBOL_CACHE_RANGES,
       clock: Date.now,
+      memoryLimit: DEFAULT_MEMORY_LIMIT,
+      threads: DEFAULT_THREADS,
       ...options,
     };
     this.random = seededRandom(this.options.seed);
@@ -169,7 +182,10 @@ export class EmbeddedStore implements Store {
   async open(): Promise<void> {
     if (this.options.path !== ':memory:') mkdirSync(dirname(this.options.path), { recursive: true });
     try {
-      this.instance = await DuckDBInstance.create(this.options.path);
+      this.instance = await DuckDBInstance.create(this.options.path, {
+        memory_limit: this.options.memoryLimit,
+        threads: String(this.options.threads),
+      });
     } catch (error) {
       throw new Error(`cannot open the embedded store at ${this.options.path}: ${(error as Error).message}`, {
         cause: error,
@@ -765,6 +781,14 @@ export class EmbeddedStore implements Store {
       [...where.params, Math.max(1, Math.floor(limit))],
     );
     return rows.map((r) => String(r.value));
+  }
+
+  /** DuckDB's memory limit and worker threads as in force (DuckDB's spelling of the size, e.g. `244.1 MiB`). */
+  async engineSettings(): Promise<{ memoryLimit: string; threads: number }> {
+    const [row] = await this.rows(
+      `SELECT current_setting('memory_limit') AS memory_limit, current_setting('threads')::INTEGER AS threads`,
+    );
+    return { memoryLimit: String(row.memory_limit), threads: Number(row.threads) };
   }
 
   async stats(): Promise<StoreStats> {
