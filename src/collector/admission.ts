@@ -17,11 +17,18 @@ export interface AdmissionOptions {
   maxNewItemsInFlight: number;
   /** Requests waiting for admission past which new ones are refused at once (RESOURCE_EXHAUSTED / 429). */
   maxWaitingRequests: number;
+  /**
+   * Longest wait for admission before the request is refused (RESOURCE_EXHAUSTED / 429). An agent gives each
+   * Export 5 s: a request that waited longer than this would rarely still be answered in time, and a queue of
+   * such requests only makes the ones behind it late too. Refused early, the store catches up instead.
+   */
+  maxWaitMs: number;
 }
 
 export const DEFAULT_ADMISSION_OPTIONS: AdmissionOptions = {
   maxNewItemsInFlight: 20_000,
   maxWaitingRequests: 1024,
+  maxWaitMs: 2000,
 };
 
 /** One admitted request: it reports the new items its batch carries, then releases them once settled. */
@@ -36,11 +43,16 @@ export interface AdmissionHooks {
   onWaitingChange?(waiting: number): void;
 }
 
+interface Waiter {
+  resolve: (admission: Admission) => void;
+  timer: NodeJS.Timeout;
+}
+
 export class AdmissionGate {
   private itemsInFlight = 0;
   /** A request was admitted and has not reported its items yet: the next one waits for that. */
   private deciding = false;
-  private readonly waiting: Array<(admission: Admission) => void> = [];
+  private readonly waiting: Waiter[] = [];
 
   constructor(
     private readonly options: AdmissionOptions = DEFAULT_ADMISSION_OPTIONS,
@@ -67,8 +79,20 @@ export class AdmissionGate {
         ),
       );
     }
-    return new Promise((resolve) => {
-      this.waiting.push(resolve);
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        timer: setTimeout(() => {
+          this.waiting.splice(this.waiting.indexOf(waiter), 1);
+          this.hooks.onWaitingChange?.(this.waiting.length);
+          reject(
+            new StoreBusyError(
+              `not admitted within ${this.options.maxWaitMs} ms while new stack traces are being stored`,
+            ),
+          );
+        }, this.options.maxWaitMs),
+      };
+      this.waiting.push(waiter);
       this.hooks.onWaitingChange?.(this.waiting.length);
     });
   }
@@ -104,7 +128,8 @@ export class AdmissionGate {
   private wake(): void {
     if (this.waiting.length === 0 || !this.open()) return;
     const next = this.waiting.shift()!;
+    clearTimeout(next.timer);
     this.hooks.onWaitingChange?.(this.waiting.length);
-    next(this.grant());
+    next.resolve(this.grant());
   }
 }

@@ -5,7 +5,14 @@ import type { ExportProfilesServiceRequest } from '../protocol/types.ts';
 import { eventCount, type ProfileBatch } from '../model/index.ts';
 import type { Admission, AdmissionGate } from './admission.ts';
 import type { AgentAuthenticator } from './auth.ts';
-import { failureFromError, shuttingDown, statusLabel, unauthenticated, type Failure } from './failure.ts';
+import {
+  abandoned,
+  failureFromError,
+  shuttingDown,
+  statusLabel,
+  unauthenticated,
+  type Failure,
+} from './failure.ts';
 import type { CollectorMetrics, Transport } from './metrics.ts';
 import type { WriteQueue } from './write-queue.ts';
 
@@ -34,6 +41,8 @@ export interface ExportCall {
   startedAt: number;
   /** The client's IP address: the host's address when the request names no host (the standalone agent). */
   peerIp?: string;
+  /** True once nobody waits for the answer any more (the call's deadline passed, the client went away). */
+  abandoned?: () => boolean;
 }
 
 export type ExportResult = { ok: true; samples: number } | { ok: false; failure: Failure };
@@ -77,6 +86,9 @@ export class IngestPipeline {
       admission = await this.deps.admission.admit();
       // Shutdown may have begun while the request waited for its turn.
       if (this.stopping) return this.rejected(call.transport, call.startedAt, shuttingDown());
+      // The agent drops the data of a call past its deadline: translating and storing it would only delay the
+      // requests behind it until they expire too (a backlog of dead requests never drains).
+      if (call.abandoned?.()) return this.rejected(call.transport, call.startedAt, abandoned());
       const request = decode(call.body, call.format);
       const peer = call.peerIp ? { hostIp: call.peerIp } : undefined;
       const { batch, samples, commit } = this.deps.translator.translate(request, { peer });

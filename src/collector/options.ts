@@ -115,6 +115,7 @@ function validate(options: CollectorOptions): void {
   requirePositiveInteger('collector.writeQueue.maxPendingRequests', options.writeQueue.maxPendingRequests);
   requirePositiveInteger('collector.admission.maxNewItemsInFlight', options.admission.maxNewItemsInFlight);
   requirePositiveInteger('collector.admission.maxWaitingRequests', options.admission.maxWaitingRequests);
+  requirePositiveInteger('collector.admission.maxWaitMs', options.admission.maxWaitMs);
   requirePositiveInteger('collector.shutdownTimeoutMs', options.shutdownTimeoutMs);
   for (const [name, tls] of [
     ['collector.grpc.tls', options.grpc.tls],

@@ -11,7 +11,7 @@ import { startCollector } from './helpers.ts';
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 test('the gate lets requests in while new items in flight are under the budget, then in arrival order', async () => {
-  const gate = new AdmissionGate({ maxNewItemsInFlight: 100, maxWaitingRequests: 10 });
+  const gate = new AdmissionGate({ maxNewItemsInFlight: 100, maxWaitingRequests: 10, maxWaitMs: 60_000 });
   const first = await gate.admit();
   first.charge(150);
   const order: number[] = [];
@@ -47,13 +47,20 @@ test('the gate lets requests in while new items in flight are under the budget, 
   assert.equal(gate.inFlight, 0);
 });
 
-test('the gate refuses with StoreBusyError once too many requests wait', async () => {
-  const gate = new AdmissionGate({ maxNewItemsInFlight: 1, maxWaitingRequests: 2 });
-  (await gate.admit()).charge(5);
+test('the gate refuses with StoreBusyError once too many requests wait, or one waited too long', async () => {
+  const gate = new AdmissionGate({ maxNewItemsInFlight: 1, maxWaitingRequests: 2, maxWaitMs: 200 });
+  const first = await gate.admit();
+  first.charge(5);
+  const started = performance.now();
   const waiting = [gate.admit(), gate.admit()];
   await assert.rejects(gate.admit(), StoreBusyError);
   assert.equal(gate.queued, 2);
-  void waiting;
+  for (const wait of waiting) await assert.rejects(wait, /not admitted within 200 ms/);
+  assert.ok(performance.now() - started >= 190, 'refused only once the wait was up');
+  assert.equal(gate.queued, 0);
+  // The gate still works after the refusals.
+  first.release();
+  (await gate.admit()).release();
 });
 
 /** A store that records each batch it is asked to write, then writes it. */
