@@ -88,7 +88,11 @@ async function coldBurst(t: import('node:test').TestContext, maxNewItemsInFlight
   const batches: ProfileBatch[] = [];
   const running = await startCollector(
     t,
-    { auth: { disabled: true }, admission: { maxNewItemsInFlight }, writeQueue: { maxPendingRequests: 200 } },
+    {
+      auth: { disabled: true },
+      admission: { maxNewItemsInFlight, maxWaitMs: 120_000 },
+      writeQueue: { maxPendingRequests: 200 },
+    },
     recording(batches),
   );
   const workload = new Workload({ seed: 7, hosts: 30 });
