@@ -42,7 +42,7 @@ import {
   groupFieldList,
 } from '../store.ts';
 import { filterToSql, type SqlFragment } from './filter-sql.ts';
-import { StackNumbers } from './stack-numbers.ts';
+import { DEFAULT_STACK_NUMBER_CACHE, StackNumbers } from './stack-numbers.ts';
 import { DIMENSION_COLUMNS, EVENT_LEVELS, SCHEMA_SQL, SCHEMA_VERSION, eventsTable } from './schema.ts';
 import { EmbeddedSymbolization } from './symbolization.ts';
 
@@ -72,6 +72,8 @@ export interface EmbeddedStoreOptions {
   memoryLimit?: string;
   /** DuckDB's worker threads. */
   threads?: number;
+  /** Stack numbers kept in memory in each direction (see stack-numbers.ts); the rest are looked up. */
+  stackNumberCache?: number;
 }
 
 export const DEFAULT_COMMIT_INTERVAL_MS = 50;
@@ -152,6 +154,7 @@ export class EmbeddedStore implements Store {
       clock: Date.now,
       memoryLimit: DEFAULT_MEMORY_LIMIT,
       threads: DEFAULT_THREADS,
+      stackNumberCache: DEFAULT_STACK_NUMBER_CACHE,
       ...options,
     };
     this.random = seededRandom(this.options.seed);
@@ -211,7 +214,7 @@ export class EmbeddedStore implements Store {
     this.eventColumns = this.appenders.map((appender) => new EventColumns(appender));
     this.dimsAppender = await this.writer.createAppender('event_dims');
     this.stackNumbersAppender = await this.writer.createAppender('stack_numbers');
-    this.stackNumbers = new StackNumbers(this.stackNumbersAppender);
+    this.stackNumbers = new StackNumbers(this.stackNumbersAppender, this.options.stackNumberCache);
     this.stageAppender = await this.writer.createAppender('stage_stacktraces', 'main', 'temp');
     this.frameStageAppender = await this.writer.createAppender('stage_stackframes', 'main', 'temp');
     this.pendingFramesAppender = await this.writer.createAppender('symbolization_frames');
@@ -239,11 +242,17 @@ export class EmbeddedStore implements Store {
     }
   }
 
+  /** The highest number, and as many of the most recent rows as the cache keeps for sure. */
   private async loadStackNumbers(): Promise<void> {
-    const reader = await this.reader!.runAndReadAll('SELECT no, id FROM stack_numbers');
+    const [highest] = await this.rows('SELECT coalesce(max(no), 0)::BIGINT AS n FROM stack_numbers');
+    this.stackNumbers!.continueAfter(Number(highest.n));
+    const reader = await this.reader!.runAndReadAll(
+      'SELECT no, id FROM stack_numbers ORDER BY no DESC LIMIT ?',
+      [Math.floor(this.options.stackNumberCache / 2)],
+    );
     if (reader.currentRowCount === 0) return;
     const [numbers, ids] = reader.getColumnsJS();
-    this.stackNumbers!.load(numbers as number[], ids as string[]);
+    this.stackNumbers!.load((numbers as number[]).reverse(), (ids as string[]).reverse());
   }
 
   write(batch: ProfileBatch): Promise<void> {
@@ -344,6 +353,7 @@ export class EmbeddedStore implements Store {
     const newDims = new Map<string, number>();
     await writer.run('BEGIN TRANSACTION');
     try {
+      if (!this.stackNumbers!.complete) await this.stackNumbers!.resolveIds(writer, stackIdsOf(batches));
       for (const batch of batches) this.appendEvents(batch, newDims);
       for (const columns of this.eventColumns) columns.flush();
       for (const appender of [this.dimsAppender!, this.stackNumbersAppender!, ...this.appenders])
@@ -630,7 +640,7 @@ export class EmbeddedStore implements Store {
     let totalCount = 0;
     let eventsRead = 0;
     const rows = new Array<EventAggregation['rows'][number]>(ids.length);
-    const stackNumbers = this.stackNumbers!;
+    const idOf = await this.stackNumbers!.loadNumbers(this.reader!, ids as number[]);
     for (let i = 0; i < ids.length; i++) {
       const count = Number(counts[i]) * scale;
       totalCount += count;
@@ -639,8 +649,8 @@ export class EmbeddedStore implements Store {
       const value = group ? groupsOrCounts[i] : null;
       rows[i] =
         value === null || value === undefined
-          ? { stackTraceId: stackNumbers.idOf(ids[i] as number), count }
-          : { stackTraceId: stackNumbers.idOf(ids[i] as number), group: String(value), count };
+          ? { stackTraceId: idOf(ids[i] as number), count }
+          : { stackTraceId: idOf(ids[i] as number), group: String(value), count };
     }
     return { samplingLevel: level, eventsRead, totalCount, rows };
   }
@@ -661,8 +671,13 @@ export class EmbeddedStore implements Store {
                   WHERE ${where.sql} GROUP BY e.stack_no, ${values.join(', ')}`;
     const reader = await this.reader!.runAndReadAll(sql, where.params);
     const scale = samplingScale(level);
-    const rows = reader.getRowObjectsJS().map((row) => ({
-      stackTraceId: this.stackNumbers!.idOf(row.id as number),
+    const objects = reader.getRowObjectsJS();
+    const idOf = await this.stackNumbers!.loadNumbers(
+      this.reader!,
+      objects.map((row) => row.id as number),
+    );
+    const rows = objects.map((row) => ({
+      stackTraceId: idOf(row.id as number),
       groups: fields.map((_, i) => {
         const value = row[`v${i}`];
         return value === null || value === undefined ? undefined : String(value);
@@ -844,6 +859,22 @@ export class EmbeddedStore implements Store {
     const reader = await connection.runAndReadAll(sql, params);
     return reader.getRowObjectsJS() as Row[];
   }
+}
+
+/** The distinct stack trace IDs a group of batches' events name (runs of one stack counted once). */
+function stackIdsOf(batches: readonly ProfileBatch[]): Set<string> {
+  const ids = new Set<string>();
+  for (const batch of batches) {
+    let previous: string | undefined;
+    const names = batch.eventColumns?.stackTraceIds ?? batch.events.map((e) => e.stackTraceId);
+    const length = batch.eventColumns?.length ?? names.length;
+    for (let i = 0; i < length; i++) {
+      if (names[i] === previous) continue;
+      previous = names[i];
+      ids.add(previous);
+    }
+  }
+  return ids;
 }
 
 /** A subquery mapping each `event_dims` id to the value of one field (one row per tag for `tags`). */
