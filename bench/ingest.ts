@@ -20,14 +20,15 @@
  * does not flatter a run that spreads over several cores; only acknowledged samples count (the bench waits for
  * admission however long it takes, so none should fail). Knobs (environment): UNIPROF_BENCH_INGEST_SAMPLES
  * (samples per phase, default 1,000,000), UNIPROF_BENCH_INGEST_REQUEST_SAMPLES (per request, default 800: an
- * 8-core host at 20 Hz over the agent's 5 s interval), UNIPROF_BENCH_INGEST_HOSTS (default 100).
+ * 8-core host at 20 Hz over the agent's 5 s interval), UNIPROF_BENCH_INGEST_HOSTS (default 100),
+ * UNIPROF_BENCH_INGEST_ADMISSION_ITEMS (admission control's budget; a huge value turns it off, for comparison).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { AdmissionGate } from '../src/collector/admission.ts';
+import { AdmissionGate, DEFAULT_ADMISSION_OPTIONS } from '../src/collector/admission.ts';
 import { createAgentAuthenticator } from '../src/collector/auth.ts';
 import { IngestPipeline } from '../src/collector/ingest.ts';
 import { CollectorMetrics } from '../src/collector/metrics.ts';
@@ -42,6 +43,10 @@ import { runChild } from './child.ts';
 const TOTAL_SAMPLES = Number(process.env.UNIPROF_BENCH_INGEST_SAMPLES ?? 1_000_000);
 const REQUEST_SAMPLES = Number(process.env.UNIPROF_BENCH_INGEST_REQUEST_SAMPLES ?? 800);
 const HOSTS = Number(process.env.UNIPROF_BENCH_INGEST_HOSTS ?? 100);
+/** Admission control's budget of new items in flight (the collector's default unless set). */
+const ADMISSION_ITEMS = Number(
+  process.env.UNIPROF_BENCH_INGEST_ADMISSION_ITEMS ?? DEFAULT_ADMISSION_OPTIONS.maxNewItemsInFlight,
+);
 const DISTINCT_REQUESTS = 300;
 /** One outstanding export per agent: the agent waits for each answer before it sends the next. */
 const WRITES_IN_FLIGHT = HOSTS;
@@ -153,7 +158,7 @@ async function storePhase(payloadFile: string): Promise<StorePhase> {
       auth: { disabled: true },
       writeQueue: { maxPendingRequests: WRITES_IN_FLIGHT },
       // Measured without shedding load on time: the figures must not depend on how busy the machine is.
-      admission: { maxWaitMs: 3_600_000 },
+      admission: { maxWaitMs: 3_600_000, maxNewItemsInFlight: ADMISSION_ITEMS },
     });
     const metrics = new CollectorMetrics({ processMetrics: false });
     const pipeline = new IngestPipeline({
