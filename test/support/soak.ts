@@ -62,8 +62,10 @@ export interface QuerySample {
 export interface Plateau {
   /** Least-squares slope of RSS over the last third of the run, MiB per minute. */
   lastThirdSlopeMiBPerMin: number;
-  /** What the slope may be: the larger of 2 MiB/min and 1 % of the last third's mean RSS per minute. */
-  limitMiBPerMin: number;
+  /** What the slope predicts RSS grew by over the last third. */
+  lastThirdGrowthMiB: number;
+  /** What it may grow by: the larger of 32 MiB and 5 % of the last third's mean RSS. */
+  limitMiB: number;
   ok: boolean;
 }
 
@@ -234,19 +236,22 @@ export function slope(points: readonly { x: number; y: number }[]): number {
 }
 
 /**
- * RSS is on a plateau when it grows by less than the limit over the last third of the run: a leak or an
- * unbounded map keeps growing at the rate data arrives, while caches and DuckDB's buffer pool level off.
+ * RSS is on a plateau when the trend over the last third of the run adds less than the limit across that
+ * third: a leak or an unbounded map keeps growing at the rate data arrives, while caches and DuckDB's buffer
+ * pool level off. A trend over all samples (not first against last) is robust to garbage collection's swings.
  */
 export function plateauOf(rss: readonly SoakSample[]): Plateau {
   const end = rss[rss.length - 1]?.t ?? 0;
   const last = rss.filter((s) => s.t >= (2 * end) / 3);
   const perMinute = slope(last.map((s) => ({ x: s.t / 60, y: s.rssMiB })));
+  const growth = perMinute * (end / 3 / 60);
   const mean = last.reduce((sum, s) => sum + s.rssMiB, 0) / Math.max(1, last.length);
-  const limit = Math.max(2, 0.01 * mean);
+  const limit = Math.max(32, 0.05 * mean);
   return {
     lastThirdSlopeMiBPerMin: perMinute,
-    limitMiBPerMin: limit,
-    ok: last.length >= 3 && perMinute < limit,
+    lastThirdGrowthMiB: growth,
+    limitMiB: limit,
+    ok: last.length >= 3 && growth < limit,
   };
 }
 
