@@ -1,37 +1,52 @@
 /**
- * `npm run bench:ingest`: samples per second per core and peak RSS for the collector's ingest path, on
- * requests from the load generator (agent-shaped: deep mixed stacks, Zipf popularity, the agent's
+ * `npm run bench:ingest`: samples per second per core, request latency and peak RSS for the collector's ingest
+ * path, on requests from the load generator (agent-shaped: deep mixed stacks, Zipf popularity, the agent's
  * attributes), already decompressed as a receiver hands them over.
  *
  *   1. decode → translate (dedup caches committed after each request, as the collector does);
- *   2. decode → translate → write into the embedded DuckDB store (a fresh file), with one write in flight per
- *      host (a fleet of N agents has up to N exports outstanding, since an agent sends one at a time), so the
- *      store group-commits as it does in service; commit() only once a write is durable.
+ *   2. the collector's ingest pipeline (admission control → decode → translate → write queue → the embedded
+ *      DuckDB store, a fresh file), with one request in flight per host (a fleet of N agents has up to N exports
+ *      outstanding, since an agent sends one at a time), so the store group-commits as it does in service.
+ *      A request's latency runs from handing it to the pipeline to its answer (waiting for admission included).
  *
- * Both are measured in steady state, as a collector that has been running for a while is: one untimed pass
- * over all distinct requests first (so the fleet's stack traces, frames and executables are known and stored),
- * then the timed samples. Phase 2 warms up with two passes: the first ("cold") writes the fleet's stack traces
- * and frames into the fresh store; the second ("settling") is the first pass of the steady workload, which
- * also pays for DuckDB checkpointing the cold pass's data and for compiling the store's steady-state path.
- * Both are reported, untimed by the steady figure.
+ * Phase 2 runs in a fresh child process, so its peak RSS is the collector's (plus the payloads it replays,
+ * printed beside it) and not the generator's. Three passes:
+ *   - cold: a fleet arriving at a fresh collector, every stack trace, frame and executable new;
+ *   - settling: the first pass of the steady workload (it also pays for DuckDB checkpointing the cold pass's
+ *     data and for compiling the store's steady-state path);
+ *   - steady: the timed figure, as a collector that has been running for a while.
  *
  * "Per core" divides by the CPU time the whole process used (all threads, DuckDB's included), so the figure
- * does not flatter a run that spreads over several cores. Knobs (environment): UNIPROF_BENCH_INGEST_SAMPLES
+ * does not flatter a run that spreads over several cores; only acknowledged samples count (the bench waits for
+ * admission however long it takes, so none should fail). Knobs (environment): UNIPROF_BENCH_INGEST_SAMPLES
  * (samples per phase, default 1,000,000), UNIPROF_BENCH_INGEST_REQUEST_SAMPLES (per request, default 800: an
- * 8-core host at 20 Hz over the agent's 5 s interval), UNIPROF_BENCH_INGEST_HOSTS (default 100).
+ * 8-core host at 20 Hz over the agent's 5 s interval), UNIPROF_BENCH_INGEST_HOSTS (default 100),
+ * UNIPROF_BENCH_INGEST_ADMISSION_ITEMS (admission control's budget; a huge value turns it off, for comparison).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { AdmissionGate, DEFAULT_ADMISSION_OPTIONS } from '../src/collector/admission.ts';
+import { createAgentAuthenticator } from '../src/collector/auth.ts';
+import { IngestPipeline } from '../src/collector/ingest.ts';
+import { CollectorMetrics } from '../src/collector/metrics.ts';
+import { resolveCollectorOptions } from '../src/collector/options.ts';
 import { ProfileTranslator } from '../src/collector/translate.ts';
+import { WriteQueue } from '../src/collector/write-queue.ts';
 import { Workload, nanosFromMillis } from '../src/loadgen/index.ts';
 import { decodeExportRequest, decodeExportRequestView, encodeExportRequest } from '../src/protocol/index.ts';
-import { eventCount } from '../src/model/index.ts';
 import { EmbeddedStore } from '../src/store/embedded/index.ts';
+import { runChild } from './child.ts';
 
 const TOTAL_SAMPLES = Number(process.env.UNIPROF_BENCH_INGEST_SAMPLES ?? 1_000_000);
 const REQUEST_SAMPLES = Number(process.env.UNIPROF_BENCH_INGEST_REQUEST_SAMPLES ?? 800);
 const HOSTS = Number(process.env.UNIPROF_BENCH_INGEST_HOSTS ?? 100);
+/** Admission control's budget of new items in flight (the collector's default unless set). */
+const ADMISSION_ITEMS = Number(
+  process.env.UNIPROF_BENCH_INGEST_ADMISSION_ITEMS ?? DEFAULT_ADMISSION_OPTIONS.maxNewItemsInFlight,
+);
 const DISTINCT_REQUESTS = 300;
 /** One outstanding export per agent: the agent waits for each answer before it sends the next. */
 const WRITES_IN_FLIGHT = HOSTS;
@@ -108,55 +123,154 @@ function decodeAndTranslate(list: Payload[]): Measurement {
   return { samples, wallSeconds: (performance.now() - wall0) / 1000, cpuSeconds: cpuSeconds() - cpu0 };
 }
 
-let coldPeakMiB = 0;
+interface StorePass extends Measurement {
+  requests: number;
+  failed: number;
+  events: number;
+  commits: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  /** Why the first failed request failed. */
+  firstFailure?: string;
+  /** The child's peak RSS at the end of this pass (MiB). */
+  peakRssMiB: number;
+}
 
-async function decodeTranslateStore(list: Payload[]): Promise<{
-  cold: Measurement;
-  settling: Measurement;
-  steady: Measurement & { events: number; commits: number };
-}> {
+interface StorePhase {
+  cold: StorePass;
+  settling: StorePass;
+  steady: StorePass;
+  payloadMiB: number;
+  rssAfterMiB: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** Phase 2, in the child: the collector's pipeline in front of a fresh embedded store. */
+async function storePhase(payloadFile: string): Promise<StorePhase> {
+  const list = readPayloads(payloadFile);
   const dir = mkdtempSync(join(tmpdir(), 'uniprof-bench-ingest-'));
   const store = new EmbeddedStore({ path: join(dir, 'bench.duckdb') });
   await store.open();
   try {
-    const translator = new ProfileTranslator();
-    const now = Math.floor(START_MS / 1000);
-    const run = async (limit: number) => {
+    const options = resolveCollectorOptions({
+      auth: { disabled: true },
+      writeQueue: { maxPendingRequests: WRITES_IN_FLIGHT },
+      // Measured without shedding load on time: the figures must not depend on how busy the machine is.
+      admission: { maxWaitMs: 3_600_000, maxNewItemsInFlight: ADMISSION_ITEMS },
+    });
+    const metrics = new CollectorMetrics({ processMetrics: false });
+    const pipeline = new IngestPipeline({
+      auth: createAgentAuthenticator(options.auth),
+      translator: new ProfileTranslator(),
+      admission: new AdmissionGate(options.admission),
+      queue: new WriteQueue(store, options.writeQueue.maxPendingRequests),
+      metrics,
+      logger: pino({ level: 'silent' }),
+    });
+    const run = async (limit: number): Promise<StorePass> => {
       let samples = 0;
-      let events = 0;
+      let requests = 0;
+      let failed = 0;
       let i = 0;
+      const events0 = (await metrics.events.get()).values[0]?.value ?? 0;
       const commits0 = store.commits;
+      const latencies: number[] = [];
       const inFlight = new Set<Promise<void>>();
       const cpu0 = cpuSeconds();
       const wall0 = performance.now();
-      while (samples < limit) {
+      let sent = 0;
+      let firstFailure: string | undefined;
+      while (sent < limit) {
         const payload = list[i++ % list.length];
-        const translation = translator.translate(decodeExportRequest(payload.bytes), { now });
-        samples += translation.samples;
-        events += eventCount(translation.batch);
-        const write = store.write(translation.batch).then(() => translation.commit());
-        inFlight.add(write);
-        void write.finally(() => inFlight.delete(write));
+        sent += payload.samples;
+        requests++;
+        const startedAt = performance.now();
+        const call = pipeline
+          .handle({
+            transport: 'grpc',
+            body: payload.bytes,
+            format: 'protobuf',
+            authorization: undefined,
+            startedAt,
+          })
+          .then((result) => {
+            latencies.push(performance.now() - startedAt);
+            if (result.ok) samples += payload.samples;
+            else {
+              failed++;
+              firstFailure ??= result.failure.message;
+            }
+          });
+        inFlight.add(call);
+        void call.finally(() => inFlight.delete(call));
         if (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
       }
       await Promise.all(inFlight);
+      const wallSeconds = (performance.now() - wall0) / 1000;
+      const cpu = cpuSeconds() - cpu0;
+      latencies.sort((a, b) => a - b);
       return {
         samples,
-        events,
+        requests,
+        failed,
+        events: ((await metrics.events.get()).values[0]?.value ?? 0) - events0,
         commits: store.commits - commits0,
-        wallSeconds: (performance.now() - wall0) / 1000,
-        cpuSeconds: cpuSeconds() - cpu0,
+        wallSeconds,
+        cpuSeconds: cpu,
+        latencyMs: {
+          p50: quantile(latencies, 0.5),
+          p99: quantile(latencies, 0.99),
+          max: latencies.at(-1) ?? 0,
+        },
+        peakRssMiB: process.resourceUsage().maxRSS / 1024,
+        firstFailure,
       };
     };
     const cold = await run(list.length * REQUEST_SAMPLES);
-    coldPeakMiB = process.resourceUsage().maxRSS / 1024;
     const settling = await run(list.length * REQUEST_SAMPLES);
     const steady = await run(TOTAL_SAMPLES);
-    return { cold, settling, steady };
+    const payloadMiB = list.reduce((sum, p) => sum + p.bytes.length, 0) / 1048576;
+    return { cold, settling, steady, payloadMiB, rssAfterMiB: process.memoryUsage().rss / 1048576 };
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Payloads as a file the child reads: per payload, its sample count and byte length (u32 each), then its bytes. */
+function writePayloads(list: Payload[], file: string): void {
+  const parts: Buffer[] = [];
+  for (const payload of list) {
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(payload.samples, 0);
+    head.writeUInt32LE(payload.bytes.length, 4);
+    parts.push(head, Buffer.from(payload.bytes));
+  }
+  writeFileSync(file, Buffer.concat(parts));
+}
+
+function readPayloads(file: string): Payload[] {
+  const data = readFileSync(file);
+  const list: Payload[] = [];
+  for (let at = 0; at < data.length;) {
+    const samples = data.readUInt32LE(at);
+    const length = data.readUInt32LE(at + 4);
+    list.push({ samples, bytes: new Uint8Array(data.subarray(at + 8, at + 8 + length)) });
+    at += 8 + length;
+  }
+  return list;
+}
+
+function reportPass(name: string, pass: StorePass): void {
+  report(name, pass);
+  const failed = pass.failed > 0 ? `, ${pass.failed} FAILED: ${pass.firstFailure}` : '';
+  console.log(
+    `${''.padEnd(36)}requests: p50 ${pass.latencyMs.p50.toFixed(0)} ms, p99 ${pass.latencyMs.p99.toFixed(0)} ms, ` +
+      `max ${pass.latencyMs.max.toFixed(0)} ms (${pass.requests} requests${failed}); ` +
+      `${pass.commits} transactions; peak RSS so far ${pass.peakRssMiB.toFixed(0)} MiB`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -165,19 +279,37 @@ async function main(): Promise<void> {
   console.log(`payload: ${shape}`);
   const translated = decodeAndTranslate(list);
   report('decode → translate', translated);
-  const { cold, settling, steady } = await decodeTranslateStore(list);
-  report('decode → translate → embedded store', steady);
-  report('  (cold: first pass, fresh store)', cold);
-  report('  (settling: second pass)', settling);
+  const dir = mkdtempSync(join(tmpdir(), 'uniprof-bench-payloads-'));
+  try {
+    const file = join(dir, 'payloads.bin');
+    writePayloads(list, file);
+    const phase = runChild<StorePhase>(
+      fileURLToPath(import.meta.url),
+      ['--store-phase', file],
+      'the store phase',
+    );
+    reportPass('pipeline → embedded store (steady)', phase.steady);
+    reportPass('  cold: first pass, fresh store', phase.cold);
+    reportPass('  settling: second pass', phase.settling);
+    console.log(
+      `events written in the timed part: ${phase.steady.events.toLocaleString('en-US')} in ` +
+        `${phase.steady.commits.toLocaleString('en-US')} transactions`,
+    );
+    console.log(
+      `store phase RSS: peak ${phase.steady.peakRssMiB.toFixed(0)} MiB (${phase.cold.peakRssMiB.toFixed(0)} MiB by the ` +
+        `end of the cold pass), ${phase.rssAfterMiB.toFixed(0)} MiB after the timed part; the replayed payloads ` +
+        `take ${phase.payloadMiB.toFixed(0)} MiB of it`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   console.log(
-    `events written in the timed part: ${steady.events.toLocaleString('en-US')} in ${steady.commits.toLocaleString('en-US')} transactions`,
+    'targets: 250,000 samples/s per core steady; cold ≥ 100,000 samples/s per core, p99 < 1 s, peak RSS ≤ 512 MiB',
   );
-  console.log(
-    `RSS: ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB after the timed part; peak ` +
-      `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB (${coldPeakMiB.toFixed(0)} MiB already during the ` +
-      `cold pass, which has a fleet's worth of new stack traces and frames in flight at once)`,
-  );
-  console.log('target: 250,000 samples/s per core into the embedded store');
 }
 
-await main();
+if (process.argv[2] === '--store-phase') {
+  console.log(JSON.stringify(await storePhase(process.argv[3])));
+} else {
+  await main();
+}

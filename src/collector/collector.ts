@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Store } from '../store/store.ts';
+import { AdmissionGate } from './admission.ts';
 import { createAgentAuthenticator } from './auth.ts';
 import { createGrpcReceiver } from './grpc-server.ts';
 import {
@@ -66,8 +67,11 @@ export function createCollector(
     onDepthChange: (depth) => metrics.writeQueueDepth.set(depth),
     onWrite: (seconds) => metrics.storeWriteDuration.observe(seconds),
   });
+  const admission = new AdmissionGate(options.admission, {
+    onWaitingChange: (waiting) => metrics.admissionWaiting.set(waiting),
+  });
   const translator = dependencies.translator ?? new ProfileTranslator();
-  const pipeline = new IngestPipeline({ auth, translator, queue, metrics, logger: log });
+  const pipeline = new IngestPipeline({ auth, translator, admission, queue, metrics, logger: log });
 
   const grpc = createGrpcReceiver(options.grpc, pipeline, metrics, log.child({ transport: 'grpc' }));
   const http = createHttpApp(logger.child({ component: 'http' }), {

@@ -37,6 +37,16 @@ export function shuttingDown(): Failure {
   };
 }
 
+/** The client gave up (its deadline passed, or it went away) while the request waited to be admitted. */
+export function abandoned(): Failure {
+  return {
+    grpcCode: GrpcStatus.DEADLINE_EXCEEDED,
+    httpStatus: 408,
+    reason: 'abandoned',
+    message: 'the client stopped waiting before the request was admitted; nothing was stored',
+  };
+}
+
 /** Maps anything the decode → translate → store pipeline threw. */
 export function failureFromError(error: unknown): Failure {
   if (error instanceof InvalidRequestError) return invalidArgument(error.reason, error.message);

@@ -106,6 +106,7 @@ function exportHandler(
         authorization,
         startedAt,
         peerIp: peerIp(call.getPeer()),
+        abandoned: () => call.cancelled,
       })
       .then((result) => {
         if (result.ok) callback(null, EMPTY_RESPONSE);

@@ -170,6 +170,8 @@ export function registerOtlpHttpRoute(
         authorization: request.headers.authorization,
         startedAt: startedAt(reply),
         peerIp: request.ip,
+        // An HTTP client that gives up closes its connection.
+        abandoned: () => request.socket.destroyed,
       });
       if (!result.ok) return sendFailure(reply, result.failure, format);
       return format === 'json'

@@ -3,8 +3,16 @@ import { InvalidRequestError } from '../protocol/errors.ts';
 import { decodeExportRequest, decodeExportRequestJson } from '../protocol/otlp-profiles.ts';
 import type { ExportProfilesServiceRequest } from '../protocol/types.ts';
 import { eventCount, type ProfileBatch } from '../model/index.ts';
+import type { Admission, AdmissionGate } from './admission.ts';
 import type { AgentAuthenticator } from './auth.ts';
-import { failureFromError, shuttingDown, statusLabel, unauthenticated, type Failure } from './failure.ts';
+import {
+  abandoned,
+  failureFromError,
+  shuttingDown,
+  statusLabel,
+  unauthenticated,
+  type Failure,
+} from './failure.ts';
 import type { CollectorMetrics, Transport } from './metrics.ts';
 import type { WriteQueue } from './write-queue.ts';
 
@@ -33,6 +41,8 @@ export interface ExportCall {
   startedAt: number;
   /** The client's IP address: the host's address when the request names no host (the standalone agent). */
   peerIp?: string;
+  /** True once nobody waits for the answer any more (the call's deadline passed, the client went away). */
+  abandoned?: () => boolean;
 }
 
 export type ExportResult = { ok: true; samples: number } | { ok: false; failure: Failure };
@@ -49,6 +59,8 @@ export class IngestPipeline {
     private readonly deps: {
       auth: AgentAuthenticator;
       translator: Translator;
+      /** Waits a request's translation while batches full of new stacks are on their way to the store. */
+      admission: AdmissionGate;
       queue: WriteQueue;
       metrics: CollectorMetrics;
       logger: Logger;
@@ -69,10 +81,18 @@ export class IngestPipeline {
   async handle(call: ExportCall): Promise<ExportResult> {
     const refused = this.stopping ? shuttingDown() : this.authenticate(call.authorization);
     if (refused) return this.rejected(call.transport, call.startedAt, refused);
+    let admission: Admission | undefined;
     try {
+      admission = await this.deps.admission.admit();
+      // Shutdown may have begun while the request waited for its turn.
+      if (this.stopping) return this.rejected(call.transport, call.startedAt, shuttingDown());
+      // The agent drops the data of a call past its deadline: translating and storing it would only delay the
+      // requests behind it until they expire too (a backlog of dead requests never drains).
+      if (call.abandoned?.()) return this.rejected(call.transport, call.startedAt, abandoned());
       const request = decode(call.body, call.format);
       const peer = call.peerIp ? { hostIp: call.peerIp } : undefined;
       const { batch, samples, commit } = this.deps.translator.translate(request, { peer });
+      admission.charge(newItems(batch));
       await this.deps.queue.submit(batch);
       // Only now may later batches leave out what this one carried: it is durable.
       commit();
@@ -86,6 +106,8 @@ export class IngestPipeline {
       return { ok: true, samples };
     } catch (error) {
       return this.rejected(call.transport, call.startedAt, failureFromError(error), error);
+    } finally {
+      admission?.release();
     }
   }
 
@@ -110,6 +132,16 @@ function decode(body: Uint8Array, format: BodyFormat): ExportProfilesServiceRequ
     throw new InvalidRequestError('bad_json', `request body is not JSON: ${(error as Error).message}`);
   }
   return decodeExportRequestJson(parsed);
+}
+
+/** What a batch carries that the store does not hold yet: the cold path's cost, in items. */
+function newItems(batch: ProfileBatch): number {
+  return (
+    batch.stackTraces.length +
+    batch.stackFrames.length +
+    batch.executables.length +
+    (batch.pendingFrames?.length ?? 0)
+  );
 }
 
 function secondsSince(startedAt: number): number {

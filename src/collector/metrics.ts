@@ -63,6 +63,12 @@ export class CollectorMetrics {
     registers: [this.registry],
   });
 
+  readonly admissionWaiting = new Gauge({
+    name: 'uniprof_collector_admission_waiting',
+    help: 'Export requests waiting to be translated while batches of new stack traces are being stored.',
+    registers: [this.registry],
+  });
+
   readonly storeWriteDuration = new Histogram({
     name: 'uniprof_collector_store_write_duration_seconds',
     help: 'Duration of one store write (possibly several merged requests).',

@@ -2,6 +2,9 @@
  * What a collector needs to know. The CLI builds this from the configuration (YAML, env, flags); tests build
  * it directly. Every field has a default except the agent token, which must be given or explicitly disabled.
  */
+import { DEFAULT_ADMISSION_OPTIONS, type AdmissionOptions } from './admission.ts';
+
+export type { AdmissionOptions };
 
 export interface TlsFiles {
   /** PEM certificate chain file the gRPC server presents. */
@@ -50,6 +53,8 @@ export interface CollectorOptions {
   http: HttpServerOptions;
   auth: AgentAuthOptions;
   writeQueue: WriteQueueOptions;
+  /** Admission control on batches full of new stack traces (see admission.ts). */
+  admission: AdmissionOptions;
   /** How long `stop()` waits for in-flight requests before cutting connections. */
   shutdownTimeoutMs: number;
   /**
@@ -66,6 +71,7 @@ export interface CollectorOptionsInput {
   http?: Partial<HttpServerOptions>;
   auth?: AgentAuthOptions;
   writeQueue?: Partial<WriteQueueOptions>;
+  admission?: Partial<AdmissionOptions>;
   shutdownTimeoutMs?: number;
   manageStore?: boolean;
 }
@@ -76,6 +82,7 @@ export const DEFAULT_COLLECTOR_OPTIONS: Omit<CollectorOptions, 'auth'> = {
   grpc: { host: '127.0.0.1', port: 4317, maxMessageBytes: 32 * MIB },
   http: { host: '127.0.0.1', port: 4318, maxBodyBytes: 32 * MIB },
   writeQueue: { maxPendingRequests: 64 },
+  admission: DEFAULT_ADMISSION_OPTIONS,
   shutdownTimeoutMs: 10_000,
   manageStore: true,
 };
@@ -92,6 +99,7 @@ export function resolveCollectorOptions(input: CollectorOptionsInput): Collector
     http: { ...defaults.http, ...input.http },
     auth: { ...input.auth },
     writeQueue: { ...defaults.writeQueue, ...input.writeQueue },
+    admission: { ...defaults.admission, ...input.admission },
     shutdownTimeoutMs: input.shutdownTimeoutMs ?? defaults.shutdownTimeoutMs,
     manageStore: input.manageStore ?? defaults.manageStore,
   };
@@ -105,6 +113,9 @@ function validate(options: CollectorOptions): void {
   requirePositiveInteger('collector.grpc.maxMessageBytes', options.grpc.maxMessageBytes);
   requirePositiveInteger('collector.http.maxBodyBytes', options.http.maxBodyBytes);
   requirePositiveInteger('collector.writeQueue.maxPendingRequests', options.writeQueue.maxPendingRequests);
+  requirePositiveInteger('collector.admission.maxNewItemsInFlight', options.admission.maxNewItemsInFlight);
+  requirePositiveInteger('collector.admission.maxWaitingRequests', options.admission.maxWaitingRequests);
+  requirePositiveInteger('collector.admission.maxWaitMs', options.admission.maxWaitMs);
   requirePositiveInteger('collector.shutdownTimeoutMs', options.shutdownTimeoutMs);
   for (const [name, tls] of [
     ['collector.grpc.tls', options.grpc.tls],

@@ -146,6 +146,13 @@ export const configSchema = z
             commitIntervalMs: z.number().int().min(0).max(10_000).default(50),
             /** Waiting events that start the next commit without waiting for the interval. */
             commitEventThreshold: z.number().int().positive().default(50_000),
+            /** DuckDB's memory limit (`256MB`, `1GiB`); past it queries spill to disk next to the file. */
+            memoryLimit: z
+              .string()
+              .regex(/^\d+(\.\d+)?\s*[KMGT]i?B$/i, 'a size such as 256MB or 1GiB')
+              .default('256MB'),
+            /** DuckDB's worker threads. */
+            threads: z.number().int().positive().max(256).default(2),
           })
           .strict()
           .prefault({}),

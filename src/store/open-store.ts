@@ -17,6 +17,8 @@ export function createStore(config: Config, logger: Logger): Store {
         path: embeddedPath(config),
         commitIntervalMs: config.output.embedded.commitIntervalMs,
         commitEventThreshold: config.output.embedded.commitEventThreshold,
+        memoryLimit: config.output.embedded.memoryLimit,
+        threads: config.output.embedded.threads,
       });
     case 'elasticsearch': {
       const es = config.output.elasticsearch;

@@ -49,6 +49,7 @@ export async function startCollector(
       http: { host: '127.0.0.1', port: 0, ...overrides.http },
       auth: overrides.auth ?? { secretToken: TOKEN },
       writeQueue: overrides.writeQueue,
+      admission: overrides.admission,
       shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? 5_000,
     },
     store,

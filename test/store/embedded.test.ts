@@ -684,6 +684,31 @@ describe('EmbeddedStore group commit', () => {
     const store = createStore(config, pino({ level: 'silent' }));
     assert.ok(store instanceof EmbeddedStore);
   });
+
+  it('bounds DuckDB: a memory limit and thread count from the configuration, applied when the store opens', async () => {
+    const defaults = loadConfig({}).output.embedded;
+    assert.equal(defaults.memoryLimit, '256MB');
+    assert.equal(defaults.threads, 2);
+    const config = loadConfig({
+      overrides: [`output.embedded.path=${join(dir, 'bounded.duckdb')}`, 'output.embedded.memoryLimit=100MB'],
+      env: { UNIPROF_OUTPUT_EMBEDDED_THREADS: '1' },
+    });
+    const store = createStore(config, pino({ level: 'silent' }));
+    assert.ok(store instanceof EmbeddedStore);
+    await store.open();
+    try {
+      const settings = await store.engineSettings();
+      // DuckDB reports the limit in its own units (100 MB = 95.3 MiB).
+      assert.match(settings.memoryLimit, /^95\.3 MiB$|^100\.0 MB$/);
+      assert.equal(settings.threads, 1);
+    } finally {
+      await store.close();
+    }
+    assert.throws(
+      () => loadConfig({ overrides: ['output.embedded.memoryLimit=lots'] }),
+      (e: unknown) => e instanceof ConfigError && /memoryLimit/.test(e.message),
+    );
+  });
 });
 
 describe('EmbeddedStore stack numbers', () => {
@@ -790,5 +815,62 @@ describe('EmbeddedStore stack numbers', () => {
     // The refused store released the file: it can be opened again at once.
     const again = await DuckDBInstance.create(path);
     again.closeSync();
+  });
+});
+
+describe('EmbeddedStore stack numbers beyond the cache', () => {
+  let dir: string;
+  before(() => (dir = mkdtempSync(join(tmpdir(), 'uniprof-store-numbers-'))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('keeps at most its cache of numbers in memory and looks up the rest, writing and reading, across a restart', async () => {
+    const path = join(dir, 'bounded-numbers.duckdb');
+    // A cache of 8 keeps 4 numbers for sure: 40 stacks are mostly looked up in stack_numbers.
+    const ids = Array.from({ length: 40 }, (_, i) =>
+      Buffer.from(`stack-${String(i).padStart(9, '0')}`).toString('base64url'),
+    );
+    const batchOf = (from: number, to: number, count: number) => ({
+      ...emptyBatch(),
+      events: ids.slice(from, to).map((id, i) => event({ stackTraceId: id, count, threadName: `t${i % 3}` })),
+    });
+    let store = new EmbeddedStore({ path, seed: 30, stackNumberCache: 8 });
+    await store.open();
+    await store.write(batchOf(0, 20, 1));
+    await store.write(batchOf(10, 40, 2));
+    // The first stacks again, long evicted: they must keep their numbers, not get new ones.
+    await store.write(batchOf(0, 5, 4));
+    const expected = (i: number) => (i < 5 ? 4 : 0) + (i < 20 ? 1 : 0) + (i >= 10 ? 2 : 0);
+    const check = async (s: EmbeddedStore) => {
+      const result = await s.aggregateEvents({ from: T0, to: T0 + 10, samplingLevel: 0 });
+      const counts = new Map<string, number>();
+      for (const row of result.rows)
+        counts.set(row.stackTraceId, (counts.get(row.stackTraceId) ?? 0) + row.count);
+      assert.deepEqual([...counts].sort(), ids.map((id, i) => [id, expected(i)] as [string, number]).sort());
+      const grouped = await s.aggregateEvents({
+        from: T0,
+        to: T0 + 10,
+        samplingLevel: 0,
+        groupBy: ['host.id'],
+      });
+      assert.equal(new Set(grouped.rows.map((r) => r.stackTraceId)).size, 40);
+    };
+    await check(store);
+    await store.close();
+    store = new EmbeddedStore({ path, seed: 31, stackNumberCache: 8 });
+    await store.open();
+    await check(store);
+    await store.write(batchOf(38, 40, 100));
+    const result = await store.aggregateEvents({ from: T0, to: T0 + 10, samplingLevel: 0 });
+    assert.equal(result.totalCount, ids.reduce((sum, _, i) => sum + expected(i), 0) + 200);
+    assert.equal(result.rows.length, 40, 'no stack got a second number');
+    await store.close();
+    const instance = await DuckDBInstance.create(path);
+    const connection = await instance.connect();
+    const numbers = await connection.runAndReadAll(
+      'SELECT count(*)::INTEGER AS n, count(DISTINCT id)::INTEGER AS d FROM stack_numbers',
+    );
+    assert.deepEqual(numbers.getRowObjectsJS(), [{ n: 40, d: 40 }]);
+    connection.closeSync();
+    instance.closeSync();
   });
 });

@@ -46,7 +46,7 @@ import {
 } from '../store.ts';
 import { hasHeadroom, storageProblem } from '../storage-failure.ts';
 import { filterToSql, type SqlFragment } from './filter-sql.ts';
-import { StackNumbers } from './stack-numbers.ts';
+import { DEFAULT_STACK_NUMBER_CACHE, StackNumbers } from './stack-numbers.ts';
 import { DIMENSION_COLUMNS, EVENT_LEVELS, SCHEMA_SQL, SCHEMA_VERSION, eventsTable } from './schema.ts';
 import { EmbeddedSymbolization } from './symbolization.ts';
 
@@ -70,10 +70,23 @@ export interface EmbeddedStoreOptions {
   clock?: () => number;
   /** Write-ahead log size past which DuckDB checkpoints into the file; DuckDB's own default when unset. */
   checkpointThresholdBytes?: number;
+  /**
+   * DuckDB's memory limit (its buffer pool, caches and query working memory; beyond it queries spill to
+   * `<path>.tmp`), as DuckDB spells sizes: `256MB`, `1GiB`. DuckDB's own default is 80 % of the machine's RAM,
+   * which leaves the collector's memory unbounded for all practical purposes.
+   */
+  memoryLimit?: string;
+  /** DuckDB's worker threads. */
+  threads?: number;
+  /** Stack numbers kept in memory in each direction (see stack-numbers.ts); the rest are looked up. */
+  stackNumberCache?: number;
 }
 
 export const DEFAULT_COMMIT_INTERVAL_MS = 50;
 export const DEFAULT_COMMIT_EVENT_THRESHOLD = 50_000;
+export const DEFAULT_MEMORY_LIMIT = '256MB';
+/** Ingest and the UI's queries rarely use more; each thread adds its own working memory. */
+export const DEFAULT_THREADS = 2;
 /** About 150 MB of ranges in memory; a file with more is looked up in SQL. */
 export const DEFAULT_SYMBOL_CACHE_RANGES = 500_000;
 
@@ -158,6 +171,9 @@ export class EmbeddedStore implements Store {
       symbolCacheRanges: DEFAULT_SYMBOL_CACHE_RANGES,
       clock: Date.now,
       checkpointThresholdBytes: 0,
+      memoryLimit: DEFAULT_MEMORY_LIMIT,
+      threads: DEFAULT_THREADS,
+      stackNumberCache: DEFAULT_STACK_NUMBER_CACHE,
       ...options,
     };
     this.random = seededRandom(this.options.seed);
@@ -197,7 +213,10 @@ export class EmbeddedStore implements Store {
 
   private async openDatabase(): Promise<void> {
     try {
-      this.instance = await DuckDBInstance.create(this.options.path);
+      this.instance = await DuckDBInstance.create(this.options.path, {
+        memory_limit: this.options.memoryLimit,
+        threads: String(this.options.threads),
+      });
     } catch (error) {
       throw new Error(`cannot open the embedded store at ${this.options.path}: ${(error as Error).message}`, {
         cause: error,
@@ -225,7 +244,7 @@ export class EmbeddedStore implements Store {
     this.eventColumns = this.appenders.map((appender) => new EventColumns(appender));
     this.dimsAppender = await this.writer.createAppender('event_dims');
     this.stackNumbersAppender = await this.writer.createAppender('stack_numbers');
-    this.stackNumbers = new StackNumbers(this.stackNumbersAppender);
+    this.stackNumbers = new StackNumbers(this.stackNumbersAppender, this.options.stackNumberCache);
     this.stageAppender = await this.writer.createAppender('stage_stacktraces', 'main', 'temp');
     this.frameStageAppender = await this.writer.createAppender('stage_stackframes', 'main', 'temp');
     this.pendingFramesAppender = await this.writer.createAppender('symbolization_frames');
@@ -253,11 +272,17 @@ export class EmbeddedStore implements Store {
     }
   }
 
+  /** The highest number, and as many of the most recent rows as the cache keeps for sure. */
   private async loadStackNumbers(): Promise<void> {
-    const reader = await this.reader!.runAndReadAll('SELECT no, id FROM stack_numbers');
+    const [highest] = await this.rows('SELECT coalesce(max(no), 0)::BIGINT AS n FROM stack_numbers');
+    this.stackNumbers!.continueAfter(Number(highest.n));
+    const reader = await this.reader!.runAndReadAll(
+      'SELECT no, id FROM stack_numbers ORDER BY no DESC LIMIT ?',
+      [Math.floor(this.options.stackNumberCache / 2)],
+    );
     if (reader.currentRowCount === 0) return;
     const [numbers, ids] = reader.getColumnsJS();
-    this.stackNumbers!.load(numbers as number[], ids as string[]);
+    this.stackNumbers!.load((numbers as number[]).reverse(), (ids as string[]).reverse());
   }
 
   write(batch: ProfileBatch): Promise<void> {
@@ -456,6 +481,7 @@ export class EmbeddedStore implements Store {
     const newDims = new Map<string, number>();
     await writer.run('BEGIN TRANSACTION');
     try {
+      if (!this.stackNumbers!.complete) await this.stackNumbers!.resolveIds(writer, stackIdsOf(batches));
       for (const batch of batches) this.appendEvents(batch, newDims);
       for (const columns of this.eventColumns) columns.flush();
       for (const appender of [this.dimsAppender!, this.stackNumbersAppender!, ...this.appenders])
@@ -746,7 +772,7 @@ export class EmbeddedStore implements Store {
     let totalCount = 0;
     let eventsRead = 0;
     const rows = new Array<EventAggregation['rows'][number]>(ids.length);
-    const stackNumbers = this.stackNumbers!;
+    const idOf = await this.stackNumbers!.loadNumbers(this.reader!, ids as number[]);
     for (let i = 0; i < ids.length; i++) {
       const count = Number(counts[i]) * scale;
       totalCount += count;
@@ -755,8 +781,8 @@ export class EmbeddedStore implements Store {
       const value = group ? groupsOrCounts[i] : null;
       rows[i] =
         value === null || value === undefined
-          ? { stackTraceId: stackNumbers.idOf(ids[i] as number), count }
-          : { stackTraceId: stackNumbers.idOf(ids[i] as number), group: String(value), count };
+          ? { stackTraceId: idOf(ids[i] as number), count }
+          : { stackTraceId: idOf(ids[i] as number), group: String(value), count };
     }
     return { samplingLevel: level, eventsRead, totalCount, rows };
   }
@@ -777,8 +803,13 @@ export class EmbeddedStore implements Store {
                   WHERE ${where.sql} GROUP BY e.stack_no, ${values.join(', ')}`;
     const reader = await this.readable().runAndReadAll(sql, where.params);
     const scale = samplingScale(level);
-    const rows = reader.getRowObjectsJS().map((row) => ({
-      stackTraceId: this.stackNumbers!.idOf(row.id as number),
+    const objects = reader.getRowObjectsJS();
+    const idOf = await this.stackNumbers!.loadNumbers(
+      this.reader!,
+      objects.map((row) => row.id as number),
+    );
+    const rows = objects.map((row) => ({
+      stackTraceId: idOf(row.id as number),
       groups: fields.map((_, i) => {
         const value = row[`v${i}`];
         return value === null || value === undefined ? undefined : String(value);
@@ -919,6 +950,14 @@ export class EmbeddedStore implements Store {
     return rows.map((r) => String(r.value));
   }
 
+  /** DuckDB's memory limit and worker threads as in force (DuckDB's spelling of the size, e.g. `244.1 MiB`). */
+  async engineSettings(): Promise<{ memoryLimit: string; threads: number }> {
+    const [row] = await this.rows(
+      `SELECT current_setting('memory_limit') AS memory_limit, current_setting('threads')::INTEGER AS threads`,
+    );
+    return { memoryLimit: String(row.memory_limit), threads: Number(row.threads) };
+  }
+
   async stats(): Promise<StoreStats> {
     const [row] = await this.rows(`SELECT
       (SELECT count(*) FROM events_all)::BIGINT AS events,
@@ -981,6 +1020,22 @@ export class EmbeddedStore implements Store {
     const reader = await connection.runAndReadAll(sql, params);
     return reader.getRowObjectsJS() as Row[];
   }
+}
+
+/** The distinct stack trace IDs a group of batches' events name (runs of one stack counted once). */
+function stackIdsOf(batches: readonly ProfileBatch[]): Set<string> {
+  const ids = new Set<string>();
+  for (const batch of batches) {
+    let previous: string | undefined;
+    const names = batch.eventColumns?.stackTraceIds ?? batch.events.map((e) => e.stackTraceId);
+    const length = batch.eventColumns?.length ?? names.length;
+    for (let i = 0; i < length; i++) {
+      if (names[i] === previous) continue;
+      previous = names[i];
+      ids.add(previous);
+    }
+  }
+  return ids;
 }
 
 /** A subquery mapping each `event_dims` id to the value of one field (one row per tag for `tags`). */
