@@ -274,7 +274,11 @@ export class EmbeddedStore implements Store {
 
   /** The highest number, and as many of the most recent rows as the cache keeps for sure. */
   private async loadStackNumbers(): Promise<void> {
-    const [highest] = await this.rows('SELECT coalesce(max(no), 0)::BIGINT AS n FROM stack_numbers');
+    // On the connection itself: during a reopen the store still counts as invalidated, and rows() refuses then.
+    const [highest] = await this.rowsOn(
+      this.reader!,
+      'SELECT coalesce(max(no), 0)::BIGINT AS n FROM stack_numbers',
+    );
     this.stackNumbers!.continueAfter(Number(highest.n));
     const reader = await this.reader!.runAndReadAll(
       'SELECT no, id FROM stack_numbers ORDER BY no DESC LIMIT ?',
