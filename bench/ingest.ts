@@ -35,7 +35,7 @@ import { CollectorMetrics } from '../src/collector/metrics.ts';
 import { resolveCollectorOptions } from '../src/collector/options.ts';
 import { ProfileTranslator } from '../src/collector/translate.ts';
 import { WriteQueue } from '../src/collector/write-queue.ts';
-import { Workload, nanosFromMillis } from '../src/loadgen/index.ts';
+import { Workload, latencySummary, nanosFromMillis } from '../src/loadgen/index.ts';
 import { decodeExportRequest, decodeExportRequestView, encodeExportRequest } from '../src/protocol/index.ts';
 import { EmbeddedStore } from '../src/store/embedded/index.ts';
 import { runChild } from './child.ts';
@@ -143,10 +143,6 @@ interface StorePhase {
   rssAfterMiB: number;
 }
 
-function quantile(sorted: number[], q: number): number {
-  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
 /** Phase 2, in the child: the collector's pipeline in front of a fresh embedded store. */
 async function storePhase(payloadFile: string): Promise<StorePhase> {
   const list = readPayloads(payloadFile);
@@ -210,7 +206,6 @@ async function storePhase(payloadFile: string): Promise<StorePhase> {
       await Promise.all(inFlight);
       const wallSeconds = (performance.now() - wall0) / 1000;
       const cpu = cpuSeconds() - cpu0;
-      latencies.sort((a, b) => a - b);
       return {
         samples,
         requests,
@@ -219,11 +214,7 @@ async function storePhase(payloadFile: string): Promise<StorePhase> {
         commits: store.commits - commits0,
         wallSeconds,
         cpuSeconds: cpu,
-        latencyMs: {
-          p50: quantile(latencies, 0.5),
-          p99: quantile(latencies, 0.99),
-          max: latencies.at(-1) ?? 0,
-        },
+        latencyMs: latencySummary(latencies),
         peakRssMiB: process.resourceUsage().maxRSS / 1024,
         firstFailure,
       };

@@ -1,4 +1,4 @@
-export { runLoadgen, ExportClient, type LoadgenOptions, type LoadgenStats } from './run.ts';
+export { runLoadgen, ExportClient, latencySummary, type LoadgenOptions, type LoadgenStats } from './run.ts';
 export {
   Workload,
   AGENT_VERSION,

@@ -209,9 +209,6 @@ class StatsCollector {
   }
 
   snapshot(elapsedMs: number): LoadgenStats {
-    const sorted = [...this.latencies].sort((a, b) => a - b);
-    const quantile = (q: number) =>
-      sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : 0;
     const elapsedSeconds = elapsedMs / 1000;
     return {
       requests: this.requests,
@@ -222,13 +219,17 @@ class StatsCollector {
       bytes: this.bytes,
       elapsedSeconds,
       achievedRate: elapsedSeconds > 0 ? this.samples / elapsedSeconds : 0,
-      latencyMs: {
-        p50: quantile(0.5),
-        p99: quantile(0.99),
-        max: sorted.length ? sorted[sorted.length - 1] : 0,
-      },
+      latencyMs: latencySummary(this.latencies),
     };
   }
+}
+
+/** Median, 99th percentile and maximum of request latencies (nearest rank; 0 for none). */
+export function latencySummary(latencies: readonly number[]): { p50: number; p99: number; max: number } {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const quantile = (q: number) =>
+    sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : 0;
+  return { p50: quantile(0.5), p99: quantile(0.99), max: sorted.at(-1) ?? 0 };
 }
 
 /** A timer that can be dropped early, so no stray timeout outlives the run. */

@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runLoadgen, type LoadgenStats } from '../../src/loadgen/index.ts';
+import { latencySummary, runLoadgen, type LoadgenStats } from '../../src/loadgen/index.ts';
 import { generatedReadToken } from './reader-auth.ts';
 import { ProcessOutput, SERVE_READY, serveOnFreePorts, servedAddresses } from './serve.ts';
 
@@ -255,19 +255,14 @@ export function plateauOf(rss: readonly SoakSample[]): Plateau {
   };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? 0 : sorted[Math.floor(sorted.length / 2)];
-}
-
 export function queryTrendOf(queries: readonly QuerySample[]): QueryTrend {
   const rounds = queries.slice(1);
   const third = Math.max(1, Math.floor(rounds.length / 3));
   const first = rounds.slice(0, third);
   const last = rounds.slice(-third);
   const medians = (part: readonly QuerySample[]) => ({
-    flamegraph: median(part.map((q) => q.flamegraphMs)),
-    topN: median(part.map((q) => q.topNMs)),
+    flamegraph: latencySummary(part.map((q) => q.flamegraphMs)).p50,
+    topN: latencySummary(part.map((q) => q.topNMs)).p50,
   });
   const firstThirdMs = medians(first);
   const lastThirdMs = medians(last);
