@@ -3,10 +3,11 @@
  * is out of reach (everything stays in the spool) writes until the spool's disk is full, then waits for the
  * space to come back. Afterwards a fresh spool reads back every record. Prints one JSON report on stdout.
  */
-import { mkdir, open, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ElasticsearchStore } from '../../src/store/elasticsearch/index.ts';
 import { Spool } from '../../src/store/elasticsearch/spool.ts';
+import { fillWithBallast } from '../support/small-disk.ts';
 import { makeBatch } from './helpers.ts';
 
 const [dir] = process.argv.slice(2);
@@ -36,19 +37,8 @@ for (let i = 0; i < 10; i++) {
   const error = await write();
   if (error) throw new Error('a write failed before the disk filled', { cause: error });
 }
-const handle = await open(ballast, 'a');
-for (const size of [1 << 20, 64 << 10, 4 << 10, 1]) {
-  const chunk = Buffer.alloc(size, 1);
-  try {
-    for (;;) await handle.write(chunk);
-  } catch {
-    // ENOSPC: on to smaller writes.
-  }
-}
 // Room for part of a batch: its append fails half-written.
-const { size } = await handle.stat();
-await handle.truncate(size - 64 * 1024);
-await handle.close();
+await fillWithBallast(ballast, 64 * 1024);
 
 const failures: string[] = [];
 for (let i = 0; i < 10; i++) {

@@ -10,11 +10,12 @@
  * Unmounting it makes the directory writable again.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import { StoreUnavailableError } from '../../src/store/store.ts';
 import { makeBatch } from '../store-elasticsearch/helpers.ts';
+import { fillWithBallast } from '../support/small-disk.ts';
 
 const [dir, mode] = process.argv.slice(2);
 const readOnly = mode === 'read-only';
@@ -46,26 +47,14 @@ for (let i = 0; i < 20; i++) {
   if (error) throw new Error('a write failed before the disk filled', { cause: error });
 }
 
-async function fill(): Promise<void> {
-  const handle = await open(ballast, 'a');
-  for (const size of [1 << 20, 64 << 10, 4 << 10, 1]) {
-    const chunk = Buffer.alloc(size, 1);
-    try {
-      for (;;) await handle.write(chunk);
-    } catch {
-      // ENOSPC: on to smaller writes.
-    }
-  }
-  // Give a little back: room for a batch in the write-ahead log, not for the checkpoint it triggers.
-  const { size } = await handle.stat();
-  await handle.truncate(Math.max(0, size - leaveBytes));
-  await handle.close();
-}
 if (readOnly) {
   // Bound only now, so that the files the store holds open stay on the writable mount below.
   mount('--bind', dir);
   mount('-o', 'remount,bind,ro');
-} else await fill();
+} else {
+  // Give a little back: room for a batch in the write-ahead log, not for the checkpoint it triggers.
+  await fillWithBallast(ballast, leaveBytes);
+}
 
 const failures: string[] = [];
 let unavailable = 0;

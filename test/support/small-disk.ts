@@ -79,22 +79,7 @@ export async function createSmallDisk(sizeBytes: number): Promise<SmallDisk> {
         [...enter, `--wd=${String(options.cwd ?? process.cwd())}`, '--', command, ...args],
         options,
       ),
-    async fill() {
-      const handle = await open(ballast, 'a');
-      try {
-        // Smaller and smaller writes, until not even one byte fits.
-        for (const size of [1 << 20, 64 << 10, 4 << 10, 1]) {
-          const chunk = Buffer.alloc(size, 1);
-          try {
-            for (;;) await handle.write(chunk);
-          } catch (error) {
-            if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-          }
-        }
-      } finally {
-        await handle.close();
-      }
-    },
+    fill: () => fillWithBallast(ballast),
     free: () => rm(ballast, { force: true }),
     async dispose() {
       if (holder.exitCode === null) {
@@ -104,4 +89,28 @@ export async function createSmallDisk(sizeBytes: number): Promise<SmallDisk> {
       rmSync(mountPoint, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Fills the file system that holds `ballast` to its last byte (smaller and smaller writes, until not even one
+ * byte fits), then gives `leaveBytes` of it back. Works from inside the namespace too (the child scripts).
+ */
+export async function fillWithBallast(ballast: string, leaveBytes = 0): Promise<void> {
+  const handle = await open(ballast, 'a');
+  try {
+    for (const size of [1 << 20, 64 << 10, 4 << 10, 1]) {
+      const chunk = Buffer.alloc(size, 1);
+      try {
+        for (;;) await handle.write(chunk);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+      }
+    }
+    if (leaveBytes > 0) {
+      const { size } = await handle.stat();
+      await handle.truncate(Math.max(0, size - leaveBytes));
+    }
+  } finally {
+    await handle.close();
+  }
 }
