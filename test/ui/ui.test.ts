@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import {
   registerQueryApi,
   registerReaderAuth,
@@ -20,20 +17,8 @@ import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import type { SymbolizationBacklog } from '../../src/store/symbolization.ts';
 import { LABELS, LIBZ_BUILD_ID, NATIVE_RANGE, writeFixture } from '../query/fixture.ts';
 import { HOT_FUNCTION, wideProfile, type WideProfile } from '../query/wide-fixture.ts';
+import { ARTIFACTS, buildUiInto, chromiumSkip, launchChromium, openView } from '../support/browser.ts';
 import { bearer, TEST_USER, testReaderAccess } from '../support/reader-auth.ts';
-
-const CHROMIUM = process.env.UNIPROF_CHROMIUM ?? '/usr/bin/chromium';
-const ARTIFACTS = 'test-artifacts';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** What the test store below reports, for the status page's rendering only. */
 const FIXED_BACKLOG: SymbolizationBacklog = {
@@ -77,14 +62,7 @@ function nodeSpan(graph: CompactFlamegraph, path: string[]): { depth: number; st
   return { depth: path.length, start: x0[node] / total[0], end: (x0[node] + total[node]) / total[0] };
 }
 
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium && process.env.CI === 'true') {
-  throw new Error(
-    `chromium not found at ${CHROMIUM}: install the Debian package "chromium" (.ci/apt-packages.txt)`,
-  );
-}
-
-describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromium at ${CHROMIUM}` }, () => {
+describe('web UI in headless chromium', { skip: chromiumSkip() }, () => {
   let store: EmbeddedStore;
   let app: FastifyInstance;
   let browser: Browser;
@@ -100,13 +78,7 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
   let access: ReaderAccess;
 
   before(async () => {
-    // The UI under test is what the build script produces, built into a directory of its own so that other
-    // tests serving dist/ui never see it half-written.
-    uiDir = mkdtempSync(join(tmpdir(), 'uniprof-ui-'));
-    execFileSync('npm', ['run', '--silent', 'build:ui', '--', '--outDir', uiDir, '--emptyOutDir'], {
-      stdio: 'ignore',
-    });
-    mkdirSync(ARTIFACTS, { recursive: true });
+    uiDir = buildUiInto();
     wide = wideProfile({ stacks: 30_000, depth: 12, branching: 8 });
     store = new EmbeddedStore({ path: ':memory:', seed: 3 });
     await store.open();
@@ -135,7 +107,7 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
     });
     await registerUi(nativeApp, { directory: uiDir });
     nativeBase = await nativeApp.listen({ host: '127.0.0.1', port: 0 });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   });
 
@@ -150,12 +122,7 @@ describe('web UI in headless chromium', { skip: hasChromium ? false : `no chromi
 
   const range = () => `from=${wide.from}&to=${wide.to}&samplingLevel=0`;
 
-  async function open(hash: string, server = base): Promise<void> {
-    await page.goto(`${server}/ui/#/${hash}`);
-    await page.waitForSelector('#page[data-ready="true"]', { timeout: 30_000 });
-    const error = await page.$('#page .error');
-    if (error) assert.fail(`page shows an error: ${await error.textContent()}`);
-  }
+  const open = (hash: string, server = base) => openView(page, server, hash);
 
   async function canvasData(): Promise<Record<string, string>> {
     return page.$eval(

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+/** Debian's Chromium (`.ci/apt-packages.txt`), driven by playwright-core: no browser download. */
+export const CHROMIUM = process.env.UNIPROF_CHROMIUM ?? '/usr/bin/chromium';
+/** Where browser tests leave their screenshots and downloads for a reader of the CI run. */
+export const ARTIFACTS = 'test-artifacts';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/**
+ * The `skip` option of a browser test's `describe`: skipped on a developer machine without Chromium, but a
+ * missing browser fails CI instead of passing it silently.
+ */
+export function chromiumSkip(): false | string {
+  if (existsSync(CHROMIUM)) return false;
+  if (process.env.CI === 'true') {
+    throw new Error(
+      `chromium not found at ${CHROMIUM}: install the Debian package "chromium" (.ci/apt-packages.txt)`,
+    );
+  }
+  return `no chromium at ${CHROMIUM}`;
+}
+
+/**
+ * The UI under test is what the build script produces, built into a directory of its own so that other tests
+ * serving dist/ui never see it half-written. The caller removes the directory.
+ */
+export function buildUiInto(): string {
+  const directory = mkdtempSync(join(tmpdir(), 'uniprof-ui-'));
+  execFileSync('npm', ['run', '--silent', 'build:ui', '--', '--outDir', directory, '--emptyOutDir'], {
+    stdio: 'ignore',
+  });
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return directory;
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/** Opens a UI route (`flamegraph?from=…`) and waits until the page has rendered, failing on a shown error. */
+export async function openView(page: Page, server: string, hash: string): Promise<void> {
+  await page.goto(`${server}/ui/#/${hash}`);
+  await page.waitForSelector('#page[data-ready="true"]', { timeout: 30_000 });
+  const error = await page.$('#page .error');
+  if (error) assert.fail(`page shows an error: ${await error.textContent()}`);
+}
