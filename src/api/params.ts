@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { frameTypeFromAgentName, MAX_SAMPLING_LEVEL, type FrameType } from '../model/index.ts';
 import { parseFilter, resolveField, andFilters } from '../query/filter.ts';
+import type { FlamegraphActions } from '../query/actions.ts';
 import type { ProfileQuery } from '../query/run.ts';
 import type { EventField } from '../store/store.ts';
 
@@ -106,4 +107,25 @@ export function intParam(raw: unknown, name: string, fallback: number, min: numb
     throw new BadRequestError(`${name}: must be an integer from ${min} to ${max}, got "${String(raw)}"`);
   }
   return value;
+}
+
+/** A parameter given once or repeated (`hide=a&hide=b`): its non-empty values. */
+export function listParam(raw: unknown): string[] {
+  const values = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
+  return values.map(String).filter((value) => value !== '');
+}
+
+/** The flamegraph actions of a request: `focus`, `hide`, `collapse` (repeated or comma-separated), `invert`. */
+export function parseActions(raw: Record<string, unknown>): FlamegraphActions {
+  const focus = listParam(raw.focus);
+  if (focus.length > 1) throw new BadRequestError('focus: give one frame key');
+  const invert = raw.invert === undefined ? '' : String(raw.invert);
+  if (!['', '0', '1', 'true', 'false'].includes(invert))
+    throw new BadRequestError(`invert: must be 1 or 0, got "${invert}"`);
+  return {
+    focus: focus[0],
+    hide: listParam(raw.hide),
+    collapse: listParam(raw.collapse),
+    invert: invert === '1' || invert === 'true',
+  };
 }

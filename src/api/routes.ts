@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ProfilingQueries, UNKNOWN_UPLOAD_TARGET, pushSymbolsCommand } from '../query/index.ts';
 import type { ImpactFactors } from '../query/impact.ts';
 import type { SymbolUploadTarget } from '../query/missing-symbols.ts';
+import { UnknownFrameError } from '../query/actions.ts';
 import { QueryError } from '../query/run.ts';
 import {
   StoreBusyError,
@@ -15,7 +16,15 @@ import {
 } from '../store/store.ts';
 import { requireReaderAuth } from './auth/require.ts';
 import { registerElasticCompat } from './elastic-compat.ts';
-import { BadRequestError, intParam, parseField, parseTime, toProfileQuery } from './params.ts';
+import {
+  BadRequestError,
+  intParam,
+  listParam,
+  parseActions,
+  parseField,
+  parseTime,
+  toProfileQuery,
+} from './params.ts';
 import { readBacklog, type BacklogSource, type StatusResponse } from './symbolization.ts';
 
 export interface QueryApiOptions {
@@ -50,6 +59,9 @@ function sendError(reply: FastifyReply, error: unknown): FastifyReply {
     error instanceof UnsupportedGroupByError
   ) {
     return reply.code(400).send({ error: 'bad_request', message: error.message });
+  }
+  if (error instanceof UnknownFrameError) {
+    return reply.code(404).send({ error: 'not_found', message: error.message });
   }
   if (error instanceof StoreBusyError) {
     return reply.code(429).send({ error: 'busy', message: error.message });
@@ -92,10 +104,21 @@ export async function registerQueryApi(app: FastifyInstance, deps: QueryApiDeps)
       const profile = toProfileQuery(query, '', now());
       const groupBy = groupByParam(query);
       const format = query.format ?? 'compact';
-      if (format === 'elastic') return queries.elasticFlamegraph(profile, groupBy);
+      const actions = parseActions(query);
+      if (format === 'elastic') return queries.elasticFlamegraph(profile, groupBy, {}, actions);
       if (format !== 'compact')
         throw new BadRequestError(`format: must be "compact" or "elastic", got "${String(format)}"`);
-      return queries.flamegraph(profile, groupBy);
+      return queries.flamegraph(profile, groupBy, actions);
+    }),
+  );
+
+  app.get(
+    '/api/sandwich',
+    handle(async (query) => {
+      const frame = listParam(query.frame);
+      if (frame.length !== 1)
+        throw new BadRequestError('frame: give the key of one function (the `id` of a top-functions entry)');
+      return queries.sandwich(toProfileQuery(query, '', now()), frame[0]);
     }),
   );
 
@@ -151,7 +174,7 @@ export async function registerQueryApi(app: FastifyInstance, deps: QueryApiDeps)
     '/api/pprof',
     handle(async (query, _request, reply) => {
       const profile = toProfileQuery(query, '', now());
-      const body = await queries.pprof(profile, groupByParam(query));
+      const body = await queries.pprof(profile, groupByParam(query), parseActions(query));
       return reply
         .header('content-type', 'application/octet-stream')
         .header('content-disposition', `attachment; filename="uniprof-${profile.from}-${profile.to}.pb.gz"`)

@@ -304,6 +304,8 @@ export interface CompactFlamegraph {
   impactPerSample: ImpactPerSample;
   /** Distinct frame groups used by nodes; index -1 (root) is not in the table. */
   frames: {
+    /** The frame group's key (`FrameGroup.key`): what sandwich and flamegraph actions name a function by. */
+    key: string[];
     label: string[];
     frameType: number[];
     inline: boolean[];
@@ -339,6 +341,7 @@ export function toCompact(
   const frameIndex = new Map<number, number>();
   const missing = new MissingSymbolsTable(uploadTarget);
   const frames: CompactFlamegraph['frames'] = {
+    key: [],
     label: [],
     frameType: [],
     inline: [],
@@ -360,6 +363,7 @@ export function toCompact(
       index = frames.label.length;
       frameIndex.set(groupId, index);
       const group = tree.groups[groupId];
+      frames.key.push(group.key);
       frames.label.push(group.label);
       frames.frameType.push(group.frameType);
       frames.inline.push(group.inline);

@@ -44,6 +44,11 @@ export class FrameGroupTable {
     return this.groups.length;
   }
 
+  /** The ID of the group with this key, if one was interned. */
+  idOf(key: string): number | undefined {
+    return this.byKey.get(key);
+  }
+
   private ranks = new Int32Array(0);
 
   /** Each group's position in label order; recomputed only after new groups were interned. */

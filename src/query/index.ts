@@ -1,4 +1,5 @@
 import type { EventField, StoreReader, StoreStats } from '../store/store.ts';
+import { applyActions, type FlamegraphActions } from './actions.ts';
 import { LookupCache } from './frames.ts';
 import {
   ELASTIC_LEVEL_FIELDS,
@@ -14,16 +15,19 @@ import { DEFAULT_IMPACT_FACTORS, type ImpactFactors } from './impact.ts';
 import { UNKNOWN_UPLOAD_TARGET, type SymbolUploadTarget } from './missing-symbols.ts';
 import { toPprof } from './pprof.ts';
 import { runQuery, type ProfileQuery, type QueryResult } from './run.ts';
+import { sandwich, type SandwichResponse } from './sandwich.ts';
 import { groupStacks, type GroupedStacksResponse } from './stacks.ts';
 import { timeline, type Timeline } from './timeline.ts';
 import { diffTopN, topNFunctions, type DiffTopNResponse, type TopNResponse } from './topn.ts';
 
+export * from './actions.ts';
 export * from './filter.ts';
 export * from './flamegraph.ts';
 export * from './frames.ts';
 export * from './impact.ts';
 export * from './missing-symbols.ts';
 export * from './run.ts';
+export * from './sandwich.ts';
 export * from './stacks.ts';
 export * from './timeline.ts';
 export * from './topn.ts';
@@ -83,8 +87,12 @@ export class ProfilingQueries {
     );
   }
 
-  async flamegraph(query: ProfileQuery, groupBy?: EventField): Promise<CompactFlamegraph> {
-    const result = await this.run(query, groupBy);
+  async flamegraph(
+    query: ProfileQuery,
+    groupBy?: EventField,
+    actions?: FlamegraphActions,
+  ): Promise<CompactFlamegraph> {
+    const result = applyActions(await this.run(query, groupBy), actions);
     return toCompact(buildCallTree(result, groupBy), result, this.uploadTarget);
   }
 
@@ -92,14 +100,20 @@ export class ProfilingQueries {
     query: ProfileQuery,
     groupBy?: EventField,
     overrides: EstimateOverrides = {},
+    actions?: FlamegraphActions,
   ): Promise<ElasticFlamegraph> {
     if (groupBy !== undefined) {
-      const result = await this.run(query, groupBy, this.cache, overrides);
+      const result = applyActions(await this.run(query, groupBy, this.cache, overrides), actions);
       return toElastic(buildCallTree(result, groupBy), result);
     }
     // Without a group-by, the levels Elasticsearch itself puts above the frames: executable, then thread.
-    const result = await this.run(query, ELASTIC_LEVEL_FIELDS, this.cache, overrides);
+    const result = applyActions(await this.run(query, ELASTIC_LEVEL_FIELDS, this.cache, overrides), actions);
     return toElastic(buildElasticTree(result), result);
+  }
+
+  /** Callers and callees of one function (a frame group's key), merged over the whole query. */
+  async sandwich(query: ProfileQuery, frameKey: string): Promise<SandwichResponse> {
+    return sandwich(await this.run(query), frameKey, this.uploadTarget);
   }
 
   async topN(query: ProfileQuery, limit: number, overrides: EstimateOverrides = {}): Promise<TopNResponse> {
@@ -161,8 +175,8 @@ export class ProfilingQueries {
     return diffTopN(now, before, limit, this.uploadTarget);
   }
 
-  async pprof(query: ProfileQuery, groupBy?: EventField): Promise<Buffer> {
-    return toPprof(await this.run(query, groupBy), this.impact.samplingFrequencyHz);
+  async pprof(query: ProfileQuery, groupBy?: EventField, actions?: FlamegraphActions): Promise<Buffer> {
+    return toPprof(applyActions(await this.run(query, groupBy), actions), this.impact.samplingFrequencyHz);
   }
 
   async status(now: number, hostWindowSeconds = 86_400): Promise<StatusReport> {

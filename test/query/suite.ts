@@ -7,6 +7,7 @@ import {
   parseFilter,
   type CompactFlamegraph,
   DEFAULT_IMPACT_FACTORS,
+  UnknownFrameError,
 } from '../../src/query/index.ts';
 import type { StoreReader } from '../../src/store/store.ts';
 import {
@@ -58,6 +59,19 @@ function nativeCount(...ids: string[]): number {
 
 /** What the upload hint must say, given the target the suite's query layer was made with. */
 export const UPLOAD_TARGET = { symbolizerUrl: 'http://symbols.example:4319', uploadToken: '$(cat /d/token)' };
+
+/** Every node of a compact graph as "label > label …" (root excluded) → [total, self]. */
+export function labelPaths(graph: CompactFlamegraph): Map<string, [number, number]> {
+  const path: string[] = new Array<string>(graph.size);
+  const out = new Map<string, [number, number]>();
+  for (let i = 1; i < graph.size; i++) {
+    const label = graph.frames.label[graph.nodes.frame[i]];
+    const parent = graph.nodes.parent[i];
+    path[i] = parent > 0 ? `${path[parent]} > ${label}` : label;
+    out.set(path[i], [graph.nodes.total[i], graph.nodes.self[i]]);
+  }
+  return out;
+}
 
 export function queryLayerSuite(name: string, open: () => Promise<OpenedStore>): void {
   describe(`query layer over ${name}`, () => {
@@ -398,6 +412,102 @@ export function queryLayerSuite(name: string, open: () => Promise<OpenedStore>):
       assert.equal(
         es.TotalCPU,
         es.CountInclusive.reduce((s, c) => s + c, 0),
+      );
+    });
+    it('answers the sandwich of a function: callers and callees merged over the profile', async () => {
+      const query = { ...RANGE, samplingLevel: 0 };
+      const top = await queries.topN(query, 100);
+      const libc = top.topn.find((f) => f.label === LABELS.libc)!;
+      const view = await queries.sandwich(query, libc.id);
+      const { main, request, inlined, syscall } = LABELS;
+      const s1 = countOf(STACKS.s1.id);
+      const s3 = countOf(STACKS.s3.id);
+      assert.equal(view.frame.label, LABELS.libc);
+      assert.equal(view.total, s1 + s3);
+      assert.equal(view.self, s1);
+      assert.equal(view.profileTotal, expectedCount(RANGE.from, RANGE.to));
+      // Callers, inverted: libc at the root, who called it below (s1 through the inline chain, s3 from main).
+      assert.equal(view.callers.nodes.total[0], s1 + s3);
+      assert.deepEqual(
+        labelPaths(view.callers),
+        new Map([
+          [LABELS.libc, [s1 + s3, 0]],
+          [`${LABELS.libc} > ${inlined}`, [s1, 0]],
+          [`${LABELS.libc} > ${inlined} > ${request}`, [s1, 0]],
+          [`${LABELS.libc} > ${inlined} > ${request} > ${main}`, [s1, s1]],
+          [`${LABELS.libc} > ${main}`, [s3, s3]],
+        ]),
+      );
+      assert.deepEqual(
+        labelPaths(view.callees),
+        new Map([
+          [LABELS.libc, [s1 + s3, s1]],
+          [`${LABELS.libc} > ${syscall}`, [s3, s3]],
+        ]),
+      );
+      assert.equal(view.callees.frames.key[view.callees.nodes.frame[1]], libc.id);
+      await assert.rejects(
+        queries.sandwich(query, 'no such frame'),
+        (e: unknown) => e instanceof UnknownFrameError,
+      );
+    });
+
+    it('applies flamegraph actions: focus, hide, collapse, invert, keeping counts exact', async () => {
+      const query = { ...RANGE, samplingLevel: 0 };
+      const all = expectedCount(RANGE.from, RANGE.to);
+      const { main, request, inlined, syscall, pyModule, pyHandler } = LABELS;
+      const libc = LABELS.libc;
+      const [s1, s2, s3, s4] = [STACKS.s1, STACKS.s2, STACKS.s3, STACKS.s4].map((s) => countOf(s.id));
+      const keyOf = async (label: string) =>
+        (await queries.topN(query, 100)).topn.find((f) => f.label === label)!.id;
+      const requestKey = await keyOf(request);
+      const focused = await queries.flamegraph(query, undefined, { focus: requestKey });
+      assert.equal(focused.nodes.total[0], s1 + s2);
+      assert.deepEqual(
+        labelPaths(focused),
+        new Map([
+          [request, [s1 + s2, s2]],
+          [`${request} > ${inlined}`, [s1, 0]],
+          [`${request} > ${inlined} > ${libc}`, [s1, s1]],
+        ]),
+      );
+      const hidden = await queries.flamegraph(query, undefined, { hide: [requestKey, await keyOf(libc)] });
+      assert.equal(hidden.nodes.total[0], all);
+      assert.deepEqual(
+        labelPaths(hidden),
+        new Map([
+          [main, [s1 + s2 + s3, s2]],
+          [`${main} > ${inlined}`, [s1, s1]],
+          [`${main} > ${syscall}`, [s3, s3]],
+          [pyModule, [s4, 0]],
+          [`${pyModule} > ${pyHandler}`, [s4, s4]],
+        ]),
+      );
+      const collapsed = await queries.flamegraph(query, undefined, { collapse: [await keyOf(main)] });
+      assert.equal(collapsed.nodes.total[0], all);
+      assert.deepEqual(labelPaths(collapsed).get(main), [s1 + s2 + s3, s1 + s2 + s3]);
+      assert.equal(labelPaths(collapsed).size, 3);
+      const inverted = await queries.flamegraph(query, undefined, { invert: true });
+      assert.equal(inverted.nodes.total[0], all);
+      assert.deepEqual(
+        labelPaths(inverted),
+        new Map([
+          [libc, [s1, 0]],
+          [`${libc} > ${inlined}`, [s1, 0]],
+          [`${libc} > ${inlined} > ${request}`, [s1, 0]],
+          [`${libc} > ${inlined} > ${request} > ${main}`, [s1, s1]],
+          [request, [s2, 0]],
+          [`${request} > ${main}`, [s2, s2]],
+          [syscall, [s3, 0]],
+          [`${syscall} > ${libc}`, [s3, 0]],
+          [`${syscall} > ${libc} > ${main}`, [s3, s3]],
+          [pyHandler, [s4, 0]],
+          [`${pyHandler} > ${pyModule}`, [s4, s4]],
+        ]),
+      );
+      await assert.rejects(
+        queries.flamegraph(query, undefined, { focus: 'no such frame' }),
+        (e: unknown) => e instanceof UnknownFrameError,
       );
     });
   });
