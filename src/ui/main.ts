@@ -1,5 +1,6 @@
 import { renderDiff } from './pages/diff.ts';
 import { renderFlamegraph } from './pages/flamegraph.ts';
+import { renderSandwich } from './pages/sandwich.ts';
 import { renderStacks } from './pages/stacks.ts';
 import { renderSetup } from './pages/setup.ts';
 import { renderStatus } from './pages/status.ts';
@@ -17,6 +18,7 @@ export interface PageContext {
 const PAGES: { id: string; title: string; render: (context: PageContext) => Promise<void> }[] = [
   { id: 'flamegraph', title: 'Flamegraph', render: renderFlamegraph },
   { id: 'topn', title: 'Top functions', render: renderTopN },
+  { id: 'sandwich', title: 'Callers/callees', render: renderSandwich },
   { id: 'stacks', title: 'Stack traces', render: renderStacks },
   { id: 'diff', title: 'Differential', render: renderDiff },
   { id: 'status', title: 'Status', render: renderStatus },

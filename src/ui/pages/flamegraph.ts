@@ -1,5 +1,6 @@
 import { getJson, type CompactFlamegraph } from '../api.ts';
 import { LEGEND, frameColor } from '../colors.ts';
+import { appendActionParams, dropUnknownFocus, mountActionsBar } from '../flamegraph-actions.ts';
 import { FlameGraphView } from '../flamegraph-view.ts';
 import { escapeHtml, formatCount, formatPercent, samplingNote } from '../format.ts';
 import type { PageContext } from '../main.ts';
@@ -106,9 +107,10 @@ function download(blob: Blob, name: string): void {
 
 export async function renderFlamegraph({ root, params, tooltip }: PageContext): Promise<void> {
   const query = apiParams(params, [...QUERY_KEYS, 'groupBy']);
+  appendActionParams(params, query);
   const started = performance.now();
   const [graph, line] = await Promise.all([
-    getJson<CompactFlamegraph>('/api/flamegraph', query),
+    getJson<CompactFlamegraph>('/api/flamegraph', query).catch(dropUnknownFocus(params)),
     fetchTimeline(params),
   ]);
   const fetched = performance.now();
@@ -131,6 +133,7 @@ export async function renderFlamegraph({ root, params, tooltip }: PageContext): 
     updateState({ groupBy: (event.target as HTMLSelectElement).value });
   });
   const view = mountFlamegraph(root, tooltip, graph, params, `/api/flamegraph?${query.toString()}`);
+  mountActionsBar(root, view, graph, params);
   const painted = performance.now();
   view.canvas.dataset.firstPaintMs = (painted - fetched).toFixed(1);
   view.canvas.dataset.fetchMs = (fetched - started).toFixed(1);

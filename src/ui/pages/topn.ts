@@ -10,6 +10,7 @@ import {
   frameKind,
   samplingNote,
 } from '../format.ts';
+import { sandwichUrl } from '../flamegraph-actions.ts';
 import type { PageContext } from '../main.ts';
 import { emptyStateHtml } from './setup.ts';
 import { QUERY_KEYS, apiParams, updateState } from '../state.ts';
@@ -79,7 +80,7 @@ export async function renderTopN({ root, params }: PageContext): Promise<void> {
         .map(
           (f) => `<tr>
             <td class="num">${f.rank}</td>
-            <td class="fn">${functionCell(f)}</td>
+            <td class="fn">${functionCell(f)}<a class="sandwich-link" href="${escapeHtml(sandwichUrl(params, f.id))}" title="Callers and callees of this function">callers/callees</a></td>
             <td>${escapeHtml(frameKind(f.frame.frame_type))}</td>
             <td class="num">${formatCount(f.self_count)} <span class="muted">${formatPercent(f.self_count, total)} · ${formatSeconds(f.self_count * perSample.cpuSeconds)}</span></td>
             <td class="num">${formatCount(f.total_count)} <span class="muted">${formatPercent(f.total_count, total)}</span></td>
