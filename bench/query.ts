@@ -1,5 +1,5 @@
 /**
- * `npm run bench:query`: flamegraph and top-N latency over the embedded store with 1 M and 10 M events, next to
+ * `npm run bench:query`: flamegraph, top-N and sandwich (callers/callees) latency over the embedded store with 1 M and 10 M events, next to
  * "the floor": the same per-stack aggregation (events grouped by stack, joined with the stacks' frame lists)
  * as one raw SQL statement on the same DuckDB file and the same downsampling level. Everything above the floor
  * is the query layer's work (frame lookup, inline expansion, tree building, response building).
@@ -199,6 +199,8 @@ interface Row {
   topN: { first: number; warm: number };
   /** Samples over time by thread (the chart above the views): 100 buckets, 8 groups. */
   timeline: number;
+  /** Callers and callees of the function with the most self samples (warm). */
+  sandwich: number;
   floor?: number;
   samplingLevel: number;
 }
@@ -221,6 +223,9 @@ async function measure(events: number, path: string): Promise<Row[]> {
     const overTime = await time(() =>
       queries.timeline(query, { groupBy: 'process.thread.name', maxBuckets: 100, topGroups: 8 }),
     );
+    // The sandwich a user opens first: the function with the most self samples, from the top-N list.
+    const hottest = (await queries.topN(query, 1)).topn[0].id;
+    const sandwich = await time(() => queries.sandwich(query, hottest));
     rows.push({
       events,
       level: level === undefined ? 'auto' : String(level),
@@ -230,6 +235,7 @@ async function measure(events: number, path: string): Promise<Row[]> {
       flamegraph: { first: coldFlame.warm, warm: warmFlame.warm },
       topN: { first: coldTop.warm, warm: warmTop.warm },
       timeline: overTime.warm,
+      sandwich: sandwich.warm,
     });
   }
   await store.close();
@@ -256,7 +262,7 @@ function ms(value: number): string {
 
 async function main(): Promise<void> {
   console.log(
-    'query benchmark: embedded store, flamegraph, top-N and timeline over the whole range, median of 5',
+    'query benchmark: embedded store, flamegraph, top-N, timeline and sandwich over the whole range, median of 5',
   );
   console.log(
     '  cold = new query layer each time (no cached stacks/frames); warm = repeated on one instance',
@@ -264,7 +270,7 @@ async function main(): Promise<void> {
   console.log('  floor = one SQL statement: events grouped by stack joined with frame lists, same level\n');
   const all: Row[] = [];
   for (const events of sizes) all.push(...(await measure(events, await ensureDataset(events))));
-  const header = `${'events'.padStart(11)} ${'level'.padStart(9)} ${'read'.padStart(9)} ${'nodes'.padStart(7)} ${'flame cold'.padStart(10)} ${'flame warm'.padStart(10)} ${'topN cold'.padStart(10)} ${'topN warm'.padStart(10)} ${'timeline'.padStart(10)} ${'floor'.padStart(10)} ${'cold/floor'.padStart(10)} ${'warm/floor'.padStart(10)}`;
+  const header = `${'events'.padStart(11)} ${'level'.padStart(9)} ${'read'.padStart(9)} ${'nodes'.padStart(7)} ${'flame cold'.padStart(10)} ${'flame warm'.padStart(10)} ${'topN cold'.padStart(10)} ${'topN warm'.padStart(10)} ${'timeline'.padStart(10)} ${'sandwich'.padStart(10)} ${'floor'.padStart(10)} ${'cold/floor'.padStart(10)} ${'warm/floor'.padStart(10)}`;
   console.log(header);
   for (const row of all) {
     const ratio = row.floor ? (row.flamegraph.warm / row.floor).toFixed(2) : '-';
@@ -278,7 +284,7 @@ async function main(): Promise<void> {
         row.topN.first,
       ).padStart(
         10,
-      )} ${ms(row.topN.warm).padStart(10)} ${ms(row.timeline).padStart(10)} ${ms(row.floor ?? 0).padStart(10)} ${coldRatio.padStart(10)} ${ratio.padStart(10)}`,
+      )} ${ms(row.topN.warm).padStart(10)} ${ms(row.timeline).padStart(10)} ${ms(row.sandwich).padStart(10)} ${ms(row.floor ?? 0).padStart(10)} ${coldRatio.padStart(10)} ${ratio.padStart(10)}`,
     );
   }
 }
