@@ -192,6 +192,8 @@ describe('callers/callees and flamegraph actions in headless chromium', { skip: 
 
   it('links top functions to the sandwich page, which draws both trees rooted at the function', async () => {
     await openView(page, base, `topn?${range()}&limit=100`);
+    await fitsWidth();
+    await page.screenshot({ path: `${ARTIFACTS}/topn-callers-callees-links.png` });
     const link = page.locator('#topn-table tr', { hasText: HOT_FUNCTION }).locator('a.sandwich-link');
     await link.click();
     await page.waitForURL(/#\/sandwich\?.*frame=/);

@@ -75,17 +75,18 @@ export async function renderTopN({ root, params }: PageContext): Promise<void> {
           `<th data-sort="${c.key}" class="${c.numeric ? 'num' : ''}${c.key === column.key ? ' sorted' : ''}">${escapeHtml(c.title)}${
             c.key === column.key ? (direction < 0 ? ' ▼' : ' ▲') : ''
           }</th>`,
-      ).join('')}</tr></thead>
+      ).join('')}<th></th></tr></thead>
       <tbody>${rows
         .map(
           (f) => `<tr>
             <td class="num">${f.rank}</td>
-            <td class="fn">${functionCell(f)}<a class="sandwich-link" href="${escapeHtml(sandwichUrl(params, f.id))}" title="Callers and callees of this function">callers/callees</a></td>
+            <td class="fn">${functionCell(f)}</td>
             <td>${escapeHtml(frameKind(f.frame.frame_type))}</td>
             <td class="num">${formatCount(f.self_count)} <span class="muted">${formatPercent(f.self_count, total)} · ${formatSeconds(f.self_count * perSample.cpuSeconds)}</span></td>
             <td class="num">${formatCount(f.total_count)} <span class="muted">${formatPercent(f.total_count, total)}</span></td>
             <td class="num">${formatCo2(f.total_annual_co2_tons)}</td>
             <td class="num">${formatUsd(f.total_annual_costs_usd)}</td>
+            <td><a class="sandwich-link" href="${escapeHtml(sandwichUrl(params, f.id))}" title="Callers and callees of this function">callers/callees</a></td>
           </tr>`,
         )
         .join('')}</tbody>
