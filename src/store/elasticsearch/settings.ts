@@ -2,11 +2,12 @@ import { errors, type Client } from '@elastic/elasticsearch';
 import { StoreUnavailableError, type StoredSetting } from '../store.ts';
 
 /**
- * Server-wide settings on Elasticsearch: one document per setting in a small hidden index of Uniprof's own
- * (not part of the profiling layout, so Kibana's and the profiling plugin's indices stay as they define them).
+ * Server-wide settings on Elasticsearch: one document per setting in a small hidden index of Uniprof's own,
+ * outside the profiling layout (no template of Elastic's matches its name, so the profiling plugin's indices stay
+ * as it defines them) but under `profiling-*`, so the privileges the store already needs cover it.
  * Reads are real-time GETs by ID, so every collector on the cluster sees a write as soon as it returned.
  */
-export const SETTINGS_INDEX = 'uniprof-settings';
+export const SETTINGS_INDEX = 'profiling-uniprof-settings';
 
 const SETTINGS_INDEX_BODY = {
   settings: { index: { number_of_shards: 1, auto_expand_replicas: '0-1', hidden: true } },
