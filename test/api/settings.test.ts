@@ -11,7 +11,9 @@ import {
   registerReaderAuth,
   SESSION_COOKIE,
 } from '../../src/api/index.ts';
+import { parseElasticRequest } from '../../src/api/elastic-compat.ts';
 import type { SettingsResponse } from '../../src/api/settings.ts';
+import { ConfigError, loadConfig } from '../../src/config/config.ts';
 import type { HostMetadata } from '../../src/model/index.ts';
 import {
   DEFAULT_IMPACT_FACTORS,
@@ -246,10 +248,31 @@ describe('cloud discounts', () => {
     assert.ok(Math.abs(impactPerSample(60, [host('gcp')], factors).annualCostUsd / full - 1) < 1e-12);
     const mixed = impactPerSample(60, [host('aws'), host(undefined)], factors).annualCostUsd;
     assert.ok(Math.abs(mixed / full - 0.9) < 1e-12);
+    // Elasticsearch's request takes them as the share paid.
+    const range = { range: { '@timestamp': { gte: T0, lt: T0 + 60, format: 'epoch_second' } } };
+    const parsed = parseElasticRequest({ query: range, aws_cost_factor: 0.8, azure_cost_factor: 1 }, T0);
+    assert.ok(Math.abs(parsed.impact.awsCostDiscountPercent! - 20) < 1e-9);
+    assert.equal(parsed.impact.azureCostDiscountPercent, 0);
+    assert.throws(() => parseElasticRequest({ query: range, aws_cost_factor: 1.5 }, T0), /aws_cost_factor/);
     // CO2 does not depend on the price.
     assert.equal(
       impactPerSample(60, [host('aws')], factors).annualCo2Tons,
       impactPerSample(60, [host(undefined)], factors).annualCo2Tons,
+    );
+  });
+});
+
+describe('settings configuration', () => {
+  it('names the settings editors in api.auth.settingsEditors, from a file, env or flags', () => {
+    assert.deepEqual(loadConfig().api.auth.settingsEditors, []);
+    const fromEnv = loadConfig({ env: { UNIPROF_API_AUTH_SETTINGS_EDITORS: 'ops, alice' } });
+    assert.deepEqual(fromEnv.api.auth.settingsEditors, ['ops', 'alice']);
+    const fromFlag = loadConfig({ overrides: ['query.awsCostDiscountPercent=12.5'] });
+    assert.equal(fromFlag.query.awsCostDiscountPercent, 12.5);
+    assert.throws(
+      () => loadConfig({ overrides: ['query.azureCostDiscountPercent=150'] }),
+      (error: unknown) =>
+        error instanceof ConfigError && /query\.azureCostDiscountPercent/.test(error.message),
     );
   });
 });
