@@ -162,6 +162,12 @@ const FACTOR_FIELDS: [string, keyof ImpactFactors][] = [
   ['cost_per_core_hour', 'costPerCoreHourUsd'],
 ];
 
+/** Elasticsearch takes cloud discounts as the factor paid (0.9 for 10 % off); we keep the percent off. */
+const DISCOUNT_FIELDS: [string, keyof ImpactFactors][] = [
+  ['aws_cost_factor', 'awsCostDiscountPercent'],
+  ['azure_cost_factor', 'azureCostDiscountPercent'],
+];
+
 export interface ElasticRequest {
   query: ProfileQuery;
   limit?: number;
@@ -188,6 +194,13 @@ export function parseElasticRequest(body: unknown, now: number): ElasticRequest 
     if (typeof value !== 'number' || !(value > 0))
       throw new BadRequestError(`${name}: must be a positive number`);
     impact[key] = value;
+  }
+  for (const [name, key] of DISCOUNT_FIELDS) {
+    const value = request[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !(value >= 0 && value <= 1))
+      throw new BadRequestError(`${name}: must be a number from 0 to 1 (the share of the price paid)`);
+    impact[key] = (1 - value) * 100;
   }
   const limit = request.limit;
   if (limit !== undefined && (!Number.isInteger(limit) || (limit as number) < 1)) {

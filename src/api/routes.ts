@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ProfilingQueries, UNKNOWN_UPLOAD_TARGET, pushSymbolsCommand } from '../query/index.ts';
-import type { ImpactFactors } from '../query/impact.ts';
+import { DEFAULT_IMPACT_FACTORS, type ImpactFactors } from '../query/impact.ts';
 import type { SymbolUploadTarget } from '../query/missing-symbols.ts';
 import { UnknownFrameError } from '../query/actions.ts';
 import { QueryError } from '../query/run.ts';
@@ -11,6 +11,7 @@ import {
   StoreUnavailableError,
   UnsupportedFilterError,
   UnsupportedGroupByError,
+  type SettingsStore,
   type StoreHealth,
   type StoreReader,
 } from '../store/store.ts';
@@ -25,11 +26,19 @@ import {
   parseTime,
   toProfileQuery,
 } from './params.ts';
+import { ImpactSettings, registerSettingsRoutes } from './settings.ts';
 import { readBacklog, type BacklogSource, type StatusResponse } from './symbolization.ts';
 
 export interface QueryApiOptions {
-  /** CO2 and cost factors; defaults are those of Elastic's profiling app. */
+  /**
+   * CO2 and cost factors; defaults are those of Elastic's profiling app. These are the defaults of the Settings
+   * page: the factors changed there (kept in the store) override them.
+   */
   impact?: Partial<ImpactFactors>;
+  /** Logged-in users who may change the settings (`api.auth.settingsEditors`). */
+  settingsEditors?: readonly string[];
+  /** How long a server trusts the settings it read before asking the store again (other servers may change them). */
+  settingsCacheMs?: number;
   /** The clock, in epoch seconds (tests pin it). */
   now?: () => number;
   /**
@@ -43,7 +52,7 @@ export interface QueryApiOptions {
 
 export interface QueryApiDeps {
   /** With its symbolization queue when it has one (a `Store` does): the status reports its backlog. */
-  store: StoreReader & { readonly symbolization?: BacklogSource; health?(): StoreHealth };
+  store: StoreReader & SettingsStore & { readonly symbolization?: BacklogSource; health?(): StoreHealth };
   options?: QueryApiOptions;
 }
 
@@ -91,7 +100,12 @@ export async function registerQueryApi(app: FastifyInstance, deps: QueryApiDeps)
   requireReaderAuth(app, 'the query API');
   const uploadTarget = deps.options?.symbolUpload ?? UNKNOWN_UPLOAD_TARGET;
   const backlogTimeoutMs = deps.options?.backlogTimeoutMs ?? 5000;
-  const queries = new ProfilingQueries(deps.store, deps.options?.impact, uploadTarget);
+  const settings = new ImpactSettings(
+    deps.store,
+    { ...DEFAULT_IMPACT_FACTORS, ...deps.options?.impact },
+    { cacheMs: deps.options?.settingsCacheMs },
+  );
+  const queries = new ProfilingQueries(deps.store, () => settings.current(), uploadTarget);
   const now = deps.options?.now ?? (() => Math.floor(Date.now() / 1000));
   const groupByParam = (query: Query) =>
     query.groupBy !== undefined && query.groupBy !== ''
@@ -207,6 +221,7 @@ export async function registerQueryApi(app: FastifyInstance, deps: QueryApiDeps)
   );
 
   registerElasticCompat(app, queries, now, handle);
+  registerSettingsRoutes(app, settings, deps.options?.settingsEditors ?? [], handle);
 
   app.get('/api/openapi.yaml', async (_request, reply) =>
     reply.header('content-type', 'application/yaml; charset=utf-8').send(readFileSync(openApiPath, 'utf8')),

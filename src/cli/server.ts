@@ -55,7 +55,11 @@ export async function runServer(
   }
   await registerQueryApi(api.app, {
     store,
-    options: { impact: config.query, symbolUpload: symbolUploadTarget(config) },
+    options: {
+      impact: config.query,
+      settingsEditors: config.api.auth.settingsEditors,
+      symbolUpload: symbolUploadTarget(config),
+    },
   });
   // The agents' ports are known once the collector has bound them.
   const bound: { endpoints?: AgentEndpoints } = {};

@@ -123,6 +123,16 @@ export const configSchema = z
                 z.array(z.string().min(16, 'a read token must be at least 16 characters long')),
               )
               .prefault([]),
+            /**
+             * Logged-in users who may change the server-wide settings (CO2 and cost factors) on the Settings
+             * page and PUT /api/settings; everyone else reads them. With reader auth disabled anyone may.
+             */
+            settingsEditors: z
+              .preprocess(
+                (v) => (typeof v === 'string' ? v.split(/[\s,]+/).filter(Boolean) : v),
+                z.array(z.string().min(1)),
+              )
+              .prefault([]),
             /** How long a browser stays logged in. */
             sessionHours: z
               .number()
@@ -243,7 +253,10 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    /** Factors for the CPU-time, cost and CO2 estimates; the defaults are those of Elastic's profiling app. */
+    /**
+     * Factors for the CPU-time, cost and CO2 estimates; the defaults are those of Elastic's profiling app. These
+     * are the defaults of the Settings page, where an editor (api.auth.settingsEditors) may override them.
+     */
     query: z
       .object({
         samplingFrequencyHz: z.number().positive().default(20),
@@ -252,6 +265,9 @@ export const configSchema = z
         datacenterPue: z.number().positive().default(1.7),
         wattsPerCoreX86: z.number().positive().default(7),
         wattsPerCoreArm64: z.number().positive().default(2.8),
+        /** Percent off the cost per core-hour for hosts on AWS (EDP) and Azure (Enterprise Agreement). */
+        awsCostDiscountPercent: z.number().min(0).max(100).default(0),
+        azureCostDiscountPercent: z.number().min(0).max(100).default(0),
       })
       .strict()
       .prefault({}),

@@ -9,6 +9,7 @@ import {
   type SymbolUploadTarget,
 } from './missing-symbols.ts';
 import type { QueryResult, SamplingInfo } from './run.ts';
+import type { DiffSideTotals } from './topn.ts';
 
 /** Pseudo frame types of the nodes above the real frames, as Elasticsearch numbers them. */
 export const FRAME_TYPE_ROOT = 0x100;
@@ -329,7 +330,7 @@ export interface CompactFlamegraph {
     baselineSelf?: number[];
   };
   /** For differential trees: sum of the baseline counts and the factor that normalises them. */
-  baseline?: { sampling: SamplingInfo; totalCount: number; scale: number };
+  baseline?: DiffSideTotals & { scale: number };
   missingStackTraces: number;
 }
 

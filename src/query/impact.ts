@@ -14,6 +14,12 @@ export interface ImpactFactors {
   datacenterPue: number;
   wattsPerCoreX86: number;
   wattsPerCoreArm64: number;
+  /**
+   * Discounts (percent, 0–100) on the cost per core-hour for hosts that say they run on AWS or Azure
+   * (`cloud.provider`), as with an AWS EDP or an Azure Enterprise Agreement. Other hosts pay the full price.
+   */
+  awsCostDiscountPercent: number;
+  azureCostDiscountPercent: number;
 }
 
 export const DEFAULT_IMPACT_FACTORS: Readonly<ImpactFactors> = {
@@ -23,6 +29,8 @@ export const DEFAULT_IMPACT_FACTORS: Readonly<ImpactFactors> = {
   datacenterPue: 1.7,
   wattsPerCoreX86: 7,
   wattsPerCoreArm64: 2.8,
+  awsCostDiscountPercent: 0,
+  azureCostDiscountPercent: 0,
 };
 
 const SECONDS_PER_HOUR = 3600;
@@ -47,10 +55,23 @@ function wattsPerCore(arch: string | undefined, factors: ImpactFactors): number 
   }
 }
 
+/** What a host pays of the cost per core-hour after its cloud provider's discount. */
+function costShare(host: HostMetadata, factors: ImpactFactors): number {
+  switch (host.attributes['cloud.provider']?.toLowerCase()) {
+    case 'aws':
+      return 1 - factors.awsCostDiscountPercent / 100;
+    case 'azure':
+      return 1 - factors.azureCostDiscountPercent / 100;
+    default:
+      return 1;
+  }
+}
+
 /**
  * The per-sample estimates for a range of `durationSeconds`. With hosts of several architectures the power
  * per core is the mean over the hosts seen (each host weighted equally): a per-host split would need the
- * counts per host, which doubles the store work for a figure that is an estimate anyway.
+ * counts per host, which doubles the store work for a figure that is an estimate anyway. Cloud discounts on
+ * the cost are averaged over the hosts the same way.
  */
 export function impactPerSample(
   durationSeconds: number,
@@ -64,10 +85,12 @@ export function impactPerSample(
     hosts.length === 0
       ? factors.wattsPerCoreX86 / 1000
       : hosts.reduce((sum, host) => sum + wattsPerCore(host.arch, factors), 0) / hosts.length / 1000;
+  const costShareOfHosts =
+    hosts.length === 0 ? 1 : hosts.reduce((sum, host) => sum + costShare(host, factors), 0) / hosts.length;
   return {
     cpuSeconds,
     annualCoreHours,
     annualCo2Tons: kilowatts * factors.co2TonsPerKwh * factors.datacenterPue * annualCoreHours,
-    annualCostUsd: annualCoreHours * factors.costPerCoreHourUsd,
+    annualCostUsd: annualCoreHours * factors.costPerCoreHourUsd * costShareOfHosts,
   };
 }

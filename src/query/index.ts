@@ -18,7 +18,7 @@ import { runQuery, type ProfileQuery, type QueryResult } from './run.ts';
 import { sandwich, type SandwichResponse } from './sandwich.ts';
 import { groupStacks, type GroupedStacksResponse } from './stacks.ts';
 import { timeline, type Timeline } from './timeline.ts';
-import { diffTopN, topNFunctions, type DiffTopNResponse, type TopNResponse } from './topn.ts';
+import { diffTopN, sideTotals, topNFunctions, type DiffTopNResponse, type TopNResponse } from './topn.ts';
 
 export * from './actions.ts';
 export * from './filter.ts';
@@ -58,27 +58,37 @@ export interface EstimateOverrides {
   durationSeconds?: number;
 }
 
+/** Where the current CO2 and cost factors come from: asked once per query, so a change applies at once. */
+export type ImpactSource = () => Promise<ImpactFactors>;
+
 /** The query layer: everything the API serves, computed over any `StoreReader`. */
 export class ProfilingQueries {
-  readonly impact: ImpactFactors;
+  /** The factors in force now (the Settings page may change them while the server runs). */
+  readonly impactFactors: ImpactSource;
   private readonly cache = new LookupCache();
 
   constructor(
     private readonly reader: StoreReader,
-    impact: Partial<ImpactFactors> = {},
+    /** Fixed factors (over the defaults), or where to ask for the current ones. */
+    impact: Partial<ImpactFactors> | ImpactSource = {},
     /** Named in the upload hints of native frames without symbols. */
     readonly uploadTarget: SymbolUploadTarget = UNKNOWN_UPLOAD_TARGET,
   ) {
-    this.impact = { ...DEFAULT_IMPACT_FACTORS, ...impact };
+    if (typeof impact === 'function') {
+      this.impactFactors = impact;
+    } else {
+      const fixed = { ...DEFAULT_IMPACT_FACTORS, ...impact };
+      this.impactFactors = () => Promise.resolve(fixed);
+    }
   }
 
-  run(
+  async run(
     query: ProfileQuery,
     groupBy?: EventField | readonly EventField[],
     cache = this.cache,
     overrides: EstimateOverrides = {},
   ): Promise<QueryResult> {
-    const impact = { ...this.impact, ...overrides.impact };
+    const impact = { ...(await this.impactFactors()), ...overrides.impact };
     return runQuery(
       this.reader,
       query,
@@ -163,8 +173,7 @@ export class ProfilingQueries {
     const [now, before] = await this.runPair(comparison, baseline);
     const compact = toCompact(buildMergedTree(now, before), now, this.uploadTarget);
     compact.baseline = {
-      sampling: before.sampling,
-      totalCount: before.totalCount,
+      ...sideTotals(before),
       scale: before.totalCount > 0 ? now.totalCount / before.totalCount : 0,
     };
     return compact;
@@ -176,13 +185,15 @@ export class ProfilingQueries {
   }
 
   async pprof(query: ProfileQuery, groupBy?: EventField, actions?: FlamegraphActions): Promise<Buffer> {
-    return toPprof(applyActions(await this.run(query, groupBy), actions), this.impact.samplingFrequencyHz);
+    const [result, factors] = await Promise.all([this.run(query, groupBy), this.impactFactors()]);
+    return toPprof(applyActions(result, actions), factors.samplingFrequencyHz);
   }
 
   async status(now: number, hostWindowSeconds = 86_400): Promise<StatusReport> {
-    const [stats, hosts] = await Promise.all([
+    const [stats, hosts, impactFactors] = await Promise.all([
       this.reader.stats(),
       this.reader.listHosts(now - hostWindowSeconds, now + 1),
+      this.impactFactors(),
     ]);
     const recent = await this.run({ from: now - 3600, to: now + 1 });
     let frames = 0;
@@ -205,7 +216,7 @@ export class ProfilingQueries {
         lastSeen: host.timestamp,
       })),
       symbolization: { frames, symbolized, coverage: frames > 0 ? symbolized / frames : 1 },
-      impactFactors: this.impact,
+      impactFactors,
     };
   }
 }

@@ -147,9 +147,28 @@ export interface DiffTopNEntry {
   totalDelta: number;
 }
 
+/** One side of a comparison: its totals and what one of its samples is worth, for the summary of a diff. */
+export interface DiffSideTotals {
+  sampling: SamplingInfo;
+  totalCount: number;
+  /** The length of the side's range: what normalising by time divides by. */
+  durationSeconds: number;
+  /** Multiply by `totalCount` for the side's CPU time and annualised CO2 and cost. */
+  impactPerSample: ImpactPerSample;
+}
+
+export function sideTotals(result: QueryResult): DiffSideTotals {
+  return {
+    sampling: result.sampling,
+    totalCount: result.totalCount,
+    durationSeconds: result.durationSeconds,
+    impactPerSample: result.impact,
+  };
+}
+
 export interface DiffTopNResponse {
-  comparison: { sampling: SamplingInfo; totalCount: number };
-  baseline: { sampling: SamplingInfo; totalCount: number };
+  comparison: DiffSideTotals;
+  baseline: DiffSideTotals;
   /** comparison total ÷ baseline total: what baseline counts were multiplied by. */
   scale: number;
   functions: DiffTopNEntry[];
@@ -213,8 +232,8 @@ export function diffTopN(
   functions.sort((a, b) => Math.abs(b.selfDelta) - Math.abs(a.selfDelta) || (a.id < b.id ? -1 : 1));
   const listed = functions.slice(0, limit);
   return {
-    comparison: { sampling: comparison.sampling, totalCount: comparison.totalCount },
-    baseline: { sampling: baseline.sampling, totalCount: baseline.totalCount },
+    comparison: sideTotals(comparison),
+    baseline: sideTotals(baseline),
     scale,
     functions: listed,
   };

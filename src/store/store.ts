@@ -170,7 +170,26 @@ export interface StoreHealth {
   problem?: string;
 }
 
-export interface Store extends StoreReader, StoreWriter {
+/**
+ * A small named record of server-wide settings (the UI's Settings page). Kept in the store, not in a file, so
+ * every server on one store (several collectors on one Elasticsearch) sees the same value, and it survives
+ * restarts with the data it describes.
+ */
+export interface StoredSetting {
+  /** The setting's JSON value; its owner validates it on read. */
+  value: unknown;
+  updatedAt: EpochSeconds;
+  /** Who changed it last, as the API knew them. */
+  updatedBy?: string;
+}
+
+/** Read and replace settings records by name; a write is visible to every reader once it resolves. */
+export interface SettingsStore {
+  readSetting(name: string): Promise<StoredSetting | undefined>;
+  writeSetting(name: string, setting: StoredSetting): Promise<void>;
+}
+
+export interface Store extends StoreReader, StoreWriter, SettingsStore {
   readonly kind: string;
   /**
    * Where writes stand after the last attempt. A store that found its storage failing (disk full, file system

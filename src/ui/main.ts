@@ -2,6 +2,7 @@ import { renderDiff } from './pages/diff.ts';
 import { renderFlamegraph } from './pages/flamegraph.ts';
 import { renderSandwich } from './pages/sandwich.ts';
 import { renderStacks } from './pages/stacks.ts';
+import { renderSettings } from './pages/settings.ts';
 import { renderSetup } from './pages/setup.ts';
 import { renderStatus } from './pages/status.ts';
 import { renderTopN } from './pages/topn.ts';
@@ -23,6 +24,7 @@ const PAGES: { id: string; title: string; render: (context: PageContext) => Prom
   { id: 'diff', title: 'Differential', render: renderDiff },
   { id: 'status', title: 'Status', render: renderStatus },
   { id: 'setup', title: 'Add data', render: renderSetup },
+  { id: 'settings', title: 'Settings', render: renderSettings },
 ];
 
 function element<T extends HTMLElement>(id: string): T {

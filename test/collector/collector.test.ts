@@ -173,6 +173,8 @@ class GatedStore implements Store {
   writeStackFrames: Store['writeStackFrames'] = (frames) => this.inner.writeStackFrames(frames);
   aggregateEvents: Store['aggregateEvents'] = (query) => this.inner.aggregateEvents(query);
   countOverTime: Store['countOverTime'] = (query) => this.inner.countOverTime(query);
+  readSetting: Store['readSetting'] = (name) => this.inner.readSetting(name);
+  writeSetting: Store['writeSetting'] = (name, setting) => this.inner.writeSetting(name, setting);
   getStackTraces: Store['getStackTraces'] = (ids) => this.inner.getStackTraces(ids);
   getStackFrames: Store['getStackFrames'] = (ids) => this.inner.getStackFrames(ids);
   getExecutables: Store['getExecutables'] = (ids) => this.inner.getExecutables(ids);

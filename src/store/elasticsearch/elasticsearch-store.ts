@@ -26,6 +26,7 @@ import {
   type Store,
   type StoreHealth,
   type StoreStats,
+  type StoredSetting,
   type StackTraceCount,
   groupFieldList,
 } from '../store.ts';
@@ -46,6 +47,7 @@ import { ensureLayout, type SetupResult } from './setup.ts';
 import { hasHeadroom, storageProblem } from '../storage-failure.ts';
 import { Spool, SpoolBusyError, SpoolFullError } from './spool.ts';
 import { queueLines } from './symbol-documents.ts';
+import { ElasticsearchSettings } from './settings.ts';
 import { ElasticsearchSymbolization } from './symbolization.ts';
 
 const DEFAULTS = {
@@ -90,6 +92,7 @@ export class ElasticsearchStore implements Store {
   readonly kind = 'elasticsearch';
   readonly symbolization: ElasticsearchSymbolization;
   readonly client: Client;
+  private readonly settings: ElasticsearchSettings;
   private readonly logger: StoreLogger;
   private readonly spool: Spool;
   private readonly sender: BulkSender;
@@ -110,6 +113,7 @@ export class ElasticsearchStore implements Store {
   constructor(private readonly options: ElasticsearchStoreOptions) {
     this.client = createClient(options);
     this.symbolization = new ElasticsearchSymbolization(this.client);
+    this.settings = new ElasticsearchSettings(this.client);
     this.logger = options.logger ?? silentLogger;
     this.random = options.seed === undefined ? Math.random : seededRandom(options.seed);
     const bulkMaxBytes = options.bulk?.maxBytes ?? DEFAULTS.bulkMaxBytes;
@@ -506,6 +510,15 @@ export class ElasticsearchStore implements Store {
       if (isMissingIndex(error)) return 0;
       throw error;
     }
+  }
+
+  readSetting(name: string): Promise<StoredSetting | undefined> {
+    return this.settings.read(name);
+  }
+
+  /** Straight to Elasticsearch, not through the spool: the caller learns at once whether it was kept. */
+  writeSetting(name: string, setting: StoredSetting): Promise<void> {
+    return this.settings.write(name, setting);
   }
 
   async stats(): Promise<StoreStats> {

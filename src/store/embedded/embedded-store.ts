@@ -40,6 +40,7 @@ import {
   type Store,
   type StoreHealth,
   type StoreStats,
+  type StoredSetting,
   type TimeCountQuery,
   type TimeCounts,
   groupFieldList,
@@ -960,6 +961,19 @@ export class EmbeddedStore implements Store {
       `SELECT current_setting('memory_limit') AS memory_limit, current_setting('threads')::INTEGER AS threads`,
     );
     return { memoryLimit: String(row.memory_limit), threads: Number(row.threads) };
+  }
+
+  async readSetting(name: string): Promise<StoredSetting | undefined> {
+    const rows = await this.rows('SELECT record FROM settings WHERE name = ?', [name]);
+    return rows.length === 0 ? undefined : (JSON.parse(String(rows[0].record)) as StoredSetting);
+  }
+
+  /** In a write transaction like any batch: durable once it resolves, and never interleaved with one. */
+  async writeSetting(name: string, setting: StoredSetting): Promise<void> {
+    const record = JSON.stringify(setting);
+    await this.transact(async (writer) => {
+      await writer.run('INSERT OR REPLACE INTO settings VALUES (?, ?)', [name, record]);
+    });
   }
 
   async stats(): Promise<StoreStats> {

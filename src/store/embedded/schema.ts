@@ -20,6 +20,8 @@ export const EVENT_LEVELS = Array.from({ length: MAX_SAMPLING_LEVEL + 1 }, (_, l
  */
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS uniprof_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+-- Server-wide settings by name (see SettingsStore); the record is the StoredSetting as JSON.
+CREATE TABLE IF NOT EXISTS settings (name VARCHAR PRIMARY KEY, record VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS event_dims (
   id UINTEGER PRIMARY KEY,
   host_id VARCHAR NOT NULL,

@@ -1,5 +1,6 @@
 import type { DiffTopNResponse } from '../../query/topn.ts';
 import { getJson, type CompactFlamegraph } from '../api.ts';
+import { diffSummary, diffSummaryHtml, normalizationOf } from '../diff-summary.ts';
 import { diffColor } from '../colors.ts';
 import { escapeHtml, formatCount, formatPercent, samplingNote } from '../format.ts';
 import type { PageContext } from '../main.ts';
@@ -35,6 +36,7 @@ export async function renderDiff({ root, params, tooltip }: PageContext): Promis
     getJson<CompactFlamegraph>('/api/diff/flamegraph', query),
     getJson<DiffTopN>('/api/diff/topn', new URLSearchParams([...query.entries(), ['limit', '50']])),
   ]);
+  const normalization = normalizationOf(params);
   root.innerHTML = `
     <form class="summary" id="baseline-form">
       <strong>Baseline</strong>
@@ -43,9 +45,10 @@ export async function renderDiff({ root, params, tooltip }: PageContext): Promis
       <label class="grow">Filter <input name="baselineFilter" value="${escapeHtml(baselineFilter)}" placeholder="same as comparison"></label>
       <button type="submit">Compare</button>
     </form>
+    ${diffSummaryHtml(diffSummary(top.baseline, top.comparison, normalization), normalization)}
     <div class="summary">
       <span>Comparison <strong>${formatCount(top.comparison.totalCount)}</strong> samples (${escapeHtml(samplingNote(top.comparison.sampling))})</span>
-      <span>Baseline <strong>${formatCount(top.baseline.totalCount)}</strong> samples (${escapeHtml(samplingNote(top.baseline.sampling))}), normalised ×${top.scale.toFixed(3)}</span>
+      <span>Baseline <strong>${formatCount(top.baseline.totalCount)}</strong> samples (${escapeHtml(samplingNote(top.baseline.sampling))}); the graph and table scale it ×${top.scale.toFixed(3)} to the comparison’s total</span>
       <span class="legend"><span class="swatch" style="background:${diffColor(0.2)}"></span>more in comparison <span class="swatch" style="background:${diffColor(-0.2)}"></span>less</span>
     </div>`;
   root.querySelector<HTMLFormElement>('#baseline-form')!.addEventListener('submit', (event) => {
@@ -57,6 +60,7 @@ export async function renderDiff({ root, params, tooltip }: PageContext): Promis
       baselineFilter: String(data.get('baselineFilter') ?? ''),
     });
   });
+  wireNormalization(root);
   mountFlamegraph(root, tooltip, graph, params, `/api/diff/flamegraph?${query.toString()}`);
   root.insertAdjacentHTML(
     'beforeend',
@@ -76,4 +80,29 @@ export async function renderDiff({ root, params, tooltip }: PageContext): Promis
        )
        .join('')}</tbody></table>`,
   );
+}
+
+/** The normalisation lives in the URL like the rest of the view: switching to time applies at once. */
+function wireNormalization(root: HTMLElement): void {
+  const form = root.querySelector<HTMLFormElement>('#normalize-form')!;
+  const factors = [...form.querySelectorAll<HTMLInputElement>('input[type="number"]')];
+  const apply = () => {
+    const data = new FormData(form);
+    const byScale = data.get('normalize') === 'scale';
+    updateState({
+      normalize: byScale ? 'scale' : undefined,
+      baselineScale: byScale ? String(data.get('baselineScale') ?? '1') : undefined,
+      comparisonScale: byScale ? String(data.get('comparisonScale') ?? '1') : undefined,
+    });
+  };
+  for (const radio of form.querySelectorAll<HTMLInputElement>('input[name="normalize"]')) {
+    radio.addEventListener('change', () => {
+      for (const input of factors) input.disabled = radio.value !== 'scale';
+      if (radio.value === 'time') apply();
+    });
+  }
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    apply();
+  });
 }
