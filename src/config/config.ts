@@ -86,6 +86,18 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        /** Keep a copy of every acknowledged request as `NNNNNNNNN.binpb` in `dir` (off unless set). */
+        record: z
+          .object({
+            dir: z.string().min(1).optional(),
+            maxBytes: z
+              .number()
+              .int()
+              .positive()
+              .default(256 * 1024 * 1024),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
