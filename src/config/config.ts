@@ -290,6 +290,7 @@ export function envName(path: readonly string[]): string {
 /** Paths that have no default and so are not found by walking the defaults. */
 const OPTIONAL_PATHS = [
   ['collector', 'auth', 'secretToken'],
+  ['collector', 'record', 'dir'],
   ['api', 'auth', 'users'],
   ['collector', 'grpc', 'tls', 'cert'],
   ['collector', 'grpc', 'tls', 'key'],

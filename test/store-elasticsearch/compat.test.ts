@@ -5,6 +5,8 @@
  * captured from the real agent. Fails on any difference docs/elasticsearch.md does not explain.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -100,7 +102,12 @@ test('Uniprof writes the documents the reference exporter writes for the same re
     t.skip(error.message);
     return;
   }
-  const ours = await throughUniprof(requests);
+  // The collector records what it acknowledged (--record-dir): the same bodies, in order, so a recording
+  // can be compared again with `npm run compat:es -- --requests DIR`.
+  const recordDir = await mkdtemp(path.join(os.tmpdir(), 'uniprof-compat-record-'));
+  t.after(() => rm(recordDir, { recursive: true, force: true }));
+  const ours = await throughUniprof(requests, { recordDir });
+  assert.deepEqual(await readRequestDir(recordDir), requests);
   const result = compareDumps(reference, ours);
   for (const line of formatReport(result, 1)) t.diagnostic(line);
 
