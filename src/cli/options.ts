@@ -32,6 +32,11 @@ const SHORTHANDS: ReadonlyArray<{ flag: string; key: string; description: string
     description: 'token agents must present',
   },
   { flag: '--output <type>', key: 'output.type', description: 'store: embedded or elasticsearch' },
+  {
+    flag: '--record-dir <dir>',
+    key: 'collector.record.dir',
+    description: 'keep a copy of every acknowledged export request there (at most collector.record.maxBytes)',
+  },
   { flag: '--log-level <level>', key: 'log.level', description: 'trace, debug, info, warn, error' },
 ];
 

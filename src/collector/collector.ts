@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { RequestRecorder } from './recorder.ts';
 import type { Store } from '../store/store.ts';
 import { AdmissionGate } from './admission.ts';
 import { createAgentAuthenticator } from './auth.ts';
@@ -71,7 +72,9 @@ export function createCollector(
     onWaitingChange: (waiting) => metrics.admissionWaiting.set(waiting),
   });
   const translator = dependencies.translator ?? new ProfileTranslator();
-  const pipeline = new IngestPipeline({ auth, translator, admission, queue, metrics, logger: log });
+  const recorder = options.record ? new RequestRecorder(options.record, log) : undefined;
+  if (options.record) log.info({ dir: options.record.dir }, 'recording every acknowledged export request');
+  const pipeline = new IngestPipeline({ auth, translator, admission, queue, metrics, logger: log, recorder });
 
   const grpc = createGrpcReceiver(options.grpc, pipeline, metrics, log.child({ transport: 'grpc' }));
   const http = createHttpApp(logger.child({ component: 'http' }), {

@@ -1,6 +1,11 @@
 import type { Logger } from 'pino';
+import type { RequestRecorder } from './recorder.ts';
 import { InvalidRequestError } from '../protocol/errors.ts';
-import { decodeExportRequest, decodeExportRequestJson } from '../protocol/otlp-profiles.ts';
+import {
+  decodeExportRequest,
+  decodeExportRequestJson,
+  encodeExportRequest,
+} from '../protocol/otlp-profiles.ts';
 import type { ExportProfilesServiceRequest } from '../protocol/types.ts';
 import { eventCount, type ProfileBatch } from '../model/index.ts';
 import type { Admission, AdmissionGate } from './admission.ts';
@@ -64,6 +69,8 @@ export class IngestPipeline {
       queue: WriteQueue;
       metrics: CollectorMetrics;
       logger: Logger;
+      /** Keeps a copy of each acknowledged request (collector.record); absent unless configured. */
+      recorder?: RequestRecorder;
     },
   ) {}
 
@@ -96,6 +103,8 @@ export class IngestPipeline {
       await this.deps.queue.submit(batch);
       // Only now may later batches leave out what this one carried: it is durable.
       commit();
+      // Recorded as protobuf whatever the transport sent, so a recording is one format to replay.
+      this.deps.recorder?.record(call.format === 'protobuf' ? call.body : encodeExportRequest(request));
       this.deps.metrics.samples.inc(samples);
       this.deps.metrics.events.inc(eventCount(batch));
       this.deps.metrics.recordRequest(call.transport, 'ok', secondsSince(call.startedAt));

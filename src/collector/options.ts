@@ -3,6 +3,7 @@
  * it directly. Every field has a default except the agent token, which must be given or explicitly disabled.
  */
 import { DEFAULT_ADMISSION_OPTIONS, type AdmissionOptions } from './admission.ts';
+import { DEFAULT_RECORD_MAX_BYTES, type RecordOptions } from './recorder.ts';
 
 export type { AdmissionOptions };
 
@@ -63,6 +64,8 @@ export interface CollectorOptions {
    * collector then takes the store as open).
    */
   manageStore: boolean;
+  /** Keep a copy of every acknowledged request in `dir` (see recorder.ts); off when absent. */
+  record?: RecordOptions;
 }
 
 /** Configuration as given: any part may be left out and takes its default. */
@@ -74,6 +77,7 @@ export interface CollectorOptionsInput {
   admission?: Partial<AdmissionOptions>;
   shutdownTimeoutMs?: number;
   manageStore?: boolean;
+  record?: { dir?: string; maxBytes?: number };
 }
 
 const MIB = 1024 * 1024;
@@ -103,6 +107,9 @@ export function resolveCollectorOptions(input: CollectorOptionsInput): Collector
     shutdownTimeoutMs: input.shutdownTimeoutMs ?? defaults.shutdownTimeoutMs,
     manageStore: input.manageStore ?? defaults.manageStore,
   };
+  if (input.record?.dir) {
+    options.record = { dir: input.record.dir, maxBytes: input.record.maxBytes ?? DEFAULT_RECORD_MAX_BYTES };
+  }
   validate(options);
   return options;
 }
@@ -117,6 +124,7 @@ function validate(options: CollectorOptions): void {
   requirePositiveInteger('collector.admission.maxWaitingRequests', options.admission.maxWaitingRequests);
   requirePositiveInteger('collector.admission.maxWaitMs', options.admission.maxWaitMs);
   requirePositiveInteger('collector.shutdownTimeoutMs', options.shutdownTimeoutMs);
+  if (options.record) requirePositiveInteger('collector.record.maxBytes', options.record.maxBytes);
   for (const [name, tls] of [
     ['collector.grpc.tls', options.grpc.tls],
     ['collector.http.tls', options.http.tls],

@@ -86,6 +86,18 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        /** Keep a copy of every acknowledged request as `NNNNNNNNN.binpb` in `dir` (off unless set). */
+        record: z
+          .object({
+            dir: z.string().min(1).optional(),
+            maxBytes: z
+              .number()
+              .int()
+              .positive()
+              .default(256 * 1024 * 1024),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -294,6 +306,7 @@ export function envName(path: readonly string[]): string {
 /** Paths that have no default and so are not found by walking the defaults. */
 const OPTIONAL_PATHS = [
   ['collector', 'auth', 'secretToken'],
+  ['collector', 'record', 'dir'],
   ['api', 'auth', 'users'],
   ['collector', 'grpc', 'tls', 'cert'],
   ['collector', 'grpc', 'tls', 'key'],

@@ -51,6 +51,7 @@ export async function startCollector(
       writeQueue: overrides.writeQueue,
       admission: overrides.admission,
       shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? 5_000,
+      record: overrides.record,
     },
     store,
     quietLogger(),

@@ -40,6 +40,12 @@ describe('configuration', () => {
     assert.deepEqual(Object.keys(config.api.auth.users), ['alice']);
     assert.deepEqual(config.api.auth.tokens, ['first-read-token-0123456789', 'second-read-token-0123456789']);
     assert.throws(() => loadConfig({ overrides: ['api.auth.tokens=short'] }), /at least 16 characters/);
+    const recording = configFromOptions(
+      { recordDir: '/var/tmp/requests' },
+      { UNIPROF_COLLECTOR_RECORD_MAX_BYTES: '1048576' },
+    );
+    assert.deepEqual(recording.collector.record, { dir: '/var/tmp/requests', maxBytes: 1_048_576 });
+    assert.equal(configFromOptions({}, {}).collector.record.dir, undefined, 'recording is off by default');
   });
 
   it('takes flags over environment over file', () => {

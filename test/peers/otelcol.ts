@@ -7,18 +7,12 @@
  * Versions: the receiver at the release the standalone agent test pins (AGENT_VERSION), collector core at
  * the release that release's go.mod requires (v0.158.0 / v1.64.0), contrib at the same v0.158.0.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { AGENT_MODULE, AGENT_VERSION, AgentUnavailableError } from './agent.ts';
-import { withCacheLock } from './cache-lock.ts';
+import { buildGoProgram, cacheRoot } from './go-program.ts';
 
-const run = promisify(execFile);
-
-const GO_PROXY = 'https://proxy.golang.org';
 /** Collector core modules versioned v0.x, and those already v1.x, of the release the receiver is built on. */
 export const COLLECTOR_CORE_VERSION = 'v0.158.0';
 export const COLLECTOR_STABLE_VERSION = 'v1.64.0';
@@ -123,70 +117,18 @@ func main() {
 /** Thrown when the collector cannot be built or run here; the message says exactly why. */
 export class OtelcolUnavailableError extends AgentUnavailableError {}
 
-function cacheRoot(): string {
-  return process.env.UNIPROF_CACHE ?? path.join(os.homedir(), '.cache', 'uniprof');
-}
-
 export function otelcolCacheDir(): string {
   return path.join(cacheRoot(), 'otelcol-ebpf', `${AGENT_VERSION}-contrib-${COLLECTOR_CONTRIB_VERSION}`);
 }
 
-async function findGo(): Promise<string> {
-  for (const candidate of [process.env.GO ?? '', 'go', '/usr/local/go/bin/go', '/usr/lib/go/bin/go']) {
-    if (!candidate) continue;
-    try {
-      await run(candidate, ['version']);
-      return candidate;
-    } catch {
-      // try the next one
-    }
-  }
-  throw new OtelcolUnavailableError(
-    'otelcol-ebpf test peer: no Go toolchain found (tried $GO, go on PATH, /usr/local/go/bin/go)',
-  );
-}
-
-/** The sources a binary was built from are kept beside it: a change to them here means a rebuild. */
-const sourcesStamp = (): string => `${GO_MOD}\n${MAIN_GO}`;
-
-/**
- * Builds the collector once into the cache and returns its path. `go build -mod=mod` in the generated module
- * (not `go mod tidy`: it would also fetch the test dependencies of every package, one of which the proxy does
- * not serve) resolves each dependency at the version the components' own go.mod files ask for.
- */
-export async function provisionOtelcol(): Promise<string> {
-  const dir = otelcolCacheDir();
-  const binary = path.join(dir, 'otelcol-ebpf');
-  const stamp = path.join(dir, 'otelcol-ebpf.sources');
-  const current = async () =>
-    existsSync(binary) && (await readFile(stamp, 'utf8').catch(() => '')) === sourcesStamp();
-  if (await current()) return binary;
-  return withCacheLock(dir, 'build', async () => {
-    if (await current()) return binary; // built by the test process that held the lock before us
-    const go = await findGo();
-    const source = path.join(dir, 'src');
-    await rm(source, { recursive: true, force: true });
-    await mkdir(source, { recursive: true });
-    await writeFile(path.join(source, 'go.mod'), GO_MOD);
-    await writeFile(path.join(source, 'main.go'), MAIN_GO);
-    const partial = `${binary}.part`;
-    try {
-      await run(go, ['build', '-trimpath', '-ldflags=-s -w', '-o', partial, '.'], {
-        cwd: source,
-        env: { ...process.env, GOPROXY: GO_PROXY, GOFLAGS: '-mod=mod', GOWORK: 'off', CGO_ENABLED: '0' },
-        maxBuffer: 16 << 20,
-        timeout: 30 * 60_000,
-      });
-    } catch (error) {
-      const failure = error as Error & { stderr?: string };
-      throw new OtelcolUnavailableError(
-        `otelcol-ebpf test peer: go build in ${source} failed: ` +
-          `${(failure.stderr ?? '').trim().slice(-4000) || failure.message}`,
-      );
-    }
-    await rename(partial, binary);
-    await writeFile(stamp, sourcesStamp());
-    return binary;
+/** Builds the collector once into the cache (see buildGoProgram) and returns its path. */
+export function provisionOtelcol(): Promise<string> {
+  return buildGoProgram({
+    dir: otelcolCacheDir(),
+    binaryName: 'otelcol-ebpf',
+    goMod: GO_MOD,
+    mainGo: MAIN_GO,
+    unavailable: (message) => new OtelcolUnavailableError(`otelcol-ebpf test peer: ${message}`),
   });
 }
 

@@ -78,14 +78,21 @@ export function stackTraceDocument(trace: StackTrace): Document {
   };
 }
 
+/**
+ * Offsets that are all 0 (what the agent's frames always have) are left out, as the OpenTelemetry Collector's
+ * Elasticsearch exporter leaves them out (`omitempty`); reading fills the zeros back in.
+ */
 export function stackFrameDocument(frame: StackFrameSymbols): Document {
-  return {
+  const doc: Document = {
     'Stackframe.function.name': reversed(frame.functionNames),
     'Stackframe.file.name': reversed(frame.fileNames),
     'Stackframe.line.number': reversed(frame.lineNumbers),
-    'Stackframe.function.offset': reversed(frame.functionOffsets),
-    'ecs.version': ECS_VERSION,
   };
+  if (frame.functionOffsets.some((offset) => offset !== 0)) {
+    doc['Stackframe.function.offset'] = reversed(frame.functionOffsets);
+  }
+  doc['ecs.version'] = ECS_VERSION;
+  return doc;
 }
 
 export function startOfWeek(seconds: number): number {
@@ -151,12 +158,16 @@ export function stackTraceFromSource(id: string, source: unknown): StackTrace {
 }
 
 export function stackFrameFromSource(frameId: string, source: unknown): StackFrameSymbols {
+  const functionNames = asArray(sourceField(source, 'Stackframe.function.name')).map(String).reverse();
+  const offsets = sourceField(source, 'Stackframe.function.offset');
   return {
     frameId,
-    functionNames: asArray(sourceField(source, 'Stackframe.function.name')).map(String).reverse(),
+    functionNames,
     fileNames: asArray(sourceField(source, 'Stackframe.file.name')).map(String).reverse(),
     lineNumbers: asArray(sourceField(source, 'Stackframe.line.number')).map(asNumber).reverse(),
-    functionOffsets: asArray(sourceField(source, 'Stackframe.function.offset')).map(asNumber).reverse(),
+    // Left out when all were 0 (see stackFrameDocument).
+    functionOffsets:
+      offsets === undefined ? functionNames.map(() => 0) : asArray(offsets).map(asNumber).reverse(),
   };
 }
 

@@ -5,8 +5,11 @@
  */
 import { MAX_SAMPLING_LEVEL } from '../../model/index.ts';
 
-/** Bumped whenever a definition below changes; templates with an older version are replaced at start-up. */
-export const LAYOUT_VERSION = 3;
+/**
+ * Bumped whenever a definition below changes; templates with an older version are replaced at start-up.
+ * Version 4: events' `@timestamp` is `date_nanos` taking epoch seconds or ISO-8601 (see eventTimestamp).
+ */
+export const LAYOUT_VERSION = 4;
 /**
  * The version in concrete index names (`.profiling-X-v001`). Kept apart from LAYOUT_VERSION: a template change
  * that only adds fields is applied to the existing indices (see setup.ts) instead of starting new ones.
@@ -72,6 +75,17 @@ const notIndexed = { index: false };
 /** For fields only ever read back from _source: no index, no doc values. */
 const sourceOnly = { index: false, doc_values: false, store: false };
 const epochSeconds = (extra: Mapping = {}): Mapping => ({ type: 'date', format: 'epoch_second', ...extra });
+/**
+ * Events' time. We write epoch seconds; the OpenTelemetry Collector's Elasticsearch exporter writes one event
+ * per sample with an ISO-8601 nanosecond timestamp, and the profiling plugin's own events template has
+ * mapped `@timestamp` as `date_nanos` since its template version 10. Both writers' events must fit a cluster
+ * we set up, so both formats are accepted; epoch seconds comes first, so synthetic source and
+ * aggregations still render seconds.
+ */
+const eventTimestamp: Mapping = {
+  type: 'date_nanos',
+  format: 'epoch_second||strict_date_optional_time_nanos',
+};
 
 function meta(indexVersion = 1): Mapping {
   return {
@@ -111,7 +125,7 @@ function eventsComponent(settings: LayoutSettings): Mapping {
       properties: {
         'ecs.version': keyword(),
         'profiling.project.id': keyword(),
-        '@timestamp': epochSeconds(),
+        '@timestamp': eventTimestamp,
         'host.id': keyword(),
         'host.name': keyword(),
         'host.ip': { type: 'ip' },
