@@ -11,7 +11,11 @@ import { AGENT_VERSION } from '../loadgen/index.ts';
 import { createCollector, type Collector } from '../collector/collector.ts';
 import { DEFAULT_COLLECTOR_OPTIONS } from '../collector/options.ts';
 import type { Config } from '../config/config.ts';
+import type { Logger } from 'pino';
+import { EmbeddedStore } from '../store/embedded/index.ts';
+import { RetentionJob } from '../store/embedded/retention.ts';
 import { createStore, describeStore } from '../store/open-store.ts';
+import type { Store } from '../store/store.ts';
 import { createApiServer, type ApiServer } from './api-server.ts';
 import { createLogger } from './logger.ts';
 import { resolveReaderAccess } from './reader-access.ts';
@@ -62,6 +66,7 @@ export async function runServer(
   registerSetupRoute(api.app, () => bound.endpoints);
   await registerUi(api.app);
   const addresses = await collector.start();
+  const retention = startRetention(config, store, collector, logger);
   bound.endpoints = agentEndpoints(config, addresses, token, generatedAt);
   const shutdownMs = DEFAULT_COLLECTOR_OPTIONS.shutdownTimeoutMs;
   let apiAddress: string;
@@ -106,7 +111,8 @@ export async function runServer(
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
-    (stopping ??= (symbolizer?.service.stop() ?? Promise.resolve())
+    (stopping ??= (retention?.stop() ?? Promise.resolve())
+      .then(() => symbolizer?.service.stop())
       .then(() => api.stop(shutdownMs))
       .then(() => collector.stop())
       .then(
@@ -118,6 +124,26 @@ export async function runServer(
       ));
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void stop());
   return { collector, api, symbolizer, stop };
+}
+
+/**
+ * The embedded store's retention job, in the process that owns the store; Elasticsearch stores have ILM for
+ * that (docs/elasticsearch.md).
+ */
+function startRetention(
+  config: Config,
+  store: Store,
+  collector: Collector,
+  logger: Logger,
+): RetentionJob | undefined {
+  if (!(store instanceof EmbeddedStore) || config.output.embedded.retention.days === 0) return undefined;
+  const job = new RetentionJob(store, config.output.embedded.retention, {
+    logger: logger.child({ component: 'retention' }),
+    registry: collector.metrics.registry,
+    beforeCollect: () => collector.forgetStored(),
+  });
+  job.start();
+  return job;
 }
 
 /** Where agents send profiles, as bound, for the "Add data" instructions. */

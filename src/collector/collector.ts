@@ -36,6 +36,8 @@ export interface Collector {
    * data is durable), waits for every accepted write and — when the collector manages the store — closes it.
    */
   stop(): Promise<void>;
+  /** The store is about to delete unreferenced rows (retention): see IngestPipeline.forgetStored. */
+  forgetStored(): Promise<void>;
 }
 
 export interface CollectorDependencies {
@@ -120,6 +122,7 @@ export function createCollector(
     http,
     metrics,
     readiness,
+    forgetStored: () => pipeline.forgetStored(),
     async start() {
       if (state.started) throw new Error('the collector was already started');
       state.started = true;

@@ -27,6 +27,8 @@ export interface Translator {
     request: ExportProfilesServiceRequest,
     context: { peer?: { hostIp?: string } },
   ): { batch: ProfileBatch; samples: number; commit(): void };
+  /** Forgets what is stored: later batches carry every stack trace, frame, executable and host again. */
+  reset?(): void;
 }
 
 /** One export request as a receiver hands it over, whatever the transport. */
@@ -54,6 +56,8 @@ export type ExportResult = { ok: true; samples: number } | { ok: false; failure:
  */
 export class IngestPipeline {
   private stopping = false;
+  /** Requests between translation and commit: they may leave out what the translator believed stored. */
+  private readonly translated = new Set<Promise<unknown>>();
 
   constructor(
     private readonly deps: {
@@ -70,6 +74,15 @@ export class IngestPipeline {
   /** From now on every request is refused with UNAVAILABLE (the receivers are closing). */
   beginShutdown(): void {
     this.stopping = true;
+  }
+
+  /**
+   * Before the store deletes rows no event references (retention): forgets what is stored and waits for the
+   * requests translated before, so that no batch written afterwards leaves out a row the store deleted.
+   */
+  async forgetStored(): Promise<void> {
+    this.deps.translator.reset?.();
+    await Promise.allSettled([...this.translated]);
   }
 
   /** Checks the token alone: HTTP calls this before reading the body. */
@@ -93,9 +106,16 @@ export class IngestPipeline {
       const peer = call.peerIp ? { hostIp: call.peerIp } : undefined;
       const { batch, samples, commit } = this.deps.translator.translate(request, { peer });
       admission.charge(newItems(batch));
-      await this.deps.queue.submit(batch);
-      // Only now may later batches leave out what this one carried: it is durable.
-      commit();
+      const stored = this.deps.queue.submit(batch).then(
+        // Only now may later batches leave out what this one carried: it is durable.
+        () => commit(),
+      );
+      this.translated.add(stored);
+      try {
+        await stored;
+      } finally {
+        this.translated.delete(stored);
+      }
       this.deps.metrics.samples.inc(samples);
       this.deps.metrics.events.inc(eventCount(batch));
       this.deps.metrics.recordRequest(call.transport, 'ok', secondsSince(call.startedAt));

@@ -20,6 +20,7 @@ import {
   eventCount,
   encodeFrameIds,
   encodeFrameTypes,
+  FILE_ID_BYTES,
   samplingScale,
   seededRandom,
   type EpochSeconds,
@@ -161,6 +162,8 @@ export class EmbeddedStore implements Store {
   private invalidated = false;
   private recoveryTimer?: NodeJS.Timeout;
   private recovering = false;
+  /** While retention collects unreferenced rows: what the writes since it began reference (see retention.ts). */
+  private watch?: WrittenReferences;
 
   constructor(options: EmbeddedStoreOptions) {
     this.options = {
@@ -191,6 +194,31 @@ export class EmbeddedStore implements Store {
       },
       this.options.symbolCacheRanges,
     );
+  }
+
+  /**
+   * For the retention job (retention.ts): runs `task` in a write transaction of its own, serialised with the
+   * batches' group commits, and resolves once it committed.
+   */
+  inWriteTransaction<T>(task: (writer: DuckDBConnection) => Promise<T>): Promise<T> {
+    return this.transact(task);
+  }
+
+  /** For the retention job: rows of a query on the reader connection (a snapshot; writes go on meanwhile). */
+  readRows(sql: string, params: DuckDBValue[] = []): Promise<Row[]> {
+    return this.rows(sql, params);
+  }
+
+  /**
+   * Starts recording what later writes reference (stacks of events, frames of stack traces, files), between two
+   * transactions so that no write is half in and half out: the retention job keeps those rows whatever its
+   * earlier snapshot said. `undefined` stops recording.
+   */
+  async watchWrites(watch: WrittenReferences | undefined): Promise<void> {
+    await this.transact(() => {
+      this.watch = watch;
+      return Promise.resolve();
+    });
   }
 
   /** Transactions committed since open: with group commit, far fewer than writes. */
@@ -502,6 +530,7 @@ export class EmbeddedStore implements Store {
         await this.symbolization.queue(writer, this.pendingFramesAppender!, batches);
       }
       for (const w of writes) if (w.task) await w.task(writer);
+      if (this.watch) recordReferences(this.watch, batches);
       await writer.run('COMMIT');
       this.committed++;
     } catch (error) {
@@ -1024,6 +1053,34 @@ export class EmbeddedStore implements Store {
     const reader = await connection.runAndReadAll(sql, params);
     return reader.getRowObjectsJS() as Row[];
   }
+}
+
+/** What writes referenced while a retention run collects unreferenced rows. */
+export interface WrittenReferences {
+  stackTraces: Set<string>;
+  stackFrames: Set<string>;
+  /** File IDs of the frames of written stack traces, and of written executables. */
+  files: Set<string>;
+}
+
+/** Notes what a group of batches references; only while a retention run is collecting. */
+function recordReferences(watch: WrittenReferences, batches: readonly ProfileBatch[]): void {
+  for (const id of stackIdsOf(batches)) watch.stackTraces.add(id);
+  for (const batch of batches) {
+    for (const trace of batch.stackTraces) {
+      for (const id of trace.frameIds) {
+        watch.stackFrames.add(id);
+        watch.files.add(fileIdOfFrame(id));
+      }
+    }
+    for (const frame of batch.stackFrames) watch.stackFrames.add(frame.frameId);
+    for (const executable of batch.executables) watch.files.add(executable.fileId);
+  }
+}
+
+/** A frame ID's file ID: its first 16 bytes (see frameId in the model). */
+export function fileIdOfFrame(frameId: string): string {
+  return Buffer.from(frameId, 'base64url').subarray(0, FILE_ID_BYTES).toString('base64url');
 }
 
 /** The distinct stack trace IDs a group of batches' events name (runs of one stack counted once). */
