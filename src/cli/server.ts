@@ -12,7 +12,9 @@ import { createCollector, type Collector } from '../collector/collector.ts';
 import { DEFAULT_COLLECTOR_OPTIONS } from '../collector/options.ts';
 import type { Config } from '../config/config.ts';
 import type { Logger } from 'pino';
+import type { RetentionInfo } from '../api/storage.ts';
 import { EmbeddedStore } from '../store/embedded/index.ts';
+import { ILM_DELETE_DAYS, ILM_POLICY } from '../store/elasticsearch/layout.ts';
 import { RetentionJob } from '../store/embedded/retention.ts';
 import { createStore, describeStore } from '../store/open-store.ts';
 import type { Store } from '../store/store.ts';
@@ -59,7 +61,11 @@ export async function runServer(
   }
   await registerQueryApi(api.app, {
     store,
-    options: { impact: config.query, symbolUpload: symbolUploadTarget(config) },
+    options: {
+      impact: config.query,
+      symbolUpload: symbolUploadTarget(config),
+      retention: retentionInfo(config),
+    },
   });
   // The agents' ports are known once the collector has bound them.
   const bound: { endpoints?: AgentEndpoints } = {};
@@ -124,6 +130,19 @@ export async function runServer(
       ));
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void stop());
   return { collector, api, symbolizer, stop };
+}
+
+/** The retention in force, as the storage explorer shows it. */
+function retentionInfo(config: Config): RetentionInfo {
+  if (config.output.type === 'elasticsearch')
+    return {
+      days: ILM_DELETE_DAYS,
+      enforcedBy: `the ILM policy ${ILM_POLICY} (only where the cluster has ILM; see docs/elasticsearch.md)`,
+    };
+  const { days, intervalMinutes } = config.output.embedded.retention;
+  return days === 0
+    ? { days: null, enforcedBy: 'nothing: output.embedded.retention.days is 0 (kept for ever)' }
+    : { days, enforcedBy: `the embedded store's retention job, every ${intervalMinutes} minutes` };
 }
 
 /**

@@ -412,6 +412,7 @@ describe('query API over the embedded store', () => {
       '/api/diff/topn',
       '/api/pprof',
       '/api/status',
+      '/api/storage',
     ]) {
       assert.ok(spec.paths[path], path);
     }

@@ -45,6 +45,7 @@ const PROTECTED = [
   '/api/pprof?from=0&to=4000000000',
   '/api/fields/host.name/values',
   '/api/status',
+  '/api/storage',
   '/api/openapi.yaml',
   '/api/auth/session',
   '/api/no-such-route',

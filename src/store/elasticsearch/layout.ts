@@ -26,6 +26,8 @@ export const SQ_EXECUTABLES = 'profiling-sq-executables';
 export const SQ_LEAFFRAMES = 'profiling-sq-leafframes';
 export const RETURNPADS_PRIVATE = 'profiling-returnpads-private';
 export const ILM_POLICY = 'profiling-60-days';
+/** When the policy deletes an index (its `delete` phase's `min_age`). */
+export const ILM_DELETE_DAYS = 60;
 
 /** The events data stream for a downsampling level: 0 is every event, N holds about 1/5^N of them. */
 export function eventsIndex(level: number): string {
@@ -431,7 +433,7 @@ export function ilmPolicy(): Mapping {
         },
       },
       warm: { min_age: '30d', actions: { set_priority: { priority: 50 } } },
-      delete: { min_age: '60d', actions: { delete: {} } },
+      delete: { min_age: `${ILM_DELETE_DAYS}d`, actions: { delete: {} } },
     },
     _meta: {
       description: 'Universal Profiling retention (uniprof)',

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   DuckDBAppender,
@@ -40,12 +40,15 @@ import {
   type EventQuery,
   type Store,
   type StoreHealth,
+  type StorageQuery,
+  type StorageReport,
   type StoreStats,
   type TimeCountQuery,
   type TimeCounts,
   groupFieldList,
 } from '../store.ts';
 import { hasHeadroom, storageProblem } from '../storage-failure.ts';
+import { SECONDS_PER_DAY, samplingFrequencies } from '../storage-report.ts';
 import { filterToSql, type SqlFragment } from './filter-sql.ts';
 import { DEFAULT_STACK_NUMBER_CACHE, StackNumbers } from './stack-numbers.ts';
 import { DIMENSION_COLUMNS, EVENT_LEVELS, SCHEMA_SQL, SCHEMA_VERSION, eventsTable } from './schema.ts';
@@ -1014,6 +1017,80 @@ export class EmbeddedStore implements Store {
     };
   }
 
+  async storage(query: StorageQuery): Promise<StorageReport> {
+    const from = Math.max(0, Math.floor(query.from));
+    const to = Math.max(0, Math.ceil(query.to));
+    const tables = (
+      await this.rows(
+        `SELECT table_name AS name FROM duckdb_tables() WHERE database_name = current_database()
+           AND schema_name = 'main' AND NOT temporary ORDER BY table_name`,
+      )
+    ).map((row) => String(row.name));
+    const [counts, blocks, hosts, days, knownHosts] = await Promise.all([
+      this.rows(
+        tables.map((t) => `SELECT '${t}' AS name, count(*)::BIGINT AS n FROM "${t}"`).join(' UNION ALL '),
+      ),
+      this.rows(
+        tables
+          .map(
+            (t) => `SELECT '${t}' AS name, block_id, len(additional_block_ids)::BIGINT AS extra
+                      FROM pragma_storage_info('${t}') WHERE persistent AND block_id >= 0`,
+          )
+          .join(' UNION ALL '),
+      ),
+      this.rows(
+        `SELECT d.host_id, max(d.host_name) AS host_name, count(*)::BIGINT AS events,
+                sum(e.count)::BIGINT AS samples, max(e.ts) AS last_seen
+           FROM events_all e JOIN event_dims d ON d.id = e.dims_id
+          WHERE e.ts >= ? AND e.ts < ? GROUP BY d.host_id ORDER BY samples DESC, d.host_id`,
+        [from, to],
+      ),
+      this.rows(
+        `SELECT (ts // ${SECONDS_PER_DAY}) * ${SECONDS_PER_DAY} AS day, count(*)::BIGINT AS events,
+                sum(count)::BIGINT AS samples
+           FROM events_all WHERE ts >= ? AND ts < ? GROUP BY day ORDER BY day`,
+        [from, to],
+      ),
+      this.listHosts(0, to),
+    ]);
+    const rows = new Map(counts.map((row) => [String(row.name), Number(row.n)]));
+    const [size] = await this.rows('PRAGMA database_size');
+    const blockSize = Number(size?.block_size ?? 0);
+    const areas = tables.map((name) => ({ name, rows: rows.get(name) ?? 0, bytes: 0 }));
+    // DuckDB packs small segments of several columns (and tables) into one block: each segment in a block
+    // counts for an equal share of it, and blocks a segment spills into are its own.
+    const segmentsInBlock = new Map<number, number>();
+    for (const row of blocks)
+      segmentsInBlock.set(Number(row.block_id), (segmentsInBlock.get(Number(row.block_id)) ?? 0) + 1);
+    const byName = new Map(areas.map((area) => [area.name, area]));
+    for (const row of blocks) {
+      const area = byName.get(String(row.name))!;
+      area.bytes += blockSize / segmentsInBlock.get(Number(row.block_id))! + blockSize * Number(row.extra);
+    }
+    for (const area of areas) area.bytes = Math.round(area.bytes);
+    return {
+      areas,
+      totalBytes: this.options.path === ':memory:' ? undefined : fileBytes(this.options.path),
+      hosts: hosts.map((row) => ({
+        hostId: String(row.host_id),
+        hostName: row.host_name === null ? undefined : String(row.host_name),
+        events: Number(row.events),
+        samples: Number(row.samples),
+        lastSeen: Number(row.last_seen),
+      })),
+      days: days.map((row) => ({
+        day: Number(row.day),
+        events: Number(row.events),
+        samples: Number(row.samples),
+      })),
+      samplingLevels: EVENT_LEVELS.map((level) => ({
+        level,
+        events: rows.get(eventsTable(level)) ?? 0,
+      })).filter((level) => level.events > 0),
+      samplingFrequencies: samplingFrequencies(knownHosts),
+    };
+  }
+
   /**
    * Rows whose key is in `ids`, column by column. The IDs travel as one comma-joined string (base64url has no
    * commas): binding a list of tens of thousands of values costs more than the lookup itself.
@@ -1053,6 +1130,19 @@ export class EmbeddedStore implements Store {
     const reader = await connection.runAndReadAll(sql, params);
     return reader.getRowObjectsJS() as Row[];
   }
+}
+
+/** The database file and its write-ahead log, as far as they exist. */
+function fileBytes(path: string): number {
+  let bytes = 0;
+  for (const file of [path, `${path}.wal`]) {
+    try {
+      bytes += statSync(file).size;
+    } catch {
+      // No write-ahead log right after a checkpoint.
+    }
+  }
+  return bytes;
 }
 
 /** What writes referenced while a retention run collects unreferenced rows. */
