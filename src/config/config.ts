@@ -161,7 +161,7 @@ export const configSchema = z
                 /** Time between two runs (the first runs a minute after start). */
                 intervalMinutes: z.number().int().positive().max(10_080).default(60),
                 /** Rows one transaction deletes at most: bounds how long writes and queries wait for it. */
-                batchRows: z.number().int().positive().max(10_000_000).default(50_000),
+                batchRows: z.number().int().positive().max(10_000_000).default(10_000),
               })
               .strict()
               .prefault({}),

@@ -98,8 +98,9 @@ describe('embedded store retention', () => {
       timeoutMs: 30_000,
     });
     t.after(() => client.close());
-    const fleet = workload(3);
-    await sendRequests(client, fleet, NOW - 40 * DAY, 60);
+    // Two old fleets; the first one's stacks come back while the run collects, the second's do not.
+    await sendRequests(client, workload(3), NOW - 40 * DAY, 60);
+    await sendRequests(client, workload(4), NOW - 41 * DAY, 20);
     // The same stacks arrive while the run collects: each would be collected but for the writes.
     let writing = true;
     const writer = (async () => {
@@ -124,6 +125,7 @@ describe('embedded store retention', () => {
     const sent = await writer;
     assert.ok(result, 'the run finished');
     assert.ok(sent > 0);
+    assert.ok(result.deleted.stackTraces > 0, "the second fleet's stacks were collected");
     const after = await contents(store, CUTOFF);
     assert.equal(after.eventsBefore, 0);
     assert.deepEqual(missing(after.namedStacks, after.stackTraces), [], 'no event names a missing stack');
@@ -141,6 +143,40 @@ describe('embedded store retention', () => {
       `retention under ingest: ${result.transactions} transactions, longest pause ${result.longestPauseMs.toFixed(1)} ms, ` +
         `run ${result.durationMs.toFixed(0)} ms, deleted ${JSON.stringify(result.deleted)}, ${sent} samples written meanwhile`,
     );
+  });
+});
+
+describe('embedded store retention racing a write', () => {
+  it('spares the stacks, frames and executables a write names between the snapshot and their deletion', async (t) => {
+    const running = await startCollector(t);
+    const store = running.store as EmbeddedStore;
+    const client = new ExportClient({
+      target: running.addresses.grpcAddress,
+      token: TOKEN,
+      timeoutMs: 30_000,
+    });
+    t.after(() => client.close());
+    const returning = workload(4);
+    await sendRequests(client, returning, NOW - 40 * DAY, 20);
+    await sendRequests(client, workload(5), NOW - 3600, 5);
+    let wrote = false;
+    const result = await applyRetention(store, {
+      cutoff: CUTOFF,
+      batchRows: 20,
+      beforeCollect: () => running.collector.forgetStored(),
+      // After the first batch of stack traces is gone, the old fleet reports again: the stacks still waiting
+      // in later batches are named by new events and must stay.
+      afterTransaction: async (_done, phase) => {
+        if (phase !== 'stackTraces' || wrote) return;
+        wrote = true;
+        await sendRequests(client, workload(4), NOW - 60, 20);
+      },
+    });
+    assert.ok(wrote, 'the write went in mid-collection');
+    const after = await contents(store, CUTOFF);
+    assert.deepEqual(missing(after.namedStacks, after.stackTraces), [], 'no event names a missing stack');
+    assert.deepEqual(missing(after.stackFrames, after.framesOfStacks), []);
+    assert.ok(result.deleted.stackTraces > 0);
   });
 });
 

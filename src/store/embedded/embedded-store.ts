@@ -532,8 +532,9 @@ export class EmbeddedStore implements Store {
       if (batches.some((b) => b.pendingFrames !== undefined && b.pendingFrames.length > 0)) {
         await this.symbolization.queue(writer, this.pendingFramesAppender!, batches);
       }
-      for (const w of writes) if (w.task) await w.task(writer);
+      // Before the tasks: a retention task in this group must see what the group's batches reference.
       if (this.watch) recordReferences(this.watch, batches);
+      for (const w of writes) if (w.task) await w.task(writer);
       await writer.run('COMMIT');
       this.committed++;
     } catch (error) {

@@ -15,7 +15,7 @@ export interface RetentionSettings {
   batchRows: number;
 }
 
-export const DEFAULT_RETENTION: RetentionSettings = { days: 30, intervalMinutes: 60, batchRows: 50_000 };
+export const DEFAULT_RETENTION: RetentionSettings = { days: 30, intervalMinutes: 60, batchRows: 10_000 };
 
 /** Rows a run deleted, by table (`events` sums every downsampling level). */
 export interface RetentionResult {
@@ -38,8 +38,11 @@ export interface RetentionRunOptions {
   beforeCollect?: () => Promise<void>;
   /** Checked between transactions: a run stops early (consistent; the next run goes on) once it says so. */
   stopping?: () => boolean;
-  /** Called after each committed transaction with what it deleted from; tests use it to crash mid-run. */
-  afterTransaction?: (done: number, phase: RetentionPhase) => void;
+  /**
+   * Awaited after each committed transaction, with what it deleted from; tests use it to crash mid-run or to
+   * write at a chosen moment.
+   */
+  afterTransaction?: (done: number, phase: RetentionPhase) => void | Promise<void>;
 }
 
 export type RetentionPhase = keyof RetentionResult['deleted'];
@@ -80,33 +83,43 @@ export async function applyRetention(
     durationMs: 0,
   };
   const stopped = () => options.stopping?.() === true;
-  /** One transaction; its pause counts from when it got the writer to when it committed. */
+  /**
+   * One transaction; its pause counts from when it got the writer to when it committed. `params` is
+   * computed inside it, on the writer: after every write committed before it, and after this transaction's
+   * own group of batches has been recorded in the watch.
+   */
   const transaction = async (
     phase: RetentionPhase,
     sql: string,
-    params: (string | number)[],
+    params: () => (string | number)[] | undefined,
   ): Promise<number> => {
     let began = 0;
     const changed = await store.inWriteTransaction(async (writer) => {
       began = performance.now();
-      const outcome = await writer.run(sql, params);
-      return Number(outcome.rowsChanged);
+      const values = params();
+      if (values === undefined) return 0;
+      return Number((await writer.run(sql, values)).rowsChanged);
     });
     result.longestPauseMs = Math.max(result.longestPauseMs, performance.now() - began);
     result.transactions++;
-    options.afterTransaction?.(result.transactions, phase);
+    await options.afterTransaction?.(result.transactions, phase);
     return changed;
   };
+  /** Deletes the rows of `ids` that no write since the snapshot has referenced (`spared`), a batch at a time. */
   const deleteByIds = async (
     phase: RetentionPhase,
     table: string,
     column: string,
     ids: readonly string[],
+    spared: ReadonlySet<string>,
   ): Promise<number> => {
     let deleted = 0;
     for (let start = 0; start < ids.length && !stopped(); start += batchRows) {
-      const chunk = ids.slice(start, start + batchRows).join(',');
-      deleted += await transaction(phase, `DELETE FROM ${table} WHERE ${column} IN (${ID_LIST})`, [chunk]);
+      const chunk = ids.slice(start, start + batchRows);
+      deleted += await transaction(phase, `DELETE FROM ${table} WHERE ${column} IN (${ID_LIST})`, () => {
+        const unreferenced = chunk.filter((id) => !spared.has(id));
+        return unreferenced.length === 0 ? undefined : [unreferenced.join(',')];
+      });
     }
     return deleted;
   };
@@ -116,18 +129,24 @@ export async function applyRetention(
     const table = eventsTable(level);
     for (;;) {
       if (stopped()) return finish(result, started);
-      // DuckDB's DELETE has no LIMIT; row IDs bound the batch.
-      const deleted = await transaction(
-        'events',
-        `DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE ts < ? LIMIT ?)`,
-        [options.cutoff, batchRows],
+      // A time bound below which about `batchRows` old rows lie, found on the reader (writes go on): deleting
+      // by time lets DuckDB skip row groups by their min/max, where deleting by row ID joins the whole table.
+      const [span] = await store.readRows(
+        `SELECT min(ts) AS lo, (SELECT ts FROM ${table} WHERE ts < ? ORDER BY ts LIMIT 1 OFFSET ?) AS hi
+           FROM ${table} WHERE ts < ?`,
+        [options.cutoff, batchRows, options.cutoff],
       );
-      result.deleted.events += deleted;
-      if (deleted < batchRows) break;
+      if (span.lo === null) break;
+      // More than a batch in the oldest second still goes in one transaction: a second cannot be split.
+      const bound = span.hi === null ? options.cutoff : Math.max(Number(span.hi), Number(span.lo) + 1);
+      result.deleted.events += await transaction('events', `DELETE FROM ${table} WHERE ts < ?`, () => [
+        bound,
+      ]);
+      if (bound >= options.cutoff) break;
     }
   }
   if (stopped()) return finish(result, started);
-  result.deleted.hosts = await transaction('hosts', 'DELETE FROM hosts WHERE ts < ?', [options.cutoff]);
+  result.deleted.hosts = await transaction('hosts', 'DELETE FROM hosts WHERE ts < ?', () => [options.cutoff]);
 
   await options.beforeCollect?.();
   const watch: WrittenReferences = { stackTraces: new Set(), stackFrames: new Set(), files: new Set() };
@@ -144,7 +163,8 @@ export async function applyRetention(
       'stackTraces',
       'stacktraces',
       'id',
-      stacks.filter((id) => !watch.stackTraces.has(id)),
+      stacks,
+      watch.stackTraces,
     );
     if (stopped()) return finish(result, started);
 
@@ -153,7 +173,8 @@ export async function applyRetention(
       'stackFrames',
       'stackframes',
       'id',
-      frames.filter((id) => !watch.stackFrames.has(id)),
+      frames,
+      watch.stackFrames,
     );
     if (stopped()) return finish(result, started);
 
@@ -168,7 +189,8 @@ export async function applyRetention(
       'executables',
       'executables',
       'file_id',
-      files.filter((id) => !namedFiles.has(id) && !watch.files.has(id)),
+      files.filter((id) => !namedFiles.has(id)),
+      watch.files,
     );
   } finally {
     await store.watchWrites(undefined).catch(() => undefined);
