@@ -158,7 +158,7 @@ export const configSchema = z
               .object({
                 /** Events older than this many days are deleted; 0 keeps everything. */
                 days: z.number().int().min(0).max(36_500).default(30),
-                /** Time between two runs (the first runs a minute after start). */
+                /** Time between two runs (the first runs 10 s after start). */
                 intervalMinutes: z.number().int().positive().max(10_080).default(60),
                 /** Rows one transaction deletes at most: bounds how long writes and queries wait for it. */
                 batchRows: z.number().int().positive().max(10_000_000).default(10_000),

@@ -207,6 +207,9 @@ async function idsOf(store: EmbeddedStore, sql: string): Promise<string[]> {
   return (await store.readRows(sql)).map((row) => String(row.id));
 }
 
+/** The first run waits for start-up to settle (agents reconnecting, the symbolizer catching up). */
+export const FIRST_RUN_DELAY_MS = 10_000;
+
 export interface RetentionJobDependencies {
   logger: Logger;
   /** Where the job's counters go (the collector's registry, served on /metrics). */
@@ -217,7 +220,7 @@ export interface RetentionJobDependencies {
 }
 
 /**
- * Runs `applyRetention` every `intervalMinutes` (the first time shortly after start) in the process that owns
+ * Runs `applyRetention` every `intervalMinutes` (the first time 10 s after start) in the process that owns
  * the store, logs what each run removed and counts it on /metrics.
  */
 export class RetentionJob {
@@ -260,7 +263,7 @@ export class RetentionJob {
     });
   }
 
-  start(firstRunDelayMs = 60_000): void {
+  start(firstRunDelayMs = FIRST_RUN_DELAY_MS): void {
     if (this.settings.days <= 0 || this.stopped) return;
     const every = this.settings.intervalMinutes * 60_000;
     const schedule = (delay: number) => {
