@@ -130,8 +130,11 @@ export interface StorageReport {
   totalBytes?: number;
   /** Per host in the range, most samples first; `samples` counted at full resolution. */
   hosts: { hostId: string; hostName?: string; events: number; samples: number; lastSeen: EpochSeconds }[];
-  /** Per UTC day (its start) in the range that has events, oldest first. */
-  days: { day: EpochSeconds; events: number; samples: number }[];
+  /**
+   * Per UTC day (its start) in the range that has events, oldest first. `estimatedBytes`: the events tables'
+   * (indices') size shared out by the day's share of all events, where the store can tell sizes.
+   */
+  days: { day: EpochSeconds; events: number; samples: number; estimatedBytes?: number }[];
   /** Events stored at each downsampling level present (level N holds about 1/5^N of the events). */
   samplingLevels: { level: number; events: number }[];
   /** Sampling frequencies the agents report (per host, from its latest report), with how many hosts use each. */

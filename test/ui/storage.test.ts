@@ -15,6 +15,7 @@ import { ProfileTranslator } from '../../src/collector/translate.ts';
 import { Workload } from '../../src/loadgen/index.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import { formatCount } from '../../src/ui/format.ts';
+import { bytes } from '../../src/ui/pages/status.ts';
 import { ARTIFACTS, buildUiInto, chromiumSkip, launchChromium, openView } from '../support/browser.ts';
 import { bearer, testReaderAccess } from '../support/reader-auth.ts';
 
@@ -128,6 +129,8 @@ describe('storage explorer in headless chromium', { skip: chromiumSkip() }, () =
     for (const day of api.days) {
       assert.equal(await text(`tr[data-day="${day.day}"] td.events`), exact(day.events));
       assert.equal(await text(`tr[data-day="${day.day}"] .samples`), exact(day.samples));
+      assert.ok(day.estimatedBytes! > 0);
+      assert.equal(await text(`tr[data-day="${day.day}"] td.size`), bytes(day.estimatedBytes));
     }
     for (const level of api.samplingLevels) {
       assert.equal(await text(`tr[data-level="${level.level}"] td.events`), exact(level.events));

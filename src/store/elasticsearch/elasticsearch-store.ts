@@ -50,7 +50,7 @@ import {
   STACKTRACES,
   eventsIndex,
 } from './layout.ts';
-import { SECONDS_PER_DAY, samplingFrequencies } from '../storage-report.ts';
+import { SECONDS_PER_DAY, samplingFrequencies, withDayBytes } from '../storage-report.ts';
 import { createClient, silentLogger, type ElasticsearchStoreOptions, type StoreLogger } from './options.ts';
 import { eventsQuery } from './queries.ts';
 import { BulkSender, type SenderCounters } from './sender.ts';
@@ -617,7 +617,12 @@ export class ElasticsearchStore implements Store {
           lastSeen: Math.floor((bucket.last.value ?? 0) / 1000),
         }))
         .sort((a, b) => b.samples - a.samples || a.hostId.localeCompare(b.hostId)),
-      days: perDay,
+      days: withDayBytes(
+        perDay,
+        sorted,
+        (name) => name.startsWith('profiling-events-'),
+        areas.get(EVENTS_ALL)?.rows ?? 0,
+      ),
       samplingLevels: ALL_EVENT_INDICES.map((index, level) => ({
         level,
         events: areas.get(index)?.rows ?? 0,

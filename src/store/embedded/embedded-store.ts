@@ -48,7 +48,7 @@ import {
   groupFieldList,
 } from '../store.ts';
 import { hasHeadroom, storageProblem } from '../storage-failure.ts';
-import { SECONDS_PER_DAY, samplingFrequencies } from '../storage-report.ts';
+import { SECONDS_PER_DAY, samplingFrequencies, withDayBytes } from '../storage-report.ts';
 import { filterToSql, type SqlFragment } from './filter-sql.ts';
 import { DEFAULT_STACK_NUMBER_CACHE, StackNumbers } from './stack-numbers.ts';
 import { DIMENSION_COLUMNS, EVENT_LEVELS, SCHEMA_SQL, SCHEMA_VERSION, eventsTable } from './schema.ts';
@@ -1079,11 +1079,16 @@ export class EmbeddedStore implements Store {
         samples: Number(row.samples),
         lastSeen: Number(row.last_seen),
       })),
-      days: days.map((row) => ({
-        day: Number(row.day),
-        events: Number(row.events),
-        samples: Number(row.samples),
-      })),
+      days: withDayBytes(
+        days.map((row) => ({
+          day: Number(row.day),
+          events: Number(row.events),
+          samples: Number(row.samples),
+        })),
+        areas,
+        (name) => name.startsWith('events_'),
+        rows.get(eventsTable(0)) ?? 0,
+      ),
       samplingLevels: EVENT_LEVELS.map((level) => ({
         level,
         events: rows.get(eventsTable(level)) ?? 0,

@@ -57,13 +57,13 @@ function hostsHtml(report: StorageResponse): string {
 function daysHtml(report: StorageResponse): string {
   if (report.days.length === 0) return '<p class="muted">No events in this range.</p>';
   const largest = Math.max(1, ...report.days.map((d) => d.samples));
-  return `<table class="grid" id="storage-days"><thead><tr><th>Day (UTC)</th><th class="num">Events</th><th class="num">Samples</th></tr></thead><tbody>${report.days
+  return `<table class="grid" id="storage-days"><thead><tr><th>Day (UTC)</th><th class="num">Events</th><th class="num">Samples</th><th class="num" title="The event tables' size shared out by each day's share of the events">≈ Size</th></tr></thead><tbody>${report.days
     .map(
       (d) =>
         `<tr data-day="${d.day}"><td>${day(d.day)}</td><td class="num events">${exact(d.events)}</td>${barCell(
           `<span class="samples">${exact(d.samples)}</span>`,
           d.samples / largest,
-        )}</tr>`,
+        )}<td class="num size">${bytes(d.estimatedBytes)}</td></tr>`,
     )
     .join('')}</tbody></table>`;
 }
