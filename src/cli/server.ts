@@ -159,7 +159,7 @@ function startRetention(
   const job = new RetentionJob(store, config.output.embedded.retention, {
     logger: logger.child({ component: 'retention' }),
     registry: collector.metrics.registry,
-    beforeCollect: () => collector.forgetStored(),
+    forget: (ids) => collector.forgetStored(ids),
   });
   job.start();
   return job;

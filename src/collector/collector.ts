@@ -11,6 +11,7 @@ import {
   registerOtlpHttpRoute,
   type Readiness,
 } from './http-server.ts';
+import type { StoredIds } from './dedup.ts';
 import { IngestPipeline, type Translator } from './ingest.ts';
 import { CollectorMetrics } from './metrics.ts';
 import { resolveCollectorOptions, type CollectorOptionsInput } from './options.ts';
@@ -37,7 +38,7 @@ export interface Collector {
    */
   stop(): Promise<void>;
   /** The store is about to delete unreferenced rows (retention): see IngestPipeline.forgetStored. */
-  forgetStored(): Promise<void>;
+  forgetStored(ids: StoredIds): Promise<void>;
 }
 
 export interface CollectorDependencies {
@@ -122,7 +123,7 @@ export function createCollector(
     http,
     metrics,
     readiness,
-    forgetStored: () => pipeline.forgetStored(),
+    forgetStored: (ids) => pipeline.forgetStored(ids),
     async start() {
       if (state.started) throw new Error('the collector was already started');
       state.started = true;

@@ -13,6 +13,7 @@ import {
   unauthenticated,
   type Failure,
 } from './failure.ts';
+import type { StoredIds } from './dedup.ts';
 import type { CollectorMetrics, Transport } from './metrics.ts';
 import type { WriteQueue } from './write-queue.ts';
 
@@ -27,8 +28,8 @@ export interface Translator {
     request: ExportProfilesServiceRequest,
     context: { peer?: { hostIp?: string } },
   ): { batch: ProfileBatch; samples: number; commit(): void };
-  /** Forgets what is stored: later batches carry every stack trace, frame, executable and host again. */
-  reset?(): void;
+  /** Forgets that these rows are stored: later batches carry them again where they name them. */
+  forget?(ids: StoredIds): void;
 }
 
 /** One export request as a receiver hands it over, whatever the transport. */
@@ -77,11 +78,11 @@ export class IngestPipeline {
   }
 
   /**
-   * Before the store deletes rows no event references (retention): forgets what is stored and waits for the
-   * requests translated before, so that no batch written afterwards leaves out a row the store deleted.
+   * Before the store deletes rows no event references (retention): forgets that they are stored and waits for
+   * the requests translated before, so that no batch written afterwards leaves out a row the store deleted.
    */
-  async forgetStored(): Promise<void> {
-    this.deps.translator.reset?.();
+  async forgetStored(ids: StoredIds): Promise<void> {
+    this.deps.translator.forget?.(ids);
     await Promise.allSettled([...this.translated]);
   }
 

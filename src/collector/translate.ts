@@ -49,6 +49,7 @@ import {
   StoredItems,
   SyntheticIdCache,
   type DedupCapacities,
+  type StoredIds,
 } from './dedup.ts';
 import { xxh64 } from './hashes.ts';
 import { hostIdentity, type PeerHost } from './host-identity.ts';
@@ -158,6 +159,13 @@ export class ProfileTranslator {
   reset(): void {
     this.stored.clear();
     this.stackIds.forgetStored();
+  }
+
+  /** Forgets these stored rows only (the store's retention is about to delete them). */
+  forget(ids: StoredIds): void {
+    this.stored.forget(ids);
+    if (ids.stackTraces && ids.stackTraces.length > 0)
+      this.stackIds.forgetStoredIds(new Set(ids.stackTraces));
   }
 }
 

@@ -48,7 +48,7 @@ describe('embedded store retention', () => {
     const result = await applyRetention(store, {
       cutoff: CUTOFF,
       batchRows: 500,
-      beforeCollect: () => running.collector.forgetStored(),
+      forget: (ids) => running.collector.forgetStored(ids),
     });
     const after = await contents(store, CUTOFF);
 
@@ -77,10 +77,18 @@ describe('embedded store retention', () => {
     // The kept range reads the same, to the frame.
     assert.deepEqual(await flamegraph(store, recentFrom, NOW + 60), flameBefore);
 
-    // Ingest goes on: the collector forgot what it had stored, so what the run collected comes back whole.
+    // Ingest goes on: the collector forgot what the run collected, so it comes back whole when named again.
     await sendRequests(client, oldFleet, NOW - 60, 10);
     const again = await contents(store, CUTOFF);
     assert.deepEqual(missing(again.namedStacks, again.stackTraces), []);
+    const framesBack = [...again.framesOfStacks].filter((id) => before.stackFrames.has(id));
+    assert.deepEqual(
+      missing(framesBack, again.stackFrames),
+      [],
+      'collected frames came back with their stacks',
+    );
+    const filesBack = [...again.filesOfStacks].filter((id) => before.executables.has(id));
+    assert.deepEqual(missing(filesBack, again.executables), [], 'collected executables came back');
     const flame = await flamegraph(store, NOW - 3 * 60, NOW + 60);
     assert.ok(flame.frames.label.length > 10);
 
@@ -116,7 +124,7 @@ describe('embedded store retention', () => {
       {
         logger: pino({ level: 'silent' }),
         registry,
-        beforeCollect: () => running.collector.forgetStored(),
+        forget: (ids) => running.collector.forgetStored(ids),
         now: () => NOW,
       },
     );
@@ -163,7 +171,7 @@ describe('embedded store retention racing a write', () => {
     const result = await applyRetention(store, {
       cutoff: CUTOFF,
       batchRows: 20,
-      beforeCollect: () => running.collector.forgetStored(),
+      forget: (ids) => running.collector.forgetStored(ids),
       // After the first batch of stack traces is gone, the old fleet reports again: the stacks still waiting
       // in later batches are named by new events and must stay.
       afterTransaction: async (_done, phase) => {

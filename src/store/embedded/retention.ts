@@ -31,11 +31,11 @@ export interface RetentionRunOptions {
   cutoff: EpochSeconds;
   batchRows: number;
   /**
-   * Called after the old events are gone and before anything they referenced is collected: the collector
-   * forgets what it believes stored (and waits for requests translated with that belief), so that no later
-   * batch leaves out a stack trace, frame or executable this run deletes.
+   * Called with each kind's candidates before any is deleted: the collector forgets that they are stored (and
+   * waits for the requests translated while it believed so), so that no later batch leaves out a row this run
+   * deletes. Only the candidates are forgotten: the rest of what the collector knows stays warm.
    */
-  beforeCollect?: () => Promise<void>;
+  forget?: (ids: CollectedIds) => Promise<void>;
   /** Checked between transactions: a run stops early (consistent; the next run goes on) once it says so. */
   stopping?: () => boolean;
   /**
@@ -46,6 +46,13 @@ export interface RetentionRunOptions {
 }
 
 export type RetentionPhase = keyof RetentionResult['deleted'];
+
+/** Rows a run is about to delete, by kind (the collector's StoredIds has the same shape). */
+export interface CollectedIds {
+  stackTraces?: readonly string[];
+  stackFrames?: readonly string[];
+  executables?: readonly string[];
+}
 
 /** IDs travel to DuckDB as one comma-joined string (base64url has no commas), as in the store's lookups. */
 const ID_LIST = `SELECT unnest(string_split(?, ','))`;
@@ -148,7 +155,6 @@ export async function applyRetention(
   if (stopped()) return finish(result, started);
   result.deleted.hosts = await transaction('hosts', 'DELETE FROM hosts WHERE ts < ?', () => [options.cutoff]);
 
-  await options.beforeCollect?.();
   const watch: WrittenReferences = { stackTraces: new Set(), stackFrames: new Set(), files: new Set() };
   await store.watchWrites(watch);
   try {
@@ -159,6 +165,7 @@ export async function applyRetention(
       store,
       `SELECT id FROM stacktraces WHERE id NOT IN (SELECT id FROM stack_numbers WHERE no IN (${namedStacks}))`,
     );
+    await options.forget?.({ stackTraces: stacks });
     result.deleted.stackTraces = await deleteByIds(
       'stackTraces',
       'stacktraces',
@@ -169,6 +176,7 @@ export async function applyRetention(
     if (stopped()) return finish(result, started);
 
     const frames = await idsOf(store, `SELECT id FROM stackframes WHERE id NOT IN (${STORED_FRAME_IDS})`);
+    await options.forget?.({ stackFrames: frames });
     result.deleted.stackFrames = await deleteByIds(
       'stackFrames',
       'stackframes',
@@ -184,12 +192,15 @@ export async function applyRetention(
       `SELECT DISTINCT substr(id, 1, ${FILE_PREFIX_CHARS}) AS id FROM (${STORED_FRAME_IDS})`,
     );
     const namedFiles = new Set(prefixes.map((prefix) => fileIdOfFrame(prefix)));
-    const files = await idsOf(store, 'SELECT file_id AS id FROM executables');
+    const files = (await idsOf(store, 'SELECT file_id AS id FROM executables')).filter(
+      (id) => !namedFiles.has(id),
+    );
+    await options.forget?.({ executables: files });
     result.deleted.executables = await deleteByIds(
       'executables',
       'executables',
       'file_id',
-      files.filter((id) => !namedFiles.has(id)),
+      files,
       watch.files,
     );
   } finally {
@@ -214,7 +225,7 @@ export interface RetentionJobDependencies {
   logger: Logger;
   /** Where the job's counters go (the collector's registry, served on /metrics). */
   registry?: Registry;
-  beforeCollect?: () => Promise<void>;
+  forget?: (ids: CollectedIds) => Promise<void>;
   /** Epoch seconds; replaced in tests. */
   now?: () => EpochSeconds;
 }
@@ -299,7 +310,7 @@ export class RetentionJob {
       const result = await applyRetention(this.store, {
         cutoff,
         batchRows: this.settings.batchRows,
-        beforeCollect: this.deps.beforeCollect,
+        forget: this.deps.forget,
         stopping: () => this.stopped,
       });
       const outcome = this.stopped ? 'stopped' : 'ok';
