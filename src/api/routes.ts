@@ -27,6 +27,7 @@ import {
   toProfileQuery,
 } from './params.ts';
 import { ImpactSettings, registerSettingsRoutes } from './settings.ts';
+import { registerStorageRoute, type RetentionInfo } from './storage.ts';
 import { readBacklog, type BacklogSource, type StatusResponse } from './symbolization.ts';
 
 export interface QueryApiOptions {
@@ -48,6 +49,8 @@ export interface QueryApiOptions {
   symbolUpload?: SymbolUploadTarget;
   /** Longest wait for the store's symbolization backlog before the status says it is unavailable. */
   backlogTimeoutMs?: number;
+  /** The retention in force, for the storage explorer (`GET /api/storage`). */
+  retention?: RetentionInfo;
 }
 
 export interface QueryApiDeps {
@@ -222,6 +225,8 @@ export async function registerQueryApi(app: FastifyInstance, deps: QueryApiDeps)
 
   registerElasticCompat(app, queries, now, handle);
   registerSettingsRoutes(app, settings, deps.options?.settingsEditors ?? [], handle);
+  const retention = deps.options?.retention ?? { days: null, enforcedBy: 'not configured' };
+  registerStorageRoute(app, deps.store, { now, retention, backlogTimeoutMs }, handle);
 
   app.get('/api/openapi.yaml', async (_request, reply) =>
     reply.header('content-type', 'application/yaml; charset=utf-8').send(readFileSync(openApiPath, 'utf8')),

@@ -11,7 +11,13 @@ import { AGENT_VERSION } from '../loadgen/index.ts';
 import { createCollector, type Collector } from '../collector/collector.ts';
 import { DEFAULT_COLLECTOR_OPTIONS } from '../collector/options.ts';
 import type { Config } from '../config/config.ts';
+import type { Logger } from 'pino';
+import type { RetentionInfo } from '../api/storage.ts';
+import { EmbeddedStore } from '../store/embedded/index.ts';
+import { ILM_DELETE_DAYS, ILM_POLICY } from '../store/elasticsearch/layout.ts';
+import { RetentionJob } from '../store/embedded/retention.ts';
 import { createStore, describeStore } from '../store/open-store.ts';
+import type { Store } from '../store/store.ts';
 import { createApiServer, type ApiServer } from './api-server.ts';
 import { createLogger } from './logger.ts';
 import { resolveReaderAccess } from './reader-access.ts';
@@ -59,6 +65,7 @@ export async function runServer(
       impact: config.query,
       settingsEditors: config.api.auth.settingsEditors,
       symbolUpload: symbolUploadTarget(config),
+      retention: retentionInfo(config),
     },
   });
   // The agents' ports are known once the collector has bound them.
@@ -66,6 +73,7 @@ export async function runServer(
   registerSetupRoute(api.app, () => bound.endpoints);
   await registerUi(api.app);
   const addresses = await collector.start();
+  const retention = startRetention(config, store, collector, logger);
   bound.endpoints = agentEndpoints(config, addresses, token, generatedAt);
   const shutdownMs = DEFAULT_COLLECTOR_OPTIONS.shutdownTimeoutMs;
   let apiAddress: string;
@@ -110,7 +118,8 @@ export async function runServer(
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
-    (stopping ??= (symbolizer?.service.stop() ?? Promise.resolve())
+    (stopping ??= (retention?.stop() ?? Promise.resolve())
+      .then(() => symbolizer?.service.stop())
       .then(() => api.stop(shutdownMs))
       .then(() => collector.stop())
       .then(
@@ -122,6 +131,39 @@ export async function runServer(
       ));
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void stop());
   return { collector, api, symbolizer, stop };
+}
+
+/** The retention in force, as the storage explorer shows it. */
+function retentionInfo(config: Config): RetentionInfo {
+  if (config.output.type === 'elasticsearch')
+    return {
+      days: ILM_DELETE_DAYS,
+      enforcedBy: `the ILM policy ${ILM_POLICY} (only where the cluster has ILM; see docs/elasticsearch.md)`,
+    };
+  const { days, intervalMinutes } = config.output.embedded.retention;
+  return days === 0
+    ? { days: null, enforcedBy: 'nothing: output.embedded.retention.days is 0 (kept for ever)' }
+    : { days, enforcedBy: `the embedded store's retention job, every ${intervalMinutes} minutes` };
+}
+
+/**
+ * The embedded store's retention job, in the process that owns the store; Elasticsearch stores have ILM for
+ * that (docs/elasticsearch.md).
+ */
+function startRetention(
+  config: Config,
+  store: Store,
+  collector: Collector,
+  logger: Logger,
+): RetentionJob | undefined {
+  if (!(store instanceof EmbeddedStore) || config.output.embedded.retention.days === 0) return undefined;
+  const job = new RetentionJob(store, config.output.embedded.retention, {
+    logger: logger.child({ component: 'retention' }),
+    registry: collector.metrics.registry,
+    forget: (ids) => collector.forgetStored(ids),
+  });
+  job.start();
+  return job;
 }
 
 /** Where agents send profiles, as bound, for the "Add data" instructions. */

@@ -12,6 +12,7 @@ import {
   registerOtlpHttpRoute,
   type Readiness,
 } from './http-server.ts';
+import type { StoredIds } from './dedup.ts';
 import { IngestPipeline, type Translator } from './ingest.ts';
 import { CollectorMetrics } from './metrics.ts';
 import { resolveCollectorOptions, type CollectorOptionsInput } from './options.ts';
@@ -37,6 +38,8 @@ export interface Collector {
    * data is durable), waits for every accepted write and — when the collector manages the store — closes it.
    */
   stop(): Promise<void>;
+  /** The store is about to delete unreferenced rows (retention): see IngestPipeline.forgetStored. */
+  forgetStored(ids: StoredIds): Promise<void>;
 }
 
 export interface CollectorDependencies {
@@ -123,6 +126,7 @@ export function createCollector(
     http,
     metrics,
     readiness,
+    forgetStored: (ids) => pipeline.forgetStored(ids),
     async start() {
       if (state.started) throw new Error('the collector was already started');
       state.started = true;

@@ -48,6 +48,16 @@ export class StoredItems {
     this.queuedFrames = new LruMap(capacities.queuedFrames);
   }
 
+  /** Forgets these IDs (rows the store is about to delete), so later batches carry them again if needed. */
+  forget(ids: StoredIds): void {
+    for (const id of ids.stackTraces ?? []) this.stackTraces.delete(id);
+    for (const id of ids.stackFrames ?? []) {
+      this.stackFrames.delete(id);
+      this.queuedFrames.delete(id);
+    }
+    for (const id of ids.executables ?? []) this.executables.delete(id);
+  }
+
   clear(): void {
     this.stackTraces.clear();
     this.stackFrames.clear();
@@ -55,6 +65,13 @@ export class StoredItems {
     this.hosts.clear();
     this.queuedFrames.clear();
   }
+}
+
+/** IDs of stored rows, by kind: what the store is about to delete (see StoredItems.forget). */
+export interface StoredIds {
+  stackTraces?: readonly string[];
+  stackFrames?: readonly string[];
+  executables?: readonly string[];
 }
 
 /**
@@ -156,6 +173,14 @@ export class FingerprintIdCache {
   /** Forgets what is stored (IDs stay: they never change). */
   forgetStored(): void {
     this.stored.fill(0);
+  }
+
+  /** Forgets that these stack traces are stored: one pass over the table, for a run of the store's retention. */
+  forgetStoredIds(ids: ReadonlySet<string>): void {
+    for (let slot = 0; slot < this.ids.length; slot++) {
+      const id = this.ids[slot];
+      if (id !== undefined && ids.has(id)) this.stored[slot] = 0;
+    }
   }
 }
 

@@ -18,6 +18,7 @@ import {
   unauthenticated,
   type Failure,
 } from './failure.ts';
+import type { StoredIds } from './dedup.ts';
 import type { CollectorMetrics, Transport } from './metrics.ts';
 import type { WriteQueue } from './write-queue.ts';
 
@@ -32,6 +33,8 @@ export interface Translator {
     request: ExportProfilesServiceRequest,
     context: { peer?: { hostIp?: string } },
   ): { batch: ProfileBatch; samples: number; commit(): void };
+  /** Forgets that these rows are stored: later batches carry them again where they name them. */
+  forget?(ids: StoredIds): void;
 }
 
 /** One export request as a receiver hands it over, whatever the transport. */
@@ -59,6 +62,8 @@ export type ExportResult = { ok: true; samples: number } | { ok: false; failure:
  */
 export class IngestPipeline {
   private stopping = false;
+  /** Requests between translation and commit: they may leave out what the translator believed stored. */
+  private readonly translated = new Set<Promise<unknown>>();
 
   constructor(
     private readonly deps: {
@@ -77,6 +82,15 @@ export class IngestPipeline {
   /** From now on every request is refused with UNAVAILABLE (the receivers are closing). */
   beginShutdown(): void {
     this.stopping = true;
+  }
+
+  /**
+   * Before the store deletes rows no event references (retention): forgets that they are stored and waits for
+   * the requests translated before, so that no batch written afterwards leaves out a row the store deleted.
+   */
+  async forgetStored(ids: StoredIds): Promise<void> {
+    this.deps.translator.forget?.(ids);
+    await Promise.allSettled([...this.translated]);
   }
 
   /** Checks the token alone: HTTP calls this before reading the body. */
@@ -100,9 +114,16 @@ export class IngestPipeline {
       const peer = call.peerIp ? { hostIp: call.peerIp } : undefined;
       const { batch, samples, commit } = this.deps.translator.translate(request, { peer });
       admission.charge(newItems(batch));
-      await this.deps.queue.submit(batch);
-      // Only now may later batches leave out what this one carried: it is durable.
-      commit();
+      const stored = this.deps.queue.submit(batch).then(
+        // Only now may later batches leave out what this one carried: it is durable.
+        () => commit(),
+      );
+      this.translated.add(stored);
+      try {
+        await stored;
+      } finally {
+        this.translated.delete(stored);
+      }
       // Recorded as protobuf whatever the transport sent, so a recording is one format to replay.
       this.deps.recorder?.record(call.format === 'protobuf' ? call.body : encodeExportRequest(request));
       this.deps.metrics.samples.inc(samples);

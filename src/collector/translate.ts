@@ -28,6 +28,7 @@ import {
   FrameType,
   frameTypeFromAgentName,
   isAddressFrame,
+  SAMPLING_FREQUENCY_ATTRIBUTE,
   type FrameType as FrameTypeValue,
 } from '../model/index.ts';
 import { InvalidRequestError } from '../protocol/errors.ts';
@@ -48,6 +49,7 @@ import {
   StoredItems,
   SyntheticIdCache,
   type DedupCapacities,
+  type StoredIds,
 } from './dedup.ts';
 import { xxh64 } from './hashes.ts';
 import { hostIdentity, type PeerHost } from './host-identity.ts';
@@ -157,6 +159,13 @@ export class ProfileTranslator {
   reset(): void {
     this.stored.clear();
     this.stackIds.forgetStored();
+  }
+
+  /** Forgets these stored rows only (the store's retention is about to delete them). */
+  forget(ids: StoredIds): void {
+    this.stored.forget(ids);
+    if (ids.stackTraces && ids.stackTraces.length > 0)
+      this.stackIds.forgetStoredIds(new Set(ids.stackTraces));
   }
 }
 
@@ -431,7 +440,7 @@ class RequestScope {
           const attributes = new Map([...resourceAttributes, ...scopeAttributes]);
           this.addProfileAttributes(attributes, profile, profileWhere);
           const context = this.eventContext(attributes, agentVersion, profile);
-          this.noteHost(context, attributes);
+          this.noteHost(context, attributes, profile.period);
           this.addSamples(profile, context, profileWhere);
         }
       }
@@ -506,7 +515,8 @@ class RequestScope {
     };
   }
 
-  private noteHost(context: EventContext, attributes: Map<string, string>): void {
+  /** `period`: the profile's sampling period in nanoseconds (the agent's CPU profiles), 0 when unknown. */
+  private noteHost(context: EventContext, attributes: Map<string, string>, period: number): void {
     const hostId = context.hostId;
     if (this.hostsInBatch.has(hostId)) return;
     this.hostsInBatch.add(hostId);
@@ -516,6 +526,9 @@ class RequestScope {
     for (const [key, value] of attributes) {
       if (HOST_ATTRIBUTE_PREFIXES.some((prefix) => key.startsWith(prefix))) hostAttributes[key] = value;
     }
+    // The storage explorer lists the frequencies in use; a period outside 1 Hz..1 MHz is not a CPU sampler's.
+    if (period >= 1_000 && period <= 1e9)
+      hostAttributes[SAMPLING_FREQUENCY_ATTRIBUTE] = String(Math.round(1e9 / period));
     const host: HostMetadata = {
       hostId,
       timestamp: this.settings.now,

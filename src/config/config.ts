@@ -175,6 +175,18 @@ export const configSchema = z
               .default('256MB'),
             /** DuckDB's worker threads. */
             threads: z.number().int().positive().max(256).default(2),
+            /** Deleting old events and collecting what only they referenced (see store/embedded/retention.ts). */
+            retention: z
+              .object({
+                /** Events older than this many days are deleted; 0 keeps everything. */
+                days: z.number().int().min(0).max(36_500).default(30),
+                /** Time between two runs (the first runs 10 s after start). */
+                intervalMinutes: z.number().int().positive().max(10_080).default(60),
+                /** Rows one transaction deletes at most: bounds how long writes and queries wait for it. */
+                batchRows: z.number().int().positive().max(10_000_000).default(10_000),
+              })
+              .strict()
+              .prefault({}),
           })
           .strict()
           .prefault({}),

@@ -80,6 +80,12 @@ export interface HostMetadata {
   attributes: Record<string, string>;
 }
 
+/**
+ * The host attribute holding the agent's sampling frequency in Hz (from its profiles' period), named as in
+ * Elastic's host documents' `profiling.agent.config.*` fields.
+ */
+export const SAMPLING_FREQUENCY_ATTRIBUTE = 'profiling.agent.config.sampling_frequency';
+
 /** What one export request turns into: written to a store as one unit. */
 export interface ProfileBatch {
   events: ProfilingEvent[];

@@ -108,6 +108,39 @@ export interface StoreStats {
   newestEvent?: EpochSeconds;
 }
 
+/** What the storage explorer shows: where the data is and how much of it, for one time range. */
+export interface StorageQuery {
+  /** Inclusive start, exclusive end: the range of the per-host and per-day figures. */
+  from: EpochSeconds;
+  to: EpochSeconds;
+}
+
+/** A table (embedded store) or an index / data stream (Elasticsearch). */
+export interface StorageArea {
+  name: string;
+  /** Rows or documents. */
+  rows: number;
+  /** Bytes it takes where the store can tell (DuckDB: the blocks of its columns; Elasticsearch: store size). */
+  bytes?: number;
+}
+
+export interface StorageReport {
+  areas: StorageArea[];
+  /** The whole store on disk: the database file and its write-ahead log, or every profiling index. */
+  totalBytes?: number;
+  /** Per host in the range, most samples first; `samples` counted at full resolution. */
+  hosts: { hostId: string; hostName?: string; events: number; samples: number; lastSeen: EpochSeconds }[];
+  /**
+   * Per UTC day (its start) in the range that has events, oldest first. `estimatedBytes`: the events tables'
+   * (indices') size shared out by the day's share of all events, where the store can tell sizes.
+   */
+  days: { day: EpochSeconds; events: number; samples: number; estimatedBytes?: number }[];
+  /** Events stored at each downsampling level present (level N holds about 1/5^N of the events). */
+  samplingLevels: { level: number; events: number }[];
+  /** Sampling frequencies the agents report (per host, from its latest report), with how many hosts use each. */
+  samplingFrequencies: { hz: number; hosts: number }[];
+}
+
 /** Thrown for a group-by the stores cannot answer, such as `tags` within a list of fields. */
 export class UnsupportedGroupByError extends Error {
   override readonly name = 'UnsupportedGroupByError';
@@ -151,6 +184,8 @@ export interface StoreReader {
   /** Distinct values of a field in a range, most frequent first, for filter pickers. */
   fieldValues(field: EventField, from: EpochSeconds, to: EpochSeconds, limit: number): Promise<string[]>;
   stats(): Promise<StoreStats>;
+  /** Data per table or index, per host and per day, and the sampling in use: the storage explorer. */
+  storage(query: StorageQuery): Promise<StorageReport>;
 }
 
 /** Write side, used by the collector (whole batches) and the symbolizer (frames it resolved). */

@@ -5,6 +5,7 @@ import { renderStacks } from './pages/stacks.ts';
 import { renderSettings } from './pages/settings.ts';
 import { renderSetup } from './pages/setup.ts';
 import { renderStatus } from './pages/status.ts';
+import { renderStorage } from './pages/storage.ts';
 import { renderTopN } from './pages/topn.ts';
 import { getJson, toLoginPage } from './api.ts';
 import { escapeHtml } from './format.ts';
@@ -23,6 +24,7 @@ const PAGES: { id: string; title: string; render: (context: PageContext) => Prom
   { id: 'stacks', title: 'Stack traces', render: renderStacks },
   { id: 'diff', title: 'Differential', render: renderDiff },
   { id: 'status', title: 'Status', render: renderStatus },
+  { id: 'storage', title: 'Storage', render: renderStorage },
   { id: 'setup', title: 'Add data', render: renderSetup },
   { id: 'settings', title: 'Settings', render: renderSettings },
 ];

@@ -413,6 +413,7 @@ describe('query API over the embedded store', () => {
       '/api/pprof',
       '/api/status',
       '/api/settings',
+      '/api/storage',
     ]) {
       assert.ok(spec.paths[path], path);
     }

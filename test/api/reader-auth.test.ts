@@ -46,6 +46,7 @@ const PROTECTED = [
   '/api/fields/host.name/values',
   '/api/status',
   '/api/settings',
+  '/api/storage',
   '/api/openapi.yaml',
   '/api/auth/session',
   '/api/no-such-route',

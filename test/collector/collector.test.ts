@@ -182,6 +182,7 @@ class GatedStore implements Store {
   fieldValues: Store['fieldValues'] = (field, from, to, limit) =>
     this.inner.fieldValues(field, from, to, limit);
   stats: Store['stats'] = () => this.inner.stats();
+  storage: Store['storage'] = (query) => this.inner.storage(query);
 }
 
 test('a full write queue answers RESOURCE_EXHAUSTED / 429 with a retry hint; the queued request is still stored', async (t) => {

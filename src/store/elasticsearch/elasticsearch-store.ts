@@ -27,6 +27,9 @@ import {
   type StoreHealth,
   type StoreStats,
   type StoredSetting,
+  type StorageArea,
+  type StorageQuery,
+  type StorageReport,
   type StackTraceCount,
   groupFieldList,
 } from '../store.ts';
@@ -39,7 +42,16 @@ import {
   stackTraceFromSource,
   validateBatch,
 } from './documents.ts';
-import { EVENTS_ALL, EXECUTABLES, HOSTS, STACKFRAMES, STACKTRACES, eventsIndex } from './layout.ts';
+import {
+  ALL_EVENT_INDICES,
+  EVENTS_ALL,
+  EXECUTABLES,
+  HOSTS,
+  STACKFRAMES,
+  STACKTRACES,
+  eventsIndex,
+} from './layout.ts';
+import { SECONDS_PER_DAY, samplingFrequencies, withDayBytes } from '../storage-report.ts';
 import { createClient, silentLogger, type ElasticsearchStoreOptions, type StoreLogger } from './options.ts';
 import { eventsQuery } from './queries.ts';
 import { BulkSender, type SenderCounters } from './sender.ts';
@@ -67,6 +79,8 @@ const COMPOSITE_PAGE = 10_000;
 /** Documents per mget request. */
 const MGET_CHUNK = 5_000;
 const SEARCH_OPTIONS = { ignore_unavailable: true, allow_no_indices: true } as const;
+/** Hosts the storage explorer lists at most. */
+const MAX_STORAGE_HOSTS = 10_000;
 
 /** A certificate the client does not trust is a configuration mistake, not an outage to wait out. */
 function isTlsVerificationError(error: unknown): boolean {
@@ -553,6 +567,97 @@ export class ElasticsearchStore implements Store {
       oldestEvent: millis(value('oldest')),
       newestEvent: millis(value('newest')),
     };
+  }
+
+  async storage(query: StorageQuery): Promise<StorageReport> {
+    const filter = eventsQuery(query.from, query.to);
+    const [indices, perHost, perDay, hosts] = await Promise.all([
+      this.client.cat.indices({
+        index: 'profiling-*,.profiling-*,.ds-profiling-*',
+        expand_wildcards: 'all',
+        format: 'json',
+        bytes: 'b',
+        h: 'index,docs.count,store.size',
+      }),
+      this.client.search({
+        index: EVENTS_ALL,
+        size: 0,
+        query: filter,
+        ...SEARCH_OPTIONS,
+        aggregations: {
+          hosts: {
+            // As many buckets as hosts, so that every shard reports every host and the counts are exact.
+            terms: { field: 'host.id', size: MAX_STORAGE_HOSTS, shard_size: MAX_STORAGE_HOSTS },
+            aggregations: {
+              samples: { sum: { field: 'Stacktrace.count' } },
+              last: { max: { field: '@timestamp' } },
+              name: { terms: { field: 'host.name', size: 1 } },
+            },
+          },
+        },
+      }),
+      this.daysOf(filter),
+      this.listHosts(0, query.to),
+    ]);
+    // A data stream's backing indices (`.ds-profiling-events-all-2026.01.01-000001`) count under its name.
+    const areas = new Map<string, StorageArea & { bytes: number }>();
+    for (const row of indices) {
+      const index = String(row.index);
+      const name = /^\.ds-(.+)-\d{4}\.\d{2}\.\d{2}-\d+$/.exec(index)?.[1] ?? index;
+      const area = areas.get(name) ?? { name, rows: 0, bytes: 0 };
+      area.rows += Number(row['docs.count'] ?? 0);
+      area.bytes += Number(row['store.size'] ?? 0);
+      areas.set(name, area);
+    }
+    const sorted = [...areas.values()].sort((a, b) => a.name.localeCompare(b.name));
+    type HostBucket = {
+      key: string;
+      doc_count: number;
+      samples: { value: number };
+      last: { value: number | null };
+      name: { buckets: { key: string }[] };
+    };
+    const hostBuckets = (perHost.aggregations?.hosts as { buckets: HostBucket[] } | undefined)?.buckets ?? [];
+    return {
+      areas: sorted,
+      totalBytes: sorted.reduce((sum, area) => sum + area.bytes, 0),
+      hosts: hostBuckets
+        .map((bucket) => ({
+          hostId: String(bucket.key),
+          hostName: bucket.name.buckets[0]?.key,
+          events: bucket.doc_count,
+          samples: bucket.samples.value,
+          lastSeen: Math.floor((bucket.last.value ?? 0) / 1000),
+        }))
+        .sort((a, b) => b.samples - a.samples || a.hostId.localeCompare(b.hostId)),
+      days: withDayBytes(
+        perDay,
+        sorted,
+        (name) => name.startsWith('profiling-events-'),
+        areas.get(EVENTS_ALL)?.rows ?? 0,
+      ),
+      samplingLevels: ALL_EVENT_INDICES.map((index, level) => ({
+        level,
+        events: areas.get(index)?.rows ?? 0,
+      })).filter((level) => level.events > 0),
+      samplingFrequencies: samplingFrequencies(hosts),
+    };
+  }
+
+  /** Events and samples per UTC day, exact (a composite aggregation pages through every day). */
+  private async daysOf(filter: Record<string, unknown>): Promise<StorageReport['days']> {
+    const days: StorageReport['days'] = [];
+    const sources: CompositeSource[] = [
+      { t: { date_histogram: { field: '@timestamp', fixed_interval: `${SECONDS_PER_DAY}s` } } },
+    ];
+    for await (const bucket of this.compositeBuckets(EVENTS_ALL, filter, sources)) {
+      days.push({
+        day: Math.floor(Number(bucket.key.t) / 1000),
+        events: bucket.docCount,
+        samples: bucket.sum,
+      });
+    }
+    return days.sort((a, b) => a.day - b.day);
   }
 
   private async countHosts(): Promise<number> {

@@ -28,7 +28,13 @@ export const SYMBOLS_PRIVATE = 'profiling-symbols-private';
 export const SQ_EXECUTABLES = 'profiling-sq-executables';
 export const SQ_LEAFFRAMES = 'profiling-sq-leafframes';
 export const RETURNPADS_PRIVATE = 'profiling-returnpads-private';
+/** Agent metrics (a data stream the profiling plugin defines; Uniprof makes its template, agents' data fills it). */
+export const METRICS = 'profiling-metrics';
+/** Cost and CO2 factors per cloud instance type (a hidden index the plugin defines, `.profiling-costs`). */
+export const COSTS = 'profiling-costs';
 export const ILM_POLICY = 'profiling-60-days';
+/** When the policy deletes an index (its `delete` phase's `min_age`). */
+export const ILM_DELETE_DAYS = 60;
 
 /** The events data stream for a downsampling level: 0 is every event, N holds about 1/5^N of them. */
 export function eventsIndex(level: number): string {
@@ -248,6 +254,52 @@ function hostsComponent(settings: LayoutSettings): Mapping {
   };
 }
 
+/**
+ * Metrics as the plugin maps them: time-sorted, no _source, and dynamic, because which metrics arrive is the
+ * agent's choice and grows over time (the data stream ages out under ILM, so loose mappings do not pile up).
+ */
+function metricsComponent(): Mapping {
+  return {
+    settings: {
+      index: { ...baseSettings, sort: { field: ['profiling.project.id', '@timestamp', 'host.id'] } },
+      codec: 'best_compression',
+    },
+    mappings: {
+      _source: { enabled: false },
+      _meta: meta(1),
+      dynamic: true,
+      properties: {
+        'ecs.version': keyword({ index: true }),
+        'profiling.project.id': keyword(),
+        'host.id': keyword(),
+        '@timestamp': epochSeconds(),
+      },
+    },
+  };
+}
+
+/** One document per (provider, region, instance type) with its CO2 and cost factors; looked up by the three keys. */
+function costsTemplate(): Mapping {
+  return {
+    settings: {
+      index: { ...baseSettings, refresh_interval: '30s', hidden: true, 'mapping.source.mode': 'synthetic' },
+    },
+    mappings: {
+      _meta: meta(1),
+      dynamic: false,
+      properties: {
+        'ecs.version': keyword({ index: true }),
+        '@timestamp': { type: 'date', index: true },
+        provider: keyword({ index: true }),
+        region: keyword({ index: true }),
+        instance_type: keyword({ index: true }),
+        co2_factor: { type: 'double', index: false },
+        cost_factor: { type: 'double', index: false },
+      },
+    },
+  };
+}
+
 function symbolsComponent(settings: LayoutSettings): Mapping {
   const address = settings.capabilities.unsignedLongFieldType
     ? { type: 'unsigned_long', ...sourceOnly }
@@ -361,6 +413,7 @@ export function componentTemplates(settings: LayoutSettings): ComponentTemplate[
     { name: 'profiling-hosts', template: hostsComponent(settings) },
     { name: 'profiling-symbols', template: symbolsComponent(settings) },
     { name: 'profiling-ilm', template: { settings: ilmSettings } },
+    { name: METRICS, template: metricsComponent() },
   ];
 }
 
@@ -428,6 +481,20 @@ export function indexTemplates(settings: LayoutSettings): IndexTemplate[] {
       },
     },
     {
+      name: METRICS,
+      body: {
+        index_patterns: [`${METRICS}*`],
+        data_stream: {},
+        composed_of: [METRICS, `${METRICS}@custom`, 'profiling-ilm', CUSTOM_ILM],
+        ignore_missing_component_templates: [`${METRICS}@custom`, CUSTOM_ILM],
+        priority: 100,
+      },
+    },
+    {
+      name: COSTS,
+      body: { index_patterns: [`.${COSTS}*`], template: costsTemplate(), priority: 100 },
+    },
+    {
       name: RETURNPADS_PRIVATE,
       body: { index_patterns: [`.${RETURNPADS_PRIVATE}*`], template: returnpadsTemplate(), priority: 100 },
     },
@@ -445,7 +512,7 @@ export function ilmPolicy(): Mapping {
         },
       },
       warm: { min_age: '30d', actions: { set_priority: { priority: 50 } } },
-      delete: { min_age: '60d', actions: { delete: {} } },
+      delete: { min_age: `${ILM_DELETE_DAYS}d`, actions: { delete: {} } },
     },
     _meta: {
       description: 'Universal Profiling retention (uniprof)',

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   DuckDBAppender,
@@ -20,6 +20,7 @@ import {
   eventCount,
   encodeFrameIds,
   encodeFrameTypes,
+  FILE_ID_BYTES,
   samplingScale,
   seededRandom,
   type EpochSeconds,
@@ -39,6 +40,8 @@ import {
   type EventQuery,
   type Store,
   type StoreHealth,
+  type StorageQuery,
+  type StorageReport,
   type StoreStats,
   type StoredSetting,
   type TimeCountQuery,
@@ -46,6 +49,7 @@ import {
   groupFieldList,
 } from '../store.ts';
 import { hasHeadroom, storageProblem } from '../storage-failure.ts';
+import { SECONDS_PER_DAY, samplingFrequencies, withDayBytes } from '../storage-report.ts';
 import { filterToSql, type SqlFragment } from './filter-sql.ts';
 import { DEFAULT_STACK_NUMBER_CACHE, StackNumbers } from './stack-numbers.ts';
 import { DIMENSION_COLUMNS, EVENT_LEVELS, SCHEMA_SQL, SCHEMA_VERSION, eventsTable } from './schema.ts';
@@ -162,6 +166,8 @@ export class EmbeddedStore implements Store {
   private invalidated = false;
   private recoveryTimer?: NodeJS.Timeout;
   private recovering = false;
+  /** While retention collects unreferenced rows: what the writes since it began reference (see retention.ts). */
+  private watch?: WrittenReferences;
 
   constructor(options: EmbeddedStoreOptions) {
     this.options = {
@@ -192,6 +198,31 @@ export class EmbeddedStore implements Store {
       },
       this.options.symbolCacheRanges,
     );
+  }
+
+  /**
+   * For the retention job (retention.ts): runs `task` in a write transaction of its own, serialised with the
+   * batches' group commits, and resolves once it committed.
+   */
+  inWriteTransaction<T>(task: (writer: DuckDBConnection) => Promise<T>): Promise<T> {
+    return this.transact(task);
+  }
+
+  /** For the retention job: rows of a query on the reader connection (a snapshot; writes go on meanwhile). */
+  readRows(sql: string, params: DuckDBValue[] = []): Promise<Row[]> {
+    return this.rows(sql, params);
+  }
+
+  /**
+   * Starts recording what later writes reference (stacks of events, frames of stack traces, files), between two
+   * transactions so that no write is half in and half out: the retention job keeps those rows whatever its
+   * earlier snapshot said. `undefined` stops recording.
+   */
+  async watchWrites(watch: WrittenReferences | undefined): Promise<void> {
+    await this.transact(() => {
+      this.watch = watch;
+      return Promise.resolve();
+    });
   }
 
   /** Transactions committed since open: with group commit, far fewer than writes. */
@@ -502,6 +533,8 @@ export class EmbeddedStore implements Store {
       if (batches.some((b) => b.pendingFrames !== undefined && b.pendingFrames.length > 0)) {
         await this.symbolization.queue(writer, this.pendingFramesAppender!, batches);
       }
+      // Before the tasks: a retention task in this group must see what the group's batches reference.
+      if (this.watch) recordReferences(this.watch, batches);
       for (const w of writes) if (w.task) await w.task(writer);
       await writer.run('COMMIT');
       this.committed++;
@@ -999,6 +1032,85 @@ export class EmbeddedStore implements Store {
     };
   }
 
+  async storage(query: StorageQuery): Promise<StorageReport> {
+    const from = Math.max(0, Math.floor(query.from));
+    const to = Math.max(0, Math.ceil(query.to));
+    const tables = (
+      await this.rows(
+        `SELECT table_name AS name FROM duckdb_tables() WHERE database_name = current_database()
+           AND schema_name = 'main' AND NOT temporary ORDER BY table_name`,
+      )
+    ).map((row) => String(row.name));
+    const [counts, blocks, hosts, days, knownHosts] = await Promise.all([
+      this.rows(
+        tables.map((t) => `SELECT '${t}' AS name, count(*)::BIGINT AS n FROM "${t}"`).join(' UNION ALL '),
+      ),
+      this.rows(
+        tables
+          .map(
+            (t) => `SELECT '${t}' AS name, block_id, len(additional_block_ids)::BIGINT AS extra
+                      FROM pragma_storage_info('${t}') WHERE persistent AND block_id >= 0`,
+          )
+          .join(' UNION ALL '),
+      ),
+      this.rows(
+        `SELECT d.host_id, max(d.host_name) AS host_name, count(*)::BIGINT AS events,
+                sum(e.count)::BIGINT AS samples, max(e.ts) AS last_seen
+           FROM events_all e JOIN event_dims d ON d.id = e.dims_id
+          WHERE e.ts >= ? AND e.ts < ? GROUP BY d.host_id ORDER BY samples DESC, d.host_id`,
+        [from, to],
+      ),
+      this.rows(
+        `SELECT (ts // ${SECONDS_PER_DAY}) * ${SECONDS_PER_DAY} AS day, count(*)::BIGINT AS events,
+                sum(count)::BIGINT AS samples
+           FROM events_all WHERE ts >= ? AND ts < ? GROUP BY day ORDER BY day`,
+        [from, to],
+      ),
+      this.listHosts(0, to),
+    ]);
+    const rows = new Map(counts.map((row) => [String(row.name), Number(row.n)]));
+    const [size] = await this.rows('PRAGMA database_size');
+    const blockSize = Number(size?.block_size ?? 0);
+    const areas = tables.map((name) => ({ name, rows: rows.get(name) ?? 0, bytes: 0 }));
+    // DuckDB packs small segments of several columns (and tables) into one block: each segment in a block
+    // counts for an equal share of it, and blocks a segment spills into are its own.
+    const segmentsInBlock = new Map<number, number>();
+    for (const row of blocks)
+      segmentsInBlock.set(Number(row.block_id), (segmentsInBlock.get(Number(row.block_id)) ?? 0) + 1);
+    const byName = new Map(areas.map((area) => [area.name, area]));
+    for (const row of blocks) {
+      const area = byName.get(String(row.name))!;
+      area.bytes += blockSize / segmentsInBlock.get(Number(row.block_id))! + blockSize * Number(row.extra);
+    }
+    for (const area of areas) area.bytes = Math.round(area.bytes);
+    return {
+      areas,
+      totalBytes: this.options.path === ':memory:' ? undefined : fileBytes(this.options.path),
+      hosts: hosts.map((row) => ({
+        hostId: String(row.host_id),
+        hostName: row.host_name === null ? undefined : String(row.host_name),
+        events: Number(row.events),
+        samples: Number(row.samples),
+        lastSeen: Number(row.last_seen),
+      })),
+      days: withDayBytes(
+        days.map((row) => ({
+          day: Number(row.day),
+          events: Number(row.events),
+          samples: Number(row.samples),
+        })),
+        areas,
+        (name) => name.startsWith('events_'),
+        rows.get(eventsTable(0)) ?? 0,
+      ),
+      samplingLevels: EVENT_LEVELS.map((level) => ({
+        level,
+        events: rows.get(eventsTable(level)) ?? 0,
+      })).filter((level) => level.events > 0),
+      samplingFrequencies: samplingFrequencies(knownHosts),
+    };
+  }
+
   /**
    * Rows whose key is in `ids`, column by column. The IDs travel as one comma-joined string (base64url has no
    * commas): binding a list of tens of thousands of values costs more than the lookup itself.
@@ -1038,6 +1150,47 @@ export class EmbeddedStore implements Store {
     const reader = await connection.runAndReadAll(sql, params);
     return reader.getRowObjectsJS() as Row[];
   }
+}
+
+/** The database file and its write-ahead log, as far as they exist. */
+function fileBytes(path: string): number {
+  let bytes = 0;
+  for (const file of [path, `${path}.wal`]) {
+    try {
+      bytes += statSync(file).size;
+    } catch {
+      // No write-ahead log right after a checkpoint.
+    }
+  }
+  return bytes;
+}
+
+/** What writes referenced while a retention run collects unreferenced rows. */
+export interface WrittenReferences {
+  stackTraces: Set<string>;
+  stackFrames: Set<string>;
+  /** File IDs of the frames of written stack traces, and of written executables. */
+  files: Set<string>;
+}
+
+/** Notes what a group of batches references; only while a retention run is collecting. */
+function recordReferences(watch: WrittenReferences, batches: readonly ProfileBatch[]): void {
+  for (const id of stackIdsOf(batches)) watch.stackTraces.add(id);
+  for (const batch of batches) {
+    for (const trace of batch.stackTraces) {
+      for (const id of trace.frameIds) {
+        watch.stackFrames.add(id);
+        watch.files.add(fileIdOfFrame(id));
+      }
+    }
+    for (const frame of batch.stackFrames) watch.stackFrames.add(frame.frameId);
+    for (const executable of batch.executables) watch.files.add(executable.fileId);
+  }
+}
+
+/** A frame ID's file ID: its first 16 bytes (see frameId in the model). */
+export function fileIdOfFrame(frameId: string): string {
+  return Buffer.from(frameId, 'base64url').subarray(0, FILE_ID_BYTES).toString('base64url');
 }
 
 /** The distinct stack trace IDs a group of batches' events name (runs of one stack counted once). */

@@ -5,9 +5,12 @@ import type { PageContext } from '../main.ts';
 
 type Status = StatusResponse;
 
-/** The symbolizer's queue: what waits for symbols, or why the store could not say. */
-function backlogHtml(backlog: BacklogStatus, command: string): string {
-  const howTo = `<p class="muted">Symbols for an executable are added with
+/** The symbolizer's queue: what waits for symbols, or why the store could not say (also on the storage page). */
+export function backlogHtml(backlog: BacklogStatus, command?: string): string {
+  const howTo =
+    command === undefined
+      ? ''
+      : `<p class="muted">Symbols for an executable are added with
     <code class="command" id="upload-command">${escapeHtml(command)}</code></p>`;
   if (!backlog.available) {
     return `<p id="backlog-unavailable" class="notice">Backlog unavailable: ${escapeHtml(backlog.reason)}</p>${howTo}`;
@@ -34,11 +37,12 @@ function date(seconds: number | undefined): string {
   return seconds === undefined ? '—' : new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
 }
 
-function bytes(value: number | undefined): string {
+export function bytes(value: number | undefined): string {
   if (value === undefined) return '—';
   if (value >= 1 << 30) return `${(value / (1 << 30)).toFixed(2)} GiB`;
   if (value >= 1 << 20) return `${(value / (1 << 20)).toFixed(1)} MiB`;
-  return `${(value / 1024).toFixed(0)} KiB`;
+  if (value >= 1024) return `${(value / 1024).toFixed(0)} KiB`;
+  return `${value} B`;
 }
 
 export async function renderStatus({ root }: PageContext): Promise<void> {
@@ -57,7 +61,8 @@ export async function renderStatus({ root }: PageContext): Promise<void> {
       <div class="card"><div class="muted">Hosts</div><div class="big">${formatCount(s.hosts)}</div></div>
       <div class="card"><div class="muted">On disk</div><div class="big">${bytes(s.bytesOnDisk)}</div></div>
     </section>
-    <p>Events from <strong>${date(s.oldestEvent)}</strong> to <strong>${date(s.newestEvent)}</strong>.</p>
+    <p>Events from <strong>${date(s.oldestEvent)}</strong> to <strong>${date(s.newestEvent)}</strong>.
+      <a href="#/storage" id="storage-link">Storage explorer</a>: data per table, host and day, sampling, retention.</p>
     <h3>Symbolization (frames sampled in the last hour)</h3>
     <div class="meter"><span style="width:${(cover.coverage * 100).toFixed(1)}%"></span></div>
     <p>${formatCount(cover.symbolized)} of ${formatCount(cover.frames)} distinct functions/frames have symbols (${(cover.coverage * 100).toFixed(1)}%).</p>
