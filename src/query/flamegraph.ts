@@ -304,12 +304,21 @@ export interface CompactFlamegraph {
   impactPerSample: ImpactPerSample;
   /** Distinct frame groups used by nodes; index -1 (root) is not in the table. */
   frames: {
+    /** The frame group's identity (`FrameGroup.key`): what URL state such as `focus` or `hide` names. */
+    key: string[];
     label: string[];
+    /** '' until the frame has symbols. */
+    functionName: string[];
     frameType: number[];
     inline: boolean[];
     sourceFile: string[];
     sourceLine: number[];
     executable: string[];
+    /** GNU build ID (hex) of the executable; '' when unknown. */
+    buildId: string[];
+    fileId: string[];
+    /** Address (native, kernel) or line (interpreted) of the first frame seen for the group. */
+    addressOrLine: number[];
     symbolized: boolean[];
     /** Index into `missingSymbols` for a native frame without symbols, else -1. */
     missingSymbols: number[];
@@ -339,12 +348,17 @@ export function toCompact(
   const frameIndex = new Map<number, number>();
   const missing = new MissingSymbolsTable(uploadTarget);
   const frames: CompactFlamegraph['frames'] = {
+    key: [],
     label: [],
+    functionName: [],
     frameType: [],
     inline: [],
     sourceFile: [],
     sourceLine: [],
     executable: [],
+    buildId: [],
+    fileId: [],
+    addressOrLine: [],
     symbolized: [],
     missingSymbols: [],
   };
@@ -360,12 +374,17 @@ export function toCompact(
       index = frames.label.length;
       frameIndex.set(groupId, index);
       const group = tree.groups[groupId];
+      frames.key.push(group.key);
       frames.label.push(group.label);
+      frames.functionName.push(group.functionName);
       frames.frameType.push(group.frameType);
       frames.inline.push(group.inline);
       frames.sourceFile.push(group.sourceFile);
       frames.sourceLine.push(group.sourceLine);
       frames.executable.push(group.executable);
+      frames.buildId.push(group.buildId);
+      frames.fileId.push(group.fileId);
+      frames.addressOrLine.push(group.addressOrLine);
       frames.symbolized.push(group.symbolized);
       frames.missingSymbols.push(missing.indexOf(group));
     }
