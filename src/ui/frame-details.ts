@@ -136,7 +136,7 @@ function factsHtml(facts: FrameFacts, hottest: boolean): string {
     <dl class="fd-facts">
       ${fact('fd-function', 'Function', escapeHtml(facts.functionName))}
       ${fact('fd-source', 'Source', escapeHtml(position))}
-      ${chain ? `<dt>Inlined into</dt><dd id="fd-inline">${chain}</dd>` : ''}
+      ${chain ? `<dt title="Outermost first: the functions this frame is inlined into, then itself">Inline chain</dt><dd id="fd-inline">${chain}</dd>` : ''}
       ${fact('fd-executable', 'Executable', escapeHtml(facts.executable))}
       ${fact('fd-build-id', 'Build ID', facts.buildId ? `<code>${escapeHtml(facts.buildId)}</code>` : '')}
       ${fact('fd-address', 'Address', addressText(facts))}
