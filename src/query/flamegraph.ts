@@ -305,14 +305,21 @@ export interface CompactFlamegraph {
   impactPerSample: ImpactPerSample;
   /** Distinct frame groups used by nodes; index -1 (root) is not in the table. */
   frames: {
-    /** The frame group's key (`FrameGroup.key`): what sandwich and flamegraph actions name a function by. */
+    /** The frame group's key (`FrameGroup.key`): what sandwich, flamegraph actions and URL state name a function by. */
     key: string[];
     label: string[];
+    /** '' until the frame has symbols. */
+    functionName: string[];
     frameType: number[];
     inline: boolean[];
     sourceFile: string[];
     sourceLine: number[];
     executable: string[];
+    /** GNU build ID (hex) of the executable; '' when unknown. */
+    buildId: string[];
+    fileId: string[];
+    /** Address (native, kernel) or line (interpreted) of the first frame seen for the group. */
+    addressOrLine: number[];
     symbolized: boolean[];
     /** Index into `missingSymbols` for a native frame without symbols, else -1. */
     missingSymbols: number[];
@@ -344,11 +351,15 @@ export function toCompact(
   const frames: CompactFlamegraph['frames'] = {
     key: [],
     label: [],
+    functionName: [],
     frameType: [],
     inline: [],
     sourceFile: [],
     sourceLine: [],
     executable: [],
+    buildId: [],
+    fileId: [],
+    addressOrLine: [],
     symbolized: [],
     missingSymbols: [],
   };
@@ -366,11 +377,15 @@ export function toCompact(
       const group = tree.groups[groupId];
       frames.key.push(group.key);
       frames.label.push(group.label);
+      frames.functionName.push(group.functionName);
       frames.frameType.push(group.frameType);
       frames.inline.push(group.inline);
       frames.sourceFile.push(group.sourceFile);
       frames.sourceLine.push(group.sourceLine);
       frames.executable.push(group.executable);
+      frames.buildId.push(group.buildId);
+      frames.fileId.push(group.fileId);
+      frames.addressOrLine.push(group.addressOrLine);
       frames.symbolized.push(group.symbolized);
       frames.missingSymbols.push(missing.indexOf(group));
     }

@@ -8,6 +8,8 @@ import {
 import type { QueryResult, SamplingInfo } from './run.ts';
 
 export interface StackFrameView {
+  /** The frame group's identity, as the flamegraph's `frames.key` names it. */
+  key: string;
   label: string;
   /** '' until the frame has symbols. */
   functionName: string;
@@ -98,6 +100,7 @@ function framesOf(result: QueryResult, stackTraceId: string, missing: MissingSym
   return Array.from(stack, (id, index) => {
     const group = result.expanded.table.groups[id];
     const view: StackFrameView = {
+      key: group.key,
       label: group.label,
       functionName: group.functionName,
       frameType: group.frameType,

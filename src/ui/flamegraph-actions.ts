@@ -1,5 +1,4 @@
 import { ApiError, type CompactFlamegraph } from './api.ts';
-import type { FlameGraphView } from './flamegraph-view.ts';
 import { escapeHtml } from './format.ts';
 import { readState, stateUrl, updateState } from './state.ts';
 
@@ -58,14 +57,31 @@ export function labelOfKey(key: string, graph?: CompactFlamegraph): string {
   return key;
 }
 
-/** Adds or removes one value of a repeated parameter and navigates (the page re-renders from the URL). */
-function editParam(name: string, value: string, add: boolean): void {
-  const { page, params } = readState();
-  const values = params.getAll(name).filter((v) => v !== value);
+/** `params` with one value of a repeated parameter added or removed. */
+function withValue(params: URLSearchParams, name: string, value: string, add: boolean): URLSearchParams {
+  const out = new URLSearchParams(params);
+  const values = out.getAll(name).filter((v) => v !== value);
   if (add) values.push(value);
-  params.delete(name);
-  for (const v of values) params.append(name, v);
-  location.hash = stateUrl(page, params);
+  out.delete(name);
+  for (const v of values) out.append(name, v);
+  return out;
+}
+
+/** Removes one value of a repeated parameter and navigates (the page re-renders from the URL). */
+function removeParam(name: string, value: string): void {
+  const { page, params } = readState();
+  location.hash = stateUrl(page, withValue(params, name, value, false));
+}
+
+/**
+ * Applies an action to a frame: on the flamegraph over the actions already there, from another page (top
+ * functions, stacks) on a flamegraph of the same data.
+ */
+export function applyFrameAction(action: 'focus' | 'hide' | 'collapse', key: string): void {
+  const { page, params } = readState();
+  const base = page === 'flamegraph' ? params : viewParams(params);
+  if (action === 'focus') base.set('focus', key);
+  location.hash = stateUrl('flamegraph', action === 'focus' ? base : withValue(base, action, key, true));
 }
 
 /**
@@ -87,12 +103,11 @@ function chip(kind: string, title: string, value: string, label: string): string
 }
 
 /**
- * The bar above the flamegraph: the active actions as removable chips, the Invert toggle, and for the clicked
- * frame the buttons that add an action on it (or open its callers and callees).
+ * The bar above the flamegraph: the active actions as removable chips and the Invert toggle. Actions on a
+ * frame are offered by its details panel (frame-details.ts), which opens on a click.
  */
 export function mountActionsBar(
   container: HTMLElement,
-  view: FlameGraphView,
   graph: CompactFlamegraph,
   params: URLSearchParams,
 ): void {
@@ -109,46 +124,14 @@ export function mountActionsBar(
   bar.innerHTML = `
     <button type="button" id="invert-toggle" aria-pressed="${inverted}" class="${inverted ? 'pressed' : ''}"
       title="Bottom-up: leaf functions on top, their callers below">Invert</button>
-    ${chips.join('')}
-    <span id="frame-actions" class="frame-actions" hidden></span>`;
+    ${chips.join('')}`;
   container.querySelector('#graph')!.before(bar);
   bar.querySelector('#invert-toggle')!.addEventListener('click', () => {
     updateState({ invert: inverted ? undefined : '1' });
   });
   bar.querySelectorAll<HTMLElement>('.chip').forEach((element) => {
     element.querySelector('button')!.addEventListener('click', () => {
-      editParam(element.dataset.action!, element.dataset.key!, false);
+      removeParam(element.dataset.action!, element.dataset.key!);
     });
   });
-  // The clicked (zoomed) frame gets buttons; chained after the page's own listener.
-  const frameActions = bar.querySelector<HTMLElement>('#frame-actions')!;
-  const previous = view.onChange;
-  let shown = -1;
-  view.onChange = () => {
-    previous?.();
-    const node = view.focusedNode;
-    if (node === shown) return;
-    shown = node;
-    const frame = node > 0 ? graph.nodes.frame[node] : -1;
-    // Pseudo frames (group levels) have no function to act on.
-    if (frame < 0 || graph.frames.frameType[frame] >= 0x100) {
-      frameActions.hidden = true;
-      frameActions.innerHTML = '';
-      return;
-    }
-    const key = graph.frames.key[frame];
-    frameActions.hidden = false;
-    frameActions.innerHTML = `<span class="muted">${escapeHtml(graph.frames.label[frame])}:</span>
-      <button type="button" data-do="focus">Focus</button>
-      <button type="button" data-do="hide">Hide</button>
-      <button type="button" data-do="collapse">Collapse</button>
-      <a id="frame-sandwich" href="${escapeHtml(sandwichUrl(params, key))}">Callers/callees</a>`;
-    frameActions.querySelectorAll<HTMLButtonElement>('button[data-do]').forEach((button) =>
-      button.addEventListener('click', () => {
-        const action = button.dataset.do!;
-        if (action === 'focus') updateState({ focus: key });
-        else editParam(action, key, true);
-      }),
-    );
-  };
 }

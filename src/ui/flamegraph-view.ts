@@ -73,7 +73,10 @@ export interface FlameGraphStats {
   renderMs: number;
 }
 
-/** A canvas icicle graph: root on top, zoom (wheel, click), pan (drag), search highlight and tooltips. */
+/**
+ * A canvas icicle graph: root on top, zoom (wheel, click), pan (drag), search highlight and tooltips, and a
+ * keyboard selection (arrows move it, Enter zooms to it) announced to screen readers.
+ */
 export class FlameGraphView {
   readonly canvas: HTMLCanvasElement;
   private readonly context: CanvasRenderingContext2D;
@@ -84,12 +87,21 @@ export class FlameGraphView {
   private focus = 0;
   private matches?: Uint8Array;
   private hovered = -1;
+  /** The keyboard selection (a node index), or -1; drawn as an outline and announced. */
+  private selected = -1;
+  private readonly announcer: HTMLElement;
   private drag?: { x: number; start: number; end: number; moved: boolean };
   private width = 0;
   private height = 0;
   readonly stats: FlameGraphStats = { layoutMs: 0, renderMs: 0 };
   /** Called after zoom, reset or search so the page can mirror the state (URL, labels). */
   onChange?: () => void;
+  /** A frame was clicked or chosen with Enter (after the zoom): the page shows its details. */
+  onActivate?: (node: number) => void;
+  /** Escape on the graph: the page closes its details or, with none open, resets the zoom. */
+  onEscape?: () => void;
+  /** `/` on the graph: the page focuses its search box. */
+  onSearchKey?: () => void;
 
   constructor(
     private readonly container: HTMLElement,
@@ -101,6 +113,20 @@ export class FlameGraphView {
     const context = this.canvas.getContext('2d', { alpha: false });
     if (!context) throw new Error('this browser has no 2D canvas');
     this.context = context;
+    // Focusable, so the arrow keys reach it; the live region reads the selection out.
+    this.canvas.tabIndex = 0;
+    this.canvas.setAttribute('role', 'application');
+    this.canvas.setAttribute('aria-roledescription', 'flamegraph');
+    this.canvas.setAttribute(
+      'aria-label',
+      'Flamegraph. Arrow keys move the selection (up: caller, down: largest callee, left and right: neighbours), Enter zooms and shows details, Escape closes details or resets the zoom, slash searches.',
+    );
+    this.announcer = document.createElement('div');
+    this.announcer.className = 'visually-hidden';
+    this.announcer.setAttribute('aria-live', 'polite');
+    this.announcer.id = 'flamegraph-announcer';
+    this.container.append(this.announcer);
+    this.canvas.addEventListener('keydown', (event) => this.onKeyDown(event));
     this.canvas.addEventListener('mousemove', (event) => this.onMouseMove(event));
     this.canvas.addEventListener('mouseleave', () => this.hideTooltip());
     this.canvas.addEventListener('mousedown', (event) => this.onMouseDown(event));
@@ -116,6 +142,7 @@ export class FlameGraphView {
     this.layout = layout(graph);
     this.stats.layoutMs = performance.now() - started;
     this.matches = undefined;
+    this.selected = -1;
     this.resetZoom(false);
     this.canvas.dataset.rootTotal = String(graph.nodes.total[0] ?? 0);
     this.canvas.dataset.nodes = String(graph.size);
@@ -146,6 +173,105 @@ export class FlameGraphView {
 
   get focusedNode(): number {
     return this.focus;
+  }
+
+  get selectedNode(): number {
+    return this.selected;
+  }
+
+  /** Moves the keyboard selection to `node`, bringing it into view at the current zoom, and announces it. */
+  select(node: number): void {
+    const graph = this.graph;
+    const lay = this.layout;
+    if (!graph || !lay || node < 0 || node >= graph.size) return;
+    this.selected = node;
+    const start = lay.x0[node];
+    const end = start + graph.nodes.total[node];
+    const span = this.viewEnd - this.viewStart;
+    if (end - start > span) this.zoomTo(node);
+    else if (start < this.viewStart || end > this.viewEnd)
+      this.setView(start < this.viewStart ? start : end - span, start < this.viewStart ? start + span : end);
+    else this.render();
+    this.canvas.dataset.selected = String(node);
+    this.announcer.textContent = this.describe(node);
+  }
+
+  /** One sentence about a node for the live region: name, samples and share. */
+  private describe(node: number): string {
+    const graph = this.graph!;
+    const total = graph.nodes.total[node];
+    const label = node === 0 ? 'all samples' : graph.frames.label[graph.nodes.frame[node]];
+    return `${label}: ${formatCount(total)} samples, ${formatPercent(total, graph.nodes.total[0])} of the total, depth ${this.layout!.depth[node]}`;
+  }
+
+  /** The child with the most samples, or -1: preorder puts a node's children after it, each run to its end. */
+  private largestChild(node: number): number {
+    const { total } = this.graph!.nodes;
+    const end = this.layout!.end;
+    let best = -1;
+    for (let child = node + 1; child < end[node]; child = end[child])
+      if (best < 0 || total[child] > total[best]) best = child;
+    return best;
+  }
+
+  /** The node left (-1) or right (+1) of `node` on its row, across parents; -1 at the row's end. */
+  private neighbour(node: number, direction: -1 | 1): number {
+    const lay = this.layout!;
+    lay.byDepth ??= nodesByDepth(lay);
+    const row = lay.byDepth[lay.depth[node]];
+    let lo = 0;
+    let hi = row.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (row[mid] < node) lo = mid + 1;
+      else hi = mid;
+    }
+    return row[lo + direction] ?? -1;
+  }
+
+  private onKeyDown(event: KeyboardEvent): void {
+    if (!this.graph || this.isEmpty() || event.altKey || event.ctrlKey || event.metaKey) return;
+    const current = this.selected >= 0 ? this.selected : this.focus;
+    let next: number;
+    switch (event.key) {
+      case 'ArrowUp':
+        next = current > 0 ? this.graph.nodes.parent[current] : 0;
+        break;
+      case 'ArrowDown':
+        next = this.selected < 0 ? current : this.largestChild(current);
+        break;
+      case 'ArrowLeft':
+      case 'ArrowRight':
+        next = this.selected < 0 ? current : this.neighbour(current, event.key === 'ArrowLeft' ? -1 : 1);
+        break;
+      case 'Enter':
+        event.preventDefault();
+        this.activate(current);
+        return;
+      case 'Escape':
+        event.preventDefault();
+        if (this.onEscape) this.onEscape();
+        else this.resetZoom();
+        return;
+      case '/':
+        event.preventDefault();
+        this.onSearchKey?.();
+        return;
+      default:
+        return;
+    }
+    event.preventDefault();
+    if (next >= 0) this.select(next);
+  }
+
+  /** What a click or Enter does: zoom to the node (the root resets) and hand it to the page. */
+  private activate(node: number): void {
+    this.selected = node;
+    this.canvas.dataset.selected = String(node);
+    this.announcer.textContent = this.describe(node);
+    if (node === 0) this.resetZoom();
+    else this.zoomTo(node);
+    this.onActivate?.(node);
   }
 
   /** Labels containing `term` (case-insensitive), or matching it as /regex/. Returns the matched samples. */
@@ -222,7 +348,29 @@ export class FlameGraphView {
       },
       Math.floor(this.height / ROW_HEIGHT),
     );
+    this.outlineSelection(theme.outline);
     this.finishRender(started);
+  }
+
+  /** The keyboard selection as a two-pixel frame (on screen only, not in exports). */
+  private outlineSelection(color: string): void {
+    const node = this.selected;
+    if (node < 0 || !this.graph || !this.layout) return;
+    const scale = this.width / (this.viewEnd - this.viewStart);
+    const x = (this.layout.x0[node] - this.viewStart) * scale;
+    const w = this.graph.nodes.total[node] * scale;
+    const left = Math.max(1, x);
+    const right = Math.min(this.width - 1, x + w);
+    if (right <= left) return;
+    const ctx = this.context;
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 2;
+    ctx.strokeRect(
+      left,
+      this.layout.depth[node] * ROW_HEIGHT + 1,
+      Math.max(2, right - left - 1),
+      ROW_HEIGHT - 3,
+    );
   }
 
   /** The graph as drawn now (zoom, search highlight, diff colours) as a standalone SVG document. */
@@ -266,11 +414,12 @@ export class FlameGraphView {
   }
 
   /** The page's colours (light or dark, as the system asks), so the graph's ground matches its panel. */
-  private theme(): { background: string; text: string } {
+  private theme(): { background: string; text: string; outline: string } {
     const style = getComputedStyle(this.container);
     return {
       background: style.getPropertyValue('--surface').trim() || '#ffffff',
       text: style.getPropertyValue('--muted').trim() || '#555555',
+      outline: style.getPropertyValue('--text').trim() || '#1d2329',
     };
   }
 
@@ -399,8 +548,7 @@ export class FlameGraphView {
     this.drag = undefined;
     if (!drag || drag.moved || event.target !== this.canvas) return;
     const node = this.nodeAt(event.offsetX, event.offsetY);
-    if (node === 0) this.resetZoom();
-    else if (node > 0) this.zoomTo(node);
+    if (node >= 0) this.activate(node);
   }
 
   private onWheel(event: WheelEvent): void {
@@ -479,9 +627,7 @@ export class FlameGraphView {
     const graph = this.graph!;
     // The tooltip follows the pointer, so its text cannot be selected: say where the command can be.
     if (node > 0 && graph.frames.missingSymbols[graph.nodes.frame[node]] >= 0)
-      lines.push(
-        '<span class="muted">Click the frame to zoom and copy the command from below the graph</span>',
-      );
+      lines.push('<span class="muted">Click the frame to zoom and copy the command from its details</span>');
     this.tooltip.innerHTML = lines.join('<br>');
     this.tooltip.hidden = false;
     const box = this.tooltip.getBoundingClientRect();

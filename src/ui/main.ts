@@ -122,6 +122,8 @@ async function route(): Promise<void> {
   const current = ++generation;
   const definition = PAGES.find((p) => p.id === page) ?? PAGES[0];
   const root = element('page');
+  // A tooltip shown over the previous page's graph gets no mouseleave once that graph is gone.
+  element('tooltip').hidden = true;
   root.innerHTML = '<p class="muted">Loading…</p>';
   root.dataset.page = definition.id;
   root.dataset.ready = 'false';

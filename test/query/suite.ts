@@ -294,6 +294,17 @@ export function queryLayerSuite(name: string, open: () => Promise<OpenedStore>):
       assert.equal(unknownMissing.executable, '');
       assert.equal(unknownMissing.fileId, FILES.unknown);
       assert.match(unknownMissing.command, /-e <path to the executable>$/);
+      // The per-frame identity the UI's details panel and URL state use, the same from every store.
+      assert.equal(graph.frames.functionName[compressFrame], 'compress_block');
+      assert.equal(graph.frames.functionName[libzFrame], '');
+      assert.equal(graph.frames.buildId[libzFrame], LIBZ_BUILD_ID);
+      assert.equal(graph.frames.buildId[compressFrame], '');
+      assert.equal(graph.frames.fileId[libzFrame], FILES.libz);
+      assert.equal(graph.frames.fileId[compressFrame], FILES.app);
+      assert.equal(graph.frames.addressOrLine[libzFrame], 0x7000);
+      assert.equal(new Set(graph.frames.key).size, graph.frames.key.length, 'one key per frame group');
+      assert.equal(graph.frames.key[compressFrame], `s|o|${FrameType.Native}|app|zlib.c|compress_block`);
+      assert.equal(graph.frames.key[libzFrame], `u|${FrameType.Native}|${FILES.libz}|${0x7000}|libz.so.1`);
       // Symbolized frames point at nothing; each executable is listed once.
       assert.equal(graph.frames.missingSymbols[compressFrame], -1);
       assert.equal(graph.missingSymbols.length, 2);
@@ -343,6 +354,9 @@ export function queryLayerSuite(name: string, open: () => Promise<OpenedStore>):
         ],
       );
       assert.equal(s9.frames[4].missingSymbols?.fileId, FILES.unknown);
+      // Each frame names its group as the flamegraph does, so the UI can find the stack's path in it.
+      const graph = await queries.flamegraph({ ...NATIVE_RANGE, samplingLevel: 0 });
+      for (const frame of s9.frames) assert.ok(graph.frames.key.includes(frame.key), frame.key);
       assert.equal(s9.frames[0].missingSymbols, undefined);
       const s7 = web2.stacks.find((s) => s.stackTraceId === STACKS.s7.id)!;
       assert.equal(s7.frames[2].missingSymbols?.executable, 'libz.so.1');

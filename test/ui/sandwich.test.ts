@@ -259,10 +259,10 @@ describe('callers/callees and flamegraph actions in headless chromium', { skip: 
     );
   });
 
-  it('drives the flamegraph actions from the toolbar: frame buttons, chips and the invert toggle', async (t) => {
+  it('drives the flamegraph actions: the frame panel buttons, the chips and the invert toggle', async (t) => {
     await openView(page, base, `flamegraph?${range()}`);
     assert.equal(Number((await canvasData()).rootTotal), wide.totalCount);
-    // Clicking a frame (client-side zoom) shows its action buttons: timed in the page, 100k+ nodes.
+    // Clicking a frame (client-side zoom) opens its panel with the action buttons: timed in the page, 100k+ nodes.
     const clickMs = await page.evaluate(() => {
       const canvas = document.querySelector<HTMLCanvasElement>('canvas.flamegraph')!;
       const rect = canvas.getBoundingClientRect();
@@ -270,18 +270,18 @@ describe('callers/callees and flamegraph actions in headless chromium', { skip: 
       const started = performance.now();
       canvas.dispatchEvent(new MouseEvent('mousedown', at));
       canvas.dispatchEvent(new MouseEvent('mouseup', at));
-      const shown = !document.querySelector<HTMLElement>('#frame-actions')!.hidden;
+      const shown = !document.querySelector<HTMLElement>('#frame-details')!.hidden;
       return shown ? performance.now() - started : -1;
     });
-    assert.ok(clickMs >= 0, 'no frame actions after the click');
-    assert.ok(clickMs < 100, `zoom + frame actions took ${clickMs.toFixed(1)} ms`);
+    assert.ok(clickMs >= 0, 'no frame panel after the click');
+    assert.ok(clickMs < 100, `zoom + frame panel took ${clickMs.toFixed(1)} ms`);
     t.diagnostic(
-      `click (zoom + frame actions) on ${(await canvasData()).nodes} nodes: ${clickMs.toFixed(1)} ms`,
+      `click (zoom + frame panel) on ${(await canvasData()).nodes} nodes: ${clickMs.toFixed(1)} ms`,
     );
-    const label = (await page.textContent('#frame-actions .muted'))!.replace(/:$/, '');
+    const label = (await page.textContent('#fd-function'))!.trim();
     assert.match(label, /^fn_d3_c\d$|^hot_function$/);
 
-    await page.click('#frame-actions button[data-do="hide"]');
+    await page.click('#fd-hide');
     await page.waitForSelector('#page[data-ready="true"] .chip[data-action="hide"]');
     assert.equal(Number((await canvasData()).rootTotal), wide.totalCount);
     assert.equal((await page.textContent('.chip[data-action="hide"] strong'))?.trim(), label);

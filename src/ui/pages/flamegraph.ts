@@ -1,6 +1,7 @@
 import { getJson, type CompactFlamegraph } from '../api.ts';
 import { LEGEND, frameColor } from '../colors.ts';
 import { appendActionParams, dropUnknownFocus, mountActionsBar } from '../flamegraph-actions.ts';
+import { frameDetailsPanel } from '../frame-details.ts';
 import { FlameGraphView } from '../flamegraph-view.ts';
 import { escapeHtml, formatCount, formatPercent, samplingNote } from '../format.ts';
 import type { PageContext } from '../main.ts';
@@ -45,22 +46,17 @@ export function mountFlamegraph(
          <button type="button" id="export-png">PNG</button>
        </span>
      </div>
-     <div class="graph-container" id="graph"></div>
-     <div id="frame-details" class="frame-details" hidden></div>`,
+     <div class="graph-container" id="graph"></div>`,
   );
   const view = new FlameGraphView(container.querySelector<HTMLElement>('#graph')!, tooltip);
   view.setData(graph);
-  // The clicked (zoomed) frame's details stay on the page, selectable, until the zoom is reset.
-  const details = container.querySelector<HTMLElement>('#frame-details')!;
-  let shown = -1;
-  view.onChange = () => {
-    const node = view.focusedNode;
-    if (node === shown) return;
-    shown = node;
-    details.hidden = node <= 0;
-    details.innerHTML = node > 0 ? view.detailLines(node).join('<br>') : '';
-  };
   const searchInput = container.querySelector<HTMLInputElement>('#search')!;
+  // A clicked frame (or one chosen with Enter) is zoomed to and its details open beside the graph.
+  const details = frameDetailsPanel();
+  view.onActivate = (node) =>
+    node > 0 ? details.show(graph, node, { returnFocus: view.canvas }) : details.close();
+  view.onEscape = () => (details.isOpen ? details.close() : view.resetZoom());
+  view.onSearchKey = () => searchInput.focus();
   const result = container.querySelector<HTMLElement>('#search-result')!;
   const runSearch = () => {
     const term = searchInput.value;
@@ -83,7 +79,10 @@ export function mountFlamegraph(
       history.replaceState(null, '', `#/${page}${next.size ? `?${next.toString()}` : ''}`);
     }, 120);
   });
-  container.querySelector('#reset')!.addEventListener('click', () => view.resetZoom());
+  container.querySelector('#reset')!.addEventListener('click', () => {
+    view.resetZoom();
+    details.close();
+  });
   container
     .querySelector('#export-svg')!
     .addEventListener('click', () =>
@@ -133,7 +132,7 @@ export async function renderFlamegraph({ root, params, tooltip }: PageContext): 
     updateState({ groupBy: (event.target as HTMLSelectElement).value });
   });
   const view = mountFlamegraph(root, tooltip, graph, params, `/api/flamegraph?${query.toString()}`);
-  mountActionsBar(root, view, graph, params);
+  mountActionsBar(root, graph, params);
   const painted = performance.now();
   view.canvas.dataset.firstPaintMs = (painted - fetched).toFixed(1);
   view.canvas.dataset.fetchMs = (fetched - started).toFixed(1);

@@ -1,5 +1,6 @@
 import type { GroupedStacksResponse, StackFrameView } from '../../query/stacks.ts';
 import { getJson } from '../api.ts';
+import { showStackFrameDetails } from '../frame-details.ts';
 import { frameColor } from '../colors.ts';
 import { escapeHtml, formatCount, formatPercent, samplingNote } from '../format.ts';
 import type { PageContext } from '../main.ts';
@@ -45,7 +46,7 @@ function frameItem(frame: StackFrameView): string {
   if (frame.missingSymbols) detail = missingSymbolsDetails(frame.missingSymbols);
   else if (!frame.symbolized && frame.frameType < 0x100)
     detail += ' <span class="nosym">symbols not available</span>';
-  return `<li><span class="swatch" style="background:${frameColor(frame.frameType, frame.label)}"></span>${escapeHtml(frame.label)}${inline}${detail}</li>`;
+  return `<li data-key="${escapeHtml(frame.key)}" tabindex="0"><span class="swatch" style="background:${frameColor(frame.frameType, frame.label)}"></span>${escapeHtml(frame.label)}${inline}${detail}</li>`;
 }
 
 export async function renderStacks({ root, params }: PageContext): Promise<void> {
@@ -88,6 +89,21 @@ export async function renderStacks({ root, params }: PageContext): Promise<void>
       )
       .join('')}</div>`;
   renderTimeline(root.querySelector<HTMLElement>('#timeline')!, line);
+  // A frame of a listed stack opens its details, on the stack's own path (the frames above it, root first).
+  const openFrame = (item: HTMLElement | null, event: Event) => {
+    if (!item?.dataset.key || (event.target as HTMLElement).closest('.nosym-details')) return;
+    const frames = [...item.parentElement!.querySelectorAll<HTMLElement>(':scope > li[data-key]')];
+    const keys = frames.slice(0, frames.indexOf(item) + 1).map((li) => li.dataset.key!);
+    void showStackFrameDetails(params, keys, item);
+  };
+  const groups = root.querySelector<HTMLElement>('#groups')!;
+  groups.addEventListener('click', (event) =>
+    openFrame((event.target as HTMLElement).closest<HTMLElement>('li[data-key]'), event),
+  );
+  groups.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter')
+      openFrame((event.target as HTMLElement).closest<HTMLElement>('li[data-key]'), event);
+  });
   root.querySelector<HTMLSelectElement>('#dimension')!.addEventListener('change', (event) => {
     updateState({ groupBy: (event.target as HTMLSelectElement).value });
   });

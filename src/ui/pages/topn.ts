@@ -1,5 +1,6 @@
 import type { TopNFunction, TopNResponse } from '../../query/topn.ts';
 import { getJson } from '../api.ts';
+import { showFunctionDetails } from '../frame-details.ts';
 import {
   escapeHtml,
   formatCo2,
@@ -78,7 +79,7 @@ export async function renderTopN({ root, params }: PageContext): Promise<void> {
       ).join('')}<th></th></tr></thead>
       <tbody>${rows
         .map(
-          (f) => `<tr>
+          (f) => `<tr data-key="${escapeHtml(f.id)}" tabindex="0">
             <td class="num">${f.rank}</td>
             <td class="fn">${functionCell(f)}</td>
             <td>${escapeHtml(frameKind(f.frame.frame_type))}</td>
@@ -92,6 +93,20 @@ export async function renderTopN({ root, params }: PageContext): Promise<void> {
         .join('')}</tbody>
     </table>`;
   renderTimeline(root.querySelector<HTMLElement>('#timeline')!, line);
+  // A function row opens its details; the missing-symbols disclosure inside a row keeps its own click.
+  const openRow = (row: HTMLElement | null, event: Event) => {
+    const target = event.target as HTMLElement;
+    if (!row?.dataset.key || target.closest('.nosym-details') || target.closest('a')) return;
+    void showFunctionDetails(params, row.dataset.key, row);
+  };
+  const tbody = root.querySelector<HTMLElement>('#topn-table tbody')!;
+  tbody.addEventListener('click', (event) =>
+    openRow((event.target as HTMLElement).closest<HTMLElement>('tr[data-key]'), event),
+  );
+  tbody.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter')
+      openRow((event.target as HTMLElement).closest<HTMLElement>('tr[data-key]'), event);
+  });
   root.querySelectorAll<HTMLElement>('th[data-sort]').forEach((th) =>
     th.addEventListener('click', () => {
       const key = th.dataset.sort!;
