@@ -643,7 +643,8 @@ export class FlameGraphView {
   }
 }
 
-function searchTest(term: string): (label: string) => boolean {
+/** The search box's test of a label: `/regex/flags`, or else the text, case-insensitively. */
+export function searchTest(term: string): (label: string) => boolean {
   const regex = /^\/(.+)\/([imsu]*)$/.exec(term);
   if (regex) {
     try {

@@ -84,3 +84,29 @@ export async function buildGoProgram(program: GeneratedGoProgram): Promise<strin
     return binary;
   });
 }
+
+/**
+ * The `main` of a generated OpenTelemetry Collector: its build info, the `components()` the program defines,
+ * and configuration from files and the environment. Each collector peer generates only its components.
+ */
+export function collectorMain(info: { command: string; description: string; version: string }): string {
+  return `func main() {
+	settings := otelcol.CollectorSettings{
+		BuildInfo: component.BuildInfo{
+			Command:     "${info.command}",
+			Description: "${info.description}",
+			Version:     "${info.version}",
+		},
+		Factories: components,
+		ConfigProviderSettings: otelcol.ConfigProviderSettings{
+			ResolverSettings: confmap.ResolverSettings{
+				ProviderFactories: []confmap.ProviderFactory{envprovider.NewFactory(), fileprovider.NewFactory()},
+				DefaultScheme:     "env",
+			},
+		},
+	}
+	if err := otelcol.NewCommand(settings).Execute(); err != nil {
+		log.Fatal(err)
+	}
+}`;
+}

@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AGENT_MODULE, AGENT_VERSION, AgentUnavailableError } from './agent.ts';
-import { buildGoProgram, cacheRoot } from './go-program.ts';
+import { buildGoProgram, cacheRoot, collectorMain } from './go-program.ts';
 
 /** Collector core modules versioned v0.x, and those already v1.x, of the release the receiver is built on. */
 export const COLLECTOR_CORE_VERSION = 'v0.158.0';
@@ -93,25 +93,7 @@ func components() (otelcol.Factories, error) {
 	return factories, nil
 }
 
-func main() {
-	settings := otelcol.CollectorSettings{
-		BuildInfo: component.BuildInfo{
-			Command:     "otelcol-ebpf",
-			Description: "OpenTelemetry Collector with the eBPF profiler, for uniprof's tests",
-			Version:     "${AGENT_VERSION}",
-		},
-		Factories: components,
-		ConfigProviderSettings: otelcol.ConfigProviderSettings{
-			ResolverSettings: confmap.ResolverSettings{
-				ProviderFactories: []confmap.ProviderFactory{envprovider.NewFactory(), fileprovider.NewFactory()},
-				DefaultScheme:     "env",
-			},
-		},
-	}
-	if err := otelcol.NewCommand(settings).Execute(); err != nil {
-		log.Fatal(err)
-	}
-}
+${collectorMain({ command: 'otelcol-ebpf', description: "OpenTelemetry Collector with the eBPF profiler, for uniprof's tests", version: AGENT_VERSION })}
 `;
 
 /** Thrown when the collector cannot be built or run here; the message says exactly why. */

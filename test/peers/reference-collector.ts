@@ -16,7 +16,7 @@ import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { AGENT_MODULE, AGENT_VERSION, AgentUnavailableError } from './agent.ts';
-import { buildGoProgram, cacheRoot } from './go-program.ts';
+import { buildGoProgram, cacheRoot, collectorMain } from './go-program.ts';
 import { COLLECTOR_CORE_VERSION, COLLECTOR_STABLE_VERSION, PROFILES_FEATURE_GATE } from './otelcol.ts';
 
 export const REFERENCE_EXPORTER_VERSION = 'v0.157.0';
@@ -78,25 +78,7 @@ func components() (otelcol.Factories, error) {
 	return factories, nil
 }
 
-func main() {
-	settings := otelcol.CollectorSettings{
-		BuildInfo: component.BuildInfo{
-			Command:     "otelcol-reference",
-			Description: "OpenTelemetry Collector with the Elasticsearch exporter, uniprof's reference",
-			Version:     "${REFERENCE_EXPORTER_VERSION}",
-		},
-		Factories: components,
-		ConfigProviderSettings: otelcol.ConfigProviderSettings{
-			ResolverSettings: confmap.ResolverSettings{
-				ProviderFactories: []confmap.ProviderFactory{envprovider.NewFactory(), fileprovider.NewFactory()},
-				DefaultScheme:     "env",
-			},
-		},
-	}
-	if err := otelcol.NewCommand(settings).Execute(); err != nil {
-		log.Fatal(err)
-	}
-}
+${collectorMain({ command: 'otelcol-reference', description: "OpenTelemetry Collector with the Elasticsearch exporter, uniprof's reference", version: REFERENCE_EXPORTER_VERSION })}
 `;
 
 /** Thrown when the reference collector cannot be built or run here; the message says why. */

@@ -2,7 +2,7 @@ import type { SandwichResponse } from '../../query/sandwich.ts';
 import type { TopNResponse } from '../../query/topn.ts';
 import { getJson } from '../api.ts';
 import { focusUrl, sandwichUrl, viewParams } from '../flamegraph-actions.ts';
-import { FlameGraphView } from '../flamegraph-view.ts';
+import { FlameGraphView, searchTest } from '../flamegraph-view.ts';
 import { escapeHtml, formatCount, formatPercent, frameKind, samplingNote } from '../format.ts';
 import type { PageContext } from '../main.ts';
 import { QUERY_KEYS, apiParams, stateUrl } from '../state.ts';
@@ -38,7 +38,7 @@ async function renderPicker(root: HTMLElement, params: URLSearchParams): Promise
   const body = root.querySelector<HTMLElement>('#sandwich-functions tbody')!;
   const count = root.querySelector<HTMLElement>('#sandwich-count')!;
   const show = () => {
-    const test = matcher(input.value.trim());
+    const test = searchTest(input.value.trim());
     const matching = functions.filter((f) => test(f.label));
     count.textContent = `${matching.length} of ${functions.length} functions`;
     body.innerHTML = matching
@@ -55,20 +55,6 @@ async function renderPicker(root: HTMLElement, params: URLSearchParams): Promise
   };
   input.addEventListener('input', show);
   show();
-}
-
-function matcher(term: string): (label: string) => boolean {
-  const regex = /^\/(.+)\/([imsu]*)$/.exec(term);
-  if (regex) {
-    try {
-      const pattern = new RegExp(regex[1], regex[2] || 'i');
-      return (label) => pattern.test(label);
-    } catch {
-      // Not a valid expression: search for the text as typed.
-    }
-  }
-  const lower = term.toLowerCase();
-  return (label) => label.toLowerCase().includes(lower);
 }
 
 /** One of the two trees: a heading, its reset button and a flamegraph view. */
