@@ -16,10 +16,26 @@ import { withCacheLock } from './cache-lock.ts';
 
 const run = promisify(execFile);
 
+/** The newest 8.x: what the tests run against unless they ask for another version. */
 export const ELASTICSEARCH_VERSION = '8.19.21';
-const DISTRIBUTION_URL =
-  'https://repo1.maven.org/maven2/org/elasticsearch/distribution/integ-test-zip/elasticsearch/' +
-  `${ELASTICSEARCH_VERSION}/elasticsearch-${ELASTICSEARCH_VERSION}.zip`;
+/**
+ * The oldest version Uniprof supports (the seed's minimum); the store and query tests also run against it
+ * (test/store-elasticsearch/store-8.12.test.ts). 9.x integration-test archives are not on Maven Central.
+ */
+export const OLDEST_ELASTICSEARCH_VERSION = '8.12.2';
+
+/**
+ * Set to run every Elasticsearch test against another version (`UNIPROF_ELASTICSEARCH_VERSION=8.12.2 npm
+ * test`); the *-8.12.test.ts files set it for the suites they re-run.
+ */
+export const VERSION_VARIABLE = 'UNIPROF_ELASTICSEARCH_VERSION';
+
+function distributionUrl(version: string): string {
+  return (
+    'https://repo1.maven.org/maven2/org/elasticsearch/distribution/integ-test-zip/elasticsearch/' +
+    `${version}/elasticsearch-${version}.zip`
+  );
+}
 /** Elasticsearch refuses to run as root; under root the peer runs as this unprivileged user. */
 const NOBODY_UID = 65534;
 const NOBODY_GID = 65534;
@@ -28,6 +44,8 @@ export const ELASTIC_USER = 'elastic';
 export const ELASTIC_PASSWORD = 'uniprof-test-password';
 
 export interface ElasticsearchPeer {
+  /** The Elasticsearch version running, e.g. 8.19.21. */
+  readonly version: string;
   /** https://127.0.0.1:PORT */
   readonly url: string;
   readonly username: string;
@@ -67,25 +85,27 @@ function withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
 }
 
 /** The unpacked distribution, shared by every test; under root it lives where `nobody` can read it. */
-async function installation(): Promise<string> {
-  return withLock('install', install);
+async function installation(version: string): Promise<string> {
+  return withLock(`install-${version}`, () => install(version));
 }
 
-async function install(): Promise<string> {
+/** One unpacked installation per version, side by side in the cache. */
+async function install(version: string): Promise<string> {
   const downloads = path.join(cacheRoot(), 'elasticsearch');
-  const zip = path.join(downloads, `elasticsearch-${ELASTICSEARCH_VERSION}.zip`);
+  const zip = path.join(downloads, `elasticsearch-${version}.zip`);
   const home = runningAsRoot()
-    ? path.join(os.tmpdir(), `uniprof-elasticsearch-${ELASTICSEARCH_VERSION}`)
-    : path.join(downloads, ELASTICSEARCH_VERSION);
+    ? path.join(os.tmpdir(), `uniprof-elasticsearch-${version}`)
+    : path.join(downloads, version);
   const ready = path.join(home, '.uniprof-ready');
-  if (existsSync(ready)) return path.join(home, `elasticsearch-${ELASTICSEARCH_VERSION}`);
+  if (existsSync(ready)) return path.join(home, `elasticsearch-${version}`);
   await mkdir(downloads, { recursive: true });
   if (!existsSync(zip)) {
+    const url = distributionUrl(version);
     try {
-      await download(DISTRIBUTION_URL, zip);
+      await download(url, zip);
     } catch (error) {
       throw new Error(
-        `Elasticsearch test peer: cannot download ${DISTRIBUTION_URL} (${(error as Error).message}); ` +
+        `Elasticsearch test peer: cannot download ${url} (${(error as Error).message}); ` +
           `put the file at ${zip} by hand on an offline machine`,
         { cause: error },
       );
@@ -99,8 +119,8 @@ async function install(): Promise<string> {
     );
   });
   await run('chmod', ['-R', 'a+rX', home]);
-  await writeFile(ready, ELASTICSEARCH_VERSION);
-  return path.join(home, `elasticsearch-${ELASTICSEARCH_VERSION}`);
+  await writeFile(ready, version);
+  return path.join(home, `elasticsearch-${version}`);
 }
 
 /** A CA and a node certificate for 127.0.0.1, made once and reused. */
@@ -212,6 +232,7 @@ class LocalElasticsearch implements ElasticsearchPeer {
 
   constructor(
     private readonly home: string,
+    readonly version: string,
     private readonly instanceDir: string,
     private readonly port: number,
     readonly caPem: string,
@@ -303,7 +324,12 @@ class LocalElasticsearch implements ElasticsearchPeer {
   }
 }
 
-async function prepareInstance(home: string, port: number, transportPort: number): Promise<string> {
+async function prepareInstance(
+  home: string,
+  version: string,
+  port: number,
+  transportPort: number,
+): Promise<string> {
   const instanceDir = await mkdtemp(path.join(os.tmpdir(), 'uniprof-es-'));
   const config = path.join(instanceDir, 'config');
   await cp(path.join(home, 'config'), config, { recursive: true });
@@ -333,21 +359,39 @@ async function prepareInstance(home: string, port: number, transportPort: number
     ].join('\n'),
   );
   for (const dir of ['data', 'logs', 'tmp']) await mkdir(path.join(instanceDir, dir));
-  await cp(await keystore(home), path.join(config, 'elasticsearch.keystore'));
+  await pointJvmFilesIntoInstance(config, instanceDir);
+  await cp(await keystore(home, version), path.join(config, 'elasticsearch.keystore'));
   if (runningAsRoot()) await chownTree(instanceDir);
   return instanceDir;
+}
+
+/**
+ * 8.12's jvm.options write the GC log, crash logs and heap dumps under logs/ and data/ of the installation
+ * (8.19's are relative to path.logs), which `nobody` may not write to and which test nodes would share:
+ * point them into the instance's own directories.
+ */
+async function pointJvmFilesIntoInstance(config: string, instanceDir: string): Promise<void> {
+  const file = path.join(config, 'jvm.options');
+  const options = await readFile(file, 'utf8');
+  await writeFile(
+    file,
+    options
+      .replaceAll('file=logs/', `file=${path.join(instanceDir, 'logs')}/`)
+      .replace('-XX:ErrorFile=logs/', `-XX:ErrorFile=${path.join(instanceDir, 'logs')}/`)
+      .replace('-XX:HeapDumpPath=data', `-XX:HeapDumpPath=${path.join(instanceDir, 'data')}`),
+  );
 }
 
 /**
  * A keystore holding the superuser's first password, which is how a fresh install is usually set up. Made
  * once (two JVM start-ups) and copied into each instance.
  */
-async function keystore(home: string): Promise<string> {
-  return withLock('keystore', () => makeKeystore(home));
+async function keystore(home: string, version: string): Promise<string> {
+  return withLock(`keystore-${version}`, () => makeKeystore(home, version));
 }
 
-async function makeKeystore(home: string): Promise<string> {
-  const dir = path.join(cacheRoot(), 'elasticsearch', `keystore-${ELASTICSEARCH_VERSION}`);
+async function makeKeystore(home: string, version: string): Promise<string> {
+  const dir = path.join(cacheRoot(), 'elasticsearch', `keystore-${version}`);
   const file = path.join(dir, 'elasticsearch.keystore');
   if (existsSync(file)) return file;
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'uniprof-es-keystore-'));
@@ -374,13 +418,22 @@ async function chownTree(dir: string): Promise<void> {
   await run('chown', ['-R', `${NOBODY_UID}:${NOBODY_GID}`, dir]);
 }
 
+export interface ElasticsearchPeerOptions {
+  /**
+   * An integration-test archive version on Maven Central; unless given, $UNIPROF_ELASTICSEARCH_VERSION or
+   * else ELASTICSEARCH_VERSION.
+   */
+  readonly version?: string;
+}
+
 /** Downloads (first time only), configures and starts a single-node cluster; call `dispose()` when done. */
-export async function startElasticsearch(): Promise<ElasticsearchPeer> {
-  const home = await installation();
+export async function startElasticsearch(options: ElasticsearchPeerOptions = {}): Promise<ElasticsearchPeer> {
+  const version = options.version ?? process.env[VERSION_VARIABLE] ?? ELASTICSEARCH_VERSION;
+  const home = await installation(version);
   const [port, transportPort] = [await freePort(), await freePort()];
-  const instanceDir = await prepareInstance(home, port, transportPort);
+  const instanceDir = await prepareInstance(home, version, port, transportPort);
   const caPem = await readFile(path.join(instanceDir, 'config', 'ca.crt'), 'utf8');
-  const peer = new LocalElasticsearch(home, instanceDir, port, caPem);
+  const peer = new LocalElasticsearch(home, version, instanceDir, port, caPem);
   await peer.start();
   return peer;
 }

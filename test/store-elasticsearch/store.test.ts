@@ -16,6 +16,8 @@ import { Workload } from '../../src/loadgen/index.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import type { EventQuery, StackTraceCount } from '../../src/store/store.ts';
 import { startElasticsearch, type ElasticsearchPeer } from '../peers/elasticsearch.ts';
+import { createClient } from '../../src/store/elasticsearch/options.ts';
+import https from 'node:https';
 import { fileIdOf, makeBatch, makeStack, removeTempDirs, storeFor, tempDir } from './helpers.ts';
 
 let peer: ElasticsearchPeer;
@@ -594,5 +596,54 @@ test('`uniprof collector` pointed at the cluster stores every sample the agents 
   } finally {
     collector.kill('SIGTERM');
     await exited;
+  }
+});
+
+/** A GET with the given Accept header, as raw as a client would send it. */
+function getWithAccept(url: string, accept: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = https.get(
+      url,
+      { ca: peer.caPem, auth: `${peer.username}:${peer.password}`, headers: { accept } },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      },
+    );
+    request.on('error', reject);
+  });
+}
+
+/*
+ * The 9.x JavaScript client asks for REST compatibility with 9 (`compatible-with=9`) unless told otherwise.
+ * An 8.x node refuses that; plain JSON is what every 8.x and 9.x node takes, so the store sends that.
+ */
+test('the client sends plain JSON, which this node takes; the compatible-with=9 header it would refuse', async () => {
+  const client = createClient({
+    hosts: [peer.url],
+    username: peer.username,
+    password: peer.password,
+    tls: { caPem: peer.caPem },
+    spoolDir,
+  });
+  const sent: Record<string, unknown>[] = [];
+  client.diagnostic.on('request', (_error, event) => {
+    if (event) sent.push({ ...event.meta.request.params.headers });
+  });
+  try {
+    const health = await client.cluster.health();
+    assert.ok(health.status, 'the node answers the client');
+  } finally {
+    await client.close();
+  }
+  assert.equal(sent.length, 1);
+  assert.match(String(sent[0].accept), /^application\/json/);
+  assert.doesNotMatch(JSON.stringify(sent[0]), /compatible-with/);
+
+  const health = `${peer.url}/_cluster/health`;
+  assert.equal(await getWithAccept(health, 'application/json'), 200);
+  assert.equal(await getWithAccept(health, 'application/vnd.elasticsearch+json; compatible-with=8'), 200);
+  if (peer.version.startsWith('8.')) {
+    assert.equal(await getWithAccept(health, 'application/vnd.elasticsearch+json; compatible-with=9'), 400);
   }
 });

@@ -66,6 +66,12 @@ export interface ClusterCapabilities {
   ilm: boolean;
   versionFieldType: boolean;
   unsignedLongFieldType: boolean;
+  /**
+   * Synthetic _source is chosen by the index setting `index.mapping.source.mode` (8.18+, where the
+   * `_source.mode` mapping parameter became deprecated) rather than by that mapping parameter (before; 8.12
+   * refuses the setting as unknown).
+   */
+  sourceModeSetting: boolean;
 }
 
 export interface LayoutSettings {
@@ -102,16 +108,24 @@ function meta(indexVersion = 1): Mapping {
   };
 }
 
+/** Synthetic _source, the way the cluster's version wants it said: an index setting or a mapping parameter. */
+function syntheticSource(settings: LayoutSettings): { setting: Mapping; mapping: Mapping } {
+  return settings.capabilities.sourceModeSetting
+    ? { setting: { 'mapping.source.mode': 'synthetic' }, mapping: {} }
+    : { setting: {}, mapping: { _source: { mode: 'synthetic' } } };
+}
+
 const baseSettings = { number_of_replicas: 0, auto_expand_replicas: '0-1', refresh_interval: '10s' };
 
 function eventsComponent(settings: LayoutSettings): Mapping {
+  const synthetic = syntheticSource(settings);
   return {
     settings: {
       index: {
         ...baseSettings,
         number_of_shards: settings.eventShards,
         max_result_window: 150_000,
-        'mapping.source.mode': 'synthetic',
+        ...synthetic.setting,
         sort: {
           field: [
             'profiling.project.id',
@@ -126,6 +140,7 @@ function eventsComponent(settings: LayoutSettings): Mapping {
       codec: 'best_compression',
     },
     mappings: {
+      ...synthetic.mapping,
       _meta: meta(6),
       dynamic: false,
       properties: {
@@ -153,17 +168,19 @@ function eventsComponent(settings: LayoutSettings): Mapping {
 }
 
 function stacktracesComponent(settings: LayoutSettings): Mapping {
+  const synthetic = syntheticSource(settings);
   return {
     settings: {
       index: {
         ...baseSettings,
         number_of_shards: settings.keyValueShards,
         hidden: true,
-        'mapping.source.mode': 'synthetic',
+        ...synthetic.setting,
         sort: { field: ['Stacktrace.frame.ids'] },
       },
     },
     mappings: {
+      ...synthetic.mapping,
       _meta: meta(),
       dynamic: false,
       properties: {
@@ -194,10 +211,12 @@ function stackframesComponent(settings: LayoutSettings): Mapping {
   };
 }
 
-function executablesComponent(): Mapping {
+function executablesComponent(settings: LayoutSettings): Mapping {
+  const synthetic = syntheticSource(settings);
   return {
-    settings: { index: { ...baseSettings, hidden: true, 'mapping.source.mode': 'synthetic' } },
+    settings: { index: { ...baseSettings, hidden: true, ...synthetic.setting } },
     mappings: {
+      ...synthetic.mapping,
       _meta: meta(),
       dynamic: false,
       properties: {
@@ -366,10 +385,11 @@ export function queueProperties(kind: 'executables' | 'leafframes'): Mapping {
   };
 }
 
-function queueTemplate(kind: 'executables' | 'leafframes'): Mapping {
+function queueTemplate(settings: LayoutSettings, kind: 'executables' | 'leafframes'): Mapping {
+  const synthetic = syntheticSource(settings);
   return {
-    settings: { index: { ...baseSettings, hidden: true, 'mapping.source.mode': 'synthetic' } },
-    mappings: { _meta: meta(), dynamic: false, properties: queueProperties(kind) },
+    settings: { index: { ...baseSettings, hidden: true, ...synthetic.setting } },
+    mappings: { ...synthetic.mapping, _meta: meta(), dynamic: false, properties: queueProperties(kind) },
   };
 }
 
@@ -409,7 +429,7 @@ export function componentTemplates(settings: LayoutSettings): ComponentTemplate[
     { name: 'profiling-events', template: eventsComponent(settings) },
     { name: 'profiling-stacktraces', template: stacktracesComponent(settings) },
     { name: 'profiling-stackframes', template: stackframesComponent(settings) },
-    { name: 'profiling-executables', template: executablesComponent() },
+    { name: 'profiling-executables', template: executablesComponent(settings) },
     { name: 'profiling-hosts', template: hostsComponent(settings) },
     { name: 'profiling-symbols', template: symbolsComponent(settings) },
     { name: 'profiling-ilm', template: { settings: ilmSettings } },
@@ -468,7 +488,7 @@ export function indexTemplates(settings: LayoutSettings): IndexTemplate[] {
       name: SQ_EXECUTABLES,
       body: {
         index_patterns: [`.${SQ_EXECUTABLES}*`],
-        template: queueTemplate('executables'),
+        template: queueTemplate(settings, 'executables'),
         priority: 100,
       },
     },
@@ -476,7 +496,7 @@ export function indexTemplates(settings: LayoutSettings): IndexTemplate[] {
       name: SQ_LEAFFRAMES,
       body: {
         index_patterns: [`.${SQ_LEAFFRAMES}*`],
-        template: queueTemplate('leafframes'),
+        template: queueTemplate(settings, 'leafframes'),
         priority: 100,
       },
     },

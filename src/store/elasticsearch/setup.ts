@@ -38,13 +38,26 @@ function statusOf(error: unknown): number | undefined {
   return error instanceof errors.ResponseError ? error.statusCode : undefined;
 }
 
+/** Major and minor of a version string such as `8.19.21` or `9.1.0-SNAPSHOT`. */
+function majorMinor(version: string): [number, number] {
+  const [major, minor] = version.split('.').map((part) => Number.parseInt(part, 10));
+  return [major || 0, minor || 0];
+}
+
+const atLeast = (version: string, major: number, minor: number): boolean => {
+  const [actualMajor, actualMinor] = majorMinor(version);
+  return actualMajor > major || (actualMajor === major && actualMinor >= minor);
+};
+
 export async function clusterCapabilities(client: Client): Promise<ClusterCapabilities> {
   const response = await client.nodes.info({
     metric: 'plugins',
-    filter_path: 'nodes.*.modules.name,nodes.*.plugins.name',
+    filter_path: 'nodes.*.version,nodes.*.modules.name,nodes.*.plugins.name',
   });
   const names = new Set<string>();
+  const versions: string[] = [];
   for (const node of Object.values(response.nodes ?? {})) {
+    if (node.version) versions.push(node.version);
     for (const module of [...(node.modules ?? []), ...(node.plugins ?? [])]) names.add(module.name);
   }
   const has = (fragment: string) => [...names].some((name) => name.includes(fragment));
@@ -52,6 +65,8 @@ export async function clusterCapabilities(client: Client): Promise<ClusterCapabi
     ilm: has('x-pack-ilm'),
     versionFieldType: has('mapper-version') || has('version-field'),
     unsignedLongFieldType: has('unsigned-long'),
+    // Every node must understand the templates: during a rolling upgrade the oldest one decides.
+    sourceModeSetting: versions.length > 0 && versions.every((version) => atLeast(version, 8, 18)),
   };
 }
 
