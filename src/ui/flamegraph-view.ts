@@ -86,6 +86,7 @@ export class FlameGraphView {
   private viewEnd = 1;
   private focus = 0;
   private matches?: Uint8Array;
+  private searchBuffer?: Uint8Array;
   private hovered = -1;
   /** The keyboard selection (a node index), or -1; drawn as an outline and announced. */
   private selected = -1;
@@ -141,8 +142,13 @@ export class FlameGraphView {
     this.graph = graph;
     this.layout = layout(graph);
     this.stats.layoutMs = performance.now() - started;
+    // The hit-test index costs tens of ms on millions of nodes: built while the browser is idle after the
+    // first paint, not inside the first hover's handler.
+    const built = this.layout;
+    requestIdleCallback(() => (built.byDepth ??= nodesByDepth(built)), { timeout: 1000 });
     this.matches = undefined;
     this.selected = -1;
+    this.searchBuffer = undefined;
     this.resetZoom(false);
     this.canvas.dataset.rootTotal = String(graph.nodes.total[0] ?? 0);
     this.canvas.dataset.nodes = String(graph.size);
@@ -283,10 +289,13 @@ export class FlameGraphView {
       this.render();
       return 0;
     }
+    const started = performance.now();
     const test = searchTest(term.trim());
-    const matchedFrames = graph.frames.label.map((label) => test(label));
-    const matches = new Uint8Array(graph.size);
-    for (let i = 1; i < graph.size; i++) matches[i] = matchedFrames[graph.nodes.frame[i]] ? 1 : 0;
+    const matchedFrames = Uint8Array.from(graph.frames.label, (label) => (test(label) ? 1 : 0));
+    // One buffer per data set: a new one per keystroke on millions of nodes keeps the collector busy.
+    const matches = (this.searchBuffer ??= new Uint8Array(graph.size));
+    const frame = graph.nodes.frame;
+    for (let i = 1; i < graph.size; i++) matches[i] = matchedFrames[frame[i]];
     this.matches = matches;
     let matchedSamples = 0;
     const end = this.layout!.end;
@@ -299,6 +308,7 @@ export class FlameGraphView {
     }
     this.canvas.dataset.searchMatches = String(matchedSamples);
     this.render();
+    this.canvas.dataset.searchMs = (performance.now() - started).toFixed(1);
     this.onChange?.();
     return matchedSamples;
   }

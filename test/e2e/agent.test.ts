@@ -70,6 +70,8 @@ import {
   type TappedSample,
 } from './support/otlp-tap.ts';
 import { ResourceMonitor, type ResourceUse } from './support/process-stats.ts';
+import { browseAgentData } from './support/ui-pass.ts';
+import { chromiumSkip } from '../support/browser.ts';
 import {
   arrivalToNameMs,
   chainText,
@@ -116,6 +118,12 @@ const WORKLOAD_THREADS = [
   'uprof-node',
   'uprof-markhost',
 ];
+
+/**
+ * The workloads' hot functions, as the API checks above name them (C, stripped C after the push, Python,
+ * Node.js): the browser pass looks for them on the UI's pages.
+ */
+const UI_FUNCTIONS = ['uniprof_hot_loop', 'uniprof_python_hot', 'uniprofNodeHot'];
 
 const match = (field: 'process.thread.name' | 'process.executable.name', pattern: string): EventFilter => ({
   kind: 'match',
@@ -1387,6 +1395,29 @@ test(
             hotFrames.includes(f.nodes.frame[f.nodes.parent[node]] ?? -1),
         );
         assert.ok(inlinedUnderHot, 'compact flamegraph: inline uniprof_mix under uniprof_hot_loop');
+      },
+    );
+
+    // ---- the web UI ----------------------------------------------------------------------------------------
+    await t.test(
+      'the web UI shows the workloads’ functions on the flamegraph, top functions and stack traces pages',
+      { skip: chromiumSkip() },
+      async () => {
+        const pages = await browseAgentData(store, { ...window, filter: 'thread:uprof-*' }, UI_FUNCTIONS);
+        for (const name of UI_FUNCTIONS) {
+          assert.ok(
+            pages.flamegraphMatches[name] > 0,
+            `the flamegraph page's search finds ${name}: ${JSON.stringify(pages.flamegraphMatches)}`,
+          );
+          assert.ok(pages.topFunctions.includes(name), `the top functions page lists ${name}`);
+          assert.ok(pages.stacks.includes(name), `a listed stack of the stack traces page has ${name}`);
+        }
+        for (const thread of ['uprof-cpu', 'uprof-cpu-s', 'uprof-python', 'uprof-node']) {
+          assert.ok(
+            pages.stackGroups.includes(thread),
+            `stack traces by thread: ${thread} among ${pages.stackGroups}`,
+          );
+        }
       },
     );
   },

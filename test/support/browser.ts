@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 /** Debian's Chromium (`.ci/apt-packages.txt`), driven by playwright-core: no browser download. */
 export const CHROMIUM = process.env.UNIPROF_CHROMIUM ?? '/usr/bin/chromium';
@@ -57,4 +57,12 @@ export async function openView(page: Page, server: string, hash: string): Promis
   await page.waitForSelector('#page[data-ready="true"]', { timeout: 30_000 });
   const error = await page.$('#page .error');
   if (error) assert.fail(`page shows an error: ${await error.textContent()}`);
+}
+
+/**
+ * tsx compiles with esbuild's keepNames, which wraps named inner functions in calls to a `__name` helper that
+ * exists only in Node: a function handed to `page.evaluate` that declares one needs the helper in the page too.
+ */
+export async function allowNodeFunctions(context: BrowserContext): Promise<void> {
+  await context.addInitScript({ content: 'globalThis.__name ??= (fn) => fn;' });
 }
