@@ -19,7 +19,7 @@
  *
  *   npm run bench:ingest-es                                   both parts
  *   npm run bench:ingest-es -- --part store                   the store alone
- *   npm run bench:ingest-es -- --part side-by-side --samples 100000   (side-by-side size; default 100,000)
+ *   npm run bench:ingest-es -- --part side-by-side --samples 100000   (side-by-side size; default 50,000)
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -168,7 +168,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       part: { type: 'string' },
-      samples: { type: 'string', default: '100000' },
+      samples: { type: 'string', default: '50000' },
     },
   });
   if (values.part !== undefined && values.part !== 'store' && values.part !== 'side-by-side') {
