@@ -13,13 +13,18 @@
  * with UNIPROF_BENCH_UI_REPEATS (default 20 per interaction, 3 page loads per page).
  */
 import { rmSync } from 'node:fs';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Page } from 'playwright-core';
-import { registerQueryApi, registerReaderAuth, registerUi } from '../src/api/index.ts';
 import { EmbeddedStore } from '../src/store/embedded/index.ts';
 import { wideProfile } from '../test/query/wide-fixture.ts';
-import { allowNodeFunctions, buildUiInto, chromiumSkip, launchChromium } from '../test/support/browser.ts';
-import { bearer, testReaderAccess } from '../test/support/reader-auth.ts';
+import {
+  allowNodeFunctions,
+  buildUiInto,
+  chromiumSkip,
+  launchChromium,
+  serveUi,
+} from '../test/support/browser.ts';
+import { bearer } from '../test/support/reader-auth.ts';
 
 const sizes = (process.env.UNIPROF_BENCH_UI_SIZES ?? '10000,100000,1000000')
   .split(',')
@@ -207,11 +212,9 @@ async function benchSize(samples: number, uiDir: string, page: Page): Promise<Si
   try {
     await store.open();
     await store.write(wide.batch);
-    app = Fastify();
-    await registerReaderAuth(app, await testReaderAccess());
-    await registerQueryApi(app, { store, options: { now: () => wide.to } });
-    await registerUi(app, { directory: uiDir });
-    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    const server = await serveUi(store, uiDir, { query: { now: () => wide.to } });
+    app = server.app;
+    const base = server.base;
     const range = `from=${wide.from}&to=${wide.to}&samplingLevel=0`;
     const result: SizeResult = {
       samples: wide.totalCount,

@@ -3,7 +3,17 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import {
+  registerQueryApi,
+  registerReaderAuth,
+  registerUi,
+  type QueryApiDeps,
+  type QueryApiOptions,
+  type ReaderAccess,
+} from '../../src/api/index.ts';
+import { testReaderAccess } from './reader-auth.ts';
 
 /** Debian's Chromium (`.ci/apt-packages.txt`), driven by playwright-core: no browser download. */
 export const CHROMIUM = process.env.UNIPROF_CHROMIUM ?? '/usr/bin/chromium';
@@ -65,4 +75,26 @@ export async function openView(page: Page, server: string, hash: string): Promis
  */
 export async function allowNodeFunctions(context: BrowserContext): Promise<void> {
   await context.addInitScript({ content: 'globalThis.__name ??= (fn) => fn;' });
+}
+
+export interface UiServer {
+  app: FastifyInstance;
+  base: string;
+}
+
+/**
+ * What every browser test serves: reader auth (the test readers unless `access` is given), the query API over
+ * `store`, and the built UI from `uiDir`, on a free loopback port. `extra` adds routes before the UI.
+ */
+export async function serveUi(
+  store: QueryApiDeps['store'],
+  uiDir: string,
+  options: { access?: ReaderAccess; query?: QueryApiOptions; extra?: (app: FastifyInstance) => void } = {},
+): Promise<UiServer> {
+  const app = Fastify();
+  await registerReaderAuth(app, options.access ?? (await testReaderAccess()));
+  await registerQueryApi(app, { store, options: options.query });
+  options.extra?.(app);
+  await registerUi(app, { directory: uiDir });
+  return { app, base: await app.listen({ host: '127.0.0.1', port: 0 }) };
 }

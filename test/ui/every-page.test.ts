@@ -3,16 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { pino } from 'pino';
-import {
-  registerQueryApi,
-  registerReaderAuth,
-  registerSetupRoute,
-  registerUi,
-  symbolUploadTarget,
-} from '../../src/api/index.ts';
+import { registerSetupRoute, symbolUploadTarget } from '../../src/api/index.ts';
 import { createCollector, type Collector } from '../../src/collector/collector.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { runLoadgen } from '../../src/loadgen/index.ts';
@@ -24,8 +18,9 @@ import {
   chromiumSkip,
   launchChromium,
   openView,
+  serveUi,
 } from '../support/browser.ts';
-import { bearer, testReaderAccess } from '../support/reader-auth.ts';
+import { bearer } from '../support/reader-auth.ts';
 
 const VIEWPORT = { width: 1280, height: 720 };
 const AGENT_TOKEN = 'every-page-agent-token';
@@ -88,19 +83,18 @@ describe('every UI page at 1280×720 over load-generator data', { skip: chromium
     assert.equal(sent.errors, 0, `the collector refused requests: ${sent.errorMessages.join('; ')}`);
     samplesSent = sent.samples;
 
-    app = Fastify();
-    await registerReaderAuth(app, await testReaderAccess());
     const upload = symbolUploadTarget(loadConfig({ overrides: [`dataDir=${dataDir}`] }));
-    await registerQueryApi(app, { store, options: { symbolUpload: upload } });
-    registerSetupRoute(app, () => ({
-      grpc: { host: '127.0.0.1', port: Number(grpcAddress.split(':').at(-1)), tls: false },
-      otlpHttp: { host: '127.0.0.1', port: 4318, tls: false },
-      token: { value: AGENT_TOKEN, file: join(dataDir, 'secret-token') },
-      agentVersion: 'v0.0.202633',
-      symbolUpload: upload,
+    ({ app, base } = await serveUi(store, uiDir, {
+      query: { symbolUpload: upload },
+      extra: (server) =>
+        registerSetupRoute(server, () => ({
+          grpc: { host: '127.0.0.1', port: Number(grpcAddress.split(':').at(-1)), tls: false },
+          otlpHttp: { host: '127.0.0.1', port: 4318, tls: false },
+          token: { value: AGENT_TOKEN, file: join(dataDir, 'secret-token') },
+          agentVersion: 'v0.0.202633',
+          symbolUpload: upload,
+        })),
     }));
-    await registerUi(app, { directory: uiDir });
-    base = await app.listen({ host: '127.0.0.1', port: 0 });
     browser = await launchChromium();
     context = await browser.newContext({ viewport: VIEWPORT, extraHTTPHeaders: bearer() });
     await allowNodeFunctions(context);

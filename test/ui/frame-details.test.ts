@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { registerQueryApi, registerReaderAuth, registerUi, symbolUploadTarget } from '../../src/api/index.ts';
+import { symbolUploadTarget } from '../../src/api/index.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { FrameType } from '../../src/model/index.ts';
 import type { CompactFlamegraph } from '../../src/query/index.ts';
@@ -16,8 +16,16 @@ import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import { frameFacts, functionCounts, nodeByPath } from '../../src/ui/frame-facts.ts';
 import { LABELS, LIBZ_BUILD_ID, NATIVE_RANGE, STACKS, EVENTS, writeFixture } from '../query/fixture.ts';
 import { HOT_FUNCTION, wideProfile, type WideProfile } from '../query/wide-fixture.ts';
-import { ARTIFACTS, buildUiInto, chromiumSkip, launchChromium, openView } from '../support/browser.ts';
-import { bearer, testReaderAccess } from '../support/reader-auth.ts';
+import {
+  ARTIFACTS,
+  buildUiInto,
+  chromiumSkip,
+  launchChromium,
+  openView,
+  serveUi,
+  type UiServer,
+} from '../support/browser.ts';
+import { bearer } from '../support/reader-auth.ts';
 
 const UPLOAD = symbolUploadTarget(loadConfig({ overrides: ['dataDir=/srv/uniprof'] }));
 const LIBZ_COMMAND = `uniprof symbtool push-symbols -u http://127.0.0.1:4319 -t "$(cat /srv/uniprof/symbol-upload-token)" -e /path/to/libz.so.1`;
@@ -109,12 +117,8 @@ describe('frame details and keyboard navigation in headless chromium', { skip: c
   const wideRange = () => `from=${wide.from}&to=${wide.to}&samplingLevel=0`;
   const nativeRange = `from=${NATIVE_RANGE.from}&to=${NATIVE_RANGE.to}&samplingLevel=0`;
 
-  async function serve(store: EmbeddedStore, now: number): Promise<{ app: FastifyInstance; base: string }> {
-    const app = Fastify();
-    await registerReaderAuth(app, await testReaderAccess());
-    await registerQueryApi(app, { store, options: { now: () => now, symbolUpload: UPLOAD } });
-    await registerUi(app, { directory: uiDir });
-    return { app, base: await app.listen({ host: '127.0.0.1', port: 0 }) };
+  async function serve(store: EmbeddedStore, now: number): Promise<UiServer> {
+    return serveUi(store, uiDir, { query: { now: () => now, symbolUpload: UPLOAD } });
   }
 
   async function flamegraph(base: string, query: string): Promise<CompactFlamegraph> {

@@ -6,14 +6,20 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Browser, Page } from 'playwright-core';
-import { registerQueryApi, registerReaderAuth, registerUi } from '../../src/api/index.ts';
 import type { CompactFlamegraph, SandwichResponse, TopNResponse } from '../../src/query/index.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import { HOT_FUNCTION, wideProfile, type WideProfile } from '../query/wide-fixture.ts';
-import { ARTIFACTS, buildUiInto, chromiumSkip, launchChromium, openView } from '../support/browser.ts';
-import { bearer, testReaderAccess } from '../support/reader-auth.ts';
+import {
+  ARTIFACTS,
+  buildUiInto,
+  chromiumSkip,
+  launchChromium,
+  openView,
+  serveUi,
+} from '../support/browser.ts';
+import { bearer } from '../support/reader-auth.ts';
 
 /** Root-first function names of every event's stack, with its count: the reference the tests sum over. */
 function samplesOf(wide: WideProfile): { path: string[]; count: number }[] {
@@ -73,11 +79,7 @@ describe('callers/callees and flamegraph actions in headless chromium', { skip: 
     store = new EmbeddedStore({ path: ':memory:', seed: 3 });
     await store.open();
     await store.write(wide.batch);
-    app = Fastify();
-    await registerReaderAuth(app, await testReaderAccess());
-    await registerQueryApi(app, { store, options: { now: () => wide.to } });
-    await registerUi(app, { directory: uiDir });
-    base = await app.listen({ host: '127.0.0.1', port: 0 });
+    ({ app, base } = await serveUi(store, uiDir, { query: { now: () => wide.to } }));
     browser = await launchChromium();
     // A read token on every request: the login flow is ui.test.ts's subject.
     const context = await browser.newContext({

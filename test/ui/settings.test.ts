@@ -2,20 +2,21 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import {
-  hashPassword,
-  ReaderAccess,
-  registerQueryApi,
-  registerReaderAuth,
-  registerUi,
-} from '../../src/api/index.ts';
+import { hashPassword, ReaderAccess } from '../../src/api/index.ts';
 import type { TopNResponse } from '../../src/query/index.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import { formatUsd } from '../../src/ui/format.ts';
 import { T0, expectedCount, writeFixture } from '../query/fixture.ts';
-import { ARTIFACTS, buildUiInto, chromiumSkip, launchChromium, openView } from '../support/browser.ts';
+import {
+  ARTIFACTS,
+  buildUiInto,
+  chromiumSkip,
+  launchChromium,
+  openView,
+  serveUi,
+} from '../support/browser.ts';
 import { TEST_READ_TOKEN, bearer } from '../support/reader-auth.ts';
 
 const EDITOR = { name: 'ops', password: 'the editor password 123' };
@@ -73,14 +74,10 @@ describe('settings page and differential summary in headless chromium', { skip: 
       },
       tokens: [TEST_READ_TOKEN],
     });
-    app = Fastify();
-    await registerReaderAuth(app, access);
-    await registerQueryApi(app, {
-      store,
-      options: { now: () => T0 + 120, settingsEditors: [EDITOR.name] },
-    });
-    await registerUi(app, { directory: uiDir });
-    base = await app.listen({ host: '127.0.0.1', port: 0 });
+    ({ app, base } = await serveUi(store, uiDir, {
+      access,
+      query: { now: () => T0 + 120, settingsEditors: [EDITOR.name] },
+    }));
     browser = await launchChromium();
     editor = await loggedIn(EDITOR);
     reader = await loggedIn(READER);

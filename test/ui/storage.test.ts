@@ -7,17 +7,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Browser, Page } from 'playwright-core';
-import { registerQueryApi, registerReaderAuth, registerUi } from '../../src/api/index.ts';
 import type { StorageResponse } from '../../src/api/storage.ts';
 import { ProfileTranslator } from '../../src/collector/translate.ts';
 import { Workload } from '../../src/loadgen/index.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import { formatCount } from '../../src/ui/format.ts';
 import { bytes } from '../../src/ui/pages/status.ts';
-import { ARTIFACTS, buildUiInto, chromiumSkip, launchChromium, openView } from '../support/browser.ts';
-import { bearer, testReaderAccess } from '../support/reader-auth.ts';
+import {
+  ARTIFACTS,
+  buildUiInto,
+  chromiumSkip,
+  launchChromium,
+  openView,
+  serveUi,
+} from '../support/browser.ts';
+import { bearer } from '../support/reader-auth.ts';
 
 const DAY = 86_400;
 const NOW = Math.floor(Date.now() / 1000);
@@ -63,11 +69,7 @@ describe('storage explorer in headless chromium', { skip: chromiumSkip() }, () =
     await store.close();
     store = new EmbeddedStore({ path: join(dir, 'store.duckdb'), seed: 5 });
     await store.open();
-    app = Fastify();
-    await registerReaderAuth(app, await testReaderAccess());
-    await registerQueryApi(app, { store, options: { now: () => NOW, retention: RETENTION } });
-    await registerUi(app, { directory: uiDir });
-    base = await app.listen({ host: '127.0.0.1', port: 0 });
+    ({ app, base } = await serveUi(store, uiDir, { query: { now: () => NOW, retention: RETENTION } }));
     const response = await fetch(`${base}/api/storage`, { headers: bearer() });
     assert.equal(response.status, 200);
     api = (await response.json()) as StorageResponse;

@@ -1,23 +1,23 @@
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Browser, Page } from 'playwright-core';
-import {
-  registerQueryApi,
-  registerReaderAuth,
-  registerSetupRoute,
-  registerUi,
-  symbolUploadTarget,
-  type ReaderAccess,
-} from '../../src/api/index.ts';
+import { registerSetupRoute, symbolUploadTarget, type ReaderAccess } from '../../src/api/index.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import type { CompactFlamegraph } from '../../src/query/index.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import type { SymbolizationBacklog } from '../../src/store/symbolization.ts';
 import { LABELS, LIBZ_BUILD_ID, NATIVE_RANGE, writeFixture } from '../query/fixture.ts';
 import { HOT_FUNCTION, wideProfile, type WideProfile } from '../query/wide-fixture.ts';
-import { ARTIFACTS, buildUiInto, chromiumSkip, launchChromium, openView } from '../support/browser.ts';
+import {
+  ARTIFACTS,
+  buildUiInto,
+  chromiumSkip,
+  launchChromium,
+  openView,
+  serveUi,
+} from '../support/browser.ts';
 import { bearer, TEST_USER, testReaderAccess } from '../support/reader-auth.ts';
 
 /** What the test store below reports, for the status page's rendering only. */
@@ -84,29 +84,25 @@ describe('web UI in headless chromium', { skip: chromiumSkip() }, () => {
     await store.open();
     await store.write(wide.batch);
     access = await testReaderAccess();
-    app = Fastify();
-    await registerReaderAuth(app, access);
-    await registerQueryApi(app, { store, options: { now: () => wide.to } });
-    registerSetupRoute(app, () => ({
-      grpc: { host: '0.0.0.0', port: 4317, tls: true },
-      otlpHttp: { host: '0.0.0.0', port: 4318, tls: true },
-      token: { value: 'the-agents-token-for-the-ui-test', file: '/var/lib/uniprof/secret-token' },
-      agentVersion: 'v0.0.202633',
-      symbolUpload: UPLOAD,
+    ({ app, base } = await serveUi(store, uiDir, {
+      access,
+      query: { now: () => wide.to },
+      extra: (server) =>
+        registerSetupRoute(server, () => ({
+          grpc: { host: '0.0.0.0', port: 4317, tls: true },
+          otlpHttp: { host: '0.0.0.0', port: 4318, tls: true },
+          token: { value: 'the-agents-token-for-the-ui-test', file: '/var/lib/uniprof/secret-token' },
+          agentVersion: 'v0.0.202633',
+          symbolUpload: UPLOAD,
+        })),
     }));
-    await registerUi(app, { directory: uiDir });
-    base = await app.listen({ host: '127.0.0.1', port: 0 });
     nativeStore = new FixedBacklogStore({ path: ':memory:', seed: 7 });
     await nativeStore.open();
     await writeFixture(nativeStore);
-    nativeApp = Fastify();
-    await registerReaderAuth(nativeApp, access);
-    await registerQueryApi(nativeApp, {
-      store: nativeStore,
-      options: { now: () => NATIVE_RANGE.to, symbolUpload: UPLOAD },
-    });
-    await registerUi(nativeApp, { directory: uiDir });
-    nativeBase = await nativeApp.listen({ host: '127.0.0.1', port: 0 });
+    ({ app: nativeApp, base: nativeBase } = await serveUi(nativeStore, uiDir, {
+      access,
+      query: { now: () => NATIVE_RANGE.to, symbolUpload: UPLOAD },
+    }));
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   });

@@ -298,12 +298,14 @@ function metricsComponent(): Mapping {
 }
 
 /** One document per (provider, region, instance type) with its CO2 and cost factors; looked up by the three keys. */
-function costsTemplate(): Mapping {
+function costsTemplate(settings: LayoutSettings): Mapping {
+  const synthetic = syntheticSource(settings);
   return {
     settings: {
-      index: { ...baseSettings, refresh_interval: '30s', hidden: true, 'mapping.source.mode': 'synthetic' },
+      index: { ...baseSettings, refresh_interval: '30s', hidden: true, ...synthetic.setting },
     },
     mappings: {
+      ...synthetic.mapping,
       _meta: meta(1),
       dynamic: false,
       properties: {
@@ -512,7 +514,7 @@ export function indexTemplates(settings: LayoutSettings): IndexTemplate[] {
     },
     {
       name: COSTS,
-      body: { index_patterns: [`.${COSTS}*`], template: costsTemplate(), priority: 100 },
+      body: { index_patterns: [`.${COSTS}*`], template: costsTemplate(settings), priority: 100 },
     },
     {
       name: RETURNPADS_PRIVATE,
