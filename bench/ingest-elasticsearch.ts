@@ -11,16 +11,27 @@
  * By default it starts the test peer (Elasticsearch 8.19 from Maven Central, 1 GB heap); set
  * UNIPROF_BENCH_ES_URL (+ UNIPROF_BENCH_ES_USERNAME / _PASSWORD / _CA) to measure an existing cluster.
  * UNIPROF_BENCH_ES_SAMPLES (default 400,000) sets the volume.
+ *
+ * A second part compares whole collectors on the same requests: the reference (OpenTelemetry Collector with
+ * the contrib Elasticsearch exporter) and `uniprof collector`, each into a fresh test peer (see
+ * ingest-elasticsearch-side-by-side.ts). It always uses the test peer, so it is left out when
+ * UNIPROF_BENCH_ES_URL is set.
+ *
+ *   npm run bench:ingest-es                                   both parts
+ *   npm run bench:ingest-es -- --part store                   the store alone
+ *   npm run bench:ingest-es -- --part side-by-side --samples 100000   (side-by-side size; default 50,000)
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { ProfileTranslator } from '../src/collector/translate.ts';
 import { Workload, nanosFromMillis } from '../src/loadgen/index.ts';
 import type { ProfileBatch } from '../src/model/index.ts';
 import { ElasticsearchStore } from '../src/store/elasticsearch/index.ts';
 import { startElasticsearch, type ElasticsearchPeer } from '../test/peers/elasticsearch.ts';
+import { sideBySide, sideBySideTable } from './ingest-elasticsearch-side-by-side.ts';
 
 const TOTAL_SAMPLES = Number(process.env.UNIPROF_BENCH_ES_SAMPLES ?? 400_000);
 const REQUEST_SAMPLES = 800;
@@ -82,7 +93,7 @@ async function elasticsearchCpuSeconds(store: ElasticsearchStore): Promise<numbe
 
 const format = (n: number) => Math.round(n).toLocaleString('en-US');
 
-async function main(): Promise<void> {
+async function storeAlone(): Promise<void> {
   const { list, samples } = batches();
   const documents = list.reduce(
     (n, { batch }) =>
@@ -151,6 +162,29 @@ async function main(): Promise<void> {
     await es.peer?.dispose();
     await rm(spoolDir, { recursive: true, force: true });
   }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      part: { type: 'string' },
+      samples: { type: 'string', default: '50000' },
+    },
+  });
+  if (values.part !== undefined && values.part !== 'store' && values.part !== 'side-by-side') {
+    throw new Error(`--part is store or side-by-side, not ${values.part}`);
+  }
+  if (values.part !== 'side-by-side') await storeAlone();
+  if (values.part === 'store') return;
+  if (process.env.UNIPROF_BENCH_ES_URL) {
+    console.log('side-by-side left out: it needs fresh test peers, and UNIPROF_BENCH_ES_URL is set');
+    return;
+  }
+  const samples = Number(values.samples);
+  if (!Number.isInteger(samples) || samples <= 0)
+    throw new Error(`--samples ${values.samples} is not a count`);
+  console.log(`\nside by side: ${format(samples)} samples through each collector into a fresh Elasticsearch`);
+  for (const line of sideBySideTable(await sideBySide(samples))) console.log(line);
 }
 
 await main();

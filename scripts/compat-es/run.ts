@@ -55,7 +55,7 @@ export async function readRequestDir(dir: string): Promise<Uint8Array[]> {
   );
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
@@ -81,7 +81,7 @@ async function installLayout(peer: ElasticsearchPeer, workDir: string): Promise<
   await store.close();
 }
 
-async function send(target: string, requests: readonly Uint8Array[]): Promise<void> {
+export async function send(target: string, requests: readonly Uint8Array[]): Promise<void> {
   const client = new ExportClient({ target, timeoutMs: 60_000 });
   try {
     for (const [i, body] of requests.entries()) {
@@ -94,33 +94,38 @@ async function send(target: string, requests: readonly Uint8Array[]): Promise<vo
 }
 
 /** Documents in all profiling indices, refreshed; used to wait until a collector has written everything. */
-async function documentCount(peer: ElasticsearchPeer): Promise<number> {
+export async function documentCount(peer: ElasticsearchPeer): Promise<number> {
   const pattern = 'profiling-*,.profiling-*';
   await peer.request('POST', `/${pattern}/_refresh?expand_wildcards=all`);
   const response = await peer.request('GET', `/${pattern}/_count?expand_wildcards=all`);
   return (response.body as { count?: number }).count ?? 0;
 }
 
-async function waitUntilSettled(
+/** Resolves with the document count and when it last changed (performance.now()), once quiet for quietMs. */
+export async function waitUntilSettled(
   peer: ElasticsearchPeer,
   quietMs = 3_000,
   timeoutMs = 180_000,
-): Promise<void> {
+): Promise<{ count: number; lastChangeAt: number }> {
   const deadline = Date.now() + timeoutMs;
   let last = -1;
   let stableSince = Date.now();
+  let lastChangeAt = performance.now();
   while (Date.now() < deadline) {
     const count = await documentCount(peer);
     if (count !== last) {
       last = count;
       stableSince = Date.now();
-    } else if (count > 0 && Date.now() - stableSince >= quietMs) return;
+      lastChangeAt = performance.now();
+    } else if (count > 0 && Date.now() - stableSince >= quietMs) return { count, lastChangeAt };
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   throw new Error(`documents still arriving after ${timeoutMs / 1000} s`);
 }
 
-async function withCluster<T>(work: (peer: ElasticsearchPeer, workDir: string) => Promise<T>): Promise<T> {
+export async function withCluster<T>(
+  work: (peer: ElasticsearchPeer, workDir: string) => Promise<T>,
+): Promise<T> {
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'uniprof-compat-es-'));
   const peer = await startElasticsearch();
   try {
@@ -173,60 +178,82 @@ export async function throughReference(requests: readonly Uint8Array[], log: Log
   });
 }
 
+export interface RunningUniprofCollector {
+  /** host:port of its OTLP gRPC receiver. */
+  readonly endpoint: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+/** `uniprof collector` writing into the peer, with its data under workDir; resolves once /health answers. */
+export async function startUniprofCollector(
+  peer: ElasticsearchPeer,
+  workDir: string,
+  options: { recordDir?: string } = {},
+): Promise<RunningUniprofCollector> {
+  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  await writeFile(path.join(workDir, 'ca.pem'), peer.caPem);
+  const config = {
+    dataDir: path.join(workDir, 'data'),
+    log: { level: 'warn' },
+    collector: {
+      grpc: { host: '127.0.0.1', port: grpcPort },
+      http: { host: '127.0.0.1', port: httpPort },
+      auth: { disabled: true },
+    },
+    api: { http: { host: '127.0.0.1', port: 0 } },
+    output: {
+      type: 'elasticsearch',
+      elasticsearch: {
+        hosts: [peer.url],
+        username: peer.username,
+        password: peer.password,
+        tls: { ca: path.join(workDir, 'ca.pem') },
+        // Bulk requests of 5 MB can take longer than the default 30 s on a busy test machine.
+        requestTimeoutMs: 120_000,
+      },
+    },
+  };
+  const configFile = path.join(workDir, 'uniprof.yaml');
+  await writeFile(configFile, toYaml(config));
+  const args = ['bin/uniprof.mjs', 'collector', '-c', configFile];
+  if (options.recordDir) args.push('--record-dir', options.recordDir);
+  const collector = spawn(process.execPath, args, {
+    cwd: REPOSITORY,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const exited = once(collector, 'exit');
+  const stop = async () => {
+    if (collector.exitCode === null && collector.signalCode === null) collector.kill('SIGTERM');
+    await exited;
+  };
+  const deadline = Date.now() + 60_000;
+  while (
+    !(await fetch(`http://127.0.0.1:${httpPort}/health`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
+    if (Date.now() > deadline || collector.exitCode !== null) {
+      await stop();
+      throw new Error('uniprof collector did not come up');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return { endpoint: `127.0.0.1:${grpcPort}`, pid: collector.pid ?? 0, stop };
+}
+
 export async function throughUniprof(
   requests: readonly Uint8Array[],
   options: { recordDir?: string } = {},
 ): Promise<Dump> {
   return withCluster(async (peer, workDir) => {
-    const [grpcPort, httpPort] = [await freePort(), await freePort()];
-    await writeFile(path.join(workDir, 'ca.pem'), peer.caPem);
-    const config = {
-      dataDir: path.join(workDir, 'data'),
-      log: { level: 'warn' },
-      collector: {
-        grpc: { host: '127.0.0.1', port: grpcPort },
-        http: { host: '127.0.0.1', port: httpPort },
-        auth: { disabled: true },
-      },
-      api: { http: { host: '127.0.0.1', port: 0 } },
-      output: {
-        type: 'elasticsearch',
-        elasticsearch: {
-          hosts: [peer.url],
-          username: peer.username,
-          password: peer.password,
-          tls: { ca: path.join(workDir, 'ca.pem') },
-          // Bulk requests of 5 MB can take longer than the default 30 s on a busy test machine.
-          requestTimeoutMs: 120_000,
-        },
-      },
-    };
-    const configFile = path.join(workDir, 'uniprof.yaml');
-    await writeFile(configFile, toYaml(config));
-    const args = ['bin/uniprof.mjs', 'collector', '-c', configFile];
-    if (options.recordDir) args.push('--record-dir', options.recordDir);
-    const collector = spawn(process.execPath, args, {
-      cwd: REPOSITORY,
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    const exited = once(collector, 'exit');
+    const collector = await startUniprofCollector(peer, workDir, options);
     try {
-      const deadline = Date.now() + 60_000;
-      while (
-        !(await fetch(`http://127.0.0.1:${httpPort}/health`).then(
-          (r) => r.ok,
-          () => false,
-        ))
-      ) {
-        if (Date.now() > deadline || collector.exitCode !== null)
-          throw new Error('uniprof collector did not come up');
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-      await send(`127.0.0.1:${grpcPort}`, requests);
+      await send(collector.endpoint, requests);
       await waitUntilSettled(peer);
     } finally {
-      collector.kill('SIGTERM');
-      await exited;
+      await collector.stop();
     }
     return dumpProfilingIndices(peer);
   });

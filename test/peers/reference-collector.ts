@@ -110,6 +110,8 @@ export interface ReferenceCollectorOptions {
 
 export interface RunningReferenceCollector {
   readonly endpoint: string;
+  /** Its process id (for CPU time and memory from /proc). */
+  readonly pid: number;
   log(): string;
   /** SIGTERM: the exporter flushes what it holds before the process exits. */
   stop(): Promise<number | null>;
@@ -174,6 +176,7 @@ export async function startReferenceCollector(
   }
   return {
     endpoint: `127.0.0.1:${options.grpcPort}`,
+    pid: child.pid ?? 0,
     log: () => output,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

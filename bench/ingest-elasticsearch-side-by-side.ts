@@ -1,0 +1,162 @@
+/**
+ * The side-by-side part of `npm run bench:ingest-es`: the same OTLP export requests (load generator) sent over
+ * gRPC once to the reference collector (OpenTelemetry Collector + contrib Elasticsearch exporter,
+ * test/peers/reference-collector.ts) and once to `uniprof collector`, each writing into its own fresh
+ * single-node Elasticsearch (one after the other, never both at once; the same start-up and the same
+ * Uniprof layout installed first, as compat:es does it, so neither row meets data or merges the other left).
+ *
+ * Both collectors run as separate processes, so their CPU time comes from /proc/<pid>/stat (utime + stime)
+ * and their peak RSS from /proc/<pid>/status (VmHWM), read once everything is in Elasticsearch and before
+ * the process is stopped. Elasticsearch's CPU comes from its node statistics. The clock runs from the first
+ * request until the document count last changed (the count is polled with refreshes, equally for both).
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ElasticsearchPeer } from '../test/peers/elasticsearch.ts';
+import { provisionReferenceCollector, startReferenceCollector } from '../test/peers/reference-collector.ts';
+import {
+  freePort,
+  loadgenRequests,
+  send,
+  startUniprofCollector,
+  waitUntilSettled,
+  withCluster,
+} from '../scripts/compat-es/run.ts';
+
+const SAMPLES_PER_REQUEST = 800;
+const HOSTS = 100;
+const SEED = 42;
+/** Linux reports process times in clock ticks; USER_HZ is 100 on every architecture Node runs on here. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+export interface SideBySideRow {
+  collector: string;
+  samples: number;
+  documents: number;
+  wallSeconds: number;
+  collectorCpuSeconds: number;
+  elasticsearchCpuSeconds: number;
+  peakRssBytes: number;
+}
+
+async function processCpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces) start at field 3; utime and stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+async function peakRssBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = /^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1];
+  if (!kib) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return Number(kib) * 1024;
+}
+
+async function elasticsearchCpuSeconds(peer: ElasticsearchPeer): Promise<number> {
+  const { body } = await peer.request('GET', '/_nodes/stats/process');
+  const nodes = (body as { nodes: Record<string, { process?: { cpu?: { total_in_millis?: number } } }> })
+    .nodes;
+  return Object.values(nodes).reduce(
+    (sum, node) => sum + (node.process?.cpu?.total_in_millis ?? 0) / 1000,
+    0,
+  );
+}
+
+interface RunningCollector {
+  endpoint: string;
+  pid: number;
+  stop(): Promise<unknown>;
+}
+
+async function measure(
+  name: string,
+  requests: readonly Uint8Array[],
+  start: (peer: ElasticsearchPeer, workDir: string) => Promise<RunningCollector>,
+): Promise<SideBySideRow> {
+  return withCluster(async (peer, workDir) => {
+    const collector = await start(peer, workDir);
+    try {
+      const cpu0 = await processCpuSeconds(collector.pid);
+      const esCpu0 = await elasticsearchCpuSeconds(peer);
+      const wall0 = performance.now();
+      await send(collector.endpoint, requests);
+      const { count, lastChangeAt } = await waitUntilSettled(peer);
+      return {
+        collector: name,
+        samples: requests.length * SAMPLES_PER_REQUEST,
+        documents: count,
+        wallSeconds: (lastChangeAt - wall0) / 1000,
+        collectorCpuSeconds: (await processCpuSeconds(collector.pid)) - cpu0,
+        elasticsearchCpuSeconds: (await elasticsearchCpuSeconds(peer)) - esCpu0,
+        peakRssBytes: await peakRssBytes(collector.pid),
+      };
+    } finally {
+      await collector.stop();
+    }
+  });
+}
+
+export async function sideBySide(samples: number): Promise<SideBySideRow[]> {
+  const requests = loadgenRequests({
+    requests: Math.max(1, Math.ceil(samples / SAMPLES_PER_REQUEST)),
+    samplesPerRequest: SAMPLES_PER_REQUEST,
+    hosts: HOSTS,
+    seed: SEED,
+  });
+  const binary = await provisionReferenceCollector();
+  const reference = await measure('reference (otelcol + ES exporter)', requests, async (peer, workDir) => {
+    const caFile = path.join(workDir, 'ca.pem');
+    await writeFile(caFile, peer.caPem);
+    return startReferenceCollector({
+      binary,
+      workDir,
+      grpcPort: await freePort(),
+      elasticsearch: { url: peer.url, username: peer.username, password: peer.password, caFile },
+    });
+  });
+  const uniprof = await measure('uniprof collector', requests, (peer, workDir) =>
+    startUniprofCollector(peer, workDir),
+  );
+  return [reference, uniprof];
+}
+
+const format = (n: number) => Math.round(n).toLocaleString('en-US');
+
+export function sideBySideTable(rows: readonly SideBySideRow[]): string[] {
+  const header = [
+    'collector',
+    'samples/s per collector core',
+    'documents/s',
+    'ES CPU µs per sample',
+    'collector peak RSS',
+    'documents',
+    'collector CPU',
+    'ES CPU',
+    'wall',
+  ];
+  const cells = rows.map((row) => [
+    row.collector,
+    format(row.samples / row.collectorCpuSeconds),
+    format(row.documents / row.wallSeconds),
+    format((row.elasticsearchCpuSeconds / row.samples) * 1e6),
+    `${format(row.peakRssBytes / 2 ** 20)} MiB`,
+    format(row.documents),
+    `${row.collectorCpuSeconds.toFixed(1)} s`,
+    `${row.elasticsearchCpuSeconds.toFixed(1)} s`,
+    `${row.wallSeconds.toFixed(1)} s`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: readonly string[]) => `| ${c.map((v, i) => v.padEnd(widths[i])).join(' | ')} |`;
+  const lines = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.map(line)];
+  const [reference, uniprof] = rows;
+  if (reference && uniprof) {
+    const perCore = (row: SideBySideRow) => row.samples / row.collectorCpuSeconds;
+    lines.push(
+      `Uniprof/reference: ${(perCore(uniprof) / perCore(reference)).toFixed(2)}× samples/s per collector core, ` +
+        `${(uniprof.elasticsearchCpuSeconds / reference.elasticsearchCpuSeconds).toFixed(2)}× Elasticsearch CPU ` +
+        `per sample (Uniprof's documents include its downsampled copies)`,
+    );
+  }
+  return lines;
+}
