@@ -14,7 +14,13 @@ import { framesAt, type ReturnPad, type SymbolRange } from '../../src/model/symb
 import { ElfFile } from '../../src/symbolizer/elf/elf.ts';
 import { extractRanges } from '../../src/symbolizer/ranges/extract.ts';
 import { RangeIndex } from '../../src/symbolizer/ranges/range-index.ts';
-import { arm64CallFinder, type CallInstruction } from '../../src/symbolizer/returnpads/calls.ts';
+import { createRequire } from 'node:module';
+import type * as Iced from 'iced-x86';
+import {
+  arm64CallFinder,
+  X86CallFinder,
+  type CallInstruction,
+} from '../../src/symbolizer/returnpads/calls.ts';
 import { ExecutableCode, ReturnPadError, returnPads } from '../../src/symbolizer/returnpads/generate.ts';
 import { buildProgram, canBuild, haveTool, type VariantName } from '../peers/toolchains.ts';
 import { llvmSymbolize, prng, withoutSymbolTable } from './oracle.ts';
@@ -232,6 +238,78 @@ describe('return pads of real binaries', () => {
       [0x1000, 0x1004, 0x1008, 0x100c, 0x1010, 0x1014, 0x1018],
     );
     assert.ok(found.every((c) => c.length === 4));
+  });
+
+  it("x86-64: the call mnemonics are exactly iced's call instruction codes", () => {
+    // The finder reads only the mnemonic: CALL, SYSCALL, INT and INTO must cover every `Call_*` code,
+    // `Syscall`, `Int_imm8` and `Into`, and nothing else (INT3 and INT1 have mnemonics of their own).
+    const iced = createRequire(import.meta.url)('iced-x86') as typeof Iced;
+    const callMnemonics = new Set([
+      iced.Mnemonic.Call,
+      iced.Mnemonic.Syscall,
+      iced.Mnemonic.Int,
+      iced.Mnemonic.Into,
+    ]);
+    let codes = 0;
+    for (const [name, code] of Object.entries(iced.Code)) {
+      if (typeof code !== 'number') continue;
+      codes++;
+      const mnemonic = iced.CodeExt.opCode(code).mnemonic;
+      assert.equal(callMnemonics.has(mnemonic), /^(Call_|Syscall$|Int_imm8$|Into$)/.test(name), name);
+      // Only an invalid instruction has no mnemonic: the scan's stop test.
+      assert.equal(mnemonic === iced.Mnemonic.INVALID, code === iced.Code.INVALID, name);
+    }
+    assert.ok(codes > 4000, `only ${codes} codes`);
+  });
+
+  it('x86-64: calls with their addresses and lengths; the scan stops at bytes that are no instruction', () => {
+    const code = Uint8Array.from([
+      0xe8,
+      0x00,
+      0x00,
+      0x00,
+      0x00, // call rel32
+      0x90, // nop
+      0xff,
+      0xd0, // call rax
+      0x41,
+      0xff,
+      0x54,
+      0x24,
+      0x08, // call [r12+8]
+      0x0f,
+      0x05, // syscall
+      0xcc, // int3: a trap, not a call
+      0xcd,
+      0x80, // int 0x80
+      0xc3, // ret
+      0xff,
+      0x15,
+      0x00,
+      0x00,
+      0x00,
+      0x00, // call [rip+0]
+      0x06, // push es: invalid in 64-bit mode, ends the scan
+      0xe8,
+      0x00,
+      0x00,
+      0x00,
+      0x00, // not reached
+    ]);
+    const found: CallInstruction[] = [];
+    new X86CallFinder().calls(code, 0x4000, found);
+    assert.deepEqual(found, [
+      { address: 0x4000, length: 5 },
+      { address: 0x4006, length: 2 },
+      { address: 0x4008, length: 5 },
+      { address: 0x400d, length: 2 },
+      { address: 0x4010, length: 2 },
+      { address: 0x4013, length: 6 },
+    ]);
+    // A call cut off by the end of the code is no call.
+    const cut: CallInstruction[] = [];
+    new X86CallFinder().calls(Uint8Array.from([0x90, 0xe8, 0x00, 0x00]), 0x10, cut);
+    assert.deepEqual(cut, []);
   });
 
   it('cleans up', () => rmSync(tmp, { recursive: true, force: true }));

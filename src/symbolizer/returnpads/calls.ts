@@ -36,7 +36,7 @@ export function callFinderFor(machine: number): CallFinder | undefined {
   return undefined;
 }
 
-/** `Code.INVALID`. */
+/** `Mnemonic.INVALID`: the bytes are no instruction, or one cut off by the end of the code. */
 const INVALID = 0;
 
 // iced-x86 is a CommonJS wasm-bindgen build that loads its WebAssembly synchronously when first required:
@@ -48,43 +48,43 @@ function loadIced(): typeof Iced {
 }
 
 /**
- * iced's instruction codes (one per encoding) of the calls: every form of CALL (near, far, direct, indirect,
- * all operand sizes: those invalid in 64-bit mode never decode there), SYSCALL, INT imm8 and INTO. INT3 and
- * INT1 are traps, not calls (zydis, symblib's decoder, gives them mnemonics of their own too).
- */
-function callCodes(Code: typeof Iced.Code): Uint8Array {
-  const calls = new Uint8Array(Object.keys(Code).length);
-  for (const [name, value] of Object.entries(Code)) {
-    if (typeof value === 'number' && /^(Call_|Syscall$|Int_imm8$|Into$)/.test(name)) calls[value] = 1;
-  }
-  return calls;
-}
-
-/**
  * x86-64 through iced-x86 (WebAssembly): a decoder per piece of code, one reused `Instruction`. Each
- * property read crosses into WebAssembly, which is most of the cost: only the code (which encoding; 0 when
- * the bytes are no instruction or cut off) and the length are read.
+ * property read crosses into WebAssembly, which is most of the cost: per instruction only its mnemonic is
+ * read, and only for a call its length and the decoder's position.
+ *
+ * The calls are the mnemonics CALL (every form: near, far, direct, indirect, all operand sizes; those
+ * invalid in 64-bit mode never decode there), SYSCALL, INT (INT imm8 only: INT3 and INT1 have mnemonics of
+ * their own, and are traps, not calls, as zydis, symblib's decoder, has them) and INTO. These are exactly
+ * the instruction codes named `Call_*`, `Syscall`, `Int_imm8` and `Into` (checked over all of iced's codes in
+ * test/symbolizer/returnpads.test.ts), without enumerating iced's thousands of codes at load.
  */
 export class X86CallFinder implements CallFinder {
   private readonly iced = loadIced();
   private readonly instruction = new this.iced.Instruction();
-  private readonly isCall = callCodes(this.iced.Code);
+  private readonly callMnemonics = [
+    this.iced.Mnemonic.Call,
+    this.iced.Mnemonic.Syscall,
+    this.iced.Mnemonic.Int,
+    this.iced.Mnemonic.Into,
+  ];
 
   calls(code: Uint8Array, address: number, found: CallInstruction[]): void {
     if (code.length === 0) return;
     const { Decoder, DecoderOptions } = this.iced;
     const decoder = new Decoder(64, code, DecoderOptions.None);
     const instruction = this.instruction;
+    const [call, syscall, int, into] = this.callMnemonics;
     try {
-      let offset = 0;
-      while (offset < code.length) {
+      // The decoder stops at the end of the code with an invalid instruction (iced's `NoMoreBytes`), as it
+      // does for a truncated one: no separate end test needed.
+      for (;;) {
         decoder.decodeOut(instruction);
-        // A truncated instruction decodes as invalid too (iced reports `NoMoreBytes`).
-        const code = instruction.code;
-        if (code === INVALID) return;
-        const length = instruction.length;
-        if (this.isCall[code] === 1) found.push({ address: address + offset, length });
-        offset += length;
+        const mnemonic = instruction.mnemonic;
+        if (mnemonic === INVALID) return;
+        if (mnemonic === call || mnemonic === syscall || mnemonic === int || mnemonic === into) {
+          const length = instruction.length;
+          found.push({ address: address + decoder.position - length, length });
+        }
       }
     } finally {
       decoder.free();
