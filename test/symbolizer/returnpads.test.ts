@@ -21,6 +21,7 @@ import {
   X86CallFinder,
   type CallInstruction,
 } from '../../src/symbolizer/returnpads/calls.ts';
+import { commonLength } from '../../src/symbolizer/returnpads/x86-length.ts';
 import { ExecutableCode, ReturnPadError, returnPads } from '../../src/symbolizer/returnpads/generate.ts';
 import { buildProgram, canBuild, haveTool, type VariantName } from '../peers/toolchains.ts';
 import { llvmSymbolize, prng, withoutSymbolTable } from './oracle.ts';
@@ -310,6 +311,39 @@ describe('return pads of real binaries', () => {
     const cut: CallInstruction[] = [];
     new X86CallFinder().calls(Uint8Array.from([0x90, 0xe8, 0x00, 0x00]), 0x10, cut);
     assert.deepEqual(cut, []);
+  });
+
+  it('x86-64: the lengths decoded in JavaScript equal iced-x86 on random instructions', () => {
+    // commonLength answers for the common encodings and leaves the rest to iced: where it answers, the
+    // length and whether it is a call must be iced's, for any bytes (prefixes, REX, ModRM/SIB/displacement
+    // forms, immediates, code cut off at the end).
+    const iced = createRequire(import.meta.url)('iced-x86') as typeof Iced;
+    const calls = new Set([iced.Mnemonic.Call, iced.Mnemonic.Syscall, iced.Mnemonic.Int, iced.Mnemonic.Into]);
+    const instruction = new iced.Instruction();
+    const random = prng(20261128);
+    const prefixes = [0x66, 0x67, 0xf2, 0xf3, 0x2e, 0x3e, 0x26, 0x36, 0x64, 0x65, 0xf0, 0x9b];
+    let answered = 0;
+    for (let k = 0; k < 200_000; k++) {
+      const bytes = new Uint8Array(1 + Math.floor(random() * 18));
+      for (let j = 0; j < bytes.length; j++) bytes[j] = Math.floor(random() * 256);
+      let p = 0;
+      if (random() < 0.25)
+        for (let n = Math.floor(random() * 3); n > 0 && p < bytes.length; n--)
+          bytes[p++] = prefixes[Math.floor(random() * prefixes.length)];
+      if (random() < 0.33 && p < bytes.length) bytes[p++] = 0x40 | Math.floor(random() * 16);
+      if (random() < 0.33 && p < bytes.length) bytes[p] = 0x0f;
+      const length = commonLength(bytes, 0, bytes.length);
+      if (length === 0) continue;
+      answered++;
+      const decoder = new iced.Decoder(64, bytes, iced.DecoderOptions.None);
+      decoder.decodeOut(instruction);
+      decoder.free();
+      const hex = Buffer.from(bytes).toString('hex');
+      assert.notEqual(instruction.mnemonic, iced.Mnemonic.INVALID, `${hex}: valid for us, invalid for iced`);
+      assert.equal(Math.abs(length), instruction.length, `${hex}: length`);
+      assert.equal(length < 0, calls.has(instruction.mnemonic), `${hex}: call or not`);
+    }
+    assert.ok(answered > 80_000, `only ${answered} answered`);
   });
 
   it('cleans up', () => rmSync(tmp, { recursive: true, force: true }));
