@@ -6,16 +6,14 @@
  * Each file is measured in a fresh child process: extract the ranges (kept, as the symbolizer worker keeps
  * them for the pads), then generate the pads from the executable's code (counted, not kept) twice: cold
  * (the process's first, compiling iced-x86's WebAssembly) and warm (as every later file in a running
- * symbolizer). Best of 3 runs; peak RSS is the child's `maxRSS`, which includes the kept ranges.
+ * symbolizer). Best of 3 runs; peak RSS is the child's `maxRSS`, which includes the kept ranges. The
+ * measuring processes run the compiled engine (dist/) on plain Node unless UNIPROF_BENCH_ENGINE=src
+ * (bench/engine.ts).
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { SymbolRange } from '../src/model/symbols.ts';
-import { extractRanges } from '../src/symbolizer/ranges/extract.ts';
-import { returnPads } from '../src/symbolizer/returnpads/generate.ts';
 import { buildProgram, cacheRoot, canBuild } from '../test/peers/toolchains.ts';
-import { peakRssMb, runChild, timed } from './child.ts';
+import { engineBuild, engineChild, ensureCompiledEngine } from './engine.ts';
 
 interface ChildResult {
   rangesMs: number;
@@ -32,48 +30,10 @@ interface ChildResult {
 
 const RUNS = 3;
 
-if (process.argv[2] === '--child') {
-  const path = process.argv[3];
-  const result: ChildResult = {
-    rangesMs: 0,
-    padsMs: 0,
-    padsCpuMs: 0,
-    warmMs: 0,
-    warmCpuMs: 0,
-    ranges: 0,
-    pads: 0,
-    maxRssMb: 0,
-  };
-  if (path !== '') {
-    const extracted = timed(() => {
-      const ranges: SymbolRange[] = [];
-      for (const chunk of extractRanges(path)) for (const range of chunk) ranges.push(range);
-      return ranges;
-    });
-    const ranges = extracted.value;
-    result.rangesMs = extracted.ms;
-    result.ranges = ranges.length;
-    const generate = () => {
-      let pads = 0;
-      for (const chunk of returnPads(path, [ranges])) pads += chunk.length;
-      return pads;
-    };
-    const cold = timed(generate);
-    const warm = timed(generate);
-    result.pads = cold.value;
-    result.padsMs = cold.ms;
-    result.padsCpuMs = cold.cpuMs;
-    result.warmMs = warm.ms;
-    result.warmCpuMs = warm.cpuMs;
-  }
-  result.maxRssMb = peakRssMb();
-  console.log(JSON.stringify(result));
-} else {
-  main();
-}
+main();
 
 function padsChild(path: string): ChildResult {
-  return runChild(fileURLToPath(import.meta.url), ['--child', path], `return pads of ${path}`);
+  return engineChild(['pads', path], `return pads of ${path}`);
 }
 
 /** The SQLite-sized generated program `npm run bench:symbolizer` builds into the cache, if it did. */
@@ -102,6 +62,8 @@ function main(): void {
     targets.push({ label: 'large C++ program (g++ -O2 -g)', path: buildProgram('cpp-large').binary });
   if (canBuild('go-dwarf')) targets.push({ label: 'Go test program', path: buildProgram('go-dwarf').binary });
 
+  ensureCompiledEngine();
+  console.log(engineBuild());
   const baseline = padsChild('');
   console.log(`return pad generation, best of ${RUNS} runs, each in a fresh process`);
   console.log(`Node baseline (modules loaded): ${baseline.maxRssMb.toFixed(1)} MB peak RSS\n`);

@@ -11,16 +11,17 @@
  * Then the engine's cold start, as the symbolizer meets every new executable: in a fresh process (modules
  * loaded, nothing opened, JIT cold), open a `-O3 -g` program and answer 5,000 addresses, against
  * `llvm-symbolizer` answering the same addresses (a whole process) in the same run; target ≤ 1.0×.
+ *
+ * The measuring processes run the compiled engine (dist/, rebuilt when older than src/) on plain Node, as
+ * an installed Uniprof does; UNIPROF_BENCH_ENGINE=src measures the sources under tsx (bench/engine.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { extractRanges } from '../src/symbolizer/ranges/extract.ts';
 import { SymbolizedBinary } from '../src/symbolizer/symbolizer.ts';
-import { peakRssMb, runChild, timed } from './child.ts';
+import { engineBuild, engineChild, ensureCompiledEngine } from './engine.ts';
 import { buildProgram, cacheRoot, canBuild, haveTool } from '../test/peers/toolchains.ts';
 import { testAddresses } from '../test/symbolizer/oracle.ts';
 
@@ -33,7 +34,6 @@ interface ChildResult {
   warmCpuMs: number;
   ranges: number;
   maxRssMb: number;
-  debugBytes: number;
 }
 
 const RUNS = 3;
@@ -44,50 +44,10 @@ const TARGET_FACTOR = 1.5;
 const COLD_START_ADDRESSES = 5000;
 const COLD_START_RUNS = 5;
 
-if (process.argv[2] === '--cold-start') {
-  // Open and answer every address of the file given, once: the first file of a fresh process.
-  const addresses = JSON.parse(readFileSync(process.argv[4], 'utf8')) as number[];
-  const run = timed(() => {
-    const binary = SymbolizedBinary.open(process.argv[3]);
-    let frames = 0;
-    for (const address of addresses) frames += binary.symbolize(address).length;
-    binary.close();
-    return frames;
-  });
-  console.log(JSON.stringify({ ms: run.ms, cpuMs: run.cpuMs, frames: run.value }));
-} else if (process.argv[2] === '--child') {
-  const path = process.argv[3];
-  const result: ChildResult = {
-    ms: 0,
-    cpuMs: 0,
-    warmMs: 0,
-    warmCpuMs: 0,
-    ranges: 0,
-    maxRssMb: 0,
-    debugBytes: 0,
-  };
-  const extractAll = () => {
-    let ranges = 0;
-    for (const chunk of extractRanges(path)) ranges += chunk.length;
-    return ranges;
-  };
-  if (path !== '') {
-    const cold = timed(extractAll);
-    Object.assign(result, { ms: cold.ms, cpuMs: cold.cpuMs, ranges: cold.value });
-  }
-  // Peak RSS is the cold extraction's: the warm run below may add the first run's not yet collected garbage.
-  result.maxRssMb = peakRssMb();
-  if (path !== '') {
-    const warm = timed(extractAll);
-    Object.assign(result, { warmMs: warm.ms, warmCpuMs: warm.cpuMs });
-  }
-  console.log(JSON.stringify(result));
-} else {
-  main();
-}
+main();
 
 function extractionChild(path: string): ChildResult {
-  return runChild(fileURLToPath(import.meta.url), ['--child', path], `extraction of ${path}`);
+  return engineChild(['extract', path], `extraction of ${path}`);
 }
 
 /**
@@ -213,6 +173,8 @@ function main(): void {
   if (canBuild('cpp-large'))
     targets.push({ label: 'large C++ program (g++ -O2 -g)', path: buildProgram('cpp-large').binary });
 
+  ensureCompiledEngine();
+  console.log(engineBuild());
   // `npm run bench:symbolizer -- cold-start`: only the engine's cold start.
   if (process.argv[2] === 'cold-start') {
     coldStart([medium, large].filter((path): path is string => path !== undefined));
@@ -292,11 +254,7 @@ function coldStart(paths: string[]): void {
     const llvmCpu: number[] = [];
     try {
       for (let i = 0; i < COLD_START_RUNS; i++) {
-        const run = runChild<{ ms: number; cpuMs: number }>(
-          fileURLToPath(import.meta.url),
-          ['--cold-start', path, file],
-          'cold start',
-        );
+        const run = engineChild<{ ms: number; cpuMs: number }>(['cold-start', path, file], 'cold start');
         const reference = llvmSymbolizer(path, addresses);
         ours.push(run.ms);
         llvm.push(reference.ms);

@@ -14,7 +14,14 @@ import { framesAt, type ReturnPad, type SymbolRange } from '../../src/model/symb
 import { ElfFile } from '../../src/symbolizer/elf/elf.ts';
 import { extractRanges } from '../../src/symbolizer/ranges/extract.ts';
 import { RangeIndex } from '../../src/symbolizer/ranges/range-index.ts';
-import { arm64CallFinder, type CallInstruction } from '../../src/symbolizer/returnpads/calls.ts';
+import { createRequire } from 'node:module';
+import type * as Iced from 'iced-x86';
+import {
+  arm64CallFinder,
+  X86CallFinder,
+  type CallInstruction,
+} from '../../src/symbolizer/returnpads/calls.ts';
+import { commonLength } from '../../src/symbolizer/returnpads/x86-length.ts';
 import { ExecutableCode, ReturnPadError, returnPads } from '../../src/symbolizer/returnpads/generate.ts';
 import { buildProgram, canBuild, haveTool, type VariantName } from '../peers/toolchains.ts';
 import { llvmSymbolize, prng, withoutSymbolTable } from './oracle.ts';
@@ -232,6 +239,100 @@ describe('return pads of real binaries', () => {
       [0x1000, 0x1004, 0x1008, 0x100c, 0x1010, 0x1014, 0x1018],
     );
     assert.ok(found.every((c) => c.length === 4));
+  });
+
+  it("x86-64: the call mnemonics are exactly iced's call instruction codes", () => {
+    // The finder reads only the mnemonic: CALL, SYSCALL, INT and INTO must cover every `Call_*` code,
+    // `Syscall`, `Int_imm8` and `Into`, and nothing else (INT3 and INT1 have mnemonics of their own).
+    const iced = createRequire(import.meta.url)('iced-x86') as typeof Iced;
+    const callMnemonics = new Set([
+      iced.Mnemonic.Call,
+      iced.Mnemonic.Syscall,
+      iced.Mnemonic.Int,
+      iced.Mnemonic.Into,
+    ]);
+    let codes = 0;
+    for (const [name, code] of Object.entries(iced.Code)) {
+      if (typeof code !== 'number') continue;
+      codes++;
+      const mnemonic = iced.CodeExt.opCode(code).mnemonic;
+      assert.equal(callMnemonics.has(mnemonic), /^(Call_|Syscall$|Int_imm8$|Into$)/.test(name), name);
+      // Only an invalid instruction has no mnemonic: the scan's stop test.
+      assert.equal(mnemonic === iced.Mnemonic.INVALID, code === iced.Code.INVALID, name);
+    }
+    assert.ok(codes > 4000, `only ${codes} codes`);
+  });
+
+  it('x86-64: calls with their addresses and lengths; the scan stops at bytes that are no instruction', () => {
+    // prettier-ignore
+    const code = Uint8Array.from([
+      0xf3, 0x0f, 0x1e, 0xfa, // endbr64
+      0xe8, 0x00, 0x00, 0x00, 0x00, // call rel32
+      0x90, // nop
+      0xff, 0xd0, // call rax
+      0x41, 0xff, 0x54, 0x24, 0x08, // call [r12+8]
+      0x0f, 0x05, // syscall
+      0xcc, // int3: a trap, not a call
+      0xcd, 0x80, // int 0x80
+      0xc3, // ret
+      0xff, 0x15, 0x00, 0x00, 0x00, 0x00, // call [rip+0]
+      0x06, // push es: invalid in 64-bit mode, ends the scan
+      0xe8, 0x00, 0x00, 0x00, 0x00, // not reached
+    ]);
+    const found: CallInstruction[] = [];
+    new X86CallFinder().calls(code, 0x4000, found);
+    assert.deepEqual(found, [
+      { address: 0x4004, length: 5 },
+      { address: 0x400a, length: 2 },
+      { address: 0x400c, length: 5 },
+      { address: 0x4011, length: 2 },
+      { address: 0x4014, length: 2 },
+      { address: 0x4017, length: 6 },
+    ]);
+    // A call cut off by the end of the code is no call.
+    const cut: CallInstruction[] = [];
+    new X86CallFinder().calls(Uint8Array.from([0x90, 0xe8, 0x00, 0x00]), 0x10, cut);
+    assert.deepEqual(cut, []);
+  });
+
+  it('x86-64: the lengths decoded in JavaScript equal iced-x86 on random instructions', () => {
+    // commonLength answers for the common encodings and leaves the rest to iced: where it answers, the
+    // length and whether it is a call must be iced's, for any bytes (prefixes, REX, ModRM/SIB/displacement
+    // forms, immediates, code cut off at the end).
+    const iced = createRequire(import.meta.url)('iced-x86') as typeof Iced;
+    const calls = new Set([iced.Mnemonic.Call, iced.Mnemonic.Syscall, iced.Mnemonic.Int, iced.Mnemonic.Into]);
+    const instruction = new iced.Instruction();
+    const random = prng(20261128);
+    const prefixes = [0x66, 0x66, 0x67, 0xf2, 0xf3, 0xf3, 0x2e, 0x3e, 0x26, 0x36, 0x64, 0x65, 0xf0, 0x9b];
+    let answered = 0;
+    for (let k = 0; k < 200_000; k++) {
+      const bytes = new Uint8Array(1 + Math.floor(random() * 18));
+      for (let j = 0; j < bytes.length; j++) bytes[j] = Math.floor(random() * 256);
+      let p = 0;
+      if (random() < 0.5)
+        for (let n = Math.floor(random() * 3); n > 0 && p < bytes.length; n--)
+          bytes[p++] = prefixes[Math.floor(random() * prefixes.length)];
+      if (random() < 0.33 && p < bytes.length) bytes[p++] = 0x40 | Math.floor(random() * 16);
+      if (random() < 0.5 && p < bytes.length) {
+        // The two-byte map, with ENDBR64/ENDBR32 and their F3 0F 1E neighbours now and then.
+        bytes[p++] = 0x0f;
+        if (random() < 0.1 && p + 1 < bytes.length) {
+          bytes[p++] = 0x1e;
+          bytes[p] = 0xf8 + Math.floor(random() * 8);
+        }
+      }
+      const length = commonLength(bytes, 0, bytes.length);
+      if (length === 0) continue;
+      answered++;
+      const decoder = new iced.Decoder(64, bytes, iced.DecoderOptions.None);
+      decoder.decodeOut(instruction);
+      decoder.free();
+      const hex = Buffer.from(bytes).toString('hex');
+      assert.notEqual(instruction.mnemonic, iced.Mnemonic.INVALID, `${hex}: valid for us, invalid for iced`);
+      assert.equal(Math.abs(length), instruction.length, `${hex}: length`);
+      assert.equal(length < 0, calls.has(instruction.mnemonic), `${hex}: call or not`);
+    }
+    assert.ok(answered > 40_000, `only ${answered} answered`);
   });
 
   it('cleans up', () => rmSync(tmp, { recursive: true, force: true }));

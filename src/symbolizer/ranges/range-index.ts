@@ -12,21 +12,42 @@ interface DepthLevel {
   ranges: SymbolRange[];
 }
 
+/**
+ * Throws RangeError on a malformed range. No closure per call: this runs for every range of a file, and a
+ * function created per call is a cost of its own (under tsx, each is also renamed through a helper).
+ */
 function checkRange(range: SymbolRange): void {
-  const where = (): string => `range [${range.start}, ${range.end}) at depth ${range.depth}`;
   if (
     !Number.isFinite(range.start) ||
     !Number.isFinite(range.end) ||
     range.start < 0 ||
     range.end <= range.start
   )
-    throw new RangeError(`${where()}: start and end must be finite with 0 <= start < end`);
+    throw new RangeError(`${rangeName(range)}: start and end must be finite with 0 <= start < end`);
   if (!Number.isInteger(range.depth) || range.depth < 0 || range.depth > MAX_RANGE_DEPTH)
-    throw new RangeError(`${where()}: depth must be an integer in 0..${MAX_RANGE_DEPTH}`);
+    throw new RangeError(`${rangeName(range)}: depth must be an integer in 0..${MAX_RANGE_DEPTH}`);
   if (range.lineOffsets.length !== range.lines.length)
     throw new RangeError(
-      `${where()}: ${range.lineOffsets.length} line offsets for ${range.lines.length} lines`,
+      `${rangeName(range)}: ${range.lineOffsets.length} line offsets for ${range.lines.length} lines`,
     );
+}
+
+function byStartThenLongest(a: SymbolRange, b: SymbolRange): number {
+  return a.start - b.start || b.end - a.end;
+}
+
+/** Whether `ranges` is already as `byStartThenLongest` sorts it. */
+function inOrder(ranges: readonly SymbolRange[]): boolean {
+  for (let i = 1; i < ranges.length; i++) {
+    const a = ranges[i - 1];
+    const b = ranges[i];
+    if (a.start > b.start || (a.start === b.start && a.end < b.end)) return false;
+  }
+  return true;
+}
+
+function rangeName(range: SymbolRange): string {
+  return `range [${range.start}, ${range.end}) at depth ${range.depth}`;
 }
 
 /**
@@ -52,7 +73,9 @@ export class RangeIndex {
     this.size = size;
     for (let depth = 0; depth < byDepth.length; depth++) {
       const ranges = byDepth[depth] ?? [];
-      ranges.sort((a, b) => a.start - b.start || b.end - a.end);
+      // Extraction yields each depth nearly in order: sorting (stable) changes nothing when it already is,
+      // and a comparator call per pair showed in building the index for 236,000 ranges.
+      if (!inOrder(ranges)) ranges.sort(byStartThenLongest);
       const n = ranges.length;
       const level: DepthLevel = {
         starts: new Float64Array(n),

@@ -7,6 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as Iced from 'iced-x86';
+import { commonLength } from './x86-length.ts';
 
 /** One call instruction: its address and its length (the return address is `address + length`). */
 export interface CallInstruction {
@@ -36,7 +37,7 @@ export function callFinderFor(machine: number): CallFinder | undefined {
   return undefined;
 }
 
-/** `Code.INVALID`. */
+/** `Mnemonic.INVALID`: the bytes are no instruction, or one cut off by the end of the code. */
 const INVALID = 0;
 
 // iced-x86 is a CommonJS wasm-bindgen build that loads its WebAssembly synchronously when first required:
@@ -48,59 +49,74 @@ function loadIced(): typeof Iced {
 }
 
 /**
- * iced's instruction codes (one per encoding) of the calls: every form of CALL (near, far, direct, indirect,
- * all operand sizes: those invalid in 64-bit mode never decode there), SYSCALL, INT imm8 and INTO. INT3 and
- * INT1 are traps, not calls (zydis, symblib's decoder, gives them mnemonics of their own too).
- */
-function callCodes(Code: typeof Iced.Code): Uint8Array {
-  const calls = new Uint8Array(Object.keys(Code).length);
-  for (const [name, value] of Object.entries(Code)) {
-    if (typeof value === 'number' && /^(Call_|Syscall$|Int_imm8$|Into$)/.test(name)) calls[value] = 1;
-  }
-  return calls;
-}
-
-/**
- * x86-64 through iced-x86 (WebAssembly): a decoder per piece of code, one reused `Instruction`. Each
- * property read crosses into WebAssembly, which is most of the cost: only the code (which encoding; 0 when
- * the bytes are no instruction or cut off) and the length are read.
+ * x86-64: the common instructions are decoded here (`commonLength`), every other one by iced-x86
+ * (WebAssembly), which is loaded only when a file first needs it. Each property read crosses into
+ * WebAssembly, which is most of iced's cost: per instruction only its mnemonic is read, and only for a call
+ * its length.
+ *
+ * The calls are the mnemonics CALL (every form: near, far, direct, indirect, all operand sizes; those
+ * invalid in 64-bit mode never decode there), SYSCALL, INT (INT imm8 only: INT3 and INT1 have mnemonics of
+ * their own, and are traps, not calls, as zydis, symblib's decoder, has them) and INTO. These are exactly
+ * the instruction codes named `Call_*`, `Syscall`, `Int_imm8` and `Into` (checked over all of iced's codes in
+ * test/symbolizer/returnpads.test.ts), without enumerating iced's thousands of codes at load.
  */
 export class X86CallFinder implements CallFinder {
-  private readonly iced = loadIced();
-  private readonly instruction = new this.iced.Instruction();
-  private readonly isCall = callCodes(this.iced.Code);
+  private decoderParts: IcedParts | undefined;
 
   calls(code: Uint8Array, address: number, found: CallInstruction[]): void {
-    if (code.length === 0) return;
-    const { Decoder, DecoderOptions } = this.iced;
-    const decoder = new Decoder(64, code, DecoderOptions.None);
-    const instruction = this.instruction;
+    let decoder: Iced.Decoder | undefined;
     try {
       let offset = 0;
       while (offset < code.length) {
-        decoder.decodeOut(instruction);
-        // A truncated instruction decodes as invalid too (iced reports `NoMoreBytes`).
-        const code = instruction.code;
-        if (code === INVALID) return;
-        const length = instruction.length;
-        if (this.isCall[code] === 1) found.push({ address: address + offset, length });
+        let length = commonLength(code, offset, code.length);
+        if (length < 0) {
+          length = -length;
+          found.push({ address: address + offset, length });
+        } else if (length === 0) {
+          // Decoding is stateless: iced decodes the one instruction at the offset, as a linear scan would.
+          const parts = (this.decoderParts ??= icedParts());
+          decoder ??= new parts.iced.Decoder(64, code, parts.iced.DecoderOptions.None);
+          decoder.position = offset;
+          decoder.decodeOut(parts.instruction);
+          const mnemonic = parts.instruction.mnemonic;
+          // An invalid instruction, or one cut off by the end of the code (iced's `NoMoreBytes`), ends the scan.
+          if (mnemonic === INVALID) return;
+          length = parts.instruction.length;
+          if (parts.callMnemonics.includes(mnemonic)) found.push({ address: address + offset, length });
+        }
         offset += length;
       }
     } finally {
-      decoder.free();
+      decoder?.free();
     }
   }
 
   firstLength(code: Uint8Array): number | undefined {
     if (code.length === 0) return undefined;
-    const decoder = new this.iced.Decoder(64, code, this.iced.DecoderOptions.None);
+    const length = Math.abs(commonLength(code, 0, code.length));
+    if (length > 0) return length;
+    const { iced, instruction } = (this.decoderParts ??= icedParts());
+    const decoder = new iced.Decoder(64, code, iced.DecoderOptions.None);
     try {
-      decoder.decodeOut(this.instruction);
-      return this.instruction.isInvalid ? undefined : this.instruction.length;
+      decoder.decodeOut(instruction);
+      return instruction.isInvalid ? undefined : instruction.length;
     } finally {
       decoder.free();
     }
   }
+}
+
+interface IcedParts {
+  iced: typeof Iced;
+  /** One `Instruction` reused for every decode. */
+  instruction: Iced.Instruction;
+  callMnemonics: number[];
+}
+
+function icedParts(): IcedParts {
+  const iced = loadIced();
+  const { Call, Syscall, Int, Into } = iced.Mnemonic;
+  return { iced, instruction: new iced.Instruction(), callMnemonics: [Call, Syscall, Int, Into] };
 }
 
 // arm64: fixed 4-byte little-endian instructions; the encodings (Arm ARM, C6.2) are simple enough to match
