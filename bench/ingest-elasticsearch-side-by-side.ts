@@ -37,6 +37,15 @@ export interface SideBySideRow {
   collectorCpuSeconds: number;
   elasticsearchCpuSeconds: number;
   peakRssBytes: number;
+  /** Per profiling index: documents, index operations and Elasticsearch's time spent indexing them. */
+  indices: IndexWork[];
+}
+
+export interface IndexWork {
+  index: string;
+  documents: number;
+  indexOperations: number;
+  indexMillis: number;
 }
 
 async function processCpuSeconds(pid: number): Promise<number> {
@@ -61,6 +70,28 @@ async function elasticsearchCpuSeconds(peer: ElasticsearchPeer): Promise<number>
     (sum, node) => sum + (node.process?.cpu?.total_in_millis ?? 0) / 1000,
     0,
   );
+}
+
+/** Where Elasticsearch's indexing time went, per profiling index (the attribution behind the CPU figure). */
+async function indexWork(peer: ElasticsearchPeer): Promise<IndexWork[]> {
+  const { body } = await peer.request(
+    'GET',
+    '/profiling-*,.profiling-*/_stats/docs,indexing?level=indices&expand_wildcards=all',
+  );
+  type Stats = {
+    primaries: { docs?: { count?: number } };
+    total: { indexing?: { index_total?: number; index_time_in_millis?: number } };
+  };
+  const indices = (body as { indices: Record<string, Stats> }).indices;
+  return Object.entries(indices)
+    .map(([index, stats]) => ({
+      index,
+      documents: stats.primaries.docs?.count ?? 0,
+      indexOperations: stats.total.indexing?.index_total ?? 0,
+      indexMillis: stats.total.indexing?.index_time_in_millis ?? 0,
+    }))
+    .filter((work) => work.indexOperations > 0)
+    .sort((a, b) => b.indexMillis - a.indexMillis);
 }
 
 interface RunningCollector {
@@ -90,6 +121,7 @@ async function measure(
         collectorCpuSeconds: (await processCpuSeconds(collector.pid)) - cpu0,
         elasticsearchCpuSeconds: (await elasticsearchCpuSeconds(peer)) - esCpu0,
         peakRssBytes: await peakRssBytes(collector.pid),
+        indices: await indexWork(peer),
       };
     } finally {
       await collector.stop();
@@ -157,6 +189,13 @@ export function sideBySideTable(rows: readonly SideBySideRow[]): string[] {
         `${(uniprof.elasticsearchCpuSeconds / reference.elasticsearchCpuSeconds).toFixed(2)}× Elasticsearch CPU ` +
         `per sample (Uniprof's documents include its downsampled copies)`,
     );
+  }
+  for (const row of rows) {
+    lines.push(`${row.collector}: index, documents, index operations, indexing ms`);
+    for (const work of row.indices)
+      lines.push(
+        `  ${work.index.padEnd(40)} ${format(work.documents).padStart(9)} ${format(work.indexOperations).padStart(9)} ${format(work.indexMillis).padStart(8)}`,
+      );
   }
   return lines;
 }
