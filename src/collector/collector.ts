@@ -96,8 +96,14 @@ export function createCollector(
       accepting: !state.stopping,
     };
     const ready = Object.values(checks).every(Boolean);
-    return health?.problem ? { ready, checks, storeProblem: health.problem } : { ready, checks };
+    return {
+      ready,
+      checks,
+      ...(health?.problem ? { storeProblem: health.problem } : {}),
+      ...(health?.degraded ? { storeDegraded: health.degraded } : {}),
+    };
   };
+  metrics.watchStoreHealth(() => (state.storeOpen ? store.health() : undefined));
   registerOperationalRoutes(http, metrics, readiness);
   registerOtlpHttpRoute(http, pipeline, metrics, options.http.maxBodyBytes);
 

@@ -99,6 +99,8 @@ export interface Readiness {
   checks: Record<string, boolean>;
   /** Why the store takes no writes, when it knows (disk full, read-only file system). */
   storeProblem?: string;
+  /** What is not well behind a store that still takes writes (an Elasticsearch cluster that lost a node). */
+  storeDegraded?: string;
 }
 
 /** `/health`, `/ready` and Prometheus `/metrics`: every service of ours serves these the same way. */

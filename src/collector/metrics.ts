@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { StoreHealth } from '../store/store.ts';
 
 export type Transport = 'grpc' | 'http';
 
@@ -75,6 +76,28 @@ export class CollectorMetrics {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+
+  private storeHealth: () => StoreHealth | undefined = () => undefined;
+
+  /** Read at each scrape from the store's own health (see `watchStoreHealth`). */
+  readonly storeWritable: Gauge = new Gauge({
+    name: 'uniprof_collector_store_writable',
+    help: 'Whether the store takes writes (1) or refuses them (0).',
+    registers: [this.registry],
+    collect: (): void => this.storeWritable.set(this.storeHealth()?.writable ? 1 : 0),
+  });
+
+  readonly storeDegraded: Gauge = new Gauge({
+    name: 'uniprof_collector_store_degraded',
+    help: 'Whether the store takes writes but is degraded (1), e.g. an Elasticsearch cluster that lost a node.',
+    registers: [this.registry],
+    collect: (): void => this.storeDegraded.set(this.storeHealth()?.degraded ? 1 : 0),
+  });
+
+  /** The store whose health the gauges report (undefined while it is not open). */
+  watchStoreHealth(health: () => StoreHealth | undefined): void {
+    this.storeHealth = health;
+  }
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });

@@ -31,6 +31,13 @@ const elasticsearchSchema = z
       .strict()
       .prefault({}),
     requestTimeoutMs: z.number().int().positive().default(30_000),
+    /** Replicas of every profiling index: a count, or an auto-expand range such as `0-1` or `0-all`. */
+    replicas: z
+      .union([
+        z.number().int().min(0),
+        z.string().regex(/^\d+-(\d+|all)$/, 'a replica count or an auto-expand range such as 0-1 or 0-all'),
+      ])
+      .default('0-1'),
     /** Where acknowledged batches wait while Elasticsearch is out of reach; defaults under dataDir. */
     spoolDir: z.string().optional(),
     spoolMaxBytes: z

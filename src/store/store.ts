@@ -203,6 +203,11 @@ export interface StoreHealth {
   writable: boolean;
   /** What is wrong, for an operator: "the disk is full at /var/lib/uniprof/uniprof.duckdb", … */
   problem?: string;
+  /**
+   * Writable, but something behind the store is not well: the cluster lost a node (yellow or red), or sends to
+   * it are failing and acknowledged data waits in the spool. /ready stays 200 and says this.
+   */
+  degraded?: string;
 }
 
 /**

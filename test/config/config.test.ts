@@ -88,6 +88,21 @@ describe('configuration', () => {
     assert.equal(config.collector.auth.disabled, true);
   });
 
+  it('takes the Elasticsearch replicas as a count or an auto-expand range', () => {
+    assert.equal(loadConfig({}).output.elasticsearch.replicas, '0-1');
+    assert.equal(
+      loadConfig({ overrides: ['output.elasticsearch.replicas=2'] }).output.elasticsearch.replicas,
+      2,
+    );
+    const env = { UNIPROF_OUTPUT_ELASTICSEARCH_REPLICAS: '0-all' };
+    assert.equal(loadConfig({ env }).output.elasticsearch.replicas, '0-all');
+    assert.throws(
+      () => loadConfig({ overrides: ['output.elasticsearch.replicas=one'] }),
+      /output\.elasticsearch\.replicas: a replica count or an auto-expand range/,
+    );
+    assert.throws(() => loadConfig({ overrides: ['output.elasticsearch.replicas=-1'] }), /replicas/);
+  });
+
   it('says what is wrong with a bad configuration', () => {
     assert.throws(() => loadConfig({ overrides: ['collector.grpc.port=99999'] }), /collector\.grpc\.port/);
     assert.throws(() => loadConfig({ overrides: ['nope.key=1'] }), /unknown configuration key "nope.key"/);

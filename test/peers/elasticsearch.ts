@@ -236,6 +236,7 @@ class LocalElasticsearch implements ElasticsearchPeer {
     private readonly instanceDir: string,
     private readonly port: number,
     readonly caPem: string,
+    private readonly heap = '-Xms512m -Xmx1g',
   ) {}
 
   get url(): string {
@@ -260,7 +261,7 @@ class LocalElasticsearch implements ElasticsearchPeer {
         ...process.env,
         ES_JAVA_HOME: javaHome(),
         ES_PATH_CONF: path.join(this.instanceDir, 'config'),
-        ES_JAVA_OPTS: '-Xms512m -Xmx1g',
+        ES_JAVA_OPTS: this.heap,
         ES_TMPDIR: path.join(this.instanceDir, 'tmp'),
       },
     });
@@ -314,6 +315,19 @@ class LocalElasticsearch implements ElasticsearchPeer {
     this.child = undefined;
   }
 
+  /** Kills the node at once (SIGKILL), as a crash or the OOM killer would; its data stays. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child?.pid) return;
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await this.exited;
+    this.child = undefined;
+  }
+
   async dispose(): Promise<void> {
     await this.stop();
     await rm(this.instanceDir, { recursive: true, force: true });
@@ -324,11 +338,32 @@ class LocalElasticsearch implements ElasticsearchPeer {
   }
 }
 
+/** How a node finds its cluster: alone (`discovery.type: single-node`), or among seed nodes. */
+type Discovery =
+  | { kind: 'single-node' }
+  | { kind: 'cluster'; nodeName: string; seedTransportPorts: number[]; initialMasterNodes: string[] };
+
+function discoverySettings(discovery: Discovery): string[] {
+  if (discovery.kind === 'single-node') return ['node.name: uniprof-test', 'discovery.type: single-node'];
+  return [
+    `node.name: ${discovery.nodeName}`,
+    `discovery.seed_hosts: [${discovery.seedTransportPorts.map((p) => `"127.0.0.1:${p}"`).join(', ')}]`,
+    `cluster.initial_master_nodes: [${discovery.initialMasterNodes.map((n) => `"${n}"`).join(', ')}]`,
+    // Nodes of a cluster talk TLS to each other, as security requires outside single-node mode.
+    'xpack.security.transport.ssl.enabled: true',
+    'xpack.security.transport.ssl.verification_mode: certificate',
+    'xpack.security.transport.ssl.key: node.key',
+    'xpack.security.transport.ssl.certificate: node.crt',
+    'xpack.security.transport.ssl.certificate_authorities: ["ca.crt"]',
+  ];
+}
+
 async function prepareInstance(
   home: string,
   version: string,
   port: number,
   transportPort: number,
+  discovery: Discovery = { kind: 'single-node' },
 ): Promise<string> {
   const instanceDir = await mkdtemp(path.join(os.tmpdir(), 'uniprof-es-'));
   const config = path.join(instanceDir, 'config');
@@ -340,11 +375,10 @@ async function prepareInstance(
     path.join(config, 'elasticsearch.yml'),
     [
       'cluster.name: uniprof-test',
-      'node.name: uniprof-test',
       'network.host: 127.0.0.1',
       `http.port: ${port}`,
       `transport.port: ${transportPort}`,
-      'discovery.type: single-node',
+      ...discoverySettings(discovery),
       `path.data: ${path.join(instanceDir, 'data')}`,
       `path.logs: ${path.join(instanceDir, 'logs')}`,
       'xpack.security.enabled: true',
@@ -436,4 +470,168 @@ export async function startElasticsearch(options: ElasticsearchPeerOptions = {})
   const peer = new LocalElasticsearch(home, version, instanceDir, port, caPem);
   await peer.start();
   return peer;
+}
+
+/** One node of a cluster started by `startElasticsearchCluster`. */
+export interface ElasticsearchNode {
+  readonly name: string;
+  /** https://127.0.0.1:PORT, this node's HTTP address. */
+  readonly url: string;
+  readonly running: boolean;
+}
+
+export type ClusterHealthStatus = 'green' | 'yellow' | 'red';
+
+export interface ElasticsearchCluster {
+  readonly version: string;
+  readonly nodes: readonly ElasticsearchNode[];
+  /** Every node's HTTP address, in node order: what a client configured with all of them is given. */
+  readonly urls: string[];
+  readonly username: string;
+  readonly password: string;
+  readonly caPem: string;
+  /** Kills a node at once (SIGKILL), keeping its data directory. */
+  kill(node: number): Promise<void>;
+  /** Starts a stopped or killed node again on its ports and data directory; resolves once it has rejoined. */
+  restart(node: number): Promise<void>;
+  /** Waits until the cluster reports `status` (or better) with `nodes` nodes in it. */
+  waitForHealth(status: ClusterHealthStatus, nodes: number, timeoutMs?: number): Promise<ClusterHealth>;
+  /** The cluster's health as one running node sees it. */
+  health(): Promise<ClusterHealth>;
+  /** A JSON request as the superuser to the first running node. */
+  request(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: unknown }>;
+  /** Stops every node and deletes their data. */
+  dispose(): Promise<void>;
+}
+
+export interface ClusterHealth {
+  status: ClusterHealthStatus;
+  number_of_nodes: number;
+  unassigned_shards: number;
+  active_shards: number;
+}
+
+export interface ElasticsearchClusterOptions extends ElasticsearchPeerOptions {
+  /** Nodes in the cluster (default 3). */
+  readonly nodes?: number;
+  /** JVM heap of each node (default 448 MiB: three nodes with the collector and tests fit a small machine). */
+  readonly heapMiB?: number;
+}
+
+class LocalElasticsearchCluster implements ElasticsearchCluster {
+  readonly username = ELASTIC_USER;
+  readonly password = ELASTIC_PASSWORD;
+
+  constructor(
+    readonly version: string,
+    private readonly members: readonly LocalElasticsearch[],
+    readonly nodes: readonly ElasticsearchNode[],
+    readonly caPem: string,
+  ) {}
+
+  get urls(): string[] {
+    return this.members.map((member) => member.url);
+  }
+
+  private member(node: number): LocalElasticsearch {
+    const member = this.members[node];
+    if (!member) throw new Error(`no node ${node} in a cluster of ${this.members.length}`);
+    return member;
+  }
+
+  async kill(node: number): Promise<void> {
+    await this.member(node).kill();
+  }
+
+  async restart(node: number): Promise<void> {
+    // start() waits for a yellow cluster as this node sees it, which it can only once it has rejoined.
+    await this.member(node).start();
+  }
+
+  async health(): Promise<ClusterHealth> {
+    const { status, body } = await this.request('GET', '/_cluster/health');
+    if (status !== 200) throw new Error(`cluster health: HTTP ${status} ${JSON.stringify(body)}`);
+    return body as ClusterHealth;
+  }
+
+  async waitForHealth(
+    status: ClusterHealthStatus,
+    nodes: number,
+    timeoutMs = 120_000,
+  ): Promise<ClusterHealth> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      try {
+        const response = await this.request(
+          'GET',
+          `/_cluster/health?wait_for_status=${status}&wait_for_nodes=${nodes}&timeout=5s`,
+        );
+        last = response.body;
+        if (response.status === 200 && !(response.body as { timed_out?: boolean }).timed_out)
+          return response.body as ClusterHealth;
+      } catch (error) {
+        last = (error as Error).message;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    throw new Error(`the cluster did not become ${status} with ${nodes} nodes: ${JSON.stringify(last)}`);
+  }
+
+  request(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+    const member = this.members.find((candidate) => candidate.running);
+    if (!member) throw new Error('no node of the cluster is running');
+    return member.request(method, urlPath, body);
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.members.map((member) => member.dispose()));
+  }
+}
+
+/**
+ * Downloads (first time only), configures and starts an N-node cluster on 127.0.0.1: each node master-eligible
+ * and a data node, with its own HTTP and transport ports and data directory, TLS between nodes. Resolves once
+ * every node has joined and the cluster is green; call `dispose()` when done.
+ */
+export async function startElasticsearchCluster(
+  options: ElasticsearchClusterOptions = {},
+): Promise<ElasticsearchCluster> {
+  const version = options.version ?? process.env[VERSION_VARIABLE] ?? ELASTICSEARCH_VERSION;
+  const count = options.nodes ?? 3;
+  const heap = options.heapMiB ?? 448;
+  const home = await installation(version);
+  const ports: { http: number; transport: number }[] = [];
+  for (let i = 0; i < count; i++) ports.push({ http: await freePort(), transport: await freePort() });
+  const names = ports.map((_, i) => `uniprof-node-${i}`);
+  const members: LocalElasticsearch[] = [];
+  for (const [i, { http, transport }] of ports.entries()) {
+    const instanceDir = await prepareInstance(home, version, http, transport, {
+      kind: 'cluster',
+      nodeName: names[i],
+      seedTransportPorts: ports.map((p) => p.transport),
+      initialMasterNodes: names,
+    });
+    const caPem = await readFile(path.join(instanceDir, 'config', 'ca.crt'), 'utf8');
+    members.push(
+      new LocalElasticsearch(home, version, instanceDir, http, caPem, `-Xms${heap}m -Xmx${heap}m`),
+    );
+  }
+  const nodes = members.map((member, i) => ({
+    name: names[i],
+    url: member.url,
+    get running() {
+      return member.running;
+    },
+  }));
+  const cluster = new LocalElasticsearchCluster(version, members, nodes, members[0].caPem);
+  try {
+    // Together: each waits for a yellow cluster, which needs a master, which needs a quorum of them.
+    await Promise.all(members.map((member) => member.start()));
+    await cluster.waitForHealth('green', count);
+  } catch (error) {
+    await cluster.dispose();
+    throw error;
+  }
+  return cluster;
 }

@@ -59,6 +59,8 @@ export interface LoadOptions {
   seed: number;
   samplesPerRequest: number;
   concurrency: number;
+  /** Pause of each sender after an acknowledgement (default none): a load a slow store can keep up with. */
+  pauseMs?: number;
 }
 
 /**
@@ -74,8 +76,10 @@ export function sendLoad(ledger: Ledger, options: LoadOptions): { stop(): Promis
     while (running) {
       const { window, body } = nextRequest(ledger, workload, options.samplesPerRequest);
       const outcome = await client.export(body);
-      if (outcome.ok) ledger.acknowledged.add(window);
-      else {
+      if (outcome.ok) {
+        ledger.acknowledged.add(window);
+        if (options.pauseMs) await new Promise((resolve) => setTimeout(resolve, options.pauseMs));
+      } else {
         ledger.refusals.set(outcome.status, (ledger.refusals.get(outcome.status) ?? 0) + 1);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }

@@ -52,6 +52,8 @@ import {
   eventsIndex,
 } from './layout.ts';
 import { SECONDS_PER_DAY, samplingFrequencies, withDayBytes } from '../storage-report.ts';
+import { ClusterHealthWatch } from './cluster-health.ts';
+import { DEFAULT_REPLICAS } from './layout.ts';
 import { createClient, silentLogger, type ElasticsearchStoreOptions, type StoreLogger } from './options.ts';
 import { eventsQuery } from './queries.ts';
 import { BulkSender, type SenderCounters } from './sender.ts';
@@ -73,6 +75,7 @@ const DEFAULTS = {
   closeTimeoutMs: 10_000,
   setupRetryMs: 5_000,
   spoolProbeMs: 1_000,
+  clusterHealthIntervalMs: 5_000,
 };
 /** Buckets per page of a composite aggregation. */
 const COMPOSITE_PAGE = 10_000;
@@ -123,6 +126,7 @@ export class ElasticsearchStore implements Store {
   /** Why the last append to the spool failed for want of storage; cleared once the spool takes writes. */
   private spoolFailure: string | undefined;
   private spoolProbeTimer: NodeJS.Timeout | undefined;
+  private readonly clusterHealth: ClusterHealthWatch;
 
   constructor(private readonly options: ElasticsearchStoreOptions) {
     this.client = createClient(options);
@@ -145,6 +149,11 @@ export class ElasticsearchStore implements Store {
       maxRetryDelayMs: options.bulk?.maxRetryDelayMs ?? DEFAULTS.maxRetryDelayMs,
       logger: this.logger,
     });
+    this.clusterHealth = new ClusterHealthWatch(
+      this.client,
+      options.clusterHealthIntervalMs ?? DEFAULTS.clusterHealthIntervalMs,
+      this.logger,
+    );
   }
 
   /** How the layout was found at start-up (undefined until Elasticsearch was first reached). */
@@ -168,6 +177,7 @@ export class ElasticsearchStore implements Store {
   async open(): Promise<void> {
     const leftover = await this.spool.open();
     this.spoolRecovered = true;
+    this.clusterHealth.start();
     this.waitingForLayout.push(...leftover);
     if (leftover.length > 0)
       this.logger.info({ segments: leftover.length }, 'spooled data from an earlier run will be sent');
@@ -192,6 +202,7 @@ export class ElasticsearchStore implements Store {
       this.setup = await ensureLayout(this.client, {
         eventShards: this.options.shards?.events ?? DEFAULTS.eventShards,
         keyValueShards: this.options.shards?.keyValue ?? DEFAULTS.keyValueShards,
+        replicas: this.options.replicas ?? DEFAULT_REPLICAS,
         logger: this.logger,
       });
     }
@@ -234,7 +245,20 @@ export class ElasticsearchStore implements Store {
     if (this.closed || !this.spoolRecovered)
       return { writable: false, problem: 'the Elasticsearch store is not open' };
     if (this.spoolFailure !== undefined) return { writable: false, problem: this.spoolFailure };
-    return { writable: true };
+    const degraded = this.degradation();
+    return degraded === undefined ? { writable: true } : { writable: true, degraded };
+  }
+
+  /** Writes are still taken (the spool holds them), but not all is well behind it. */
+  private degradation(): string | undefined {
+    const problems: string[] = [];
+    if (this.layoutReady && !this.sender.reachable)
+      problems.push(
+        `bulk requests to Elasticsearch are failing; ${this.spool.bytes} bytes wait in the spool`,
+      );
+    const cluster = this.clusterHealth.describe();
+    if (cluster !== undefined) problems.push(cluster);
+    return problems.length > 0 ? problems.join('; ') : undefined;
   }
 
   private async appendToSpool(lines: string[]): Promise<void> {
@@ -307,6 +331,7 @@ export class ElasticsearchStore implements Store {
     this.closed = true;
     if (this.setupTimer) clearTimeout(this.setupTimer);
     clearInterval(this.spoolProbeTimer);
+    this.clusterHealth.stop();
     await this.spool.sealNow();
     // Waiting for an unreachable cluster would only delay the restart; the spool keeps the data either way.
     if (this.layoutReady && this.sender.reachable) {

@@ -74,10 +74,30 @@ export interface ClusterCapabilities {
   sourceModeSetting: boolean;
 }
 
+/**
+ * Replica copies of every index: a fixed count, or an auto-expand range (`0-1`: one replica once the cluster has
+ * a second data node, none on a single node — what the profiling plugin does).
+ */
+export type Replicas = number | string;
+
+/** The default: a single node stays green, a cluster keeps a copy of every shard. */
+export const DEFAULT_REPLICAS: Replicas = '0-1';
+
 export interface LayoutSettings {
   eventShards: number;
   keyValueShards: number;
+  replicas: Replicas;
   capabilities: ClusterCapabilities;
+}
+
+/** The index settings that say `replicas`; a fixed count turns auto-expansion off explicitly. */
+export function replicaSettings(replicas: Replicas): {
+  number_of_replicas: number;
+  auto_expand_replicas: string;
+} {
+  return typeof replicas === 'number'
+    ? { number_of_replicas: replicas, auto_expand_replicas: 'false' }
+    : { number_of_replicas: 0, auto_expand_replicas: replicas };
 }
 
 type Mapping = Record<string, unknown>;
@@ -115,14 +135,16 @@ function syntheticSource(settings: LayoutSettings): { setting: Mapping; mapping:
     : { setting: {}, mapping: { _source: { mode: 'synthetic' } } };
 }
 
-const baseSettings = { number_of_replicas: 0, auto_expand_replicas: '0-1', refresh_interval: '10s' };
+function baseSettings(settings: LayoutSettings): Mapping {
+  return { ...replicaSettings(settings.replicas), refresh_interval: '10s' };
+}
 
 function eventsComponent(settings: LayoutSettings): Mapping {
   const synthetic = syntheticSource(settings);
   return {
     settings: {
       index: {
-        ...baseSettings,
+        ...baseSettings(settings),
         number_of_shards: settings.eventShards,
         max_result_window: 150_000,
         ...synthetic.setting,
@@ -172,7 +194,7 @@ function stacktracesComponent(settings: LayoutSettings): Mapping {
   return {
     settings: {
       index: {
-        ...baseSettings,
+        ...baseSettings(settings),
         number_of_shards: settings.keyValueShards,
         hidden: true,
         ...synthetic.setting,
@@ -194,7 +216,9 @@ function stacktracesComponent(settings: LayoutSettings): Mapping {
 
 function stackframesComponent(settings: LayoutSettings): Mapping {
   return {
-    settings: { index: { ...baseSettings, number_of_shards: settings.keyValueShards, hidden: true } },
+    settings: {
+      index: { ...baseSettings(settings), number_of_shards: settings.keyValueShards, hidden: true },
+    },
     mappings: {
       // Regular _source: the inline-chain arrays must come back in order, which synthetic source does not keep.
       _source: { enabled: true },
@@ -214,7 +238,7 @@ function stackframesComponent(settings: LayoutSettings): Mapping {
 function executablesComponent(settings: LayoutSettings): Mapping {
   const synthetic = syntheticSource(settings);
   return {
-    settings: { index: { ...baseSettings, hidden: true, ...synthetic.setting } },
+    settings: { index: { ...baseSettings(settings), hidden: true, ...synthetic.setting } },
     mappings: {
       ...synthetic.mapping,
       _meta: meta(),
@@ -238,7 +262,10 @@ function hostsComponent(settings: LayoutSettings): Mapping {
   const ip = { type: 'ip', ignore_malformed: true };
   return {
     settings: {
-      index: { ...baseSettings, sort: { field: ['profiling.project.id', 'host.id', '@timestamp'] } },
+      index: {
+        ...baseSettings(settings),
+        sort: { field: ['profiling.project.id', 'host.id', '@timestamp'] },
+      },
       codec: 'best_compression',
     },
     mappings: {
@@ -277,10 +304,13 @@ function hostsComponent(settings: LayoutSettings): Mapping {
  * Metrics as the plugin maps them: time-sorted, no _source, and dynamic, because which metrics arrive is the
  * agent's choice and grows over time (the data stream ages out under ILM, so loose mappings do not pile up).
  */
-function metricsComponent(): Mapping {
+function metricsComponent(settings: LayoutSettings): Mapping {
   return {
     settings: {
-      index: { ...baseSettings, sort: { field: ['profiling.project.id', '@timestamp', 'host.id'] } },
+      index: {
+        ...baseSettings(settings),
+        sort: { field: ['profiling.project.id', '@timestamp', 'host.id'] },
+      },
       codec: 'best_compression',
     },
     mappings: {
@@ -302,7 +332,7 @@ function costsTemplate(settings: LayoutSettings): Mapping {
   const synthetic = syntheticSource(settings);
   return {
     settings: {
-      index: { ...baseSettings, refresh_interval: '30s', hidden: true, ...synthetic.setting },
+      index: { ...baseSettings(settings), refresh_interval: '30s', hidden: true, ...synthetic.setting },
     },
     mappings: {
       ...synthetic.mapping,
@@ -326,7 +356,9 @@ function symbolsComponent(settings: LayoutSettings): Mapping {
     ? { type: 'unsigned_long', ...sourceOnly }
     : keyword(sourceOnly);
   return {
-    settings: { index: { ...baseSettings, number_of_shards: settings.keyValueShards, hidden: true } },
+    settings: {
+      index: { ...baseSettings(settings), number_of_shards: settings.keyValueShards, hidden: true },
+    },
     mappings: {
       // ip_range has no synthetic source.
       _source: { enabled: true },
@@ -390,14 +422,14 @@ export function queueProperties(kind: 'executables' | 'leafframes'): Mapping {
 function queueTemplate(settings: LayoutSettings, kind: 'executables' | 'leafframes'): Mapping {
   const synthetic = syntheticSource(settings);
   return {
-    settings: { index: { ...baseSettings, hidden: true, ...synthetic.setting } },
+    settings: { index: { ...baseSettings(settings), hidden: true, ...synthetic.setting } },
     mappings: { ...synthetic.mapping, _meta: meta(), dynamic: false, properties: queueProperties(kind) },
   };
 }
 
-function returnpadsTemplate(): Mapping {
+function returnpadsTemplate(settings: LayoutSettings): Mapping {
   return {
-    settings: { index: { ...baseSettings, hidden: true } },
+    settings: { index: { ...baseSettings(settings), hidden: true } },
     mappings: {
       _source: { enabled: true },
       _meta: meta(),
@@ -435,7 +467,7 @@ export function componentTemplates(settings: LayoutSettings): ComponentTemplate[
     { name: 'profiling-hosts', template: hostsComponent(settings) },
     { name: 'profiling-symbols', template: symbolsComponent(settings) },
     { name: 'profiling-ilm', template: { settings: ilmSettings } },
-    { name: METRICS, template: metricsComponent() },
+    { name: METRICS, template: metricsComponent(settings) },
   ];
 }
 
@@ -518,7 +550,11 @@ export function indexTemplates(settings: LayoutSettings): IndexTemplate[] {
     },
     {
       name: RETURNPADS_PRIVATE,
-      body: { index_patterns: [`.${RETURNPADS_PRIVATE}*`], template: returnpadsTemplate(), priority: 100 },
+      body: {
+        index_patterns: [`.${RETURNPADS_PRIVATE}*`],
+        template: returnpadsTemplate(settings),
+        priority: 100,
+      },
     },
   ];
 }

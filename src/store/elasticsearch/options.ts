@@ -34,8 +34,15 @@ export interface ElasticsearchStoreOptions {
   };
   /** Create templates, indices and policies at start-up (default true). */
   manageTemplates?: boolean;
+  /**
+   * Replicas of every index: a count (`1`), or an auto-expand range (`0-1`, the default: one replica once the
+   * cluster has two data nodes, none on one node; `0-all`).
+   */
+  replicas?: number | string;
   /** Primary shards (defaults: the profiling plugin's 4 for events, 16 for key-value indices). */
   shards?: { events?: number; keyValue?: number };
+  /** How often the cluster's health is asked, for `health().degraded` (default 5 s). */
+  clusterHealthIntervalMs?: number;
   /** Seed of the downsampling coin; fixed in tests so levels are repeatable. */
   seed?: number;
   logger?: StoreLogger;
@@ -80,8 +87,10 @@ export function createClient(options: ElasticsearchStoreOptions): Client {
     auth,
     tls: { ca, rejectUnauthorized: options.tls?.verify ?? true },
     requestTimeout: options.requestTimeoutMs ?? 30_000,
-    // The store retries bulk requests itself (with the spool behind it); reads fail fast to the caller.
-    maxRetries: 0,
+    // The store retries bulk requests itself (with the spool behind it); reads fail fast to the caller. With
+    // several nodes listed, a request that finds its node gone (refused, timed out, 502–504) is tried once on
+    // each other node first: one node down must not fail a query or the layout's installation.
+    maxRetries: options.hosts.length - 1,
     Transport: PlainJsonTransport,
   });
 }

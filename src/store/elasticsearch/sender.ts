@@ -41,6 +41,16 @@ function isRetryableStatus(status: number): boolean {
   return status === 429 || status >= 500;
 }
 
+/**
+ * What a failed request's log line says: the client's errors carry the whole request (a bulk body of
+ * megabytes) in `meta`, which a logger would otherwise write out in full.
+ */
+function summarize(error: unknown): { name: string; message: string; status?: number } {
+  if (!(error instanceof Error)) return { name: 'unknown', message: String(error) };
+  const status = error instanceof errors.ResponseError ? error.statusCode : undefined;
+  return { name: error.name, message: error.message.slice(0, 500), ...(status ? { status } : {}) };
+}
+
 export class BulkSender {
   readonly counters: SenderCounters = {
     bulkRequests: 0,
@@ -216,7 +226,7 @@ export class BulkSender {
     }
     if (this.consecutiveFailures === 1 || this.consecutiveFailures % 20 === 0) {
       this.options.logger.warn(
-        { err: error, failures: this.consecutiveFailures, documents: items.length },
+        { error: summarize(error), failures: this.consecutiveFailures, documents: items.length },
         'bulk request failed; keeping the documents in the spool and retrying',
       );
     }

@@ -19,9 +19,11 @@ import {
   ilmPolicy,
   indexTemplates,
   queueProperties,
+  replicaSettings,
   symbolsLookupProperties,
   type ClusterCapabilities,
   type LayoutSettings,
+  type Replicas,
 } from './layout.ts';
 import type { StoreLogger } from './options.ts';
 
@@ -82,14 +84,24 @@ async function profilingPluginPresent(client: Client): Promise<boolean> {
   }
 }
 
-async function existingComponentMeta(
-  client: Client,
-  name: string,
-): Promise<{ version?: number; managedBy?: unknown } | undefined> {
+interface ExistingTemplate {
+  version?: number;
+  managedBy?: unknown;
+  /** The template's index settings, to see whether its replicas are the configured ones. */
+  indexSettings?: unknown;
+}
+
+async function existingComponentMeta(client: Client, name: string): Promise<ExistingTemplate | undefined> {
   try {
     const response = await client.cluster.getComponentTemplate({ name });
     const template = response.component_templates[0]?.component_template;
-    return template ? { version: template.version, managedBy: template._meta?.managed_by } : undefined;
+    return template
+      ? {
+          version: template.version,
+          managedBy: template._meta?.managed_by,
+          indexSettings: template.template.settings?.index,
+        }
+      : undefined;
   } catch (error) {
     if (statusOf(error) === 404) return undefined;
     throw error;
@@ -103,10 +115,49 @@ export async function detectOwner(client: Client): Promise<LayoutOwner> {
   return 'uniprof';
 }
 
-function isCurrent(existing: { version?: number; managedBy?: unknown } | undefined): boolean {
+/** The replica settings of our events template as installed, before this start-up changes anything. */
+async function replicasInForce(client: Client): Promise<unknown> {
+  const events = await existingComponentMeta(client, 'profiling-events');
+  return events?.managedBy === MANAGED_BY ? events.indexSettings : undefined;
+}
+
+function isCurrent(existing: ExistingTemplate | undefined): boolean {
   return (
     existing !== undefined && existing.managedBy === MANAGED_BY && (existing.version ?? 0) >= LAYOUT_VERSION
   );
+}
+
+/**
+ * Whether a template's replica settings are the configured ones (a template without any has nothing to
+ * disagree with). Elasticsearch gives settings back as strings.
+ */
+function hasReplicas(indexSettings: unknown, replicas: Replicas): boolean {
+  const actual = indexSettings as
+    { number_of_replicas?: unknown; auto_expand_replicas?: unknown } | undefined;
+  if (actual?.number_of_replicas === undefined && actual?.auto_expand_replicas === undefined) return true;
+  const wanted = replicaSettings(replicas);
+  return (
+    String(actual.number_of_replicas) === String(wanted.number_of_replicas) &&
+    String(actual.auto_expand_replicas ?? 'false') === wanted.auto_expand_replicas
+  );
+}
+
+/**
+ * Replicas are a dynamic setting: when the configured count changed, the existing indices (data streams'
+ * backing indices included) take it too, not only the ones created from the templates from now on.
+ */
+async function applyReplicasToExistingIndices(
+  client: Client,
+  replicas: Replicas,
+  changed: string[],
+): Promise<void> {
+  await client.indices.putSettings({
+    index: 'profiling-*,.profiling-*',
+    expand_wildcards: 'all',
+    allow_no_indices: true,
+    settings: { index: replicaSettings(replicas) },
+  });
+  changed.push(`replicas of existing indices: ${replicas}`);
 }
 
 async function ensureComponentTemplates(
@@ -115,7 +166,8 @@ async function ensureComponentTemplates(
   changed: string[],
 ): Promise<void> {
   for (const { name, template } of componentTemplates(settings)) {
-    if (isCurrent(await existingComponentMeta(client, name))) continue;
+    const existing = await existingComponentMeta(client, name);
+    if (isCurrent(existing) && hasReplicas(existing?.indexSettings, settings.replicas)) continue;
     await client.cluster.putComponentTemplate({
       name,
       template,
@@ -132,15 +184,21 @@ async function ensureIndexTemplates(
   changed: string[],
 ): Promise<void> {
   for (const { name, body } of indexTemplates(settings)) {
-    let existing: { version?: number; managedBy?: unknown } | undefined;
+    let existing: ExistingTemplate | undefined;
     try {
       const response = await client.indices.getIndexTemplate({ name });
       const template = response.index_templates[0]?.index_template;
-      existing = template ? { version: template.version, managedBy: template._meta?.managed_by } : undefined;
+      existing = template
+        ? {
+            version: template.version,
+            managedBy: template._meta?.managed_by,
+            indexSettings: template.template?.settings?.index,
+          }
+        : undefined;
     } catch (error) {
       if (statusOf(error) !== 404) throw error;
     }
-    if (isCurrent(existing)) continue;
+    if (isCurrent(existing) && hasReplicas(existing?.indexSettings, settings.replicas)) continue;
     await client.transport.request({
       method: 'PUT',
       path: `/_index_template/${encodeURIComponent(name)}`,
@@ -260,7 +318,7 @@ function hasField(mapping: { properties?: Record<string, unknown> } | undefined,
  */
 export async function ensureLayout(
   client: Client,
-  options: { eventShards: number; keyValueShards: number; logger: StoreLogger },
+  options: { eventShards: number; keyValueShards: number; replicas: Replicas; logger: StoreLogger },
 ): Promise<SetupResult> {
   const capabilities = await clusterCapabilities(client);
   const owner = await detectOwner(client);
@@ -274,8 +332,11 @@ export async function ensureLayout(
   }
   const settings: LayoutSettings = { ...options, capabilities };
   if (capabilities.ilm) await ensureIlmPolicy(client, changed);
+  const replicasBefore = await replicasInForce(client);
   await ensureComponentTemplates(client, settings, changed);
   await ensureIndexTemplates(client, settings, changed);
+  if (replicasBefore !== undefined && !hasReplicas(replicasBefore, settings.replicas))
+    await applyReplicasToExistingIndices(client, settings.replicas, changed);
   await ensureIndices(client, changed);
   if (changed.length > 0) options.logger.info({ changed }, 'Elasticsearch profiling layout installed');
   return { owner, capabilities, changed };
