@@ -51,6 +51,7 @@ import {
 import { hasHeadroom, storageProblem } from '../storage-failure.ts';
 import { SECONDS_PER_DAY, samplingFrequencies, withDayBytes } from '../storage-report.ts';
 import { filterToSql, type SqlFragment } from './filter-sql.ts';
+import { DEFAULT_DIMENSIONS_CACHE, DimensionIds } from './dimension-ids.ts';
 import { DEFAULT_STACK_NUMBER_CACHE, StackNumbers } from './stack-numbers.ts';
 import { DIMENSION_COLUMNS, EVENT_LEVELS, SCHEMA_SQL, SCHEMA_VERSION, eventsTable } from './schema.ts';
 import { EmbeddedSymbolization } from './symbolization.ts';
@@ -85,6 +86,8 @@ export interface EmbeddedStoreOptions {
   threads?: number;
   /** Stack numbers kept in memory in each direction (see stack-numbers.ts); the rest are looked up. */
   stackNumberCache?: number;
+  /** Dimensions ids kept in memory (see dimension-ids.ts); the rest are looked up. */
+  dimensionsCache?: number;
 }
 
 export const DEFAULT_COMMIT_INTERVAL_MS = 50;
@@ -141,8 +144,7 @@ export class EmbeddedStore implements Store {
   private stageAppender?: DuckDBAppender;
   private frameStageAppender?: DuckDBAppender;
   private pendingFramesAppender?: DuckDBAppender;
-  private readonly dimsIds = new Map<string, number>();
-  private nextDimsId = 1;
+  private dimsIds?: DimensionIds;
   private pending: PendingWrite[] = [];
   /** Events of all accepted writes not yet committed (queued or in the running transaction). */
   private pendingEvents = 0;
@@ -181,6 +183,7 @@ export class EmbeddedStore implements Store {
       memoryLimit: DEFAULT_MEMORY_LIMIT,
       threads: DEFAULT_THREADS,
       stackNumberCache: DEFAULT_STACK_NUMBER_CACHE,
+      dimensionsCache: DEFAULT_DIMENSIONS_CACHE,
       ...options,
     };
     this.random = seededRandom(this.options.seed);
@@ -296,12 +299,18 @@ export class EmbeddedStore implements Store {
     }
   }
 
+  /** The highest id, and as many of the most recent rows as the cache keeps for sure. */
   private async loadDimensions(): Promise<void> {
-    const rows = await this.rowsOn(this.reader!, 'SELECT * FROM event_dims');
-    for (const row of rows) {
-      this.dimsIds.set(dimensionsKey(dimensionsOfRow(row)), Number(row.id));
-      this.nextDimsId = Math.max(this.nextDimsId, Number(row.id) + 1);
-    }
+    const dims = (this.dimsIds = new DimensionIds(this.options.dimensionsCache));
+    const [highest] = await this.rowsOn(
+      this.reader!,
+      'SELECT coalesce(max(id), 0)::BIGINT AS n FROM event_dims',
+    );
+    dims.continueAfter(Number(highest.n));
+    const rows = await this.rowsOn(this.reader!, 'SELECT * FROM event_dims ORDER BY id DESC LIMIT ?', [
+      Math.floor(this.options.dimensionsCache / 2),
+    ]);
+    for (const { key, id } of dimensionKeysOfRows(rows.reverse())) dims.remember(key, id);
   }
 
   /** The highest number, and as many of the most recent rows as the cache keeps for sure. */
@@ -487,8 +496,7 @@ export class EmbeddedStore implements Store {
     // No new transaction starts while invalidated (enqueue refuses); let the one in progress fail first.
     while (this.flushing) await this.flushing;
     this.releaseDatabase();
-    this.dimsIds.clear();
-    this.nextDimsId = 1;
+    this.dimsIds = undefined;
     this.symbolization.reset();
     await this.openDatabase();
     this.invalidated = false;
@@ -514,11 +522,12 @@ export class EmbeddedStore implements Store {
   private async writeInTransaction(writes: readonly PendingWrite[]): Promise<void> {
     const batches = writes.map((w) => w.batch);
     const writer = this.writer!;
-    const newDims = new Map<string, number>();
     await writer.run('BEGIN TRANSACTION');
     try {
       if (!this.stackNumbers!.complete) await this.stackNumbers!.resolveIds(writer, stackIdsOf(batches));
-      for (const batch of batches) this.appendEvents(batch, newDims);
+      if (!this.dimsIds!.complete)
+        await this.dimsIds!.resolve(writer, dimensionKeysOf(batches), dimensionKeysOfRows);
+      for (const batch of batches) this.appendEvents(batch);
       for (const columns of this.eventColumns) columns.flush();
       for (const appender of [this.dimsAppender!, this.stackNumbersAppender!, ...this.appenders])
         appender.flushSync();
@@ -546,18 +555,18 @@ export class EmbeddedStore implements Store {
         .run('DELETE FROM temp.stage_stacktraces; DELETE FROM temp.stage_stackframes')
         .catch(() => undefined);
       await writer.run('ROLLBACK').catch(() => undefined);
-      this.nextDimsId -= newDims.size;
+      this.dimsIds!.rollback();
       this.symbolization.rolledBack();
       throw error;
     }
-    for (const [key, id] of newDims) this.dimsIds.set(key, id);
+    this.dimsIds!.commit();
     this.stackNumbers!.commit();
     this.symbolization.committed();
   }
 
   /** A batch's events, from its columns when the producer gave them (no event objects then). */
-  private appendEvents(batch: ProfileBatch, newDims: Map<string, number>): void {
-    const append = this.eventAppender(newDims);
+  private appendEvents(batch: ProfileBatch): void {
+    const append = this.eventAppender();
     const columns = batch.eventColumns;
     if (columns) {
       const { timestamps, stackTraceIds, counts, dimensions } = columns;
@@ -577,9 +586,7 @@ export class EmbeddedStore implements Store {
    * The per-event work of a write, in one place: the event's dimensions id and stack number, then one row in
    * events_all and one per deeper level its downsampled count reaches.
    */
-  private eventAppender(
-    newDims: Map<string, number>,
-  ): (ts: number, stackTraceId: string, count: number, dims: EventDimensions) => void {
+  private eventAppender(): (ts: number, stackTraceId: string, count: number, dims: EventDimensions) => void {
     const levels = this.eventColumns;
     const random = this.random;
     const stackNumbers = this.stackNumbers!;
@@ -606,7 +613,7 @@ export class EmbeddedStore implements Store {
           if (recent >= 0) {
             dimsId = recentIds[recent];
           } else {
-            dimsId = this.dimensionsId(dims, newDims);
+            dimsId = this.dimensionsId(dims);
             recentDims[nextSlot] = dims;
             recentIds[nextSlot] = dimsId;
             nextSlot = (nextSlot + 1) % RECENT_DIMENSIONS;
@@ -627,12 +634,11 @@ export class EmbeddedStore implements Store {
     };
   }
 
-  private dimensionsId(event: EventDimensions, newDims: Map<string, number>): number {
+  private dimensionsId(event: EventDimensions): number {
     const key = dimensionsKey(event);
-    const known = this.dimsIds.get(key) ?? newDims.get(key);
+    const known = this.dimsIds!.find(key);
     if (known !== undefined) return known;
-    const id = this.nextDimsId++;
-    newDims.set(key, id);
+    const id = this.dimsIds!.assign(key);
     const a = this.dimsAppender!;
     a.appendUInteger(id);
     a.appendVarchar(event.hostId);
@@ -1194,6 +1200,28 @@ export function fileIdOfFrame(frameId: string): string {
 }
 
 /** The distinct stack trace IDs a group of batches' events name (runs of one stack counted once). */
+/** The dimensions keys a group's events name, with their hosts (looked up by host in `event_dims`). */
+function dimensionKeysOf(batches: readonly ProfileBatch[]): Map<string, string> {
+  const seen = new Set<EventDimensions>();
+  const keys = new Map<string, string>();
+  for (const batch of batches) {
+    const all: readonly EventDimensions[] = batch.eventColumns?.dimensions ?? batch.events;
+    const length = batch.eventColumns?.length ?? all.length;
+    for (let i = 0; i < length; i++) {
+      const dims = all[i];
+      // A translated batch shares one object per source: each is keyed once.
+      if (seen.has(dims)) continue;
+      seen.add(dims);
+      keys.set(dimensionsKey(dims), dims.hostId);
+    }
+  }
+  return keys;
+}
+
+function dimensionKeysOfRows(rows: readonly Row[]): { key: string; id: number }[] {
+  return rows.map((row) => ({ key: dimensionsKey(dimensionsOfRow(row)), id: Number(row.id) }));
+}
+
 function stackIdsOf(batches: readonly ProfileBatch[]): Set<string> {
   const ids = new Set<string>();
   for (const batch of batches) {
