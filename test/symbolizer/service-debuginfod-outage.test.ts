@@ -26,6 +26,7 @@ import {
   randomFileIdHex,
   splitProgram,
   tempDir,
+  waitFor,
   type ProfiledExecutable,
 } from './service-fixture.ts';
 
@@ -39,16 +40,6 @@ const NAMED_WITHIN_MS = 3_000;
 const skip =
   !(debuginfodAvailable() && canBuild('c-dwarf5') && haveTool('objcopy', 'apt-get install binutils')) &&
   'debuginfod, bsdtar, gcc or objcopy missing (CI=true fails instead)';
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('symbolizer and a debuginfod outage', { skip, timeout: 180_000 }, () => {
   it('retries the work waiting for a server that was down as soon as it answers, not after the backoff', async (t) => {
