@@ -41,10 +41,14 @@ function shellQuoted(path: string): string {
  * substitution, with an absolute path so the command works from any directory), or the setting that holds
  * a configured one. The token itself never leaves the server through the API.
  */
-export function symbolUploadTarget(config: Pick<Config, 'dataDir' | 'symbolizer'>): SymbolUploadTarget {
+export function symbolUploadTarget(
+  config: Pick<Config, 'dataDir' | 'symbolizer'>,
+  /** The port the symbolizer bound, once known (the configured one may be 0: the system picks). */
+  boundPort?: number,
+): SymbolUploadTarget {
   const { host, port } = config.symbolizer.http;
   return {
-    symbolizerUrl: `http://${urlHost(host)}:${port}`,
+    symbolizerUrl: `http://${urlHost(host)}:${boundPort ?? port}`,
     uploadToken: config.symbolizer.uploadToken
       ? '<symbolizer.uploadToken from the configuration>'
       : `$(cat ${shellQuoted(resolve(config.dataDir, 'symbol-upload-token'))})`,

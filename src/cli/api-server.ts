@@ -8,6 +8,7 @@ import {
   registerOperationalRoutes,
   type Readiness,
 } from '../collector/http-server.ts';
+import { boundPort, logListening } from '../collector/listening.ts';
 
 /**
  * The readers' listener: the web UI and the query API on a port of their own (default 4320), so that exposing
@@ -42,7 +43,11 @@ export function createApiServer(
     async start() {
       const address = await app.listen({ host: listen.host, port: listen.port });
       listening = true;
-      log.info({ address }, 'web UI and query API listening');
+      logListening(log, 'api.http', {
+        host: listen.host,
+        port: boundPort(app.server),
+        tls: Boolean(listen.tls),
+      });
       return address;
     },
     async stop(timeoutMs) {

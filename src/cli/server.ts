@@ -18,6 +18,7 @@ import { ILM_DELETE_DAYS, ILM_POLICY } from '../store/elasticsearch/layout.ts';
 import { RetentionJob } from '../store/embedded/retention.ts';
 import { createStore, describeStore } from '../store/open-store.ts';
 import type { Store } from '../store/store.ts';
+import type { SymbolUploadTarget } from '../query/missing-symbols.ts';
 import { createApiServer, type ApiServer } from './api-server.ts';
 import { createLogger } from './logger.ts';
 import { resolveReaderAccess } from './reader-access.ts';
@@ -59,12 +60,14 @@ export async function runServer(
   if (!readers.access.enabled) {
     logger.warn('reader authentication is disabled: anyone who reaches the API port reads every profile');
   }
+  // The hints' upload command names the symbolizer's port once it is bound (port 0: the system picks it).
+  const symbolUpload = symbolUploadTarget(config);
   await registerQueryApi(api.app, {
     store,
     options: {
       impact: config.query,
       settingsEditors: config.api.auth.settingsEditors,
-      symbolUpload: symbolUploadTarget(config),
+      symbolUpload,
       retention: retentionInfo(config),
     },
   });
@@ -74,7 +77,7 @@ export async function runServer(
   await registerUi(api.app);
   const addresses = await collector.start();
   const retention = startRetention(config, store, collector, logger);
-  bound.endpoints = agentEndpoints(config, addresses, token, generatedAt);
+  bound.endpoints = agentEndpoints(config, addresses, token, generatedAt, symbolUpload);
   const shutdownMs = DEFAULT_COLLECTOR_OPTIONS.shutdownTimeoutMs;
   let apiAddress: string;
   try {
@@ -92,6 +95,7 @@ export async function runServer(
   if (options.symbolizer && config.symbolizer.enabled) {
     try {
       symbolizer = await startSymbolizerService(config, store, logger, false);
+      Object.assign(symbolUpload, symbolUploadTarget(config, portOf(symbolizer.httpAddress)));
     } catch (error) {
       await api.stop(shutdownMs);
       await collector.stop();
@@ -172,8 +176,8 @@ function agentEndpoints(
   addresses: { grpcAddress: string; httpAddress: string },
   token: string | undefined,
   tokenFile: string | undefined,
+  symbolUpload: SymbolUploadTarget,
 ): AgentEndpoints {
-  const portOf = (address: string) => Number(/:(\d+)\/?$/.exec(address)?.[1] ?? 0);
   return {
     grpc: {
       host: config.collector.grpc.host,
@@ -187,6 +191,11 @@ function agentEndpoints(
     },
     token: token === undefined ? undefined : { value: token, file: tokenFile && resolve(tokenFile) },
     agentVersion: AGENT_VERSION,
-    symbolUpload: symbolUploadTarget(config),
+    symbolUpload,
   };
+}
+
+/** The port of a bound address (`host:port` or `http://host:port`). */
+function portOf(address: string): number {
+  return Number(/:(\d+)\/?$/.exec(address)?.[1] ?? 0);
 }

@@ -14,6 +14,7 @@ import {
 } from './http-server.ts';
 import type { StoredIds } from './dedup.ts';
 import { IngestPipeline, type Translator } from './ingest.ts';
+import { boundPort, logListening } from './listening.ts';
 import { CollectorMetrics } from './metrics.ts';
 import { resolveCollectorOptions, type CollectorOptionsInput } from './options.ts';
 import { WriteQueue } from './write-queue.ts';
@@ -144,6 +145,11 @@ export function createCollector(
         const grpcAddress = await grpc.start();
         const httpAddress = await http.listen({ host: options.http.host, port: options.http.port });
         state.httpListening = true;
+        logListening(log, 'collector.http', {
+          host: options.http.host,
+          port: boundPort(http.server),
+          tls: Boolean(options.http.tls),
+        });
         log.info({ grpcAddress, httpAddress, store: store.kind }, 'collector ready');
         return { grpcAddress, httpAddress };
       } catch (error) {

@@ -6,6 +6,7 @@ import { failureFromError, invalidArgument, type Failure } from './failure.ts';
 import type { IngestPipeline } from './ingest.ts';
 import { CertificateWatcher, type CertificatePair } from './certificates.ts';
 import type { CollectorMetrics } from './metrics.ts';
+import { logListening } from './listening.ts';
 import type { GrpcReceiverOptions } from './options.ts';
 
 /**
@@ -72,7 +73,7 @@ export function createGrpcReceiver(
       );
       listening = true;
       const address = `${formatHost(options.host)}:${port}`;
-      logger.info({ address, tls: Boolean(options.tls) }, 'gRPC receiver listening');
+      logListening(logger, 'collector.grpc', { host: options.host, port, tls: Boolean(options.tls) });
       return address;
     },
     async stop(timeoutMs) {

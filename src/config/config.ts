@@ -242,6 +242,11 @@ export const configSchema = z
             timeoutMs: z.number().int().positive().default(30_000),
             retries: z.number().int().min(0).max(10).default(2),
             maxConcurrent: z.number().int().positive().default(4),
+            /**
+             * While a server cannot be asked (connection refused, timeout, 5xx), it is probed this often; once it
+             * answers, executables waiting for it are retried at once rather than after their backoff.
+             */
+            probeIntervalMs: z.number().int().positive().default(10_000),
             /** How long a "not found" answer is believed before the server is asked again. */
             negativeCacheSeconds: z.number().int().min(0).default(3600),
             /** Downloaded debug files; default <dataDir>/debuginfod-cache. */

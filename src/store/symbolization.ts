@@ -129,5 +129,11 @@ export interface SymbolizationStore {
    * symbols came meanwhile (without `retryAt`, or with symbols, the executable then stays due).
    */
   releaseExecutable(work: ExecutableWork, outcome: { retryAt?: number; reason?: string }): Promise<boolean>;
+  /**
+   * Executables waiting for their retry time (not leased) whose last attempt failed for one of `reasons`
+   * become due now, their backoff started over (`attempts` 0): for a source that was down and answers again,
+   * so work waiting on it does not sit out a backoff grown long during the outage. Returns how many.
+   */
+  retryWaitingNow(reasons: readonly string[]): Promise<number>;
   backlog(): Promise<SymbolizationBacklog>;
 }

@@ -16,13 +16,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import {
   FrameType,
@@ -36,6 +34,7 @@ import {
 } from '../../src/model/index.ts';
 import type { StatusResponse } from '../../src/api/index.ts';
 import { bearer, TEST_READ_TOKEN } from '../support/reader-auth.ts';
+import { startUniprof } from '../support/processes.ts';
 import type {
   CompactFlamegraph,
   ElasticFlamegraph,
@@ -94,7 +93,6 @@ import {
   type NativeWorkload,
 } from './support/workloads.ts';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CI = process.env.CI === 'true';
 const RUN_SECONDS = 30;
 const REPORT_INTERVAL_SECONDS = 2;
@@ -131,14 +129,6 @@ const match = (field: 'process.thread.name' | 'process.executable.name', pattern
   pattern,
 });
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 interface Serve {
   process: ChildProcess;
   grpcPort: number;
@@ -158,65 +148,50 @@ interface Serve {
  * passes (the latency figures are read from them).
  */
 async function startServe(workDir: string, debuginfodUrl: string): Promise<Serve> {
-  const [grpcPort, httpPort, apiPort, symbolizerPort] = [
-    await freePort(),
-    await freePort(),
-    await freePort(),
-    await freePort(),
-  ];
   const dataDir = path.join(workDir, 'data');
   const storePath = path.join(dataDir, 'uniprof.duckdb');
-  const configFile = path.join(workDir, 'uniprof.yaml');
+  // Every listener on a port the system picks, learnt from its `listening` line (test/support/processes.ts).
   // The standalone agent sends no credentials (docs/agent-protocol.md), so token checks must be off for it.
-  await writeFile(
-    configFile,
-    [
-      `dataDir: ${JSON.stringify(dataDir)}`,
-      'log: { level: debug }',
-      'collector:',
-      `  grpc: { host: 127.0.0.1, port: ${grpcPort} }`,
-      `  http: { host: 127.0.0.1, port: ${httpPort} }`,
-      '  auth: { disabled: true }',
-      'api:',
-      `  http: { host: 127.0.0.1, port: ${apiPort} }`,
-      `  auth: { tokens: [${JSON.stringify(TEST_READ_TOKEN)}] }`,
-      'output:',
-      '  type: embedded',
-      `  embedded: { path: ${JSON.stringify(storePath)} }`,
-      'symbolizer:',
-      `  http: { host: 127.0.0.1, port: ${symbolizerPort} }`,
-      '  debugDirectories: []',
-      `  debuginfod: { urls: [${JSON.stringify(debuginfodUrl)}], timeoutMs: 10000 }`,
-      `  pollIntervalMs: ${SYMBOLIZER_POLL_MS}`,
-      '  retry: { firstSeconds: 5, maxSeconds: 60 }',
-      '',
-    ].join('\n'),
-  );
-  const child = spawn(process.execPath, ['bin/uniprof.mjs', 'serve', '--config', configFile], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const child = await startUniprof('serve', {
+    configFile: path.join(workDir, 'uniprof.yaml'),
+    config: {
+      dataDir,
+      log: { level: 'debug' },
+      collector: { auth: { disabled: true } },
+      api: { auth: { tokens: [TEST_READ_TOKEN] } },
+      output: { type: 'embedded', embedded: { path: storePath } },
+      symbolizer: {
+        debugDirectories: [],
+        debuginfod: { urls: [debuginfodUrl], timeoutMs: 10000 },
+        pollIntervalMs: SYMBOLIZER_POLL_MS,
+        retry: { firstSeconds: 5, maxSeconds: 60 },
+      },
+    },
   });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const http = `http://127.0.0.1:${apiPort}`;
-  const symbolizer = `http://127.0.0.1:${symbolizerPort}`;
-  const deadline = Date.now() + 90_000;
+  const http = child.url('api.http');
+  const symbolizer = child.url('symbolizer.http');
   const ready = (url: string) =>
     fetch(`${url}/ready`, { signal: AbortSignal.timeout(5000) }).then(
       (response) => response.ok,
       () => false,
     );
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`uniprof serve exited with ${child.exitCode}:\n${output}`);
-    if ((await ready(http)) && (await ready(symbolizer))) break;
+  const deadline = Date.now() + 90_000;
+  while (!((await ready(http)) && (await ready(symbolizer)))) {
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`uniprof serve not ready within 90 s:\n${output}`);
+      await child.stop('SIGKILL');
+      throw new Error(`uniprof serve not ready within 90 s:\n${child.output()}`);
     }
     await sleep(250);
   }
-  return { process: child, grpcPort, http, symbolizer, dataDir, storePath, output: () => output };
+  return {
+    process: child.process,
+    grpcPort: child.port('collector.grpc'),
+    http,
+    symbolizer,
+    dataDir,
+    storePath,
+    output: child.output,
+  };
 }
 
 async function stopProcess(

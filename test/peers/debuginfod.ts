@@ -27,6 +27,12 @@ function cacheRoot(): string {
 
 export class MissingPeerError extends Error {}
 
+/** debuginfod could not bind its port: another process took it between our pick and its bind. */
+class PortTakenError extends Error {}
+
+/** Binds tried per start: a restart on the same port, or the first start on a new port each time. */
+const BIND_ATTEMPTS = 4;
+
 const REQUIRED_TOOLS: [string, string, string[]][] = [
   ['debuginfod', 'apt-get install debuginfod', ['--version']],
   ['bsdtar', 'apt-get install libarchive-tools (debuginfod -U reads .deb files with it)', ['--version']],
@@ -142,7 +148,24 @@ class RunningDebuginfod implements DebuginfodPeer {
     return this.child !== undefined;
   }
 
+  /**
+   * Starts debuginfod on this peer's port. Its port is picked before it binds (debuginfod has no way to bind
+   * port 0 and report the port), so another process may take it first: a bind failure is retried a few times
+   * (a restart must keep its port: the tests hold its URL), then thrown as PortTakenError.
+   */
   async start(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startOnce();
+      } catch (error) {
+        if (!(error instanceof PortTakenError) || attempt >= BIND_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+      }
+    }
+  }
+
+  /** One try at `start` (for startDebuginfod, which moves to a new port instead of retrying this one). */
+  async startOnce(): Promise<void> {
     if (this.child) return;
     const args = [
       ['-d', path.join(this.workDir, 'index.sqlite')],
@@ -186,7 +209,12 @@ class RunningDebuginfod implements DebuginfodPeer {
     const deadline = Date.now() + timeoutMs;
     const pending = new Set(this.options.readyBuildIds);
     while (pending.size > 0) {
-      if (exitedEarly) throw new Error(`debuginfod exited while starting:\n${this.log.slice(-3000)}`);
+      if (exitedEarly) {
+        if (/cannot start http server|Failed to bind/.test(this.log)) {
+          throw new PortTakenError(`debuginfod could not bind port ${this.port}:\n${this.log.slice(-1000)}`);
+        }
+        throw new Error(`debuginfod exited while starting:\n${this.log.slice(-3000)}`);
+      }
       if (Date.now() > deadline) {
         await this.stop();
         throw new Error(
@@ -247,12 +275,16 @@ class RunningDebuginfod implements DebuginfodPeer {
 /** Starts a debuginfod on a free loopback port and waits until its first scan has indexed `readyBuildIds`. */
 export async function startDebuginfod(options: DebuginfodPeerOptions): Promise<DebuginfodPeer> {
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'uniprof-debuginfod-'));
-  const peer = new RunningDebuginfod(await freePort(), workDir, options);
-  try {
-    await peer.start();
-  } catch (error) {
-    await peer.dispose();
-    throw error;
+  // The first start may move to another port when its port was taken (a restart keeps its port).
+  for (let attempt = 1; ; attempt++) {
+    const peer = new RunningDebuginfod(await freePort(), workDir, options);
+    try {
+      await peer.startOnce();
+      return peer;
+    } catch (error) {
+      if (error instanceof PortTakenError && attempt < BIND_ATTEMPTS) continue;
+      await peer.dispose();
+      throw error;
+    }
   }
-  return peer;
 }

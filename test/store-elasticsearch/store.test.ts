@@ -5,11 +5,7 @@ import { after, before, test } from 'node:test';
 import { FrameType, emptyBatch } from '../../src/model/index.ts';
 import { StoreBusyError, StoreUnavailableError, UnsupportedGroupByError } from '../../src/store/store.ts';
 import { ElasticsearchStore, InvalidBatchError, layout } from '../../src/store/elasticsearch/index.ts';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { stringify as toYaml } from 'yaml';
 import { runLoadgen } from '../../src/loadgen/index.ts';
 import { ProfileTranslator } from '../../src/collector/translate.ts';
 import { Workload } from '../../src/loadgen/index.ts';
@@ -19,6 +15,7 @@ import { startElasticsearch, type ElasticsearchPeer } from '../peers/elasticsear
 import { createClient } from '../../src/store/elasticsearch/options.ts';
 import https from 'node:https';
 import { fileIdOf, makeBatch, makeStack, removeTempDirs, storeFor, tempDir } from './helpers.ts';
+import { startUniprof } from '../support/processes.ts';
 
 let peer: ElasticsearchPeer;
 let spoolDir: string;
@@ -514,61 +511,31 @@ test('the same load-generator data gives the same answers as the embedded store'
   }
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  return typeof address === 'object' && address ? address.port : 0;
-}
-
 test('`uniprof collector` pointed at the cluster stores every sample the agents had acknowledged', async () => {
   const dir = await tempDir('es-collector');
-  const [grpcPort, httpPort] = [await freePort(), await freePort()];
   await writeFile(path.join(dir, 'ca.pem'), peer.caPem);
-  const config = {
-    dataDir: dir,
-    log: { level: 'warn' },
-    collector: {
-      grpc: { host: '127.0.0.1', port: grpcPort },
-      http: { host: '127.0.0.1', port: httpPort },
-      auth: { disabled: true },
-    },
-    // The UI and API are not under test here: any free port, so parallel runs never collide on 4320.
-    api: { http: { host: '127.0.0.1', port: 0 } },
-    output: {
-      type: 'elasticsearch',
-      elasticsearch: {
-        hosts: [peer.url],
-        username: peer.username,
-        password: peer.password,
-        tls: { ca: path.join(dir, 'ca.pem') },
+  // Every listener on a port the system picks (test/support/processes.ts).
+  const collector = await startUniprof('collector', {
+    configFile: path.join(dir, 'uniprof.yaml'),
+    echo: true,
+    config: {
+      dataDir: dir,
+      collector: { auth: { disabled: true } },
+      output: {
+        type: 'elasticsearch',
+        elasticsearch: {
+          hosts: [peer.url],
+          username: peer.username,
+          password: peer.password,
+          tls: { ca: path.join(dir, 'ca.pem') },
+        },
       },
     },
-  };
-  await writeFile(path.join(dir, 'uniprof.yaml'), toYaml(config));
-  const collector = spawn(
-    process.execPath,
-    ['bin/uniprof.mjs', 'collector', '-c', path.join(dir, 'uniprof.yaml')],
-    {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    },
-  );
-  const exited = once(collector, 'exit');
+  });
   try {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const healthy = await fetch(`http://127.0.0.1:${httpPort}/health`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (healthy) break;
-      assert.ok(Date.now() < deadline && collector.exitCode === null, 'the collector did not come up');
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
     const startedAt = Math.floor(Date.now() / 1000);
     const stats = await runLoadgen({
-      target: `127.0.0.1:${grpcPort}`,
+      target: `127.0.0.1:${collector.port('collector.grpc')}`,
       rate: 3000,
       duration: 3,
       hosts: 4,
@@ -594,8 +561,7 @@ test('`uniprof collector` pointed at the cluster stores every sample the agents 
     }
     assert.equal(stored, stats.samples);
   } finally {
-    collector.kill('SIGTERM');
-    await exited;
+    await collector.stop();
   }
 });
 

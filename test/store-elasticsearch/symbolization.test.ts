@@ -388,6 +388,51 @@ test('release: false when frames were queued meanwhile (it stays due); a retry w
   assert.deepEqual(backlog.waitingByReason, {});
 });
 
+test('retryWaitingNow: executables waiting for a source that is back are due at once; others keep their backoff', async () => {
+  const [x, y] = [fileIdOf(21), fileIdOf(22)];
+  await writeAndSend(
+    a,
+    queueBatch([pending(x, 0x1000), pending(y, 0x1000)], { [x]: 'libx.so', [y]: 'liby.so' }),
+  );
+  const works = await a.symbolization.leaseExecutables('replica-a', 10, 60_000);
+  const work = (fileId: string) => works.find((w) => w.fileId === fileId)!;
+  const hour = 3_600_000;
+  await a.symbolization.releaseExecutable(work(x), {
+    retryAt: Date.now() + hour,
+    reason: 'debuginfod-unreachable',
+  });
+  await a.symbolization.releaseExecutable(work(y), { retryAt: Date.now() + hour, reason: 'not-found' });
+  await refresh();
+  assert.deepEqual(await b.symbolization.leaseExecutables('replica-b', 10, 60_000), [], 'both wait');
+
+  assert.equal(await b.symbolization.retryWaitingNow(['debuginfod-unreachable']), 1);
+  await refresh();
+  const due = await b.symbolization.leaseExecutables('replica-b', 10, 60_000);
+  assert.deepEqual(
+    due.map((w) => w.fileId),
+    [x],
+    'only what waited for the source that is back',
+  );
+  assert.equal(due[0].attempts, 0, 'its backoff starts over');
+  assert.equal(
+    await b.symbolization.retryWaitingNow(['debuginfod-unreachable']),
+    0,
+    'leased: left to its worker',
+  );
+  await b.symbolization.resolveFrames(
+    [],
+    (await b.symbolization.pendingFrames(x, 10)).map((f) => f.frameId),
+  );
+  await b.symbolization.releaseExecutable(due[0], {});
+  await refresh();
+  assert.deepEqual((await a.symbolization.backlog()).waitingByReason, { 'not-found': 1 });
+  const yFrames = await a.symbolization.pendingFrames(y, 10);
+  await a.symbolization.resolveFrames(
+    [],
+    yFrames.map((f) => f.frameId),
+  );
+});
+
 test('an executable waiting for its retry keeps waiting when frames come (from racing collectors too); stored symbols make it due', async () => {
   const [x, y, z] = [fileIdOf(11), fileIdOf(12), fileIdOf(13)];
   await writeAndSend(a, queueBatch([pending(x, 0x1000), pending(y, 0x1000), pending(z, 0x1000)]));

@@ -344,6 +344,46 @@ describe('embedded store: symbolization queue and symbols', () => {
     await store.close();
   });
 
+  it('retryWaitingNow: executables waiting for a source that is back are due at once; others keep their backoff', async () => {
+    const clock = new Clock();
+    const store = await openStore({ clock: clock.read });
+    const q = store.symbolization;
+    const [unreachable, notFound, otherReason, working] = FILES;
+    for (const [i, fileId] of [unreachable, notFound, otherReason, working].entries())
+      await store.write(batchWith([pending(fileId, 0x10 + i)], { fileId, fileName: `f${i}` }));
+    const works = await q.leaseExecutables('w', 10, 60_000);
+    assert.equal(works.length, 4);
+    const work = (fileId: string) => works.find((w) => w.fileId === fileId) as ExecutableWork;
+    const hour = 3_600_000;
+    await q.releaseExecutable(work(unreachable), {
+      retryAt: clock.now + hour,
+      reason: 'debuginfod-unreachable',
+    });
+    await q.releaseExecutable(work(notFound), { retryAt: clock.now + hour, reason: 'not-found' });
+    await q.releaseExecutable(work(otherReason), { retryAt: clock.now + hour, reason: 'bad-debug-file' });
+    assert.deepEqual((await q.backlog()).waitingByReason, {
+      'bad-debug-file': 1,
+      'debuginfod-unreachable': 1,
+      'not-found': 1,
+    });
+
+    // `working` is still leased: its worker's release decides.
+    assert.equal(await q.retryWaitingNow(['debuginfod-unreachable']), 1);
+    const due = await q.leaseExecutables('w', 10, 60_000);
+    assert.deepEqual(
+      due.map((w) => w.fileId),
+      [unreachable],
+      'only what waited for the source that is back',
+    );
+    assert.equal(due[0].attempts, 0, 'its backoff starts over');
+    assert.equal(due[0].lastReason, 'debuginfod-unreachable', 'the reason is kept');
+    assert.deepEqual((await q.backlog()).waitingByReason, { 'bad-debug-file': 1, 'not-found': 1 });
+    assert.equal(await q.retryWaitingNow(['debuginfod-unreachable']), 0, 'nothing waits for it any more');
+    assert.equal(await q.retryWaitingNow([]), 0);
+    await assert.rejects(q.retryWaitingNow(['a,b']), /must not hold a comma/);
+    await store.close();
+  });
+
   it('putSymbols is all or nothing, replaces earlier ranges and is idempotent', async () => {
     const path = join(dir, 'put.duckdb');
     const store = await openStore({}, path);

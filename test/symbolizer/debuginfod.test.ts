@@ -28,6 +28,7 @@ import {
   DebuginfodConfigError,
   LocalDebugSource,
   readElfIdentity,
+  type DebuginfodEvent,
   type DebuginfodOptions,
 } from '../../src/symbolizer/sources/index.ts';
 import { SymbolizedBinary } from '../../src/symbolizer/symbolizer.ts';
@@ -362,6 +363,47 @@ describe('debuginfod sources against a real debuginfod', { skip }, () => {
     const result = await c.fetchDebugInfo(split.id);
     assert.ok('path' in result, `found after the restart: ${JSON.stringify(result)}`);
     assert.equal(c.counters().negativeCacheHits, 0);
+  });
+
+  test('a server that is down is probed until it answers; the outage ends with one server-up event', async () => {
+    const c = client([peer.url], { timeoutMs: 1000, retries: 0, probeIntervalMs: 100 });
+    const events: DebuginfodEvent[] = [];
+    c.onEvent((event) => events.push(event));
+    const outages = () => events.filter((e) => e.type === 'server-down' || e.type === 'server-up');
+    await peer.stop();
+    try {
+      assert.deepEqual(await c.fetchDebugInfo(split.id), { notFound: 'debuginfod-unreachable' });
+      assert.deepEqual(await c.fetchDebugInfo(split.id), { notFound: 'debuginfod-unreachable' });
+      assert.deepEqual(
+        outages(),
+        [{ type: 'server-down', server: peer.url, kind: 'network' }],
+        'reported once',
+      );
+      assert.deepEqual(c.serversDown, [peer.url]);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(outages().length, 1, 'probes of a stopped server change nothing');
+    } finally {
+      await peer.start();
+    }
+    const requests = (await peer.metrics()).get('http_requests_total{type="debuginfo"}') ?? 0;
+    const deadline = Date.now() + 5000;
+    while (outages().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const up = outages()[1];
+    assert.ok(
+      up?.type === 'server-up' && up.server === peer.url,
+      `server-up reported: ${JSON.stringify(up)}`,
+    );
+    assert.ok(up.downMs >= 500, `it was down ${up.downMs} ms`);
+    assert.deepEqual(c.serversDown, []);
+    assert.equal(
+      (await peer.metrics()).get('http_requests_total{type="debuginfo"}') ?? 0,
+      requests,
+      'the probe asks for no build ID',
+    );
+    const result = await c.fetchDebugInfo(split.id);
+    assert.ok('path' in result, 'found');
+    assert.equal(outages().length, 2, 'an answer from a server that is up reports nothing');
+    c.close();
   });
 
   describe('DebugInfoSources', () => {

@@ -8,14 +8,11 @@
  * and readers never see the dead attempt's ranges.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { stringify as toYaml } from 'yaml';
 import { fileIdFromHex, frameId, type StackFrameSymbols } from '../../src/model/index.ts';
 import { encodeExportRequest } from '../../src/protocol/index.ts';
 import type { ElasticsearchStore } from '../../src/store/elasticsearch/index.ts';
@@ -25,9 +22,9 @@ import { executableFileId } from '../e2e/support/workloads.ts';
 import { startElasticsearch, type ElasticsearchPeer } from '../peers/elasticsearch.ts';
 import { haveTool } from '../peers/toolchains.ts';
 import { storeFor } from '../store-elasticsearch/helpers.ts';
+import { startUniprof, type UniprofChild } from '../support/processes.ts';
 import { nativeProfileRequest, type ProfiledExecutable } from './service-fixture.ts';
 
-const BIN = new URL('../../bin/uniprof.mjs', import.meta.url).pathname;
 const LIBC = '/lib/x86_64-linux-gnu/libc.so.6';
 const SYMBOLS_INDICES = '.profiling-symbols-global*,.profiling-symbols-private*';
 const GENERATION = 'uniprof.symbols.generation';
@@ -195,20 +192,6 @@ function expectedSymbols(
 
 // ---- processes ----
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  return typeof address === 'object' && address ? address.port : 0;
-}
-
-interface Child {
-  process: ChildProcess;
-  output: () => string;
-}
-
 function elasticsearchOutput(peer: ElasticsearchPeer, caFile: string): Record<string, unknown> {
   return {
     type: 'elasticsearch',
@@ -221,23 +204,15 @@ function elasticsearchOutput(peer: ElasticsearchPeer, caFile: string): Record<st
   };
 }
 
-function spawnUniprof(command: string, configFile: string): Child {
-  const child = spawn(process.execPath, [BIN, command, '-c', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DEBUGINFOD_URLS: '' },
-  });
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  return { process: child, output: () => output };
-}
+/** No debuginfod from the environment: the symbolizers find debug files in the test's directory only. */
+const CHILD_ENV = { ...process.env, DEBUGINFOD_URLS: '' };
 
-interface Symbolizer extends Child {
-  url: string;
+interface Symbolizer extends UniprofChild {
+  httpUrl: string;
   owner: string;
 }
 
-/** `uniprof symbolizer` on its own data directory; resolves once its banner names its HTTP address. */
+/** `uniprof symbolizer` on its own data directory; its owner is read from its banner. */
 async function startSymbolizer(
   peer: ElasticsearchPeer,
   caFile: string,
@@ -245,40 +220,29 @@ async function startSymbolizer(
   debugDir: string,
   extra: Record<string, unknown> = {},
 ): Promise<Symbolizer> {
-  mkdirSync(dataDir, { recursive: true });
-  const configFile = join(dataDir, 'uniprof.yaml');
-  const config = {
-    dataDir,
-    log: { level: 'info' },
-    output: elasticsearchOutput(peer, caFile),
-    symbolizer: {
-      http: { host: '127.0.0.1', port: 0 },
-      debugDirectories: [debugDir],
-      debuginfod: { urls: [] },
-      pollIntervalMs: 100,
-      ...extra,
+  const child = await startUniprof('symbolizer', {
+    configFile: join(dataDir, 'uniprof.yaml'),
+    env: CHILD_ENV,
+    config: {
+      dataDir,
+      log: { level: 'info' },
+      output: elasticsearchOutput(peer, caFile),
+      symbolizer: {
+        debugDirectories: [debugDir],
+        debuginfod: { urls: [] },
+        pollIntervalMs: 100,
+        ...extra,
+      },
     },
-  };
-  writeFileSync(configFile, toYaml(config));
-  const child = spawnUniprof('symbolizer', configFile);
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const match = /symbolizer\s+(http:\/\/\S+)\s+\(health, ready, metrics; owner (\S+)\)/.exec(
-      child.output(),
-    );
-    if (match) return { ...child, url: match[1], owner: match[2] };
-    if (child.process.exitCode !== null || Date.now() > deadline)
-      throw new Error(`uniprof symbolizer did not start:\n${child.output()}`);
-    await sleep(100);
-  }
+  });
+  const owner = /\(health, ready, metrics; owner (\S+)\)/.exec(child.output())?.[1];
+  if (!owner) throw new Error(`uniprof symbolizer named no owner:\n${child.output()}`);
+  return Object.assign(child, { httpUrl: child.url('symbolizer.http'), owner });
 }
 
-async function stopChild(child: Child, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-  if (child.process.exitCode !== null || child.process.signalCode !== null) return child.process.exitCode;
-  const exited = once(child.process, 'exit');
-  child.process.kill(signal);
-  const [code] = (await exited) as [number | null];
-  return code;
+/** Stops the child and resolves with its exit code. */
+function stopChild(child: UniprofChild, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  return child.stop(signal);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -446,7 +410,7 @@ describe(
   () => {
     let peer: ElasticsearchPeer;
     let reader: ElasticsearchStore;
-    let collector: Child | undefined;
+    let collector: UniprofChild | undefined;
     let collectorUrl = '';
     let dir = '';
     let caFile = '';
@@ -458,36 +422,17 @@ describe(
       writeFileSync(caFile, peer.caPem);
       const collectorDir = join(dir, 'collector');
       mkdirSync(collectorDir);
-      const [grpcPort, httpPort] = [await freePort(), await freePort()];
-      const configFile = join(collectorDir, 'uniprof.yaml');
-      writeFileSync(
-        configFile,
-        toYaml({
+      // Every listener on a port the system picks (test/support/processes.ts); the UI and API are not under test.
+      collector = await startUniprof('collector', {
+        configFile: join(collectorDir, 'uniprof.yaml'),
+        env: CHILD_ENV,
+        config: {
           dataDir: collectorDir,
-          log: { level: 'warn' },
-          collector: {
-            grpc: { host: '127.0.0.1', port: grpcPort },
-            http: { host: '127.0.0.1', port: httpPort },
-            auth: { disabled: true },
-          },
-          // The UI and API are not under test here: any free port, so parallel runs never collide on 4320.
-          api: { http: { host: '127.0.0.1', port: 0 } },
+          collector: { auth: { disabled: true } },
           output: elasticsearchOutput(peer, caFile),
-        }),
-      );
-      collector = spawnUniprof('collector', configFile);
-      collectorUrl = `http://127.0.0.1:${httpPort}`;
-      await waitFor(
-        'the collector',
-        async () => {
-          assert.equal(collector!.process.exitCode, null, collector!.output());
-          return fetch(`${collectorUrl}/health`).then(
-            (r) => (r.ok ? true : undefined),
-            () => undefined,
-          );
         },
-        90_000,
-      );
+      });
+      collectorUrl = collector.url('collector.http');
       reader = storeFor(peer, join(dir, 'reader-spool'));
       await reader.open();
     });
@@ -536,7 +481,7 @@ describe(
       const totals = await waitFor(
         'both replicas to answer every frame',
         async () => {
-          const texts = await Promise.all(replicas.map((r) => scrape(r.url)));
+          const texts = await Promise.all(replicas.map((r) => scrape(r.httpUrl)));
           const answered = texts.reduce(
             (n, text) => n + sample(text, FRAMES_SYMBOLIZED) + sample(text, FRAMES_WITHOUT),
             0,
@@ -550,7 +495,7 @@ describe(
       const drained = performance.now();
       // Grace for a duplicate answer to show: the replicas keep polling the queue meanwhile.
       await sleep(3_000);
-      const texts = await Promise.all(replicas.map((r) => scrape(r.url)));
+      const texts = await Promise.all(replicas.map((r) => scrape(r.httpUrl)));
       const writes = (await queueWrites(peer)) - writesBefore;
       const backlog = await currentBacklog(peer, reader);
       assert.equal(backlog.pendingFrames, 0, 'the queue is empty');
@@ -634,7 +579,7 @@ describe(
       await waitFor(
         'the new frames to be answered',
         async () => {
-          const current = await Promise.all(replicas.map((r) => scrape(r.url)));
+          const current = await Promise.all(replicas.map((r) => scrape(r.httpUrl)));
           const answered = sum(
             current.map((text) => sample(text, FRAMES_SYMBOLIZED) + sample(text, FRAMES_WITHOUT)),
           );
@@ -643,7 +588,7 @@ describe(
         300_000,
       );
       await sleep(2_000);
-      const final = await Promise.all(replicas.map((r) => scrape(r.url)));
+      const final = await Promise.all(replicas.map((r) => scrape(r.httpUrl)));
       assert.equal(sum(final.map((text) => sample(text, FRAMES_SYMBOLIZED))), namedFrames + moreNamed);
       assert.equal(
         sum(final.map((text) => sample(text, EXECUTABLES_SYMBOLIZED))),
@@ -697,7 +642,7 @@ describe(
         await waitFor(
           'extraction and upload to be under way',
           async () => {
-            lastScrape = await scrape(first.url);
+            lastScrape = await scrape(first.httpUrl);
             return sample(lastScrape, RANGES) >= 6_000 || sample(lastScrape, EXECUTABLES_SYMBOLIZED) > 0
               ? true
               : undefined;
@@ -725,13 +670,13 @@ describe(
         // Its own lease (900 s) is no obstacle: it takes glibc back at once.
         await waitFor(
           'the next start to take glibc back',
-          async () => (sample(await scrape(second.url), RANGES) > 0 ? true : undefined),
+          async () => (sample(await scrape(second.httpUrl), RANGES) > 0 ? true : undefined),
           60_000,
         );
         const finished = await waitFor(
           'the restarted symbolizer to finish glibc',
           async () => {
-            const text = await scrape(second.url);
+            const text = await scrape(second.httpUrl);
             return sample(text, EXECUTABLES_SYMBOLIZED) === 1 &&
               sample(text, FRAMES_SYMBOLIZED) + sample(text, FRAMES_WITHOUT) >= libc.addresses.length
               ? text
@@ -741,7 +686,7 @@ describe(
         );
         const seconds = (performance.now() - restartedAt) / 1000;
         await sleep(2_000);
-        const text = await scrape(second.url);
+        const text = await scrape(second.httpUrl);
         assert.equal(sample(text, EXECUTABLES_SYMBOLIZED), 1, 'glibc stored once by the second start');
         assert.equal(sample(text, FRAMES_SYMBOLIZED), expected.size);
         assert.equal(sample(text, FRAMES_WITHOUT), libc.addresses.length - expected.size);

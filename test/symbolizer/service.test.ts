@@ -32,6 +32,7 @@ import {
   randomFileIdHex,
   splitProgram,
   tempDir,
+  waitFor,
   type ProfiledExecutable,
 } from './service-fixture.ts';
 
@@ -99,16 +100,6 @@ function startWorker(
   worker.start();
   onEnd(() => worker.stop());
   return { worker, metrics };
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 async function queueDrained(store: Store): Promise<true | undefined> {

@@ -77,6 +77,8 @@ const BUCKETS_PER_SEARCH = 8_192;
 const SEARCHES_PER_REQUEST = 16;
 /** Elasticsearch's default `index.max_result_window`. */
 const MAX_HITS = 10_000;
+/** Executables per page of `retryWaitingNow`'s search. */
+const RETRY_NOW_PAGE = 1_000;
 const MGET_CHUNK = 5_000;
 /** Conditional writes lost to concurrent writers (mostly the collector's queue updates) are tried again. */
 const CONFLICT_ATTEMPTS = 8;
@@ -401,6 +403,68 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
               [FRAMES_QUEUED_FIELD]: false,
             };
       if (await this.conditionalUpdate(work.fileId, current, doc)) return true;
+    }
+    return false;
+  }
+
+  async retryWaitingNow(reasons: readonly string[]): Promise<number> {
+    if (reasons.length === 0) return 0;
+    const now = Date.now();
+    let retried = 0;
+    let after: estypes.SortResults | undefined;
+    for (;;) {
+      let hits: estypes.SearchHit<Document>[];
+      try {
+        // Waiting for a retry; the reason and the lease are checked on the documents (where the plugin owns
+        // the layout, those fields are not mapped).
+        const response = await this.client.search<Document>({
+          index: SQ_EXECUTABLES,
+          ...SEARCH_OPTIONS,
+          size: RETRY_NOW_PAGE,
+          query: {
+            bool: {
+              filter: [
+                { range: { 'Symbolization.time.next': { gt: now } } },
+                { range: { 'Symbolization.retries': { gt: 0 } } },
+              ],
+            },
+          },
+          sort: [{ 'Executable.file.id': 'asc' }],
+          ...(after ? { search_after: after } : {}),
+        });
+        hits = response.hits.hits;
+      } catch (error) {
+        if (isMissing(error)) return retried;
+        throw error;
+      }
+      for (const hit of hits) {
+        if (await this.retryNow(hit._id!, reasons, now)) retried++;
+      }
+      if (hits.length < RETRY_NOW_PAGE) return retried;
+      after = hits[hits.length - 1].sort;
+    }
+  }
+
+  /** One executable of `retryWaitingNow`, read again (search results lag): false when it no longer waits. */
+  private async retryNow(fileId: string, reasons: readonly string[], now: number): Promise<boolean> {
+    for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
+      const current = await this.queueDocument(fileId);
+      if (!current) return false;
+      const next = dateMillis(sourceField(current.source, 'Symbolization.time.next'));
+      const until = dateMillis(sourceField(current.source, 'uniprof.lease.until'));
+      const waiting =
+        next !== undefined &&
+        next > now &&
+        (Number(sourceField(current.source, 'Symbolization.retries')) || 0) > 0 &&
+        reasons.includes(text(sourceField(current.source, 'uniprof.reason'))) &&
+        // Leased ones are left to their worker: its release decides.
+        (until === undefined || until <= now);
+      if (!waiting) return false;
+      const written = await this.conditionalUpdate(fileId, current, {
+        'Symbolization.time.next': now,
+        'Symbolization.retries': 0,
+      });
+      if (written) return true;
     }
     return false;
   }

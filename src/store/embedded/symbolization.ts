@@ -282,6 +282,28 @@ export class EmbeddedSymbolization implements SymbolizationStore {
     });
   }
 
+  async retryWaitingNow(reasons: readonly string[]): Promise<number> {
+    reasons.forEach((reason, i) => {
+      requireText(reason, `retryWaitingNow: reason ${i}`);
+      // They travel to SQL as one comma-joined list.
+      if (reason.includes(',')) throw new Error(`retryWaitingNow: reason ${i} must not hold a comma`);
+    });
+    if (reasons.length === 0) return 0;
+    return this.host.transact(async (writer) => {
+      const now = Math.floor(this.host.now());
+      // Leased ones are left to their worker: its release decides (see the worker's retryLater).
+      const reader = await writer.runAndReadAll(
+        `UPDATE symbolization_queue SET next_time = ?::BIGINT, attempts = 0
+          WHERE ${WAITING_FOR_RETRY} AND next_time > ?::BIGINT
+            AND (lease_until IS NULL OR lease_until <= ?::BIGINT)
+            AND last_reason IN (SELECT unnest(string_split(?, ',')))
+          RETURNING file_id`,
+        [now, now, now, reasons.join(',')],
+      );
+      return reader.currentRowCount;
+    });
+  }
+
   async pendingFrames(fileId: string, limit: number): Promise<PendingFrame[]> {
     requireCount(limit, 'pendingFrames: limit');
     if (limit === 0) return [];

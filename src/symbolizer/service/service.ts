@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config/config.ts';
 import type { Store } from '../../store/store.ts';
 import { closeHttp, type Readiness } from '../../collector/http-server.ts';
+import { boundPort, logListening } from '../../collector/listening.ts';
 import { DEFAULT_COLLECTOR_OPTIONS } from '../../collector/options.ts';
 import { createSymbolizerHttp } from './http.ts';
 import { SymbolizerMetrics } from './metrics.ts';
@@ -132,6 +133,11 @@ export function createSymbolizerService(options: SymbolizerServiceOptions): Symb
         }
         const httpAddress = await http.listen({ host: settings.http.host, port: settings.http.port });
         state.listening = true;
+        logListening(log, 'symbolizer.http', {
+          host: settings.http.host,
+          port: boundPort(http.server),
+          tls: Boolean(settings.http.tls),
+        });
         worker.start();
         log.info({ httpAddress, owner, store: store.kind }, 'symbolizer ready');
         return { httpAddress };

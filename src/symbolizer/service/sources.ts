@@ -30,6 +30,11 @@ export interface DebugInfoLookup {
    * file: a file with the same build ID, or undefined when no source has one. Never throws.
    */
   findExecutable?(query: DebugInfoQuery): Promise<string | undefined>;
+  /**
+   * Calls `listener` whenever a source that could not be reached answers again, with the `notFound` reasons
+   * that work waiting for that source was given; returns a function that unsubscribes it.
+   */
+  onSourceBack?(listener: (reasons: readonly string[]) => void): () => void;
 }
 
 /**

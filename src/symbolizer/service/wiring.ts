@@ -37,6 +37,8 @@ function recordDebuginfodEvent(metrics: SymbolizerMetrics, event: DebuginfodEven
       metrics.recordDebuginfodError(event.kind);
       break;
     case 'evicted':
+    case 'server-down':
+    case 'server-up':
       break;
   }
 }

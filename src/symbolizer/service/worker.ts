@@ -127,6 +127,9 @@ export class SymbolizerWorker {
   private loop?: Promise<void>;
   private wakeUp?: () => void;
   private leaseWarnedAt = -Infinity;
+  private stopListening?: () => void;
+  /** The last time a source that was down answered again, and the reasons of work that waited for it. */
+  private sourceBack?: { at: number; reasons: readonly string[] };
   private readonly log: Logger;
   private readonly rangeCache: RangeCache;
   /** Files (and their symbols' version) whose frames were answered once from a store search. */
@@ -156,6 +159,7 @@ export class SymbolizerWorker {
   start(): void {
     if (this.loop) throw new Error('the symbolizer worker was already started');
     this.running = true;
+    this.stopListening = this.deps.lookup.onSourceBack?.((reasons) => void this.retryWaiting(reasons));
     this.loop = this.run();
   }
 
@@ -172,6 +176,7 @@ export class SymbolizerWorker {
   async stop(): Promise<void> {
     if (!this.loop) return;
     this.stopping = true;
+    this.stopListening?.();
     this.wake();
     await this.loop;
     await Promise.all([...this.tasks.values()].map((t) => t.done));
@@ -215,6 +220,26 @@ export class SymbolizerWorker {
     }
   }
 
+  /**
+   * A source that was down answers again: work that waited for it (with one of `reasons`) is due now, its
+   * backoff (grown during the outage, up to `retry.maxSeconds`) started over.
+   */
+  private async retryWaiting(reasons: readonly string[]): Promise<void> {
+    this.sourceBack = { at: performance.now(), reasons };
+    try {
+      const executables = await this.deps.store.retryWaitingNow(reasons);
+      this.log.info(
+        { reasons, executables },
+        'a source that was down answers again; work waiting for it is due now',
+      );
+      if (executables > 0) this.wake();
+    } catch (error) {
+      // Their backoff stands: they are retried then.
+      this.deps.metrics.workerErrors.inc();
+      this.log.warn({ err: error, reasons }, 'could not make the work waiting for a source due now');
+    }
+  }
+
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
@@ -244,6 +269,7 @@ export class SymbolizerWorker {
     const work = task.work;
     const log = this.log.child({ fileId: work.fileId, fileName: work.fileName, buildId: work.buildId });
     const stopTimer = metrics.executableDuration.startTimer();
+    const startedAt = performance.now();
     try {
       if (!work.hasSymbols) {
         const found = await this.deps.lookup
@@ -253,7 +279,7 @@ export class SymbolizerWorker {
             return { notFound: FailureReason.LookupError };
           });
         if (isMissing(found)) {
-          await this.retryLater(task, found.notFound, log);
+          await this.retryLater(task, found.notFound, log, startedAt);
           return;
         }
         log.debug({ path: found.path, source: found.source }, 'debug information found; extracting symbols');
@@ -298,9 +324,16 @@ export class SymbolizerWorker {
     }
   }
 
-  /** Releases the executable with its next attempt due after the backoff; a store failure is only logged. */
-  private async retryLater(task: LeasedTask, reason: string, log: Logger): Promise<void> {
-    const delaySeconds = retryDelaySeconds(task.work.attempts, this.options.retry);
+  /**
+   * Releases the executable with its next attempt due after the backoff; a store failure is only logged. When
+   * the source it waits for came back while it was being tried (`startedAt`: its lookup began), the store's
+   * `retryWaitingNow` passed it by (it was leased): it is due again at once.
+   */
+  private async retryLater(task: LeasedTask, reason: string, log: Logger, startedAt?: number): Promise<void> {
+    const back = this.sourceBack;
+    const cameBack =
+      startedAt !== undefined && back !== undefined && back.at >= startedAt && back.reasons.includes(reason);
+    const delaySeconds = cameBack ? 0 : retryDelaySeconds(task.work.attempts, this.options.retry);
     this.deps.metrics.executablesFailed.inc({ reason });
     try {
       await this.deps.store.releaseExecutable(task.work, {

@@ -33,7 +33,14 @@ export type DebuginfodEvent =
       message: string;
       willRetry: boolean;
     }
-  | { type: 'evicted'; buildId: string; bytes: number };
+  | { type: 'evicted'; buildId: string; bytes: number }
+  /**
+   * A server could not be asked (network, timeout, 5xx: `kind`): it is probed every `probeIntervalMs` until
+   * it answers again.
+   */
+  | { type: 'server-down'; server: string; kind: DebuginfodErrorKind }
+  /** A server that was down answered again (a request or a probe): what waited for it is worth asking now. */
+  | { type: 'server-up'; server: string; downMs: number };
 
 export interface DebuginfodCounters {
   cacheHits: number;
@@ -78,6 +85,8 @@ export interface DebuginfodOptions {
   cacheMaxBytes: number;
   /** First backoff between attempts; doubles each time (with up to 25 % jitter). */
   retryDelayMs?: number;
+  /** How often a server that is down is probed (a GET of its root URL) until it answers; default 10 s. */
+  probeIntervalMs?: number;
   /** Clock for the negative cache (tests). */
   now?: () => number;
 }
@@ -91,6 +100,7 @@ export interface DebuginfodConfig {
   negativeCacheSeconds: number;
   cacheDir?: string;
   cacheMaxBytes: number;
+  probeIntervalMs: number;
 }
 
 export class DebuginfodConfigError extends Error {
@@ -123,6 +133,9 @@ export function debuginfodUrls(
 }
 
 const MAX_NEGATIVE_ENTRIES = 100_000;
+const DEFAULT_PROBE_INTERVAL_MS = 10_000;
+/** Failures that say the server could not be asked (rather than that it answered something unusable). */
+const DOWN_KINDS: ReadonlySet<DebuginfodErrorKind> = new Set(['timeout', 'network', 'http-status']);
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
 
 type ServerAnswer = { path: string } | { notFound: true } | { failed: DebuginfodErrorKind };
@@ -160,6 +173,9 @@ export class DebuginfodClient {
   private readonly listeners = new Set<(event: DebuginfodEvent) => void>();
   private readonly waiting: (() => void)[] = [];
   private active = 0;
+  /** Servers that could not be asked, and since when (wall time): probed until they answer again. */
+  private readonly down = new Map<string, number>();
+  private probeTimer: NodeJS.Timeout | undefined;
   private readonly totals: DebuginfodCounters = {
     cacheHits: 0,
     negativeCacheHits: 0,
@@ -312,7 +328,9 @@ export class DebuginfodClient {
     const firstDelay = this.options.retryDelayMs ?? 500;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.download(server, buildId, artifact);
+        const answer = await this.download(server, buildId, artifact);
+        this.markUp(server);
+        return answer;
       } catch (error) {
         const failure =
           error instanceof RequestFailure
@@ -327,7 +345,10 @@ export class DebuginfodClient {
           message: failure.message,
           willRetry,
         });
-        if (!willRetry) return { failed: failure.kind };
+        if (!willRetry) {
+          if (DOWN_KINDS.has(failure.kind) && failure.retryable) this.markDown(server, failure.kind);
+          return { failed: failure.kind };
+        }
         const delay = firstDelay * 2 ** attempt;
         await new Promise((resolve) => setTimeout(resolve, delay + Math.random() * delay * 0.25));
       }
@@ -472,6 +493,68 @@ export class DebuginfodClient {
     }
   }
 
+  /** Servers that are down now (could not be asked, not answered since). */
+  get serversDown(): string[] {
+    return [...this.down.keys()];
+  }
+
+  /** Stops probing servers that are down (a client no longer used). */
+  close(): void {
+    clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+    this.down.clear();
+  }
+
+  private markDown(server: string, kind: DebuginfodErrorKind): void {
+    if (this.down.has(server)) return;
+    this.down.set(server, Date.now());
+    this.emit({ type: 'server-down', server, kind });
+    this.scheduleProbe();
+  }
+
+  private markUp(server: string): void {
+    const since = this.down.get(server);
+    if (since === undefined) return;
+    this.down.delete(server);
+    this.emit({ type: 'server-up', server, downMs: Date.now() - since });
+  }
+
+  /**
+   * While a server is down nothing may ask it (work waiting for it sits out its backoff), so it is probed:
+   * the first answer ends the outage (`server-up`). The timer does not keep the process alive.
+   */
+  private scheduleProbe(): void {
+    if (this.probeTimer !== undefined || this.down.size === 0) return;
+    const interval = this.options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
+    this.probeTimer = setTimeout(() => void this.probe(), interval);
+    this.probeTimer.unref();
+  }
+
+  private async probe(): Promise<void> {
+    for (const server of [...this.down.keys()]) {
+      if (await this.answers(server)) this.markUp(server);
+    }
+    this.probeTimer = undefined;
+    this.scheduleProbe();
+  }
+
+  /**
+   * Whether the server answers HTTP at all: a GET of its root URL (cheap; no build ID that a federating
+   * server would forward). Any answer but a 5xx, 408 or 429 (the statuses a request is retried after) counts.
+   */
+  private async answers(server: string): Promise<boolean> {
+    try {
+      const response = await fetch(`${server}/`, {
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+        headers: { 'user-agent': 'uniprof' },
+      });
+      await response.body?.cancel().catch(() => undefined);
+      return response.status < 500 && response.status !== 408 && response.status !== 429;
+    } catch {
+      return false;
+    }
+  }
+
   private emit(event: DebuginfodEvent): void {
     const t = this.totals;
     switch (event.type) {
@@ -494,6 +577,9 @@ export class DebuginfodClient {
       case 'evicted':
         t.evictions++;
         t.evictedBytes += event.bytes;
+        break;
+      case 'server-down':
+      case 'server-up':
         break;
     }
     for (const listener of this.listeners) {

@@ -110,6 +110,17 @@ export class DebugInfoSources {
     return 'path' in result ? result.path : undefined;
   }
 
+  /**
+   * Calls `listener` with the reasons of work that waited for a debuginfod server once one that was down
+   * answers again; returns a function that unsubscribes it.
+   */
+  onSourceBack(listener: (reasons: readonly NotFoundReason[]) => void): () => void {
+    if (!this.debuginfod) return () => undefined;
+    return this.debuginfod.onEvent((event) => {
+      if (event.type === 'server-up') listener(['debuginfod-unreachable']);
+    });
+  }
+
   private found(path: string, source: DebugInfoFound['source']): DebugInfoFound {
     const directories = [...this.local.debugDirectories];
     if (this.debuginfod) directories.push(this.debuginfod.cache.dir);
