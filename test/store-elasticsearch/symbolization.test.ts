@@ -20,7 +20,8 @@ import {
   encodeUleb128,
   ipToBigInt,
 } from '../../src/store/elasticsearch/symbol-documents.ts';
-import type { ExecutableWork } from '../../src/store/symbolization.ts';
+import { BACKLOG_CACHE_MS } from '../../src/store/elasticsearch/symbolization.ts';
+import type { ExecutableWork, SymbolizationBacklog } from '../../src/store/symbolization.ts';
 import { startElasticsearch, type ElasticsearchPeer } from '../peers/elasticsearch.ts';
 import { fileIdOf, removeTempDirs, storeFor, tempDir } from './helpers.ts';
 
@@ -55,6 +56,12 @@ const QUEUE_AND_SYMBOLS = [
 async function refresh(): Promise<void> {
   const response = await peer.request('POST', '/.profiling-*/_refresh?expand_wildcards=all');
   assert.equal(response.status, 200, JSON.stringify(response.body));
+}
+
+/** `backlog()` answers from a count up to BACKLOG_CACHE_MS old; wait that out so it counts what was just written. */
+async function freshBacklog(store: ElasticsearchStore): Promise<SymbolizationBacklog> {
+  await new Promise((resolve) => setTimeout(resolve, BACKLOG_CACHE_MS + 50));
+  return store.symbolization.backlog();
 }
 
 /** Every test starts from an empty queue and no symbols (no delete-by-query here: search, then delete). */
@@ -368,7 +375,7 @@ test('release: false when frames were queued meanwhile (it stays due); a retry w
   assert.equal(await a.symbolization.releaseExecutable(again, { retryAt, reason: 'no-debuginfo' }), true);
   // The backlog counts as of the last refresh (it is read on every metrics scrape).
   await refresh();
-  assert.deepEqual((await a.symbolization.backlog()).waitingByReason, { 'no-debuginfo': 1 });
+  assert.deepEqual((await freshBacklog(a)).waitingByReason, { 'no-debuginfo': 1 });
   assert.deepEqual(await b.symbolization.leaseExecutables('replica-b', 10, 60_000), [], 'waits');
   await new Promise((resolve) => setTimeout(resolve, retryAt - Date.now() + 100));
   const [retried] = await b.symbolization.leaseExecutables('replica-b', 10, 60_000);
@@ -383,7 +390,7 @@ test('release: false when frames were queued meanwhile (it stays due); a retry w
   assert.equal(await b.symbolization.releaseExecutable(retried, {}), true);
   assert.deepEqual(await b.symbolization.pendingFrames(x, 10), []);
   await refresh();
-  const backlog = await a.symbolization.backlog();
+  const backlog = await freshBacklog(a);
   assert.equal(backlog.pendingFrames, 0);
   assert.deepEqual(backlog.waitingByReason, {});
 });
@@ -425,7 +432,7 @@ test('retryWaitingNow: executables waiting for a source that is back are due at 
   );
   await b.symbolization.releaseExecutable(due[0], {});
   await refresh();
-  assert.deepEqual((await a.symbolization.backlog()).waitingByReason, { 'not-found': 1 });
+  assert.deepEqual((await freshBacklog(a)).waitingByReason, { 'not-found': 1 });
   const yFrames = await a.symbolization.pendingFrames(y, 10);
   await a.symbolization.resolveFrames(
     [],
@@ -690,7 +697,7 @@ test('putSymbols makes the executable due with hasSymbols; backlog counts', asyn
     buildId: 'zz',
   });
   await refresh();
-  const backlog = await b.symbolization.backlog();
+  const backlog = await freshBacklog(b);
   assert.deepEqual(backlog, {
     pendingExecutables: 1,
     pendingFrames: 5,

@@ -55,7 +55,13 @@ describe('symbolizer and a debuginfod outage', { skip, timeout: 180_000 }, () =>
 
     const store = new EmbeddedStore({ path: join(dir, 'uniprof.duckdb'), seed: 1, commitIntervalMs: 0 });
     await store.open();
-    t.after(() => store.close());
+    let worker: SymbolizerWorker | undefined = undefined;
+    // One hook, worker first: `t.after` hooks run in the order registered, and a DuckDB connection closed
+    // under a query in flight leaves that query unanswered, so a worker still polling would never stop.
+    t.after(async () => {
+      await worker?.stop();
+      await store.close();
+    });
     const executable: ProfiledExecutable = {
       fileIdHex: randomFileIdHex(),
       fileName: '/usr/bin/prog',
@@ -81,7 +87,7 @@ describe('symbolizer and a debuginfod outage', { skip, timeout: 180_000 }, () =>
     const metrics = new SymbolizerMetrics({ processMetrics: false });
     const lookup = createDebugInfoLookup(config, metrics);
     const failures: number[] = [];
-    const worker = new SymbolizerWorker(
+    worker = new SymbolizerWorker(
       {
         owner: 'outage-test',
         concurrency: 2,
@@ -109,7 +115,6 @@ describe('symbolizer and a debuginfod outage', { skip, timeout: 180_000 }, () =>
 
     await debuginfod.stop();
     worker.start();
-    t.after(() => worker.stop());
     // Two failed attempts, a backoff apart: the outage has lasted longer than the longest backoff.
     await waitFor('two failed attempts', async () => (failures.length >= 2 ? true : undefined), 60_000);
     const waiting = await waitFor(

@@ -103,11 +103,17 @@ async function symbolize(
 ): Promise<{ metrics: SymbolizerMetrics; padsFound: number }> {
   const store = new EmbeddedStore({ path: join(dir, 'uniprof.duckdb'), seed: 1, commitIntervalMs: 0 });
   await store.open();
-  t.after(() => store.close());
+  let worker: SymbolizerWorker | undefined = undefined;
+  // One hook, worker first: `t.after` hooks run in the order registered, and a DuckDB connection closed
+  // under a query in flight leaves that query unanswered, so a worker still polling would never stop.
+  t.after(async () => {
+    await worker?.stop();
+    await store.close();
+  });
   await store.write(nativeProfileBatch([executable], NOW));
   const metrics = new SymbolizerMetrics({ processMetrics: false });
   const settings = config.symbolizer;
-  const worker = new SymbolizerWorker(
+  worker = new SymbolizerWorker(
     {
       owner: 'test-worker',
       concurrency: 1,
@@ -125,7 +131,6 @@ async function symbolize(
     },
   );
   worker.start();
-  t.after(() => worker.stop());
   const deadline = Date.now() + 120_000;
   while ((await store.symbolization.backlog()).pendingFrames > 0) {
     assert.ok(Date.now() < deadline, 'the queue drains within 2 minutes');

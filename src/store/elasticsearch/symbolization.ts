@@ -91,7 +91,7 @@ const RANGES_FIELD = 'uniprof.symbols.ranges';
 /** Range documents per page when a file's ranges are read whole. */
 const ALL_RANGES_PAGE = 5_000;
 /** How long one backlog count answers later calls (metrics scrapes, status pages). */
-const BACKLOG_CACHE_MS = 1_000;
+export const BACKLOG_CACHE_MS = 1_000;
 
 interface Candidate {
   id: string;
