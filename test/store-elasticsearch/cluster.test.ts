@@ -18,12 +18,14 @@ import { startElasticsearchCluster, type ElasticsearchCluster } from '../peers/e
 import {
   answered,
   auditWindows,
+  elasticsearchWindows,
   newLedger,
   sendLoad,
-  windowOf,
   WINDOW_SECONDS,
   type Ledger,
 } from '../support/acknowledged-load.ts';
+import { allIds, duplicates } from './helpers.ts';
+import { waitFor as waitForValue } from '../support/wait.ts';
 import { ProcessOutput, SERVE_READY, serveOnFreePorts, servedAddresses } from '../support/serve.ts';
 
 const BIN = new URL('../../bin/uniprof.mjs', import.meta.url).pathname;
@@ -43,17 +45,9 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    assert.ok(Date.now() < deadline, `${what}: not within ${timeoutMs} ms`);
-    await sleep(200);
-  }
-}
+/** Each probe asks the cluster something: every 200 ms is often enough. */
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> =>
+  waitForValue(what, probe, timeoutMs, 200);
 
 async function request(method: string, path: string, body?: unknown): Promise<unknown> {
   const response = await cluster.request(method, path, body);
@@ -86,25 +80,6 @@ async function degradedGauge(base: string): Promise<number> {
   return Number(line[1]);
 }
 
-/** Every document ID in the indices behind an alias (all generations, hidden ones too), duplicates kept. */
-async function allIds(alias: string): Promise<string[]> {
-  const ids: string[] = [];
-  let body = (await request('POST', `/.${alias}-*/_search?scroll=1m&expand_wildcards=all`, {
-    size: 5000,
-    _source: false,
-    sort: ['_doc'],
-  })) as { _scroll_id: string; hits: { hits: { _id: string }[] } };
-  while (body.hits.hits.length > 0) {
-    for (const hit of body.hits.hits) ids.push(hit._id);
-    body = (await request('POST', '/_search/scroll', {
-      scroll: '1m',
-      scroll_id: body._scroll_id,
-    })) as typeof body;
-  }
-  await cluster.request('DELETE', '/_search/scroll/_all');
-  return ids;
-}
-
 /** The IDs the ledger's requests carry, found by generating them again and translating them. */
 function expectedIds(ledger: Ledger): Record<string, Set<string>> {
   const ids = {
@@ -122,37 +97,6 @@ function expectedIds(ledger: Ledger): Record<string, Set<string>> {
     for (const executable of batch.executables) ids['profiling-executables'].add(executable.fileId);
   }
   return ids;
-}
-
-/** Samples per window of the ledger's time range in profiling-events-all. */
-async function indexedWindows(ledger: Ledger): Promise<Map<number, number>> {
-  const body = (await request('POST', '/profiling-events-all/_search', {
-    size: 0,
-    query: {
-      range: {
-        '@timestamp': {
-          gte: ledger.start,
-          lt: ledger.start + ledger.sent.size * WINDOW_SECONDS,
-          format: 'epoch_second',
-        },
-      },
-    },
-    aggs: {
-      windows: {
-        date_histogram: { field: '@timestamp', fixed_interval: `${WINDOW_SECONDS}s`, min_doc_count: 1 },
-        aggs: { samples: { sum: { field: 'Stacktrace.count' } } },
-      },
-    },
-  })) as { aggregations: { windows: { buckets: { key: number; samples: { value: number } }[] } } };
-  const windows = new Map<number, number>();
-  for (const bucket of body.aggregations.windows.buckets)
-    if (bucket.samples.value > 0) windows.set(windowOf(ledger, bucket.key / 1000), bucket.samples.value);
-  return windows;
-}
-
-function duplicates(ids: string[]): string[] {
-  const seen = new Set<string>();
-  return ids.filter((id) => (seen.has(id) ? true : (seen.add(id), false)));
 }
 
 /** Replicas of each profiling index, and whether every shard copy is started. */
@@ -313,13 +257,13 @@ describe('a collector on a three-node Elasticsearch cluster', { timeout: 480_000
 
     const figures: string[] = [];
     for (const [alias, want] of Object.entries(expectedIds(ledger))) {
-      const ids = await allIds(alias);
+      const ids = await allIds(cluster, alias);
       assert.ok(want.size > 0, `the load carries ${alias} documents`);
       assert.deepEqual(duplicates(ids), [], `${alias}: no ID twice`);
       assert.deepEqual(new Set(ids), want, `${alias}: exactly the IDs the requests carry`);
       figures.push(`${alias} ${ids.length}`);
     }
-    const stored = await indexedWindows(ledger);
+    const stored = await elasticsearchWindows(cluster, ledger);
     assert.deepEqual(auditWindows(ledger, stored), []);
     const acknowledgedSamples = [...ledger.acknowledged].reduce(
       (sum, window) => sum + ledger.sent.get(window)!,

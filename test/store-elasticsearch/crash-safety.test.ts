@@ -16,11 +16,9 @@ import { seededRandom } from '../../src/model/index.ts';
 import {
   answered,
   auditWindows,
+  elasticsearchWindows,
   newLedger,
   sendLoad,
-  windowOf,
-  WINDOW_SECONDS,
-  type Ledger,
 } from '../support/acknowledged-load.ts';
 import { ProcessOutput, SERVE_READY, serveOnFreePorts, servedAddresses } from '../support/serve.ts';
 import { startElasticsearch, type ElasticsearchPeer } from '../peers/elasticsearch.ts';
@@ -84,30 +82,6 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 60_00
 
 const spooledSegments = () => readdirSync(spoolDir).filter((name) => /^\d+\.(open|seg)$/.test(name));
 
-/** Samples per window in profiling-events-all. */
-async function indexedWindows(ledger: Ledger): Promise<Map<number, number>> {
-  const refreshed = await peer.request('POST', '/profiling-events-all/_refresh');
-  assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
-  const { status, body } = await peer.request('POST', '/profiling-events-all/_search', {
-    size: 0,
-    aggs: {
-      windows: {
-        // Windows start at multiples of WINDOW_SECONDS, as the buckets do; keys are epoch milliseconds.
-        date_histogram: { field: '@timestamp', fixed_interval: `${WINDOW_SECONDS}s`, min_doc_count: 1 },
-        aggs: { samples: { sum: { field: 'Stacktrace.count' } } },
-      },
-    },
-  });
-  assert.equal(status, 200, JSON.stringify(body));
-  const buckets = (
-    body as { aggregations: { windows: { buckets: { key: number; samples: { value: number } }[] } } }
-  ).aggregations.windows.buckets;
-  const windows = new Map<number, number>();
-  for (const bucket of buckets)
-    if (bucket.samples.value > 0) windows.set(windowOf(ledger, bucket.key / 1000), bucket.samples.value);
-  return windows;
-}
-
 describe('crash safety of the Elasticsearch spool', { timeout: 300_000 }, () => {
   it(`delivers every acknowledged request through ${ROUNDS} SIGKILLs under load (seed ${SEED})`, async () => {
     const random = seededRandom(SEED);
@@ -148,7 +122,10 @@ describe('crash safety of the Elasticsearch spool', { timeout: 300_000 }, () => 
       await once(serve.child, 'exit');
     }
     assert.equal(existsSync(join(spoolDir, 'rejected.ndjson')), false, 'no document was set aside');
-    assert.deepEqual(auditWindows(ledger, await indexedWindows(ledger)), []);
+    assert.deepEqual(
+      auditWindows(ledger, await elasticsearchWindows(peer, ledger, { wholeIndex: true })),
+      [],
+    );
     assert.ok(ledger.acknowledged.size > 0);
   });
 });

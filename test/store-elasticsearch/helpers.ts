@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -90,4 +91,31 @@ export function makeBatch(start: number, events: number, stacks = 10, countPerEv
     });
   }
   return batch;
+}
+
+/** Every document ID in the indices behind an alias (all generations, hidden ones too), duplicates kept. */
+export async function allIds(es: Pick<ElasticsearchPeer, 'request'>, alias: string): Promise<string[]> {
+  const ids: string[] = [];
+  let response = await es.request('POST', `/.${alias}-*/_search?scroll=1m&expand_wildcards=all`, {
+    size: 5000,
+    _source: false,
+    sort: ['_doc'],
+  });
+  for (;;) {
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    const body = response.body as { _scroll_id: string; hits: { hits: { _id: string }[] } };
+    if (body.hits.hits.length === 0) {
+      // No body on DELETE: Node sends none of its length, and Elasticsearch would read it as the next request.
+      await es.request('DELETE', '/_search/scroll/_all');
+      return ids;
+    }
+    for (const hit of body.hits.hits) ids.push(hit._id);
+    response = await es.request('POST', '/_search/scroll', { scroll: '1m', scroll_id: body._scroll_id });
+  }
+}
+
+/** The IDs that occur more than once (each repeat listed). */
+export function duplicates(ids: string[]): string[] {
+  const seen = new Set<string>();
+  return ids.filter((id) => (seen.has(id) ? true : (seen.add(id), false)));
 }

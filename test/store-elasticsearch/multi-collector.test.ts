@@ -18,11 +18,12 @@ import { startElasticsearch, type ElasticsearchPeer } from '../peers/elasticsear
 import {
   answered,
   auditWindows,
+  elasticsearchWindows,
   sendLoad,
-  windowOf,
   WINDOW_SECONDS,
   type Ledger,
 } from '../support/acknowledged-load.ts';
+import { allIds, duplicates } from './helpers.ts';
 import { ProcessOutput, SERVE_READY, serveOnFreePorts, servedAddresses } from '../support/serve.ts';
 
 const BIN = new URL('../../bin/uniprof.mjs', import.meta.url).pathname;
@@ -152,62 +153,6 @@ function expectedIds(agent: Agent): {
   return ids;
 }
 
-/** Every document ID in the indices behind an alias (all generations, hidden ones too), duplicates kept. */
-async function allIds(alias: string): Promise<string[]> {
-  const ids: string[] = [];
-  let response = await peer.request('POST', `/.${alias}-*/_search?scroll=1m&expand_wildcards=all`, {
-    size: 5000,
-    _source: false,
-    sort: ['_doc'],
-  });
-  for (;;) {
-    assert.equal(response.status, 200, JSON.stringify(response.body));
-    const body = response.body as { _scroll_id: string; hits: { hits: { _id: string }[] } };
-    if (body.hits.hits.length === 0) {
-      // No body on DELETE: Node sends none of its length, and Elasticsearch would read it as the next request.
-      await peer.request('DELETE', '/_search/scroll/_all');
-      return ids;
-    }
-    for (const hit of body.hits.hits) ids.push(hit._id);
-    response = await peer.request('POST', '/_search/scroll', { scroll: '1m', scroll_id: body._scroll_id });
-  }
-}
-
-/** Samples per window of one agent's time range in profiling-events-all. */
-async function indexedWindows(ledger: Ledger): Promise<Map<number, number>> {
-  const { status, body } = await peer.request('POST', '/profiling-events-all/_search', {
-    size: 0,
-    query: {
-      range: {
-        '@timestamp': {
-          gte: ledger.start,
-          lt: ledger.start + ledger.sent.size * WINDOW_SECONDS,
-          format: 'epoch_second',
-        },
-      },
-    },
-    aggs: {
-      windows: {
-        date_histogram: { field: '@timestamp', fixed_interval: `${WINDOW_SECONDS}s`, min_doc_count: 1 },
-        aggs: { samples: { sum: { field: 'Stacktrace.count' } } },
-      },
-    },
-  });
-  assert.equal(status, 200, JSON.stringify(body));
-  const buckets = (
-    body as { aggregations: { windows: { buckets: { key: number; samples: { value: number } }[] } } }
-  ).aggregations.windows.buckets;
-  const windows = new Map<number, number>();
-  for (const bucket of buckets)
-    if (bucket.samples.value > 0) windows.set(windowOf(ledger, bucket.key / 1000), bucket.samples.value);
-  return windows;
-}
-
-function duplicates(ids: string[]): string[] {
-  const seen = new Set<string>();
-  return ids.filter((id) => (seen.has(id) ? true : (seen.add(id), false)));
-}
-
 describe('several collectors writing to one Elasticsearch', { timeout: 600_000 }, () => {
   it('store every stack trace, frame and executable once and every acknowledged sample exactly', async () => {
     // All three start at once: they race to install the layout.
@@ -255,14 +200,14 @@ describe('several collectors writing to one Elasticsearch', { timeout: 600_000 }
     ];
     const figures: string[] = [];
     for (const { alias, want } of checks) {
-      const ids = await allIds(alias);
+      const ids = await allIds(peer, alias);
       assert.ok(want.size > 0, `the load carries ${alias} documents`);
       assert.deepEqual(duplicates(ids), [], `${alias}: no ID twice`);
       assert.deepEqual(new Set(ids), want, `${alias}: exactly the IDs the requests carry`);
       figures.push(`${alias} ${ids.length}`);
     }
     for (const agent of agents) {
-      assert.deepEqual(auditWindows(agent.ledger, await indexedWindows(agent.ledger)), []);
+      assert.deepEqual(auditWindows(agent.ledger, await elasticsearchWindows(peer, agent.ledger)), []);
     }
     const acknowledged = agents.reduce((sum, agent) => sum + agent.ledger.acknowledged.size, 0);
     console.log(

@@ -4,9 +4,11 @@
  * what a store holds per window says exactly which requests it kept — and whether it kept any of them only in
  * part.
  */
+import assert from 'node:assert/strict';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ExportClient, Workload, nanosFromMillis } from '../../src/loadgen/index.ts';
 import { encodeExportRequest } from '../../src/protocol/otlp-profiles.ts';
+import type { ElasticsearchPeer } from '../peers/elasticsearch.ts';
 
 /** Seconds of timestamps in one request; request `i` covers [start + i·W, start + (i+1)·W). */
 export const WINDOW_SECONDS = 5;
@@ -135,4 +137,43 @@ export async function embeddedStoreWindows(file: string, ledger: Ledger): Promis
   } finally {
     instance.closeSync();
   }
+}
+
+/**
+ * Samples per window in an Elasticsearch cluster's profiling-events-all, refreshed first. Only the ledger's own
+ * windows are read, unless `wholeIndex` (then a stray window anywhere in the index shows up in the audit too).
+ */
+export async function elasticsearchWindows(
+  es: Pick<ElasticsearchPeer, 'request'>,
+  ledger: Ledger,
+  options: { wholeIndex?: boolean } = {},
+): Promise<Map<number, number>> {
+  const refreshed = await es.request('POST', '/profiling-events-all/_refresh');
+  assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+  const range = {
+    '@timestamp': {
+      gte: ledger.start,
+      lt: ledger.start + ledger.sent.size * WINDOW_SECONDS,
+      format: 'epoch_second',
+    },
+  };
+  const { status, body } = await es.request('POST', '/profiling-events-all/_search', {
+    size: 0,
+    ...(options.wholeIndex ? {} : { query: { range } }),
+    aggs: {
+      windows: {
+        // Windows start at multiples of WINDOW_SECONDS, as the buckets do; keys are epoch milliseconds.
+        date_histogram: { field: '@timestamp', fixed_interval: `${WINDOW_SECONDS}s`, min_doc_count: 1 },
+        aggs: { samples: { sum: { field: 'Stacktrace.count' } } },
+      },
+    },
+  });
+  assert.equal(status, 200, JSON.stringify(body));
+  const buckets = (
+    body as { aggregations: { windows: { buckets: { key: number; samples: { value: number } }[] } } }
+  ).aggregations.windows.buckets;
+  const windows = new Map<number, number>();
+  for (const bucket of buckets)
+    if (bucket.samples.value > 0) windows.set(windowOf(ledger, bucket.key / 1000), bucket.samples.value);
+  return windows;
 }

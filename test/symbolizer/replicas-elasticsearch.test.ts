@@ -23,6 +23,7 @@ import { startElasticsearch, type ElasticsearchPeer } from '../peers/elasticsear
 import { haveTool } from '../peers/toolchains.ts';
 import { storeFor } from '../store-elasticsearch/helpers.ts';
 import { startUniprof, type UniprofChild } from '../support/processes.ts';
+import { waitFor as waitForValue } from '../support/wait.ts';
 import { nativeProfileRequest, type ProfiledExecutable } from './service-fixture.ts';
 
 const LIBC = '/lib/x86_64-linux-gnu/libc.so.6';
@@ -247,20 +248,13 @@ function stopChild(child: UniprofChild, signal: NodeJS.Signals = 'SIGTERM'): Pro
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor<T>(
+/** Each probe asks Elasticsearch or a replica something: every 200 ms is often enough. */
+const waitFor = <T>(
   what: string,
   probe: () => Promise<T | undefined>,
   timeoutMs: number,
   intervalMs = 200,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
+): Promise<T> => waitForValue(what, probe, timeoutMs, intervalMs);
 
 async function scrape(url: string): Promise<string> {
   const response = await fetch(`${url}/metrics`);

@@ -22,21 +22,7 @@ export function tempDir(t: TestContext, prefix = 'uniprof-symbolizer-service-'):
   return dir;
 }
 
-/** Polls `probe` until it gives a value; throws after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-  intervalMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
+export { waitFor } from '../support/wait.ts';
 
 export function buildIdOf(path: string): string {
   const elf = ElfFile.open(path);
