@@ -10,13 +10,15 @@
  * the process is stopped. Elasticsearch's CPU comes from its node statistics. The clock runs from the first
  * request until the document count last changed (the count is polled with refreshes, equally for both).
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { ElasticsearchPeer } from '../test/peers/elasticsearch.ts';
 import { provisionReferenceCollector, startReferenceCollector } from '../test/peers/reference-collector.ts';
 import {
   freePort,
   loadgenRequests,
+  refusalSummary,
   send,
   startUniprofCollector,
   waitUntilSettled,
@@ -24,6 +26,13 @@ import {
 } from '../scripts/compat-es/run.ts';
 
 const SAMPLES_PER_REQUEST = 800;
+/** The reference collector's log of the last run is left here. */
+const ARTIFACTS = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  'test-artifacts',
+  'bench-ingest-es',
+);
 const HOSTS = 100;
 const SEED = 42;
 /** Linux reports process times in clock ticks; USER_HZ is 100 on every architecture Node runs on here. */
@@ -39,6 +48,11 @@ export interface SideBySideRow {
   peakRssBytes: number;
   /** Per profiling index: documents, index operations and Elasticsearch's time spent indexing them. */
   indices: IndexWork[];
+  /**
+   * Documents Elasticsearch refused, by index and error (a refused document costs it less than a stored one,
+   * so the rows only compare when both are empty or explained).
+   */
+  refusals: string[];
 }
 
 export interface IndexWork {
@@ -46,6 +60,17 @@ export interface IndexWork {
   documents: number;
   indexOperations: number;
   indexMillis: number;
+  /** Index operations that failed (a `create` that met an existing `_id`, a refused document). */
+  indexFailed: number;
+  refreshes: number;
+  refreshMillis: number;
+  mergeMillis: number;
+  flushMillis: number;
+  searches: number;
+  searchMillis: number;
+  /** Real-time gets: the read half of each partial `update`, and mgets. */
+  gets: number;
+  getMillis: number;
 }
 
 async function processCpuSeconds(pid: number): Promise<number> {
@@ -76,11 +101,18 @@ async function elasticsearchCpuSeconds(peer: ElasticsearchPeer): Promise<number>
 async function indexWork(peer: ElasticsearchPeer): Promise<IndexWork[]> {
   const { body } = await peer.request(
     'GET',
-    '/profiling-*,.profiling-*/_stats/docs,indexing?level=indices&expand_wildcards=all',
+    '/profiling-*,.profiling-*/_stats/docs,indexing,refresh,merge,flush,search,get?level=indices&expand_wildcards=all',
   );
   type Stats = {
     primaries: { docs?: { count?: number } };
-    total: { indexing?: { index_total?: number; index_time_in_millis?: number } };
+    total: {
+      indexing?: { index_total?: number; index_time_in_millis?: number; index_failed?: number };
+      refresh?: { total?: number; total_time_in_millis?: number };
+      merges?: { total_time_in_millis?: number };
+      flush?: { total_time_in_millis?: number };
+      search?: { query_total?: number; query_time_in_millis?: number; fetch_time_in_millis?: number };
+      get?: { total?: number; time_in_millis?: number };
+    };
   };
   const indices = (body as { indices: Record<string, Stats> }).indices;
   return Object.entries(indices)
@@ -89,8 +121,18 @@ async function indexWork(peer: ElasticsearchPeer): Promise<IndexWork[]> {
       documents: stats.primaries.docs?.count ?? 0,
       indexOperations: stats.total.indexing?.index_total ?? 0,
       indexMillis: stats.total.indexing?.index_time_in_millis ?? 0,
+      indexFailed: stats.total.indexing?.index_failed ?? 0,
+      refreshes: stats.total.refresh?.total ?? 0,
+      refreshMillis: stats.total.refresh?.total_time_in_millis ?? 0,
+      mergeMillis: stats.total.merges?.total_time_in_millis ?? 0,
+      flushMillis: stats.total.flush?.total_time_in_millis ?? 0,
+      searches: stats.total.search?.query_total ?? 0,
+      searchMillis:
+        (stats.total.search?.query_time_in_millis ?? 0) + (stats.total.search?.fetch_time_in_millis ?? 0),
+      gets: stats.total.get?.total ?? 0,
+      getMillis: stats.total.get?.time_in_millis ?? 0,
     }))
-    .filter((work) => work.indexOperations > 0)
+    .filter((work) => work.indexOperations + work.searches + work.gets > 0)
     .sort((a, b) => b.indexMillis - a.indexMillis);
 }
 
@@ -98,6 +140,20 @@ interface RunningCollector {
   endpoint: string;
   pid: number;
   stop(): Promise<unknown>;
+  /** What Elasticsearch refused, read after the collector stopped. */
+  refusals(): Promise<string[]>;
+}
+
+/** Uniprof's sender appends each refused item to `rejected.ndjson` in its spool directory. */
+async function uniprofRefusals(workDir: string): Promise<string[]> {
+  const file = path.join(workDir, 'data', 'elasticsearch-spool', 'rejected.ndjson');
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const counts = new Map<string, number>();
+  for (const line of text.split('\n').filter(Boolean)) {
+    const key = line.slice(0, 200);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([key, count]) => `${count} refused: ${key}`);
 }
 
 async function measure(
@@ -107,13 +163,14 @@ async function measure(
 ): Promise<SideBySideRow> {
   return withCluster(async (peer, workDir) => {
     const collector = await start(peer, workDir);
+    let row: Omit<SideBySideRow, 'refusals'>;
     try {
       const cpu0 = await processCpuSeconds(collector.pid);
       const esCpu0 = await elasticsearchCpuSeconds(peer);
       const wall0 = performance.now();
       await send(collector.endpoint, requests);
       const { count, lastChangeAt } = await waitUntilSettled(peer);
-      return {
+      row = {
         collector: name,
         samples: requests.length * SAMPLES_PER_REQUEST,
         documents: count,
@@ -126,6 +183,7 @@ async function measure(
     } finally {
       await collector.stop();
     }
+    return { ...row, refusals: await collector.refusals() };
   });
 }
 
@@ -140,16 +198,32 @@ export async function sideBySide(samples: number): Promise<SideBySideRow[]> {
   const reference = await measure('reference (otelcol + ES exporter)', requests, async (peer, workDir) => {
     const caFile = path.join(workDir, 'ca.pem');
     await writeFile(caFile, peer.caPem);
-    return startReferenceCollector({
+    const collector = await startReferenceCollector({
       binary,
       workDir,
       grpcPort: await freePort(),
       elasticsearch: { url: peer.url, username: peer.username, password: peer.password, caFile },
     });
+    const refusals = async () => {
+      await mkdir(ARTIFACTS, { recursive: true });
+      await writeFile(path.join(ARTIFACTS, 'reference-collector.log'), collector.log());
+      // Anything else it complained about (a bulk request that failed as a whole loses all its documents).
+      const otherErrors = collector
+        .log()
+        .split('\n')
+        .filter((line) => /\t(error|warn)\t/i.test(line) && !line.includes('failed to index document'));
+      return [
+        ...refusalSummary(collector.log()),
+        ...otherErrors.slice(0, 5).map((line) => `log: ${line.slice(0, 300)}`),
+        ...(otherErrors.length > 5 ? [`log: ${otherErrors.length - 5} more warnings or errors`] : []),
+      ];
+    };
+    return { ...collector, refusals };
   });
-  const uniprof = await measure('uniprof collector', requests, (peer, workDir) =>
-    startUniprofCollector(peer, workDir),
-  );
+  const uniprof = await measure('uniprof collector', requests, async (peer, workDir) => {
+    const collector = await startUniprofCollector(peer, workDir);
+    return { ...collector, refusals: () => uniprofRefusals(workDir) };
+  });
   return [reference, uniprof];
 }
 
@@ -190,12 +264,29 @@ export function sideBySideTable(rows: readonly SideBySideRow[]): string[] {
         `per sample (Uniprof's documents include its downsampled copies)`,
     );
   }
+  const columns: [string, (work: IndexWork) => number][] = [
+    ['docs', (w) => w.documents],
+    ['index ops', (w) => w.indexOperations],
+    ['failed', (w) => w.indexFailed],
+    ['index ms', (w) => w.indexMillis],
+    ['refreshes', (w) => w.refreshes],
+    ['refresh ms', (w) => w.refreshMillis],
+    ['merge ms', (w) => w.mergeMillis],
+    ['flush ms', (w) => w.flushMillis],
+    ['searches', (w) => w.searches],
+    ['search ms', (w) => w.searchMillis],
+    ['gets', (w) => w.gets],
+    ['get ms', (w) => w.getMillis],
+  ];
   for (const row of rows) {
-    lines.push(`${row.collector}: index, documents, index operations, indexing ms`);
+    lines.push(`${row.collector}:`);
+    lines.push(`  ${'index'.padEnd(40)} ${columns.map(([name]) => name.padStart(10)).join(' ')}`);
     for (const work of row.indices)
       lines.push(
-        `  ${work.index.padEnd(40)} ${format(work.documents).padStart(9)} ${format(work.indexOperations).padStart(9)} ${format(work.indexMillis).padStart(8)}`,
+        `  ${work.index.padEnd(40)} ${columns.map(([, value]) => format(value(work)).padStart(10)).join(' ')}`,
       );
+    for (const refusal of row.refusals) lines.push(`  ${refusal}`);
+    if (row.refusals.length === 0) lines.push('  no documents refused');
   }
   return lines;
 }
