@@ -19,6 +19,7 @@ import {
   decodeUleb128,
   encodeUleb128,
   ipToBigInt,
+  unpackAddresses,
 } from '../../src/store/elasticsearch/symbol-documents.ts';
 import type { ExecutableWork } from '../../src/store/symbolization.ts';
 import { startElasticsearch, type ElasticsearchPeer } from '../peers/elasticsearch.ts';
@@ -207,10 +208,11 @@ test('write(batch) queues pending frames through the spool: a frame set per file
   });
   const [setOfX] = (sets.body as { hits: { hits: { _source: Record<string, unknown> }[] } }).hits.hits;
   assert.deepEqual(
-    field(setOfX._source, 'uniprof.frames'),
-    frames.slice(0, 3).map((f) => f.frameId),
+    unpackAddresses(field(setOfX._source, 'uniprof.addresses')),
+    frames.slice(0, 3).map((f) => f.address),
   );
-  assert.deepEqual(field(setOfX._source, 'uniprof.leaves'), [frames[0].frameId]);
+  assert.deepEqual(unpackAddresses(field(setOfX._source, 'uniprof.leaf_addresses')), [frames[0].address]);
+  assert.equal(field(setOfX._source, 'uniprof.frame_count'), 3);
   const queued = await getDoc(layout.SQ_EXECUTABLES, x);
   assert.ok(queued);
   assert.equal(field(queued.source, 'Executable.file.name'), 'libx.so');

@@ -416,9 +416,9 @@ export function queueProperties(kind: QueueKind): Mapping {
       'ecs.version': keyword(sourceOnly),
       'Executable.file.id': keyword(),
       'Time.created': { type: 'date' },
-      // Read whole from _source, never searched.
-      'uniprof.frames': keyword(sourceOnly),
-      'uniprof.leaves': keyword(sourceOnly),
+      // The frames' addresses in the file, packed (see symbol-documents.ts): read from _source, never searched.
+      'uniprof.addresses': keyword(sourceOnly),
+      'uniprof.leaf_addresses': keyword(sourceOnly),
       // Summed for the backlog.
       'uniprof.frame_count': { type: 'integer', index: false },
       'uniprof.leaf_count': { type: 'integer', index: false },
@@ -451,7 +451,7 @@ export function queueTemplate(settings: LayoutSettings, kind: QueueKind): Mappin
   if (kind === 'framesets') {
     return {
       settings: { index: { ...baseSettings(settings), hidden: true } },
-      // Regular _source: the frame lists have no doc values for synthetic source to rebuild them from.
+      // Regular _source: the address lists have no doc values for synthetic source to rebuild them from.
       mappings: {
         _source: { enabled: true },
         _meta: meta(),

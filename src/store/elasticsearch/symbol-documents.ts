@@ -309,13 +309,13 @@ export function queueLines(
   const frames = batch.pendingFrames ?? [];
   if (frames.length === 0) return [];
   const lines: string[] = [];
-  const files = new Map<string, { frames: string[]; leaves: string[] }>();
+  const files = new Map<string, { addresses: number[]; leafAddresses: number[] }>();
   for (const frame of frames) {
     let set = files.get(frame.fileId);
-    if (!set) files.set(frame.fileId, (set = { frames: [], leaves: [] }));
-    set.frames.push(frame.frameId);
+    if (!set) files.set(frame.fileId, (set = { addresses: [], leafAddresses: [] }));
+    set.addresses.push(frame.address);
     if (!frame.leaf) continue;
-    set.leaves.push(frame.frameId);
+    set.leafAddresses.push(frame.address);
     lines.push(
       JSON.stringify({ create: { _index: SQ_LEAFFRAMES, _id: frame.frameId } }),
       JSON.stringify({
@@ -354,18 +354,43 @@ export function queueLines(
   return lines;
 }
 
+/**
+ * A frame set: its frames' addresses in the file as one string (8 bytes big-endian each, base64url), the
+ * frame IDs being the file ID and the address. One value instead of a frame ID string per frame: the set is
+ * a quarter of the bytes for Elasticsearch to parse and keep.
+ */
 export function frameSetDocument(
   fileId: string,
   now: number,
-  set: { frames: readonly string[]; leaves: readonly string[] },
+  set: { addresses: readonly number[]; leafAddresses: readonly number[] },
 ): Document {
   return {
     'ecs.version': ECS_VERSION,
     'Executable.file.id': fileId,
     'Time.created': now,
-    'uniprof.frames': set.frames,
-    'uniprof.leaves': set.leaves,
-    'uniprof.frame_count': set.frames.length,
-    'uniprof.leaf_count': set.leaves.length,
+    'uniprof.addresses': packAddresses(set.addresses),
+    'uniprof.leaf_addresses': packAddresses(set.leafAddresses),
+    'uniprof.frame_count': set.addresses.length,
+    'uniprof.leaf_count': set.leafAddresses.length,
   };
+}
+
+const ADDRESS_BYTES = 8;
+
+export function packAddresses(addresses: readonly number[]): string {
+  const bytes = Buffer.allocUnsafe(addresses.length * ADDRESS_BYTES);
+  addresses.forEach((address, i) => bytes.writeBigUInt64BE(BigInt(address), i * ADDRESS_BYTES));
+  return bytes.toString('base64url');
+}
+
+/** The addresses of `packAddresses`; a malformed value (not ours) gives none. */
+export function unpackAddresses(value: unknown): number[] {
+  if (typeof value !== 'string') return [];
+  const bytes = Buffer.from(value, 'base64url');
+  const addresses: number[] = [];
+  for (let offset = 0; offset + ADDRESS_BYTES <= bytes.length; offset += ADDRESS_BYTES) {
+    const address = Number(bytes.readBigUInt64BE(offset));
+    if (Number.isSafeInteger(address)) addresses.push(address);
+  }
+  return addresses;
 }

@@ -20,6 +20,7 @@
 import { randomBytes } from 'node:crypto';
 import { errors, type Client, type estypes } from '@elastic/elasticsearch';
 import {
+  frameId,
   parseFrameId,
   type PendingFrame,
   type ReturnPad,
@@ -62,6 +63,7 @@ import {
   pendingFrameFromSource,
   queuedExecutableDocument,
   rangeDocument,
+  unpackAddresses,
   rangeFromSource,
   symbolsStoredUpdate,
   text,
@@ -119,8 +121,9 @@ interface FrameSet {
   created: unknown;
   seqNo: number;
   primaryTerm: number;
-  remaining: Set<string>;
-  leaves: Set<string>;
+  /** Addresses of its frames not resolved yet. */
+  remaining: Set<number>;
+  leaves: Set<number>;
 }
 
 /** Where the frames `pendingFrames` handed out for one file are queued, for `resolveFrames`. */
@@ -188,15 +191,13 @@ function newGeneration(): string {
   return Date.now().toString(36).padStart(9, '0') + randomBytes(4).toString('hex');
 }
 
-const asStrings = (value: unknown): string[] =>
-  Array.isArray(value) ? value.map(String) : value === undefined || value === null ? [] : [String(value)];
-
-/** The file of a frame ID; '' for one that is not a frame ID (it then matches no file's state). */
-function fileOfFrame(frameId: string): string {
+/** File and address of a frame ID; undefined for what is not one. */
+function frameRef(id: string): { fileId: string; address: number } | undefined {
   try {
-    return parseFrameId(frameId).fileId;
+    const { fileId, addressOrLine } = parseFrameId(id);
+    return { fileId, address: Number(addressOrLine) };
   } catch {
-    return '';
+    return undefined;
   }
 }
 
@@ -641,11 +642,10 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     const state: QueuedFramesOfFile = { sets: new Map(), setsOf: new Map(), perFrame: new Set() };
     const frames: PendingFrame[] = [];
     const handedOut = new Set<string>();
-    const take = (frameId: string): void => {
-      if (frames.length >= limit || handedOut.has(frameId)) return;
-      handedOut.add(frameId);
-      const { addressOrLine } = parseFrameId(frameId);
-      frames.push({ frameId, fileId, address: Number(addressOrLine) });
+    const take = (frame: PendingFrame): void => {
+      if (frames.length >= limit || handedOut.has(frame.frameId)) return;
+      handedOut.add(frame.frameId);
+      frames.push(frame);
     };
     const size = Math.min(limit, MAX_HITS);
     const query = { term: { 'Executable.file.id': fileId } };
@@ -656,23 +656,24 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       seq_no_primary_term: true,
       query,
       sort: [{ 'Time.created': 'asc' }],
-      _source: ['Time.created', 'uniprof.frames', 'uniprof.leaves'],
+      _source: ['Time.created', 'uniprof.addresses', 'uniprof.leaf_addresses'],
     })) {
-      const ids = asStrings(sourceField(hit._source, 'uniprof.frames'));
+      const addresses = unpackAddresses(sourceField(hit._source, 'uniprof.addresses'));
       const set: FrameSet = {
         id: hit._id!,
         index: hit._index,
         created: sourceField(hit._source, 'Time.created'),
         seqNo: hit._seq_no!,
         primaryTerm: hit._primary_term!,
-        remaining: new Set(ids),
-        leaves: new Set(asStrings(sourceField(hit._source, 'uniprof.leaves'))),
+        remaining: new Set(addresses),
+        leaves: new Set(unpackAddresses(sourceField(hit._source, 'uniprof.leaf_addresses'))),
       };
       state.sets.set(set.id, set);
-      for (const frameId of ids) {
-        state.setsOf.set(frameId, [...(state.setsOf.get(frameId) ?? []), set.id]);
-        if (set.leaves.has(frameId)) state.perFrame.add(frameId);
-        take(frameId);
+      for (const address of addresses) {
+        const id = frameId(fileId, BigInt(address));
+        state.setsOf.set(id, [...(state.setsOf.get(id) ?? []), set.id]);
+        if (set.leaves.has(address)) state.perFrame.add(id);
+        take({ frameId: id, fileId, address });
       }
     }
     if (frames.length < limit) {
@@ -683,7 +684,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       })) {
         const frame = pendingFrameFromSource(hit._id!, hit._source);
         state.perFrame.add(frame.frameId);
-        take(frame.frameId);
+        take(frame);
       }
     }
     this.queuedOfFile.set(fileId, state);
@@ -713,16 +714,17 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     }
     const operations: Document[] = [];
     const touched = new Map<FrameSet, string>();
-    for (const frameId of frameIds) {
-      const state = this.queuedOfFile.get(fileOfFrame(frameId));
-      const sets = state?.setsOf.get(frameId);
+    for (const id of frameIds) {
+      const frame = frameRef(id);
+      const state = frame && this.queuedOfFile.get(frame.fileId);
+      const sets = state?.setsOf.get(id);
       // Not handed out from a frame set here: a per-frame document, as every frame had before frame sets.
-      if (!state || !sets || state.perFrame.has(frameId))
-        operations.push({ delete: { _index: SQ_LEAFFRAMES, _id: frameId } });
+      if (!frame || !state || !sets || state.perFrame.has(id))
+        operations.push({ delete: { _index: SQ_LEAFFRAMES, _id: id } });
       for (const setId of sets ?? []) {
         const set = state!.sets.get(setId)!;
-        set.remaining.delete(frameId);
-        touched.set(set, fileOfFrame(frameId));
+        set.remaining.delete(frame!.address);
+        touched.set(set, frame!.fileId);
       }
     }
     // Conditional: a set rewritten or deleted meanwhile (a worker that took the lease over) is left to it.
@@ -737,13 +739,11 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
         operations.push({ delete: version });
         continue;
       }
-      const frames = [...set.remaining];
+      const addresses = [...set.remaining];
+      const leafAddresses = addresses.filter((address) => set.leaves.has(address));
       operations.push(
         { index: version },
-        {
-          ...frameSetDocument(fileId, 0, { frames, leaves: frames.filter((f) => set.leaves.has(f)) }),
-          'Time.created': set.created,
-        },
+        { ...frameSetDocument(fileId, 0, { addresses, leafAddresses }), 'Time.created': set.created },
       );
     }
     for (let i = 0; i < operations.length; i += MGET_CHUNK) {
