@@ -183,7 +183,13 @@ async function measure(
     } finally {
       await collector.stop();
     }
-    return { ...row, refusals: await collector.refusals() };
+    // Whatever a collector still held when its writes had gone quiet is not in the row's figures.
+    const afterStop = await waitUntilSettled(peer);
+    const late =
+      afterStop.count > row.documents
+        ? [`${afterStop.count - row.documents} more documents written only when the collector was stopped`]
+        : [];
+    return { ...row, refusals: [...late, ...(await collector.refusals())] };
   });
 }
 
