@@ -156,6 +156,35 @@ async function uniprofRefusals(workDir: string): Promise<string[]> {
   return [...counts].map(([key, count]) => `${count} refused: ${key}`);
 }
 
+/**
+ * Stops the collector and reads its CPU time and peak RSS until it is gone, so the work it does at shutdown
+ * (the reference's exporter flushes what its sending queue still holds) is counted too.
+ */
+async function stopWatching(collector: RunningCollector): Promise<{ cpuSeconds: number; peakRss: number }> {
+  const read = async () => ({
+    cpuSeconds: await processCpuSeconds(collector.pid),
+    peakRss: await peakRssBytes(collector.pid),
+  });
+  let last = await read();
+  let running = true;
+  const stopped = collector.stop().finally(() => (running = false));
+  while (running) {
+    try {
+      last = await read();
+    } catch {
+      break; // exited
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await stopped;
+  return last;
+}
+
+/**
+ * One row: the requests sent, the collector stopped once its writes went quiet (the reference's exporter
+ * held up to a tenth of its documents in its queue until then, 2026-11-28), then everything counted once
+ * Elasticsearch is quiet again.
+ */
 async function measure(
   name: string,
   requests: readonly Uint8Array[],
@@ -163,33 +192,37 @@ async function measure(
 ): Promise<SideBySideRow> {
   return withCluster(async (peer, workDir) => {
     const collector = await start(peer, workDir);
-    let row: Omit<SideBySideRow, 'refusals'>;
+    let usage: { cpuSeconds: number; peakRss: number };
+    let cpu0: number;
+    let esCpu0: number;
+    let wall0: number;
+    let beforeStop: { count: number; lastChangeAt: number };
     try {
-      const cpu0 = await processCpuSeconds(collector.pid);
-      const esCpu0 = await elasticsearchCpuSeconds(peer);
-      const wall0 = performance.now();
+      cpu0 = await processCpuSeconds(collector.pid);
+      esCpu0 = await elasticsearchCpuSeconds(peer);
+      wall0 = performance.now();
       await send(collector.endpoint, requests);
-      const { count, lastChangeAt } = await waitUntilSettled(peer);
-      row = {
-        collector: name,
-        samples: requests.length * SAMPLES_PER_REQUEST,
-        documents: count,
-        wallSeconds: (lastChangeAt - wall0) / 1000,
-        collectorCpuSeconds: (await processCpuSeconds(collector.pid)) - cpu0,
-        elasticsearchCpuSeconds: (await elasticsearchCpuSeconds(peer)) - esCpu0,
-        peakRssBytes: await peakRssBytes(collector.pid),
-        indices: await indexWork(peer),
-      };
+      beforeStop = await waitUntilSettled(peer);
     } finally {
-      await collector.stop();
+      usage = await stopWatching(collector);
     }
-    // Whatever a collector still held when its writes had gone quiet is not in the row's figures.
     const afterStop = await waitUntilSettled(peer);
-    const late =
-      afterStop.count > row.documents
-        ? [`${afterStop.count - row.documents} more documents written only when the collector was stopped`]
-        : [];
-    return { ...row, refusals: [...late, ...(await collector.refusals())] };
+    const { count } = afterStop;
+    const lateCount = count - beforeStop.count;
+    const late = lateCount > 0 ? [`${lateCount} documents written only when the collector stopped`] : [];
+    // The first look after the stop counts as a change; only documents that came then move the end.
+    const lastChangeAt = lateCount > 0 ? afterStop.lastChangeAt : beforeStop.lastChangeAt;
+    return {
+      collector: name,
+      samples: requests.length * SAMPLES_PER_REQUEST,
+      documents: count,
+      wallSeconds: (lastChangeAt - wall0) / 1000,
+      collectorCpuSeconds: usage.cpuSeconds - cpu0,
+      elasticsearchCpuSeconds: (await elasticsearchCpuSeconds(peer)) - esCpu0,
+      peakRssBytes: usage.peakRss,
+      indices: await indexWork(peer),
+      refusals: [...late, ...(await collector.refusals())],
+    };
   });
 }
 
