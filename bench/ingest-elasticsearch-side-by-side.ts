@@ -10,13 +10,15 @@
  * the process is stopped. Elasticsearch's CPU comes from its node statistics. The clock runs from the first
  * request until the document count last changed (the count is polled with refreshes, equally for both).
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { ElasticsearchPeer } from '../test/peers/elasticsearch.ts';
 import { provisionReferenceCollector, startReferenceCollector } from '../test/peers/reference-collector.ts';
 import {
   freePort,
   loadgenRequests,
+  refusalSummary,
   send,
   startUniprofCollector,
   waitUntilSettled,
@@ -24,6 +26,13 @@ import {
 } from '../scripts/compat-es/run.ts';
 
 const SAMPLES_PER_REQUEST = 800;
+/** The reference collector's log of the last run is left here. */
+const ARTIFACTS = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  'test-artifacts',
+  'bench-ingest-es',
+);
 const HOSTS = 100;
 const SEED = 42;
 /** Linux reports process times in clock ticks; USER_HZ is 100 on every architecture Node runs on here. */
@@ -39,6 +48,11 @@ export interface SideBySideRow {
   peakRssBytes: number;
   /** Per profiling index: documents, index operations and Elasticsearch's time spent indexing them. */
   indices: IndexWork[];
+  /**
+   * Documents Elasticsearch refused, by index and error (a refused document costs it less than a stored one,
+   * so the rows only compare when both are empty or explained).
+   */
+  refusals: string[];
 }
 
 export interface IndexWork {
@@ -46,6 +60,17 @@ export interface IndexWork {
   documents: number;
   indexOperations: number;
   indexMillis: number;
+  /** Index operations that failed (a `create` that met an existing `_id`, a refused document). */
+  indexFailed: number;
+  refreshes: number;
+  refreshMillis: number;
+  mergeMillis: number;
+  flushMillis: number;
+  searches: number;
+  searchMillis: number;
+  /** Real-time gets: the read half of each partial `update`, and mgets. */
+  gets: number;
+  getMillis: number;
 }
 
 async function processCpuSeconds(pid: number): Promise<number> {
@@ -76,11 +101,18 @@ async function elasticsearchCpuSeconds(peer: ElasticsearchPeer): Promise<number>
 async function indexWork(peer: ElasticsearchPeer): Promise<IndexWork[]> {
   const { body } = await peer.request(
     'GET',
-    '/profiling-*,.profiling-*/_stats/docs,indexing?level=indices&expand_wildcards=all',
+    '/profiling-*,.profiling-*/_stats/docs,indexing,refresh,merge,flush,search,get?level=indices&expand_wildcards=all',
   );
   type Stats = {
     primaries: { docs?: { count?: number } };
-    total: { indexing?: { index_total?: number; index_time_in_millis?: number } };
+    total: {
+      indexing?: { index_total?: number; index_time_in_millis?: number; index_failed?: number };
+      refresh?: { total?: number; total_time_in_millis?: number };
+      merges?: { total_time_in_millis?: number };
+      flush?: { total_time_in_millis?: number };
+      search?: { query_total?: number; query_time_in_millis?: number; fetch_time_in_millis?: number };
+      get?: { total?: number; time_in_millis?: number };
+    };
   };
   const indices = (body as { indices: Record<string, Stats> }).indices;
   return Object.entries(indices)
@@ -89,8 +121,18 @@ async function indexWork(peer: ElasticsearchPeer): Promise<IndexWork[]> {
       documents: stats.primaries.docs?.count ?? 0,
       indexOperations: stats.total.indexing?.index_total ?? 0,
       indexMillis: stats.total.indexing?.index_time_in_millis ?? 0,
+      indexFailed: stats.total.indexing?.index_failed ?? 0,
+      refreshes: stats.total.refresh?.total ?? 0,
+      refreshMillis: stats.total.refresh?.total_time_in_millis ?? 0,
+      mergeMillis: stats.total.merges?.total_time_in_millis ?? 0,
+      flushMillis: stats.total.flush?.total_time_in_millis ?? 0,
+      searches: stats.total.search?.query_total ?? 0,
+      searchMillis:
+        (stats.total.search?.query_time_in_millis ?? 0) + (stats.total.search?.fetch_time_in_millis ?? 0),
+      gets: stats.total.get?.total ?? 0,
+      getMillis: stats.total.get?.time_in_millis ?? 0,
     }))
-    .filter((work) => work.indexOperations > 0)
+    .filter((work) => work.indexOperations + work.searches + work.gets > 0)
     .sort((a, b) => b.indexMillis - a.indexMillis);
 }
 
@@ -98,8 +140,51 @@ interface RunningCollector {
   endpoint: string;
   pid: number;
   stop(): Promise<unknown>;
+  /** What Elasticsearch refused, read after the collector stopped. */
+  refusals(): Promise<string[]>;
 }
 
+/** Uniprof's sender appends each refused item to `rejected.ndjson` in its spool directory. */
+async function uniprofRefusals(workDir: string): Promise<string[]> {
+  const file = path.join(workDir, 'data', 'elasticsearch-spool', 'rejected.ndjson');
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const counts = new Map<string, number>();
+  for (const line of text.split('\n').filter(Boolean)) {
+    const key = line.slice(0, 200);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([key, count]) => `${count} refused: ${key}`);
+}
+
+/**
+ * Stops the collector and reads its CPU time and peak RSS until it is gone, so the work it does at shutdown
+ * (the reference's exporter flushes what its sending queue still holds) is counted too.
+ */
+async function stopWatching(collector: RunningCollector): Promise<{ cpuSeconds: number; peakRss: number }> {
+  const read = async () => ({
+    cpuSeconds: await processCpuSeconds(collector.pid),
+    peakRss: await peakRssBytes(collector.pid),
+  });
+  let last = await read();
+  let running = true;
+  const stopped = collector.stop().finally(() => (running = false));
+  while (running) {
+    try {
+      last = await read();
+    } catch {
+      break; // exited
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await stopped;
+  return last;
+}
+
+/**
+ * One row: the requests sent, the collector stopped once its writes went quiet (the reference's exporter
+ * held up to a tenth of its documents in its queue until then, 2026-11-28), then everything counted once
+ * Elasticsearch is quiet again.
+ */
 async function measure(
   name: string,
   requests: readonly Uint8Array[],
@@ -107,25 +192,37 @@ async function measure(
 ): Promise<SideBySideRow> {
   return withCluster(async (peer, workDir) => {
     const collector = await start(peer, workDir);
+    let usage: { cpuSeconds: number; peakRss: number };
+    let cpu0: number;
+    let esCpu0: number;
+    let wall0: number;
+    let beforeStop: { count: number; lastChangeAt: number };
     try {
-      const cpu0 = await processCpuSeconds(collector.pid);
-      const esCpu0 = await elasticsearchCpuSeconds(peer);
-      const wall0 = performance.now();
+      cpu0 = await processCpuSeconds(collector.pid);
+      esCpu0 = await elasticsearchCpuSeconds(peer);
+      wall0 = performance.now();
       await send(collector.endpoint, requests);
-      const { count, lastChangeAt } = await waitUntilSettled(peer);
-      return {
-        collector: name,
-        samples: requests.length * SAMPLES_PER_REQUEST,
-        documents: count,
-        wallSeconds: (lastChangeAt - wall0) / 1000,
-        collectorCpuSeconds: (await processCpuSeconds(collector.pid)) - cpu0,
-        elasticsearchCpuSeconds: (await elasticsearchCpuSeconds(peer)) - esCpu0,
-        peakRssBytes: await peakRssBytes(collector.pid),
-        indices: await indexWork(peer),
-      };
+      beforeStop = await waitUntilSettled(peer);
     } finally {
-      await collector.stop();
+      usage = await stopWatching(collector);
     }
+    const afterStop = await waitUntilSettled(peer);
+    const { count } = afterStop;
+    const lateCount = count - beforeStop.count;
+    const late = lateCount > 0 ? [`${lateCount} documents written only when the collector stopped`] : [];
+    // The first look after the stop counts as a change; only documents that came then move the end.
+    const lastChangeAt = lateCount > 0 ? afterStop.lastChangeAt : beforeStop.lastChangeAt;
+    return {
+      collector: name,
+      samples: requests.length * SAMPLES_PER_REQUEST,
+      documents: count,
+      wallSeconds: (lastChangeAt - wall0) / 1000,
+      collectorCpuSeconds: usage.cpuSeconds - cpu0,
+      elasticsearchCpuSeconds: (await elasticsearchCpuSeconds(peer)) - esCpu0,
+      peakRssBytes: usage.peakRss,
+      indices: await indexWork(peer),
+      refusals: [...late, ...(await collector.refusals())],
+    };
   });
 }
 
@@ -140,16 +237,32 @@ export async function sideBySide(samples: number): Promise<SideBySideRow[]> {
   const reference = await measure('reference (otelcol + ES exporter)', requests, async (peer, workDir) => {
     const caFile = path.join(workDir, 'ca.pem');
     await writeFile(caFile, peer.caPem);
-    return startReferenceCollector({
+    const collector = await startReferenceCollector({
       binary,
       workDir,
       grpcPort: await freePort(),
       elasticsearch: { url: peer.url, username: peer.username, password: peer.password, caFile },
     });
+    const refusals = async () => {
+      await mkdir(ARTIFACTS, { recursive: true });
+      await writeFile(path.join(ARTIFACTS, 'reference-collector.log'), collector.log());
+      // Anything else it complained about (a bulk request that failed as a whole loses all its documents).
+      const otherErrors = collector
+        .log()
+        .split('\n')
+        .filter((line) => /\t(error|warn)\t/i.test(line) && !line.includes('failed to index document'));
+      return [
+        ...refusalSummary(collector.log()),
+        ...otherErrors.slice(0, 5).map((line) => `log: ${line.slice(0, 300)}`),
+        ...(otherErrors.length > 5 ? [`log: ${otherErrors.length - 5} more warnings or errors`] : []),
+      ];
+    };
+    return { ...collector, refusals };
   });
-  const uniprof = await measure('uniprof collector', requests, (peer, workDir) =>
-    startUniprofCollector(peer, workDir),
-  );
+  const uniprof = await measure('uniprof collector', requests, async (peer, workDir) => {
+    const collector = await startUniprofCollector(peer, workDir);
+    return { ...collector, refusals: () => uniprofRefusals(workDir) };
+  });
   return [reference, uniprof];
 }
 
@@ -190,12 +303,29 @@ export function sideBySideTable(rows: readonly SideBySideRow[]): string[] {
         `per sample (Uniprof's documents include its downsampled copies)`,
     );
   }
+  const columns: [string, (work: IndexWork) => number][] = [
+    ['docs', (w) => w.documents],
+    ['index ops', (w) => w.indexOperations],
+    ['failed', (w) => w.indexFailed],
+    ['index ms', (w) => w.indexMillis],
+    ['refreshes', (w) => w.refreshes],
+    ['refresh ms', (w) => w.refreshMillis],
+    ['merge ms', (w) => w.mergeMillis],
+    ['flush ms', (w) => w.flushMillis],
+    ['searches', (w) => w.searches],
+    ['search ms', (w) => w.searchMillis],
+    ['gets', (w) => w.gets],
+    ['get ms', (w) => w.getMillis],
+  ];
   for (const row of rows) {
-    lines.push(`${row.collector}: index, documents, index operations, indexing ms`);
+    lines.push(`${row.collector}:`);
+    lines.push(`  ${'index'.padEnd(40)} ${columns.map(([name]) => name.padStart(10)).join(' ')}`);
     for (const work of row.indices)
       lines.push(
-        `  ${work.index.padEnd(40)} ${format(work.documents).padStart(9)} ${format(work.indexOperations).padStart(9)} ${format(work.indexMillis).padStart(8)}`,
+        `  ${work.index.padEnd(40)} ${columns.map(([, value]) => format(value(work)).padStart(10)).join(' ')}`,
       );
+    for (const refusal of row.refusals) lines.push(`  ${refusal}`);
+    if (row.refusals.length === 0) lines.push('  no documents refused');
   }
   return lines;
 }

@@ -104,7 +104,6 @@ export const EXPLAINED: readonly Explanation[] = [
       'uniprof.frames_queued',
     ],
   },
-  { name: 'queue-every-native-frame', index: /^profiling-sq-leafframes$/, kinds: ['only-in-ours'] },
   {
     name: 'reference-queues-frames-without-file',
     index: /^profiling-sq-(executables|leafframes)$/,

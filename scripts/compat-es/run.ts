@@ -101,7 +101,30 @@ export async function documentCount(peer: ElasticsearchPeer): Promise<number> {
   return (response.body as { count?: number }).count ?? 0;
 }
 
-/** Resolves with the document count and when it last changed (performance.now()), once quiet for quietMs. */
+/**
+ * Write operations Elasticsearch has done on the profiling indices (indexed, refused and deleted documents).
+ * Read from the indexing statistics, which need no refresh: polling the document count instead would
+ * refresh every index twice a second, work that lands on whichever collector is still writing.
+ */
+async function writeOperations(peer: ElasticsearchPeer): Promise<number> {
+  const response = await peer.request(
+    'GET',
+    '/profiling-*,.profiling-*/_stats/indexing?expand_wildcards=all&filter_path=_all.total.indexing',
+  );
+  const indexing = (
+    response.body as {
+      _all?: {
+        total?: { indexing?: { index_total?: number; index_failed?: number; delete_total?: number } };
+      };
+    }
+  )._all?.total?.indexing;
+  return (indexing?.index_total ?? 0) + (indexing?.index_failed ?? 0) + (indexing?.delete_total ?? 0);
+}
+
+/**
+ * Resolves with the document count and when the last write happened (performance.now()), once no write
+ * came for quietMs.
+ */
 export async function waitUntilSettled(
   peer: ElasticsearchPeer,
   quietMs = 3_000,
@@ -112,12 +135,14 @@ export async function waitUntilSettled(
   let stableSince = Date.now();
   let lastChangeAt = performance.now();
   while (Date.now() < deadline) {
-    const count = await documentCount(peer);
-    if (count !== last) {
-      last = count;
+    const operations = await writeOperations(peer);
+    if (operations !== last) {
+      last = operations;
       stableSince = Date.now();
       lastChangeAt = performance.now();
-    } else if (count > 0 && Date.now() - stableSince >= quietMs) return { count, lastChangeAt };
+    } else if (operations > 0 && Date.now() - stableSince >= quietMs) {
+      return { count: await documentCount(peer), lastChangeAt };
+    }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   throw new Error(`documents still arriving after ${timeoutMs / 1000} s`);

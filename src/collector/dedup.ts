@@ -36,9 +36,10 @@ export class StoredItems {
   readonly hosts: LruMap<string, number>;
   /**
    * Only saves work: the store ignores frames it already queued, so forgetting one costs a duplicate
-   * queue entry at most.
+   * queue entry at most. The value says whether it was queued as a stack's leaf (see PendingFrame.leaf): a
+   * frame first queued inside a stack is queued again when it turns up as a leaf.
    */
-  readonly queuedFrames: LruMap<string, true>;
+  readonly queuedFrames: LruMap<string, boolean>;
 
   constructor(capacities: DedupCapacities = DEFAULT_DEDUP_CAPACITIES) {
     this.stackTraces = new LruMap(capacities.stackTraces);

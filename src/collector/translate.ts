@@ -16,6 +16,7 @@ import type {
   EventDimensions,
   Executable,
   HostMetadata,
+  PendingFrame,
   ProfileBatch,
   ProfilingEvent,
   StackFrameSymbols,
@@ -146,7 +147,9 @@ export class ProfileTranslator {
         for (const frame of batch.stackFrames) stored.stackFrames.set(frame.frameId, true);
         for (const executable of batch.executables) stored.executables.set(executable.fileId, now);
         for (const host of batch.hosts) stored.hosts.set(host.hostId, now);
-        for (const frame of batch.pendingFrames ?? EMPTY) stored.queuedFrames.set(frame.frameId, true);
+        for (const frame of batch.pendingFrames ?? EMPTY)
+          if (!stored.queuedFrames.get(frame.frameId))
+            stored.queuedFrames.set(frame.frameId, frame.leaf === true);
         // The fast "stored" flag only stands for what the stored-trace memory would remember.
         if (stored.stackTraces.capacity === 0) return;
         for (let p = 0; p < tracePrints.length; p += 4)
@@ -364,7 +367,8 @@ class RequestScope {
   private readonly batch = batchWithEventColumns(this.eventColumns);
   private readonly stacksInBatch = new Set<string>();
   private readonly framesInBatch = new Set<string>();
-  private readonly pendingInBatch = new Set<string>();
+  /** Frames this batch queues, by frame ID (a frame may turn up as a leaf after it was queued inside a stack). */
+  private readonly pendingInBatch = new Map<string, PendingFrame>();
   /** File IDs in base64url by the mapping's file ID bytes (one object per mapping), for pending frames. */
   private readonly fileIdTexts = new Map<Uint8Array, string>();
   private readonly hostsInBatch = new Set<string>();
@@ -936,7 +940,7 @@ class RequestScope {
       frameIds[l] = this.frameId(location);
       frameTypes[l] = location.frameType;
       if (location.symbolized) this.emitFrameSymbols(location);
-      else if (location.needsSymbols) this.queueForSymbols(location);
+      else if (location.needsSymbols) this.queueForSymbols(location, l === 0);
     }
     const trace: StackTrace = { id, frameIds, frameTypes };
     this.batch.stackTraces.push(trace);
@@ -954,13 +958,18 @@ class RequestScope {
    * Puts a native frame of a new stack trace on the symbolizer's queue, once per frame ID as far as the
    * translator remembers; this runs only for stack traces new to the translator, never in steady state.
    */
-  private queueForSymbols(location: LocationInfo): void {
+  private queueForSymbols(location: LocationInfo, leaf: boolean): void {
     const frameId = this.frameId(location);
-    if (this.pendingInBatch.has(frameId)) return;
-    this.pendingInBatch.add(frameId);
+    const inBatch = this.pendingInBatch.get(frameId);
+    if (inBatch !== undefined) {
+      if (leaf) inBatch.leaf = true;
+      return;
+    }
     const stored = this.settings.stored;
     // A frame the agent symbolized in another request already has its document.
-    if (stored.queuedFrames.get(frameId) || stored.stackFrames.get(frameId)) return;
+    if (stored.stackFrames.get(frameId)) return;
+    const queued = stored.queuedFrames.get(frameId);
+    if (queued === true || (queued === false && !leaf)) return;
     const address = location.addressOrLineHi * TWO_POW_32 + location.addressOrLineLo;
     // User-space addresses are far below 2^53; anything above cannot be a file's virtual address.
     if (!Number.isSafeInteger(address)) return;
@@ -969,7 +978,10 @@ class RequestScope {
       fileId = Buffer.from(location.fileId).toString('base64url');
       this.fileIdTexts.set(location.fileId, fileId);
     }
-    this.batch.pendingFrames!.push({ frameId, fileId, address });
+    const frame: PendingFrame = { frameId, fileId, address };
+    if (leaf) frame.leaf = true;
+    this.pendingInBatch.set(frameId, frame);
+    this.batch.pendingFrames!.push(frame);
   }
 
   /** File ID ‖ address-or-line (big-endian), in base64url; the scope's one buffer is only read by toString. */

@@ -134,6 +134,11 @@ export interface PendingFrame {
   frameId: string;
   fileId: string;
   address: number;
+  /**
+   * The frame is the leaf of a stack trace it was queued for: the frames Elastic's own symbolizer looks at
+   * (the Elasticsearch store queues those one document each, the rest in one document per file and batch).
+   */
+  leaf?: boolean;
 }
 
 /**

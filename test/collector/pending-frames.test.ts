@@ -76,19 +76,33 @@ describe('pending frames for the symbolizer', () => {
     const agentSymbolized = new Set(batches.flatMap((b) => b.stackFrames.map((f) => f.frameId)));
     const typesById = new Map<string, Set<number>>();
     const expected = new Set<string>();
+    const expectedLeaves = new Set<string>();
     for (const batch of batches) {
       for (const trace of batch.stackTraces) {
         trace.frameIds.forEach((id, i) => {
           const types = typesById.get(id) ?? new Set<number>();
           types.add(trace.frameTypes[i]);
           typesById.set(id, types);
-          if (trace.frameTypes[i] === FrameType.Native && !agentSymbolized.has(id)) expected.add(id);
+          if (trace.frameTypes[i] !== FrameType.Native || agentSymbolized.has(id)) return;
+          expected.add(id);
+          // The model lists a stack leaf first.
+          if (i === 0) expectedLeaves.add(id);
         });
       }
     }
     const pending = pendingOf(batches);
     const ids = pending.map((p) => p.frameId);
-    assert.equal(new Set(ids).size, ids.length, 'no frame is queued twice');
+    const leaves = pending.filter((p) => p.leaf).map((p) => p.frameId);
+    const inside = pending.filter((p) => !p.leaf).map((p) => p.frameId);
+    assert.equal(new Set(leaves).size, leaves.length, 'no frame is queued twice as a leaf');
+    assert.equal(new Set(inside).size, inside.length, 'nor twice inside a stack');
+    // Elastic's symbolizer reads the leaves: a frame queued inside a stack is queued again, once, as a leaf.
+    assert.deepEqual(new Set(leaves), expectedLeaves);
+    const insideSet = new Set(inside);
+    const requeued = leaves.filter((id) => insideSet.has(id));
+    assert.ok(requeued.length > 0, 'some frames were queued inside a stack before they were a leaf');
+    for (const id of requeued)
+      assert.ok(ids.indexOf(id) < ids.lastIndexOf(id) && !pending[ids.indexOf(id)].leaf);
     assert.ok(expected.size > 1000, `a fleet's worth of native frames (${expected.size})`);
     assert.deepEqual(new Set(ids), expected);
     const nativeSymbolizedByAgent = [...agentSymbolized].filter((id) =>

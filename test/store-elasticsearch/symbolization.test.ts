@@ -19,6 +19,7 @@ import {
   decodeUleb128,
   encodeUleb128,
   ipToBigInt,
+  unpackAddresses,
 } from '../../src/store/elasticsearch/symbol-documents.ts';
 import { BACKLOG_CACHE_MS } from '../../src/store/elasticsearch/symbolization.ts';
 import type { ExecutableWork, SymbolizationBacklog } from '../../src/store/symbolization.ts';
@@ -48,6 +49,7 @@ after(async () => {
 const QUEUE_AND_SYMBOLS = [
   layout.SQ_EXECUTABLES,
   layout.SQ_LEAFFRAMES,
+  layout.SQ_FRAMESETS,
   layout.SYMBOLS_PRIVATE,
   layout.SYMBOLS_GLOBAL,
   layout.STACKFRAMES,
@@ -180,25 +182,39 @@ test('encodings: addresses as IPv6 numbers, line tables as ULEB128', () => {
   assert.deepEqual([...Buffer.from(encodeUleb128([300]), 'base64url')], [0xac, 0x02]);
 });
 
-test('write(batch) queues pending frames through the spool: one document per frame, the executable due', async () => {
+test('write(batch) queues pending frames through the spool: a frame set per file, stack leaves one document each, the executable due', async () => {
   const x = fileIdOf(1);
   const y = fileIdOf(2);
   const frames = [
-    pending(x, 0x1000),
+    { ...pending(x, 0x1000), leaf: true },
     pending(x, 0x2000),
     pending(x, 0x3000),
     pending(y, 0x10),
-    pending(y, 0x20),
+    { ...pending(y, 0x20), leaf: true },
   ];
+  const leaves = [frames[0], frames[4]];
   const before = Date.now();
   await writeAndSend(a, queueBatch(frames, { [x]: 'libx.so' }));
-  assert.equal(await count(layout.SQ_LEAFFRAMES), 5);
-  for (const frame of frames) {
+  // Elastic's symbolizer reads stack leaves, one document each.
+  assert.equal(await count(layout.SQ_LEAFFRAMES), 2);
+  for (const frame of leaves) {
     const doc = await getDoc(layout.SQ_LEAFFRAMES, frame.frameId);
-    assert.ok(doc, `frame ${frame.frameId} queued`);
+    assert.ok(doc, `leaf ${frame.frameId} queued`);
     assert.equal(field(doc.source, 'Stacktrace.frame.id'), frame.frameId);
     assert.equal(field(doc.source, 'Executable.file.id'), frame.fileId);
   }
+  // Ours: every frame, one document per file and batch.
+  assert.equal(await count(layout.SQ_FRAMESETS), 2);
+  const sets = await peer.request('POST', `/${layout.SQ_FRAMESETS}/_search`, {
+    query: { term: { 'Executable.file.id': x } },
+  });
+  const [setOfX] = (sets.body as { hits: { hits: { _source: Record<string, unknown> }[] } }).hits.hits;
+  assert.deepEqual(
+    unpackAddresses(field(setOfX._source, 'uniprof.addresses')),
+    frames.slice(0, 3).map((f) => f.address),
+  );
+  assert.deepEqual(unpackAddresses(field(setOfX._source, 'uniprof.leaf_addresses')), [frames[0].address]);
+  assert.equal(field(setOfX._source, 'uniprof.frame_count'), 3);
   const queued = await getDoc(layout.SQ_EXECUTABLES, x);
   assert.ok(queued);
   assert.equal(field(queued.source, 'Executable.file.name'), 'libx.so');
@@ -207,24 +223,55 @@ test('write(batch) queues pending frames through the spool: one document per fra
   assert.ok(next >= before && next <= Date.now(), `due since the write (${next})`);
   assert.ok(await getDoc(layout.SQ_EXECUTABLES, y), 'a file without an executable record is queued too');
 
-  // The same frames again (an agent resending, or another collector): no duplicates, but the executable's
-  // version moves, which is what tells a worker holding a lease.
-  const conflictsBefore = a.counters.conflictsIgnored;
+  // The same frames again (an agent resending, or another collector): no duplicate leaves, and the
+  // executable's document is not written again by a collector that created it (b never did: its create
+  // conflicts).
+  const conflictsBefore = a.counters.conflictsIgnored + b.counters.conflictsIgnored;
   await writeAndSend(b, queueBatch(frames.slice(0, 2)));
   await writeAndSend(a, queueBatch(frames.slice(0, 2)));
-  assert.equal(a.counters.conflictsIgnored - conflictsBefore, 2);
-  assert.equal(await count(layout.SQ_LEAFFRAMES), 5);
-  assert.ok((await getDoc(layout.SQ_EXECUTABLES, x))!.seqNo > queued.seqNo);
+  assert.equal(a.counters.conflictsIgnored + b.counters.conflictsIgnored - conflictsBefore, 3);
+  assert.equal(await count(layout.SQ_LEAFFRAMES), 2);
+  assert.equal((await getDoc(layout.SQ_EXECUTABLES, x))!.seqNo, queued.seqNo);
 
   const bad = queueBatch([{ ...pending(x, 0x4000), address: -1 }]);
   await assert.rejects(a.write(bad), InvalidBatchError);
 
+  // Each frame handed out once, whichever documents hold it.
   const pendingX = await b.symbolization.pendingFrames(x, 100);
   assert.deepEqual(
     pendingX.sort((p, q) => p.address - q.address),
-    frames.slice(0, 3),
+    frames.slice(0, 3).map((f) => pending(f.fileId, f.address)),
   );
   assert.equal((await b.symbolization.pendingFrames(x, 2)).length, 2);
+  await refresh();
+  const backlog = await freshBacklog(b);
+  // x's first three frames and y's two, then two of x's twice more: a frame queued twice counts twice.
+  assert.equal(backlog.pendingFrames, 3 + 2 + 2 + 2);
+  assert.equal(backlog.pendingExecutables, 2);
+
+  // Resolving takes frames off every document holding them: the sets and the leaf documents.
+  const handedOut = await b.symbolization.pendingFrames(x, 100);
+  await b.symbolization.resolveFrames(
+    [],
+    handedOut.map((f) => f.frameId),
+  );
+  assert.equal(await count(layout.SQ_FRAMESETS, { term: { 'Executable.file.id': x } }), 0);
+  assert.equal(await count(layout.SQ_LEAFFRAMES, { term: { 'Executable.file.id': x } }), 0);
+  assert.equal(await count(layout.SQ_LEAFFRAMES), 1, "y's leaf stays");
+
+  // Part of a set resolved: the set keeps the rest.
+  await writeAndSend(a, queueBatch(frames.slice(0, 3)));
+  const [first] = await b.symbolization.pendingFrames(x, 1);
+  await b.symbolization.resolveFrames([], [first.frameId]);
+  const rest = await b.symbolization.pendingFrames(x, 100);
+  assert.deepEqual(
+    rest.map((f) => f.frameId).sort(),
+    frames
+      .slice(0, 3)
+      .map((f) => f.frameId)
+      .filter((id) => id !== first.frameId)
+      .sort(),
+  );
 });
 
 test('two replicas racing for due executables lease each exactly once while the leases hold', async () => {
@@ -484,7 +531,6 @@ test('an executable waiting for its retry keeps waiting when frames come (from r
     for (const name of ['Symbolization.time.next', 'uniprof.queued'])
       assert.ok(typeof field(queued, name) === 'string', `${name}: ${JSON.stringify(field(queued, name))}`);
   }
-  assert.equal(field((await getDoc(layout.SQ_EXECUTABLES, x))!.source, 'Executable.file.name'), 'libx.so');
   const due = await a.symbolization.leaseExecutables('replica-a', 10, 60_000);
   assert.deepEqual(
     due.map((w) => [w.fileId, w.hasSymbols]),
@@ -504,6 +550,8 @@ test('an executable waiting for its retry keeps waiting when frames come (from r
   assert.equal(symbolized?.fileId, x);
   assert.equal(symbolized.hasSymbols, true);
   assert.equal(symbolized.attempts, 0);
+  // Queued before a batch named it (the queue document is created once): named from the executables index.
+  assert.equal(symbolized.fileName, 'libx.so');
   assert.equal(symbolized.lastReason, undefined);
   assert.deepEqual(await a.symbolization.leaseExecutables('replica-a', 10, 60_000), [], 'y still waits');
 });
@@ -756,7 +804,7 @@ test('start-up gives a layout-1 queue index the alias and the fields it lacked',
       `mapping of ${index}`,
     ]);
     const x = fileIdOf(11);
-    await writeAndSend(upgraded, queueBatch([pending(x, 0x99)]));
+    await writeAndSend(upgraded, queueBatch([{ ...pending(x, 0x99), leaf: true }]));
     assert.deepEqual(await upgraded.symbolization.pendingFrames(x, 10), [pending(x, 0x99)]);
     assert.equal(await count(index), 1, 'written through the alias into the existing index');
   } finally {

@@ -63,6 +63,10 @@ import { Spool, SpoolBusyError, SpoolFullError } from './spool.ts';
 import { queueLines } from './symbol-documents.ts';
 import { ElasticsearchSettings } from './settings.ts';
 import { ElasticsearchSymbolization } from './symbolization.ts';
+import { LruMap } from '../../model/lru-map.ts';
+
+/** As many executables as the collector's own memory of executables (collector/dedup.ts). */
+const QUEUED_EXECUTABLES_REMEMBERED = 100_000;
 
 const DEFAULTS = {
   spoolMaxBytes: 1024 ** 3,
@@ -114,6 +118,12 @@ export class ElasticsearchStore implements Store {
   private readonly spool: Spool;
   private readonly sender: BulkSender;
   private readonly random: RandomSource;
+  /**
+   * Executables whose queue document this store created (or found there): each is created once, not marked
+   * again with every batch (a partial update reads the document first, which was most of Elasticsearch's
+   * work on that index). Forgetting one only costs a create that conflicts.
+   */
+  private readonly queuedExecutables = new LruMap<string, true>(QUEUED_EXECUTABLES_REMEMBERED);
   private layoutReady = false;
   private signalLayoutReady: () => void = () => {};
   private readonly layoutReadyPromise = new Promise<void>((resolve) => (this.signalLayoutReady = resolve));
@@ -230,9 +240,14 @@ export class ElasticsearchStore implements Store {
   async write(batch: ProfileBatch): Promise<void> {
     this.ensureOpen();
     validateBatch(batch);
-    const lines = bulkLines(batch, randomBytes(9).toString('base64url'), this.random);
+    const batchId = randomBytes(9).toString('base64url');
+    const lines = bulkLines(batch, batchId, this.random);
     // In the same spool record as the frames themselves: an acknowledged frame is always queued.
-    for (const line of queueLines(batch, Date.now())) lines.push(line);
+    const queued = {
+      has: (fileId: string) => this.queuedExecutables.get(fileId) === true,
+      add: (fileId: string) => this.queuedExecutables.set(fileId, true),
+    };
+    for (const line of queueLines(batch, Date.now(), batchId, queued)) lines.push(line);
     if (lines.length > 0) await this.appendToSpool(lines);
   }
 

@@ -8,8 +8,9 @@ import { MAX_SAMPLING_LEVEL } from '../../model/index.ts';
 /**
  * Bumped whenever a definition below changes; templates with an older version are replaced at start-up.
  * Version 4: events' `@timestamp` is `date_nanos` taking epoch seconds or ISO-8601 (see eventTimestamp).
+ * Version 5: the frame-set queue index (SQ_FRAMESETS) and its template.
  */
-export const LAYOUT_VERSION = 4;
+export const LAYOUT_VERSION = 5;
 /**
  * The version in concrete index names (`.profiling-X-v001`). Kept apart from LAYOUT_VERSION: a template change
  * that only adds fields is applied to the existing indices (see setup.ts) instead of starting new ones.
@@ -27,6 +28,12 @@ export const SYMBOLS_GLOBAL = 'profiling-symbols-global';
 export const SYMBOLS_PRIVATE = 'profiling-symbols-private';
 export const SQ_EXECUTABLES = 'profiling-sq-executables';
 export const SQ_LEAFFRAMES = 'profiling-sq-leafframes';
+/**
+ * Ours, not the plugin's: the native frames our symbolizer resolves, one document per file and written
+ * batch (`profiling-sq-leafframes` holds only stack leaves, one document each, as Elastic's symbolizer reads
+ * them). One document per frame made the queue most of Elasticsearch's indexing work.
+ */
+export const SQ_FRAMESETS = 'profiling-sq-framesets';
 export const RETURNPADS_PRIVATE = 'profiling-returnpads-private';
 /** Agent metrics (a data stream the profiling plugin defines; Uniprof makes its template, agents' data fills it). */
 export const METRICS = 'profiling-metrics';
@@ -54,7 +61,13 @@ export const ALL_EVENT_INDICES = Array.from({ length: MAX_SAMPLING_LEVEL + 1 }, 
  */
 export const KEY_VALUE_INDICES = [STACKTRACES, STACKFRAMES, EXECUTABLES, SYMBOLS_GLOBAL] as const;
 /** Plain indices, named `.profiling-X-v001` behind an alias `profiling-X` (as the profiling plugin makes them). */
-export const PLAIN_INDICES = [SQ_EXECUTABLES, SQ_LEAFFRAMES, SYMBOLS_PRIVATE, RETURNPADS_PRIVATE] as const;
+export const PLAIN_INDICES = [
+  SQ_EXECUTABLES,
+  SQ_LEAFFRAMES,
+  SQ_FRAMESETS,
+  SYMBOLS_PRIVATE,
+  RETURNPADS_PRIVATE,
+] as const;
 
 export function concreteIndexName(alias: string, generation = true): string {
   const base = `.${alias}-v${String(INDEX_NAME_VERSION).padStart(3, '0')}`;
@@ -395,7 +408,22 @@ export function symbolsLookupProperties(): Mapping {
  * frames queue the file ID so one file's frames can be found. They are mapped, not left to `dynamic: false`,
  * because before 8.15 synthetic source drops unmapped fields, and the lease is searched on.
  */
-export function queueProperties(kind: 'executables' | 'leafframes'): Mapping {
+export type QueueKind = 'executables' | 'leafframes' | 'framesets';
+
+export function queueProperties(kind: QueueKind): Mapping {
+  if (kind === 'framesets') {
+    return {
+      'ecs.version': keyword(sourceOnly),
+      'Executable.file.id': keyword(),
+      'Time.created': { type: 'date' },
+      // The frames' addresses in the file, packed (see symbol-documents.ts): read from _source, never searched.
+      'uniprof.addresses': keyword(sourceOnly),
+      'uniprof.leaf_addresses': keyword(sourceOnly),
+      // Summed for the backlog.
+      'uniprof.frame_count': { type: 'integer', index: false },
+      'uniprof.leaf_count': { type: 'integer', index: false },
+    };
+  }
   const common: Mapping = {
     'ecs.version': keyword(),
     'Time.created': { type: 'date' },
@@ -419,7 +447,19 @@ export function queueProperties(kind: 'executables' | 'leafframes'): Mapping {
   };
 }
 
-function queueTemplate(settings: LayoutSettings, kind: 'executables' | 'leafframes'): Mapping {
+export function queueTemplate(settings: LayoutSettings, kind: QueueKind): Mapping {
+  if (kind === 'framesets') {
+    return {
+      settings: { index: { ...baseSettings(settings), hidden: true } },
+      // Regular _source: the address lists have no doc values for synthetic source to rebuild them from.
+      mappings: {
+        _source: { enabled: true },
+        _meta: meta(),
+        dynamic: false,
+        properties: queueProperties(kind),
+      },
+    };
+  }
   const synthetic = syntheticSource(settings);
   return {
     settings: { index: { ...baseSettings(settings), hidden: true, ...synthetic.setting } },
@@ -531,6 +571,14 @@ export function indexTemplates(settings: LayoutSettings): IndexTemplate[] {
       body: {
         index_patterns: [`.${SQ_LEAFFRAMES}*`],
         template: queueTemplate(settings, 'leafframes'),
+        priority: 100,
+      },
+    },
+    {
+      name: SQ_FRAMESETS,
+      body: {
+        index_patterns: [`.${SQ_FRAMESETS}*`],
+        template: queueTemplate(settings, 'framesets'),
         priority: 100,
       },
     },

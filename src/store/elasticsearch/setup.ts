@@ -11,6 +11,7 @@ import {
   MANAGED_BY,
   PLAIN_INDICES,
   SQ_EXECUTABLES,
+  SQ_FRAMESETS,
   SQ_LEAFFRAMES,
   SYMBOLS_GLOBAL,
   SYMBOLS_PRIVATE,
@@ -19,10 +20,12 @@ import {
   ilmPolicy,
   indexTemplates,
   queueProperties,
+  queueTemplate,
   replicaSettings,
   symbolsLookupProperties,
   type ClusterCapabilities,
   type LayoutSettings,
+  type QueueKind,
   type Replicas,
 } from './layout.ts';
 import type { StoreLogger } from './options.ts';
@@ -246,6 +249,38 @@ async function createIndexIfMissing(
   }
 }
 
+const QUEUE_KINDS = new Map<string, QueueKind>([
+  [SQ_EXECUTABLES, 'executables'],
+  [SQ_LEAFFRAMES, 'leafframes'],
+  [SQ_FRAMESETS, 'framesets'],
+]);
+
+/**
+ * Where someone else owns the templates, the frame-set queue (ours alone) still needs its mapping: made
+ * with the index itself, since no template of theirs matches it.
+ */
+async function ensureFrameSetsIndex(
+  client: Client,
+  settings: LayoutSettings,
+  changed: string[],
+): Promise<void> {
+  if (await client.indices.existsAlias({ name: SQ_FRAMESETS })) return;
+  const index = concreteIndexName(SQ_FRAMESETS, false);
+  const template = queueTemplate(settings, 'framesets') as {
+    settings: Record<string, unknown>;
+    mappings: Record<string, unknown>;
+  };
+  if (
+    await createIndexIfMissing(client, index, {
+      aliases: { [SQ_FRAMESETS]: { is_write_index: true } },
+      settings: template.settings,
+      mappings: template.mappings,
+    })
+  ) {
+    changed.push(`index ${index}`);
+  }
+}
+
 async function ensureIndices(client: Client, changed: string[]): Promise<void> {
   for (const alias of KEY_VALUE_INDICES) {
     if (await client.indices.existsAlias({ name: alias })) continue;
@@ -266,7 +301,7 @@ async function ensureIndices(client: Client, changed: string[]): Promise<void> {
       await client.indices.putAlias({ index, name, is_write_index: true });
       changed.push(`alias ${name}`);
     }
-    const queue = name === SQ_EXECUTABLES ? 'executables' : name === SQ_LEAFFRAMES ? 'leafframes' : undefined;
+    const queue = QUEUE_KINDS.get(name);
     if (queue && (await addMissingFields(client, index, queueProperties(queue)))) {
       changed.push(`mapping of ${index}`);
     }
@@ -323,14 +358,15 @@ export async function ensureLayout(
   const capabilities = await clusterCapabilities(client);
   const owner = await detectOwner(client);
   const changed: string[] = [];
+  const settings: LayoutSettings = { ...options, capabilities };
   if (owner !== 'uniprof') {
     options.logger.info(
       { owner },
       'profiling index templates are managed elsewhere; leaving them as they are',
     );
+    await ensureFrameSetsIndex(client, settings, changed);
     return { owner, capabilities, changed };
   }
-  const settings: LayoutSettings = { ...options, capabilities };
   if (capabilities.ilm) await ensureIlmPolicy(client, changed);
   const replicasBefore = await replicasInForce(client);
   await ensureComponentTemplates(client, settings, changed);

@@ -15,7 +15,7 @@
  */
 import { parseFrameId, type PendingFrame, type ProfileBatch, type SymbolRange } from '../../model/index.ts';
 import { sourceField } from './documents.ts';
-import { ECS_VERSION, SQ_EXECUTABLES, SQ_LEAFFRAMES } from './layout.ts';
+import { ECS_VERSION, SQ_EXECUTABLES, SQ_FRAMESETS, SQ_LEAFFRAMES } from './layout.ts';
 
 type Document = Record<string, unknown>;
 
@@ -255,36 +255,11 @@ function nameFields(names: { fileName?: string; buildId?: string }): Document {
 }
 
 /**
- * Set by the collector whenever it queues frames of an executable, cleared when a worker has answered them.
- * The collector never touches `Symbolization.time.next`: an executable with queued frames is due unless its
- * last attempt found no symbols (`Symbolization.retries` > 0) — then it waits for its retry time, however
- * many frames come (else one nobody has symbols for would be tried on every agent report). Blind partial
- * updates cannot ask "is it waiting?" (the test distribution has no scripting, and a read before each write
- * would cost the collector a round trip), so the waiting is decided where the queue is read (see the store).
+ * Set by collectors of layout version 4 and before whenever they queued frames of an executable, cleared when
+ * a worker has answered them; still honoured for queue documents they wrote. Frames now make their executable
+ * due by their frame-set documents (see symbolization.ts).
  */
 export const FRAMES_QUEUED_FIELD = 'uniprof.frames_queued';
-
-/**
- * The collector's queue update: created if missing (due now), otherwise marked as having queued frames. It
- * writes only fields no one else decides from (an active lease and the retry state are left alone), so
- * concurrent collectors cannot undo each other or a worker. `detect_noop: false` so that even an identical
- * update bumps the document's sequence number, which is how a worker holding a lease learns that frames
- * came in.
- */
-export function framesQueuedUpdate(
-  fileId: string,
-  now: number,
-  names: { fileName?: string; buildId?: string },
-): { action: Document; body: Document } {
-  return {
-    action: { update: { _index: SQ_EXECUTABLES, _id: fileId, retry_on_conflict: 5 } },
-    body: {
-      doc: nested({ [FRAMES_QUEUED_FIELD]: true, 'uniprof.queued': now, ...nameFields(names) }),
-      upsert: nested(queuedExecutableDocument(fileId, now, names)),
-      detect_noop: false,
-    },
-  };
-}
 
 /**
  * Symbols were stored: the executable is due now whatever it waited for, its failed attempts forgotten
@@ -306,17 +281,41 @@ export function symbolsStoredUpdate(
   };
 }
 
+/** The executables this writer created a queue document for (bounded; forgetting one costs a create). */
+export interface QueuedExecutables {
+  has(fileId: string): boolean;
+  add(fileId: string): void;
+}
+
+/** A frame set's `_id`: the written batch and the file, so a resent spool record conflicts harmlessly. */
+export function frameSetId(batchId: string, fileId: string): string {
+  return `${batchId}.${fileId}`;
+}
+
 /**
- * Bulk lines queueing a batch's pending frames: one `create` per frame (its ID is the document ID, so a
- * resend or a frame queued twice conflicts harmlessly) and one update per executable saying frames came.
+ * Bulk lines queueing a batch's pending frames, all `create`s (a resend or a frame queued twice conflicts
+ * harmlessly, and nothing is read back as an `update` would):
+ * - one `profiling-sq-frameset` document per file: all of the batch's frames of that file, which is what
+ *   our symbolizer reads and what makes the executable due;
+ * - one `profiling-sq-leafframes` document per stack leaf, the frames Elastic's own symbolizer reads;
+ * - the file's `profiling-sq-executables` document, unless this writer created it before.
  */
-export function queueLines(batch: ProfileBatch, now: number): string[] {
+export function queueLines(
+  batch: ProfileBatch,
+  now: number,
+  batchId: string,
+  queuedExecutables: QueuedExecutables,
+): string[] {
   const frames = batch.pendingFrames ?? [];
   if (frames.length === 0) return [];
   const lines: string[] = [];
-  const files = new Set<string>();
+  const files = new Map<string, { addresses: number[]; leafAddresses: number[] }>();
   for (const frame of frames) {
-    files.add(frame.fileId);
+    let set = files.get(frame.fileId);
+    if (!set) files.set(frame.fileId, (set = { addresses: [], leafAddresses: [] }));
+    set.addresses.push(frame.address);
+    if (!frame.leaf) continue;
+    set.leafAddresses.push(frame.address);
     lines.push(
       JSON.stringify({ create: { _index: SQ_LEAFFRAMES, _id: frame.frameId } }),
       JSON.stringify({
@@ -331,13 +330,67 @@ export function queueLines(batch: ProfileBatch, now: number): string[] {
     );
   }
   const executables = new Map(batch.executables.map((e) => [e.fileId, e]));
-  for (const fileId of files) {
+  for (const [fileId, set] of files) {
+    lines.push(
+      JSON.stringify({ create: { _index: SQ_FRAMESETS, _id: frameSetId(batchId, fileId) } }),
+      JSON.stringify(frameSetDocument(fileId, now, set)),
+    );
+    if (queuedExecutables.has(fileId)) continue;
+    queuedExecutables.add(fileId);
     const executable = executables.get(fileId);
-    const update = framesQueuedUpdate(fileId, now, {
-      fileName: executable?.fileName,
-      buildId: executable?.buildId,
-    });
-    lines.push(JSON.stringify(update.action), JSON.stringify(update.body));
+    lines.push(
+      JSON.stringify({ create: { _index: SQ_EXECUTABLES, _id: fileId } }),
+      // Nested like every later partial update of it, so merged fields never end up both flat and nested.
+      JSON.stringify(
+        nested(
+          queuedExecutableDocument(fileId, now, {
+            fileName: executable?.fileName,
+            buildId: executable?.buildId,
+          }),
+        ),
+      ),
+    );
   }
   return lines;
+}
+
+/**
+ * A frame set: its frames' addresses in the file as one string (8 bytes big-endian each, base64url), the
+ * frame IDs being the file ID and the address. One value instead of a frame ID string per frame: the set is
+ * a quarter of the bytes for Elasticsearch to parse and keep.
+ */
+export function frameSetDocument(
+  fileId: string,
+  now: number,
+  set: { addresses: readonly number[]; leafAddresses: readonly number[] },
+): Document {
+  return {
+    'ecs.version': ECS_VERSION,
+    'Executable.file.id': fileId,
+    'Time.created': now,
+    'uniprof.addresses': packAddresses(set.addresses),
+    'uniprof.leaf_addresses': packAddresses(set.leafAddresses),
+    'uniprof.frame_count': set.addresses.length,
+    'uniprof.leaf_count': set.leafAddresses.length,
+  };
+}
+
+const ADDRESS_BYTES = 8;
+
+export function packAddresses(addresses: readonly number[]): string {
+  const bytes = Buffer.allocUnsafe(addresses.length * ADDRESS_BYTES);
+  addresses.forEach((address, i) => bytes.writeBigUInt64BE(BigInt(address), i * ADDRESS_BYTES));
+  return bytes.toString('base64url');
+}
+
+/** The addresses of `packAddresses`; a malformed value (not ours) gives none. */
+export function unpackAddresses(value: unknown): number[] {
+  if (typeof value !== 'string') return [];
+  const bytes = Buffer.from(value, 'base64url');
+  const addresses: number[] = [];
+  for (let offset = 0; offset + ADDRESS_BYTES <= bytes.length; offset += ADDRESS_BYTES) {
+    const address = Number(bytes.readBigUInt64BE(offset));
+    if (Number.isSafeInteger(address)) addresses.push(address);
+  }
+  return addresses;
 }

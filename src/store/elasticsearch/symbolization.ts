@@ -19,13 +19,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { errors, type Client, type estypes } from '@elastic/elasticsearch';
-import type {
-  PendingFrame,
-  ReturnPad,
-  StackFrameSymbols,
-  SymbolizedFrame,
-  SymbolRange,
+import {
+  frameId,
+  parseFrameId,
+  type PendingFrame,
+  type ReturnPad,
+  type StackFrameSymbols,
+  type SymbolizedFrame,
+  type SymbolRange,
 } from '../../model/index.ts';
+import { LruMap } from '../../model/lru-map.ts';
 import type {
   ExecutableWork,
   PutSymbolsInfo,
@@ -38,6 +41,7 @@ import {
   ECS_VERSION,
   EXECUTABLES,
   SQ_EXECUTABLES,
+  SQ_FRAMESETS,
   SQ_LEAFFRAMES,
   SYMBOLS_GLOBAL,
   SYMBOLS_PRIVATE,
@@ -54,9 +58,12 @@ import {
   checkRange,
   dateMillis,
   FRAMES_QUEUED_FIELD,
+  frameSetDocument,
   nested,
   pendingFrameFromSource,
+  queuedExecutableDocument,
   rangeDocument,
+  unpackAddresses,
   rangeFromSource,
   symbolsStoredUpdate,
   text,
@@ -90,6 +97,10 @@ const SYMBOL_INDICES = [SYMBOLS_PRIVATE, SYMBOLS_GLOBAL] as const;
 const RANGES_FIELD = 'uniprof.symbols.ranges';
 /** Range documents per page when a file's ranges are read whole. */
 const ALL_RANGES_PAGE = 5_000;
+/** Files whose handed-out frames are remembered for resolveFrames: more than a symbolizer works on at once. */
+const QUEUED_FILES_REMEMBERED = 1_000;
+/** Where frames wait: frame sets, and per-frame documents (stack leaves; every frame before layout 5). */
+const QUEUED_FRAME_INDICES = `${SQ_LEAFFRAMES},${SQ_FRAMESETS}`;
 /** How long one backlog count answers later calls (metrics scrapes, status pages). */
 export const BACKLOG_CACHE_MS = 1_000;
 
@@ -99,6 +110,29 @@ interface Candidate {
   seqNo: number;
   primaryTerm: number;
   source: Document;
+  /** Frame sets are queued for it (found in `profiling-sq-framesets`, not on the document). */
+  hasFrameSets?: boolean;
+}
+
+/** A frame-set document as `pendingFrames` read it, and what of it is not resolved yet. */
+interface FrameSet {
+  id: string;
+  index: string;
+  created: unknown;
+  seqNo: number;
+  primaryTerm: number;
+  /** Addresses of its frames not resolved yet. */
+  remaining: Set<number>;
+  leaves: Set<number>;
+}
+
+/** Where the frames `pendingFrames` handed out for one file are queued, for `resolveFrames`. */
+interface QueuedFramesOfFile {
+  sets: Map<string, FrameSet>;
+  /** Frame ID → the frame sets holding it. */
+  setsOf: Map<string, string[]>;
+  /** Frames with a `profiling-sq-leafframes` document. */
+  perFrame: Set<string>;
 }
 
 interface Leased {
@@ -112,18 +146,26 @@ interface LeaseProof {
   id: string;
   seqNo: number;
   primaryTerm: number;
-  /** Someone else wrote the document while we held the lease (frames were queued, symbols uploaded). */
+  /** Someone else wrote the document while we held the lease (symbols uploaded, an older collector's mark). */
   changed: boolean;
+  /** When the lease was taken (epoch ms): frame sets created since came while it was held. */
+  takenAt: number;
 }
 
 function encodeLease(proof: LeaseProof): string {
-  return [proof.id, proof.seqNo, proof.primaryTerm, proof.changed ? 1 : 0].join('.');
+  return [proof.id, proof.seqNo, proof.primaryTerm, proof.changed ? 1 : 0, proof.takenAt].join('.');
 }
 
 function decodeLease(lease: string): LeaseProof | undefined {
-  const [id, seqNo, primaryTerm, changed] = lease.split('.');
+  const [id, seqNo, primaryTerm, changed, takenAt] = lease.split('.');
   if (!id || seqNo === undefined || primaryTerm === undefined) return undefined;
-  return { id, seqNo: Number(seqNo), primaryTerm: Number(primaryTerm), changed: changed === '1' };
+  return {
+    id,
+    seqNo: Number(seqNo),
+    primaryTerm: Number(primaryTerm),
+    changed: changed === '1',
+    takenAt: Number(takenAt) || 0,
+  };
 }
 
 interface Marker {
@@ -149,6 +191,16 @@ function newGeneration(): string {
   return Date.now().toString(36).padStart(9, '0') + randomBytes(4).toString('hex');
 }
 
+/** File and address of a frame ID; undefined for what is not one. */
+function frameRef(id: string): { fileId: string; address: number } | undefined {
+  try {
+    const { fileId, addressOrLine } = parseFrameId(id);
+    return { fileId, address: Number(addressOrLine) };
+  } catch {
+    return undefined;
+  }
+}
+
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const result: T[][] = [];
   for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size));
@@ -165,6 +217,8 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
   private backlogCache?: { at: number; pending: boolean; result: Promise<SymbolizationBacklog> };
 
   private readonly pads: ElasticsearchReturnPads;
+  /** Per file being worked on: where the frames last handed out are queued (bounded: files in progress). */
+  private readonly queuedOfFile = new LruMap<string, QueuedFramesOfFile>(QUEUED_FILES_REMEMBERED);
 
   constructor(private readonly client: Client) {
     this.pads = new ElasticsearchReturnPads(client);
@@ -212,7 +266,101 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       if (hits.length < pageSize) break;
       after = hits[hits.length - 1].sort;
     }
+    if (leased.length < limit) await this.leaseFilesWithFrameSets(owner, limit, now, now + leaseMs, leased);
     return this.describeWork(leased);
+  }
+
+  /**
+   * Executables with queued frame sets are due (unless waiting for a retry or leased): the collector writes
+   * each frame set with `create` and never marks the executable's document, which would cost Elasticsearch a
+   * read per batch and file. Files are found by an aggregation of the frame sets (as of the last refresh,
+   * like the due search), their queue documents read in real time; a missing one is created.
+   */
+  private async leaseFilesWithFrameSets(
+    owner: string,
+    limit: number,
+    now: number,
+    until: number,
+    leased: Leased[],
+  ): Promise<void> {
+    const pageSize = Math.min(MAX_HITS, limit * 4 + 16);
+    let after: Record<string, estypes.FieldValue> | undefined;
+    for (let page = 0; page < LEASE_PAGES && leased.length < limit; page++) {
+      let files: { buckets: { key: { file: string } }[]; after_key?: Record<string, estypes.FieldValue> };
+      try {
+        const response = await this.client.search({
+          index: SQ_FRAMESETS,
+          ...SEARCH_OPTIONS,
+          size: 0,
+          aggregations: {
+            files: {
+              composite: {
+                size: pageSize,
+                sources: [{ file: { terms: { field: 'Executable.file.id' } } }],
+                ...(after ? { after } : {}),
+              },
+            },
+          },
+        });
+        files = (response.aggregations?.files as typeof files | undefined) ?? { buckets: [] };
+      } catch (error) {
+        if (isMissing(error)) return;
+        throw error;
+      }
+      const taken = new Set(leased.map((l) => l.id));
+      const fileIds = files.buckets.map((bucket) => bucket.key.file).filter((id) => !taken.has(id));
+      const candidates = await this.frameSetCandidates(fileIds, now, owner);
+      await this.leaseCandidates(candidates, owner, limit, until, leased);
+      if (!files.after_key || files.buckets.length < pageSize) return;
+      after = files.after_key;
+    }
+  }
+
+  private async frameSetCandidates(fileIds: string[], now: number, owner: string): Promise<Candidate[]> {
+    const candidates: Candidate[] = [];
+    const missing: string[] = [];
+    for (const { docs } of await this.mgetChunks(SQ_EXECUTABLES, fileIds)) {
+      for (const doc of docs) {
+        if (!('found' in doc)) continue;
+        if (!doc.found || doc._seq_no === undefined) {
+          missing.push(doc._id);
+          continue;
+        }
+        const source = doc._source ?? {};
+        if (!isDue(source, now, owner, this.leasesInProgress, true)) continue;
+        candidates.push({
+          id: doc._id,
+          index: doc._index,
+          seqNo: doc._seq_no,
+          primaryTerm: doc._primary_term!,
+          source,
+          hasFrameSets: true,
+        });
+      }
+    }
+    // The collector's create has not landed yet, or was forgotten: made here, due now.
+    for (const fileId of missing) {
+      const source = nested(queuedExecutableDocument(fileId, Date.now(), {}));
+      try {
+        const created = await this.client.index({
+          index: SQ_EXECUTABLES,
+          id: fileId,
+          op_type: 'create',
+          document: source,
+        });
+        candidates.push({
+          id: fileId,
+          index: created._index,
+          seqNo: created._seq_no!,
+          primaryTerm: created._primary_term!,
+          source,
+          hasFrameSets: true,
+        });
+      } catch (error) {
+        if (!isConflict(error)) throw error;
+      }
+    }
+    return candidates;
   }
 
   /** Takes candidates with conditional writes until `leased` holds `limit`; lost ones are read again once. */
@@ -223,7 +371,9 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     until: number,
     leased: Leased[],
   ): Promise<void> {
-    const lost: string[] = [];
+    // Lost candidates, and whether they have frame sets.
+    const lost = new Map<string, boolean>();
+    const takenAt = Date.now();
     for (let round = 0; round < 2 && leased.length < limit && candidates.length > 0; round++) {
       while (leased.length < limit && candidates.length > 0) {
         const batch = candidates.splice(0, limit - leased.length);
@@ -250,29 +400,33 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
               seqNo: result._seq_no,
               primaryTerm: result._primary_term!,
               changed: false,
+              takenAt,
             };
             leased.push({ id: candidate.id, source: candidate.source, proof });
             this.leasesInProgress.add(proof.id);
           } else if (result?.status === 409) {
-            lost.push(candidate.id);
+            lost.set(candidate.id, candidate.hasFrameSets === true);
           }
         });
       }
-      if (round > 0 || lost.length === 0 || leased.length >= limit) return;
+      if (round > 0 || lost.size === 0 || leased.length >= limit) return;
       // A conflict may only mean the search was stale (the collector queued frames since): look in real time.
-      const fresh = await this.client.mget<Document>({ index: SQ_EXECUTABLES, ids: lost.splice(0) });
+      const fresh = await this.client.mget<Document>({ index: SQ_EXECUTABLES, ids: [...lost.keys()] });
       for (const doc of fresh.docs) {
         if (!('found' in doc) || !doc.found || doc._seq_no === undefined) continue;
         const source = doc._source ?? {};
-        if (!isDue(source, Date.now(), owner, this.leasesInProgress)) continue;
+        const hasFrameSets = lost.get(doc._id) === true;
+        if (!isDue(source, Date.now(), owner, this.leasesInProgress, hasFrameSets)) continue;
         candidates.push({
           id: doc._id,
           index: doc._index,
           seqNo: doc._seq_no,
           primaryTerm: doc._primary_term!,
           source,
+          hasFrameSets,
         });
       }
+      lost.clear();
     }
   }
 
@@ -355,7 +509,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
         'uniprof.lease.until': Date.now() + leaseMs,
       });
       if (written) {
-        work.lease = encodeLease({ id: proof.id, ...written, changed });
+        work.lease = encodeLease({ ...proof, ...written, changed });
         return true;
       }
     }
@@ -369,14 +523,21 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     const proof = decodeLease(work.lease);
     if (!proof) return false;
     this.leasesInProgress.delete(proof.id);
+    this.queuedOfFile.delete(work.fileId);
     // Frames resolved by resolveFrames are gone from the queue once it is refreshed; any left were queued by
     // a bulk request the lease did not see (its items land in no fixed order) or not taken by the worker.
     const framesLeft = outcome.retryAt === undefined && (await this.countQueuedFrames(work.fileId, true)) > 0;
+    // A failed attempt waits for its retry whatever came, but says so when frames came meanwhile.
+    const framesCame =
+      outcome.retryAt !== undefined && (await this.frameSetsCreatedSince(work.fileId, proof.takenAt)) > 0;
     for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
       const current = await this.queueDocument(work.fileId);
       if (!current || sourceField(current.source, 'uniprof.lease.id') !== proof.id) return false;
       const changed =
-        proof.changed || current.seqNo !== proof.seqNo || current.primaryTerm !== proof.primaryTerm;
+        proof.changed ||
+        framesCame ||
+        current.seqNo !== proof.seqNo ||
+        current.primaryTerm !== proof.primaryTerm;
       if (changed && outcome.retryAt !== undefined && !(await this.hasMarker(work.fileId))) {
         // Frames came, but this attempt found no symbols and none were stored since: it still waits for its
         // retry (the contract). Checked after reading `current`: symbols stored later bump its version (their
@@ -469,19 +630,73 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     return false;
   }
 
+  /**
+   * Frame sets first (oldest first), then the file's per-frame documents (stack leaves, which are in its
+   * frame sets too, and frames queued one document each by collectors of layout version 4 and before).
+   * A frame queued twice (two collectors, a resend) is handed out once.
+   */
   async pendingFrames(fileId: string, limit: number): Promise<PendingFrame[]> {
     if (limit <= 0) return [];
     // Queued frames become searchable at a refresh; without one a worker could miss frames its lease covers.
-    await this.refresh(SQ_LEAFFRAMES);
-    try {
-      const response = await this.client.search<Document>({
-        index: SQ_LEAFFRAMES,
-        ...SEARCH_OPTIONS,
-        size: Math.min(limit, MAX_HITS),
-        query: { term: { 'Executable.file.id': fileId } },
+    await this.refresh(QUEUED_FRAME_INDICES);
+    const state: QueuedFramesOfFile = { sets: new Map(), setsOf: new Map(), perFrame: new Set() };
+    const frames: PendingFrame[] = [];
+    const handedOut = new Set<string>();
+    const take = (frame: PendingFrame): void => {
+      if (frames.length >= limit || handedOut.has(frame.frameId)) return;
+      handedOut.add(frame.frameId);
+      frames.push(frame);
+    };
+    const size = Math.min(limit, MAX_HITS);
+    const query = { term: { 'Executable.file.id': fileId } };
+    // Every set holds a frame at least, so `limit` sets hold `limit` frames unless some are queued twice;
+    // then fewer come back, and the release finds the rest still queued (the executable stays due).
+    for (const hit of await this.searchHits(SQ_FRAMESETS, {
+      size,
+      seq_no_primary_term: true,
+      query,
+      sort: [{ 'Time.created': 'asc' }],
+      _source: ['Time.created', 'uniprof.addresses', 'uniprof.leaf_addresses'],
+    })) {
+      const addresses = unpackAddresses(sourceField(hit._source, 'uniprof.addresses'));
+      const set: FrameSet = {
+        id: hit._id!,
+        index: hit._index,
+        created: sourceField(hit._source, 'Time.created'),
+        seqNo: hit._seq_no!,
+        primaryTerm: hit._primary_term!,
+        remaining: new Set(addresses),
+        leaves: new Set(unpackAddresses(sourceField(hit._source, 'uniprof.leaf_addresses'))),
+      };
+      state.sets.set(set.id, set);
+      for (const address of addresses) {
+        const id = frameId(fileId, BigInt(address));
+        state.setsOf.set(id, [...(state.setsOf.get(id) ?? []), set.id]);
+        if (set.leaves.has(address)) state.perFrame.add(id);
+        take({ frameId: id, fileId, address });
+      }
+    }
+    if (frames.length < limit) {
+      for (const hit of await this.searchHits(SQ_LEAFFRAMES, {
+        size,
+        query,
         sort: [{ 'Time.created': 'asc' }],
-      });
-      return response.hits.hits.map((hit) => pendingFrameFromSource(hit._id!, hit._source));
+      })) {
+        const frame = pendingFrameFromSource(hit._id!, hit._source);
+        state.perFrame.add(frame.frameId);
+        take(frame);
+      }
+    }
+    this.queuedOfFile.set(fileId, state);
+    return frames;
+  }
+
+  private async searchHits(
+    index: string,
+    request: Omit<estypes.SearchRequest, 'index'>,
+  ): Promise<estypes.SearchHit<Document>[]> {
+    try {
+      return (await this.client.search<Document>({ index, ...SEARCH_OPTIONS, ...request })).hits.hits;
     } catch (error) {
       if (isMissing(error)) return [];
       throw error;
@@ -497,17 +712,65 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
         frameLines.slice(i, i + 2 * MGET_CHUNK).map((line) => JSON.parse(line) as Document),
       );
     }
-    for (const ids of chunks(frameIds, MGET_CHUNK)) {
-      await bulkOrThrow(
-        this.client,
-        ids.map((id) => ({ delete: { _index: SQ_LEAFFRAMES, _id: id } })),
+    const operations: Document[] = [];
+    const touched = new Map<FrameSet, string>();
+    for (const id of frameIds) {
+      const frame = frameRef(id);
+      const state = frame && this.queuedOfFile.get(frame.fileId);
+      const sets = state?.setsOf.get(id);
+      // Not handed out from a frame set here: a per-frame document, as every frame had before frame sets.
+      if (!frame || !state || !sets || state.perFrame.has(id))
+        operations.push({ delete: { _index: SQ_LEAFFRAMES, _id: id } });
+      for (const setId of sets ?? []) {
+        const set = state!.sets.get(setId)!;
+        set.remaining.delete(frame!.address);
+        touched.set(set, frame!.fileId);
+      }
+    }
+    // Conditional: a set rewritten or deleted meanwhile (a worker that took the lease over) is left to it.
+    for (const [set, fileId] of touched) {
+      const version = {
+        _index: set.index,
+        _id: set.id,
+        if_seq_no: set.seqNo,
+        if_primary_term: set.primaryTerm,
+      };
+      if (set.remaining.size === 0) {
+        operations.push({ delete: version });
+        continue;
+      }
+      const addresses = [...set.remaining];
+      const leafAddresses = addresses.filter((address) => set.leaves.has(address));
+      operations.push(
+        { index: version },
+        { ...frameSetDocument(fileId, 0, { addresses, leafAddresses }), 'Time.created': set.created },
       );
+    }
+    for (let i = 0; i < operations.length; i += MGET_CHUNK) {
+      const response = await this.client.bulk({ operations: operations.slice(i, i + MGET_CHUNK) });
+      if (!response.errors) continue;
+      for (const item of response.items) {
+        const [opType, result] = Object.entries(item)[0];
+        if (!result || result.status < 300 || result.status === 404 || result.status === 409) continue;
+        throw new Error(
+          `Elasticsearch refused a ${opType} of ${result._index}/${result._id}: ${JSON.stringify(result.error)}`,
+        );
+      }
     }
   }
 
+  private async frameSetsCreatedSince(fileId: string, since: number): Promise<number> {
+    await this.refresh(SQ_FRAMESETS);
+    return this.count(SQ_FRAMESETS, {
+      bool: {
+        filter: [{ term: { 'Executable.file.id': fileId } }, { range: { 'Time.created': { gte: since } } }],
+      },
+    });
+  }
+
   private async countQueuedFrames(fileId: string, refresh: boolean): Promise<number> {
-    if (refresh) await this.refresh(SQ_LEAFFRAMES);
-    return this.count(SQ_LEAFFRAMES, { term: { 'Executable.file.id': fileId } });
+    if (refresh) await this.refresh(QUEUED_FRAME_INDICES);
+    return this.count(QUEUED_FRAME_INDICES, { term: { 'Executable.file.id': fileId } });
   }
 
   /**
@@ -534,12 +797,12 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
   }
 
   private async countBacklog(): Promise<SymbolizationBacklog> {
-    const pendingFrames = await this.count(SQ_LEAFFRAMES);
+    const pendingFrames = await this.countPendingFrames();
     const filesWithFrames: string[] = [];
     let after: Record<string, estypes.FieldValue> | undefined;
     for (;;) {
       const response = await this.client.search({
-        index: SQ_LEAFFRAMES,
+        index: QUEUED_FRAME_INDICES,
         ...SEARCH_OPTIONS,
         size: 0,
         aggregations: {
@@ -583,6 +846,31 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       symbolizedExecutables: await this.count(SYMBOL_INDICES.join(','), markerQuery),
       waitingByReason,
     };
+  }
+
+  /** Frames in frame sets, plus per-frame documents that are not a frame set's leaves (older collectors'). */
+  private async countPendingFrames(): Promise<number> {
+    const perFrame = await this.count(SQ_LEAFFRAMES);
+    let inSets = 0;
+    let leaves = 0;
+    try {
+      const response = await this.client.search({
+        index: SQ_FRAMESETS,
+        ...SEARCH_OPTIONS,
+        size: 0,
+        aggregations: {
+          frames: { sum: { field: 'uniprof.frame_count' } },
+          leaves: { sum: { field: 'uniprof.leaf_count' } },
+        },
+      });
+      const sum = (name: string) =>
+        (response.aggregations?.[name] as { value?: number | null } | undefined)?.value ?? 0;
+      inSets = sum('frames');
+      leaves = sum('leaves');
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+    }
+    return inSets + Math.max(0, perFrame - leaves);
   }
 
   // ---- symbols ----
@@ -1029,7 +1317,13 @@ function dueQuery(now: number, owner: string): estypes.QueryDslQueryContainer {
   };
 }
 
-function isDue(source: Document, now: number, owner: string, inProgress: ReadonlySet<string>): boolean {
+function isDue(
+  source: Document,
+  now: number,
+  owner: string,
+  inProgress: ReadonlySet<string>,
+  hasFrameSets = false,
+): boolean {
   const next = dateMillis(sourceField(source, 'Symbolization.time.next'));
   const until = dateMillis(sourceField(source, 'uniprof.lease.until'));
   const ownEarlierLease =
@@ -1037,6 +1331,7 @@ function isDue(source: Document, now: number, owner: string, inProgress: Readonl
     !inProgress.has(text(sourceField(source, 'uniprof.lease.id')));
   const free = until === undefined || until <= now || ownEarlierLease;
   const waitingForRetry = (Number(sourceField(source, 'Symbolization.retries')) || 0) > 0;
-  const framesQueued = sourceField(source, FRAMES_QUEUED_FIELD) === true && !waitingForRetry;
+  const framesQueued =
+    (hasFrameSets || sourceField(source, FRAMES_QUEUED_FIELD) === true) && !waitingForRetry;
   return ((next !== undefined && next <= now) || framesQueued) && free;
 }
