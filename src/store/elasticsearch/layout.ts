@@ -448,18 +448,8 @@ export function queueProperties(kind: QueueKind): Mapping {
 }
 
 export function queueTemplate(settings: LayoutSettings, kind: QueueKind): Mapping {
-  if (kind === 'framesets') {
-    return {
-      settings: { index: { ...baseSettings(settings), hidden: true } },
-      // Regular _source: the address lists have no doc values for synthetic source to rebuild them from.
-      mappings: {
-        _source: { enabled: true },
-        _meta: meta(),
-        dynamic: false,
-        properties: queueProperties(kind),
-      },
-    };
-  }
+  // The address lists have no doc values for synthetic source to rebuild them from.
+  if (kind === 'framesets') return regularSourceTemplate(settings, queueProperties(kind));
   const synthetic = syntheticSource(settings);
   return {
     settings: { index: { ...baseSettings(settings), hidden: true, ...synthetic.setting } },
@@ -468,22 +458,22 @@ export function queueTemplate(settings: LayoutSettings, kind: QueueKind): Mappin
 }
 
 function returnpadsTemplate(settings: LayoutSettings): Mapping {
+  return regularSourceTemplate(settings, {
+    'ecs.version': keyword(sourceOnly),
+    'Symbfile.created': { type: 'date', index: true, doc_values: false, store: false },
+    'Symbfile.file.id': { type: 'keyword', index: true, doc_values: false, store: false },
+    'Symbfile.file.id_str': { type: 'keyword', index: true, doc_values: false, store: false },
+    'Symbfile.part': { type: 'short', ...sourceOnly },
+    'Symbfile.parts': { type: 'short', ...sourceOnly },
+    'Symbfile.data': { type: 'binary', doc_values: false, store: false },
+  });
+}
+
+/** A hidden index of ours that keeps its regular `_source`, mapping only `properties`. */
+function regularSourceTemplate(settings: LayoutSettings, properties: Mapping): Mapping {
   return {
     settings: { index: { ...baseSettings(settings), hidden: true } },
-    mappings: {
-      _source: { enabled: true },
-      _meta: meta(),
-      dynamic: false,
-      properties: {
-        'ecs.version': keyword(sourceOnly),
-        'Symbfile.created': { type: 'date', index: true, doc_values: false, store: false },
-        'Symbfile.file.id': { type: 'keyword', index: true, doc_values: false, store: false },
-        'Symbfile.file.id_str': { type: 'keyword', index: true, doc_values: false, store: false },
-        'Symbfile.part': { type: 'short', ...sourceOnly },
-        'Symbfile.parts': { type: 'short', ...sourceOnly },
-        'Symbfile.data': { type: 'binary', doc_values: false, store: false },
-      },
-    },
+    mappings: { _source: { enabled: true }, _meta: meta(), dynamic: false, properties },
   };
 }
 

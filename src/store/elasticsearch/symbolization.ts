@@ -284,12 +284,29 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
     leased: Leased[],
   ): Promise<void> {
     const pageSize = Math.min(MAX_HITS, limit * 4 + 16);
+    let page = 0;
+    for await (const files of this.fileIdPages(SQ_FRAMESETS, pageSize)) {
+      const taken = new Set(leased.map((l) => l.id));
+      const fileIds = files.filter((id) => !taken.has(id));
+      await this.leaseCandidates(
+        await this.frameSetCandidates(fileIds, now, owner),
+        owner,
+        limit,
+        until,
+        leased,
+      );
+      if (++page >= LEASE_PAGES || leased.length >= limit) return;
+    }
+  }
+
+  /** The file IDs of an index's documents, a page of a composite aggregation at a time. */
+  private async *fileIdPages(index: string, pageSize: number): AsyncGenerator<string[]> {
     let after: Record<string, estypes.FieldValue> | undefined;
-    for (let page = 0; page < LEASE_PAGES && leased.length < limit; page++) {
+    for (;;) {
       let files: { buckets: { key: { file: string } }[]; after_key?: Record<string, estypes.FieldValue> };
       try {
         const response = await this.client.search({
-          index: SQ_FRAMESETS,
+          index,
           ...SEARCH_OPTIONS,
           size: 0,
           aggregations: {
@@ -307,10 +324,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
         if (isMissing(error)) return;
         throw error;
       }
-      const taken = new Set(leased.map((l) => l.id));
-      const fileIds = files.buckets.map((bucket) => bucket.key.file).filter((id) => !taken.has(id));
-      const candidates = await this.frameSetCandidates(fileIds, now, owner);
-      await this.leaseCandidates(candidates, owner, limit, until, leased);
+      yield files.buckets.map((bucket) => bucket.key.file);
       if (!files.after_key || files.buckets.length < pageSize) return;
       after = files.after_key;
     }
@@ -799,28 +813,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
   private async countBacklog(): Promise<SymbolizationBacklog> {
     const pendingFrames = await this.countPendingFrames();
     const filesWithFrames: string[] = [];
-    let after: Record<string, estypes.FieldValue> | undefined;
-    for (;;) {
-      const response = await this.client.search({
-        index: QUEUED_FRAME_INDICES,
-        ...SEARCH_OPTIONS,
-        size: 0,
-        aggregations: {
-          files: {
-            composite: {
-              size: 10_000,
-              sources: [{ file: { terms: { field: 'Executable.file.id' } } }],
-              ...(after ? { after } : {}),
-            },
-          },
-        },
-      });
-      const files = response.aggregations?.files as
-        { buckets: { key: { file: string } }[]; after_key?: Record<string, estypes.FieldValue> } | undefined;
-      for (const bucket of files?.buckets ?? []) filesWithFrames.push(bucket.key.file);
-      if (!files?.after_key || files.buckets.length < 10_000) break;
-      after = files.after_key;
-    }
+    for await (const files of this.fileIdPages(QUEUED_FRAME_INDICES, 10_000)) filesWithFrames.push(...files);
     const symbolized = await this.markers(filesWithFrames);
     const markerQuery = {
       bool: {
