@@ -191,6 +191,21 @@ function newGeneration(): string {
   return Date.now().toString(36).padStart(9, '0') + randomBytes(4).toString('hex');
 }
 
+/** A queue document read in real time, as a lease candidate. */
+function candidateFrom(
+  doc: { _id: string; _index: string; _seq_no: number; _primary_term?: number; _source?: Document },
+  hasFrameSets: boolean,
+): Candidate {
+  return {
+    id: doc._id,
+    index: doc._index,
+    seqNo: doc._seq_no,
+    primaryTerm: doc._primary_term!,
+    source: doc._source ?? {},
+    hasFrameSets,
+  };
+}
+
 /** File and address of a frame ID; undefined for what is not one. */
 function frameRef(id: string): { fileId: string; address: number } | undefined {
   try {
@@ -342,14 +357,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
         }
         const source = doc._source ?? {};
         if (!isDue(source, now, owner, this.leasesInProgress, true)) continue;
-        candidates.push({
-          id: doc._id,
-          index: doc._index,
-          seqNo: doc._seq_no,
-          primaryTerm: doc._primary_term!,
-          source,
-          hasFrameSets: true,
-        });
+        candidates.push(candidateFrom({ ...doc, _seq_no: doc._seq_no }, true));
       }
     }
     // The collector's create has not landed yet, or was forgotten: made here, due now.
@@ -431,14 +439,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
         const source = doc._source ?? {};
         const hasFrameSets = lost.get(doc._id) === true;
         if (!isDue(source, Date.now(), owner, this.leasesInProgress, hasFrameSets)) continue;
-        candidates.push({
-          id: doc._id,
-          index: doc._index,
-          seqNo: doc._seq_no,
-          primaryTerm: doc._primary_term!,
-          source,
-          hasFrameSets,
-        });
+        candidates.push(candidateFrom({ ...doc, _seq_no: doc._seq_no }, hasFrameSets));
       }
       lost.clear();
     }
