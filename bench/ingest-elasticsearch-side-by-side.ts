@@ -189,6 +189,7 @@ async function measure(
   name: string,
   requests: readonly Uint8Array[],
   start: (peer: ElasticsearchPeer, workDir: string) => Promise<RunningCollector>,
+  intervalMs = 0,
 ): Promise<SideBySideRow> {
   return withCluster(async (peer, workDir) => {
     const collector = await start(peer, workDir);
@@ -201,7 +202,7 @@ async function measure(
       cpu0 = await processCpuSeconds(collector.pid);
       esCpu0 = await elasticsearchCpuSeconds(peer);
       wall0 = performance.now();
-      await send(collector.endpoint, requests);
+      await send(collector.endpoint, requests, { intervalMs });
       beforeStop = await waitUntilSettled(peer);
     } finally {
       usage = await stopWatching(collector);
@@ -226,7 +227,12 @@ async function measure(
   });
 }
 
-export async function sideBySide(samples: number): Promise<SideBySideRow[]> {
+/**
+ * `paced`: a third row, Uniprof with its requests sent no faster than the reference took them (its wall time
+ * over its requests), so that both Elasticsearches take documents at the same rate: unpaced, Uniprof delivers
+ * an order of magnitude faster and Elasticsearch shares the machine's cores with it while it indexes.
+ */
+export async function sideBySide(samples: number, { paced = false } = {}): Promise<SideBySideRow[]> {
   const requests = loadgenRequests({
     requests: Math.max(1, Math.ceil(samples / SAMPLES_PER_REQUEST)),
     samplesPerRequest: SAMPLES_PER_REQUEST,
@@ -259,11 +265,18 @@ export async function sideBySide(samples: number): Promise<SideBySideRow[]> {
     };
     return { ...collector, refusals };
   });
-  const uniprof = await measure('uniprof collector', requests, async (peer, workDir) => {
+  const startUniprof = async (peer: ElasticsearchPeer, workDir: string) => {
     const collector = await startUniprofCollector(peer, workDir);
     return { ...collector, refusals: () => uniprofRefusals(workDir) };
-  });
-  return [reference, uniprof];
+  };
+  const rows = [reference, await measure('uniprof collector', requests, startUniprof)];
+  if (paced) {
+    const intervalMs = (reference.wallSeconds * 1000) / requests.length;
+    rows.push(
+      await measure('uniprof collector, paced like the reference', requests, startUniprof, intervalMs),
+    );
+  }
+  return rows;
 }
 
 const format = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -294,13 +307,13 @@ export function sideBySideTable(rows: readonly SideBySideRow[]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: readonly string[]) => `| ${c.map((v, i) => v.padEnd(widths[i])).join(' | ')} |`;
   const lines = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.map(line)];
-  const [reference, uniprof] = rows;
-  if (reference && uniprof) {
-    const perCore = (row: SideBySideRow) => row.samples / row.collectorCpuSeconds;
+  const [reference, ...uniprofRows] = rows;
+  const perCore = (row: SideBySideRow) => row.samples / row.collectorCpuSeconds;
+  for (const uniprof of reference ? uniprofRows : []) {
     lines.push(
-      `Uniprof/reference: ${(perCore(uniprof) / perCore(reference)).toFixed(2)}× samples/s per collector core, ` +
-        `${(uniprof.elasticsearchCpuSeconds / reference.elasticsearchCpuSeconds).toFixed(2)}× Elasticsearch CPU ` +
-        `per sample (Uniprof's documents include its downsampled copies)`,
+      `${uniprof.collector} / reference: ${(perCore(uniprof) / perCore(reference)).toFixed(2)}× samples/s per ` +
+        `collector core, ${(uniprof.elasticsearchCpuSeconds / reference.elasticsearchCpuSeconds).toFixed(2)}× ` +
+        `Elasticsearch CPU per sample (Uniprof's documents include its downsampled copies)`,
     );
   }
   const columns: [string, (work: IndexWork) => number][] = [

@@ -20,6 +20,7 @@
  *   npm run bench:ingest-es                                   both parts
  *   npm run bench:ingest-es -- --part store                   the store alone
  *   npm run bench:ingest-es -- --part side-by-side --samples 100000   (side-by-side size; default 50,000)
+ *   npm run bench:ingest-es -- --part side-by-side --paced   a third row: Uniprof sent at the reference's pace
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -169,6 +170,7 @@ async function main(): Promise<void> {
     options: {
       part: { type: 'string' },
       samples: { type: 'string', default: '50000' },
+      paced: { type: 'boolean', default: false },
     },
   });
   if (values.part !== undefined && values.part !== 'store' && values.part !== 'side-by-side') {
@@ -184,7 +186,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(samples) || samples <= 0)
     throw new Error(`--samples ${values.samples} is not a count`);
   console.log(`\nside by side: ${format(samples)} samples through each collector into a fresh Elasticsearch`);
-  for (const line of sideBySideTable(await sideBySide(samples))) console.log(line);
+  for (const line of sideBySideTable(await sideBySide(samples, { paced: values.paced }))) console.log(line);
 }
 
 await main();

@@ -81,10 +81,18 @@ async function installLayout(peer: ElasticsearchPeer, workDir: string): Promise<
   await store.close();
 }
 
-export async function send(target: string, requests: readonly Uint8Array[]): Promise<void> {
+/** One request at a time; with `intervalMs`, request i is not sent before i × intervalMs from the first. */
+export async function send(
+  target: string,
+  requests: readonly Uint8Array[],
+  { intervalMs = 0 }: { intervalMs?: number } = {},
+): Promise<void> {
   const client = new ExportClient({ target, timeoutMs: 60_000 });
+  const start = performance.now();
   try {
     for (const [i, body] of requests.entries()) {
+      const wait = start + i * intervalMs - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       const outcome = await client.export(body);
       if (!outcome.ok) throw new Error(`request ${i} to ${target}: ${outcome.status} ${outcome.message}`);
     }
