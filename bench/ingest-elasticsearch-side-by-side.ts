@@ -6,9 +6,9 @@
  * Uniprof layout installed first, as compat:es does it, so neither row meets data or merges the other left).
  *
  * Both collectors run as separate processes, so their CPU time comes from /proc/<pid>/stat (utime + stime)
- * and their peak RSS from /proc/<pid>/status (VmHWM), read once everything is in Elasticsearch and before
- * the process is stopped. Elasticsearch's CPU comes from its node statistics. The clock runs from the first
- * request until the document count last changed (the count is polled with refreshes, equally for both).
+ * and their peak RSS from /proc/<pid>/status (VmHWM), read until the process exits (what it flushes when
+ * stopped included). Elasticsearch's CPU comes from its node statistics. The clock runs from the first
+ * request until Elasticsearch's write counters last moved (no refreshes, equally for both).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
