@@ -26,6 +26,11 @@ import {
 } from '../scripts/compat-es/run.ts';
 
 const SAMPLES_PER_REQUEST = 800;
+/**
+ * How long Elasticsearch's CPU is sampled with nothing sent: a node's background work is counted in its CPU
+ * for as long as a run lasts, which weighs on a slow collector's row; the table also shows the CPU above it.
+ */
+const IDLE_SAMPLE_MS = 10_000;
 /** The reference collector's log of the last run is left here. */
 const ARTIFACTS = path.join(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -45,6 +50,11 @@ export interface SideBySideRow {
   wallSeconds: number;
   collectorCpuSeconds: number;
   elasticsearchCpuSeconds: number;
+  /**
+   * What Elasticsearch would have spent idle over the run: its CPU per second with the collector started and
+   * nothing sent (its background work), times the run's length.
+   */
+  elasticsearchIdleCpuSeconds: number;
   peakRssBytes: number;
   /** Per profiling index: documents, index operations and Elasticsearch's time spent indexing them. */
   indices: IndexWork[];
@@ -196,11 +206,16 @@ async function measure(
     let usage: { cpuSeconds: number; peakRss: number };
     let cpu0: number;
     let esCpu0: number;
+    let idleCpuPerSecond: number;
     let wall0: number;
     let beforeStop: { count: number; lastChangeAt: number };
     try {
       cpu0 = await processCpuSeconds(collector.pid);
+      const idle0 = await elasticsearchCpuSeconds(peer);
+      const idleAt = performance.now();
+      await new Promise((resolve) => setTimeout(resolve, IDLE_SAMPLE_MS));
       esCpu0 = await elasticsearchCpuSeconds(peer);
+      idleCpuPerSecond = (esCpu0 - idle0) / ((performance.now() - idleAt) / 1000);
       wall0 = performance.now();
       await send(collector.endpoint, requests, { intervalMs });
       beforeStop = await waitUntilSettled(peer);
@@ -220,6 +235,8 @@ async function measure(
       wallSeconds: (lastChangeAt - wall0) / 1000,
       collectorCpuSeconds: usage.cpuSeconds - cpu0,
       elasticsearchCpuSeconds: (await elasticsearchCpuSeconds(peer)) - esCpu0,
+      // Over the span its CPU was read, which runs past the wall clock's end by the settling waits.
+      elasticsearchIdleCpuSeconds: (idleCpuPerSecond * (performance.now() - wall0)) / 1000,
       peakRssBytes: usage.peakRss,
       indices: await indexWork(peer),
       refusals: [...late, ...(await collector.refusals())],
@@ -280,6 +297,8 @@ export async function sideBySide(samples: number, { paced = false } = {}): Promi
 }
 
 const format = (n: number) => Math.round(n).toLocaleString('en-US');
+/** Elasticsearch's CPU for the row less what it would have spent idle over the row's wall time. */
+const aboveIdle = (row: SideBySideRow) => row.elasticsearchCpuSeconds - row.elasticsearchIdleCpuSeconds;
 
 export function sideBySideTable(rows: readonly SideBySideRow[]): string[] {
   const header = [
@@ -287,6 +306,7 @@ export function sideBySideTable(rows: readonly SideBySideRow[]): string[] {
     'samples/s per collector core',
     'documents/s',
     'ES CPU µs per sample',
+    'above idle',
     'collector peak RSS',
     'documents',
     'collector CPU',
@@ -298,6 +318,7 @@ export function sideBySideTable(rows: readonly SideBySideRow[]): string[] {
     format(row.samples / row.collectorCpuSeconds),
     format(row.documents / row.wallSeconds),
     format((row.elasticsearchCpuSeconds / row.samples) * 1e6),
+    format((aboveIdle(row) / row.samples) * 1e6),
     `${format(row.peakRssBytes / 2 ** 20)} MiB`,
     format(row.documents),
     `${row.collectorCpuSeconds.toFixed(1)} s`,
@@ -309,13 +330,19 @@ export function sideBySideTable(rows: readonly SideBySideRow[]): string[] {
   const lines = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.map(line)];
   const [reference, ...uniprofRows] = rows;
   const perCore = (row: SideBySideRow) => row.samples / row.collectorCpuSeconds;
+  const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
   for (const uniprof of reference ? uniprofRows : []) {
     lines.push(
-      `${uniprof.collector} / reference: ${(perCore(uniprof) / perCore(reference)).toFixed(2)}× samples/s per ` +
-        `collector core, ${(uniprof.elasticsearchCpuSeconds / reference.elasticsearchCpuSeconds).toFixed(2)}× ` +
-        `Elasticsearch CPU per sample (Uniprof's documents include its downsampled copies)`,
+      `${uniprof.collector} / reference: ${ratio(perCore(uniprof), perCore(reference))} samples/s per ` +
+        `collector core, ${ratio(uniprof.elasticsearchCpuSeconds, reference.elasticsearchCpuSeconds)} ` +
+        `Elasticsearch CPU per sample, ${ratio(aboveIdle(uniprof), aboveIdle(reference))} above idle ` +
+        `(Uniprof's documents include its downsampled copies)`,
     );
   }
+  lines.push(
+    `Elasticsearch's idle CPU over each row (its background work measured for ${IDLE_SAMPLE_MS / 1000} s before ` +
+      `sending): ${rows.map((row) => `${row.elasticsearchIdleCpuSeconds.toFixed(1)} s`).join(', ')}`,
+  );
   const columns: [string, (work: IndexWork) => number][] = [
     ['docs', (w) => w.documents],
     ['index ops', (w) => w.indexOperations],
