@@ -274,6 +274,41 @@ test('write(batch) queues pending frames through the spool: a frame set per file
   );
 });
 
+test('resolveFrames over thousands of frame sets: every set keeps exactly the frames not resolved', async () => {
+  // More rewritten sets than one bulk request's 5,000 operations, after a lone delete (the leaf's own
+  // document): a request that parted a rewrite's action from its document would be refused whole.
+  const x = fileIdOf(31);
+  const sets = 5_200;
+  const firstOf = (set: number) => 0x10_0000 + 2 * set;
+  for (let set = 0; set < sets; set++) {
+    const frames = [pending(x, firstOf(set)), pending(x, firstOf(set) + 1)];
+    if (set === 0) frames[0] = { ...frames[0], leaf: true };
+    await a.write(queueBatch(frames));
+  }
+  await a.flush();
+  const handedOut = await b.symbolization.pendingFrames(x, 10_000);
+  assert.equal(handedOut.length, 10_000, 'as many as asked for');
+  const others = Array.from({ length: sets - 1 }, (_, i) => i + 1);
+  const resolved = [
+    frameId(x, BigInt(firstOf(0))),
+    ...others.map((set) => frameId(x, BigInt(firstOf(set) + 1))),
+  ];
+  await b.symbolization.resolveFrames([], resolved);
+  await refresh();
+  assert.equal(await count(layout.SQ_FRAMESETS, { term: { 'Executable.file.id': x } }), sets);
+  assert.equal(
+    await count(layout.SQ_LEAFFRAMES, { term: { 'Executable.file.id': x } }),
+    0,
+    'the leaf is gone',
+  );
+  const left = await b.symbolization.pendingFrames(x, 10_000);
+  const expected = [firstOf(0) + 1, ...others.map(firstOf)];
+  assert.deepEqual(
+    left.map((f) => f.address).sort((p, q) => p - q),
+    expected.sort((p, q) => p - q),
+  );
+});
+
 test('two replicas racing for due executables lease each exactly once while the leases hold', async () => {
   const files = Array.from({ length: 30 }, (_, i) => fileIdOf(100 + i));
   await writeAndSend(

@@ -12,8 +12,16 @@ const SCROLL_KEEP_ALIVE = '1m';
 export const isMissing = (error: unknown): boolean =>
   error instanceof errors.ResponseError && error.statusCode === 404;
 
-/** One bulk request; throws on the first refused item. Deleting what is already gone is no refusal. */
-export async function bulkOrThrow(client: Client, operations: Document[]): Promise<void> {
+/**
+ * One bulk request; throws on the first refused item. Deleting what is already gone is no refusal.
+ * `conditional`: the operations carry `if_seq_no`, and one that another writer got to first (409) or whose
+ * document is gone (404) is left to that writer.
+ */
+export async function bulkOrThrow(
+  client: Client,
+  operations: Document[],
+  { conditional = false }: { conditional?: boolean } = {},
+): Promise<void> {
   if (operations.length === 0) return;
   const response = await client.bulk({ operations });
   if (!response.errors) return;
@@ -21,6 +29,7 @@ export async function bulkOrThrow(client: Client, operations: Document[]): Promi
     const [opType, result] = Object.entries(item)[0];
     if (!result || result.status < 300) continue;
     if (opType === 'delete' && result.status === 404) continue;
+    if (conditional && (result.status === 404 || result.status === 409)) continue;
     throw new Error(
       `Elasticsearch refused a ${opType} of ${result._index}/${result._id}: ${JSON.stringify(result.error)}`,
     );

@@ -727,7 +727,8 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
         frameLines.slice(i, i + 2 * MGET_CHUNK).map((line) => JSON.parse(line) as Document),
       );
     }
-    const operations: Document[] = [];
+    // One entry per operation (an `index` is its action and its document), so no request parts the two.
+    const operations: Document[][] = [];
     const touched = new Map<FrameSet, string>();
     for (const id of frameIds) {
       const frame = frameRef(id);
@@ -735,7 +736,7 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
       const sets = state?.setsOf.get(id);
       // Not handed out from a frame set here: a per-frame document, as every frame had before frame sets.
       if (!frame || !state || !sets || state.perFrame.has(id))
-        operations.push({ delete: { _index: SQ_LEAFFRAMES, _id: id } });
+        operations.push([{ delete: { _index: SQ_LEAFFRAMES, _id: id } }]);
       for (const setId of sets ?? []) {
         const set = state!.sets.get(setId)!;
         set.remaining.delete(frame!.address);
@@ -751,26 +752,18 @@ export class ElasticsearchSymbolization implements SymbolizationStore {
         if_primary_term: set.primaryTerm,
       };
       if (set.remaining.size === 0) {
-        operations.push({ delete: version });
+        operations.push([{ delete: version }]);
         continue;
       }
       const addresses = [...set.remaining];
       const leafAddresses = addresses.filter((address) => set.leaves.has(address));
-      operations.push(
+      operations.push([
         { index: version },
         { ...frameSetDocument(fileId, 0, { addresses, leafAddresses }), 'Time.created': set.created },
-      );
+      ]);
     }
-    for (let i = 0; i < operations.length; i += MGET_CHUNK) {
-      const response = await this.client.bulk({ operations: operations.slice(i, i + MGET_CHUNK) });
-      if (!response.errors) continue;
-      for (const item of response.items) {
-        const [opType, result] = Object.entries(item)[0];
-        if (!result || result.status < 300 || result.status === 404 || result.status === 409) continue;
-        throw new Error(
-          `Elasticsearch refused a ${opType} of ${result._index}/${result._id}: ${JSON.stringify(result.error)}`,
-        );
-      }
+    for (const chunk of chunks(operations, MGET_CHUNK)) {
+      await bulkOrThrow(this.client, chunk.flat(), { conditional: true });
     }
   }
 
