@@ -249,7 +249,10 @@ async function measure(
  * over its requests), so that both Elasticsearches take documents at the same rate: unpaced, Uniprof delivers
  * an order of magnitude faster and Elasticsearch shares the machine's cores with it while it indexes.
  */
-export async function sideBySide(samples: number, { paced = false } = {}): Promise<SideBySideRow[]> {
+export async function sideBySide(
+  samples: number,
+  { paced = false, bulkMaxAgeMs }: { paced?: boolean; bulkMaxAgeMs?: number } = {},
+): Promise<SideBySideRow[]> {
   const requests = loadgenRequests({
     requests: Math.max(1, Math.ceil(samples / SAMPLES_PER_REQUEST)),
     samplesPerRequest: SAMPLES_PER_REQUEST,
@@ -283,7 +286,7 @@ export async function sideBySide(samples: number, { paced = false } = {}): Promi
     return { ...collector, refusals };
   });
   const startUniprof = async (peer: ElasticsearchPeer, workDir: string) => {
-    const collector = await startUniprofCollector(peer, workDir);
+    const collector = await startUniprofCollector(peer, workDir, { bulkMaxAgeMs });
     return { ...collector, refusals: () => uniprofRefusals(workDir) };
   };
   const rows = [reference, await measure('uniprof collector', requests, startUniprof)];

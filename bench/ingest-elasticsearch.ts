@@ -21,6 +21,7 @@
  *   npm run bench:ingest-es -- --part store                   the store alone
  *   npm run bench:ingest-es -- --part side-by-side --samples 100000   (side-by-side size; default 50,000)
  *   npm run bench:ingest-es -- --part side-by-side --paced   a third row: Uniprof sent at the reference's pace
+ *   npm run bench:ingest-es -- --part side-by-side --bulk-age-ms 5000   Uniprof's output.elasticsearch.bulk.maxAgeMs
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -171,6 +172,7 @@ async function main(): Promise<void> {
       part: { type: 'string' },
       samples: { type: 'string', default: '50000' },
       paced: { type: 'boolean', default: false },
+      'bulk-age-ms': { type: 'string' },
     },
   });
   if (values.part !== undefined && values.part !== 'store' && values.part !== 'side-by-side') {
@@ -185,8 +187,12 @@ async function main(): Promise<void> {
   const samples = Number(values.samples);
   if (!Number.isInteger(samples) || samples <= 0)
     throw new Error(`--samples ${values.samples} is not a count`);
+  const bulkMaxAgeMs = values['bulk-age-ms'] === undefined ? undefined : Number(values['bulk-age-ms']);
+  if (bulkMaxAgeMs !== undefined && !(Number.isInteger(bulkMaxAgeMs) && bulkMaxAgeMs > 0))
+    throw new Error(`--bulk-age-ms ${values['bulk-age-ms']} is not a number of milliseconds`);
   console.log(`\nside by side: ${format(samples)} samples through each collector into a fresh Elasticsearch`);
-  for (const line of sideBySideTable(await sideBySide(samples, { paced: values.paced }))) console.log(line);
+  const rows = await sideBySide(samples, { paced: values.paced, bulkMaxAgeMs });
+  for (const line of sideBySideTable(rows)) console.log(line);
 }
 
 await main();

@@ -222,7 +222,7 @@ export interface RunningUniprofCollector {
 export async function startUniprofCollector(
   peer: ElasticsearchPeer,
   workDir: string,
-  options: { recordDir?: string } = {},
+  options: { recordDir?: string; bulkMaxAgeMs?: number } = {},
 ): Promise<RunningUniprofCollector> {
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
   await writeFile(path.join(workDir, 'ca.pem'), peer.caPem);
@@ -244,6 +244,7 @@ export async function startUniprofCollector(
         tls: { ca: path.join(workDir, 'ca.pem') },
         // Bulk requests of 5 MB can take longer than the default 30 s on a busy test machine.
         requestTimeoutMs: 120_000,
+        ...(options.bulkMaxAgeMs === undefined ? {} : { bulk: { maxAgeMs: options.bulkMaxAgeMs } }),
       },
     },
   };

@@ -45,6 +45,22 @@ const elasticsearchSchema = z
       .int()
       .positive()
       .default(1024 ** 3),
+    /**
+     * When a bulk request goes out: once `maxBytes` are waiting or the oldest waiting document is `maxAgeMs`
+     * old. A longer age means fewer, larger bulk requests (less Elasticsearch CPU per sample for a steady
+     * fleet) and documents searchable that much later.
+     */
+    bulk: z
+      .object({
+        maxBytes: z
+          .number()
+          .int()
+          .min(64 * 1024)
+          .default(5 * 1024 ** 2),
+        maxAgeMs: z.number().int().min(10).max(60_000).default(1000),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

@@ -103,6 +103,16 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ overrides: ['output.elasticsearch.replicas=-1'] }), /replicas/);
   });
 
+  it('takes when bulk requests go out, within bounds', () => {
+    assert.deepEqual(loadConfig({}).output.elasticsearch.bulk, { maxBytes: 5 * 1024 ** 2, maxAgeMs: 1000 });
+    const env = { UNIPROF_OUTPUT_ELASTICSEARCH_BULK_MAX_AGE_MS: '5000' };
+    assert.equal(loadConfig({ env }).output.elasticsearch.bulk.maxAgeMs, 5000);
+    assert.throws(
+      () => loadConfig({ overrides: ['output.elasticsearch.bulk.maxAgeMs=600000'] }),
+      /output\.elasticsearch\.bulk\.maxAgeMs/,
+    );
+  });
+
   it('says what is wrong with a bad configuration', () => {
     assert.throws(() => loadConfig({ overrides: ['collector.grpc.port=99999'] }), /collector\.grpc\.port/);
     assert.throws(() => loadConfig({ overrides: ['nope.key=1'] }), /unknown configuration key "nope.key"/);

@@ -80,11 +80,53 @@ test('start-up installs the profiling layout, and a second start-up changes noth
   ).index_templates[0].index_template;
   assert.deepEqual(indexTemplate.index_patterns, ['profiling-events*']);
   assert.ok(indexTemplate.data_stream, 'events are a data stream');
+  // The downsampled levels get their own template, with the events mappings.
+  for (const stream of ['profiling-events-5pow01', 'profiling-events-5pow11']) {
+    const resolved = await resolvedTemplate(`/_index_template/_simulate_index/${stream}`);
+    assert.ok(resolved.mappings.properties['@timestamp'], `${stream} has the events mappings`);
+  }
 
   const again = storeFor(peer, spoolDir);
   await again.open();
   assert.deepEqual(again.layout?.changed, []);
   await again.close();
+});
+
+interface ResolvedTemplate {
+  settings: { index: { number_of_shards: string } };
+  mappings: { properties: Record<string, unknown> };
+}
+
+async function resolvedTemplate(path: string, body?: object): Promise<ResolvedTemplate> {
+  const simulated = await peer.request('POST', path, body);
+  assert.equal(simulated.status, 200, JSON.stringify(simulated.body));
+  return (simulated.body as { template: ResolvedTemplate }).template;
+}
+
+test('downsampled events get a fifth of level 0 shards, at least one', async () => {
+  const capabilities = {
+    ilm: false,
+    versionFieldType: true,
+    unsignedLongFieldType: true,
+    sourceModeSetting: true,
+  };
+  for (const [eventShards, expected] of [
+    [4, '1'], // the plugin's default
+    [10, '2'],
+    [12, '3'],
+  ] as const) {
+    const settings = { eventShards, keyValueShards: 1, replicas: 0, capabilities };
+    const downsampled = layout
+      .indexTemplates(settings)
+      .find((t) => t.name === 'profiling-events-downsampled');
+    assert.ok(downsampled);
+    // The template's own setting wins over the shared events component's (installed here with 1 shard).
+    const resolved = await resolvedTemplate('/_index_template/_simulate', {
+      ...(downsampled.body as object),
+      priority: 500,
+    });
+    assert.equal(resolved.settings.index.number_of_shards, expected, `${eventShards} event shards`);
+  }
 });
 
 test('an outdated template of ours is replaced; a template someone else owns is left alone', async () => {

@@ -9,8 +9,9 @@ import { MAX_SAMPLING_LEVEL } from '../../model/index.ts';
  * Bumped whenever a definition below changes; templates with an older version are replaced at start-up.
  * Version 4: events' `@timestamp` is `date_nanos` taking epoch seconds or ISO-8601 (see eventTimestamp).
  * Version 5: the frame-set queue index (SQ_FRAMESETS) and its template.
+ * Version 6: the downsampled events' own template (fewer shards, see downsampledEventShards).
  */
-export const LAYOUT_VERSION = 5;
+export const LAYOUT_VERSION = 6;
 /**
  * The version in concrete index names (`.profiling-X-v001`). Kept apart from LAYOUT_VERSION: a template change
  * that only adds fields is applied to the existing indices (see setup.ts) instead of starting new ones.
@@ -516,6 +517,17 @@ function rolloverAlias(alias: string): Mapping {
   return { template: { settings: { index: { 'lifecycle.rollover_alias': alias } } } };
 }
 
+/**
+ * Shards of each `profiling-events-5powNN` data stream: level 1 holds about a fifth of the events, so a fifth
+ * of level 0's shards keeps as many events per shard (the deeper levels hold fewer still). Every shard costs
+ * its own refreshes, flushes and a share of each bulk request that carries one of its events, which four
+ * shards of a level holding a few hundred events a minute spend for nothing. Readers name the data streams,
+ * not shards, so the plugin's and Kibana's queries are unaffected.
+ */
+export function downsampledEventShards(eventShards: number): number {
+  return Math.max(1, Math.ceil(eventShards / 5));
+}
+
 export function indexTemplates(settings: LayoutSettings): IndexTemplate[] {
   const withAlias = (alias: string): Mapping => (settings.capabilities.ilm ? rolloverAlias(alias) : {});
   return [
@@ -524,6 +536,15 @@ export function indexTemplates(settings: LayoutSettings): IndexTemplate[] {
       body: composed(['profiling-events', 'profiling-ilm'], {
         index_patterns: ['profiling-events*'],
         data_stream: { hidden: false },
+      }),
+    },
+    {
+      name: 'profiling-events-downsampled',
+      body: composed(['profiling-events', 'profiling-ilm'], {
+        index_patterns: ['profiling-events-5pow*'],
+        data_stream: { hidden: false },
+        priority: 101,
+        template: { settings: { index: { number_of_shards: downsampledEventShards(settings.eventShards) } } },
       }),
     },
     {

@@ -36,6 +36,11 @@ type ItemOutcome = 'done' | 'retry' | 'reject';
 
 const REJECTED_FILE = 'rejected.ndjson';
 const INITIAL_RETRY_DELAY_MS = 100;
+/**
+ * All the sender reads of a bulk response. Every item keeps its place (each has a status), and Elasticsearch
+ * writes about 20 bytes per document instead of about 200 (index, ID, version, shards, sequence number).
+ */
+const BULK_RESPONSE_FIELDS = 'items.*.status,items.*.error';
 
 function isRetryableStatus(status: number): boolean {
   return status === 429 || status >= 500;
@@ -179,9 +184,16 @@ export class BulkSender {
     this.counters.bulkRequests++;
     let response;
     try {
-      response = await this.client.bulk({ operations: items.flatMap((item) => [item.action, item.doc]) });
+      response = await this.client.bulk({
+        operations: items.flatMap((item) => [item.action, item.doc]),
+        filter_path: BULK_RESPONSE_FIELDS,
+      });
     } catch (error) {
       return this.onRequestFailure(items, error);
+    }
+    if ((response.items as unknown[] | undefined)?.length !== items.length) {
+      // Nothing can be settled from an answer that does not name each document: send them all again.
+      return this.onRequestFailure(items, new Error(`bulk response without one item per document`));
     }
     if (this.consecutiveFailures > 0) this.options.logger.info({}, 'Elasticsearch reachable again');
     this.consecutiveFailures = 0;
