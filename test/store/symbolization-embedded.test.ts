@@ -221,6 +221,54 @@ describe('embedded store: symbolization queue and symbols', () => {
     );
   });
 
+  it('past its memory bound the queue looks frames of files it let go up in the table: none queued twice, across a reopen', async () => {
+    const clock = new Clock();
+    const path = join(dir, 'bounded-queue.duckdb');
+    const options = { clock: clock.read, queuedFramesInMemory: 4, commitIntervalMs: 100 };
+    let store = await openStore(options, path);
+    const [f0, f1] = FILES;
+    const frames0 = [0x10, 0x20, 0x30].map((a) => pending(f0, a));
+    const frames1 = [0x10, 0x20, 0x30].map((a) => pending(f1, a));
+    await store.write(batchWith(frames0, { fileId: f0, fileName: 'zero' }));
+    // Six frames in memory are two over the bound: file 0, queued to least recently, is let go.
+    await store.write(batchWith(frames1, { fileId: f1, fileName: 'one' }));
+    for (const work of await store.symbolization.leaseExecutables('w', 10, 60_000))
+      assert.equal(await store.symbolization.releaseExecutable(work, {}), true);
+    // Its frames again, a new one twice in two batches of one commit: only the new one is queued, once.
+    const new0 = pending(f0, 0x40);
+    await Promise.all([
+      store.write(batchWith([...frames0, new0])),
+      store.write(batchWith([new0, frames0[1]])),
+    ]);
+    const due = await store.symbolization.leaseExecutables('w', 10, 60_000);
+    assert.deepEqual(
+      due.map((w) => w.fileId),
+      [f0],
+      'the new frame makes file 0 due; file 1 got nothing new',
+    );
+    assert.equal(await store.symbolization.releaseExecutable(due[0], {}), true);
+    await store.write(batchWith(frames0));
+    assert.deepEqual(await store.symbolization.leaseExecutables('w', 10, 60_000), [], 'repeats wake nothing');
+    await store.close();
+    // Reopened: 4 + 3 queued frames, more than the bound, so only file 1 (the smaller) is loaded.
+    store = await openStore(options, path);
+    await store.write(batchWith([...frames0, new0, ...frames1, pending(f1, 0x40)]));
+    assert.deepEqual(
+      (await store.symbolization.pendingFrames(f0, 10)).map((f) => f.address),
+      [0x10, 0x20, 0x30, 0x40],
+    );
+    // A frame taken off the queue is queued again when it comes back; one still queued is not.
+    await store.symbolization.resolveFrames([], [frames0[0].frameId]);
+    await store.write(batchWith([frames0[0], frames0[1]]));
+    await store.close();
+    assert.equal(await count(path, 'SELECT count(*) FROM symbolization_frames'), 4 + 4);
+    assert.equal(
+      await count(path, 'SELECT count(*) - count(DISTINCT (file_id, address)) FROM symbolization_frames'),
+      0,
+      'no frame queued twice',
+    );
+  });
+
   it('refuses bad pending frames with a clear error, without failing the batches that shared the commit', async () => {
     const store = await openStore({ commitIntervalMs: 200 });
     const bad = { frameId: 'x', fileId: FILE_B, address: -1 };

@@ -54,7 +54,7 @@ import { filterToSql, type SqlFragment } from './filter-sql.ts';
 import { DEFAULT_DIMENSIONS_CACHE, DimensionIds } from './dimension-ids.ts';
 import { DEFAULT_STACK_NUMBER_CACHE, StackNumbers } from './stack-numbers.ts';
 import { DIMENSION_COLUMNS, EVENT_LEVELS, SCHEMA_SQL, SCHEMA_VERSION, eventsTable } from './schema.ts';
-import { EmbeddedSymbolization } from './symbolization.ts';
+import { DEFAULT_QUEUED_FRAMES_IN_MEMORY, EmbeddedSymbolization } from './symbolization.ts';
 
 export interface EmbeddedStoreOptions {
   /** The database file; `:memory:` for a throw-away store. */
@@ -88,6 +88,8 @@ export interface EmbeddedStoreOptions {
   stackNumberCache?: number;
   /** Dimensions ids kept in memory (see dimension-ids.ts); the rest are looked up. */
   dimensionsCache?: number;
+  /** Symbolization queue frames kept in memory (see queued-frames.ts); files past it are looked up. */
+  queuedFramesInMemory?: number;
 }
 
 export const DEFAULT_COMMIT_INTERVAL_MS = 50;
@@ -184,6 +186,7 @@ export class EmbeddedStore implements Store {
       threads: DEFAULT_THREADS,
       stackNumberCache: DEFAULT_STACK_NUMBER_CACHE,
       dimensionsCache: DEFAULT_DIMENSIONS_CACHE,
+      queuedFramesInMemory: DEFAULT_QUEUED_FRAMES_IN_MEMORY,
       ...options,
     };
     this.random = seededRandom(this.options.seed);
@@ -200,6 +203,7 @@ export class EmbeddedStore implements Store {
         closing: () => this.closing || this.closed,
       },
       this.options.symbolCacheRanges,
+      this.options.queuedFramesInMemory,
     );
   }
 

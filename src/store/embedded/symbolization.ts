@@ -46,6 +46,8 @@ type Loaded = FileSymbols | 'none' | 'too big';
 
 /** Executables per statement when queueing: keeps parameter lists a sane size. */
 const QUEUE_ROWS_PER_STATEMENT = 500;
+/** Some 25–30 MB of queued frames in memory (see QueuedFrames); the files past it are looked up. */
+export const DEFAULT_QUEUED_FRAMES_IN_MEMORY = 1_000_000;
 
 /** Ranges appended between two appender flushes: bounds what an upload holds in memory. */
 const FLUSH_RANGES = 10_000;
@@ -72,14 +74,17 @@ export class EmbeddedSymbolization implements SymbolizationStore {
   private readonly loading = new Map<string, Promise<Loaded>>();
   /** The last upload of each file in progress: uploads of one file run one after the other. */
   private readonly uploads = new Map<string, Promise<unknown>>();
-  private readonly queued = new QueuedFrames();
+  private readonly queued: QueuedFrames;
 
   constructor(
     private readonly host: SymbolizationHost,
     /** Ranges kept in memory for lookups, all files together; a bigger file is looked up in SQL. */
     cacheRanges: number,
+    /** Queued frames kept in memory (see QueuedFrames); files past it are looked up in the table. */
+    queuedFramesInMemory: number,
   ) {
     this.cache = new SymbolCache(cacheRanges);
+    this.queued = new QueuedFrames(queuedFramesInMemory);
   }
 
   /** The store lost its database and opens it again: `open` reloads the queue from the table. */
@@ -108,8 +113,21 @@ export class EmbeddedSymbolization implements SymbolizationStore {
          SELECT file_id, count(*), 0 FROM return_pads
           WHERE file_id NOT IN (SELECT file_id FROM return_pad_files) GROUP BY file_id;`,
     );
-    const frames = await writer.runAndReadAll('SELECT file_id, address::DOUBLE FROM symbolization_frames');
-    if (frames.currentRowCount === 0) return;
+    const perFile = await writer.runAndReadAll(
+      'SELECT file_id, count(*)::DOUBLE FROM symbolization_frames GROUP BY file_id',
+    );
+    if (perFile.currentRowCount === 0) return;
+    const [files, counts] = perFile.getColumnsJS() as [string[], number[]];
+    const resident = this.queued.chooseResident(files.map((fileId, i) => ({ fileId, frames: counts[i] })));
+    if (resident.length === 0) return;
+    const frames =
+      resident.length === files.length
+        ? await writer.runAndReadAll('SELECT file_id, address::DOUBLE FROM symbolization_frames')
+        : await writer.runAndReadAll(
+            `SELECT file_id, address::DOUBLE FROM symbolization_frames
+              WHERE file_id IN (SELECT unnest(string_split(?, ',')))`,
+            [resident.join(',')],
+          );
     const [fileIds, addresses] = frames.getColumnsJS() as [string[], number[]];
     this.queued.load(fileIds, addresses);
   }
@@ -127,15 +145,17 @@ export class EmbeddedSymbolization implements SymbolizationStore {
     batches: readonly ProfileBatch[],
   ): Promise<void> {
     const files = new Set<string>();
+    const queuedElsewhere = await this.queuedElsewhere(writer, batches);
     for (const batch of batches) {
       const pending = batch.pendingFrames;
       if (pending === undefined) continue;
       for (let i = 0; i < pending.length; i++) {
         const { frameId, fileId, address } = pending[i];
-        requireId(frameId, `pendingFrames[${i}].frameId`);
-        requireId(fileId, `pendingFrames[${i}].fileId`);
-        requireAddress(address, `pendingFrames[${i}].address`);
-        if (!this.queued.add(fileId, address)) continue;
+        if (this.queued.isElsewhere(fileId)) {
+          const key = `${fileId}:${address}`;
+          if (queuedElsewhere.has(key)) continue;
+          queuedElsewhere.add(key);
+        } else if (!this.queued.add(fileId, address)) continue;
         frames.appendVarchar(frameId);
         frames.appendVarchar(fileId);
         frames.appendUBigInt(BigInt(address));
@@ -144,6 +164,7 @@ export class EmbeddedSymbolization implements SymbolizationStore {
       }
     }
     if (files.size === 0) return;
+    for (const fileId of files) this.queued.touch(fileId);
     frames.flushSync();
     const known = new Map<string, { buildId?: string; fileName: string }>();
     for (const batch of batches)
@@ -168,6 +189,43 @@ export class EmbeddedSymbolization implements SymbolizationStore {
         chunk.flat(),
       );
     }
+  }
+
+  /**
+   * Checks the batches' pending frames, and of those whose file is not resident in `queued`, returns the
+   * ones the table has (`fileId:address`), looked up in one query.
+   */
+  private async queuedElsewhere(
+    writer: DuckDBConnection,
+    batches: readonly ProfileBatch[],
+  ): Promise<Set<string>> {
+    const fileIds: string[] = [];
+    const addresses: number[] = [];
+    for (const batch of batches) {
+      const pending = batch.pendingFrames ?? [];
+      for (let i = 0; i < pending.length; i++) {
+        const { frameId, fileId, address } = pending[i];
+        requireId(frameId, `pendingFrames[${i}].frameId`);
+        requireId(fileId, `pendingFrames[${i}].fileId`);
+        requireAddress(address, `pendingFrames[${i}].address`);
+        if (this.queued.isElsewhere(fileId)) {
+          fileIds.push(fileId);
+          addresses.push(address);
+        }
+      }
+    }
+    const found = new Set<string>();
+    if (fileIds.length === 0) return found;
+    const rows = await writer.runAndReadAll(
+      `SELECT DISTINCT f.file_id, f.address::DOUBLE FROM symbolization_frames f
+         JOIN (SELECT unnest(string_split(?, ',')) AS file_id, unnest(string_split(?, ','))::UBIGINT AS address) c
+           ON f.file_id = c.file_id AND f.address = c.address`,
+      [fileIds.join(','), addresses.join(',')],
+    );
+    if (rows.currentRowCount === 0) return found;
+    const [foundFiles, foundAddresses] = rows.getColumnsJS() as [string[], number[]];
+    for (let i = 0; i < foundFiles.length; i++) found.add(`${foundFiles[i]}:${foundAddresses[i]}`);
+    return found;
   }
 
   /** The store's write transaction committed: frames it took off the queue are gone from memory too. */
