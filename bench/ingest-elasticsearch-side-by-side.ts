@@ -15,8 +15,8 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { ElasticsearchPeer } from '../test/peers/elasticsearch.ts';
 import { provisionReferenceCollector, startReferenceCollector } from '../test/peers/reference-collector.ts';
+import { freePort } from '../test/support/ports.ts';
 import {
-  freePort,
   loadgenRequests,
   refusalSummary,
   send,

@@ -5,15 +5,11 @@
  * streams), and dumps what each wrote. Both clusters get Uniprof's layout installed before anything is sent,
  * as a cluster that Uniprof set up would have it, so the reference's documents meet the same mappings.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { stringify as toYaml } from 'yaml';
 import { ExportClient, Workload, nanosFromMillis } from '../../src/loadgen/index.ts';
 import { encodeExportRequest } from '../../src/protocol/index.ts';
 import { ElasticsearchStore } from '../../src/store/elasticsearch/index.ts';
@@ -22,7 +18,9 @@ import {
   provisionReferenceCollector,
   startReferenceCollector,
 } from '../../test/peers/reference-collector.ts';
+import { startUniprof } from '../../test/support/processes.ts';
 import { dumpProfilingIndices, type Dump } from './dump.ts';
+import { freePort } from '../../test/support/ports.ts';
 
 const REPOSITORY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The reference collector's log of the last run is left here. */
@@ -53,17 +51,6 @@ export async function readRequestDir(dir: string): Promise<Uint8Array[]> {
       return new Uint8Array(name.endsWith('.gz') ? gunzipSync(bytes) : bytes);
     }),
   );
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 /** Uniprof's layout, installed the way the store does at start-up. */
@@ -218,23 +205,17 @@ export interface RunningUniprofCollector {
   stop(): Promise<void>;
 }
 
-/** `uniprof collector` writing into the peer, with its data under workDir; resolves once /health answers. */
+/** `uniprof collector` writing into the peer, with its data under workDir; resolves once it is running. */
 export async function startUniprofCollector(
   peer: ElasticsearchPeer,
   workDir: string,
   options: { recordDir?: string; bulkMaxAgeMs?: number } = {},
 ): Promise<RunningUniprofCollector> {
-  const [grpcPort, httpPort] = [await freePort(), await freePort()];
   await writeFile(path.join(workDir, 'ca.pem'), peer.caPem);
   const config = {
     dataDir: path.join(workDir, 'data'),
     log: { level: 'warn' },
-    collector: {
-      grpc: { host: '127.0.0.1', port: grpcPort },
-      http: { host: '127.0.0.1', port: httpPort },
-      auth: { disabled: true },
-    },
-    api: { http: { host: '127.0.0.1', port: 0 } },
+    collector: { auth: { disabled: true } },
     output: {
       type: 'elasticsearch',
       elasticsearch: {
@@ -248,33 +229,19 @@ export async function startUniprofCollector(
       },
     },
   };
-  const configFile = path.join(workDir, 'uniprof.yaml');
-  await writeFile(configFile, toYaml(config));
-  const args = ['bin/uniprof.mjs', 'collector', '-c', configFile];
-  if (options.recordDir) args.push('--record-dir', options.recordDir);
-  const collector = spawn(process.execPath, args, {
-    cwd: REPOSITORY,
-    stdio: ['ignore', 'inherit', 'inherit'],
+  const collector = await startUniprof('collector', {
+    config,
+    configFile: path.join(workDir, 'uniprof.yaml'),
+    args: options.recordDir ? ['--record-dir', options.recordDir] : [],
+    timeoutMs: 60_000,
   });
-  const exited = once(collector, 'exit');
-  const stop = async () => {
-    if (collector.exitCode === null && collector.signalCode === null) collector.kill('SIGTERM');
-    await exited;
+  return {
+    endpoint: `127.0.0.1:${collector.port('collector.grpc')}`,
+    pid: collector.process.pid ?? 0,
+    stop: async () => {
+      await collector.stop('SIGTERM', 120_000);
+    },
   };
-  const deadline = Date.now() + 60_000;
-  while (
-    !(await fetch(`http://127.0.0.1:${httpPort}/health`).then(
-      (r) => r.ok,
-      () => false,
-    ))
-  ) {
-    if (Date.now() > deadline || collector.exitCode !== null) {
-      await stop();
-      throw new Error('uniprof collector did not come up');
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  return { endpoint: `127.0.0.1:${grpcPort}`, pid: collector.pid ?? 0, stop };
 }
 
 export async function throughUniprof(

@@ -7,12 +7,12 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { chmod, chown, cp, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { withCacheLock } from './cache-lock.ts';
+import { freePort } from '../support/ports.ts';
 
 const run = promisify(execFile);
 
@@ -172,18 +172,6 @@ function javaHome(): string {
   throw new Error(
     'Elasticsearch test peer: no Java 17+ found; install openjdk-17-jre-headless or set ES_JAVA_HOME',
   );
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function jsonRequest(
