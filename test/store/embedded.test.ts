@@ -22,7 +22,12 @@ import {
   type ProfileBatch,
   type ProfilingEvent,
 } from '../../src/model/index.ts';
-import { StoreBusyError, UnsupportedGroupByError, type EventField } from '../../src/store/store.ts';
+import {
+  StoreBusyError,
+  StoreUnavailableError,
+  UnsupportedGroupByError,
+  type EventField,
+} from '../../src/store/store.ts';
 
 const T0 = 1_750_000_000;
 const FILE_A = fileIdFromHex('00112233445566778899aabbccddeeff');
@@ -288,6 +293,22 @@ describe('EmbeddedStore', () => {
     const agg = await store.aggregateEvents({ from: T0, to: T0 + 1 });
     assert.equal(agg.totalCount, (20 * 21) / 2, 'all good batches stored, nothing of the bad one');
     await store.close();
+  });
+
+  it('closing ends the reads in flight: they fail, close returns, later reads say the store is closed', async () => {
+    const store = new EmbeddedStore({ path: join(dir, 'close-under-read.duckdb'), seed: 3 });
+    await store.open();
+    // Some 10 s of DuckDB work on this machine; closed after 200 ms.
+    const started = Date.now();
+    const read = assert.rejects(
+      store.readRows('SELECT count(*) FROM range(3000000000) t(x) WHERE x % 7 = 3'),
+      /interrupt/i,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await store.close();
+    await read;
+    assert.ok(Date.now() - started < 5_000, `closed after ${Date.now() - started} ms`);
+    await assert.rejects(store.readRows('SELECT 1'), StoreUnavailableError);
   });
 
   it('refuses with StoreBusyError instead of queueing without bound', async () => {

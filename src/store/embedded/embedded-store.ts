@@ -779,9 +779,21 @@ export class EmbeddedStore implements Store {
     for (const appender of this.allAppenders()) appender.closeSync();
     await this.writer?.run('CHECKPOINT').catch(() => undefined);
     this.writer?.closeSync();
+    await this.stopReads();
     this.reader?.closeSync();
+    this.reader = undefined;
     this.instance.closeSync();
     this.instance = undefined;
+  }
+
+  /**
+   * Ends the reads in flight (they fail): DuckDB never settles a query whose connection is closed under it,
+   * and the process could then not exit. A query on the same connection runs after the one it interrupted.
+   */
+  private async stopReads(): Promise<void> {
+    if (!this.reader) return;
+    this.reader.interrupt();
+    await this.reader.run('SELECT 1').catch(() => undefined);
   }
 
   private allAppenders(): DuckDBAppender[] {
@@ -1148,7 +1160,7 @@ export class EmbeddedStore implements Store {
   /** The reader connection, or why there is none to read with. */
   private readable(): DuckDBConnection {
     if (this.invalidated) throw new StoreUnavailableError(this.storageFailure);
-    if (!this.reader) throw new StoreUnavailableError('the embedded store is not open');
+    if (!this.reader || this.closed) throw new StoreUnavailableError('the embedded store is not open');
     return this.reader;
   }
 
