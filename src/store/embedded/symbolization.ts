@@ -144,7 +144,9 @@ export class EmbeddedSymbolization implements SymbolizationStore {
     frames: DuckDBAppender,
     batches: readonly ProfileBatch[],
   ): Promise<void> {
+    requireValidPendingFrames(batches);
     const files = new Set<string>();
+    // Frames of files not in memory that the table has, and then also those appended here.
     const queuedElsewhere = await this.queuedElsewhere(writer, batches);
     for (const batch of batches) {
       const pending = batch.pendingFrames;
@@ -192,8 +194,8 @@ export class EmbeddedSymbolization implements SymbolizationStore {
   }
 
   /**
-   * Checks the batches' pending frames, and of those whose file is not resident in `queued`, returns the
-   * ones the table has (`fileId:address`), looked up in one query.
+   * Of the batches' pending frames whose file is not resident in `queued`, the ones the table has
+   * (`fileId:address`), looked up in one query.
    */
   private async queuedElsewhere(
     writer: DuckDBConnection,
@@ -202,12 +204,7 @@ export class EmbeddedSymbolization implements SymbolizationStore {
     const fileIds: string[] = [];
     const addresses: number[] = [];
     for (const batch of batches) {
-      const pending = batch.pendingFrames ?? [];
-      for (let i = 0; i < pending.length; i++) {
-        const { frameId, fileId, address } = pending[i];
-        requireId(frameId, `pendingFrames[${i}].frameId`);
-        requireId(fileId, `pendingFrames[${i}].fileId`);
-        requireAddress(address, `pendingFrames[${i}].address`);
+      for (const { fileId, address } of batch.pendingFrames ?? []) {
         if (this.queued.isElsewhere(fileId)) {
           fileIds.push(fileId);
           addresses.push(address);
@@ -798,6 +795,19 @@ export class EmbeddedSymbolization implements SymbolizationStore {
       symbolizedExecutables: Number(row.symbolized),
       waitingByReason,
     };
+  }
+}
+
+/** Every pending frame of the batches is well formed, before any of them is queued. */
+function requireValidPendingFrames(batches: readonly ProfileBatch[]): void {
+  for (const batch of batches) {
+    const pending = batch.pendingFrames ?? [];
+    for (let i = 0; i < pending.length; i++) {
+      const { frameId, fileId, address } = pending[i];
+      requireId(frameId, `pendingFrames[${i}].frameId`);
+      requireId(fileId, `pendingFrames[${i}].fileId`);
+      requireAddress(address, `pendingFrames[${i}].address`);
+    }
   }
 }
 
