@@ -47,6 +47,7 @@ import { Attr, HOST_ATTRIBUTE_PREFIXES, anyValueText, missingEntry, stringAt } f
 import {
   DEFAULT_DEDUP_CAPACITIES,
   FingerprintIdCache,
+  FrameState,
   StoredItems,
   SyntheticIdCache,
   type DedupCapacities,
@@ -132,7 +133,7 @@ export class ProfileTranslator {
       stackIds: this.stackIds,
       scratch: this.scratch,
     });
-    const { batch, samples, skippedProfiles, tracePrints } = scope.run();
+    const { batch, samples, skippedProfiles, tracePrints, frameLocations, pendingLocations } = scope.run();
     const stored = this.stored;
     const stackIds = this.stackIds;
     let committed = false;
@@ -144,12 +145,22 @@ export class ProfileTranslator {
         if (committed) return;
         committed = true;
         for (const trace of batch.stackTraces) stored.stackTraces.set(trace.id, true);
-        for (const frame of batch.stackFrames) stored.stackFrames.set(frame.frameId, true);
+        for (const location of frameLocations) {
+          stored.frames.raise(
+            location.fileId,
+            location.addressOrLineLo,
+            location.addressOrLineHi,
+            FrameState.Stored,
+          );
+        }
         for (const executable of batch.executables) stored.executables.set(executable.fileId, now);
         for (const host of batch.hosts) stored.hosts.set(host.hostId, now);
-        for (const frame of batch.pendingFrames ?? EMPTY)
-          if (!stored.queuedFrames.get(frame.frameId))
-            stored.queuedFrames.set(frame.frameId, frame.leaf === true);
+        const pending = batch.pendingFrames ?? EMPTY;
+        for (let i = 0; i < pending.length; i++) {
+          const { fileId, addressOrLineLo, addressOrLineHi } = pendingLocations[i];
+          const state = pending[i].leaf === true ? FrameState.QueuedLeaf : FrameState.Queued;
+          stored.frames.raise(fileId, addressOrLineLo, addressOrLineHi, state);
+        }
         // The fast "stored" flag only stands for what the stored-trace memory would remember.
         if (stored.stackTraces.capacity === 0) return;
         for (let p = 0; p < tracePrints.length; p += 4)
@@ -178,7 +189,7 @@ export function translateRequest(
   context: TranslateContext = {},
 ): Translation {
   return new ProfileTranslator({
-    capacities: { stackTraces: 0, stackFrames: 0, executables: 0, hosts: 0, queuedFrames: 0 },
+    capacities: { stackTraces: 0, frames: 0, executables: 0, hosts: 0 },
   }).translate(request, context);
 }
 
@@ -237,18 +248,14 @@ function isView(request: ExportProfilesServiceRequest | RequestView): request is
 /** What a location contributes to frame IDs, stack trace IDs and frame documents. */
 interface LocationInfo {
   fileId: Uint8Array;
-  /** The address-or-line in decimal, and as unsigned 32-bit halves. */
-  addressOrLine: string;
+  /** The address-or-line as unsigned 32-bit halves. */
   addressOrLineLo: number;
   addressOrLineHi: number;
   frameType: FrameTypeValue;
   frameId: string | undefined;
-  /**
-   * The location's lines' functions and numbers, and whether any names a function or file (the agent
-   * symbolized it).
-   */
-  lineFunctions: Int32Array;
-  lineNumbers: Float64Array;
+  /** The location table index, where its lines are read again for a frame document. */
+  index: number;
+  /** Whether any of its lines names a function or file (the agent symbolized it). */
   symbolized: boolean;
   /** A native frame in a mapped file that the agent did not symbolize: the symbolizer's work. */
   needsSymbols: boolean;
@@ -304,8 +311,6 @@ interface EventGroup {
 }
 
 const NO_TAGS: readonly string[] = Object.freeze([]);
-const NO_LINE_FUNCTIONS = new Int32Array(0);
-const NO_LINE_NUMBERS = new Float64Array(0);
 
 /**
  * A batch whose events are `columns`; event objects are built only if something reads `events`. Replacing
@@ -335,14 +340,6 @@ const ON_CPU_SAMPLE_TYPE = 'samples';
 const ON_CPU_SAMPLE_UNIT = 'count';
 
 const TWO_POW_32 = 4294967296;
-
-/** An unsigned 64-bit value given as halves, in decimal. */
-function uint64Decimal(lo: number, hi: number): string {
-  if (hi === 0) return String(lo);
-  const value = hi * TWO_POW_32 + lo;
-  if (value <= Number.MAX_SAFE_INTEGER) return String(value);
-  return ((BigInt(hi) << 32n) | BigInt(lo)).toString();
-}
 
 class RequestScope {
   private readonly d: DictionaryView;
@@ -390,6 +387,9 @@ class RequestScope {
   /** Cells in use in the scratch's (second, count, next) cell columns. */
   private cells = 0;
   private readonly tracePrints: number[] = [];
+  /** The locations of the batch's frame documents and of its pending frames, in their order. */
+  private readonly frameLocations: LocationInfo[] = [];
+  private readonly pendingLocations: LocationInfo[] = [];
   private contextCount = 0;
   private samples = 0;
   private skippedProfiles = 0;
@@ -417,7 +417,11 @@ class RequestScope {
   }
 
   /** The batch, and the fingerprints (four lanes each) of the stack traces it carries. */
-  run(): Omit<Translation, 'commit'> & { tracePrints: number[] } {
+  run(): Omit<Translation, 'commit'> & {
+    tracePrints: number[];
+    frameLocations: LocationInfo[];
+    pendingLocations: LocationInfo[];
+  } {
     const resources = this.view.resources;
     for (let r = 0; r < resources.length; r++) {
       const resource = resources[r];
@@ -457,6 +461,8 @@ class RequestScope {
       samples: this.samples,
       skippedProfiles: this.skippedProfiles,
       tracePrints: this.tracePrints,
+      frameLocations: this.frameLocations,
+      pendingLocations: this.pendingLocations,
     };
   }
 
@@ -859,7 +865,7 @@ class RequestScope {
     const hasher = this.hasher.reset();
     for (let l = 0; l < count; l++) {
       const location = this.location(locations[l], `dictionary.stack_table[${index}].location_indices[${l}]`);
-      hasher.update(location.fileId).updateAscii(location.addressOrLine);
+      hasher.update(location.fileId).updateDecimal(location.addressOrLineLo, location.addressOrLineHi);
     }
     return hasher.digestInto(this.digest).toString('base64url');
   }
@@ -950,8 +956,11 @@ class RequestScope {
     const frameId = this.frameId(location);
     if (this.framesInBatch.has(frameId)) return;
     this.framesInBatch.add(frameId);
-    if (this.settings.stored.stackFrames.get(frameId)) return;
+    const { fileId, addressOrLineLo, addressOrLineHi } = location;
+    if (this.settings.stored.frames.get(fileId, addressOrLineLo, addressOrLineHi) === FrameState.Stored)
+      return;
     this.batch.stackFrames.push({ frameId, ...this.symbols(location) });
+    this.frameLocations.push(location);
   }
 
   /**
@@ -965,11 +974,13 @@ class RequestScope {
       if (leaf) inBatch.leaf = true;
       return;
     }
-    const stored = this.settings.stored;
-    // A frame the agent symbolized in another request already has its document.
-    if (stored.stackFrames.get(frameId)) return;
-    const queued = stored.queuedFrames.get(frameId);
-    if (queued === true || (queued === false && !leaf)) return;
+    // Known queued as this kind of frame (or as a leaf, which covers both), or symbolized by the agent elsewhere.
+    const known = this.settings.stored.frames.get(
+      location.fileId,
+      location.addressOrLineLo,
+      location.addressOrLineHi,
+    );
+    if (known >= (leaf ? FrameState.QueuedLeaf : FrameState.Queued)) return;
     const address = location.addressOrLineHi * TWO_POW_32 + location.addressOrLineLo;
     // User-space addresses are far below 2^53; anything above cannot be a file's virtual address.
     if (!Number.isSafeInteger(address)) return;
@@ -982,6 +993,7 @@ class RequestScope {
     if (leaf) frame.leaf = true;
     this.pendingInBatch.set(frameId, frame);
     this.batch.pendingFrames!.push(frame);
+    this.pendingLocations.push(location);
   }
 
   /** File ID ‖ address-or-line (big-endian), in base64url; the scope's one buffer is only read by toString. */
@@ -1027,14 +1039,11 @@ class RequestScope {
 
     const info: LocationInfo = {
       fileId: mappedFileId ?? this.syntheticFileId(e),
-      addressOrLine: uint64Decimal(lo, hi),
       addressOrLineLo: lo,
       addressOrLineHi: hi,
       frameType,
       frameId: undefined,
-      // Most frames (native ones) have no lines: they share empty arrays rather than get two each.
-      lineFunctions: lineCount > 0 ? e.lineFunction.slice(0, lineCount) : NO_LINE_FUNCTIONS,
-      lineNumbers: lineCount > 0 ? e.lineNumber.slice(0, lineCount) : NO_LINE_NUMBERS,
+      index,
       symbolized,
       needsSymbols: frameType === FrameType.Native && mappedFileId !== null && !symbolized,
     };
@@ -1068,11 +1077,13 @@ class RequestScope {
     const fileNames: string[] = [];
     const lineNumbers: number[] = [];
     const functionOffsets: number[] = [];
-    for (let l = 0; l < location.lineFunctions.length; l++) {
-      const fn = location.lineFunctions[l];
+    // Read again rather than kept: most locations never become a frame document.
+    const e = this.locationEntry.read(location.index);
+    for (let l = 0; l < e.lineCount; l++) {
+      const fn = e.lineFunction[l];
       functionNames.push(this.strings[d.functionName[fn]]);
       fileNames.push(this.strings[d.functionFilename[fn]]);
-      const line = location.lineNumbers[l];
+      const line = e.lineNumber[l];
       const lineNumber = Number.isSafeInteger(line) ? line : 0;
       lineNumbers.push(lineNumber);
       // Interpreted frames count the offset in lines from the function's start, when the agent says where it is.

@@ -11,6 +11,8 @@ export class Fnv1a128 {
   private l1 = 0x62b82175;
   private l2 = 0x07bb0142;
   private l3 = 0x6c62272e;
+  /** Room for the decimal digits of a 53-bit value. */
+  private readonly digits = new Uint8Array(16);
 
   reset(): this {
     this.l0 = 0x6295c58d;
@@ -77,6 +79,24 @@ export class Fnv1a128 {
     this.l2 = l2;
     this.l3 = l3;
     return this;
+  }
+
+  /**
+   * Feeds the decimal digits of the unsigned 64-bit value hi·2^32 + lo (as `updateAscii(String(value))`
+   * would), without building the string: this runs for every frame of every new stack trace.
+   */
+  updateDecimal(lo: number, hi: number): this {
+    let value = hi * TWO_POW_32 + lo;
+    if (value > Number.MAX_SAFE_INTEGER)
+      return this.updateAscii(((BigInt(hi) << 32n) | BigInt(lo)).toString());
+    const digits = this.digits;
+    let at = digits.length;
+    do {
+      const next = Math.floor(value / 10);
+      digits[--at] = 0x30 + (value - next * 10);
+      value = next;
+    } while (value > 0);
+    return this.update(digits, at);
   }
 
   updateString(text: string): this {

@@ -89,6 +89,29 @@ describe('hashes and IDs against independent references', () => {
     }
   });
 
+  it('FNV-1a 128 over a 64-bit value in decimal, without the string, equals hashing its text', () => {
+    const values = [
+      0n,
+      9n,
+      10n,
+      4294967295n,
+      4294967296n,
+      0x1234_5678_9abcn,
+      2n ** 53n - 1n,
+      2n ** 53n,
+      2n ** 64n - 1n,
+    ];
+    for (const value of values) {
+      const lo = Number(value & 0xffffffffn);
+      const hi = Number(value >> 32n);
+      const digest = new Fnv1a128()
+        .update(Buffer.from([7]))
+        .updateDecimal(lo, hi)
+        .digest();
+      assert.deepEqual(digest, fnv1a128(Buffer.from(`\x07${value}`, 'latin1')), `value ${value}`);
+    }
+  });
+
   it('stack trace IDs match a vector computed with Go hash/fnv the way the exporter does', () => {
     // Frames leaf first: (file ID, address-or-line) → Go: fnv.New128a over file ID bytes and decimal text.
     const frames = [

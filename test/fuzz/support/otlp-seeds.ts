@@ -27,7 +27,7 @@ export const CORPUS_DIR = new URL('../corpus/', import.meta.url).pathname;
  */
 export function caseTranslator(): ProfileTranslator {
   return new ProfileTranslator({
-    capacities: { stackTraces: 0, stackFrames: 0, executables: 0, hosts: 0, queuedFrames: 0 },
+    capacities: { stackTraces: 0, frames: 0, executables: 0, hosts: 0 },
   });
 }
 
