@@ -18,9 +18,11 @@ export interface AdmissionOptions {
   /** Requests waiting for admission past which new ones are refused at once (RESOURCE_EXHAUSTED / 429). */
   maxWaitingRequests: number;
   /**
-   * Longest wait for admission before the request is refused (RESOURCE_EXHAUSTED / 429). An agent gives each
-   * Export 5 s: a request that waited longer than this would rarely still be answered in time, and a queue of
-   * such requests only makes the ones behind it late too. Refused early, the store catches up instead.
+   * Longest wait for admission before the request is refused (RESOURCE_EXHAUSTED / 429). A request with a
+   * deadline waits less when that leaves it under a second to be stored in (see IngestPipeline): an agent gives
+   * each Export 5 s and drops the data of a refused one, while a request answered a little late is stored all
+   * the same. A request whose client gave up while it waited is dropped unread, so no backlog of dead requests
+   * builds up.
    */
   maxWaitMs: number;
 }
@@ -28,7 +30,7 @@ export interface AdmissionOptions {
 export const DEFAULT_ADMISSION_OPTIONS: AdmissionOptions = {
   maxNewItemsInFlight: 20_000,
   maxWaitingRequests: 1024,
-  maxWaitMs: 2000,
+  maxWaitMs: 4000,
 };
 
 /** One admitted request: it reports the new items its batch carries, then releases them once settled. */
@@ -69,8 +71,12 @@ export class AdmissionGate {
     return this.waiting.length;
   }
 
-  /** Resolves when the request may translate; rejects with StoreBusyError when too many wait already. */
-  admit(): Promise<Admission> {
+  /**
+   * Resolves when the request may translate; rejects with StoreBusyError when too many wait already, or when it
+   * waited `maxWaitMs` (at most the options' one).
+   */
+  admit(maxWaitMs = this.options.maxWaitMs): Promise<Admission> {
+    const waitMs = Math.max(0, Math.min(maxWaitMs, this.options.maxWaitMs));
     if (this.waiting.length === 0 && this.open()) return Promise.resolve(this.grant());
     if (this.waiting.length >= this.options.maxWaitingRequests) {
       return Promise.reject(
@@ -87,10 +93,10 @@ export class AdmissionGate {
           this.hooks.onWaitingChange?.(this.waiting.length);
           reject(
             new StoreBusyError(
-              `not admitted within ${this.options.maxWaitMs} ms while new stack traces are being stored`,
+              `not admitted within ${Math.round(waitMs)} ms while new stack traces are being stored`,
             ),
           );
-        }, this.options.maxWaitMs),
+        }, waitMs),
       };
       this.waiting.push(waiter);
       this.hooks.onWaitingChange?.(this.waiting.length);

@@ -108,6 +108,7 @@ function exportHandler(
         startedAt,
         peerIp: peerIp(call.getPeer()),
         abandoned: () => call.cancelled,
+        deadline: deadlineOf(call.getDeadline()),
       })
       .then((result) => {
         if (result.ok) callback(null, EMPTY_RESPONSE);
@@ -115,6 +116,12 @@ function exportHandler(
       })
       .catch((error: unknown) => callback(statusOf(failureFromError(error))));
   };
+}
+
+/** A call's deadline as a Date.now() time; undefined when the client set none (grpc-js says Infinity). */
+function deadlineOf(deadline: grpc.Deadline): number | undefined {
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 /** grpc-js names the peer `1.2.3.4:port` or `[::1]:port`; the host part is what translation wants. */

@@ -51,7 +51,12 @@ export interface ExportCall {
   peerIp?: string;
   /** True once nobody waits for the answer any more (the call's deadline passed, the client went away). */
   abandoned?: () => boolean;
+  /** When the client stops waiting for the answer (Date.now() time: its gRPC deadline), if it said. */
+  deadline?: number;
 }
+
+/** Time kept back from a request's deadline for translating and storing it once admitted. */
+const STORE_TIME_MS = 1000;
 
 export type ExportResult = { ok: true; samples: number } | { ok: false; failure: Failure };
 
@@ -104,7 +109,9 @@ export class IngestPipeline {
     if (refused) return this.rejected(call.transport, call.startedAt, refused);
     let admission: Admission | undefined;
     try {
-      admission = await this.deps.admission.admit();
+      admission = await this.deps.admission.admit(
+        call.deadline === undefined ? undefined : call.deadline - Date.now() - STORE_TIME_MS,
+      );
       // Shutdown may have begun while the request waited for its turn.
       if (this.stopping) return this.rejected(call.transport, call.startedAt, shuttingDown());
       // The agent drops the data of a call past its deadline: translating and storing it would only delay the

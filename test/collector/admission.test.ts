@@ -63,6 +63,25 @@ test('the gate refuses with StoreBusyError once too many requests wait, or one w
   (await gate.admit()).release();
 });
 
+test("a request waits no longer than it is given, and never past the gate's own limit", async () => {
+  const gate = new AdmissionGate({ maxNewItemsInFlight: 1, maxWaitingRequests: 10, maxWaitMs: 400 });
+  const first = await gate.admit();
+  first.charge(5);
+  const started = performance.now();
+  const short = gate.admit(100).catch((error: unknown) => ({ error, ms: performance.now() - started }));
+  const long = gate.admit(60_000).catch((error: unknown) => ({ error, ms: performance.now() - started }));
+  const late = gate.admit(-50).catch((error: unknown) => ({ error, ms: performance.now() - started }));
+  const [s, l, d] = await Promise.all([short, long, late]);
+  for (const outcome of [s, l, d]) assert.ok('error' in outcome && outcome.error instanceof StoreBusyError);
+  assert.ok('ms' in s && s.ms >= 90 && s.ms < 350, `the short wait ended after ${JSON.stringify(s)}`);
+  assert.ok('ms' in l && l.ms >= 390, 'the long wait was cut at the gate limit');
+  assert.ok('ms' in d && d.ms < 90, 'a request already out of time is refused at once');
+  assert.match(String((s as { error: Error }).error.message), /not admitted within 100 ms/);
+  first.release();
+  // An open gate admits at once, whatever the wait.
+  (await gate.admit(-1)).release();
+});
+
 /** A store that records each batch it is asked to write, then writes it. */
 function recording(batches: ProfileBatch[]): (store: Store) => Store {
   return (store) =>
@@ -78,6 +97,52 @@ function recording(batches: ProfileBatch[]): (store: Store) => Store {
       },
     });
 }
+
+test('over gRPC a request waits for admission only until a second before its deadline', async (t) => {
+  let unblock!: () => void;
+  const blocked = new Promise<void>((resolve) => (unblock = resolve));
+  const running = await startCollector(
+    t,
+    { auth: { disabled: true }, admission: { maxNewItemsInFlight: 1, maxWaitMs: 60_000 } },
+    // Writes hang until the test lets them go: the first request's new items stay in flight.
+    (store) =>
+      new Proxy(store, {
+        get(target, key, receiver) {
+          if (key === 'write') return (batch: ProfileBatch) => blocked.then(() => target.write(batch));
+          const value: unknown = Reflect.get(target, key, receiver);
+          return typeof value === 'function'
+            ? (value as (...args: unknown[]) => unknown).bind(target)
+            : value;
+        },
+      }),
+  );
+  const workload = new Workload({ seed: 3, hosts: 2 });
+  const end = nanosFromMillis(Date.now());
+  const [first, second] = [0, 1].map(() => encodeExportRequest(workload.next(end, 50).request));
+  const patient = new ExportClient({ target: running.addresses.grpcAddress, timeoutMs: 60_000 });
+  const hurried = new ExportClient({ target: running.addresses.grpcAddress, timeoutMs: 1_800 });
+  t.after(() => {
+    patient.close();
+    hurried.close();
+  });
+  const firstOutcome = patient.export(first);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const started = performance.now();
+  const secondOutcome = await hurried.export(second);
+  const waited = performance.now() - started;
+  assert.equal(secondOutcome.ok, false);
+  assert.equal(
+    !secondOutcome.ok && secondOutcome.status,
+    'RESOURCE_EXHAUSTED',
+    'refused by the store, not timed out',
+  );
+  assert.ok(
+    waited > 600 && waited < 1_700,
+    `refused ${waited.toFixed(0)} ms after sending, before its deadline`,
+  );
+  unblock();
+  assert.equal((await firstOutcome).ok, true, 'the admitted request is stored once writes go on');
+});
 
 /**
  * A fleet arriving at a fresh collector, all at once over gRPC: every request succeeds either way, and with
