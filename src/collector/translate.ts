@@ -416,7 +416,7 @@ class RequestScope {
     this.functionPrinted = new Uint8Array(this.d.functionCount);
   }
 
-  /** The batch, and the fingerprints (four lanes each) of the stack traces it carries. */
+  /** The batch, with the fingerprints (four lanes each) of its stack traces and the locations of its frames. */
   run(): Omit<Translation, 'commit'> & {
     tracePrints: number[];
     frameLocations: LocationInfo[];
