@@ -28,7 +28,12 @@ export function peakRssMb(): number {
  * Runs `script` (a TypeScript file) with `args` in a fresh Node process (with `nodeFlags`) and parses its
  * last output line.
  */
-export function runChild<T>(script: string, args: string[], what: string, nodeFlags: string[] = []): T {
+export function runChild<T>(
+  script: string,
+  args: string[],
+  what: string,
+  nodeFlags: readonly string[] = [],
+): T {
   const out = spawnSync(process.execPath, [...nodeFlags, '--import', 'tsx', script, ...args], {
     encoding: 'utf8',
     maxBuffer: 1 << 20,

@@ -9,8 +9,10 @@
  *      outstanding, since an agent sends one at a time), so the store group-commits as it does in service.
  *      A request's latency runs from handing it to the pipeline to its answer (waiting for admission included).
  *
- * Phase 2 runs in a fresh child process, so its peak RSS is the collector's (plus the payloads it replays,
- * printed beside it) and not the generator's. Three passes:
+ * Phase 2 runs in a fresh child process started with the Node flags Uniprof's launchers use
+ * (scripts/package/node-flags.ts), so its peak RSS is the collector's and not the generator's: it reads
+ * each request's body from a file when it sends it (as a receiver hands a body over) and lets it go once
+ * answered. Three passes:
  *   - cold: a fleet arriving at a fresh collector, every stack trace, frame and executable new;
  *   - settling: the first pass of the steady workload (it also pays for DuckDB checkpointing the cold pass's
  *     data and for compiling the store's steady-state path);
@@ -23,7 +25,7 @@
  * 8-core host at 20 Hz over the agent's 5 s interval), UNIPROF_BENCH_INGEST_HOSTS (default 100),
  * UNIPROF_BENCH_INGEST_ADMISSION_ITEMS (admission control's budget; a huge value turns it off, for comparison).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +40,7 @@ import { WriteQueue } from '../src/collector/write-queue.ts';
 import { Workload, latencySummary, nanosFromMillis } from '../src/loadgen/index.ts';
 import { decodeExportRequest, decodeExportRequestView, encodeExportRequest } from '../src/protocol/index.ts';
 import { EmbeddedStore } from '../src/store/embedded/index.ts';
+import { NODE_FLAGS } from '../scripts/package/node-flags.ts';
 import { runChild } from './child.ts';
 
 const TOTAL_SAMPLES = Number(process.env.UNIPROF_BENCH_INGEST_SAMPLES ?? 1_000_000);
@@ -139,13 +142,12 @@ interface StorePhase {
   cold: StorePass;
   settling: StorePass;
   steady: StorePass;
-  payloadMiB: number;
   rssAfterMiB: number;
 }
 
 /** Phase 2, in the child: the collector's pipeline in front of a fresh embedded store. */
 async function storePhase(payloadFile: string): Promise<StorePhase> {
-  const list = readPayloads(payloadFile);
+  const { fd, list } = indexPayloads(payloadFile);
   const dir = mkdtempSync(join(tmpdir(), 'uniprof-bench-ingest-'));
   const store = new EmbeddedStore({ path: join(dir, 'bench.duckdb') });
   await store.open();
@@ -186,7 +188,7 @@ async function storePhase(payloadFile: string): Promise<StorePhase> {
         const call = pipeline
           .handle({
             transport: 'grpc',
-            body: payload.bytes,
+            body: payloadBody(fd, payload),
             format: 'protobuf',
             authorization: undefined,
             startedAt,
@@ -222,9 +224,9 @@ async function storePhase(payloadFile: string): Promise<StorePhase> {
     const cold = await run(list.length * REQUEST_SAMPLES);
     const settling = await run(list.length * REQUEST_SAMPLES);
     const steady = await run(TOTAL_SAMPLES);
-    const payloadMiB = list.reduce((sum, p) => sum + p.bytes.length, 0) / 1048576;
-    return { cold, settling, steady, payloadMiB, rssAfterMiB: process.memoryUsage().rss / 1048576 };
+    return { cold, settling, steady, rssAfterMiB: process.memoryUsage().rss / 1048576 };
   } finally {
+    closeSync(fd);
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -242,16 +244,32 @@ function writePayloads(list: Payload[], file: string): void {
   writeFileSync(file, Buffer.concat(parts));
 }
 
-function readPayloads(file: string): Payload[] {
-  const data = readFileSync(file);
-  const list: Payload[] = [];
-  for (let at = 0; at < data.length;) {
-    const samples = data.readUInt32LE(at);
-    const length = data.readUInt32LE(at + 4);
-    list.push({ samples, bytes: new Uint8Array(data.subarray(at + 8, at + 8 + length)) });
+/** Where each payload lies in the file, so the child reads a request's body only when it sends it. */
+interface StoredPayload {
+  offset: number;
+  length: number;
+  samples: number;
+}
+
+function indexPayloads(file: string): { fd: number; list: StoredPayload[] } {
+  const fd = openSync(file, 'r');
+  const size = fstatSync(fd).size;
+  const head = Buffer.alloc(8);
+  const list: StoredPayload[] = [];
+  for (let at = 0; at < size;) {
+    readSync(fd, head, 0, 8, at);
+    const length = head.readUInt32LE(4);
+    list.push({ offset: at + 8, length, samples: head.readUInt32LE(0) });
     at += 8 + length;
   }
-  return list;
+  return { fd, list };
+}
+
+/** A request's body, read from the file as a receiver would hand it over: held only while it is in flight. */
+function payloadBody(fd: number, payload: StoredPayload): Uint8Array {
+  const body = new Uint8Array(payload.length);
+  readSync(fd, body, 0, payload.length, payload.offset);
+  return body;
 }
 
 function reportPass(name: string, pass: StorePass): void {
@@ -278,6 +296,7 @@ async function main(): Promise<void> {
       fileURLToPath(import.meta.url),
       ['--store-phase', file],
       'the store phase',
+      NODE_FLAGS,
     );
     reportPass('pipeline → embedded store (steady)', phase.steady);
     reportPass('  cold: first pass, fresh store', phase.cold);
@@ -288,8 +307,7 @@ async function main(): Promise<void> {
     );
     console.log(
       `store phase RSS: peak ${phase.steady.peakRssMiB.toFixed(0)} MiB (${phase.cold.peakRssMiB.toFixed(0)} MiB by the ` +
-        `end of the cold pass), ${phase.rssAfterMiB.toFixed(0)} MiB after the timed part; the replayed payloads ` +
-        `take ${phase.payloadMiB.toFixed(0)} MiB of it`,
+        `end of the cold pass), ${phase.rssAfterMiB.toFixed(0)} MiB after the timed part`,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -58,6 +58,7 @@ import { createDebugInfoLookup, defaultRangeExtractor } from '../src/symbolizer/
 import { SymbolizerWorker } from '../src/symbolizer/service/worker.ts';
 import type { RangeExtractor } from '../src/symbolizer/service/sources.ts';
 import { pushSymbols } from '../src/symbolizer/upload/client.ts';
+import { NODE_FLAGS } from '../scripts/package/node-flags.ts';
 import { grpcClient, grpcExport } from '../test/collector/helpers.ts';
 import { startElasticsearch } from '../test/peers/elasticsearch.ts';
 import { buildProgram, canBuild, type VariantName } from '../test/peers/toolchains.ts';
@@ -444,7 +445,11 @@ function markNamed(topN: TopNResponse, outstanding: Set<Sample>, key: 'queried' 
 // ---- large: peak RSS extracting a ≥ 500 MB debug file ----
 
 /** One extraction in a fresh process that loads only the extraction's modules (extraction-child.ts). */
-function runExtractChild(mode: 'thread' | 'main', path: string, nodeFlags: string[]): ExtractionResult {
+function runExtractChild(
+  mode: 'thread' | 'main',
+  path: string,
+  nodeFlags: readonly string[],
+): ExtractionResult {
   return runChild(
     fileURLToPath(new URL('./extraction-child.ts', import.meta.url)),
     [mode, path],
@@ -452,9 +457,6 @@ function runExtractChild(mode: 'thread' | 'main', path: string, nodeFlags: strin
     nodeFlags,
   );
 }
-
-/** The Node flags the release archive's launcher (scripts/package/launcher.sh) runs Uniprof with. */
-const RELEASE_NODE_FLAGS = ['--max-semi-space-size=8'];
 
 /** The target: peak RSS at most this many times the largest DWARF section. */
 const LARGE_RSS_TARGET = 1.5;
@@ -483,10 +485,10 @@ async function large(): Promise<void> {
   const runs = [
     {
       mode: 'thread',
-      flags: RELEASE_NODE_FLAGS,
+      flags: NODE_FLAGS,
       label: 'service (extraction thread), release launcher flags',
     },
-    { mode: 'main', flags: RELEASE_NODE_FLAGS, label: 'symbtool (main thread), release launcher flags' },
+    { mode: 'main', flags: NODE_FLAGS, label: 'symbtool (main thread), release launcher flags' },
     { mode: 'thread', flags: [], label: 'service (extraction thread), Node defaults' },
   ] as const;
   for (const { mode, flags, label } of runs) {

@@ -15,8 +15,6 @@ while [ -L "$self" ]; do
   esac
 done
 root=${self%/*}/..
-# V8 sizes the young generation by the machine's memory (much larger on Node 24 than on Node 20), and
-# symbol range extraction's short-lived garbage fills all of it: extracting a 516 MB debug file peaked at
-# 2.2x its largest DWARF section with the default and 1.6x with 8 MB semi-spaces, at the same CPU time
-# (npm run bench:symbolizer-pipeline -- large). The extraction thread has its own bound (extract-thread-main.ts).
+# The Node flags are scripts/package/node-flags.ts's (why: see there); the extraction thread has its own
+# young-generation bound (extract-thread-main.ts).
 exec "$root/lib/node/bin/node" --max-semi-space-size=8 "$root/lib/uniprof/bin/uniprof.mjs" "$@"

@@ -335,17 +335,22 @@ export class SyntheticIdCache {
  * the trace, in an open-addressing table of typed arrays: a lookup hashes nothing and allocates nothing, which
  * a Map with 53-bit number keys (heap numbers) or 22-character string keys cannot offer on a path taken for
  * every stack of every request. When a key's neighbourhood is full one of its entries is overwritten: a
- * forgotten ID is only recomputed, a forgotten "stored" only checked again.
+ * forgotten ID is only recomputed, a forgotten "stored" only checked again. The table doubles while half full,
+ * up to the capacity's size: a collector with few stacks does not carry 25 MB of empty slots.
  */
 export class FingerprintIdCache {
-  private readonly lanes: Int32Array;
-  private readonly ids: (string | undefined)[];
-  private readonly stored: Uint8Array;
-  private readonly mask: number;
+  private lanes: Int32Array;
+  private ids: (string | undefined)[];
+  private stored: Uint8Array;
+  private mask: number;
+  private readonly maxSlots: number;
+  /** IDs held. */
+  private size = 0;
   private nextVictim = 0;
 
   constructor(capacity: number) {
-    const slots = 2 ** Math.max(4, Math.ceil(Math.log2(Math.max(1, capacity) * 1.5)));
+    this.maxSlots = 2 ** Math.max(4, Math.ceil(Math.log2(Math.max(1, capacity) * 1.5)));
+    const slots = Math.min(this.maxSlots, FIRST_FINGERPRINT_SLOTS);
     this.mask = slots - 1;
     this.lanes = new Int32Array(4 * slots);
     this.ids = new Array<string | undefined>(slots).fill(undefined);
@@ -372,13 +377,16 @@ export class FingerprintIdCache {
     return this.stored[slot] === 1;
   }
 
-  insert(h1: number, h2: number, h3: number, h4: number, id: string): void {
+  /** Adds a fingerprint it does not hold (slots found before an insert are not valid after it). */
+  insert(h1: number, h2: number, h3: number, h4: number, id: string, stored = false): void {
+    if (this.size + 1 > this.ids.length / 2 && this.ids.length < this.maxSlots) this.grow();
     const home = h1 & this.mask;
     let slot = home;
     for (let p = 0; this.ids[slot] !== undefined; p++, slot = (slot + 1) & this.mask) {
       if (p === PROBES - 1) {
         // A full neighbourhood: overwrite one of its slots, a different one each time.
         slot = (home + (this.nextVictim++ % PROBES)) & this.mask;
+        this.size--;
         break;
       }
     }
@@ -388,7 +396,25 @@ export class FingerprintIdCache {
     this.lanes[at + 2] = h3;
     this.lanes[at + 3] = h4;
     this.ids[slot] = id;
-    this.stored[slot] = 0;
+    this.stored[slot] = stored ? 1 : 0;
+    this.size++;
+  }
+
+  /** Doubles the table, moving every entry over. */
+  private grow(): void {
+    const { lanes, ids, stored } = this;
+    const slots = 2 * ids.length;
+    this.mask = slots - 1;
+    this.lanes = new Int32Array(4 * slots);
+    this.ids = new Array<string | undefined>(slots).fill(undefined);
+    this.stored = new Uint8Array(slots);
+    this.size = 0;
+    for (let slot = 0; slot < ids.length; slot++) {
+      const id = ids[slot];
+      if (id === undefined) continue;
+      const at = 4 * slot;
+      this.insert(lanes[at], lanes[at + 1], lanes[at + 2], lanes[at + 3], id, stored[slot] === 1);
+    }
   }
 
   /** Notes that the store holds the trace with this fingerprint, if the cache still knows it. */
@@ -413,3 +439,4 @@ export class FingerprintIdCache {
 
 /** Slots probed from a fingerprint's home slot. */
 const PROBES = 8;
+const FIRST_FINGERPRINT_SLOTS = 1 << 12;

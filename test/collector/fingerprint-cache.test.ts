@@ -32,6 +32,33 @@ describe('fingerprint → stack trace ID cache', () => {
     assert.ok(cache.find(5, 39, 39, 39) >= 0, 'the newest entry is there');
   });
 
+  it('grows from a small table while keeping every ID and stored flag, up to its capacity', () => {
+    const cache = new FingerprintIdCache(500_000);
+    // Far more than the first table's slots: it doubles several times on the way.
+    const entries = 200_000;
+    for (let i = 0; i < entries; i++) {
+      cache.insert(Math.imul(i, 0x9e3779b1), i, ~i, i * 3, `id-${i}`);
+      if (i % 3 === 0) cache.markStored(Math.imul(i, 0x9e3779b1), i, ~i, i * 3);
+    }
+    let found = 0;
+    for (let i = 0; i < entries; i++) {
+      const slot = cache.find(Math.imul(i, 0x9e3779b1), i, ~i, i * 3);
+      if (slot < 0) continue;
+      found++;
+      assert.equal(cache.idAt(slot), `id-${i}`);
+      assert.equal(cache.isStored(slot), i % 3 === 0, `stored flag of ${i}`);
+    }
+    // Only a crowded neighbourhood may drop an entry; well-spread fingerprints in a half-empty table do not.
+    assert.ok(found > entries * 0.999, `${found} of ${entries} found after growing`);
+
+    const small = new FingerprintIdCache(16);
+    for (let i = 0; i < 1000; i++) small.insert(Math.imul(i, 0x9e3779b1), i, i, i, `id-${i}`);
+    let kept = 0;
+    for (let i = 0; i < 1000; i++) if (small.find(Math.imul(i, 0x9e3779b1), i, i, i) >= 0) kept++;
+    assert.ok(kept <= 32, `a capacity of 16 holds at most its 32 slots (${kept})`);
+    assert.ok(small.find(Math.imul(999, 0x9e3779b1), 999, 999, 999) >= 0, 'the newest entry is there');
+  });
+
   it('keeps "stored" per fingerprint until forgotten, and a new entry starts unstored', () => {
     const cache = new FingerprintIdCache(100);
     cache.insert(1, 2, 3, 4, 'a');

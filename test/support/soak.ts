@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../../scripts/package/node-flags.ts';
 import { latencySummary, runLoadgen, type LoadgenStats } from '../../src/loadgen/index.ts';
 import { generatedReadToken } from './reader-auth.ts';
 import { ProcessOutput, SERVE_READY, serveOnFreePorts, servedAddresses } from './serve.ts';
@@ -100,9 +101,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const hosts = options.hosts ?? 100;
   const samplesPerRequest = options.samplesPerRequest ?? 800;
   const dataDir = mkdtempSync(join(tmpdir(), 'uniprof-soak-'));
-  const child = spawn(process.execPath, [BIN, ...serveOnFreePorts(dataDir), ...(options.serveArgs ?? [])], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // Started as Uniprof's launchers start it, so its RSS is an installed Uniprof's.
+  const child = spawn(
+    process.execPath,
+    [...NODE_FLAGS, BIN, ...serveOnFreePorts(dataDir), ...(options.serveArgs ?? [])],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const output = new ProcessOutput(child);
   try {
     await output.until(SERVE_READY);

@@ -1,0 +1,12 @@
+/**
+ * The flags Uniprof's launchers start Node.js with: the release archive's (scripts/package/launcher.sh, which
+ * the .deb, .rpm and container image use) and `npm start`. The benches and the soak start what they measure
+ * with them too, so their figures are an installed Uniprof's (test/packaging/node-flags.test.ts keeps the
+ * three in step).
+ *
+ * V8 sizes the young generation by the machine's memory (much larger on Node 24 than on Node 20), and both
+ * symbol range extraction's and a cold fleet's short-lived garbage fill all of it: with 8 MB semi-spaces,
+ * extracting a 516 MB debug file peaked at 1.6× its largest DWARF section instead of 2.2×, and the collector's
+ * cold pass (`npm run bench:ingest`) at about 100 MiB less, at the same CPU time.
+ */
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
