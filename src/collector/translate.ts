@@ -341,6 +341,17 @@ const ON_CPU_SAMPLE_UNIT = 'count';
 
 const TWO_POW_32 = 4294967296;
 
+/** The hash input of synthetic file IDs, reused between locations (translation is synchronous). */
+const SYNTHETIC_INPUT_KEPT = 64 * 1024;
+let syntheticInput: Buffer = Buffer.allocUnsafe(4096);
+
+/** A buffer of at least `size` bytes holding the first `used` bytes of `buffer`. */
+function grown(buffer: Buffer, size: number, used: number): Buffer {
+  const larger = Buffer.allocUnsafe(Math.max(size, 2 * buffer.length));
+  buffer.copy(larger, 0, 0, used);
+  return larger;
+}
+
 class RequestScope {
   private readonly d: DictionaryView;
   private readonly strings: readonly string[];
@@ -1014,7 +1025,6 @@ class RequestScope {
     const d = this.d;
     if (!(index >= 0 && index < d.locationCount))
       throw missingEntry('location_table', d.locationCount, index, where);
-    const locationWhere = `dictionary.location_table[${index}]`;
     const e = this.locationEntry.read(index);
     const lineCount = e.lineCount;
     let symbolized = false;
@@ -1024,8 +1034,14 @@ class RequestScope {
       if (this.strings[d.functionName[fn]] !== '' || this.strings[d.functionFilename[fn]] !== '')
         symbolized = true;
     }
-    const mappedFileId = this.mappingFileId(e.mapping, `${locationWhere}.mapping_index`);
-    const frameType = this.frameType(e, mappedFileId !== null, locationWhere);
+    // The location was fingerprinted (its indices checked) first, so its mapping and attributes are resolved
+    // already: no error message is spelled out for them here.
+    const knownFileId = this.mappingFileIds[e.mapping];
+    const mappedFileId =
+      knownFileId !== undefined
+        ? knownFileId
+        : this.mappingFileId(e.mapping, `${locationTableWhere(index)}.mapping_index`);
+    const frameType = this.frameType(e, mappedFileId !== null, index);
 
     let lo = 0;
     let hi = 0;
@@ -1073,32 +1089,37 @@ class RequestScope {
   /** The frame document of a frame the agent resolved itself (interpreters, kernel symbols). */
   private symbols(location: LocationInfo): Omit<StackFrameSymbols, 'frameId'> {
     const d = this.d;
-    const functionNames: string[] = [];
-    const fileNames: string[] = [];
-    const lineNumbers: number[] = [];
-    const functionOffsets: number[] = [];
     // Read again rather than kept: most locations never become a frame document.
     const e = this.locationEntry.read(location.index);
-    for (let l = 0; l < e.lineCount; l++) {
+    const count = e.lineCount;
+    // Sized up front: an empty array grown by push reserves room for 17 entries, and a cold fleet brings
+    // hundreds of thousands of frame documents (mostly of one line) at once.
+    const functionNames = new Array<string>(count);
+    const fileNames = new Array<string>(count);
+    const lineNumbers = new Array<number>(count);
+    const functionOffsets = new Array<number>(count);
+    for (let l = 0; l < count; l++) {
       const fn = e.lineFunction[l];
-      functionNames.push(this.strings[d.functionName[fn]]);
-      fileNames.push(this.strings[d.functionFilename[fn]]);
+      functionNames[l] = this.strings[d.functionName[fn]];
+      fileNames[l] = this.strings[d.functionFilename[fn]];
       const line = e.lineNumber[l];
       const lineNumber = Number.isSafeInteger(line) ? line : 0;
-      lineNumbers.push(lineNumber);
+      lineNumbers[l] = lineNumber;
       // Interpreted frames count the offset in lines from the function's start, when the agent says where it is.
       const startLine = d.functionStartLine[fn];
-      functionOffsets.push(
-        !isAddressFrame(location.frameType) && startLine > 0 ? Math.max(0, lineNumber - startLine) : 0,
-      );
+      functionOffsets[l] =
+        !isAddressFrame(location.frameType) && startLine > 0 ? Math.max(0, lineNumber - startLine) : 0;
     }
     return { functionNames, fileNames, lineNumbers, functionOffsets };
   }
 
-  private frameType(e: LocationEntry, hasFileId: boolean, where: string): FrameTypeValue {
+  private frameType(e: LocationEntry, hasFileId: boolean, location: number): FrameTypeValue {
     for (let a = 0; a < e.attributeCount; a++) {
-      const info = this.attribute(e.attributes[a], `${where}.attribute_indices[${a}]`);
-      if (info.key === Attr.frameType) return frameTypeFromAgentName(info.value) ?? FrameType.Unknown;
+      const attribute = e.attributes[a];
+      const info =
+        this.attributeInfos[attribute] ??
+        this.attribute(attribute, `${locationTableWhere(location)}.attribute_indices[${a}]`);
+      if (info.frameType >= 0) return info.frameType;
     }
     // Senders other than the agent may leave the type out: a mapped address without source lines is native code.
     return hasFileId && e.lineCount === 0 ? FrameType.Native : FrameType.Unknown;
@@ -1163,23 +1184,37 @@ class RequestScope {
       const cached = cache.get(name, file, position);
       if (cached) return cached;
     }
-    const parts: Buffer[] = [];
+    // A cold fleet brings every interpreted frame new at once: the input is written into one reused buffer,
+    // with no Buffer per string and no BigInt per number.
+    let input = syntheticInput;
+    let at = 0;
     for (let l = 0; l < e.lineCount; l++) {
       const fn = e.lineFunction[l];
-      const numbers = Buffer.allocUnsafe(16);
-      numbers.writeUInt32BE(e.lineNumberHi[l], 0);
-      numbers.writeUInt32BE(e.lineNumberLo[l], 4);
-      numbers.writeBigInt64BE(BigInt(Number.isSafeInteger(e.lineColumn[l]) ? e.lineColumn[l] : 0), 8);
-      parts.push(
-        Buffer.from(this.strings[d.functionName[fn]], 'utf8'),
-        Buffer.from(this.strings[d.functionFilename[fn]], 'utf8'),
-        numbers,
-      );
+      const lineName = this.strings[d.functionName[fn]];
+      const lineFile = this.strings[d.functionFilename[fn]];
+      // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+      const need = at + 3 * (lineName.length + lineFile.length) + 16;
+      if (need > input.length) input = syntheticInput = grown(input, need, at);
+      at += input.write(lineName, at, 'utf8');
+      at += input.write(lineFile, at, 'utf8');
+      input.writeUInt32BE(e.lineNumberHi[l], at);
+      input.writeUInt32BE(e.lineNumberLo[l], at + 4);
+      // The column as a signed 64-bit big-endian integer.
+      const column = Number.isSafeInteger(e.lineColumn[l]) ? e.lineColumn[l] : 0;
+      input.writeInt32BE(Math.floor(column / TWO_POW_32), at + 8);
+      input.writeUInt32BE(column >>> 0, at + 12);
+      at += 16;
     }
-    const hash = xxh64(Buffer.concat(parts));
+    const hash = xxh64(input.subarray(0, at));
+    // A hostile request's huge names do not keep a huge buffer for the rest of the process.
+    if (input.length > SYNTHETIC_INPUT_KEPT) syntheticInput = Buffer.allocUnsafe(SYNTHETIC_INPUT_KEPT);
+    const hashHi = Number(hash >> 32n);
+    const hashLo = Number(hash & 0xffffffffn);
     const fileId = Buffer.allocUnsafe(FILE_ID_BYTES);
-    fileId.writeBigUInt64BE(hash, 0);
-    fileId.writeBigUInt64BE(hash, 8);
+    fileId.writeUInt32BE(hashHi, 0);
+    fileId.writeUInt32BE(hashLo, 4);
+    fileId.writeUInt32BE(hashHi, 8);
+    fileId.writeUInt32BE(hashLo, 12);
     if (singleLine && Number.isSafeInteger(position)) cache.set(name, file, position, fileId);
     return fileId;
   }

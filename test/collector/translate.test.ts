@@ -391,6 +391,66 @@ function smallRequest(): ExportProfilesServiceRequest {
   };
 }
 
+describe('synthetic file IDs of interpreted frames', () => {
+  /** The rule written plainly: XXH64 over each line's UTF-8 name and file, line and column (i64 BE). */
+  function expectedSyntheticFileId(
+    lines: { name: string; file: string; line: bigint; column: bigint }[],
+  ): Buffer {
+    const parts = lines.flatMap(({ name, file, line, column }) => {
+      const numbers = Buffer.alloc(16);
+      numbers.writeBigInt64BE(BigInt.asIntN(64, line), 0);
+      numbers.writeBigInt64BE(column, 8);
+      return [Buffer.from(name, 'utf8'), Buffer.from(file, 'utf8'), numbers];
+    });
+    const hash = xxh64(Buffer.concat(parts));
+    const fileId = Buffer.alloc(16);
+    fileId.writeBigUInt64BE(hash, 0);
+    fileId.writeBigUInt64BE(hash, 8);
+    return fileId;
+  }
+
+  it('hash every line of an inline chain: non-ASCII names, 64-bit lines, negative and wide columns', () => {
+    const lines = [
+      { name: 'wrapper', file: '/srv/ünïcode/app.py', line: 7n, column: -3n },
+      { name: 'déjà_vu_文件_😀', file: 'x'.repeat(5000), line: 2n ** 33n + 1n, column: 2n ** 40n + 5n },
+    ];
+    const strings = ['', 'samples', 'count', 'profile.frame.type', 'python'];
+    const functionTable = [{}];
+    for (const { name, file } of lines) {
+      strings.push(name, file);
+      functionTable.push({ nameStrindex: strings.length - 2, filenameStrindex: strings.length - 1 });
+    }
+    const request: ExportProfilesServiceRequest = {
+      dictionary: {
+        stringTable: strings,
+        attributeTable: [{}, { keyStrindex: 3, value: { stringValue: 'python' } }],
+        mappingTable: [{}],
+        functionTable,
+        locationTable: [
+          {},
+          {
+            attributeIndices: [1],
+            lines: lines.map(({ line, column }, i) => ({
+              functionIndex: i + 1,
+              line: uint64Bits(line),
+              column: Number(column),
+            })),
+          },
+        ],
+        stackTable: [{}, { locationIndices: [1] }],
+      },
+      resourceProfiles: smallRequest().resourceProfiles,
+    };
+    // Twice: the second translator meets the buffer the first one grew for the 5,000-byte file name.
+    for (let round = 0; round < 2; round++) {
+      const { batch } = new ProfileTranslator().translate(request, { now: NOW });
+      const expected = expectedFrameId(expectedSyntheticFileId(lines), 2n ** 33n + 1n);
+      assert.deepEqual(batch.stackTraces[0].frameIds, [expected]);
+      assert.deepEqual(batch.stackFrames[0].functionNames, ['wrapper', 'déjà_vu_文件_😀']);
+    }
+  });
+});
+
 describe('bad input rejects the whole request, naming the field', () => {
   const translator = new ProfileTranslator();
   const translate = (request: ExportProfilesServiceRequest) => () =>
