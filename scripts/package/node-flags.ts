@@ -6,7 +6,8 @@
  *
  * V8 sizes the young generation by the machine's memory (much larger on Node 24 than on Node 20), and both
  * symbol range extraction's and a cold fleet's short-lived garbage fill all of it: with 8 MB semi-spaces,
- * extracting a 516 MB debug file peaked at 1.6× its largest DWARF section instead of 2.2×, and the collector's
- * cold pass (`npm run bench:ingest`) at about 100 MiB less, at the same CPU time.
+ * extracting a 516 MB debug file peaked at 1.6× its largest DWARF section instead of 2.2× at the same CPU time,
+ * and the collector's cold pass (`npm run bench:ingest`) at about 100 MiB less (532–543 against 632–647 MiB)
+ * for up to about a tenth more CPU there (docs/otlp-profiles.md).
  */
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
