@@ -864,7 +864,7 @@ class RequestScope {
     this.stacksInBatch.add(id);
     if (this.settings.stored.stackTraces.get(id)) cache.markStored(h1, h2, h3, h4);
     else {
-      this.emitStackTrace(id, locations, count);
+      this.emitStackTrace(id, index, locations, count);
       this.tracePrints.push(h1, h2, h3, h4);
     }
     return id;
@@ -875,7 +875,7 @@ class RequestScope {
     if (count === 0) return '';
     const hasher = this.hasher.reset();
     for (let l = 0; l < count; l++) {
-      const location = this.location(locations[l], `dictionary.stack_table[${index}].location_indices[${l}]`);
+      const location = this.location(locations[l], index, l);
       hasher.update(location.fileId).updateDecimal(location.addressOrLineLo, location.addressOrLineHi);
     }
     return hasher.digestInto(this.digest).toString('base64url');
@@ -949,11 +949,11 @@ class RequestScope {
   }
 
   /** Adds the trace, with the symbols of its frames the agent resolved, to the batch. */
-  private emitStackTrace(id: string, locations: Int32Array, count: number): void {
+  private emitStackTrace(id: string, stack: number, locations: Int32Array, count: number): void {
     const frameIds = new Array<string>(count);
     const frameTypes = new Array<FrameTypeValue>(count);
     for (let l = 0; l < count; l++) {
-      const location = this.location(locations[l], `dictionary.location_table`);
+      const location = this.location(locations[l], stack, l);
       frameIds[l] = this.frameId(location);
       frameTypes[l] = location.frameType;
       if (location.symbolized) this.emitFrameSymbols(location);
@@ -1019,12 +1019,15 @@ class RequestScope {
     return location.frameId;
   }
 
-  private location(index: number, where: string): LocationInfo {
+  /** The location at `position` of stack `stack` (where an error message places it). */
+  private location(index: number, stack: number, position: number): LocationInfo {
     const cached = this.locationInfos.get(index);
     if (cached) return cached;
     const d = this.d;
-    if (!(index >= 0 && index < d.locationCount))
+    if (!(index >= 0 && index < d.locationCount)) {
+      const where = `dictionary.stack_table[${stack}].location_indices[${position}]`;
       throw missingEntry('location_table', d.locationCount, index, where);
+    }
     const e = this.locationEntry.read(index);
     const lineCount = e.lineCount;
     let symbolized = false;
