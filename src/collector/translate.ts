@@ -341,8 +341,9 @@ const ON_CPU_SAMPLE_UNIT = 'count';
 
 const TWO_POW_32 = 4294967296;
 
-/** The hash input of synthetic file IDs, reused between locations (translation is synchronous). */
+/** The largest hash input buffer kept after use. */
 const SYNTHETIC_INPUT_KEPT = 64 * 1024;
+/** The hash input of synthetic file IDs, reused between locations (translation is synchronous). */
 let syntheticInput: Buffer = Buffer.allocUnsafe(4096);
 
 /** A buffer of at least `size` bytes holding the first `used` bytes of `buffer`. */
