@@ -12,11 +12,13 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { fileIdFromHex, type StackFrameSymbols } from '../../src/model/index.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
 import type { Store } from '../../src/store/store.ts';
+import type { SymbolizationStore } from '../../src/store/symbolization.ts';
 import { SymbolizerMetrics } from '../../src/symbolizer/service/metrics.ts';
 import type { DebugInfoLookup } from '../../src/symbolizer/service/sources.ts';
 import { createDebugInfoLookup, defaultRangeExtractor } from '../../src/symbolizer/service/wiring.ts';
@@ -70,12 +72,16 @@ async function openStore(onEnd: (stop: () => Promise<unknown>) => void, path: st
   return store;
 }
 
-/** A worker on `store` with the service's real lookup and extractor (the lookup may be wrapped to watch it). */
+/**
+ * A worker on `store` with the service's real lookup and extractor (the lookup may be wrapped to watch it, and
+ * the worker given a view of the store's queue that delays some answers).
+ */
 function startWorker(
   onEnd: (stop: () => Promise<unknown>) => void,
   store: Store,
   config: Config,
   wrap: (lookup: DebugInfoLookup) => DebugInfoLookup = (lookup) => lookup,
+  symbolization: SymbolizationStore = store.symbolization,
 ): { worker: SymbolizerWorker; metrics: SymbolizerMetrics } {
   const metrics = new SymbolizerMetrics({ processMetrics: false });
   const settings = config.symbolizer;
@@ -89,7 +95,7 @@ function startWorker(
       debugDirectories: settings.debugDirectories,
     },
     {
-      store: store.symbolization,
+      store: symbolization,
       lookup: wrap(createDebugInfoLookup(config, metrics)),
       extractRanges: defaultRangeExtractor,
       metrics,
@@ -169,6 +175,57 @@ describe('symbolizer service', { skip: !canRun && 'gcc or objcopy missing', time
       await counter(metrics, 'uniprof_symbolizer_executables_symbolized_total{source="local"}'),
       1,
     );
+  });
+
+  it('names frames queued while it released their executable, when its next lease comes back first', async (t) => {
+    // The embedded store commits a release and the worker's next lease in one transaction when both wait for
+    // it: the lease's answer may reach the worker before the released task has ended. Here the release's
+    // answer is held back a while (the store's work is real), with new frames queued just before it.
+    const dir = tempDir(t);
+    const program = splitProgram(dir);
+    const debugDir = join(dir, 'debug');
+    installDebugFile(debugDir, program.buildId, program.debugFile);
+    const addresses = programAddresses(program.unstripped, 200);
+    const first: ProfiledExecutable = {
+      fileIdHex: randomFileIdHex(),
+      fileName: '/usr/bin/prog',
+      buildId: program.buildId,
+      addresses: addresses.slice(0, 100),
+    };
+    const later = { ...first, addresses: addresses.slice(100) };
+    const onEnd = cleanups(t);
+    const store = await openStore(onEnd, join(dir, 'uniprof.duckdb'));
+    await store.write(nativeProfileBatch([first], NOW));
+    const real = store.symbolization;
+    let releases = 0;
+    let laterQueued = false;
+    const slowRelease = new Proxy(real, {
+      get(target, property, receiver) {
+        if (property !== 'releaseExecutable') {
+          const value: unknown = Reflect.get(target, property, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        }
+        return async (...args: Parameters<SymbolizationStore['releaseExecutable']>) => {
+          if (releases++ === 0) {
+            await store.write(nativeProfileBatch([later], NOW + 1));
+            laterQueued = true;
+          }
+          const released = await target.releaseExecutable(...args);
+          await sleep(500);
+          return released;
+        };
+      },
+    });
+    const config = testConfig(dir, debugDir);
+    startWorker(onEnd, store, config, undefined, slowRelease);
+    await waitFor(
+      'the frames queued during the release to be answered',
+      async () => (laterQueued ? queueDrained(store) : undefined),
+      15_000,
+    );
+    assert.ok(config.symbolizer.leaseSeconds * 1000 > 15_000, 'not answered by a lease that expired');
+    assert.ok(releases >= 2, `the executable was leased again (${releases} releases)`);
+    await assertNamed(store, later, expectedSymbols(program.unstripped, later));
   });
 
   it('retries a file whose debug file is missing with backoff and the reason, then names its old frames', async (t) => {

@@ -91,7 +91,8 @@ class Abandoned extends Error {
 
 /**
  * One executable in progress. The store may hand the same executable to its owner again (with a fresh lease)
- * while it is being worked on; the task then goes on under the newest lease.
+ * while it is being worked on; the task then goes on under the newest lease. Once it begins releasing the
+ * executable it lets go of it (`onRelease`): a lease handed out after that is new work, not this task's.
  */
 class LeasedTask {
   private renewedAt = performance.now();
@@ -100,7 +101,14 @@ class LeasedTask {
     public work: ExecutableWork,
     private readonly store: SymbolizationStore,
     private readonly leaseMs: number,
+    private readonly onRelease: () => void,
   ) {}
+
+  /** Gives the executable back to the queue (see SymbolizationStore.releaseExecutable). */
+  release(outcome: { retryAt?: number; reason?: string }): Promise<boolean> {
+    this.onRelease();
+    return this.store.releaseExecutable(this.work, outcome);
+  }
 
   adopt(fresh: ExecutableWork): void {
     this.work = { ...this.work, lease: fresh.lease };
@@ -121,7 +129,10 @@ class LeasedTask {
 
 export class SymbolizerWorker {
   private readonly options: Required<WorkerOptions>;
-  private readonly tasks = new Map<string, { task: LeasedTask; done: Promise<void> }>();
+  /** Executables being worked on and not yet being released, by file ID: a fresh lease of one is adopted. */
+  private readonly tasks = new Map<string, LeasedTask>();
+  /** Every task until it has ended, releasing ones included: these count against the concurrency. */
+  private readonly unfinished = new Set<Promise<void>>();
   private running = false;
   private stopping = false;
   private loop?: Promise<void>;
@@ -179,7 +190,7 @@ export class SymbolizerWorker {
     this.stopListening?.();
     this.wake();
     await this.loop;
-    await Promise.all([...this.tasks.values()].map((t) => t.done));
+    await Promise.all(this.unfinished);
     this.running = false;
     this.log.info('symbolizer worker stopped');
   }
@@ -189,7 +200,7 @@ export class SymbolizerWorker {
     this.log.info({ owner, concurrency }, 'symbolizer worker started');
     while (!this.stopping) {
       let leased = 0;
-      const free = concurrency - this.tasks.size;
+      const free = concurrency - this.unfinished.size;
       if (free > 0) {
         try {
           // Only as many as there is room for: one leased and not started would wait out its lease. An
@@ -197,9 +208,9 @@ export class SymbolizerWorker {
           // lease and takes a place in this round only.
           const works = await this.deps.store.leaseExecutables(owner, free, leaseMs);
           for (const work of works) {
-            const running = this.tasks.get(work.fileId);
-            if (running) running.task.adopt(work);
-            else if (this.tasks.size < concurrency && !this.stopping) {
+            const inProgress = this.tasks.get(work.fileId);
+            if (inProgress) inProgress.adopt(work);
+            else if (this.unfinished.size < concurrency && !this.stopping) {
               this.begin(work);
               leased++;
             }
@@ -215,7 +226,7 @@ export class SymbolizerWorker {
       }
       if (this.stopping) break;
       // Work found and room for more: ask again at once. Otherwise wait for the poll or a finished task.
-      if (leased > 0 && this.tasks.size < concurrency) continue;
+      if (leased > 0 && this.unfinished.size < concurrency) continue;
       await this.sleep(pollIntervalMs);
     }
   }
@@ -252,15 +263,22 @@ export class SymbolizerWorker {
   }
 
   private begin(work: ExecutableWork): void {
-    const task = new LeasedTask(work, this.deps.store, this.options.leaseMs);
-    this.deps.metrics.inFlight.set(this.tasks.size + 1);
+    // Let go before the release is sent: the store may lease the executable again in the same transaction
+    // (new frames came meanwhile), and that lease must start a task, not reach this one as it ends.
+    const letGo = () => {
+      if (this.tasks.get(work.fileId) === task) this.tasks.delete(work.fileId);
+    };
+    const task = new LeasedTask(work, this.deps.store, this.options.leaseMs, letGo);
+    this.tasks.set(work.fileId, task);
     const done = this.process(task).finally(() => {
-      this.tasks.delete(work.fileId);
-      this.deps.metrics.inFlight.set(this.tasks.size);
+      letGo();
+      this.unfinished.delete(done);
+      this.deps.metrics.inFlight.set(this.unfinished.size);
       // A slot is free: look for more work now rather than at the next poll.
       this.wake();
     });
-    this.tasks.set(work.fileId, { task, done });
+    this.unfinished.add(done);
+    this.deps.metrics.inFlight.set(this.unfinished.size);
   }
 
   /** One executable, start to release; never throws. */
@@ -306,7 +324,7 @@ export class SymbolizerWorker {
       }
       const answered = await this.answerQueuedFrames(task);
       if (work.hasSymbols && this.options.returnPads) await this.backfillReturnPads(task, log);
-      const released = await this.deps.store.releaseExecutable(task.work, {});
+      const released = await task.release({});
       log.debug({ ...answered, released }, 'executable done');
     } catch (error) {
       if (error instanceof Abandoned) {
@@ -336,7 +354,7 @@ export class SymbolizerWorker {
     const delaySeconds = cameBack ? 0 : retryDelaySeconds(task.work.attempts, this.options.retry);
     this.deps.metrics.executablesFailed.inc({ reason });
     try {
-      await this.deps.store.releaseExecutable(task.work, {
+      await task.release({
         retryAt: Date.now() + delaySeconds * 1000,
         reason,
       });
