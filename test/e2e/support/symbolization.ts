@@ -52,9 +52,35 @@ export function expectedInlineChains(
   const copy = withoutSymbolTable(debugFile, workDir, `${path.basename(debugFile)}.nosymtab`);
   const fromDwarf = llvmSymbolize(copy, [...addresses]);
   const withSymtab = llvmSymbolize(debugFile, [...addresses]);
-  return fromDwarf.map((chain, i) =>
-    chain.length > 0 && chain.every((frame) => frame.functionName !== '') ? chain : withSymtab[i],
-  );
+  return fromDwarf.map((chain, i) => {
+    const expected =
+      chain.length > 0 && chain.every((frame) => frame.functionName !== '') ? chain : withSymtab[i];
+    return namesNothing(expected) ? [] : expected;
+  });
+}
+
+/**
+ * llvm-symbolizer knows nothing of the address ("??" at "??:0"), as for a PLT stub, which neither DWARF nor
+ * the symbol table covers: no name is to be expected there.
+ */
+function namesNothing(chain: readonly OracleFrame[]): boolean {
+  return chain.every((frame) => frame.functionName === '' && frame.fileName === '' && frame.line === 0);
+}
+
+/**
+ * Whether llvm-symbolizer names an address of a file (its debug file given, symbol table included), asked
+ * once per address: a frame it cannot name either is not waited for.
+ */
+export function nameableAddresses(debugFile: string): (address: number) => boolean {
+  const known = new Map<number, boolean>();
+  return (address) => {
+    let nameable = known.get(address);
+    if (nameable === undefined) {
+      nameable = !namesNothing(llvmSymbolize(debugFile, [address])[0]);
+      known.set(address, nameable);
+    }
+    return nameable;
+  };
 }
 
 /** A stored frame's symbols as a chain comparable with llvm-symbolizer's (innermost first). */
@@ -114,32 +140,50 @@ export interface WorkerPass {
   answered: number;
 }
 
-/** The worker's "executable done" lines (log level debug) for one file ID, in time order. */
-export function workerPasses(log: string, fileIdHex: string): WorkerPass[] {
-  const passes: WorkerPass[] = [];
+/** A line of the serve process's JSON log, as far as these helpers read it. */
+interface LogEntry {
+  msg?: unknown;
+  fileId?: unknown;
+  time?: unknown;
+  symbolized?: unknown;
+  withoutSymbols?: unknown;
+}
+
+/** The log's JSON lines about one file ID (the worker logs file IDs in base64url), with their text. */
+function fileLogEntries(log: string, fileIdHex: string): { entry: LogEntry; line: string }[] {
+  const entries: { entry: LogEntry; line: string }[] = [];
   for (const line of log.split('\n')) {
     if (!line.startsWith('{')) continue;
-    let entry: {
-      msg?: unknown;
-      fileId?: unknown;
-      time?: unknown;
-      symbolized?: unknown;
-      withoutSymbols?: unknown;
-    };
+    let entry: LogEntry;
     try {
-      entry = JSON.parse(line) as typeof entry;
+      entry = JSON.parse(line) as LogEntry;
     } catch {
       continue;
     }
-    if (entry.msg !== 'executable done' || typeof entry.fileId !== 'string') continue;
+    if (typeof entry.fileId !== 'string') continue;
     const hex = /^[0-9a-f]{32}$/.test(entry.fileId) ? entry.fileId : fileIdToHex(entry.fileId);
-    if (hex !== fileIdHex) continue;
-    passes.push({
+    if (hex === fileIdHex) entries.push({ entry, line });
+  }
+  return entries;
+}
+
+/** The worker's "executable done" lines (log level debug) for one file ID, in time order. */
+export function workerPasses(log: string, fileIdHex: string): WorkerPass[] {
+  return fileLogEntries(log, fileIdHex)
+    .filter(({ entry }) => entry.msg === 'executable done')
+    .map(({ entry }) => ({
       timeMs: Number(entry.time),
       answered: Number(entry.symbolized ?? 0) + Number(entry.withoutSymbols ?? 0),
-    });
-  }
-  return passes.sort((a, b) => a.timeMs - b.timeMs);
+    }))
+    .sort((a, b) => a.timeMs - b.timeMs);
+}
+
+/** The last `count` log lines about one file ID: what a failed check on its frames should show. */
+export function fileLogTail(log: string, fileIdHex: string, count = 40): string {
+  return fileLogEntries(log, fileIdHex)
+    .slice(-count)
+    .map(({ line }) => line)
+    .join('\n');
 }
 
 /**
