@@ -17,4 +17,4 @@ done
 root=${self%/*}/..
 # The Node flags are scripts/package/node-flags.ts's (why: see there); the extraction thread has its own
 # young-generation bound (extract-thread-main.ts).
-exec "$root/lib/node/bin/node" --max-semi-space-size=8 "$root/lib/uniprof/bin/uniprof.mjs" "$@"
+exec "$root/lib/node/bin/node" --max-semi-space-size=8 --heap-growing-percent=100 "$root/lib/uniprof/bin/uniprof.mjs" "$@"
