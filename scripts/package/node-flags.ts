@@ -11,6 +11,8 @@
  * for up to about a tenth more CPU there. After a full collection V8 lets the old generation grow by a factor
  * it picks from the collector's speed, up to 4×, while a cold fleet's live heap is only some 60 MB: a fixed 2×
  * (`--heap-growing-percent=100`) brought the cold pass's peak from 516–549 to 422–449 MiB, for about 4 % more
- * CPU there and a steady state within the machine's noise (docs/otlp-profiles.md).
+ * CPU there and a steady state within the machine's noise, perhaps up to 8 % slower (docs/otlp-profiles.md);
+ * extracting that 516 MB file then peaks at 1.45–1.49× instead of about 2×, for about a fifth more CPU
+ * (docs/symbolizer.md).
  */
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--heap-growing-percent=100'];
