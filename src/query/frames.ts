@@ -192,6 +192,7 @@ export class LookupCache {
  */
 interface FrameExpansion {
   frameType: FrameType;
+  fileId: string;
   group: number;
   line: number;
   /** The inline chain's further groups and lines, interleaved: group, line, group, line, … */
@@ -201,13 +202,14 @@ interface FrameExpansion {
 
 function expansionOf(
   frameType: FrameType,
+  fileId: string,
   groups: readonly number[],
   lines: readonly number[],
   expiresMs: number,
 ): FrameExpansion {
   let inlined: number[] | undefined;
   for (let i = 1; i < groups.length; i++) (inlined ??= []).push(groups[i], lines[i]);
-  return { frameType, group: groups[0], line: lines[0], inlined, expiresMs };
+  return { frameType, fileId, group: groups[0], line: lines[0], inlined, expiresMs };
 }
 
 /** Appends the expansion's groups (or, with `lines`, its source lines) to `out`. */
@@ -356,9 +358,13 @@ export async function expandStacks(
       const known = state.frames.get(frameId);
       if (known && known.expiresMs > now) continue;
       pending.add(frameId);
-      const frame = parseFrame(state, frameId);
-      parsed.set(frameId, frame);
-      if (isAddressFrame(trace.frameTypes[i] ?? 0)) fileIds.add(frame.fileId);
+      let fileId = known?.fileId;
+      if (fileId === undefined) {
+        const frame = parseFrame(state, frameId);
+        parsed.set(frameId, frame);
+        fileId = frame.fileId;
+      }
+      if (isAddressFrame(trace.frameTypes[i] ?? 0)) fileIds.add(fileId);
     }
   }
   const [symbols, executables] = await Promise.all([
@@ -370,12 +376,23 @@ export async function expandStacks(
     const known = state.frames.get(frameId);
     if (known && known.frameType === frameType && (known.expiresMs > now || !pending.has(frameId)))
       return known;
-    const { fileId, addressOrLine } = parsed.get(frameId) ?? parseFrame(state, frameId);
+    const fileId = known ? known.fileId : (parsed.get(frameId) ?? parseFrame(state, frameId)).fileId;
     const executableRecord = executables.get(fileId);
     const executable = executableRecord?.fileName ?? '';
     const buildId = executableRecord?.buildId ?? '';
     const frameSymbols = symbols.get(frameId);
     const symbolized = frameSymbols !== undefined && frameSymbols.functionNames.length > 0;
+    // Still without symbols and under the same executable name: its group stands, until the next look.
+    // (Most frames of a fleet without debug files: building their groups again made a warm flamegraph of
+    // 241,000 nodes allocate twice what it does now.)
+    if (known && !symbolized && known.frameType === frameType) {
+      const group = state.table.groups[known.group];
+      if (!group.symbolized && group.executable === executable) {
+        known.expiresMs = now + cache.missTtlMs;
+        return known;
+      }
+    }
+    const { addressOrLine } = parsed.get(frameId) ?? parseFrame(state, frameId);
     const groups = symbolized
       ? symbolizedGroups(frameType, fileId, addressOrLine, executable, buildId, frameSymbols)
       : [unsymbolizedGroup(frameType, fileId, addressOrLine, executable, buildId)];
@@ -383,6 +400,7 @@ export async function expandStacks(
     const final = symbolized && (executable !== '' || !isAddressFrame(frameType));
     const expansion = expansionOf(
       frameType,
+      fileId,
       groups.map((group) => state.table.intern(group)),
       groups.map((group) => group.sourceLine),
       final ? Infinity : now + cache.missTtlMs,

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { expandStacks, LookupCache, type ExpandedStacks } from '../../src/query/frames.ts';
 import { EmbeddedStore } from '../../src/store/embedded/index.ts';
-import { STACKS, fixtureBatch, nativeSymbols } from './fixture.ts';
+import { emptyBatch } from '../../src/model/index.ts';
+import { FILES, STACKS, T0, fixtureBatch, nativeSymbols } from './fixture.ts';
 
 const MISS_TTL_MS = 2_000;
 
@@ -66,6 +67,27 @@ describe('frame expansions cached across queries', () => {
     // One function is one group wherever it is met: main heads every stack with the same ID.
     const mains = ids.map((id) => named.stacks.get(id)?.[0]);
     assert.equal(new Set(mains).size, 1);
+  });
+
+  it('keeps a frame without symbols in its group until its executable is named, then names the group', async () => {
+    const cache = new LookupCache(300_000, MISS_TTL_MS, () => now);
+    now = 1_500_000;
+    const first = await expandStacks(store, ids, cache);
+    const libc = first.stacks.get(STACKS.s1.id)?.at(-1);
+    const unknown = first.stacks.get(STACKS.s9.id)?.at(-1);
+    assert.equal(first.table.groups[unknown ?? -1].label, 'file BgYGBgYG+0x100');
+
+    const batch = emptyBatch();
+    batch.executables = [{ fileId: FILES.unknown, fileName: 'libmystery.so', lastSeen: T0 }];
+    await store.write(batch);
+    now += MISS_TTL_MS + 1;
+    const later = await expandStacks(store, ids, cache);
+    // libc's frame was looked at again and still has no symbols: the same group, not a new one.
+    assert.equal(later.stacks.get(STACKS.s1.id)?.at(-1), libc);
+    const renamed = later.stacks.get(STACKS.s9.id)?.at(-1) ?? -1;
+    assert.notEqual(renamed, unknown);
+    assert.equal(later.table.groups[renamed].label, 'libmystery.so+0x100');
+    assert.equal(later.table.groups[renamed].executable, 'libmystery.so');
   });
 
   it('reads symbols from the store again after starting over, with the same result', async () => {
