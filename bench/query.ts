@@ -6,11 +6,24 @@
  *
  * Data sets are generated once and kept under $UNIPROF_CACHE/bench-query/. Sizes can be chosen with
  * UNIPROF_BENCH_QUERY_SIZES=1000000,10000000 (the default).
+ *
+ * A second part queries a fleet's store: what the load generator's 100 hosts send (800 samples every 5 s each,
+ * native frames without symbols at many addresses, as a fleet without debug files has them), translated and
+ * written as the collector does, UNIPROF_BENCH_QUERY_FLEET_SAMPLES samples (default 1,440,000, 90 s of that
+ * fleet; 0 leaves the part out). A server's query layer keeps what it expanded for the next query: the part
+ * prints the first whole-range flamegraph, the heap the query layer keeps after it, one after the 2 s that
+ * misses are remembered (every frame without symbols looked up again), and one at once after that.
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { ProfileTranslator } from '../src/collector/translate.ts';
+import { Workload, nanosFromMillis } from '../src/loadgen/index.ts';
+import { decodeExportRequest, encodeExportRequest } from '../src/protocol/index.ts';
 import {
   FrameType,
   emptyBatch,
@@ -289,4 +302,83 @@ async function main(): Promise<void> {
   }
 }
 
+const FLEET_HOSTS = 100;
+const FLEET_REQUEST_SAMPLES = 800;
+const FLEET_INTERVAL_SECONDS = 5;
+const fleetSamples = Number(process.env.UNIPROF_BENCH_QUERY_FLEET_SAMPLES ?? 1_440_000);
+
+/** The load generator's fleet, translated and written as the collector does; the range it covers. */
+async function ensureFleetStore(samples: number): Promise<{ path: string; to: number }> {
+  mkdirSync(cacheDir, { recursive: true });
+  const rounds = Math.ceil(samples / (FLEET_HOSTS * FLEET_REQUEST_SAMPLES));
+  const to = START + (rounds + 1) * FLEET_INTERVAL_SECONDS;
+  const path = join(cacheDir, `fleet-${samples}-v${SCHEMA_VERSION}.duckdb`);
+  const done = `${path}.complete`;
+  if (existsSync(path) && existsSync(done)) return { path, to };
+  rmSync(path, { force: true });
+  rmSync(`${path}.wal`, { force: true });
+  console.log(`writing ${rounds} rounds of ${FLEET_HOSTS} hosts' requests into ${path} (once)…`);
+  const started = performance.now();
+  const workload = new Workload({ seed: 42, hosts: FLEET_HOSTS });
+  const translator = new ProfileTranslator();
+  const store = new EmbeddedStore({ path, seed: 1 });
+  await store.open();
+  for (let i = 0; i < rounds * FLEET_HOSTS; i++) {
+    const endSeconds = START + (Math.floor(i / FLEET_HOSTS) + 1) * FLEET_INTERVAL_SECONDS;
+    const generated = workload.next(nanosFromMillis(endSeconds * 1000), FLEET_REQUEST_SAMPLES);
+    const request = decodeExportRequest(encodeExportRequest(generated.request));
+    const translation = translator.translate(request, { now: endSeconds });
+    await store.write(translation.batch);
+    translation.commit();
+  }
+  await store.close();
+  writeFileSync(done, '');
+  console.log(`  written in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return { path, to };
+}
+
+/** Node's collector, reached without starting the process with --expose-gc. */
+function collector(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+async function measureFleet(samples: number): Promise<void> {
+  const { path, to } = await ensureFleetStore(samples);
+  const gc = collector();
+  const heapMb = () => {
+    gc();
+    return process.memoryUsage().heapUsed / 1048576;
+  };
+  const store = new EmbeddedStore({ path });
+  await store.open();
+  const query = { from: START, to };
+  const queries = new ProfilingQueries(store);
+  const before = heapMb();
+  let started = performance.now();
+  // Only the size is kept: the response itself must not count as what the query layer keeps.
+  const nodes = (await queries.flamegraph(query)).size;
+  const first = performance.now() - started;
+  const kept = heapMb() - before;
+  // Past the 2 s a miss is remembered: every frame still without symbols is looked up again.
+  await sleep(2_100);
+  started = performance.now();
+  await queries.flamegraph(query);
+  const expired = performance.now() - started;
+  // At once after it, within those 2 s: what a second view of the same range costs.
+  started = performance.now();
+  await queries.flamegraph(query);
+  const repeat = performance.now() - started;
+  await store.close();
+  console.log(
+    `\nfleet store: ${samples.toLocaleString('en-US')} samples from ${FLEET_HOSTS} load-generator hosts, ` +
+      `whole-range flamegraph of ${nodes.toLocaleString('en-US')} nodes`,
+  );
+  console.log(
+    `  first ${ms(first)}, the query layer then keeping ${kept.toFixed(0)} MB of heap; once misses expired ` +
+      `${ms(expired)}; again at once ${ms(repeat)}`,
+  );
+}
+
 await main();
+if (fleetSamples > 0) await measureFleet(fleetSamples);

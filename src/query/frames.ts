@@ -188,7 +188,7 @@ export class LookupCache {
  * A frame's groups, outermost first, each with the frame's own source line there (0 when unknown);
  * `expiresMs` is Infinity once nothing about the frame can change. One is kept per frame of every stack
  * queried, and most frames have a single group: it sits in the object, and only an inline chain's further
- * groups take an array (two arrays per frame were a third of the expansions' memory).
+ * groups take an array (two arrays per frame made each expansion about twice its size now).
  */
 interface FrameExpansion {
   frameType: FrameType;
@@ -233,8 +233,8 @@ function newExpansionState(): ExpansionState {
 }
 
 /**
- * A string of the parts, flat. A template literal builds a tree of cons strings, one per part, which a
- * key held by the cache keeps: 200 bytes for an unsymbolized frame's key against 80 joined (measured).
+ * A string of the parts, flat. A template literal builds a tree of cons strings, one per part, and a cached
+ * key keeps its tree: 200 bytes for an unsymbolized frame's key against 80 joined (measured).
  */
 function joined(...parts: (string | number | bigint)[]): string {
   return parts.join('');
