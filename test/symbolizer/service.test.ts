@@ -218,13 +218,14 @@ describe('symbolizer service', { skip: !canRun && 'gcc or objcopy missing', time
     });
     const config = testConfig(dir, debugDir);
     startWorker(onEnd, store, config, undefined, slowRelease);
+    // Answered, and released a second time: the frames may be stored a moment before the release that
+    // follows them is called, so both are waited for.
     await waitFor(
-      'the frames queued during the release to be answered',
-      async () => (laterQueued ? queueDrained(store) : undefined),
+      'the frames queued during the release to be answered and the executable released again',
+      async () => (laterQueued && releases >= 2 ? queueDrained(store) : undefined),
       15_000,
     );
     assert.ok(config.symbolizer.leaseSeconds * 1000 > 15_000, 'not answered by a lease that expired');
-    assert.ok(releases >= 2, `the executable was leased again (${releases} releases)`);
     await assertNamed(store, later, expectedSymbols(program.unstripped, later));
   });
 
