@@ -141,19 +141,41 @@ function pick(cdf: Float64Array, u: number): number {
   return lo;
 }
 
-async function ensureDataset(events: number): Promise<string> {
+/**
+ * A store file under the cache directory, written by `fill` the first time. A data set of an older schema
+ * cannot be opened by this store, so the version is part of its name; an empty marker says it was written
+ * completely (an interrupted run starts over).
+ */
+async function cachedStore(
+  name: string,
+  what: string,
+  fill: (store: EmbeddedStore) => Promise<void>,
+): Promise<string> {
   mkdirSync(cacheDir, { recursive: true });
-  // A data set of an older schema cannot be opened by this store: the version is part of its name.
-  const path = join(cacheDir, `events-${events}-v${SCHEMA_VERSION}.duckdb`);
+  const path = join(cacheDir, `${name}-v${SCHEMA_VERSION}.duckdb`);
   const done = `${path}.complete`;
   if (existsSync(path) && existsSync(done)) return path;
   rmSync(path, { force: true });
   rmSync(`${path}.wal`, { force: true });
-  console.log(`generating ${events.toLocaleString('en-US')} events into ${path} (once)…`);
+  console.log(`writing ${what} into ${path} (once)…`);
   const started = performance.now();
-  const { batch: stacks, ids, cdf } = stackSet();
   const store = new EmbeddedStore({ path, seed: 1 });
   await store.open();
+  await fill(store);
+  await store.close();
+  writeFileSync(done, '');
+  console.log(`  written in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return path;
+}
+
+function ensureDataset(events: number): Promise<string> {
+  return cachedStore(`events-${events}`, `${events.toLocaleString('en-US')} events`, (store) =>
+    writeEvents(store, events),
+  );
+}
+
+async function writeEvents(store: EmbeddedStore, events: number): Promise<void> {
+  const { batch: stacks, ids, cdf } = stackSet();
   const random = seededRandom(7);
   let first = true;
   for (let written = 0; written < events; written += WRITE_CHUNK) {
@@ -178,11 +200,6 @@ async function ensureDataset(events: number): Promise<string> {
     batch.events = chunk;
     await store.write(batch);
   }
-  await store.close();
-  // An empty marker says the data set was written completely (an interrupted run starts over).
-  writeFileSync(done, '');
-  console.log(`  generated in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  return path;
 }
 
 function median(values: number[]): number {
@@ -309,31 +326,24 @@ const fleetSamples = Number(process.env.UNIPROF_BENCH_QUERY_FLEET_SAMPLES ?? 1_4
 
 /** The load generator's fleet, translated and written as the collector does; the range it covers. */
 async function ensureFleetStore(samples: number): Promise<{ path: string; to: number }> {
-  mkdirSync(cacheDir, { recursive: true });
   const rounds = Math.ceil(samples / (FLEET_HOSTS * FLEET_REQUEST_SAMPLES));
   const to = START + (rounds + 1) * FLEET_INTERVAL_SECONDS;
-  const path = join(cacheDir, `fleet-${samples}-v${SCHEMA_VERSION}.duckdb`);
-  const done = `${path}.complete`;
-  if (existsSync(path) && existsSync(done)) return { path, to };
-  rmSync(path, { force: true });
-  rmSync(`${path}.wal`, { force: true });
-  console.log(`writing ${rounds} rounds of ${FLEET_HOSTS} hosts' requests into ${path} (once)…`);
-  const started = performance.now();
-  const workload = new Workload({ seed: 42, hosts: FLEET_HOSTS });
-  const translator = new ProfileTranslator();
-  const store = new EmbeddedStore({ path, seed: 1 });
-  await store.open();
-  for (let i = 0; i < rounds * FLEET_HOSTS; i++) {
-    const endSeconds = START + (Math.floor(i / FLEET_HOSTS) + 1) * FLEET_INTERVAL_SECONDS;
-    const generated = workload.next(nanosFromMillis(endSeconds * 1000), FLEET_REQUEST_SAMPLES);
-    const request = decodeExportRequest(encodeExportRequest(generated.request));
-    const translation = translator.translate(request, { now: endSeconds });
-    await store.write(translation.batch);
-    translation.commit();
-  }
-  await store.close();
-  writeFileSync(done, '');
-  console.log(`  written in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const path = await cachedStore(
+    `fleet-${samples}`,
+    `${rounds} rounds of ${FLEET_HOSTS} hosts' requests`,
+    async (store) => {
+      const workload = new Workload({ seed: 42, hosts: FLEET_HOSTS });
+      const translator = new ProfileTranslator();
+      for (let i = 0; i < rounds * FLEET_HOSTS; i++) {
+        const endSeconds = START + (Math.floor(i / FLEET_HOSTS) + 1) * FLEET_INTERVAL_SECONDS;
+        const generated = workload.next(nanosFromMillis(endSeconds * 1000), FLEET_REQUEST_SAMPLES);
+        const request = decodeExportRequest(encodeExportRequest(generated.request));
+        const translation = translator.translate(request, { now: endSeconds });
+        await store.write(translation.batch);
+        translation.commit();
+      }
+    },
+  );
   return { path, to };
 }
 
